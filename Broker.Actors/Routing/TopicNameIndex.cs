@@ -144,6 +144,17 @@ public sealed class TopicNameIndex
             CollectSubtree(child, results);
     }
 
+    /// <summary>Number of tree nodes below the root, for tests that check pruning.</summary>
+    internal int NodeCount => CountNodes(_root) - 1;
+
+    private static int CountNodes(Node node)
+    {
+        var n = 1;
+        foreach (var child in node.Children)
+            n += CountNodes(child);
+        return n;
+    }
+
     private static bool IsDollar(Node node) => node.Level.Length > 0 && node.Level[0] == '$';
 
     private Node? Find(string topic)

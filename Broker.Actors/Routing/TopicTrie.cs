@@ -205,6 +205,17 @@ public sealed class TopicTrie<TKey, TValue> where TKey : notnull
             visitor.Visit(filter, key, value);
     }
 
+    /// <summary>Number of trie nodes below the root, for tests that check pruning.</summary>
+    internal int NodeCount => CountNodes(_root) - 1;
+
+    private static int CountNodes(Node node)
+    {
+        var n = 1 + (node.Plus is null ? 0 : CountNodes(node.Plus)) + (node.Hash is null ? 0 : CountNodes(node.Hash));
+        foreach (var child in node.Literals)
+            n += CountNodes(child);
+        return n;
+    }
+
     private Node? Find(string filter)
     {
         var node = _root;
@@ -238,6 +249,8 @@ public sealed class TopicTrie<TKey, TValue> where TKey : notnull
     /// <summary>One filter level. Owns its children and, if a filter ends here, that filter's subscribers.</summary>
     private sealed class Node(Node? parent, string level)
     {
+        private static readonly Dictionary<string, Node> NoLiterals = new(StringComparer.Ordinal);
+
         public readonly Node? Parent = parent;
         public readonly string Level = level;
         public Node? Plus;
@@ -246,6 +259,8 @@ public sealed class TopicTrie<TKey, TValue> where TKey : notnull
         public Dictionary<TKey, TValue>? Subscribers;
         private Dictionary<string, Node>? _literals;
         private Dictionary<string, Node>.AlternateLookup<ReadOnlySpan<char>> _lookup;
+
+        public Dictionary<string, Node>.ValueCollection Literals => (_literals ?? NoLiterals).Values;
 
         public bool IsEmpty => Subscribers is null && Plus is null && Hash is null && (_literals is null || _literals.Count == 0);
 
