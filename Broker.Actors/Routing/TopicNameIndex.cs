@@ -18,8 +18,8 @@ namespace Broker.Routing;
 //  At the root, '+' and '#' skip children whose level starts with '$' [MQTT-4.7.2-1]: "#" does not return the
 //  retained "$SYS/broker/uptime". The cost is proportional to the part of the tree the filter can reach, so
 //  "sensors/+/temp" touches only the "sensors" subtree's second level, never the whole store; only "#" (and
-//  leading-wildcard filters in general) is a full scan, and then it is one by necessity. EMQX does the same walk
-//  over its retained-message index (emqx_retainer_index); Mosquitto's retain.c keeps a retain tree per level.
+//  leading-wildcard filters in general) is a full scan, and then it is one by necessity. Mosquitto's retain.c keeps
+//  retained messages in the same kind of per-level tree and searches it with the subscriber's filter.
 //
 //  Each node that ends a stored name keeps the full name string, so a match adds strings to the results list
 //  without building them. Remove prunes nodes left empty, bottom-up.

@@ -42,7 +42,7 @@ namespace Broker.Routing;
 //  and in practice close to levels x (1 + number of '+' branches).
 //
 //  Add/Remove walk the filter's levels the same way. Remove prunes the nodes it leaves empty, bottom-up through
-//  parent links, so a churn of unique filters does not leak nodes (Mosquitto's sub__remove_recurse does the same).
+//  parent links, so a churn of unique filters does not leak nodes.
 //
 //  Shared subscriptions are not special here: "$share/g/x" would be stored literally. The router strips the share
 //  prefix (MqttTopic.TryParseShared) and keeps the group in TKey or TValue.
