@@ -1,0 +1,99 @@
+using System.Net;
+using Akka.Actor;
+using Akka.Cluster.Sharding;
+using Akka.Configuration;
+using Broker.Cluster;
+using Broker.Configuration;
+using Broker.Routing;
+using Broker.Sessions;
+using Broker.Transport;
+
+namespace Broker;
+
+/// <summary>
+/// One broker node: the Akka.NET actor system (a cluster member), the two shard regions (sessions by client id,
+/// topics by topic name), this node's index actors, and the MQTT listener. Used by Broker.Node's host and by
+/// in-process tests alike.
+/// </summary>
+public sealed class BrokerServer : IAsyncDisposable
+{
+    private const int MaxShards = 100; // ten per node for a ten-node cluster; rebalancing moves whole shards
+    private readonly MqttListener _listener = new();
+
+    private BrokerServer(BrokerOptions options, ActorSystem system)
+    {
+        Options = options;
+        System = system;
+        Context = new BrokerContext(options);
+    }
+
+    public BrokerOptions Options { get; }
+
+    public ActorSystem System { get; }
+
+    public BrokerContext Context { get; }
+
+    /// <summary>The address and port the MQTT listener is bound to.</summary>
+    public IPEndPoint MqttEndPoint => _listener.LocalEndPoint ?? throw new InvalidOperationException("Not started");
+
+    public static async Task<BrokerServer> StartAsync(BrokerOptions options, CancellationToken cancellationToken = default)
+    {
+        var config = ConfigurationFactory.ParseString(BrokerHocon.Build(options));
+        var system = ActorSystem.Create(BrokerHocon.SystemName, config);
+        var server = new BrokerServer(options, system);
+        try
+        {
+            await server.StartClusterAsync(cancellationToken).ConfigureAwait(false);
+            await server._listener.StartAsync(system, server.Context, IPAddress.Parse(options.Mqtt.Address), options.Mqtt.Port)
+                .ConfigureAwait(false);
+            return server;
+        }
+        catch
+        {
+            await server.DisposeAsync().ConfigureAwait(false);
+            throw;
+        }
+    }
+
+    private async Task StartClusterAsync(CancellationToken cancellationToken)
+    {
+        var cluster = Akka.Cluster.Cluster.Get(System);
+        var up = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        cluster.RegisterOnMemberUp(() => up.TrySetResult());
+        if (Options.Cluster.SeedNodes.Count == 0)
+        {
+            cluster.Join(cluster.SelfAddress);
+        }
+
+        var context = Context;
+        context.WildcardIndexActor = System.ActorOf(WildcardIndexActor.Props(context.Wildcards), "wildcard-index");
+        context.RetainedIndexActor = System.ActorOf(RetainedIndexActor.Props(), "retained-index");
+
+        var sharding = ClusterSharding.Get(System);
+        var baseSettings = ClusterShardingSettings.Create(System);
+
+        // Sessions stay until they expire or their client reconnects elsewhere: no idle passivation (a connected
+        // client that is quiet for a while must keep its session entity).
+        context.SessionRegion = await sharding.StartAsync(
+            "session",
+            id => SessionEntity.Props(id, context),
+            baseSettings.WithPassivateIdleAfter(TimeSpan.Zero),
+            new ClientIdExtractor(MaxShards)).ConfigureAwait(false);
+
+        // Topic entities recover from the journal, so idle ones can leave memory.
+        context.TopicRegion = await sharding.StartAsync(
+            "topic",
+            id => TopicEntity.Props(id, context),
+            baseSettings.WithPassivateIdleAfter(TimeSpan.FromMinutes(2)),
+            new TopicExtractor(MaxShards)).ConfigureAwait(false);
+
+        using var registration = cancellationToken.Register(() => up.TrySetCanceled());
+        await up.Task.WaitAsync(TimeSpan.FromSeconds(60), cancellationToken).ConfigureAwait(false);
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        await _listener.DisposeAsync().ConfigureAwait(false);
+        await CoordinatedShutdown.Get(System).Run(CoordinatedShutdown.ClrExitReason.Instance).ConfigureAwait(false);
+    }
+}

@@ -1,0 +1,78 @@
+using Akka.Actor;
+using Broker.Configuration;
+using Broker.Routing;
+
+namespace Broker.Cluster;
+
+/// <summary>
+/// What the actors of one node share: the options, the two shard regions, this node's wildcard replica and index
+/// actors, and the node's counters. Filled in once by <see cref="BrokerSystem"/> before any entity starts.
+/// </summary>
+public sealed class BrokerContext
+{
+    public BrokerContext(BrokerOptions options)
+    {
+        Options = options;
+    }
+
+    public BrokerOptions Options { get; }
+
+    public WildcardIndex Wildcards { get; } = new();
+
+    public BrokerMetrics Metrics { get; } = new();
+
+    public IActorRef SessionRegion { get; internal set; } = ActorRefs.Nobody;
+
+    public IActorRef TopicRegion { get; internal set; } = ActorRefs.Nobody;
+
+    public IActorRef WildcardIndexActor { get; internal set; } = ActorRefs.Nobody;
+
+    public IActorRef RetainedIndexActor { get; internal set; } = ActorRefs.Nobody;
+}
+
+/// <summary>Node-wide counters (lock-free increments). Exposed through metrics in a later step.</summary>
+public sealed class BrokerMetrics
+{
+    private long _connections;
+    private long _messagesIn;
+    private long _messagesOut;
+    private long _droppedQueueFull;
+    private long _expired;
+    private long _protocolErrors;
+
+    public long Connections => Interlocked.Read(ref _connections);
+
+    public long MessagesIn => Interlocked.Read(ref _messagesIn);
+
+    public long MessagesOut => Interlocked.Read(ref _messagesOut);
+
+    public long DroppedQueueFull => Interlocked.Read(ref _droppedQueueFull);
+
+    public long Expired => Interlocked.Read(ref _expired);
+
+    public long ProtocolErrors => Interlocked.Read(ref _protocolErrors);
+
+    /// <summary>Reserves a connection slot; false when the node is at its limit.</summary>
+    public bool TryOpenConnection(int max)
+    {
+        if (Interlocked.Increment(ref _connections) > max)
+        {
+            Interlocked.Decrement(ref _connections);
+            return false;
+        }
+
+        return true;
+    }
+
+    public void CloseConnection() => Interlocked.Decrement(ref _connections);
+
+    public void MessageIn() => Interlocked.Increment(ref _messagesIn);
+
+    public void MessageOut() => Interlocked.Increment(ref _messagesOut);
+
+    public void DroppedQueueFullAdd(long n) => Interlocked.Add(ref _droppedQueueFull, n);
+
+    public void ExpiredAdd() => Interlocked.Increment(ref _expired);
+
+    public void ProtocolError() => Interlocked.Increment(ref _protocolErrors);
+}

@@ -1,0 +1,76 @@
+namespace Broker.Configuration;
+
+/// <summary>
+/// Every setting of a broker node, bound from the "Mqtt", "Sessions", "Node" and "Cluster" configuration sections
+/// (appsettings.json, BROKER__SECTION__KEY environment variables, --Section:Key=value flags). The names are a
+/// contract used by tests, scripts and operators: see README.md "Configuration".
+/// </summary>
+public sealed record BrokerOptions
+{
+    public MqttOptions Mqtt { get; init; } = new();
+
+    public SessionOptions Sessions { get; init; } = new();
+
+    public NodeOptions Node { get; init; } = new();
+
+    public ClusterOptions Cluster { get; init; } = new();
+}
+
+/// <summary>The MQTT listener and the limits it announces to clients.</summary>
+public sealed record MqttOptions
+{
+    public string Address { get; init; } = "127.0.0.1";
+
+    public int Port { get; init; } = 1883;
+
+    /// <summary>Largest packet accepted from a client, in bytes (announced as v5 Maximum Packet Size).</summary>
+    public int MaxPacketSize { get; init; } = 1024 * 1024;
+
+    /// <summary>How many unacknowledged QoS 1/2 PUBLISH a client may send at once (v5 Receive Maximum).</summary>
+    public int ReceiveMaximum { get; init; } = 1024;
+
+    public int MaxConnections { get; init; } = 100_000;
+
+    /// <summary>Highest topic alias a v5 client may use towards the broker.</summary>
+    public int TopicAliasMaximum { get; init; } = 64;
+
+    /// <summary>When above 0, overrides the client's keep alive (v5 Server Keep Alive).</summary>
+    public int ServerKeepAlive { get; init; }
+
+    /// <summary>Seconds a new connection has to send CONNECT before it is closed.</summary>
+    public int ConnectTimeout { get; init; } = 10;
+}
+
+/// <summary>Per-session limits and expiry.</summary>
+public sealed record SessionOptions
+{
+    /// <summary>Messages queued per session beyond the in-flight window; the oldest is dropped (and counted) first.</summary>
+    public int MaxQueuedMessages { get; init; } = 1000;
+
+    /// <summary>Unacknowledged QoS 1/2 messages in flight to one client (capped by the client's receive maximum).</summary>
+    public int MaxInflight { get; init; } = 32;
+
+    /// <summary>Upper bound on a v5 client's Session Expiry Interval, in seconds.</summary>
+    public long MaxSessionExpiry { get; init; } = 7 * 24 * 3600;
+
+    /// <summary>Expiry of a v3.1.1 clean-session-0 session after its client left, in seconds (EMQX uses 2 hours).</summary>
+    public long PersistentSessionExpiry { get; init; } = 2 * 3600;
+}
+
+/// <summary>Where the node keeps its files.</summary>
+public sealed record NodeOptions
+{
+    public string DataDir { get; init; } = "./data";
+}
+
+/// <summary>Akka.NET cluster membership of this node.</summary>
+public sealed record ClusterOptions
+{
+    public string Hostname { get; init; } = "127.0.0.1";
+
+    /// <summary>Akka remoting port; 0 picks a free one.</summary>
+    public int Port { get; init; } = 4053;
+
+    /// <summary>Seed nodes as akka.tcp://broker@host:port addresses; empty means the node joins itself.</summary>
+    public IReadOnlyList<string> SeedNodes { get; init; } = [];
+}

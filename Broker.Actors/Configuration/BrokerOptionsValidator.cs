@@ -1,0 +1,57 @@
+namespace Broker.Configuration;
+
+/// <summary>
+/// Checks every option and names the first bad one as "Section:Key" with the value and what is allowed, so that a
+/// node refuses to start with a one-line message instead of failing later in a confusing way.
+/// </summary>
+public static class BrokerOptionsValidator
+{
+    public static IReadOnlyList<string> Validate(BrokerOptions o)
+    {
+        var errors = new List<string>();
+        Range(errors, "Mqtt:Port", o.Mqtt.Port, 0, 65535);
+        Range(errors, "Mqtt:MaxPacketSize", o.Mqtt.MaxPacketSize, 16, 268_435_455);
+        Range(errors, "Mqtt:ReceiveMaximum", o.Mqtt.ReceiveMaximum, 1, 65535);
+        Range(errors, "Mqtt:MaxConnections", o.Mqtt.MaxConnections, 1, 10_000_000);
+        Range(errors, "Mqtt:TopicAliasMaximum", o.Mqtt.TopicAliasMaximum, 0, 65535);
+        Range(errors, "Mqtt:ServerKeepAlive", o.Mqtt.ServerKeepAlive, 0, 65535);
+        Range(errors, "Mqtt:ConnectTimeout", o.Mqtt.ConnectTimeout, 1, 3600);
+        if (!System.Net.IPAddress.TryParse(o.Mqtt.Address, out _))
+        {
+            errors.Add($"Mqtt:Address = '{o.Mqtt.Address}' is not an IP address (for example 127.0.0.1 or 0.0.0.0)");
+        }
+
+        Range(errors, "Sessions:MaxQueuedMessages", o.Sessions.MaxQueuedMessages, 1, 10_000_000);
+        Range(errors, "Sessions:MaxInflight", o.Sessions.MaxInflight, 1, 65535);
+        Range(errors, "Sessions:MaxSessionExpiry", o.Sessions.MaxSessionExpiry, 0, uint.MaxValue);
+        Range(errors, "Sessions:PersistentSessionExpiry", o.Sessions.PersistentSessionExpiry, 0, uint.MaxValue);
+        if (string.IsNullOrWhiteSpace(o.Node.DataDir))
+        {
+            errors.Add("Node:DataDir = '' must name a directory");
+        }
+
+        if (string.IsNullOrWhiteSpace(o.Cluster.Hostname))
+        {
+            errors.Add("Cluster:Hostname = '' must be a host name or IP address");
+        }
+
+        Range(errors, "Cluster:Port", o.Cluster.Port, 0, 65535);
+        foreach (var seed in o.Cluster.SeedNodes)
+        {
+            if (!Akka.Actor.Address.TryParse(seed, out var address) || address.Host is null || address.Port is null)
+            {
+                errors.Add($"Cluster:SeedNodes = '{seed}' is not an Akka address like akka.tcp://broker@127.0.0.1:4053");
+            }
+        }
+
+        return errors;
+    }
+
+    private static void Range(List<string> errors, string key, long value, long min, long max)
+    {
+        if (value < min || value > max)
+        {
+            errors.Add($"{key} = {value} is out of range: allowed {min} to {max}");
+        }
+    }
+}

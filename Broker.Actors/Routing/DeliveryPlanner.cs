@@ -1,0 +1,77 @@
+namespace Broker.Routing;
+
+/// <summary>One chosen recipient of a publish: a client, and the full shared filter when chosen for a shared group.</summary>
+public readonly record struct DeliveryTarget(string ClientId, string? SharedFilter);
+
+/// <summary>
+/// Decides who receives a publish on one topic: every client with a matching non-shared subscription once (however
+/// many of its filters match: the session merges them, MQTT-v5.0 3.3.4), and for every shared subscription
+/// "$share/group/filter" that matches, exactly one member of the group, chosen round-robin (MQTT-v5.0 4.8.2).
+/// Pure: the topic entity owns one and feeds it the wildcard matches of this node's replica.
+/// </summary>
+public sealed class DeliveryPlanner
+{
+    private readonly HashSet<string> _seen = new(StringComparer.Ordinal);
+    private readonly Dictionary<(string Group, string Filter), List<string>> _groups = new();
+    private readonly Dictionary<(string Group, string Filter), int> _roundRobin = new();
+
+    /// <summary>Fills <paramref name="targets"/> from exact subscribers of the topic and wildcard matches.</summary>
+    public void Plan(
+        string topic,
+        IReadOnlyCollection<SubscriberKey> exact,
+        List<(string Filter, SubscriberKey Key, byte Value)> wildcardMatches,
+        List<DeliveryTarget> targets)
+    {
+        _seen.Clear();
+        foreach (var list in _groups.Values)
+        {
+            list.Clear();
+        }
+
+        foreach (var key in exact)
+        {
+            Add(topic, key, targets);
+        }
+
+        foreach (var (filter, key, _) in wildcardMatches)
+        {
+            Add(filter, key, targets);
+        }
+
+        foreach (var ((group, filter), members) in _groups)
+        {
+            if (members.Count == 0)
+            {
+                continue;
+            }
+
+            // Members arrive in hash order; sort so that round-robin walks a stable sequence.
+            members.Sort(StringComparer.Ordinal);
+            _roundRobin.TryGetValue((group, filter), out var next);
+            var chosen = members[next % members.Count];
+            _roundRobin[(group, filter)] = (next + 1) % members.Count;
+            targets.Add(new DeliveryTarget(chosen, $"$share/{group}/{filter}"));
+        }
+    }
+
+    private void Add(string filter, SubscriberKey key, List<DeliveryTarget> targets)
+    {
+        if (key.ShareGroup is null)
+        {
+            if (_seen.Add(key.ClientId))
+            {
+                targets.Add(new DeliveryTarget(key.ClientId, null));
+            }
+
+            return;
+        }
+
+        if (!_groups.TryGetValue((key.ShareGroup, filter), out var members))
+        {
+            members = [];
+            _groups[(key.ShareGroup, filter)] = members;
+        }
+
+        members.Add(key.ClientId);
+    }
+}

@@ -1,0 +1,65 @@
+using Akka.Actor;
+using Broker.Cluster;
+using Broker.Protocol;
+using Broker.Protocol.Packets;
+
+namespace Broker.Routing;
+
+/// <summary>
+/// An application message as it travels inside the cluster: what a publisher sent, stamped with the publisher's
+/// client id (for v5 No Local) and an absolute expiry (Unix ms, 0 = never) derived from Message Expiry Interval.
+/// </summary>
+public sealed record MqttApplicationMessage(
+    string Topic,
+    ReadOnlyMemory<byte> Payload,
+    MqttQoS QoS,
+    bool Retain,
+    MqttMessageProperties Properties,
+    string PublisherClientId,
+    long ExpiresAtUnixMs)
+{
+    public bool IsExpired(long nowUnixMs) => ExpiresAtUnixMs != 0 && nowUnixMs >= ExpiresAtUnixMs;
+}
+
+/// <summary>
+/// A PUBLISH on its way to the topic entity. When <see cref="AckTo"/> is set the topic answers
+/// <see cref="PublishRouted"/> with how many <see cref="DeliveryStored"/> confirmations the subscribers' sessions will
+/// send to AckTo; the publisher acknowledges once all have come (the durability promise).
+/// </summary>
+public sealed record RoutePublish(MqttApplicationMessage Message, IActorRef? AckTo, long AckId) : IWithTopic
+{
+    public string Topic => Message.Topic;
+}
+
+/// <summary>The topic routed a publish and sent it to <see cref="Deliveries"/> sessions that will confirm.</summary>
+public sealed record PublishRouted(long AckId, int Deliveries);
+
+/// <summary>A session stored (or deliberately dropped) a delivery that asked for confirmation.</summary>
+public sealed record DeliveryStored(long AckId);
+
+/// <summary>
+/// A message for one subscriber session. <see cref="SharedFilter"/> is the full "$share/group/filter" when the
+/// delivery was chosen for a shared subscription; otherwise the session matches its own (non-shared) subscriptions.
+/// <see cref="IsRetained"/> marks a retained message sent because of a new subscription (the retain flag stays set).
+/// </summary>
+public sealed record Deliver(
+    string ClientId,
+    MqttApplicationMessage Message,
+    string? SharedFilter,
+    string? RetainedForFilter,
+    IActorRef? AckTo,
+    long AckId) : IWithClientId;
+
+/// <summary>Registers an exact-topic (non-wildcard) subscription in the topic's entity; answered by <see cref="TopicSubscribed"/>.</summary>
+public sealed record SubscribeTopic(string Topic, string ClientId, string? ShareGroup, long RequestId) : IWithTopic;
+
+public sealed record TopicSubscribed(long RequestId);
+
+/// <summary>Removes an exact-topic subscription; not answered.</summary>
+public sealed record UnsubscribeTopic(string Topic, string ClientId, string? ShareGroup) : IWithTopic;
+
+/// <summary>Asks the topic's entity to send its retained message (if any) to the client for the given filter.</summary>
+public sealed record RequestRetained(string Topic, string ClientId, string Filter) : IWithTopic;
+
+/// <summary>The key under which a subscriber sits in topic entities and the wildcard trie.</summary>
+public readonly record struct SubscriberKey(string ClientId, string? ShareGroup);

@@ -1,0 +1,20 @@
+namespace Broker.Routing;
+
+/// <summary>Marker for the journal events of <see cref="TopicEntity"/>.</summary>
+public interface ITopicEvent
+{
+}
+
+public sealed record TopicSubscriberAdded(string ClientId, string? ShareGroup) : ITopicEvent;
+
+public sealed record TopicSubscriberRemoved(string ClientId, string? ShareGroup) : ITopicEvent;
+
+public sealed record RetainedMessageSet(MqttApplicationMessage Message) : ITopicEvent;
+
+public sealed record RetainedMessageCleared : ITopicEvent
+{
+    public static readonly RetainedMessageCleared Instance = new();
+}
+
+/// <summary>The whole state of a topic entity, for snapshots.</summary>
+public sealed record TopicSnapshot(IReadOnlyList<SubscriberKey> Subscribers, MqttApplicationMessage? Retained);

@@ -1,0 +1,84 @@
+using Broker.Routing;
+
+namespace Broker.Sessions;
+
+/// <summary>
+/// Counts the confirmations a QoS 1/2 publish needs before its publisher may be acknowledged: the topic entity says
+/// how many sessions it delivered to (<see cref="PublishRouted"/>), and each of those sessions confirms
+/// (<see cref="DeliveryStored"/>) once the message is stored for it. The two kinds can arrive in either order.
+/// </summary>
+public sealed class AckCollector<TState>
+{
+    private readonly Dictionary<long, Entry> _pending = new();
+    private long _nextId;
+
+    public int Count => _pending.Count;
+
+    public long Expect(TState state)
+    {
+        var id = ++_nextId;
+        _pending[id] = new Entry(state);
+        return id;
+    }
+
+    /// <summary>Records the routing result; returns true (with the state) when the publish is complete.</summary>
+    public bool OnRouted(long id, int deliveries, out TState state)
+    {
+        if (!_pending.TryGetValue(id, out var entry))
+        {
+            state = default!;
+            return false;
+        }
+
+        entry.Routed = true;
+        entry.Outstanding += deliveries;
+        return TryComplete(id, entry, out state);
+    }
+
+    /// <summary>Records one session's confirmation; returns true (with the state) when the publish is complete.</summary>
+    public bool OnStored(long id, out TState state)
+    {
+        if (!_pending.TryGetValue(id, out var entry))
+        {
+            state = default!;
+            return false;
+        }
+
+        entry.Outstanding--;
+        return TryComplete(id, entry, out state);
+    }
+
+    public bool Contains(Func<TState, bool> predicate)
+    {
+        foreach (var e in _pending.Values)
+        {
+            if (predicate(e.State))
+            {
+                return true;
+            }
+        }
+
+        return false;
+    }
+
+    private bool TryComplete(long id, Entry entry, out TState state)
+    {
+        state = entry.State;
+        if (!entry.Routed || entry.Outstanding > 0)
+        {
+            return false;
+        }
+
+        _pending.Remove(id);
+        return true;
+    }
+
+    private sealed class Entry(TState state)
+    {
+        public TState State { get; } = state;
+
+        public bool Routed { get; set; }
+
+        public int Outstanding { get; set; }
+    }
+}

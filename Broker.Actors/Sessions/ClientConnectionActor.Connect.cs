@@ -1,0 +1,182 @@
+using Akka.Event;
+using Akka.Actor;
+using Broker.Protocol;
+using Broker.Protocol.Packets;
+
+namespace Broker.Sessions;
+
+/// <summary>CONNECT, CONNACK, keep alive and DISCONNECT (MQTT-3.1, 3.2, 3.14; MQTT-v5.0 3.1, 3.2, 3.14).</summary>
+public sealed partial class ClientConnectionActor
+{
+    private void HandleConnect(MqttConnectPacket connect)
+    {
+        _connect = connect;
+        _version = connect.ProtocolVersion;
+        _codec.Version = connect.ProtocolVersion;
+        Timers.Cancel(ConnectTimeout.Instance);
+        var options = _context.Options;
+
+        if (!_context.Metrics.TryOpenConnection(options.Mqtt.MaxConnections))
+        {
+            _log.Warning("Refusing {0} ({1}): Mqtt:MaxConnections ({2}) reached", connect.ClientId, _remote, options.Mqtt.MaxConnections);
+            RefuseConnect(MqttReasonCode.QuotaExceeded, MqttConnectReturnCode.ServerUnavailable);
+            return;
+        }
+
+        _countedConnection = true;
+        _clientId = connect.ClientId;
+        string? assigned = null;
+        if (_clientId.Length == 0)
+        {
+            if (IsV5)
+            {
+                // MQTT-v5.0 3.2.2.3.7: the server assigns a client identifier and returns it in CONNACK.
+                assigned = "auto-" + Guid.NewGuid().ToString("N");
+                _clientId = assigned;
+            }
+            else if (connect.CleanStart && _version == MqttProtocolVersion.V311)
+            {
+                // [MQTT-3.1.3-6] 3.1.1 allows an empty id with Clean Session 1; the server makes one up.
+                _clientId = "auto-" + Guid.NewGuid().ToString("N");
+            }
+            else
+            {
+                // [MQTT-3.1.3-8] empty id with Clean Session 0 (or MQTT 3.1): identifier rejected.
+                Warn("sent an empty client id with {0}", connect.CleanStart ? "MQTT 3.1" : "Clean Session 0");
+                RefuseConnect(MqttReasonCode.ClientIdentifierNotValid, MqttConnectReturnCode.IdentifierRejected);
+                return;
+            }
+        }
+
+        if (connect.Will is { } will && !MqttTopic.IsValidTopicName(will.Topic))
+        {
+            Warn("sent an invalid will topic '{0}'", will.Topic);
+            RefuseConnect(MqttReasonCode.TopicNameInvalid, MqttConnectReturnCode.IdentifierRejected, closeOnly: !IsV5);
+            return;
+        }
+
+        if (connect.AuthenticationMethod is not null)
+        {
+            // No enhanced authentication methods are offered (MQTT-v5.0 4.12).
+            RefuseConnect(MqttReasonCode.BadAuthenticationMethod, MqttConnectReturnCode.NotAuthorized);
+            return;
+        }
+
+        uint expiry;
+        if (IsV5)
+        {
+            expiry = (uint)Math.Min(connect.SessionExpiryInterval, options.Sessions.MaxSessionExpiry);
+            if (connect.SessionExpiryInterval == uint.MaxValue && options.Sessions.MaxSessionExpiry >= uint.MaxValue)
+            {
+                expiry = uint.MaxValue;
+            }
+        }
+        else
+        {
+            expiry = connect.CleanStart ? 0 : (uint)Math.Min(options.Sessions.PersistentSessionExpiry, uint.MaxValue - 1);
+        }
+
+        _grantedExpiry = expiry;
+        _assignedClientId = assigned;
+        _keepAliveSeconds = options.Mqtt.ServerKeepAlive > 0 && IsV5 ? options.Mqtt.ServerKeepAlive : connect.KeepAlive;
+        _clientMaxPacketSize = connect.MaximumPacketSize ?? uint.MaxValue;
+        _clientTopicAliasMaximum = IsV5 ? connect.TopicAliasMaximum : (ushort)0;
+
+        var info = new ConnectionInfo(_version, connect.CleanStart, expiry, connect.Will,
+            IsV5 ? connect.ReceiveMaximum ?? ushort.MaxValue : ushort.MaxValue);
+        _context.SessionRegion.Tell(new AttachSession(_clientId, Self, info));
+        Timers.StartSingleTimer(AttachTimeout.Instance, AttachTimeout.Instance, TimeSpan.FromSeconds(10));
+        Become(Attaching);
+    }
+
+    private void HandleAttached(SessionAttached attached)
+    {
+        Timers.Cancel(AttachTimeout.Instance);
+        _session = Sender;
+        Context.Watch(_session);
+        var options = _context.Options;
+        var connack = new MqttConnAckPacket { SessionPresent = attached.SessionPresent };
+        if (IsV5)
+        {
+            connack = connack with
+            {
+                AssignedClientIdentifier = _assignedClientId,
+                ReceiveMaximum = (ushort)options.Mqtt.ReceiveMaximum,
+                MaximumPacketSize = (uint)options.Mqtt.MaxPacketSize,
+                TopicAliasMaximum = (ushort)options.Mqtt.TopicAliasMaximum,
+                SessionExpiryInterval = _grantedExpiry != _connect!.SessionExpiryInterval ? _grantedExpiry : null,
+                ServerKeepAlive = options.Mqtt.ServerKeepAlive > 0 ? (ushort)options.Mqtt.ServerKeepAlive : null,
+                RetainAvailable = true,
+                WildcardSubscriptionAvailable = true,
+                SubscriptionIdentifiersAvailable = true,
+                SharedSubscriptionAvailable = true,
+            };
+        }
+
+        Write(connack);
+        _log.Info(
+            $"Client {_clientId} ({_remote}) connected: MQTT {VersionName(_version)}, clean start {_connect!.CleanStart}, " +
+            $"session expiry {_grantedExpiry} s, keep alive {_keepAliveSeconds} s, session present {attached.SessionPresent}");
+
+        if (_keepAliveSeconds > 0)
+        {
+            // [MQTT-3.1.2-24] close after one and a half keep alive periods without a packet.
+            var period = TimeSpan.FromMilliseconds(Math.Max(250, _keepAliveSeconds * 250));
+            Timers.StartPeriodicTimer(KeepAliveCheck.Instance, KeepAliveCheck.Instance, period);
+        }
+
+        Become(Connected);
+        Stash.UnstashAll();
+    }
+
+    private void RefuseConnect(MqttReasonCode v5Reason, MqttConnectReturnCode v3Code, bool closeOnly = false)
+    {
+        if (!closeOnly)
+        {
+            Write(new MqttConnAckPacket { ReasonCode = IsV5 ? (byte)v5Reason : (byte)v3Code });
+        }
+
+        CloseAfterFlush();
+    }
+
+    private void CheckKeepAlive()
+    {
+        var idleMs = Environment.TickCount64 - _lastPacketTicks;
+        if (idleMs > _keepAliveSeconds * 1500L)
+        {
+            _log.Warning("Client {0} ({1}) keep alive timeout after {2} ms without a packet", _clientId, _remote, idleMs);
+            Disconnect(MqttReasonCode.KeepAliveTimeout);
+        }
+    }
+
+    private void HandleDisconnect(MqttDisconnectPacket disconnect)
+    {
+        uint? newExpiry = null;
+        if (IsV5 && disconnect.SessionExpiryInterval is { } requested)
+        {
+            if (_connect!.SessionExpiryInterval == 0 && requested != 0)
+            {
+                // [MQTT-3.14.2-2] a session that was opened with expiry 0 cannot be extended at DISCONNECT.
+                ProtocolViolation(MqttReasonCode.ProtocolError, "DISCONNECT raised a zero Session Expiry Interval");
+                return;
+            }
+
+            newExpiry = (uint)Math.Min(requested, _context.Options.Sessions.MaxSessionExpiry);
+        }
+
+        // [MQTT-3.14.4-3] a normal DISCONNECT discards the will; v5 reason 0x04 asks for it to be published.
+        var publishWill = IsV5 && disconnect.ReasonCode == MqttReasonCode.DisconnectWithWillMessage;
+        _log.Info("Client {0} ({1}) disconnected (reason 0x{2:X2})", _clientId, _remote, (byte)disconnect.ReasonCode);
+        Detach(publishWill, newExpiry);
+        _closing = true;
+        _channel.CloseAsync();
+        Context.Stop(Self);
+    }
+
+    private static string VersionName(MqttProtocolVersion v) => v switch
+    {
+        MqttProtocolVersion.V310 => "3.1",
+        MqttProtocolVersion.V311 => "3.1.1",
+        _ => "5.0",
+    };
+}

@@ -1,0 +1,206 @@
+using Akka.Event;
+using Akka.Actor;
+using Broker.Protocol;
+using Broker.Protocol.Codec;
+using Broker.Protocol.Packets;
+using Broker.Routing;
+
+namespace Broker.Sessions;
+
+/// <summary>PUBLISH in both directions, topic aliases, SUBSCRIBE/UNSUBSCRIBE hand-off (MQTT-v5.0 3.3, 3.8, 3.10).</summary>
+public sealed partial class ClientConnectionActor
+{
+    private readonly AckCollector<ushort> _qos1Acks = new();
+    private readonly Dictionary<ushort, string> _inboundAliases = new();
+    private readonly Dictionary<string, ushort> _outboundAliases = new(StringComparer.Ordinal);
+    private readonly HashSet<ushort> _inboundQos1InFlight = new();
+    private uint _grantedExpiry;
+    private string? _assignedClientId;
+    private uint _clientMaxPacketSize = uint.MaxValue;
+    private ushort _clientTopicAliasMaximum;
+
+    protected override bool AroundReceive(Receive receive, object message)
+    {
+        if (message is MqttPacket)
+        {
+            _lastPacketTicks = Environment.TickCount64;
+        }
+
+        return base.AroundReceive(receive, message);
+    }
+
+    private void HandlePublish(MqttPublishPacket publish)
+    {
+        var topic = publish.Topic;
+        if (publish.TopicAlias != 0)
+        {
+            // MQTT-v5.0 3.3.2.3.4: alias 0 or above our Topic Alias Maximum is a protocol error (0x94).
+            if (!IsV5 || publish.TopicAlias > _context.Options.Mqtt.TopicAliasMaximum)
+            {
+                ProtocolViolation(MqttReasonCode.TopicAliasInvalid, $"topic alias {publish.TopicAlias} out of range");
+                return;
+            }
+
+            if (topic.Length == 0)
+            {
+                if (!_inboundAliases.TryGetValue(publish.TopicAlias, out var known))
+                {
+                    ProtocolViolation(MqttReasonCode.ProtocolError, $"unknown topic alias {publish.TopicAlias}");
+                    return;
+                }
+
+                topic = known;
+            }
+            else
+            {
+                _inboundAliases[publish.TopicAlias] = topic;
+            }
+        }
+
+        if (!MqttTopic.IsValidTopicName(topic))
+        {
+            ProtocolViolation(MqttReasonCode.TopicNameInvalid, $"invalid topic name '{topic}'");
+            return;
+        }
+
+        var now = DateTimeOffset.UtcNow.ToUnixTimeMilliseconds();
+        var properties = publish.Properties;
+        var expiresAt = properties.MessageExpiryInterval is { } seconds ? now + (seconds * 1000L) : 0;
+        var message = new MqttApplicationMessage(topic, publish.Payload, publish.QoS, publish.Retain, properties, _clientId, expiresAt);
+        _context.Metrics.MessageIn();
+
+        switch (publish.QoS)
+        {
+            case MqttQoS.AtMostOnce:
+                _context.TopicRegion.Tell(new RoutePublish(message, null, 0));
+                break;
+            case MqttQoS.AtLeastOnce:
+                if (!_inboundQos1InFlight.Add(publish.PacketId))
+                {
+                    // A resend while the first copy is still being stored: PUBACK follows once it is.
+                    return;
+                }
+
+                if (IsV5 && _inboundQos1InFlight.Count > _context.Options.Mqtt.ReceiveMaximum)
+                {
+                    ProtocolViolation(MqttReasonCode.ReceiveMaximumExceeded, "more unacknowledged QoS>0 PUBLISH than Receive Maximum");
+                    return;
+                }
+
+                var ackId = _qos1Acks.Expect(publish.PacketId);
+                _context.TopicRegion.Tell(new RoutePublish(message, Self, ackId));
+                break;
+            default:
+                _session!.Tell(new InboundQos2Publish(Self, message, publish.PacketId));
+                break;
+        }
+    }
+
+    private void InboundRouted(long ackId, int deliveries)
+    {
+        if (_qos1Acks.OnRouted(ackId, deliveries, out var packetId))
+        {
+            CompleteQos1(packetId);
+        }
+    }
+
+    private void InboundStored(long ackId)
+    {
+        if (_qos1Acks.OnStored(ackId, out var packetId))
+        {
+            CompleteQos1(packetId);
+        }
+    }
+
+    /// <summary>Every matching session has stored the message: now PUBACK may go (the durability promise).</summary>
+    private void CompleteQos1(ushort packetId)
+    {
+        _inboundQos1InFlight.Remove(packetId);
+        Write(new MqttPubAckPacket { PacketId = packetId });
+    }
+
+    private void HandleSendPublish(SendPublish send)
+    {
+        var queued = send.Message;
+        var message = queued.Message;
+        var properties = message.Properties;
+        if (message.ExpiresAtUnixMs != 0)
+        {
+            // MQTT-v5.0 3.3.2.3.3: forward the remaining lifetime, not the original one.
+            var remainingMs = message.ExpiresAtUnixMs - DateTimeOffset.UtcNow.ToUnixTimeMilliseconds();
+            properties = properties with { MessageExpiryInterval = (uint)Math.Max(1, (remainingMs + 999) / 1000) };
+        }
+
+        var packet = new MqttPublishPacket
+        {
+            Topic = message.Topic,
+            Payload = message.Payload,
+            QoS = queued.QoS,
+            Retain = queued.Retain,
+            Dup = send.Dup,
+            PacketId = send.PacketId,
+            Properties = properties,
+            SubscriptionIdentifiers = queued.SubscriptionIdentifiers,
+        };
+
+        if (_clientTopicAliasMaximum > 0)
+        {
+            packet = ApplyOutboundAlias(packet);
+        }
+
+        if (_clientMaxPacketSize != uint.MaxValue &&
+            MqttPacketEncoder.GetSize(packet, _version) > _clientMaxPacketSize)
+        {
+            // [MQTT-3.1.2-25] never send more than the client accepts: discard as if it had been delivered.
+            _log.Warning("Client {0}: dropped a {1}-byte message on {2} above its Maximum Packet Size {3}",
+                _clientId, message.Payload.Length, message.Topic, _clientMaxPacketSize);
+            if (send.PacketId != 0)
+            {
+                _session?.Tell(new OutboundAck(Self, queued.QoS == MqttQoS.AtLeastOnce ? MqttPacketType.PubAck : MqttPacketType.PubRec,
+                    send.PacketId, queued.QoS == MqttQoS.AtLeastOnce ? MqttReasonCode.Success : MqttReasonCode.UnspecifiedError));
+            }
+
+            return;
+        }
+
+        _context.Metrics.MessageOut();
+        Write(packet);
+    }
+
+    private MqttPublishPacket ApplyOutboundAlias(MqttPublishPacket packet)
+    {
+        if (_outboundAliases.TryGetValue(packet.Topic, out var alias))
+        {
+            return packet with { Topic = "", TopicAlias = alias };
+        }
+
+        if (_outboundAliases.Count < _clientTopicAliasMaximum)
+        {
+            alias = (ushort)(_outboundAliases.Count + 1);
+            _outboundAliases[packet.Topic] = alias;
+            return packet with { TopicAlias = alias };
+        }
+
+        return packet;
+    }
+
+    private void HandleSubscribe(MqttSubscribePacket subscribe)
+    {
+        foreach (var sub in subscribe.Subscriptions)
+        {
+            if (IsV5 && sub.NoLocal && MqttTopic.TryParseShared(sub.TopicFilter, out _, out _))
+            {
+                // [MQTT-3.8.3-4] No Local on a shared subscription is a protocol error.
+                ProtocolViolation(MqttReasonCode.ProtocolError, "No Local set on a shared subscription");
+                return;
+            }
+        }
+
+        _session!.Tell(new SessionSubscribe(Self, subscribe));
+    }
+
+    private void HandleUnsubscribe(MqttUnsubscribePacket unsubscribe)
+    {
+        _session!.Tell(new SessionUnsubscribe(Self, unsubscribe));
+    }
+}

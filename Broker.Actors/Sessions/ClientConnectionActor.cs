@@ -1,0 +1,319 @@
+using System.Net;
+using Akka.Actor;
+using Akka.Event;
+using Broker.Cluster;
+using Broker.Protocol;
+using Broker.Protocol.Codec;
+using Broker.Protocol.Packets;
+using Broker.Routing;
+using Broker.Transport;
+using DotNetty.Transport.Channels;
+
+namespace Broker.Sessions;
+
+/// <summary>
+/// One actor per TCP connection: the socket side of a client. It receives decoded packets from the DotNetty channel
+/// (<see cref="ClientChannelHandler"/>), enforces the connection-level rules (CONNECT first and once, keep alive,
+/// topic aliases, receive maximum), sends publishes to the topic entities and everything stateful to the client's
+/// <see cref="SessionEntity"/>, and writes what the session decides to send, flushing once per mailbox batch.
+/// <code>
+///   AwaitingConnect ──CONNECT──► Attaching ──SessionAttached──► Connected ──DISCONNECT/close/error──► stopped
+/// </code>
+/// </summary>
+public sealed partial class ClientConnectionActor : ReceiveActor, IWithTimers, IWithUnboundedStash
+{
+    private readonly IChannel _channel;
+    private readonly MqttCodecState _codec;
+    private readonly BrokerContext _context;
+    private readonly ILoggingAdapter _log = Context.GetLogger();
+    private readonly string _remote;
+
+    private List<MqttPacket> _pendingWrites = new();
+    private bool _flushScheduled;
+    private bool _closing;
+    private bool _countedConnection;
+
+    private MqttConnectPacket? _connect;
+    private string _clientId = "";
+    private MqttProtocolVersion _version = MqttProtocolVersion.V311;
+    private IActorRef? _session;
+    private long _lastPacketTicks = Environment.TickCount64;
+    private int _keepAliveSeconds;
+
+    public ClientConnectionActor(IChannel channel, MqttCodecState codec, BrokerContext context)
+    {
+        _channel = channel;
+        _codec = codec;
+        _context = context;
+        _remote = (channel.RemoteAddress as IPEndPoint)?.ToString() ?? channel.RemoteAddress?.ToString() ?? "?";
+        AwaitingConnect();
+    }
+
+    public ITimerScheduler Timers { get; set; } = null!;
+
+    public static Props Props(IChannel channel, MqttCodecState codec, BrokerContext context) =>
+        Akka.Actor.Props.Create(() => new ClientConnectionActor(channel, codec, context));
+
+    private bool IsV5 => _version == MqttProtocolVersion.V500;
+
+    protected override void PreStart()
+    {
+        Timers.StartSingleTimer(ConnectTimeout.Instance, ConnectTimeout.Instance,
+            TimeSpan.FromSeconds(_context.Options.Mqtt.ConnectTimeout));
+    }
+
+    protected override void PostStop()
+    {
+        if (_countedConnection)
+        {
+            _context.Metrics.CloseConnection();
+        }
+
+        if (_channel.Active)
+        {
+            _channel.CloseAsync();
+        }
+    }
+
+    private void AwaitingConnect()
+    {
+        Receive<MqttConnectPacket>(HandleConnect);
+        Receive<MqttDecodeError>(e => ProtocolViolation(e.Error.ReasonCode, e.Error.Message));
+        Receive<MqttPacket>(p =>
+        {
+            // [MQTT-3.1.0-1] the first packet must be CONNECT; close without CONNACK.
+            Warn("sent {0} before CONNECT", p.Type);
+            CloseNow();
+        });
+        Receive<ConnectTimeout>(_ =>
+        {
+            Warn("sent no CONNECT within {0} s", _context.Options.Mqtt.ConnectTimeout);
+            CloseNow();
+        });
+        CommonReceives();
+    }
+
+    private void Attaching()
+    {
+        Receive<SessionAttached>(HandleAttached);
+        Receive<AttachTimeout>(_ =>
+        {
+            _log.Warning("Client {0} ({1}): session did not answer; refusing the connection", _clientId, _remote);
+            RefuseConnect(MqttReasonCode.ServerUnavailable, MqttConnectReturnCode.ServerUnavailable);
+        });
+        Receive<MqttDecodeError>(e => ProtocolViolation(e.Error.ReasonCode, e.Error.Message));
+        Receive<MqttPacket>(p =>
+        {
+            // Packets sent right behind CONNECT (before CONNACK) are legal; handle them once attached.
+            Stash.Stash();
+        });
+        CommonReceives();
+    }
+
+    private void Connected()
+    {
+        Receive<MqttPublishPacket>(HandlePublish);
+        Receive<MqttPubAckPacket>(p => _session!.Tell(new OutboundAck(Self, MqttPacketType.PubAck, p.PacketId, p.ReasonCode)));
+        Receive<MqttPubRecPacket>(p => _session!.Tell(new OutboundAck(Self, MqttPacketType.PubRec, p.PacketId, p.ReasonCode)));
+        Receive<MqttPubCompPacket>(p => _session!.Tell(new OutboundAck(Self, MqttPacketType.PubComp, p.PacketId, p.ReasonCode)));
+        Receive<MqttPubRelPacket>(p => _session!.Tell(new InboundRelease(Self, p.PacketId)));
+        Receive<MqttSubscribePacket>(HandleSubscribe);
+        Receive<MqttUnsubscribePacket>(HandleUnsubscribe);
+        Receive<MqttPingReqPacket>(_ => Write(MqttPingRespPacket.Instance));
+        Receive<MqttDisconnectPacket>(HandleDisconnect);
+        Receive<MqttConnectPacket>(_ => ProtocolViolation(MqttReasonCode.ProtocolError, "second CONNECT [MQTT-3.1.0-2]"));
+        Receive<MqttAuthPacket>(_ => ProtocolViolation(MqttReasonCode.ProtocolError, "AUTH without an authentication method"));
+        Receive<MqttDecodeError>(e => ProtocolViolation(e.Error.ReasonCode, e.Error.Message));
+        Receive<MqttPacket>(p => ProtocolViolation(MqttReasonCode.ProtocolError, $"a client may not send {p.Type}"));
+        Receive<SendPublish>(HandleSendPublish);
+        Receive<SendPacket>(s => Write(s.Packet));
+        Receive<PublishRouted>(r => InboundRouted(r.AckId, r.Deliveries));
+        Receive<DeliveryStored>(r => InboundStored(r.AckId));
+        Receive<SessionTakenOver>(_ =>
+        {
+            _log.Info("Client {0} ({1}) taken over by a new connection", _clientId, _remote);
+            _session = null; // the session has moved on; do not detach it
+            Disconnect(MqttReasonCode.SessionTakenOver);
+        });
+        Receive<KeepAliveCheck>(_ => CheckKeepAlive());
+        Receive<Terminated>(t =>
+        {
+            if (t.ActorRef.Equals(_session))
+            {
+                _log.Warning("Client {0} ({1}): session stopped; closing so that the client reconnects", _clientId, _remote);
+                _session = null;
+                Disconnect(MqttReasonCode.ServerUnavailable);
+            }
+        });
+        CommonReceives();
+    }
+
+    private void CommonReceives()
+    {
+        Receive<Flush>(_ => FlushWrites());
+        Receive<ChannelClosed>(_ =>
+        {
+            if (!_closing)
+            {
+                _log.Info("Client {0} ({1}) closed the connection", _clientId, _remote);
+            }
+
+            Detach(publishWill: true, newExpiry: null);
+            Context.Stop(Self);
+        });
+        Receive<ConnectTimeout>(_ => { });
+        Receive<AttachTimeout>(_ => { });
+        Receive<KeepAliveCheck>(_ => { });
+        ReceiveAny(_ => { });
+    }
+
+    public IStash Stash { get; set; } = null!;
+
+    private void Warn(string format, object arg)
+    {
+        _log.Warning("Client {0} ({1}) " + format, string.IsNullOrEmpty(_clientId) ? "?" : _clientId, _remote, arg);
+    }
+
+    /// <summary>
+    /// Malformed or illegal input: log it, send DISCONNECT with the reason (v5 only, and only after CONNACK
+    /// [MQTT-4.13.1-1]) and close this one connection. Nothing else is affected.
+    /// </summary>
+    private void ProtocolViolation(MqttReasonCode reason, string what)
+    {
+        if (_closing)
+        {
+            return;
+        }
+
+        _context.Metrics.ProtocolError();
+        _log.Warning("Client {0} ({1}) protocol violation, closing with 0x{2:X2} {3}: {4}",
+            string.IsNullOrEmpty(_clientId) ? "?" : _clientId, _remote, (byte)reason, reason, what);
+        if (_connect is null && reason == MqttReasonCode.UnsupportedProtocolVersion)
+        {
+            // [MQTT-3.1.2-2] answer an unknown protocol level with return code 0x01 in 3.1.1 format, then close.
+            _codec.Version = MqttProtocolVersion.V311;
+            Write(new MqttConnAckPacket { ReasonCode = (byte)MqttConnectReturnCode.UnacceptableProtocolVersion });
+            Detach(publishWill: true, newExpiry: null);
+            CloseAfterFlush();
+            return;
+        }
+
+        if (_session is not null && IsV5)
+        {
+            Write(new MqttDisconnectPacket { ReasonCode = reason });
+        }
+
+        Detach(publishWill: true, newExpiry: null);
+        CloseAfterFlush();
+    }
+
+    /// <summary>Server-initiated close: v5 DISCONNECT with a reason, then close.</summary>
+    private void Disconnect(MqttReasonCode reason)
+    {
+        if (_closing)
+        {
+            return;
+        }
+
+        if (IsV5)
+        {
+            Write(new MqttDisconnectPacket { ReasonCode = reason });
+        }
+
+        Detach(publishWill: true, newExpiry: null);
+        CloseAfterFlush();
+    }
+
+    private void Detach(bool publishWill, uint? newExpiry)
+    {
+        if (_session is null)
+        {
+            return;
+        }
+
+        Context.Unwatch(_session);
+        _session.Tell(new DetachSession(Self, publishWill, newExpiry));
+        _session = null;
+    }
+
+    private void Write(MqttPacket packet)
+    {
+        if (_closing)
+        {
+            return;
+        }
+
+        _pendingWrites.Add(packet);
+        if (!_flushScheduled)
+        {
+            // Everything already in the mailbox is handled before this, so one flush covers the whole batch.
+            _flushScheduled = true;
+            Self.Tell(Flush.Instance);
+        }
+    }
+
+    private void FlushWrites()
+    {
+        _flushScheduled = false;
+        if (_pendingWrites.Count == 0)
+        {
+            return;
+        }
+
+        var batch = _pendingWrites;
+        _pendingWrites = new List<MqttPacket>(Math.Min(batch.Count, 64));
+        var channel = _channel;
+        channel.EventLoop.Execute(() =>
+        {
+            foreach (var packet in batch)
+            {
+                channel.WriteAsync(packet);
+            }
+
+            channel.Flush();
+        });
+    }
+
+    private void CloseAfterFlush()
+    {
+        FlushWrites();
+        _closing = true;
+        var channel = _channel;
+        channel.EventLoop.Execute(() => channel.CloseAsync());
+        Context.Stop(Self);
+    }
+
+    private void CloseNow()
+    {
+        _closing = true;
+        Detach(publishWill: true, newExpiry: null);
+        _channel.CloseAsync();
+        Context.Stop(Self);
+    }
+
+    /// <summary>The channel became inactive.</summary>
+    public sealed class ChannelClosed
+    {
+        public static readonly ChannelClosed Instance = new();
+    }
+
+    private sealed class Flush
+    {
+        public static readonly Flush Instance = new();
+    }
+
+    private sealed class ConnectTimeout
+    {
+        public static readonly ConnectTimeout Instance = new();
+    }
+
+    private sealed class AttachTimeout
+    {
+        public static readonly AttachTimeout Instance = new();
+    }
+
+    private sealed class KeepAliveCheck
+    {
+        public static readonly KeepAliveCheck Instance = new();
+    }
+}

@@ -1,0 +1,49 @@
+namespace Broker.Sessions;
+
+/// <summary>
+/// Outbound QoS 1/2 messages sent to the client and not yet completed, in the order they were sent (emqx_inflight's
+/// role). Its capacity is the smaller of the client's Receive Maximum and Sessions:MaxInflight [MQTT-3.3.4-9]; on
+/// reconnect every entry is sent again in order: PUBLISH with DUP for those awaiting PUBACK/PUBREC, PUBREL for those
+/// awaiting PUBCOMP [MQTT-4.4.0-1].
+/// <code>
+///   PUBLISH sent ──PUBACK──► done                         (QoS 1)
+///   PUBLISH sent ──PUBREC──► PUBREL sent ──PUBCOMP──► done (QoS 2)
+/// </code>
+/// </summary>
+public sealed class InflightWindow
+{
+    private readonly OrderedDictionary<ushort, InflightMessage> _entries = new();
+
+    public InflightWindow(int capacity)
+    {
+        Capacity = capacity;
+    }
+
+    public int Capacity { get; set; }
+
+    public int Count => _entries.Count;
+
+    public bool IsFull => _entries.Count >= Capacity;
+
+    public IEnumerable<InflightMessage> Entries => _entries.Values;
+
+    public void Add(InflightMessage message) => _entries[message.PacketId] = message;
+
+    public bool TryGet(ushort packetId, out InflightMessage message) => _entries.TryGetValue(packetId, out message!);
+
+    /// <summary>Marks a QoS 2 entry as released (PUBREC received, PUBREL sent).</summary>
+    public bool Release(ushort packetId)
+    {
+        if (!_entries.TryGetValue(packetId, out var m) || m.Message.QoS != Protocol.MqttQoS.ExactlyOnce)
+        {
+            return false;
+        }
+
+        _entries[packetId] = m with { Released = true };
+        return true;
+    }
+
+    public bool Remove(ushort packetId) => _entries.Remove(packetId);
+
+    public void Clear() => _entries.Clear();
+}

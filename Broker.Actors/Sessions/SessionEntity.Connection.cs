@@ -1,0 +1,167 @@
+using Akka.Actor;
+using Broker.Protocol;
+using Broker.Protocol.Packets;
+using Broker.Routing;
+
+namespace Broker.Sessions;
+
+/// <summary>Attach, takeover, detach, will and expiry (MQTT-v5.0 3.1.2.4, 3.1.2.5, 3.1.4, 4.1).</summary>
+public sealed partial class SessionEntity
+{
+    private void HandleAttach(AttachSession attach)
+    {
+        if (_ending)
+        {
+            // The session is on its way out; the connection retries through the region and meets a fresh entity.
+            Context.System.Scheduler.ScheduleTellOnce(TimeSpan.FromMilliseconds(50), _context.SessionRegion, attach, attach.Connection);
+            return;
+        }
+
+        var info = attach.Info;
+        if (_connection is not null && !_connection.Equals(attach.Connection))
+        {
+            // [MQTT-3.1.4-3] takeover: close the existing connection. Its will goes out unless the session continues
+            // on the new connection within the will delay (MQTT-v5.0 3.1.2.5).
+            _connection.Tell(SessionTakenOver.Instance);
+            Context.Unwatch(_connection);
+            _connection = null;
+            if (_will is not null && (info.CleanStart || _will.DelayInterval == 0))
+            {
+                PublishWill();
+            }
+        }
+
+        Timers.Cancel(PublishWillTimer.Instance);
+        Timers.Cancel(ExpireTimer.Instance);
+
+        var present = !info.CleanStart && _hasState;
+        if (info.CleanStart && (_hasState || _subscriptions.Count > 0))
+        {
+            // [MQTT-3.1.2-4] Clean Start: discard the existing session.
+            foreach (var (filter, _) in _subscriptions)
+            {
+                Unregister(filter);
+            }
+
+            if (_persistent)
+            {
+                Persist(SessionCleared.Instance, Apply);
+                DeleteMessages(long.MaxValue);
+            }
+            else
+            {
+                Apply(SessionCleared.Instance);
+            }
+        }
+
+        _persistent = info.SessionExpiry > 0;
+        _version = info.Version;
+        _inflight.Capacity = Math.Max(1, Math.Min(info.ReceiveMaximum, _context.Options.Sessions.MaxInflight));
+        _connection = attach.Connection;
+        Context.Watch(_connection);
+
+        Store(new SessionOpened(info.SessionExpiry, info.Will), () =>
+        {
+            if (!_connection.Equals(attach.Connection))
+            {
+                return;
+            }
+
+            _connection.Tell(new SessionAttached(present));
+            ResendInflight();
+            Pump();
+        });
+    }
+
+    private void HandleDetach(DetachSession detach)
+    {
+        if (!detach.Connection.Equals(_connection))
+        {
+            return;
+        }
+
+        Context.Unwatch(_connection);
+        _connection = null;
+        if (detach.NewExpiry is { } expiry && expiry != _expirySeconds)
+        {
+            Store(new SessionSettingsChanged(expiry, false));
+        }
+
+        if (!detach.PublishWill && _will is not null)
+        {
+            // A normal DISCONNECT deletes the will [MQTT-3.14.4-3].
+            Store(new SessionSettingsChanged(_expirySeconds, true));
+        }
+
+        AfterConnectionLost();
+    }
+
+    private void HandleTerminated(Terminated terminated)
+    {
+        if (!terminated.ActorRef.Equals(_connection))
+        {
+            return;
+        }
+
+        // The connection actor stopped without saying goodbye: treat as an abnormal close (will goes out).
+        _connection = null;
+        AfterConnectionLost();
+    }
+
+    private void AfterConnectionLost()
+    {
+        if (_expirySeconds == 0)
+        {
+            EndSession("clean session closed");
+            return;
+        }
+
+        if (_will is not null)
+        {
+            if (_will.DelayInterval == 0)
+            {
+                PublishWill();
+            }
+            else
+            {
+                // The will waits for the shorter of its delay and the session expiry (MQTT-v5.0 3.1.3.2.2).
+                var delay = Math.Min(_will.DelayInterval, _expirySeconds);
+                Timers.StartSingleTimer(PublishWillTimer.Instance, PublishWillTimer.Instance, TimeSpan.FromSeconds(delay));
+            }
+        }
+
+        ScheduleExpiry();
+    }
+
+    private void PublishWill()
+    {
+        var will = _will;
+        if (will is null || Connected)
+        {
+            return;
+        }
+
+        Store(new SessionSettingsChanged(_expirySeconds, true));
+        var now = DateTimeOffset.UtcNow.ToUnixTimeMilliseconds();
+        var expiresAt = will.Properties.MessageExpiryInterval is { } seconds ? now + (seconds * 1000L) : 0;
+        var message = new MqttApplicationMessage(
+            will.Topic, will.Payload, will.QoS, will.Retain, will.Properties, _clientId, expiresAt);
+        _context.TopicRegion.Tell(new RoutePublish(message, null, 0));
+    }
+
+    private void ResendInflight()
+    {
+        // [MQTT-4.4.0-1] on a resumed session, resend unacknowledged PUBLISH (DUP set) and PUBREL, in order.
+        foreach (var entry in _inflight.Entries)
+        {
+            if (entry.Released)
+            {
+                _connection!.Tell(new SendPacket(new MqttPubRelPacket { PacketId = entry.PacketId }));
+            }
+            else
+            {
+                _connection!.Tell(new SendPublish(entry.Message, entry.PacketId, true));
+            }
+        }
+    }
+}

@@ -1,0 +1,145 @@
+using Akka.Event;
+using Akka.Cluster.Sharding;
+using Akka.Actor;
+using Broker.Protocol;
+using Broker.Protocol.Packets;
+using Broker.Routing;
+
+namespace Broker.Sessions;
+
+/// <summary>Outbound messages: queueing, the in-flight window and the client's acknowledgements (MQTT-4.3, 4.4).</summary>
+public sealed partial class SessionEntity
+{
+    private void HandleDeliver(Deliver deliver)
+    {
+        var now = DateTimeOffset.UtcNow.ToUnixTimeMilliseconds();
+        var resolved = _ending ? null : DeliveryResolver.Resolve(_subscriptions, _clientId, deliver);
+        if (resolved is null || deliver.Message.IsExpired(now))
+        {
+            if (resolved is not null)
+            {
+                _context.Metrics.ExpiredAdd();
+            }
+
+            Confirm(deliver);
+            if (!Connected && !_hasState && _subscriptions.Count == 0 && !_ending)
+            {
+                // Woken by a stale route to a session that no longer exists: go back to sleep.
+                Context.Parent.Tell(new Passivate(PoisonPill.Instance));
+            }
+
+            return;
+        }
+
+        if (resolved.QoS == MqttQoS.AtMostOnce)
+        {
+            // QoS 0 is neither queued nor kept for an offline client.
+            _connection?.Tell(new SendPublish(resolved, 0, false));
+            Confirm(deliver);
+            return;
+        }
+
+        if (!Connected && !_persistent)
+        {
+            Confirm(deliver);
+            return;
+        }
+
+        Store(new MessageQueued(resolved), () =>
+        {
+            Confirm(deliver);
+            Pump();
+        });
+    }
+
+    private static void Confirm(Deliver deliver) => deliver.AckTo?.Tell(new DeliveryStored(deliver.AckId));
+
+    /// <summary>Moves queued messages into the in-flight window while the client is connected and the window has room.</summary>
+    [System.Diagnostics.CodeAnalysis.SuppressMessage("Akka", "AK1006", Justification = "Each Persist returns from the loop; the next step runs in its callback.")]
+    private void Pump()
+    {
+        var now = DateTimeOffset.UtcNow.ToUnixTimeMilliseconds();
+        while (Connected && !_inflight.IsFull && _queue.TryPeek(out var head))
+        {
+            if (head.Message.IsExpired(now))
+            {
+                _context.Metrics.ExpiredAdd();
+                if (_persistent)
+                {
+                    Persist(QueueHeadDiscarded.Instance, e =>
+                    {
+                        Apply(e);
+                        Pump();
+                    });
+                    return;
+                }
+
+                Apply(QueueHeadDiscarded.Instance);
+                continue;
+            }
+
+            var packetId = _packetIds.Allocate();
+            if (packetId == 0)
+            {
+                return;
+            }
+
+            if (_persistent)
+            {
+                Persist(new MessageSent(packetId), e =>
+                {
+                    Apply(e);
+                    Send(head, packetId);
+                    Pump();
+                });
+                return;
+            }
+
+            Apply(new MessageSent(packetId));
+            Send(head, packetId);
+        }
+    }
+
+    private void Send(QueuedMessage message, ushort packetId)
+    {
+        _connection?.Tell(new SendPublish(message, packetId, false));
+    }
+
+    private void HandleOutboundAck(OutboundAck ack)
+    {
+        if (!ack.Connection.Equals(_connection) || !_inflight.TryGet(ack.PacketId, out var entry))
+        {
+            if (ack.Type == MqttPacketType.PubRec && ack.Connection.Equals(_connection))
+            {
+                // MQTT-v5.0 3.6.2.1: PUBREL for an unknown id carries "Packet Identifier not found".
+                ack.Connection.Tell(new SendPacket(new MqttPubRelPacket
+                {
+                    PacketId = ack.PacketId,
+                    ReasonCode = _version == MqttProtocolVersion.V500 ? MqttReasonCode.PacketIdentifierNotFound : MqttReasonCode.Success,
+                }));
+            }
+
+            return;
+        }
+
+        switch (ack.Type)
+        {
+            case MqttPacketType.PubAck when entry.Message.QoS == MqttQoS.AtLeastOnce:
+            case MqttPacketType.PubComp when entry.Released:
+            case MqttPacketType.PubRec when entry.Message.QoS == MqttQoS.ExactlyOnce && (byte)ack.ReasonCode >= 0x80:
+                // Done; a PUBREC with a failure reason also ends the flow (MQTT-v5.0 4.3.3).
+                Store(new MessageCompleted(ack.PacketId), Pump);
+                break;
+            case MqttPacketType.PubRec when entry.Message.QoS == MqttQoS.ExactlyOnce:
+                if (entry.Released)
+                {
+                    ack.Connection.Tell(new SendPacket(new MqttPubRelPacket { PacketId = ack.PacketId }));
+                    break;
+                }
+
+                Store(new MessageReleased(ack.PacketId), () =>
+                    _connection?.Tell(new SendPacket(new MqttPubRelPacket { PacketId = ack.PacketId })));
+                break;
+        }
+    }
+}

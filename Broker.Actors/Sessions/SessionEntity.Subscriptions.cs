@@ -1,0 +1,201 @@
+using System.Collections.Immutable;
+using Akka.Actor;
+using Broker.Protocol;
+using Broker.Protocol.Packets;
+using Broker.Routing;
+
+namespace Broker.Sessions;
+
+/// <summary>SUBSCRIBE and UNSUBSCRIBE (MQTT-3.8 to 3.11): the session's table, the routes, retained messages.</summary>
+public sealed partial class SessionEntity
+{
+    private readonly Dictionary<long, PendingSubAck> _pendingSubAcks = new();
+    private readonly Dictionary<long, long> _registrationToSubAck = new();
+    private long _nextRequestId;
+
+    private void HandleSubscribe(SessionSubscribe subscribe)
+    {
+        if (!subscribe.Connection.Equals(_connection))
+        {
+            return;
+        }
+
+        var packet = subscribe.Packet;
+        var v5 = _version == MqttProtocolVersion.V500;
+        var codes = ImmutableArray.CreateBuilder<MqttReasonCode>(packet.Subscriptions.Length);
+        var pending = new PendingSubAck(packet.PacketId, subscribe.Connection);
+        foreach (var sub in packet.Subscriptions)
+        {
+            if (!MqttTopic.IsValidTopicFilter(sub.TopicFilter))
+            {
+                // MQTT-v5.0 3.9.3: 0x8F Topic Filter invalid; 3.1.1 has only 0x80 Failure [MQTT-3.9.3-2].
+                codes.Add(v5 ? MqttReasonCode.TopicFilterInvalid : MqttReasonCode.UnspecifiedError);
+                continue;
+            }
+
+            var existed = _subscriptions.ContainsKey(sub.TopicFilter);
+            var options = new SubscriptionOptions(
+                sub.QoS, sub.NoLocal, sub.RetainAsPublished, sub.RetainHandling, packet.SubscriptionIdentifier);
+            Store(new SubscriptionAdded(sub.TopicFilter, options));
+            codes.Add((MqttReasonCode)(byte)sub.QoS);
+
+            var requestId = ++_nextRequestId;
+            _registrationToSubAck[requestId] = requestId;
+            pending.Registrations.Add(requestId);
+            Register(sub.TopicFilter, requestId);
+
+            var shared = MqttTopic.TryParseShared(sub.TopicFilter, out _, out _);
+            var sendRetained = !shared && sub.RetainHandling switch
+            {
+                MqttRetainHandling.SendAtSubscribe => true,
+                MqttRetainHandling.SendAtSubscribeIfNew => !existed,
+                _ => false,
+            };
+            if (sendRetained)
+            {
+                pending.RetainedFilters.Add(sub.TopicFilter);
+            }
+        }
+
+        pending.Codes = codes.MoveToImmutable();
+        var key = ++_nextRequestId;
+        foreach (var r in pending.Registrations)
+        {
+            _registrationToSubAck[r] = key;
+        }
+
+        _pendingSubAcks[key] = pending;
+        TryCompleteSubAck(key);
+    }
+
+    private void SubscriptionConfirmed(long requestId)
+    {
+        if (requestId == 0 || !_registrationToSubAck.Remove(requestId, out var key))
+        {
+            return;
+        }
+
+        if (_pendingSubAcks.TryGetValue(key, out var pending))
+        {
+            pending.Registrations.Remove(requestId);
+            TryCompleteSubAck(key);
+        }
+    }
+
+    private void TryCompleteSubAck(long key)
+    {
+        var pending = _pendingSubAcks[key];
+        if (pending.Registrations.Count > 0)
+        {
+            return;
+        }
+
+        _pendingSubAcks.Remove(key);
+        if (!pending.Connection.Equals(_connection))
+        {
+            return;
+        }
+
+        // Every route exists on every node now, so nothing published after this SUBACK can miss the subscription.
+        _connection.Tell(new SendPacket(new MqttSubAckPacket { PacketId = pending.PacketId, ReasonCodes = pending.Codes }));
+        foreach (var filter in pending.RetainedFilters)
+        {
+            RequestRetained(filter);
+        }
+    }
+
+    private void RequestRetained(string filter)
+    {
+        if (MqttTopic.HasWildcards(filter))
+        {
+            _context.RetainedIndexActor.Tell(new FindRetainedTopics(filter, filter));
+        }
+        else
+        {
+            _context.TopicRegion.Tell(new Routing.RequestRetained(filter, _clientId, filter));
+        }
+    }
+
+    private void HandleRetainedTopicsFound(RetainedTopicsFound found)
+    {
+        if (!_subscriptions.ContainsKey(found.SubscriptionFilter))
+        {
+            return;
+        }
+
+        foreach (var topic in found.Topics)
+        {
+            _context.TopicRegion.Tell(new Routing.RequestRetained(topic, _clientId, found.SubscriptionFilter));
+        }
+    }
+
+    private void HandleUnsubscribe(SessionUnsubscribe unsubscribe)
+    {
+        if (!unsubscribe.Connection.Equals(_connection))
+        {
+            return;
+        }
+
+        var codes = ImmutableArray.CreateBuilder<MqttReasonCode>(unsubscribe.Packet.TopicFilters.Length);
+        foreach (var filter in unsubscribe.Packet.TopicFilters)
+        {
+            if (_subscriptions.ContainsKey(filter))
+            {
+                Store(new SubscriptionRemoved(filter));
+                Unregister(filter);
+                codes.Add(MqttReasonCode.Success);
+            }
+            else
+            {
+                codes.Add(MqttReasonCode.NoSubscriptionExisted);
+            }
+        }
+
+        // The session's own table stops deliveries at once [MQTT-3.10.4-2]; the routes are removed behind it.
+        var packet = new MqttUnsubAckPacket { PacketId = unsubscribe.Packet.PacketId, ReasonCodes = codes.MoveToImmutable() };
+        DeferAsync(packet, p => _connection?.Tell(new SendPacket(p)));
+    }
+
+    /// <summary>Creates the route of a filter: its topic entity for an exact topic, the wildcard index otherwise.</summary>
+    private void Register(string filter, long requestId)
+    {
+        var group = MqttTopic.TryParseShared(filter, out var g, out var inner) ? g : null;
+        var topicFilter = group is null ? filter : inner;
+        var key = new SubscriberKey(_clientId, group);
+        if (MqttTopic.HasWildcards(topicFilter))
+        {
+            _context.WildcardIndexActor.Tell(new RegisterWildcard(topicFilter, key, requestId));
+        }
+        else
+        {
+            _context.TopicRegion.Tell(new SubscribeTopic(topicFilter, _clientId, group, requestId));
+        }
+    }
+
+    private void Unregister(string filter)
+    {
+        var group = MqttTopic.TryParseShared(filter, out var g, out var inner) ? g : null;
+        var topicFilter = group is null ? filter : inner;
+        if (MqttTopic.HasWildcards(topicFilter))
+        {
+            _context.WildcardIndexActor.Tell(new UnregisterWildcard(topicFilter, new SubscriberKey(_clientId, group)));
+        }
+        else
+        {
+            _context.TopicRegion.Tell(new UnsubscribeTopic(topicFilter, _clientId, group));
+        }
+    }
+
+    private sealed class PendingSubAck(ushort packetId, IActorRef connection)
+    {
+        public ushort PacketId { get; } = packetId;
+
+        public IActorRef Connection { get; } = connection;
+
+        public HashSet<long> Registrations { get; } = new();
+
+        public List<string> RetainedFilters { get; } = new();
+
+        public ImmutableArray<MqttReasonCode> Codes { get; set; } = ImmutableArray<MqttReasonCode>.Empty;
+    }
+}

@@ -1,0 +1,235 @@
+using Akka.Actor;
+using Akka.Cluster.Sharding;
+using Akka.Event;
+using Akka.Persistence;
+using Broker.Cluster;
+using Broker.Protocol;
+using Broker.Protocol.Packets;
+
+namespace Broker.Sessions;
+
+/// <summary>
+/// The session of one client id, sharded by client id so that it is unique in the cluster (takeover), has a home
+/// while the client is offline, and moves to a surviving node after a failure. "The Session State in the Server
+/// consists of: the existence of a Session; the Client's subscriptions; QoS 1 and QoS 2 messages which have been sent
+/// to the Client but not completely acknowledged; QoS 1 and QoS 2 messages pending transmission to the Client; QoS 2
+/// messages received from the Client but not completely acknowledged; the Will Message and the Will Delay Interval;
+/// the Session Expiry Interval" (MQTT-v5.0 4.1).
+/// <para>
+/// Every state change is an <see cref="ISessionEvent"/> applied by <see cref="Apply"/>. A persistent session
+/// (session expiry above 0) journals the event before acting on it; a clean session applies it in memory only.
+/// The connection actor owns the socket; this entity decides what to send and when.
+/// </para>
+/// </summary>
+public sealed partial class SessionEntity : ReceivePersistentActor, IWithTimers
+{
+    private readonly string _clientId;
+    private readonly BrokerContext _context;
+    private readonly ILoggingAdapter _log = Context.GetLogger();
+
+    private readonly Dictionary<string, SubscriptionOptions> _subscriptions = new(StringComparer.Ordinal);
+    private readonly MessageQueue _queue;
+    private readonly InflightWindow _inflight;
+    private readonly PacketIdAllocator _packetIds = new();
+    private readonly HashSet<ushort> _inboundQos2 = new();
+
+    private uint _expirySeconds;
+    private MqttWill? _will;
+    private bool _persistent;
+    private bool _hasState;
+    private bool _ending;
+
+    private IActorRef? _connection;
+    private MqttProtocolVersion _version;
+
+    public SessionEntity(string clientId, BrokerContext context)
+    {
+        _clientId = clientId;
+        _context = context;
+        PersistenceId = "session-" + clientId;
+        _queue = new MessageQueue(context.Options.Sessions.MaxQueuedMessages);
+        _inflight = new InflightWindow(context.Options.Sessions.MaxInflight);
+
+        Recover<ISessionEvent>(e =>
+        {
+            Apply(e);
+            _persistent = true;
+        });
+        Recover<RecoveryCompleted>(_ => OnRecovered());
+
+        Command<AttachSession>(HandleAttach);
+        Command<DetachSession>(HandleDetach);
+        Command<Terminated>(HandleTerminated);
+        Command<Routing.Deliver>(HandleDeliver);
+        Command<OutboundAck>(HandleOutboundAck);
+        Command<SessionSubscribe>(HandleSubscribe);
+        Command<SessionUnsubscribe>(HandleUnsubscribe);
+        Command<Routing.TopicSubscribed>(r => SubscriptionConfirmed(r.RequestId));
+        Command<Routing.WildcardRegistered>(r => SubscriptionConfirmed(r.RequestId));
+        Command<Routing.RetainedTopicsFound>(HandleRetainedTopicsFound);
+        Command<InboundQos2Publish>(HandleInboundQos2);
+        Command<InboundRelease>(HandleInboundRelease);
+        Command<Routing.PublishRouted>(r => InboundRouted(r.AckId, r.Deliveries));
+        Command<Routing.DeliveryStored>(r => InboundStored(r.AckId));
+        Command<PublishWillTimer>(_ => PublishWill());
+        Command<ExpireTimer>(_ => EndSession("expired"));
+        Command<DeleteMessagesSuccess>(_ => { });
+        Command<DeleteMessagesFailure>(f => _log.Warning("Could not delete journal of session {0}: {1}", _clientId, f.Cause.Message));
+    }
+
+    public override string PersistenceId { get; }
+
+    public ITimerScheduler Timers { get; set; } = null!;
+
+    public static Props Props(string clientId, BrokerContext context) =>
+        Akka.Actor.Props.Create(() => new SessionEntity(clientId, context));
+
+    private bool Connected => _connection is not null;
+
+    /// <summary>Applies one event to the in-memory state; the only place state changes (also during recovery).</summary>
+    private void Apply(ISessionEvent e)
+    {
+        switch (e)
+        {
+            case SessionOpened o:
+                _expirySeconds = o.ExpirySeconds;
+                _will = o.Will;
+                _hasState = true;
+                break;
+            case SessionCleared:
+                _subscriptions.Clear();
+                _queue.Clear();
+                _inflight.Clear();
+                _packetIds.Clear();
+                _inboundQos2.Clear();
+                _will = null;
+                _hasState = false;
+                break;
+            case SubscriptionAdded a:
+                _subscriptions[a.Filter] = a.Options;
+                break;
+            case SubscriptionRemoved r:
+                _subscriptions.Remove(r.Filter);
+                break;
+            case MessageQueued q:
+                if (_queue.Enqueue(q.Message) is not null && !IsRecovering)
+                {
+                    _context.Metrics.DroppedQueueFullAdd(1);
+                }
+
+                break;
+            case QueueHeadDiscarded:
+                _queue.Dequeue();
+                break;
+            case MessageSent s:
+                _packetIds.Reserve(s.PacketId);
+                _inflight.Add(new InflightMessage(s.PacketId, _queue.Dequeue(), false));
+                break;
+            case MessageReleased r:
+                _inflight.Release(r.PacketId);
+                break;
+            case MessageCompleted c:
+                _inflight.Remove(c.PacketId);
+                _packetIds.Release(c.PacketId);
+                break;
+            case InboundQos2Stored s:
+                _inboundQos2.Add(s.PacketId);
+                break;
+            case InboundQos2Released r:
+                _inboundQos2.Remove(r.PacketId);
+                break;
+            case SessionSettingsChanged c:
+                _expirySeconds = c.ExpirySeconds;
+                if (c.WillCleared)
+                {
+                    _will = null;
+                }
+
+                break;
+        }
+    }
+
+    /// <summary>Journals the event first when the session is persistent, then applies it and continues.</summary>
+    private void Store<TEvent>(TEvent e, Action? then = null)
+        where TEvent : ISessionEvent
+    {
+        if (_persistent)
+        {
+            Persist(e, ev =>
+            {
+                Apply(ev);
+                then?.Invoke();
+            });
+        }
+        else
+        {
+            Apply(e);
+            then?.Invoke();
+        }
+    }
+
+    private void OnRecovered()
+    {
+        if (!_hasState)
+        {
+            return;
+        }
+
+        // A persistent session came back (after passivation, a restart or a failover): make sure every node routes
+        // to it again, and start its expiry clock, since nothing is connected yet.
+        foreach (var (filter, _) in _subscriptions)
+        {
+            Register(filter, 0);
+        }
+
+        ScheduleExpiry();
+    }
+
+    private void ScheduleExpiry()
+    {
+        if (_expirySeconds == uint.MaxValue)
+        {
+            return;
+        }
+
+        Timers.StartSingleTimer(ExpireTimer.Instance, ExpireTimer.Instance, TimeSpan.FromSeconds(_expirySeconds));
+    }
+
+    /// <summary>Ends the session: routes stop, the journal is deleted, the entity stops.</summary>
+    private void EndSession(string why)
+    {
+        if (_ending)
+        {
+            return;
+        }
+
+        _ending = true;
+        _log.Debug("Session {0} ends ({1})", _clientId, why);
+        PublishWill();
+        foreach (var (filter, _) in _subscriptions)
+        {
+            Unregister(filter);
+        }
+
+        if (_persistent)
+        {
+            DeleteMessages(long.MaxValue);
+        }
+
+        _subscriptions.Clear();
+        _queue.Clear();
+        _inflight.Clear();
+        Timers.CancelAll();
+        Context.Parent.Tell(new Passivate(PoisonPill.Instance));
+    }
+
+    private sealed class PublishWillTimer
+    {
+        public static readonly PublishWillTimer Instance = new();
+    }
+
+    private sealed class ExpireTimer
+    {
+        public static readonly ExpireTimer Instance = new();
+    }
+}

@@ -1,0 +1,50 @@
+using Broker.Protocol.Packets;
+
+namespace Broker.Sessions;
+
+/// <summary>
+/// Journal events of a persistent session (clean sessions apply the same events without storing them).
+/// COMPATIBILITY NOTES: never rename or reorder fields of a stored event; add a V2 type and an adapter instead.
+/// </summary>
+public interface ISessionEvent
+{
+}
+
+/// <summary>A connection attached with these session settings (expiry in seconds, the will to publish).</summary>
+public sealed record SessionOpened(uint ExpirySeconds, MqttWill? Will) : ISessionEvent;
+
+/// <summary>Clean Start: everything before this event is discarded.</summary>
+public sealed record SessionCleared : ISessionEvent
+{
+    public static readonly SessionCleared Instance = new();
+}
+
+public sealed record SubscriptionAdded(string Filter, SubscriptionOptions Options) : ISessionEvent;
+
+public sealed record SubscriptionRemoved(string Filter) : ISessionEvent;
+
+/// <summary>A message was queued for the client (the oldest is dropped when the queue is full).</summary>
+public sealed record MessageQueued(QueuedMessage Message) : ISessionEvent;
+
+/// <summary>The head of the queue was discarded unsent (expired).</summary>
+public sealed record QueueHeadDiscarded : ISessionEvent
+{
+    public static readonly QueueHeadDiscarded Instance = new();
+}
+
+/// <summary>The head of the queue was sent with this packet id and is now in flight.</summary>
+public sealed record MessageSent(ushort PacketId) : ISessionEvent;
+
+/// <summary>PUBREC arrived for an in-flight QoS 2 message; PUBREL is now owed.</summary>
+public sealed record MessageReleased(ushort PacketId) : ISessionEvent;
+
+/// <summary>PUBACK or PUBCOMP arrived: the in-flight message is done.</summary>
+public sealed record MessageCompleted(ushort PacketId) : ISessionEvent;
+
+/// <summary>An inbound QoS 2 message was routed and stored; its id is held until PUBREL.</summary>
+public sealed record InboundQos2Stored(ushort PacketId) : ISessionEvent;
+
+public sealed record InboundQos2Released(ushort PacketId) : ISessionEvent;
+
+/// <summary>A v5 DISCONNECT changed the session expiry, or the will was published or cancelled.</summary>
+public sealed record SessionSettingsChanged(uint ExpirySeconds, bool WillCleared) : ISessionEvent;

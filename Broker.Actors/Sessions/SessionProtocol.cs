@@ -1,0 +1,61 @@
+using Akka.Actor;
+using Broker.Cluster;
+using Broker.Protocol;
+using Broker.Protocol.Packets;
+using Broker.Routing;
+
+namespace Broker.Sessions;
+
+/// <summary>Marker for commands a connection sends to its session entity.</summary>
+public interface ISessionCommand
+{
+    IActorRef Connection { get; }
+}
+
+/// <summary>
+/// What a CONNECT asks of the session: the protocol version, Clean Start, the effective session expiry (seconds;
+/// 0 ends the session with the connection, uint.MaxValue never expires), the will, and the client's Receive Maximum.
+/// </summary>
+public sealed record ConnectionInfo(
+    MqttProtocolVersion Version,
+    bool CleanStart,
+    uint SessionExpiry,
+    MqttWill? Will,
+    int ReceiveMaximum);
+
+/// <summary>A connection that completed CONNECT claims the session of its client id (sent through the shard region).</summary>
+public sealed record AttachSession(string ClientId, IActorRef Connection, ConnectionInfo Info) : IWithClientId, ISessionCommand;
+
+/// <summary>The session accepted the connection; <see cref="SessionPresent"/> goes into CONNACK.</summary>
+public sealed record SessionAttached(bool SessionPresent);
+
+/// <summary>Another connection took the session over: close with v5 reason 0x8E [MQTT-3.1.4-3].</summary>
+public sealed record SessionTakenOver
+{
+    public static readonly SessionTakenOver Instance = new();
+}
+
+/// <summary>
+/// The connection ended. <see cref="PublishWill"/> is false only after a normal DISCONNECT (v5 reason 0x00);
+/// <see cref="NewExpiry"/> carries a v5 DISCONNECT's Session Expiry Interval.
+/// </summary>
+public sealed record DetachSession(IActorRef Connection, bool PublishWill, uint? NewExpiry) : ISessionCommand;
+
+public sealed record SessionSubscribe(IActorRef Connection, MqttSubscribePacket Packet) : ISessionCommand;
+
+public sealed record SessionUnsubscribe(IActorRef Connection, MqttUnsubscribePacket Packet) : ISessionCommand;
+
+/// <summary>The client acknowledged an outbound PUBLISH: PUBACK, PUBREC or PUBCOMP.</summary>
+public sealed record OutboundAck(IActorRef Connection, MqttPacketType Type, ushort PacketId, MqttReasonCode ReasonCode) : ISessionCommand;
+
+/// <summary>An inbound QoS 2 PUBLISH; the session keeps its packet id until PUBREL (exactly once, MQTT-4.3.3).</summary>
+public sealed record InboundQos2Publish(IActorRef Connection, MqttApplicationMessage Message, ushort PacketId) : ISessionCommand;
+
+/// <summary>The client's PUBREL for an inbound QoS 2 message.</summary>
+public sealed record InboundRelease(IActorRef Connection, ushort PacketId) : ISessionCommand;
+
+/// <summary>Session to connection: write this packet (SUBACK, UNSUBACK, PUBREC, PUBREL, PUBCOMP).</summary>
+public sealed record SendPacket(MqttPacket Packet);
+
+/// <summary>Session to connection: send this message as PUBLISH with this packet id (0 for QoS 0).</summary>
+public sealed record SendPublish(QueuedMessage Message, ushort PacketId, bool Dup);

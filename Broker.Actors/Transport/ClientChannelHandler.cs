@@ -1,0 +1,50 @@
+using Akka.Event;
+using Akka.Actor;
+using Broker.Cluster;
+using Broker.Sessions;
+using DotNetty.Transport.Channels;
+
+namespace Broker.Transport;
+
+/// <summary>
+/// The last handler of a client's pipeline: it creates the connection's <see cref="ClientConnectionActor"/> when the
+/// channel becomes active and hands it every decoded packet (immutable records, no pooled buffers) by Tell.
+/// </summary>
+public sealed class ClientChannelHandler : ChannelHandlerAdapter
+{
+    private readonly ActorSystem _system;
+    private readonly BrokerContext _context;
+    private readonly MqttCodecState _codec;
+    private IActorRef _connection = ActorRefs.Nobody;
+
+    public ClientChannelHandler(ActorSystem system, BrokerContext context, MqttCodecState codec)
+    {
+        _system = system;
+        _context = context;
+        _codec = codec;
+    }
+
+    public override void ChannelActive(IChannelHandlerContext ctx)
+    {
+        _connection = _system.ActorOf(ClientConnectionActor.Props(ctx.Channel, _codec, _context));
+        base.ChannelActive(ctx);
+    }
+
+    public override void ChannelRead(IChannelHandlerContext ctx, object message)
+    {
+        _connection.Tell(message);
+    }
+
+    public override void ChannelInactive(IChannelHandlerContext ctx)
+    {
+        _connection.Tell(ClientConnectionActor.ChannelClosed.Instance);
+        base.ChannelInactive(ctx);
+    }
+
+    public override void ExceptionCaught(IChannelHandlerContext ctx, Exception exception)
+    {
+        // Socket errors (reset by peer and the like) end this connection only.
+        _system.Log.Debug("Connection {0}: {1}", ctx.Channel.RemoteAddress, exception.Message);
+        ctx.CloseAsync();
+    }
+}

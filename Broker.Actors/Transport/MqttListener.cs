@@ -1,0 +1,59 @@
+using System.Net;
+using Akka.Actor;
+using Broker.Cluster;
+using DotNetty.Buffers;
+using DotNetty.Transport.Bootstrapping;
+using DotNetty.Transport.Channels;
+using DotNetty.Transport.Channels.Sockets;
+
+namespace Broker.Transport;
+
+/// <summary>
+/// The TCP listener: a DotNetty ServerBootstrap whose pipeline per client is
+/// <c>MqttDecoderHandler → MqttEncoderHandler → ClientChannelHandler</c>, with pooled buffers and Nagle off.
+/// </summary>
+public sealed class MqttListener : IAsyncDisposable
+{
+    private readonly MultithreadEventLoopGroup _bossGroup = new(1);
+    private readonly MultithreadEventLoopGroup _workerGroup = new(Math.Max(1, Environment.ProcessorCount));
+    private IChannel? _serverChannel;
+
+    public IPEndPoint? LocalEndPoint => _serverChannel?.LocalAddress as IPEndPoint;
+
+    public async Task StartAsync(ActorSystem system, BrokerContext context, IPAddress address, int port)
+    {
+        var maxPacketSize = context.Options.Mqtt.MaxPacketSize;
+        var bootstrap = new ServerBootstrap()
+            .Group(_bossGroup, _workerGroup)
+            .Channel<TcpServerSocketChannel>()
+            .Option(ChannelOption.SoBacklog, 1024)
+            .Option(ChannelOption.SoReuseaddr, true)
+            .ChildOption(ChannelOption.TcpNodelay, true)
+            .ChildOption(ChannelOption.Allocator, PooledByteBufferAllocator.Default)
+            .ChildHandler(new ActionChannelInitializer<ISocketChannel>(channel =>
+            {
+                var codec = new MqttCodecState();
+                channel.Pipeline.AddLast("decoder", new MqttDecoderHandler(codec, maxPacketSize));
+                channel.Pipeline.AddLast("encoder", new MqttEncoderHandler(codec));
+                channel.Pipeline.AddLast("client", new ClientChannelHandler(system, context, codec));
+            }));
+        _serverChannel = await bootstrap.BindAsync(address, port).ConfigureAwait(false);
+    }
+
+    /// <summary>Stops accepting; existing connections are closed by their actors.</summary>
+    public async Task StopAcceptingAsync()
+    {
+        if (_serverChannel is not null)
+        {
+            await _serverChannel.CloseAsync().ConfigureAwait(false);
+        }
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        await StopAcceptingAsync().ConfigureAwait(false);
+        await Task.WhenAll(
+            _bossGroup.ShutdownGracefullyAsync(TimeSpan.FromMilliseconds(10), TimeSpan.FromSeconds(1)),
+            _workerGroup.ShutdownGracefullyAsync(TimeSpan.FromMilliseconds(10), TimeSpan.FromSeconds(1))).ConfigureAwait(false);
+    }
+}

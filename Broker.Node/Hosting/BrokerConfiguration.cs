@@ -1,0 +1,120 @@
+using Broker.Configuration;
+using Microsoft.Extensions.Configuration;
+
+namespace Broker.Node.Hosting;
+
+/// <summary>
+/// Reads <see cref="BrokerOptions"/> from appsettings.json, BROKER__SECTION__KEY environment variables and
+/// --Section:Key=value flags (later sources win), and turns every mistake into one line naming the key.
+/// </summary>
+public static class BrokerConfiguration
+{
+    private static readonly string[] Sections = ["Mqtt", "Sessions", "Node", "Cluster"];
+
+    public static IConfigurationRoot Build(string[] args, string? basePath = null) =>
+        new ConfigurationBuilder()
+            .SetBasePath(basePath ?? AppContext.BaseDirectory)
+            .AddJsonFile("appsettings.json", optional: true)
+            .AddEnvironmentVariables("BROKER__")
+            .AddCommandLine(args)
+            .Build();
+
+    /// <summary>Binds and validates; returns the options or the list of problems (one line each).</summary>
+    public static (BrokerOptions? Options, IReadOnlyList<string> Errors) Load(IConfiguration configuration)
+    {
+        var errors = new List<string>();
+        foreach (var child in configuration.GetChildren())
+        {
+            if (Array.IndexOf(Sections, child.Key) < 0 && IsBrokerKeyLike(child.Key))
+            {
+                errors.Add($"{child.Key} is not a known section: expected one of {string.Join(", ", Sections)}");
+            }
+        }
+
+        var options = new BrokerOptions
+        {
+            Mqtt = Bind<MqttOptions>(configuration, "Mqtt", errors),
+            Sessions = Bind<SessionOptions>(configuration, "Sessions", errors),
+            Node = Bind<NodeOptions>(configuration, "Node", errors),
+            Cluster = BindCluster(configuration, errors),
+        };
+        if (errors.Count > 0)
+        {
+            return (null, errors);
+        }
+
+        errors.AddRange(BrokerOptionsValidator.Validate(options));
+        return errors.Count > 0 ? (null, errors) : (options, errors);
+    }
+
+    private static bool IsBrokerKeyLike(string key) =>
+        key is "Auth" or "Storage" or "Metrics" or "Sys" || char.IsUpper(key[0]) && !key.Contains('_') &&
+        key is not ("Logging" or "AllowedHosts" or "ASPNETCORE" or "DOTNET");
+
+    private static T Bind<T>(IConfiguration configuration, string name, List<string> errors)
+        where T : new()
+    {
+        var section = configuration.GetSection(name);
+        try
+        {
+            return section.Get<T>(o => o.ErrorOnUnknownConfiguration = true) ?? new T();
+        }
+        catch (InvalidOperationException e)
+        {
+            errors.Add(Describe(section, e));
+            return new T();
+        }
+    }
+
+    private static ClusterOptions BindCluster(IConfiguration configuration, List<string> errors)
+    {
+        var section = configuration.GetSection("Cluster");
+        var seeds = section.GetSection("SeedNodes");
+        var options = Bind<ClusterOptions>(configuration, "Cluster", errors);
+        if (seeds.Value is { } commaSeparated)
+        {
+            // Also accept one comma-separated value: --Cluster:SeedNodes=akka.tcp://broker@a:4053,akka.tcp://...
+            options = options with
+            {
+                SeedNodes = commaSeparated.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries),
+            };
+        }
+
+        return options;
+    }
+
+    private static string Describe(IConfigurationSection section, InvalidOperationException e)
+    {
+        // The binder's messages name the path ("Failed to convert configuration value at 'Mqtt:Port' to type
+        // 'System.Int32'" or "'Foo' was not found on type ..."); add the offending value and the allowed shape.
+        var message = e.Message;
+        var start = message.IndexOf("at '", StringComparison.Ordinal);
+        if (start >= 0)
+        {
+            var end = message.IndexOf('\'', start + 4);
+            var key = message[(start + 4)..end];
+            var typeStart = message.IndexOf("to type '", StringComparison.Ordinal);
+            var type = typeStart >= 0 ? message[(typeStart + 9)..message.IndexOf('\'', typeStart + 9)] : "?";
+            var root = section.Path.Length > 0 ? section : null;
+            var value = root?.GetSection(key[(section.Path.Length + 1)..]).Value;
+            return $"{key} = '{value}' is not a valid {FriendlyType(type)}";
+        }
+
+        var unknown = message.IndexOf("'", StringComparison.Ordinal);
+        if (unknown >= 0 && message.Contains("was not found", StringComparison.Ordinal))
+        {
+            var key = message[(unknown + 1)..message.IndexOf('\'', unknown + 1)];
+            return $"{section.Path}:{key} is not a known setting of section {section.Path}";
+        }
+
+        return $"{section.Path}: {message}";
+    }
+
+    private static string FriendlyType(string type) => type switch
+    {
+        "System.Int32" => "whole number (32-bit)",
+        "System.Int64" => "whole number (64-bit)",
+        "System.Boolean" => "boolean (true or false)",
+        _ => type,
+    };
+}
