@@ -1,0 +1,19 @@
+using Broker.Protocol;
+
+namespace Broker.Transport;
+
+/// <summary>
+/// The protocol level of one channel, shared by its <see cref="MqttDecoderHandler"/> (which sets it when CONNECT is
+/// decoded) and its <see cref="MqttEncoderHandler"/> (which encodes at it). Both run on the channel's event loop;
+/// the field is volatile so a write from elsewhere (e.g. the connection actor) is seen by the next encode.
+/// </summary>
+public sealed class MqttCodecState
+{
+    public volatile MqttProtocolVersion Version = MqttProtocolVersion.V311;
+}
+
+/// <summary>
+/// Emitted downstream, once, when the decoder meets bad input; the decoder then discards everything else the channel
+/// receives. The handler downstream answers with DISCONNECT (v5) carrying <c>Error.ReasonCode</c>, or closes (v3).
+/// </summary>
+public sealed record MqttDecodeError(MqttProtocolException Error);
