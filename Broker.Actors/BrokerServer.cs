@@ -91,8 +91,20 @@ public sealed class BrokerServer : IAsyncDisposable
         await up.Task.WaitAsync(TimeSpan.FromSeconds(60), cancellationToken).ConfigureAwait(false);
     }
 
+    /// <summary>
+    /// Graceful stop: no new connections, every client gets DISCONNECT 0x8B (v5) and is closed, then the node
+    /// leaves the cluster (its shards move to the other nodes) and the actor system ends.
+    /// </summary>
     public async ValueTask DisposeAsync()
     {
+        await _listener.StopAcceptingAsync().ConfigureAwait(false);
+        System.EventStream.Publish(ClientConnectionActor.ServerShuttingDown.Instance);
+        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(5);
+        while (Context.Metrics.Connections > 0 && DateTime.UtcNow < deadline)
+        {
+            await Task.Delay(20).ConfigureAwait(false);
+        }
+
         await _listener.DisposeAsync().ConfigureAwait(false);
         await CoordinatedShutdown.Get(System).Run(CoordinatedShutdown.ClrExitReason.Instance).ConfigureAwait(false);
     }

@@ -25,6 +25,9 @@ public static class BrokerHocon
           stdout-loglevel = WARNING
           log-dead-letters = 0                    # routes to sessions that just left are normal; do not flood logs
           log-dead-letters-during-shutdown = off
+          # The host stops the node (close clients with 0x8B, then leave the cluster); the CLR exit hook must not
+          # tear the actor system down underneath it first.
+          coordinated-shutdown.run-by-clr-shutdown-hook = off
           actor {
             provider = cluster
             # Hot messages stay in-process on a single node; the custom serializer for remote hops comes with the

@@ -58,6 +58,7 @@ public sealed partial class ClientConnectionActor : ReceiveActor, IWithTimers, I
 
     protected override void PreStart()
     {
+        Context.System.EventStream.Subscribe(Self, typeof(ServerShuttingDown));
         Timers.StartSingleTimer(ConnectTimeout.Instance, ConnectTimeout.Instance,
             TimeSpan.FromSeconds(_context.Options.Mqtt.ConnectTimeout));
     }
@@ -160,6 +161,18 @@ public sealed partial class ClientConnectionActor : ReceiveActor, IWithTimers, I
 
             Detach(publishWill: true, newExpiry: null);
             Context.Stop(Self);
+        });
+        Receive<ServerShuttingDown>(_ =>
+        {
+            // Graceful node stop: tell v5 clients why (0x8B) so that they reconnect to another node.
+            if (_session is not null)
+            {
+                Disconnect(MqttReasonCode.ServerShuttingDown);
+            }
+            else
+            {
+                CloseNow();
+            }
         });
         Receive<ConnectTimeout>(_ => { });
         Receive<AttachTimeout>(_ => { });
@@ -289,6 +302,12 @@ public sealed partial class ClientConnectionActor : ReceiveActor, IWithTimers, I
         Detach(publishWill: true, newExpiry: null);
         _channel.CloseAsync();
         Context.Stop(Self);
+    }
+
+    /// <summary>Published on the event stream when the node stops: every connection closes with 0x8B.</summary>
+    public sealed class ServerShuttingDown
+    {
+        public static readonly ServerShuttingDown Instance = new();
     }
 
     /// <summary>The channel became inactive.</summary>

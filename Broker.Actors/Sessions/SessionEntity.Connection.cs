@@ -43,10 +43,16 @@ public sealed partial class SessionEntity
                 Unregister(filter);
             }
 
-            if (_persistent)
+            // Delete what the journal holds up to now; if the new session is persistent, its SessionCleared
+            // marker also protects a recovery that would otherwise replay events whose deletion failed.
+            if (_journaled)
+            {
+                DeleteMessages(LastSequenceNr);
+            }
+
+            if (_journaled && info.SessionExpiry > 0)
             {
                 Persist(SessionCleared.Instance, Apply);
-                DeleteMessages(long.MaxValue);
             }
             else
             {

@@ -37,6 +37,7 @@ public sealed partial class SessionEntity : ReceivePersistentActor, IWithTimers
     private MqttWill? _will;
     private bool _persistent;
     private bool _hasState;
+    private bool _journaled; // something of this session is in the journal (recovered or written)
     private bool _ending;
 
     private IActorRef? _connection;
@@ -54,6 +55,7 @@ public sealed partial class SessionEntity : ReceivePersistentActor, IWithTimers
         {
             Apply(e);
             _persistent = true;
+            _journaled = true;
         });
         Recover<RecoveryCompleted>(_ => OnRecovered());
 
@@ -155,6 +157,7 @@ public sealed partial class SessionEntity : ReceivePersistentActor, IWithTimers
     {
         if (_persistent)
         {
+            _journaled = true;
             Persist(e, ev =>
             {
                 Apply(ev);
@@ -211,9 +214,9 @@ public sealed partial class SessionEntity : ReceivePersistentActor, IWithTimers
             Unregister(filter);
         }
 
-        if (_persistent)
+        if (_journaled)
         {
-            DeleteMessages(long.MaxValue);
+            DeleteMessages(LastSequenceNr);
         }
 
         _subscriptions.Clear();
