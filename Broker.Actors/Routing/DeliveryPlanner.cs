@@ -54,6 +54,49 @@ public sealed class DeliveryPlanner
         }
     }
 
+    /// <summary>
+    /// Picks another member of one shared group for a message its previous member gave back; null when no other
+    /// member is subscribed (the message is then dropped: the group is empty).
+    /// </summary>
+    public string? PickSharedMember(
+        string topic,
+        string group,
+        string filter,
+        IReadOnlyCollection<SubscriberKey> exact,
+        List<(string Filter, SubscriberKey Key, byte Value)> wildcardMatches,
+        string excludedClientId)
+    {
+        var members = new List<string>();
+        if (filter == topic)
+        {
+            foreach (var key in exact)
+            {
+                if (key.ShareGroup == group && key.ClientId != excludedClientId)
+                {
+                    members.Add(key.ClientId);
+                }
+            }
+        }
+
+        foreach (var (f, key, _) in wildcardMatches)
+        {
+            if (f == filter && key.ShareGroup == group && key.ClientId != excludedClientId)
+            {
+                members.Add(key.ClientId);
+            }
+        }
+
+        if (members.Count == 0)
+        {
+            return null;
+        }
+
+        members.Sort(StringComparer.Ordinal);
+        _roundRobin.TryGetValue((group, filter), out var next);
+        _roundRobin[(group, filter)] = (next + 1) % members.Count;
+        return members[next % members.Count];
+    }
+
     private void Add(string filter, SubscriberKey key, List<DeliveryTarget> targets)
     {
         if (key.ShareGroup is null)

@@ -61,5 +61,15 @@ public sealed record UnsubscribeTopic(string Topic, string ClientId, string? Sha
 /// <summary>Asks the topic's entity to send its retained message (if any) to the client for the given filter.</summary>
 public sealed record RequestRetained(string Topic, string ClientId, string Filter) : IWithTopic;
 
+/// <summary>
+/// A message chosen for a member of a shared subscription that left before completing it: the topic entity picks
+/// another member of the same group (never <see cref="ExcludedClientId"/>).
+/// </summary>
+public sealed record RedeliverShared(MqttApplicationMessage Message, string Group, string Filter, string ExcludedClientId)
+    : IWithTopic
+{
+    public string Topic => Message.Topic;
+}
+
 /// <summary>The key under which a subscriber sits in topic entities and the wildcard trie.</summary>
 public readonly record struct SubscriberKey(string ClientId, string? ShareGroup);

@@ -59,6 +59,7 @@ public sealed class TopicEntity : ReceivePersistentActor
         Command<SubscribeTopic>(HandleSubscribe);
         Command<UnsubscribeTopic>(HandleUnsubscribe);
         Command<RequestRetained>(HandleRequestRetained);
+        Command<RedeliverShared>(HandleRedeliverShared);
         Command<SaveSnapshotSuccess>(s =>
             DeleteMessages(s.Metadata.SequenceNr));
         Command<SaveSnapshotFailure>(f => _log.Warning("Snapshot of topic {0} failed: {1}", _topic, f.Cause.Message));
@@ -129,6 +130,20 @@ public sealed class TopicEntity : ReceivePersistentActor
         }
 
         publish.AckTo?.Tell(new PublishRouted(publish.AckId, wantsAck ? _targets.Count : 0));
+    }
+
+    private void HandleRedeliverShared(RedeliverShared r)
+    {
+        _wildcardMatches.Clear();
+        _context.Wildcards.Match(_topic, _wildcardMatches);
+        var member = _planner.PickSharedMember(_topic, r.Group, r.Filter, _subscribers, _wildcardMatches, r.ExcludedClientId);
+        if (member is null)
+        {
+            _log.Info("Shared group {0} on {1} has no other member; message on {2} dropped", r.Group, r.Filter, _topic);
+            return;
+        }
+
+        _context.SessionRegion.Tell(new Deliver(member, r.Message, $"$share/{r.Group}/{r.Filter}", null, null, 0));
     }
 
     private void HandleSubscribe(SubscribeTopic s)

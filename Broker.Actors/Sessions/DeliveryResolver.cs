@@ -39,7 +39,7 @@ public static class DeliveryResolver
                 return null;
             }
 
-            return new QueuedMessage(message, Min(message.QoS, options.QoS), retain, ids);
+            return new QueuedMessage(message, Min(message.QoS, options.QoS), retain, ids, deliver.SharedFilter);
         }
 
         var matched = false;

@@ -46,4 +46,24 @@ public sealed class InflightWindow
     public bool Remove(ushort packetId) => _entries.Remove(packetId);
 
     public void Clear() => _entries.Clear();
+
+    /// <summary>Removes every entry the predicate selects (their packet ids become free).</summary>
+    public List<InflightMessage> RemoveWhere(Func<InflightMessage, bool> predicate)
+    {
+        var removed = new List<InflightMessage>();
+        foreach (var entry in _entries.Values)
+        {
+            if (predicate(entry))
+            {
+                removed.Add(entry);
+            }
+        }
+
+        foreach (var entry in removed)
+        {
+            _entries.Remove(entry.PacketId);
+        }
+
+        return removed;
+    }
 }

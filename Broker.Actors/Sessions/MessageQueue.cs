@@ -60,5 +60,24 @@ public sealed class MessageQueue
 
     public void Clear() => _items.Clear();
 
+    /// <summary>Removes every message the predicate selects, keeping the order of the rest.</summary>
+    public List<QueuedMessage> RemoveWhere(Func<QueuedMessage, bool> predicate)
+    {
+        var removed = new List<QueuedMessage>();
+        for (var node = _items.First; node is not null;)
+        {
+            var next = node.Next;
+            if (predicate(node.Value))
+            {
+                removed.Add(node.Value);
+                _items.Remove(node);
+            }
+
+            node = next;
+        }
+
+        return removed;
+    }
+
     public IEnumerable<QueuedMessage> Items => _items;
 }

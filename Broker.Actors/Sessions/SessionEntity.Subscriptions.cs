@@ -143,6 +143,7 @@ public sealed partial class SessionEntity
             {
                 Store(new SubscriptionRemoved(filter));
                 Unregister(filter);
+                HandBackShared(filter, store: true);
                 codes.Add(MqttReasonCode.Success);
             }
             else
@@ -183,6 +184,50 @@ public sealed partial class SessionEntity
         else
         {
             _context.TopicRegion.Tell(new UnsubscribeTopic(topicFilter, _clientId, group));
+        }
+    }
+
+    /// <summary>
+    /// Leaving a shared subscription: messages of it that this client has not completed go to another member
+    /// (queued ones, and in-flight ones not yet at PUBREL; a PUBREL'd QoS 2 message has reached this client).
+    /// </summary>
+    private void HandBackShared(string filter, bool store)
+    {
+        if (!MqttTopic.TryParseShared(filter, out var group, out var inner))
+        {
+            return;
+        }
+
+        var handBack = new List<QueuedMessage>();
+        foreach (var m in _queue.Items)
+        {
+            if (m.SharedFilter == filter)
+            {
+                handBack.Add(m);
+            }
+        }
+
+        foreach (var e in _inflight.Entries)
+        {
+            if (e.Message.SharedFilter == filter && !e.Released)
+            {
+                handBack.Add(e.Message);
+            }
+        }
+
+        if (handBack.Count == 0)
+        {
+            return;
+        }
+
+        foreach (var m in handBack)
+        {
+            _context.TopicRegion.Tell(new RedeliverShared(m.Message, group, inner, _clientId));
+        }
+
+        if (store)
+        {
+            Store(new SharedMessagesHandedBack(filter));
         }
     }
 

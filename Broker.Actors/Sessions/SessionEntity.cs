@@ -140,6 +140,14 @@ public sealed partial class SessionEntity : ReceivePersistentActor, IWithTimers
             case InboundQos2Released r:
                 _inboundQos2.Remove(r.PacketId);
                 break;
+            case SharedMessagesHandedBack h:
+                _queue.RemoveWhere(m => m.SharedFilter == h.SharedFilter);
+                foreach (var removed in _inflight.RemoveWhere(m => m.Message.SharedFilter == h.SharedFilter && !m.Released))
+                {
+                    _packetIds.Release(removed.PacketId);
+                }
+
+                break;
             case SessionSettingsChanged c:
                 _expirySeconds = c.ExpirySeconds;
                 if (c.WillCleared)
@@ -212,6 +220,7 @@ public sealed partial class SessionEntity : ReceivePersistentActor, IWithTimers
         foreach (var (filter, _) in _subscriptions)
         {
             Unregister(filter);
+            HandBackShared(filter, store: false);
         }
 
         if (_journaled)

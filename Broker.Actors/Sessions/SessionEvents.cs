@@ -46,5 +46,11 @@ public sealed record InboundQos2Stored(ushort PacketId) : ISessionEvent;
 
 public sealed record InboundQos2Released(ushort PacketId) : ISessionEvent;
 
+/// <summary>
+/// The client left the shared subscription: its queued and unreleased in-flight messages of that subscription were
+/// handed back to the group (MQTT-v5.0 4.8.2: a message is delivered to one member that is still subscribed).
+/// </summary>
+public sealed record SharedMessagesHandedBack(string SharedFilter) : ISessionEvent;
+
 /// <summary>A v5 DISCONNECT changed the session expiry, or the will was published or cancelled.</summary>
 public sealed record SessionSettingsChanged(uint ExpirySeconds, bool WillCleared) : ISessionEvent;
