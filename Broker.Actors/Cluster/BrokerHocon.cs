@@ -30,9 +30,12 @@ public static class BrokerHocon
           coordinated-shutdown.run-by-clr-shutdown-hook = off
           actor {
             provider = cluster
-            # Hot messages stay in-process on a single node; the custom serializer for remote hops comes with the
-            # cluster work. Keep JSON warnings visible meanwhile.
             serialize-messages = off
+          }
+          actor.serializers.broker = "Broker.Persistence.Serialization.BrokerSerializer, Broker.Actors"
+          # Every message that crosses nodes and every journal event and snapshot: compact binary, never JSON.
+          actor.serialization-bindings {
+            "Broker.Persistence.Serialization.IBrokerSerializable, Broker.Actors" = broker
           }
           remote {
             dot-netty.tcp {

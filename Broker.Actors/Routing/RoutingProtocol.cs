@@ -26,16 +26,17 @@ public sealed record MqttApplicationMessage(
 /// <see cref="PublishRouted"/> with how many <see cref="DeliveryStored"/> confirmations the subscribers' sessions will
 /// send to AckTo; the publisher acknowledges once all have come (the durability promise).
 /// </summary>
-public sealed record RoutePublish(MqttApplicationMessage Message, IActorRef? AckTo, long AckId) : IWithTopic
+public sealed record RoutePublish(MqttApplicationMessage Message, IActorRef? AckTo, long AckId) : IWithTopic, Persistence.Serialization.IBrokerSerializable
+
 {
     public string Topic => Message.Topic;
 }
 
 /// <summary>The topic routed a publish and sent it to <see cref="Deliveries"/> sessions that will confirm.</summary>
-public sealed record PublishRouted(long AckId, int Deliveries);
+public sealed record PublishRouted(long AckId, int Deliveries) : Persistence.Serialization.IBrokerSerializable;
 
 /// <summary>A session stored (or deliberately dropped) a delivery that asked for confirmation.</summary>
-public sealed record DeliveryStored(long AckId);
+public sealed record DeliveryStored(long AckId) : Persistence.Serialization.IBrokerSerializable;
 
 /// <summary>
 /// A message for one subscriber session. <see cref="SharedFilter"/> is the full "$share/group/filter" when the
@@ -48,25 +49,26 @@ public sealed record Deliver(
     string? SharedFilter,
     string? RetainedForFilter,
     IActorRef? AckTo,
-    long AckId) : IWithClientId;
+    long AckId) : IWithClientId, Persistence.Serialization.IBrokerSerializable;
 
 /// <summary>Registers an exact-topic (non-wildcard) subscription in the topic's entity; answered by <see cref="TopicSubscribed"/>.</summary>
-public sealed record SubscribeTopic(string Topic, string ClientId, string? ShareGroup, long RequestId) : IWithTopic;
+public sealed record SubscribeTopic(string Topic, string ClientId, string? ShareGroup, long RequestId) : IWithTopic, Persistence.Serialization.IBrokerSerializable;
 
-public sealed record TopicSubscribed(long RequestId);
+public sealed record TopicSubscribed(long RequestId) : Persistence.Serialization.IBrokerSerializable;
 
 /// <summary>Removes an exact-topic subscription; not answered.</summary>
-public sealed record UnsubscribeTopic(string Topic, string ClientId, string? ShareGroup) : IWithTopic;
+public sealed record UnsubscribeTopic(string Topic, string ClientId, string? ShareGroup) : IWithTopic, Persistence.Serialization.IBrokerSerializable;
 
 /// <summary>Asks the topic's entity to send its retained message (if any) to the client for the given filter.</summary>
-public sealed record RequestRetained(string Topic, string ClientId, string Filter) : IWithTopic;
+public sealed record RequestRetained(string Topic, string ClientId, string Filter) : IWithTopic, Persistence.Serialization.IBrokerSerializable;
 
 /// <summary>
 /// A message chosen for a member of a shared subscription that left before completing it: the topic entity picks
 /// another member of the same group (never <see cref="ExcludedClientId"/>).
 /// </summary>
 public sealed record RedeliverShared(MqttApplicationMessage Message, string Group, string Filter, string ExcludedClientId)
-    : IWithTopic
+    : IWithTopic, Persistence.Serialization.IBrokerSerializable
+
 {
     public string Topic => Message.Topic;
 }

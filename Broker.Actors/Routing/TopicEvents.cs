@@ -1,7 +1,7 @@
 namespace Broker.Routing;
 
 /// <summary>Marker for the journal events of <see cref="TopicEntity"/>.</summary>
-public interface ITopicEvent
+public interface ITopicEvent : Persistence.Serialization.IBrokerSerializable
 {
 }
 
@@ -17,4 +17,4 @@ public sealed record RetainedMessageCleared : ITopicEvent
 }
 
 /// <summary>The whole state of a topic entity, for snapshots.</summary>
-public sealed record TopicSnapshot(IReadOnlyList<SubscriberKey> Subscribers, MqttApplicationMessage? Retained);
+public sealed record TopicSnapshot(IReadOnlyList<SubscriberKey> Subscribers, MqttApplicationMessage? Retained) : Persistence.Serialization.IBrokerSerializable;

@@ -6,7 +6,7 @@ namespace Broker.Sessions;
 /// Journal events of a persistent session (clean sessions apply the same events without storing them).
 /// COMPATIBILITY NOTES: never rename or reorder fields of a stored event; add a V2 type and an adapter instead.
 /// </summary>
-public interface ISessionEvent
+public interface ISessionEvent : Persistence.Serialization.IBrokerSerializable
 {
 }
 
@@ -54,3 +54,12 @@ public sealed record SharedMessagesHandedBack(string SharedFilter) : ISessionEve
 
 /// <summary>A v5 DISCONNECT changed the session expiry, or the will was published or cancelled.</summary>
 public sealed record SessionSettingsChanged(uint ExpirySeconds, bool WillCleared) : ISessionEvent;
+
+/// <summary>The whole state of a persistent session, so that recovery reads one snapshot plus the events after it.</summary>
+public sealed record SessionSnapshot(
+    uint ExpirySeconds,
+    MqttWill? Will,
+    IReadOnlyList<KeyValuePair<string, SubscriptionOptions>> Subscriptions,
+    IReadOnlyList<QueuedMessage> Queue,
+    IReadOnlyList<InflightMessage> Inflight,
+    IReadOnlyList<ushort> InboundQos2) : Persistence.Serialization.IBrokerSerializable;

@@ -7,7 +7,7 @@ using Broker.Routing;
 namespace Broker.Sessions;
 
 /// <summary>Marker for commands a connection sends to its session entity.</summary>
-public interface ISessionCommand
+public interface ISessionCommand : Persistence.Serialization.IBrokerSerializable
 {
     IActorRef Connection { get; }
 }
@@ -27,10 +27,10 @@ public sealed record ConnectionInfo(
 public sealed record AttachSession(string ClientId, IActorRef Connection, ConnectionInfo Info) : IWithClientId, ISessionCommand;
 
 /// <summary>The session accepted the connection; <see cref="SessionPresent"/> goes into CONNACK.</summary>
-public sealed record SessionAttached(bool SessionPresent);
+public sealed record SessionAttached(bool SessionPresent) : Persistence.Serialization.IBrokerSerializable;
 
 /// <summary>Another connection took the session over: close with v5 reason 0x8E [MQTT-3.1.4-3].</summary>
-public sealed record SessionTakenOver
+public sealed record SessionTakenOver : Persistence.Serialization.IBrokerSerializable
 {
     public static readonly SessionTakenOver Instance = new();
 }
@@ -55,7 +55,7 @@ public sealed record InboundQos2Publish(IActorRef Connection, MqttApplicationMes
 public sealed record InboundRelease(IActorRef Connection, ushort PacketId) : ISessionCommand;
 
 /// <summary>Session to connection: write this packet (SUBACK, UNSUBACK, PUBREC, PUBREL, PUBCOMP).</summary>
-public sealed record SendPacket(MqttPacket Packet);
+public sealed record SendPacket(MqttPacket Packet) : Persistence.Serialization.IBrokerSerializable;
 
 /// <summary>Session to connection: send this message as PUBLISH with this packet id (0 for QoS 0).</summary>
-public sealed record SendPublish(QueuedMessage Message, ushort PacketId, bool Dup);
+public sealed record SendPublish(QueuedMessage Message, ushort PacketId, bool Dup) : Persistence.Serialization.IBrokerSerializable;

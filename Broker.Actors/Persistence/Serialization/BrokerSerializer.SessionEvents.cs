@@ -1,0 +1,139 @@
+using Broker.Sessions;
+
+namespace Broker.Persistence.Serialization;
+
+/// <summary>Journal events and snapshots of <see cref="SessionEntity"/> (manifests "se-*").</summary>
+public sealed partial class BrokerSerializer
+{
+    private static void WriteSessionEvent(BrokerBinaryWriter w, object obj)
+    {
+        switch (obj)
+        {
+            case SessionOpened e:
+                w.VarUInt(e.ExpirySeconds);
+                w.Will(e.Will);
+                break;
+            case SubscriptionAdded e:
+                w.String(e.Filter);
+                w.Options(e.Options);
+                break;
+            case SubscriptionRemoved e:
+                w.String(e.Filter);
+                break;
+            case MessageQueued e:
+                w.Queued(e.Message);
+                break;
+            case MessageSent e:
+                w.VarUInt(e.PacketId);
+                break;
+            case MessageReleased e:
+                w.VarUInt(e.PacketId);
+                break;
+            case MessageCompleted e:
+                w.VarUInt(e.PacketId);
+                break;
+            case InboundQos2Stored e:
+                w.VarUInt(e.PacketId);
+                break;
+            case InboundQos2Released e:
+                w.VarUInt(e.PacketId);
+                break;
+            case SessionSettingsChanged e:
+                w.VarUInt(e.ExpirySeconds);
+                w.Bool(e.WillCleared);
+                break;
+            case SharedMessagesHandedBack e:
+                w.String(e.SharedFilter);
+                break;
+            case SessionSnapshot s:
+                w.VarUInt(s.ExpirySeconds);
+                w.Will(s.Will);
+                w.VarUInt((ulong)s.Subscriptions.Count);
+                foreach (var (filter, options) in s.Subscriptions)
+                {
+                    w.String(filter);
+                    w.Options(options);
+                }
+
+                w.VarUInt((ulong)s.Queue.Count);
+                foreach (var q in s.Queue)
+                {
+                    w.Queued(q);
+                }
+
+                w.VarUInt((ulong)s.Inflight.Count);
+                foreach (var i in s.Inflight)
+                {
+                    w.VarUInt(i.PacketId);
+                    w.Bool(i.Released);
+                    w.Queued(i.Message);
+                }
+
+                w.VarUInt((ulong)s.InboundQos2.Count);
+                foreach (var id in s.InboundQos2)
+                {
+                    w.VarUInt(id);
+                }
+
+                break;
+            default:
+                throw new ArgumentException($"{obj.GetType()} is not serialized by {nameof(BrokerSerializer)}");
+        }
+    }
+
+    private static object ReadSessionEvent(ref BrokerBinaryReader r, string manifest) => manifest switch
+    {
+        "se-o" => new SessionOpened(r.UInt(), r.Will()),
+        "se-c" => SessionCleared.Instance,
+        "se-sa" => new SubscriptionAdded(r.RequiredString(), r.Options()),
+        "se-sr" => new SubscriptionRemoved(r.RequiredString()),
+        "se-q" => new MessageQueued(r.Queued()),
+        "se-d" => QueueHeadDiscarded.Instance,
+        "se-s" => new MessageSent(checked((ushort)r.VarUInt())),
+        "se-r" => new MessageReleased(checked((ushort)r.VarUInt())),
+        "se-x" => new MessageCompleted(checked((ushort)r.VarUInt())),
+        "se-i" => new InboundQos2Stored(checked((ushort)r.VarUInt())),
+        "se-ir" => new InboundQos2Released(checked((ushort)r.VarUInt())),
+        "se-sc" => new SessionSettingsChanged(r.UInt(), r.Bool()),
+        "se-h" => new SharedMessagesHandedBack(r.RequiredString()),
+        "se-snap" => ReadSessionSnapshot(ref r),
+        _ => throw new ArgumentException($"Unknown manifest '{manifest}' for {nameof(BrokerSerializer)}"),
+    };
+
+    private static SessionSnapshot ReadSessionSnapshot(ref BrokerBinaryReader r)
+    {
+        var expiry = r.UInt();
+        var will = r.Will();
+        var subscriptionCount = checked((int)r.VarUInt());
+        var subscriptions = new List<KeyValuePair<string, SubscriptionOptions>>(subscriptionCount);
+        for (var i = 0; i < subscriptionCount; i++)
+        {
+            subscriptions.Add(new(r.RequiredString(), r.Options()));
+        }
+
+        var queueCount = checked((int)r.VarUInt());
+        var queue = new List<QueuedMessage>(queueCount);
+        for (var i = 0; i < queueCount; i++)
+        {
+            queue.Add(r.Queued());
+        }
+
+        var inflightCount = checked((int)r.VarUInt());
+        var inflight = new List<InflightMessage>(inflightCount);
+        for (var i = 0; i < inflightCount; i++)
+        {
+            var id = checked((ushort)r.VarUInt());
+            var released = r.Bool();
+            inflight.Add(new InflightMessage(id, r.Queued(), released));
+        }
+
+        var inboundCount = checked((int)r.VarUInt());
+        var inbound = new List<ushort>(inboundCount);
+        for (var i = 0; i < inboundCount; i++)
+        {
+            inbound.Add(checked((ushort)r.VarUInt()));
+        }
+
+        return new SessionSnapshot(expiry, will, subscriptions, queue, inflight, inbound);
+    }
+}
