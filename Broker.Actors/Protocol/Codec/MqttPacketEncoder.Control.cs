@@ -3,7 +3,7 @@ using Broker.Protocol.Packets;
 
 namespace Broker.Protocol.Codec;
 
-/// <summary>CONNECT, CONNACK and the subscription packets.</summary>
+// Partial: CONNECT, CONNACK and the subscription packets.
 public static partial class MqttPacketEncoder
 {
     /// <summary>
