@@ -29,7 +29,7 @@ public sealed class MalformedFrameSpecs
         { "[MQTT-2.2.2-2] PINGREQ with flags 0001", V311, "C1 00", Malformed },
         { "(2.1.2) packet type 0 is reserved", V311, "00 00", Malformed },
         { "(3.1.1 2.2.1) AUTH under 3.1.1", V311, "F0 00", Malformed },
-        { "(MQTT-v5.0 3.1.2.11.4) trailing byte after PINGREQ", V311, "C0 01 00", Malformed },
+        { "(3.12.1) trailing byte after PINGREQ", V311, "C0 01 00", Malformed },
         { "(3.4.2) trailing byte after 3.1.1 PUBACK", V311, "40 03 00 01 00", Malformed },
         { "(3.14) 3.1.1 DISCONNECT with a body", V311, "E0 01 00", Malformed },
 

@@ -147,6 +147,30 @@ public sealed class MqttFramingSpecs
         Assert.Equal(MqttReasonCode.PacketTooLarge, error.Error.ReasonCode);
     }
 
+    [Theory]
+    [MemberData(nameof(MalformedFrameSpecs.Frames), MemberType = typeof(MalformedFrameSpecs))]
+    public void Handler_should_report_the_same_reason_code_as_the_codec_for_bad_frames(
+        string rule, MqttProtocolVersion version, string hex, MqttReasonCode expected)
+    {
+        var channel = new EmbeddedChannel(new MqttDecoderHandler(new MqttCodecState { Version = version }, MaxPacketSize));
+        channel.WriteInbound(Unpooled.WrappedBuffer(Hex(hex)));
+        var error = Assert.IsType<MqttDecodeError>(Assert.Single(ReadAll(channel)));
+        Assert.True(expected == error.Error.ReasonCode, $"{rule}: expected {expected}, got {error.Error.ReasonCode}");
+    }
+
+    [Fact]
+    public void Handler_should_copy_out_of_buffers_without_a_backing_array()
+    {
+        // A composite of two components has no single backing array (HasArray is false).
+        var bytes = StreamBytes();
+        var composite = Unpooled.CompositeBuffer();
+        composite.AddComponents(true, Unpooled.WrappedBuffer(bytes, 0, 7), Unpooled.WrappedBuffer(bytes, 7, bytes.Length - 7));
+        Assert.False(composite.HasArray);
+        var channel = new EmbeddedChannel(new MqttDecoderHandler(new MqttCodecState(), MaxPacketSize));
+        channel.WriteInbound(composite);
+        AssertSameStream(ReadAll(channel));
+    }
+
     [Fact]
     public void Encoder_handler_should_write_the_codec_bytes_at_the_channel_version()
     {

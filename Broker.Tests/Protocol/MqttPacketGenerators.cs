@@ -25,7 +25,7 @@ public sealed record MutationCase(PacketCase Case, int Seed)
 /// </summary>
 public static class MqttPacketGenerators
 {
-    private static readonly string[] TextPieces = ["a", "b", "z", "/", "0", " ", "ü", "€", "中", "😀", "-", "$", "_"];
+    private static readonly string[] TextPieces = ["a", "b", "z", "/", "0", " ", "ü", "€", "中", "😀", "-", "$", "_", "\uFEFF"]; // U+FEFF must survive [MQTT-1.5.4-3]
     private static readonly string[] FilterPieces = ["a", "/", "+", "#", "ü", "b", "$share/"];
 
     public static Gen<PacketCase> AnyCase =>

@@ -2,7 +2,7 @@ using Broker.Protocol.Packets;
 
 namespace Broker.Protocol.Codec;
 
-/// <summary>CONNECT and CONNACK bodies (MQTT-3.1.1 3.1, 3.2; MQTT-v5.0 3.1, 3.2).</summary>
+// Partial: CONNECT and CONNACK bodies (MQTT-3.1.1 3.1, 3.2; MQTT-v5.0 3.1, 3.2).
 public sealed partial class MqttPacketDecoder
 {
     private static MqttConnectPacket DecodeConnect(ref MqttBufferReader reader)

@@ -2,7 +2,7 @@ using Broker.Protocol.Packets;
 
 namespace Broker.Protocol.Codec;
 
-/// <summary>PUBLISH and its four acknowledgements (MQTT-3.1.1 3.3-3.7; MQTT-v5.0 3.3-3.7). PUBLISH is the hot path.</summary>
+// Partial: PUBLISH and its four acknowledgements (MQTT-3.1.1 3.3-3.7; MQTT-v5.0 3.3-3.7). PUBLISH is the hot path.
 public sealed partial class MqttPacketDecoder
 {
     private static MqttPublishPacket DecodePublish(ref MqttBufferReader reader, byte firstByte, bool v5)

@@ -3,10 +3,8 @@ using Broker.Protocol.Packets;
 
 namespace Broker.Protocol.Codec;
 
-/// <summary>
-/// SUBSCRIBE, SUBACK, UNSUBSCRIBE, UNSUBACK, DISCONNECT and AUTH bodies (MQTT-3.1.1 3.8-3.14; MQTT-v5.0 3.8-3.15).
-/// Topic-filter syntax is validated by the protocol layer, not here.
-/// </summary>
+// Partial: SUBSCRIBE, SUBACK, UNSUBSCRIBE, UNSUBACK, DISCONNECT and AUTH bodies (MQTT-3.1.1 3.8-3.14; MQTT-v5.0 3.8-3.15).
+// Topic-filter syntax is validated by the protocol layer, not here.
 public sealed partial class MqttPacketDecoder
 {
     private static MqttSubscribePacket DecodeSubscribe(ref MqttBufferReader reader, bool v5)

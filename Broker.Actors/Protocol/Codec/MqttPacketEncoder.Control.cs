@@ -1,8 +1,9 @@
+using System.Collections.Immutable;
 using Broker.Protocol.Packets;
 
 namespace Broker.Protocol.Codec;
 
-/// <summary>CONNECT, CONNACK and the subscription packets.</summary>
+// Partial: CONNECT, CONNACK and the subscription packets.
 public static partial class MqttPacketEncoder
 {
     /// <summary>
@@ -90,7 +91,7 @@ public static partial class MqttPacketEncoder
             MqttPropertyWriter.WriteReasonAndUser(ref w, null, p.UserProperties, p.SubscriptionIdentifier);
         }
 
-        foreach (var subscription in p.Subscriptions)
+        foreach (var subscription in OrEmpty(p.Subscriptions))
         {
             w.WriteString(subscription.TopicFilter);
             var options = (int)subscription.QoS;
@@ -114,7 +115,7 @@ public static partial class MqttPacketEncoder
             MqttPropertyWriter.WriteReasonAndUser(ref w, p.ReasonString, p.UserProperties);
         }
 
-        foreach (var code in p.ReasonCodes)
+        foreach (var code in OrEmpty(p.ReasonCodes))
         {
             w.WriteByte((byte)code);
         }
@@ -130,7 +131,7 @@ public static partial class MqttPacketEncoder
             MqttPropertyWriter.WriteReasonAndUser(ref w, null, p.UserProperties);
         }
 
-        foreach (var filter in p.TopicFilters)
+        foreach (var filter in OrEmpty(p.TopicFilters))
         {
             w.WriteString(filter);
         }
@@ -145,7 +146,7 @@ public static partial class MqttPacketEncoder
         if (v5)
         {
             MqttPropertyWriter.WriteReasonAndUser(ref w, p.ReasonString, p.UserProperties);
-            foreach (var code in p.ReasonCodes)
+            foreach (var code in OrEmpty(p.ReasonCodes))
             {
                 w.WriteByte((byte)code);
             }
@@ -153,4 +154,8 @@ public static partial class MqttPacketEncoder
 
         return (byte)MqttPacketType.UnsubAck << 4;
     }
+
+    /// <summary>A record built with <c>default</c> arrays encodes as if they were empty instead of throwing.</summary>
+    private static ImmutableArray<T> OrEmpty<T>(ImmutableArray<T> items) =>
+        items.IsDefault ? ImmutableArray<T>.Empty : items;
 }
