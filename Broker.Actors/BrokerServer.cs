@@ -38,7 +38,9 @@ public sealed class BrokerServer : IAsyncDisposable
 
     public static async Task<BrokerServer> StartAsync(BrokerOptions options, CancellationToken cancellationToken = default)
     {
-        var config = ConfigurationFactory.ParseString(BrokerHocon.Build(options));
+        await Persistence.StorageSetup.VerifyAsync(options, cancellationToken).ConfigureAwait(false);
+        var config = ConfigurationFactory.ParseString(BrokerHocon.Build(options))
+            .WithFallback(Akka.Persistence.Sql.SqlPersistence.DefaultConfiguration);
         var system = ActorSystem.Create(BrokerHocon.SystemName, config);
         var server = new BrokerServer(options, system);
         try

@@ -61,11 +61,8 @@ public static class BrokerHocon
               notify-subscribers-interval = 100ms # default 500ms: remote wildcard subscriptions appear sooner
             }
           }
-          persistence {
-            journal.plugin = "akka.persistence.journal.inmem"
-            snapshot-store.plugin = "akka.persistence.snapshot-store.inmem"
-          }
         }
+        {{Persistence.StorageSetup.Hocon(options)}}
         """;
     }
 }

@@ -13,6 +13,8 @@ public sealed record BrokerOptions
 
     public NodeOptions Node { get; init; } = new();
 
+    public StorageOptions Storage { get; init; } = new();
+
     public ClusterOptions Cluster { get; init; } = new();
 }
 
@@ -61,6 +63,19 @@ public sealed record SessionOptions
 public sealed record NodeOptions
 {
     public string DataDir { get; init; } = "./data";
+}
+
+/// <summary>Where sessions, retained messages and routes are journaled (Akka.Persistence.Sql).</summary>
+public sealed record StorageOptions
+{
+    /// <summary>"sqlite" (default: a file under Node:DataDir, for a single node) or "postgresql" (shared by a cluster).</summary>
+    public string Provider { get; init; } = "sqlite";
+
+    /// <summary>ADO.NET connection string; empty for SQLite means "Data Source={Node:DataDir}/broker.db".</summary>
+    public string ConnectionString { get; init; } = "";
+
+    /// <summary>Journal events per persistent entity between snapshots.</summary>
+    public int SnapshotEvery { get; init; } = 1000;
 }
 
 /// <summary>Akka.NET cluster membership of this node.</summary>

@@ -25,6 +25,17 @@ public static class BrokerOptionsValidator
         Range(errors, "Sessions:MaxInflight", o.Sessions.MaxInflight, 1, 65535);
         Range(errors, "Sessions:MaxSessionExpiry", o.Sessions.MaxSessionExpiry, 0, uint.MaxValue);
         Range(errors, "Sessions:PersistentSessionExpiry", o.Sessions.PersistentSessionExpiry, 0, uint.MaxValue);
+        if (o.Storage.Provider is not ("sqlite" or "postgresql"))
+        {
+            errors.Add($"Storage:Provider = '{o.Storage.Provider}' is not supported: allowed sqlite or postgresql");
+        }
+
+        if (o.Storage.Provider == "postgresql" && string.IsNullOrWhiteSpace(o.Storage.ConnectionString))
+        {
+            errors.Add("Storage:ConnectionString = '' must be set for postgresql (e.g. Host=127.0.0.1;Port=5432;Database=broker;Username=postgres)");
+        }
+
+        Range(errors, "Storage:SnapshotEvery", o.Storage.SnapshotEvery, 10, 1_000_000);
         if (string.IsNullOrWhiteSpace(o.Node.DataDir))
         {
             errors.Add("Node:DataDir = '' must name a directory");

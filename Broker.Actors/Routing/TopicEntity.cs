@@ -17,8 +17,6 @@ namespace Broker.Routing;
 /// </summary>
 public sealed class TopicEntity : ReceivePersistentActor
 {
-    private const int SnapshotEvery = 500;
-
     private readonly string _topic;
     private readonly BrokerContext _context;
     private readonly HashSet<SubscriberKey> _subscribers = new();
@@ -27,6 +25,8 @@ public sealed class TopicEntity : ReceivePersistentActor
     private readonly List<DeliveryTarget> _targets = new();
     private readonly ILoggingAdapter _log = Context.GetLogger();
     private MqttApplicationMessage? _retained;
+    private int _pendingWrites;
+    private int _eventsSinceSnapshot;
 
     public TopicEntity(string topic, BrokerContext context)
     {
@@ -61,7 +61,12 @@ public sealed class TopicEntity : ReceivePersistentActor
         Command<RequestRetained>(HandleRequestRetained);
         Command<RedeliverShared>(HandleRedeliverShared);
         Command<SaveSnapshotSuccess>(s =>
-            DeleteMessages(s.Metadata.SequenceNr));
+        {
+            DeleteMessages(s.Metadata.SequenceNr);
+            DeleteSnapshots(new SnapshotSelectionCriteria(s.Metadata.SequenceNr - 1));
+        });
+        Command<DeleteSnapshotsSuccess>(_ => { });
+        Command<DeleteSnapshotsFailure>(_ => { });
         Command<SaveSnapshotFailure>(f => _log.Warning("Snapshot of topic {0} failed: {1}", _topic, f.Cause.Message));
         Command<DeleteMessagesSuccess>(_ => { });
         Command<DeleteMessagesFailure>(_ => { });
@@ -91,19 +96,19 @@ public sealed class TopicEntity : ReceivePersistentActor
                 return;
             }
 
-            PersistAndSnapshot(RetainedMessageCleared.Instance, _ =>
+            _retained = null;
+            Store(RetainedMessageCleared.Instance, () =>
             {
-                _retained = null;
                 _context.RetainedIndexActor.Tell(new RetainedTopicChanged(_topic, false));
                 Route(publish);
             });
             return;
         }
 
-        PersistAndSnapshot(new RetainedMessageSet(message), e =>
+        var wasEmpty = _retained is null;
+        _retained = message;
+        Store(new RetainedMessageSet(message), () =>
         {
-            var wasEmpty = _retained is null;
-            _retained = e.Message;
             if (wasEmpty)
             {
                 _context.RetainedIndexActor.Tell(new RetainedTopicChanged(_topic, true));
@@ -156,11 +161,8 @@ public sealed class TopicEntity : ReceivePersistentActor
             return;
         }
 
-        PersistAndSnapshot(new TopicSubscriberAdded(s.ClientId, s.ShareGroup), _ =>
-        {
-            _subscribers.Add(key);
-            sender.Tell(new TopicSubscribed(s.RequestId));
-        });
+        _subscribers.Add(key);
+        Store(new TopicSubscriberAdded(s.ClientId, s.ShareGroup), () => sender.Tell(new TopicSubscribed(s.RequestId)));
     }
 
     private void HandleUnsubscribe(UnsubscribeTopic u)
@@ -171,7 +173,8 @@ public sealed class TopicEntity : ReceivePersistentActor
             return;
         }
 
-        PersistAndSnapshot(new TopicSubscriberRemoved(u.ClientId, u.ShareGroup), _ => _subscribers.Remove(key));
+        _subscribers.Remove(key);
+        Store(new TopicSubscriberRemoved(u.ClientId, u.ShareGroup));
     }
 
     private void HandleRequestRetained(RequestRetained r)
@@ -184,25 +187,29 @@ public sealed class TopicEntity : ReceivePersistentActor
         if (_retained.IsExpired(DateTimeOffset.UtcNow.ToUnixTimeMilliseconds()))
         {
             // MQTT-v5.0 3.3.2.3.3: an expired retained message is no longer delivered.
-            PersistAndSnapshot(RetainedMessageCleared.Instance, _ =>
-            {
-                _retained = null;
-                _context.RetainedIndexActor.Tell(new RetainedTopicChanged(_topic, false));
-            });
+            _retained = null;
+            Store(RetainedMessageCleared.Instance, () => _context.RetainedIndexActor.Tell(new RetainedTopicChanged(_topic, false)));
             return;
         }
 
         _context.SessionRegion.Tell(new Deliver(r.ClientId, _retained, null, r.Filter, null, 0));
     }
 
-    private void PersistAndSnapshot<TEvent>(TEvent e, Action<TEvent> handler)
-        where TEvent : ITopicEvent
+    /// <summary>
+    /// State has already changed in memory; journal the event and run <paramref name="then"/> (routing, replies) once it
+    /// is stored. Callbacks run in event order, so routing order follows the mailbox. A failed write stops the entity,
+    /// which recovers the journaled state, and nothing was confirmed for the event that failed.
+    /// </summary>
+    private void Store(ITopicEvent e, Action? then = null)
     {
-        Persist(e, ev =>
+        _pendingWrites++;
+        PersistAsync(e, _ =>
         {
-            handler(ev);
-            if (LastSequenceNr % SnapshotEvery == 0)
+            _pendingWrites--;
+            then?.Invoke();
+            if (++_eventsSinceSnapshot >= _context.Options.Storage.SnapshotEvery && _pendingWrites == 0)
             {
+                _eventsSinceSnapshot = 0;
                 SaveSnapshot(new TopicSnapshot(_subscribers.ToList(), _retained));
             }
         });

@@ -1,4 +1,5 @@
 using Akka.Actor;
+using Akka.Persistence;
 using Broker.Protocol;
 using Broker.Protocol.Packets;
 using Broker.Routing;
@@ -47,26 +48,35 @@ public sealed partial class SessionEntity
             // marker also protects a recovery that would otherwise replay events whose deletion failed.
             if (_journaled)
             {
-                DeleteMessages(LastSequenceNr);
+                DeferAsync(0, _ =>
+                {
+                    DeleteMessages(LastSequenceNr);
+                    DeleteSnapshots(SnapshotSelectionCriteria.Latest);
+                });
             }
 
-            if (_journaled && info.SessionExpiry > 0)
-            {
-                Persist(SessionCleared.Instance, Apply);
-            }
-            else
-            {
-                Apply(SessionCleared.Instance);
-            }
+            _persistent = _journaled && info.SessionExpiry > 0;
+            Store(SessionCleared.Instance);
         }
 
+        var becomesPersistent = info.SessionExpiry > 0 && !_persistent;
         _persistent = info.SessionExpiry > 0;
         _version = info.Version;
         _inflight.Capacity = Math.Max(1, Math.Min(info.ReceiveMaximum, _context.Options.Sessions.MaxInflight));
         _connection = attach.Connection;
         Context.Watch(_connection);
 
-        Store(new SessionOpened(info.SessionExpiry, info.Will), () =>
+        Store(new SessionOpened(info.SessionExpiry, info.Will));
+        if (becomesPersistent && !info.CleanStart)
+        {
+            // A live clean session resumed as a persistent one: journal what it already has.
+            foreach (var (filter, options) in _subscriptions.ToList())
+            {
+                Store(new SubscriptionAdded(filter, options));
+            }
+        }
+
+        DeferAsync(0, _ =>
         {
             if (!_connection.Equals(attach.Connection))
             {

@@ -64,17 +64,7 @@ public sealed partial class SessionEntity
             if (head.Message.IsExpired(now))
             {
                 _context.Metrics.ExpiredAdd();
-                if (_persistent)
-                {
-                    Persist(QueueHeadDiscarded.Instance, e =>
-                    {
-                        Apply(e);
-                        Pump();
-                    });
-                    return;
-                }
-
-                Apply(QueueHeadDiscarded.Instance);
+                Store(QueueHeadDiscarded.Instance);
                 continue;
             }
 
@@ -84,19 +74,7 @@ public sealed partial class SessionEntity
                 return;
             }
 
-            if (_persistent)
-            {
-                Persist(new MessageSent(packetId), e =>
-                {
-                    Apply(e);
-                    Send(head, packetId);
-                    Pump();
-                });
-                return;
-            }
-
-            Apply(new MessageSent(packetId));
-            Send(head, packetId);
+            Store(new MessageSent(packetId), () => Send(head, packetId));
         }
     }
 

@@ -38,6 +38,8 @@ public sealed partial class SessionEntity : ReceivePersistentActor, IWithTimers
     private bool _persistent;
     private bool _hasState;
     private bool _journaled; // something of this session is in the journal (recovered or written)
+    private int _pendingWrites;
+    private int _eventsSinceSnapshot;
     private bool _ending;
 
     private IActorRef? _connection;
@@ -51,6 +53,15 @@ public sealed partial class SessionEntity : ReceivePersistentActor, IWithTimers
         _queue = new MessageQueue(context.Options.Sessions.MaxQueuedMessages);
         _inflight = new InflightWindow(context.Options.Sessions.MaxInflight);
 
+        Recover<SnapshotOffer>(o =>
+        {
+            if (o.Snapshot is SessionSnapshot s)
+            {
+                Restore(s);
+                _persistent = true;
+                _journaled = true;
+            }
+        });
         Recover<ISessionEvent>(e =>
         {
             Apply(e);
@@ -75,6 +86,15 @@ public sealed partial class SessionEntity : ReceivePersistentActor, IWithTimers
         Command<Routing.DeliveryStored>(r => InboundStored(r.AckId));
         Command<PublishWillTimer>(_ => PublishWill());
         Command<ExpireTimer>(_ => EndSession("expired"));
+        Command<SaveSnapshotSuccess>(s =>
+        {
+            // The snapshot holds everything up to its sequence number: older events and snapshots can go.
+            DeleteMessages(s.Metadata.SequenceNr);
+            DeleteSnapshots(new SnapshotSelectionCriteria(s.Metadata.SequenceNr - 1));
+        });
+        Command<SaveSnapshotFailure>(f => _log.Warning("Snapshot of session {0} failed: {1}", _clientId, f.Cause.Message));
+        Command<DeleteSnapshotsSuccess>(_ => { });
+        Command<DeleteSnapshotsFailure>(_ => { });
         Command<DeleteMessagesSuccess>(_ => { });
         Command<DeleteMessagesFailure>(f => _log.Warning("Could not delete journal of session {0}: {1}", _clientId, f.Cause.Message));
     }
@@ -159,24 +179,68 @@ public sealed partial class SessionEntity : ReceivePersistentActor, IWithTimers
         }
     }
 
-    /// <summary>Journals the event first when the session is persistent, then applies it and continues.</summary>
+    /// <summary>
+    /// Applies the event at once and, for a persistent session, journals it; <paramref name="then"/> (the part the
+    /// world can see: a confirmation to a publisher, a packet to the client) runs only once the event is stored.
+    /// PersistAsync keeps the entity responsive and lets the journal batch writes of many sessions; callbacks run in
+    /// event order. If a write fails the entity stops and recovers from the journal, which then holds exactly what
+    /// was confirmed, since nothing was confirmed before its event was stored.
+    /// </summary>
     private void Store<TEvent>(TEvent e, Action? then = null)
         where TEvent : ISessionEvent
     {
-        if (_persistent)
+        Apply(e);
+        if (!_persistent)
         {
-            _journaled = true;
-            Persist(e, ev =>
-            {
-                Apply(ev);
-                then?.Invoke();
-            });
-        }
-        else
-        {
-            Apply(e);
             then?.Invoke();
+            return;
         }
+
+        _journaled = true;
+        _pendingWrites++;
+        PersistAsync(e, _ =>
+        {
+            _pendingWrites--;
+            _eventsSinceSnapshot++;
+            then?.Invoke();
+            MaybeSnapshot();
+        });
+    }
+
+    private void MaybeSnapshot()
+    {
+        // Only when no write is pending: then the in-memory state is exactly the journaled state.
+        if (_pendingWrites == 0 && !_ending && _eventsSinceSnapshot >= _context.Options.Storage.SnapshotEvery)
+        {
+            _eventsSinceSnapshot = 0;
+            SaveSnapshot(new SessionSnapshot(
+                _expirySeconds, _will, _subscriptions.ToList(), _queue.Items.ToList(), _inflight.Entries.ToList(), _inboundQos2.ToList()));
+        }
+    }
+
+    private void Restore(SessionSnapshot s)
+    {
+        Apply(SessionCleared.Instance);
+        _expirySeconds = s.ExpirySeconds;
+        _will = s.Will;
+        _hasState = true;
+        foreach (var (filter, options) in s.Subscriptions)
+        {
+            _subscriptions[filter] = options;
+        }
+
+        foreach (var q in s.Queue)
+        {
+            _queue.Enqueue(q);
+        }
+
+        foreach (var i in s.Inflight)
+        {
+            _packetIds.Reserve(i.PacketId);
+            _inflight.Add(i);
+        }
+
+        _inboundQos2.UnionWith(s.InboundQos2);
     }
 
     private void OnRecovered()
@@ -223,16 +287,23 @@ public sealed partial class SessionEntity : ReceivePersistentActor, IWithTimers
             HandBackShared(filter, store: false);
         }
 
-        if (_journaled)
-        {
-            DeleteMessages(LastSequenceNr);
-        }
-
         _subscriptions.Clear();
         _queue.Clear();
         _inflight.Clear();
         Timers.CancelAll();
-        Context.Parent.Tell(new Passivate(PoisonPill.Instance));
+
+        // After every pending write: delete the journal and snapshots, then leave.
+        var journaled = _journaled;
+        DeferAsync(0, _ =>
+        {
+            if (journaled)
+            {
+                DeleteMessages(LastSequenceNr);
+                DeleteSnapshots(SnapshotSelectionCriteria.Latest);
+            }
+
+            Context.Parent.Tell(new Passivate(PoisonPill.Instance));
+        });
     }
 
     private sealed class PublishWillTimer

@@ -9,7 +9,7 @@ namespace Broker.Node.Hosting;
 /// </summary>
 public static class BrokerConfiguration
 {
-    private static readonly string[] Sections = ["Mqtt", "Sessions", "Node", "Cluster"];
+    private static readonly string[] Sections = ["Mqtt", "Sessions", "Node", "Storage", "Cluster"];
 
     public static IConfigurationRoot Build(string[] args, string? basePath = null) =>
         new ConfigurationBuilder()
@@ -36,6 +36,7 @@ public static class BrokerConfiguration
             Mqtt = Bind<MqttOptions>(configuration, "Mqtt", errors),
             Sessions = Bind<SessionOptions>(configuration, "Sessions", errors),
             Node = Bind<NodeOptions>(configuration, "Node", errors),
+            Storage = Bind<StorageOptions>(configuration, "Storage", errors),
             Cluster = BindCluster(configuration, errors),
         };
         if (errors.Count > 0)
@@ -48,7 +49,7 @@ public static class BrokerConfiguration
     }
 
     private static bool IsBrokerKeyLike(string key) =>
-        key is "Auth" or "Storage" or "Metrics" or "Sys" || char.IsUpper(key[0]) && !key.Contains('_') &&
+        key is "Auth" or "Metrics" or "Sys" || char.IsUpper(key[0]) && !key.Contains('_') &&
         key is not ("Logging" or "AllowedHosts" or "ASPNETCORE" or "DOTNET");
 
     private static T Bind<T>(IConfiguration configuration, string name, List<string> errors)

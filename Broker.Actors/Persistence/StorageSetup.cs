@@ -1,0 +1,158 @@
+using Broker.Configuration;
+using Microsoft.Data.Sqlite;
+using Npgsql;
+
+namespace Broker.Persistence;
+
+/// <summary>Storage could not be used; the message names the provider and the target and says what is wrong.</summary>
+public sealed class StorageUnavailableException(string message, Exception? inner = null) : Exception(message, inner);
+
+/// <summary>
+/// The journal and snapshot store (Akka.Persistence.Sql over linq2db): SQLite in Node:DataDir by default, PostgreSQL
+/// for a cluster. Tables are created automatically by the plugin. Before the actor system starts, the database is
+/// opened once so that a missing server, a corrupt file or somebody else's database stops start-up with one clear
+/// line instead of failing later, or worse, being silently reset.
+/// </summary>
+public static class StorageSetup
+{
+    public static bool IsSqlite(BrokerOptions o) => o.Storage.Provider == "sqlite";
+
+    public static string ConnectionString(BrokerOptions o)
+    {
+        if (!string.IsNullOrWhiteSpace(o.Storage.ConnectionString))
+        {
+            return o.Storage.ConnectionString;
+        }
+
+        // Pooling off: the plugin opens a connection per batch; pooled SQLite connections keep the file open after
+        // the node stops, which matters to tests that restart a node in the same process.
+        var path = Path.GetFullPath(Path.Combine(o.Node.DataDir, "broker.db"));
+        return new SqliteConnectionStringBuilder { DataSource = path, Pooling = false, DefaultTimeout = 30 }.ToString();
+    }
+
+    /// <summary>The target named in error messages (file path or host:port/database), without secrets.</summary>
+    public static string Describe(BrokerOptions o)
+    {
+        try
+        {
+            if (IsSqlite(o))
+            {
+                return "sqlite file " + new SqliteConnectionStringBuilder(ConnectionString(o)).DataSource;
+            }
+
+            var b = new NpgsqlConnectionStringBuilder(o.Storage.ConnectionString);
+            return $"postgresql at {b.Host}:{b.Port}/{b.Database}";
+        }
+        catch (ArgumentException)
+        {
+            return $"{o.Storage.Provider} (unparsable connection string)";
+        }
+    }
+
+    public static async Task VerifyAsync(BrokerOptions o, CancellationToken ct = default)
+    {
+        if (IsSqlite(o))
+        {
+            VerifySqlite(o);
+            return;
+        }
+
+        try
+        {
+            await using var connection = new NpgsqlConnection(o.Storage.ConnectionString);
+            using var timeout = CancellationTokenSource.CreateLinkedTokenSource(ct);
+            timeout.CancelAfter(TimeSpan.FromSeconds(10));
+            await connection.OpenAsync(timeout.Token).ConfigureAwait(false);
+        }
+        catch (Exception e) when (e is NpgsqlException or ArgumentException or OperationCanceledException or System.Net.Sockets.SocketException)
+        {
+            throw new StorageUnavailableException($"Storage unreachable: {Describe(o)}: {e.GetBaseException().Message}", e);
+        }
+    }
+
+    private static void VerifySqlite(BrokerOptions o)
+    {
+        var builder = new SqliteConnectionStringBuilder(ConnectionString(o));
+        var directory = Path.GetDirectoryName(Path.GetFullPath(builder.DataSource));
+        if (!string.IsNullOrEmpty(directory))
+        {
+            Directory.CreateDirectory(directory);
+        }
+
+        try
+        {
+            using var connection = new SqliteConnection(builder.ToString());
+            connection.Open();
+            using (var check = connection.CreateCommand())
+            {
+                // Fails with "file is not a database" for a foreign or corrupt file; never recreated silently.
+                check.CommandText = "PRAGMA quick_check;";
+                var result = check.ExecuteScalar() as string;
+                if (result != "ok")
+                {
+                    throw new StorageUnavailableException($"Storage corrupt: {Describe(o)}: integrity check says '{result}'");
+                }
+            }
+
+            var tables = new List<string>();
+            using (var list = connection.CreateCommand())
+            {
+                list.CommandText = "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%';";
+                using var reader = list.ExecuteReader();
+                while (reader.Read())
+                {
+                    tables.Add(reader.GetString(0));
+                }
+            }
+
+            if (tables.Count > 0 && !tables.Contains("journal"))
+            {
+                throw new StorageUnavailableException(
+                    $"Storage foreign: {Describe(o)} holds tables ({string.Join(", ", tables)}) but no broker journal; " +
+                    "point Storage:ConnectionString or Node:DataDir elsewhere");
+            }
+
+            using var wal = connection.CreateCommand();
+            // WAL lets recovery reads run beside journal writes; NORMAL sync is durable at each commit in WAL mode
+            // except against power loss (not against a killed process, which is what the promise covers).
+            wal.CommandText = "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;";
+            wal.ExecuteNonQuery();
+        }
+        catch (SqliteException e)
+        {
+            throw new StorageUnavailableException($"Storage unusable: {Describe(o)}: {e.Message}", e);
+        }
+    }
+
+    /// <summary>The persistence part of the node's HOCON.</summary>
+    public static string Hocon(BrokerOptions o)
+    {
+        var provider = IsSqlite(o) ? "SQLite.MS" : "PostgreSQL.15";
+        var connection = ConnectionString(o).Replace("\\", "\\\\").Replace("\"", "\\\"");
+
+        // SQLite takes one writer at a time: more parallel writers only queue on its lock.
+        var parallelism = IsSqlite(o) ? 1 : 3;
+        return $$"""
+        akka.persistence {
+          journal {
+            plugin = "akka.persistence.journal.sql"
+            sql {
+              connection-string = "{{connection}}"
+              provider-name = "{{provider}}"
+              auto-initialize = true
+              parallelism = {{parallelism}}
+              batch-size = 200        # default 100: fan-out to many persistent sessions writes in larger batches
+            }
+          }
+          snapshot-store {
+            plugin = "akka.persistence.snapshot-store.sql"
+            sql {
+              connection-string = "{{connection}}"
+              provider-name = "{{provider}}"
+              auto-initialize = true
+            }
+          }
+        }
+        """;
+    }
+}
