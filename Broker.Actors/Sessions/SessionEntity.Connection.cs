@@ -45,7 +45,11 @@ public sealed partial class SessionEntity
 
             if (_persistent)
             {
-                Persist(SessionCleared.Instance, Apply);
+                // Clear the in-memory state now, not in the Persist callback: the rest of this attach runs before the
+                // callback (a clean session stores SessionOpened synchronously) and its Pump would otherwise send
+                // the old session's queued messages to the new, clean connection [MQTT-3.1.2-4].
+                Apply(SessionCleared.Instance);
+                Persist(SessionCleared.Instance, _ => { });
                 DeleteMessages(long.MaxValue);
             }
             else
