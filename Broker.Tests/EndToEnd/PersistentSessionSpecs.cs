@@ -102,4 +102,22 @@ public sealed class PersistentSessionSpecs(SmallQueueBrokerFixture fixture) : IC
         await Task.Delay(E2E.Quiet);
         Assert.Empty(E2E.Texts(received.Messages));
     }
+
+    [Fact]
+    public async Task V5_session_ends_when_its_expiry_interval_passes_MQTT_3_1_2_23()
+    {
+        var version = MqttProtocolVersion.V500;
+        var id = E2E.Id("expire", version);
+        var (client, _, _) = await _broker.ConnectPersistentAsync(version, id, b => b.WithSessionExpiryInterval(1));
+        await client.SubscribeAsync(id + "/t");
+        await client.DisconnectAsync();
+        await Task.Delay(TimeSpan.FromSeconds(2));
+
+        var (again, result, received) = await _broker.ConnectPersistentAsync(version, id, b => b.WithSessionExpiryInterval(1));
+        Assert.False(result.IsSessionPresent);
+        var publisher = await _broker.ConnectAsync(version, id + "-pub");
+        await publisher.PublishAsync(id + "/t", "no subscription left");
+        await received.AssertNoMoreAsync(0, E2E.Quiet);
+        await again.DisconnectAsync();
+    }
 }

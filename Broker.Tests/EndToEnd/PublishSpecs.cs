@@ -118,6 +118,58 @@ public sealed class PublishSpecs(BrokerFixture fixture) : IClassFixture<BrokerFi
         await again.AssertSilentAsync(E2E.Quiet);
     }
 
+    [Theory]
+    [InlineData(MqttProtocolVersion.V311)]
+    [InlineData(MqttProtocolVersion.V500)]
+    public async Task Unfinished_outbound_QoS2_resumes_with_PUBREL_after_PUBREC_was_received_MQTT_4_4_0_1(MqttProtocolVersion version)
+    {
+        var id = E2E.Id("pubrel", version);
+        Func<MqttConnectPacket, MqttConnectPacket> persistent = c => c with { CleanStart = false, SessionExpiryInterval = 300 };
+        var (raw, _) = await RawMqttClient.ConnectAsync(_broker.Port, version, id, persistent);
+        await raw.SubscribeAsync(1, id, BrokerQoS.ExactlyOnce);
+        var publisher = await _broker.ConnectAsync(version, id + "-pub");
+        await publisher.PublishAsync(id, "exactly once", MqttQualityOfServiceLevel.ExactlyOnce);
+
+        var publish = await raw.ExpectAsync<MqttPublishPacket>();
+        Assert.Equal(BrokerQoS.ExactlyOnce, publish.QoS);
+        await raw.SendAsync(new MqttPubRecPacket { PacketId = publish.PacketId });
+        Assert.Equal(publish.PacketId, (await raw.ExpectAsync<MqttPubRelPacket>()).PacketId);
+        raw.Abort(); // no PUBCOMP
+
+        var (again, connAck) = await RawMqttClient.ConnectAsync(_broker.Port, version, id, persistent);
+        await using var _ = again;
+        Assert.True(connAck.SessionPresent);
+        // The message is not sent again; only the release is.
+        Assert.Equal(publish.PacketId, (await again.ExpectAsync<MqttPubRelPacket>()).PacketId);
+        await again.SendAsync(new MqttPubCompPacket { PacketId = publish.PacketId });
+        await again.AssertSilentAsync(E2E.Quiet);
+    }
+
+    [Theory]
+    [InlineData(MqttProtocolVersion.V311)]
+    [InlineData(MqttProtocolVersion.V500)]
+    public async Task Resent_inbound_QoS2_PUBLISH_is_delivered_only_once_MQTT_4_3_3_10(MqttProtocolVersion version)
+    {
+        var id = E2E.Id("qos2dup", version);
+        var subscriber = await _broker.ConnectAsync(version, id + "-sub");
+        var received = new MessageCollector(subscriber);
+        await subscriber.SubscribeAsync(id, MqttQualityOfServiceLevel.ExactlyOnce);
+
+        var (raw, _) = await RawMqttClient.ConnectAsync(_broker.Port, version, id + "-pub");
+        await using var __ = raw;
+        var publish = new MqttPublishPacket { Topic = id, QoS = BrokerQoS.ExactlyOnce, PacketId = 9, Payload = "one"u8.ToArray() };
+        await raw.SendAsync(publish);
+        Assert.Equal(9, (await raw.ExpectAsync<MqttPubRecPacket>()).PacketId);
+        await raw.SendAsync(publish with { Dup = true });
+        Assert.Equal(9, (await raw.ExpectAsync<MqttPubRecPacket>()).PacketId);
+        await raw.SendAsync(new MqttPubRelPacket { PacketId = 9 });
+        Assert.Equal(9, (await raw.ExpectAsync<MqttPubCompPacket>()).PacketId);
+
+        await received.WaitForAsync(1);
+        await received.AssertNoMoreAsync(1, E2E.Quiet);
+        Assert.Equal(["one"], E2E.Texts(received.Messages));
+    }
+
     [Fact]
     public async Task V5_in_flight_messages_to_a_client_are_bounded_by_its_receive_maximum_MQTT_3_3_4_9()
     {

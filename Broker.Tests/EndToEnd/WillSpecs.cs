@@ -113,4 +113,42 @@ public sealed class WillSpecs(BrokerFixture fixture) : IClassFixture<BrokerFixtu
         Assert.True(connAck.SessionPresent);
         await wills.AssertNoMoreAsync(0, TimeSpan.FromSeconds(3));
     }
+
+    [Theory]
+    [InlineData(MqttProtocolVersion.V311)]
+    [InlineData(MqttProtocolVersion.V500)]
+    public async Task Will_with_retain_becomes_the_retained_message_of_its_topic_MQTT_3_1_2_17(MqttProtocolVersion version)
+    {
+        var id = E2E.Id("will-retain", version);
+        var (raw, _) = await RawMqttClient.ConnectAsync(_broker.Port, version, id, c => WithWill(id)(c) with
+        {
+            Will = WithWill(id)(c).Will! with { Retain = true },
+        });
+        raw.Abort();
+
+        // A subscriber that arrives afterwards finds the will as the retained message.
+        var latecomer = await _broker.ConnectAsync(version, id + "-late");
+        var received = new MessageCollector(latecomer);
+        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(5);
+        while (true)
+        {
+            await latecomer.SubscribeAsync(id + "/will");
+            try
+            {
+                await received.WaitForAsync(1, TimeSpan.FromMilliseconds(300));
+                break;
+            }
+            catch (TimeoutException) when (DateTime.UtcNow < deadline)
+            {
+                // The will may not be published yet: subscribe again (each SUBSCRIBE resends retained messages).
+                await latecomer.UnsubscribeAsync(id + "/will");
+            }
+        }
+
+        var will = received.Messages[0];
+        Assert.Equal("last words", E2E.Text(will));
+        Assert.True(will.Retain);
+        var cleaner = await _broker.ConnectAsync(version, id + "-cleaner");
+        await cleaner.PublishAsync(id + "/will", "", retain: true);
+    }
 }
