@@ -124,7 +124,14 @@ internal static class MqttPropertyReader
                 bag.TopicAliasMaximum = r.ReadUInt16();
                 break;
             case MqttPropertyId.TopicAlias:
-                bag.TopicAlias = ReadNonZeroUInt16(ref r, id, "[MQTT-3.3.2-8]");
+                bag.TopicAlias = r.ReadUInt16();
+                if (bag.TopicAlias == 0)
+                {
+                    // A Topic Alias of 0 is answered with DISCONNECT 0x94 Topic Alias invalid, like one above the
+                    // maximum (MQTT-v5.0 3.3.2.3.4) [MQTT-3.3.2-8]; not with the generic 0x82.
+                    throw new MqttProtocolException(MqttReasonCode.TopicAliasInvalid, "property TopicAlias must not be 0 [MQTT-3.3.2-8]");
+                }
+
                 break;
             case MqttPropertyId.MaximumQoS:
                 bag.MaximumQoS = ReadFlag(ref r, id);
