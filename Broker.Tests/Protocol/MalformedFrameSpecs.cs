@@ -49,7 +49,7 @@ public sealed class MalformedFrameSpecs
         { "[MQTT-2.2.1-3] packet id 0 with QoS 2 (v5)", V500, "34 06 00 01 61 00 00 00", ProtocolError },
         { "[MQTT-4.7.3-1] empty topic in 3.1.1", V311, "30 02 00 00", Malformed },
         { "(3.3.2.1) empty topic without Topic Alias in v5", V500, "30 03 00 00 00", ProtocolError },
-        { "[MQTT-3.3.2-8] Topic Alias 0", V500, "30 07 00 01 61 03 23 00 00", ProtocolError },
+        { "[MQTT-3.3.2-8] Topic Alias 0 (v5 3.3.2.3.4: 0x94)", V500, "30 07 00 01 61 03 23 00 00", MqttReasonCode.TopicAliasInvalid },
         { "(3.3.2.3.2) Payload Format Indicator 2", V500, "30 06 00 01 61 02 01 02", ProtocolError },
 
         // v5 properties
