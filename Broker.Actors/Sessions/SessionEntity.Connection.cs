@@ -78,9 +78,9 @@ public sealed partial class SessionEntity
 
         DeferAsync(0, _ =>
         {
-            if (!_connection.Equals(attach.Connection))
+            if (_connection is null || !_connection.Equals(attach.Connection))
             {
-                return;
+                return; // the connection went away (or was taken over) while the attach was being stored
             }
 
             _connection.Tell(new SessionAttached(present));
