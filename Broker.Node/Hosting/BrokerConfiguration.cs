@@ -25,7 +25,8 @@ public static class BrokerConfiguration
         var errors = new List<string>();
         foreach (var child in configuration.GetChildren())
         {
-            if (Array.IndexOf(Sections, child.Key) < 0 && IsBrokerKeyLike(child.Key))
+            // Configuration keys are case-insensitive: BROKER__MQTT__PORT arrives as "MQTT:PORT".
+            if (!Sections.Contains(child.Key, StringComparer.OrdinalIgnoreCase) && IsBrokerKeyLike(child.Key))
             {
                 errors.Add($"{child.Key} is not a known section: expected one of {string.Join(", ", Sections)}");
             }
