@@ -71,17 +71,24 @@ public static class BrokerConfiguration
     {
         var section = configuration.GetSection("Cluster");
         var seeds = section.GetSection("SeedNodes");
-        var options = Bind<ClusterOptions>(configuration, "Cluster", errors);
-        if (seeds.Value is { } commaSeparated)
+        if (seeds.Value is not { } commaSeparated)
         {
-            // Also accept one comma-separated value: --Cluster:SeedNodes=akka.tcp://broker@a:4053,akka.tcp://...
-            options = options with
-            {
-                SeedNodes = commaSeparated.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries),
-            };
+            return Bind<ClusterOptions>(configuration, "Cluster", errors);
         }
 
-        return options;
+        // Also accept one comma-separated value: --Cluster:SeedNodes=akka.tcp://broker@a:4053,akka.tcp://...
+        // The binder cannot put a single value into a list, so bind the other keys and split this one here.
+        var others = new ConfigurationBuilder()
+            .AddInMemoryCollection(section.AsEnumerable(makePathsRelative: true)
+                .Where(kv => kv.Value is not null &&
+                    !kv.Key.Equals("SeedNodes", StringComparison.OrdinalIgnoreCase) &&
+                    !kv.Key.StartsWith("SeedNodes:", StringComparison.OrdinalIgnoreCase))
+                .Select(kv => new KeyValuePair<string, string?>("Cluster:" + kv.Key, kv.Value)))
+            .Build();
+        return Bind<ClusterOptions>(others, "Cluster", errors) with
+        {
+            SeedNodes = commaSeparated.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries),
+        };
     }
 
     private static string Describe(IConfigurationSection section, InvalidOperationException e)
