@@ -62,7 +62,7 @@ public static class BrokerConfiguration
         }
         catch (InvalidOperationException e)
         {
-            errors.Add(Describe(section, e));
+            errors.Add(Describe(section, e, typeof(T)));
             return new T();
         }
     }
@@ -91,10 +91,10 @@ public static class BrokerConfiguration
         };
     }
 
-    private static string Describe(IConfigurationSection section, InvalidOperationException e)
+    private static string Describe(IConfigurationSection section, InvalidOperationException e, Type optionsType)
     {
         // The binder's messages name the path ("Failed to convert configuration value at 'Mqtt:Port' to type
-        // 'System.Int32'" or "'Foo' was not found on type ..."); add the offending value and the allowed shape.
+        // 'System.Int32'") or the unknown keys (below); add the offending value and the allowed shape.
         var message = e.Message;
         var start = message.IndexOf("at '", StringComparison.Ordinal);
         if (start >= 0)
@@ -108,11 +108,18 @@ public static class BrokerConfiguration
             return $"{key} = '{value}' is not a valid {FriendlyType(type)}";
         }
 
-        var unknown = message.IndexOf("'", StringComparison.Ordinal);
-        if (unknown >= 0 && message.Contains("was not found", StringComparison.Ordinal))
+        // "'ErrorOnUnknownConfiguration' was set ..., but the following properties were not found on the instance of
+        // <type>: 'Prot', 'Foo'"
+        const string notFound = "were not found on the instance of ";
+        var list = message.IndexOf(notFound, StringComparison.Ordinal);
+        if (list >= 0 && message.IndexOf(": ", list, StringComparison.Ordinal) is var colon and >= 0)
         {
-            var key = message[(unknown + 1)..message.IndexOf('\'', unknown + 1)];
-            return $"{section.Path}:{key} is not a known setting of section {section.Path}";
+            var known = optionsType.GetProperties().Select(p => p.Name);
+            return string.Join("; ", message[(colon + 2)..]
+                .Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries)
+                .Select(quoted => quoted.Trim('\''))
+                .Select(key => $"{section.Path}:{key} = '{section[key]}' is not a known setting of section {section.Path} " +
+                    $"(known: {string.Join(", ", known)})"));
         }
 
         return $"{section.Path}: {message}";
