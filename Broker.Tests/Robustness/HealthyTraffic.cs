@@ -42,7 +42,7 @@ internal sealed class HealthyTraffic : IAsyncDisposable
     }
 
     /// <summary>Stops publishing and asserts that every message was acknowledged and received, in order.</summary>
-    public async Task StopAndVerifyAsync(int atLeast = 5)
+    public async Task StopAndVerifyAsync(int atLeast = 3)
     {
         await _stop.CancelAsync();
         var sent = await _loop!.WaitAsync(TimeSpan.FromSeconds(30));
