@@ -33,8 +33,13 @@ public sealed class BrokerServer : IAsyncDisposable
 
     public BrokerContext Context { get; }
 
-    /// <summary>The address and port the MQTT listener is bound to.</summary>
-    public IPEndPoint MqttEndPoint => _listener.LocalEndPoint ?? throw new InvalidOperationException("Not started");
+    /// <summary>
+    /// The address and port the MQTT listener is bound to. DotNetty's dual-mode socket reports an IPv4 address as
+    /// IPv4-mapped IPv6 (::ffff:127.0.0.1); it is given back in the IPv4 form it was configured with.
+    /// </summary>
+    public IPEndPoint MqttEndPoint => _listener.LocalEndPoint is { } bound
+        ? bound.Address.IsIPv4MappedToIPv6 ? new IPEndPoint(bound.Address.MapToIPv4(), bound.Port) : bound
+        : throw new InvalidOperationException("Not started");
 
     public static async Task<BrokerServer> StartAsync(BrokerOptions options, CancellationToken cancellationToken = default)
     {

@@ -25,7 +25,8 @@ public static class BrokerConfiguration
         var errors = new List<string>();
         foreach (var child in configuration.GetChildren())
         {
-            if (Array.IndexOf(Sections, child.Key) < 0 && IsBrokerKeyLike(child.Key))
+            // Configuration keys are case-insensitive: BROKER__MQTT__PORT arrives as "MQTT:PORT".
+            if (!Sections.Contains(child.Key, StringComparer.OrdinalIgnoreCase) && IsBrokerKeyLike(child.Key))
             {
                 errors.Add($"{child.Key} is not a known section: expected one of {string.Join(", ", Sections)}");
             }
@@ -62,7 +63,7 @@ public static class BrokerConfiguration
         }
         catch (InvalidOperationException e)
         {
-            errors.Add(Describe(section, e));
+            errors.Add(Describe(section, e, typeof(T)));
             return new T();
         }
     }
@@ -71,23 +72,30 @@ public static class BrokerConfiguration
     {
         var section = configuration.GetSection("Cluster");
         var seeds = section.GetSection("SeedNodes");
-        var options = Bind<ClusterOptions>(configuration, "Cluster", errors);
-        if (seeds.Value is { } commaSeparated)
+        if (seeds.Value is not { } commaSeparated)
         {
-            // Also accept one comma-separated value: --Cluster:SeedNodes=akka.tcp://broker@a:4053,akka.tcp://...
-            options = options with
-            {
-                SeedNodes = commaSeparated.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries),
-            };
+            return Bind<ClusterOptions>(configuration, "Cluster", errors);
         }
 
-        return options;
+        // Also accept one comma-separated value: --Cluster:SeedNodes=akka.tcp://broker@a:4053,akka.tcp://...
+        // The binder cannot put a single value into a list, so bind the other keys and split this one here.
+        var others = new ConfigurationBuilder()
+            .AddInMemoryCollection(section.AsEnumerable(makePathsRelative: true)
+                .Where(kv => kv.Value is not null &&
+                    !kv.Key.Equals("SeedNodes", StringComparison.OrdinalIgnoreCase) &&
+                    !kv.Key.StartsWith("SeedNodes:", StringComparison.OrdinalIgnoreCase))
+                .Select(kv => new KeyValuePair<string, string?>("Cluster:" + kv.Key, kv.Value)))
+            .Build();
+        return Bind<ClusterOptions>(others, "Cluster", errors) with
+        {
+            SeedNodes = commaSeparated.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries),
+        };
     }
 
-    private static string Describe(IConfigurationSection section, InvalidOperationException e)
+    private static string Describe(IConfigurationSection section, InvalidOperationException e, Type optionsType)
     {
         // The binder's messages name the path ("Failed to convert configuration value at 'Mqtt:Port' to type
-        // 'System.Int32'" or "'Foo' was not found on type ..."); add the offending value and the allowed shape.
+        // 'System.Int32'") or the unknown keys (below); add the offending value and the allowed shape.
         var message = e.Message;
         var start = message.IndexOf("at '", StringComparison.Ordinal);
         if (start >= 0)
@@ -101,11 +109,18 @@ public static class BrokerConfiguration
             return $"{key} = '{value}' is not a valid {FriendlyType(type)}";
         }
 
-        var unknown = message.IndexOf("'", StringComparison.Ordinal);
-        if (unknown >= 0 && message.Contains("was not found", StringComparison.Ordinal))
+        // "'ErrorOnUnknownConfiguration' was set ..., but the following properties were not found on the instance of
+        // <type>: 'Prot', 'Foo'"
+        const string notFound = "were not found on the instance of ";
+        var list = message.IndexOf(notFound, StringComparison.Ordinal);
+        if (list >= 0 && message.IndexOf(": ", list, StringComparison.Ordinal) is var colon and >= 0)
         {
-            var key = message[(unknown + 1)..message.IndexOf('\'', unknown + 1)];
-            return $"{section.Path}:{key} is not a known setting of section {section.Path}";
+            var known = optionsType.GetProperties().Select(p => p.Name);
+            return string.Join("; ", message[(colon + 2)..]
+                .Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries)
+                .Select(quoted => quoted.Trim('\''))
+                .Select(key => $"{section.Path}:{key} = '{section[key]}' is not a known setting of section {section.Path} " +
+                    $"(known: {string.Join(", ", known)})"));
         }
 
         return $"{section.Path}: {message}";

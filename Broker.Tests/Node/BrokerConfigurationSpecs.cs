@@ -1,0 +1,80 @@
+using Broker.Node.Hosting;
+using Microsoft.Extensions.Configuration;
+
+namespace Broker.Tests.Node;
+
+/// <summary>
+/// <see cref="BrokerConfiguration.Load"/> on in-memory sources shaped like the real ones (environment variables arrive
+/// upper-case, flags as typed): what binds, and the one line each mistake produces.
+/// </summary>
+public sealed class BrokerConfigurationSpecs
+{
+    private static (Broker.Configuration.BrokerOptions? Options, IReadOnlyList<string> Errors) Load(params (string Key, string Value)[] values) =>
+        BrokerConfiguration.Load(new ConfigurationBuilder()
+            .AddInMemoryCollection(values.Select(v => new KeyValuePair<string, string?>(v.Key, v.Value)))
+            .Build());
+
+    [Fact]
+    public void Upper_case_keys_from_environment_variables_should_bind()
+    {
+        // BROKER__MQTT__PORT=1884 arrives as "MQTT:PORT" (README "Configuration").
+        var (options, errors) = Load(("MQTT:PORT", "1884"), ("SESSIONS:MAXINFLIGHT", "8"), ("CLUSTER:SEEDNODES", "akka.tcp://broker@127.0.0.1:4053"));
+        Assert.Empty(errors);
+        Assert.Equal(1884, options!.Mqtt.Port);
+        Assert.Equal(8, options.Sessions.MaxInflight);
+        Assert.Equal(["akka.tcp://broker@127.0.0.1:4053"], options.Cluster.SeedNodes);
+    }
+
+    [Fact]
+    public void Unknown_setting_should_be_named_with_its_value()
+    {
+        var (options, errors) = Load(("Mqtt:Prot", "1"));
+        Assert.Null(options);
+        var error = Assert.Single(errors);
+        Assert.StartsWith("Mqtt:Prot = '1' is not a known setting of section Mqtt", error);
+        Assert.Contains("Port", error[error.IndexOf("known", StringComparison.Ordinal)..], StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void Unknown_section_should_be_named()
+    {
+        var (options, errors) = Load(("Mqt:Port", "1"));
+        Assert.Null(options);
+        Assert.Equal("Mqt is not a known section: expected one of Mqtt, Sessions, Node, Cluster", Assert.Single(errors));
+    }
+
+    [Fact]
+    public void Comma_separated_seed_nodes_should_be_split_and_each_checked()
+    {
+        var (options, errors) = Load(("Cluster:SeedNodes", "akka.tcp://broker@10.0.0.1:4053, akka.tcp://broker@10.0.0.2:4053"));
+        Assert.Empty(errors);
+        Assert.Equal(["akka.tcp://broker@10.0.0.1:4053", "akka.tcp://broker@10.0.0.2:4053"], options!.Cluster.SeedNodes);
+
+        (options, errors) = Load(("Cluster:SeedNodes", "foo"), ("Cluster:Port", "4054"));
+        Assert.Null(options);
+        Assert.Equal(
+            "Cluster:SeedNodes = 'foo' is not an Akka address like akka.tcp://broker@127.0.0.1:4053",
+            Assert.Single(errors));
+    }
+
+    [Fact]
+    public void Seed_node_list_should_bind_as_an_array()
+    {
+        var (options, errors) = Load(("Cluster:SeedNodes:0", "akka.tcp://broker@10.0.0.1:4053"), ("Cluster:Port", "4054"));
+        Assert.Empty(errors);
+        Assert.Equal(["akka.tcp://broker@10.0.0.1:4053"], options!.Cluster.SeedNodes);
+        Assert.Equal(4054, options.Cluster.Port);
+    }
+
+    [Theory]
+    [InlineData("Mqtt:Port", "abc", "Mqtt:Port = 'abc' is not a valid whole number (32-bit)")]
+    [InlineData("Mqtt:Port", "70000", "Mqtt:Port = 70000 is out of range: allowed 0 to 65535")]
+    [InlineData("Mqtt:Address", "nowhere", "Mqtt:Address = 'nowhere' is not an IP address (for example 127.0.0.1 or 0.0.0.0)")]
+    [InlineData("Sessions:MaxInflight", "0", "Sessions:MaxInflight = 0 is out of range: allowed 1 to 65535")]
+    public void Bad_value_should_produce_one_line_naming_key_and_value(string key, string value, string expected)
+    {
+        var (options, errors) = Load((key, value));
+        Assert.Null(options);
+        Assert.Equal(expected, Assert.Single(errors));
+    }
+}
