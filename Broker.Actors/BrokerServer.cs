@@ -96,6 +96,8 @@ public sealed class BrokerServer : IAsyncDisposable
 
         using var registration = cancellationToken.Register(() => up.TrySetCanceled());
         await up.Task.WaitAsync(TimeSpan.FromSeconds(60), cancellationToken).ConfigureAwait(false);
+        await Persistence.StorageProbe.ProbeAsync(System, Persistence.StorageSetup.Describe(Options), TimeSpan.FromSeconds(30))
+            .ConfigureAwait(false);
     }
 
     /// <summary>
