@@ -39,6 +39,7 @@ public sealed class BrokerMetrics
     private long _droppedQueueFull;
     private long _expired;
     private long _protocolErrors;
+    private long _durableAckTimeouts;
 
     public long Connections => Interlocked.Read(ref _connections);
 
@@ -51,6 +52,11 @@ public sealed class BrokerMetrics
     public long Expired => Interlocked.Read(ref _expired);
 
     public long ProtocolErrors => Interlocked.Read(ref _protocolErrors);
+
+    /// <summary>QoS 1/2 publishes not acknowledged because storing them for every subscriber took too long.</summary>
+    public long DurableAckTimeouts => Interlocked.Read(ref _durableAckTimeouts);
+
+    public void DurableAckTimeout() => Interlocked.Increment(ref _durableAckTimeouts);
 
     /// <summary>Reserves a connection slot; false when the node is at its limit.</summary>
     public bool TryOpenConnection(int max)

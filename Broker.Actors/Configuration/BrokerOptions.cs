@@ -39,6 +39,12 @@ public sealed record MqttOptions
     /// <summary>When above 0, overrides the client's keep alive (v5 Server Keep Alive).</summary>
     public int ServerKeepAlive { get; init; }
 
+    /// <summary>
+    /// Seconds a QoS 1/2 publish may wait for every subscriber's session to store it. Past that the publisher hears
+    /// v5 reason 0x80 (3.1.1: the connection is closed) instead of an acknowledgement it could not be given.
+    /// </summary>
+    public int DurableAckTimeout { get; init; } = 15;
+
     /// <summary>Seconds a new connection has to send CONNECT before it is closed.</summary>
     public int ConnectTimeout { get; init; } = 10;
 }

@@ -16,6 +16,7 @@ public static class BrokerOptionsValidator
         Range(errors, "Mqtt:TopicAliasMaximum", o.Mqtt.TopicAliasMaximum, 0, 65535);
         Range(errors, "Mqtt:ServerKeepAlive", o.Mqtt.ServerKeepAlive, 0, 65535);
         Range(errors, "Mqtt:ConnectTimeout", o.Mqtt.ConnectTimeout, 1, 3600);
+        Range(errors, "Mqtt:DurableAckTimeout", o.Mqtt.DurableAckTimeout, 1, 3600);
         if (!System.Net.IPAddress.TryParse(o.Mqtt.Address, out _))
         {
             errors.Add($"Mqtt:Address = '{o.Mqtt.Address}' is not an IP address (for example 127.0.0.1 or 0.0.0.0)");

@@ -14,11 +14,41 @@ public sealed class AckCollector<TState>
 
     public int Count => _pending.Count;
 
-    public long Expect(TState state)
+    public long Expect(TState state, long startedAtMs = 0)
     {
         var id = ++_nextId;
-        _pending[id] = new Entry(state);
+        _pending[id] = new Entry(state) { StartedAtMs = startedAtMs };
         return id;
+    }
+
+    /// <summary>
+    /// Gives up on publishes that waited longer than allowed (storage down, a node lost): they are removed and
+    /// returned, so the publisher can be told (v5 reason 0x80) instead of waiting forever.
+    /// </summary>
+    public List<TState>? RemoveStartedBefore(long cutoffMs)
+    {
+        List<long>? expired = null;
+        foreach (var (id, entry) in _pending)
+        {
+            if (entry.StartedAtMs < cutoffMs)
+            {
+                (expired ??= []).Add(id);
+            }
+        }
+
+        if (expired is null)
+        {
+            return null;
+        }
+
+        var states = new List<TState>(expired.Count);
+        foreach (var id in expired)
+        {
+            states.Add(_pending[id].State);
+            _pending.Remove(id);
+        }
+
+        return states;
     }
 
     /// <summary>Records the routing result; returns true (with the state) when the publish is complete.</summary>
@@ -80,5 +110,7 @@ public sealed class AckCollector<TState>
         public bool Routed { get; set; }
 
         public int Outstanding { get; set; }
+
+        public long StartedAtMs { get; init; }
     }
 }

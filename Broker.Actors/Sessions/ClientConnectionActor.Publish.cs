@@ -87,7 +87,8 @@ public sealed partial class ClientConnectionActor
                     return;
                 }
 
-                var ackId = _qos1Acks.Expect(publish.PacketId);
+                var ackId = _qos1Acks.Expect(publish.PacketId, Environment.TickCount64);
+                EnsureAckSweep();
                 _context.TopicRegion.Tell(new RoutePublish(message, Self, ackId));
                 break;
             default:
@@ -117,6 +118,57 @@ public sealed partial class ClientConnectionActor
     {
         _inboundQos1InFlight.Remove(packetId);
         Write(new MqttPubAckPacket { PacketId = packetId });
+    }
+
+    private void EnsureAckSweep()
+    {
+        if (!Timers.IsTimerActive(AckSweep.Instance))
+        {
+            Timers.StartPeriodicTimer(AckSweep.Instance, AckSweep.Instance, TimeSpan.FromSeconds(1));
+        }
+    }
+
+    /// <summary>
+    /// QoS 1 publishes whose storage did not complete in time (storage down, a node lost): the publisher must not
+    /// wait forever, and must not be told the message is safe. v5 gets PUBACK 0x80; 3.1.1 has no failure code, so
+    /// the connection is closed and the client resends on reconnect.
+    /// </summary>
+    private void SweepAcks()
+    {
+        var timeoutMs = _context.Options.Mqtt.DurableAckTimeout * 1000L;
+        var expired = _qos1Acks.RemoveStartedBefore(Environment.TickCount64 - timeoutMs);
+        if (_qos1Acks.Count == 0)
+        {
+            Timers.Cancel(AckSweep.Instance);
+        }
+
+        if (expired is null)
+        {
+            return;
+        }
+
+        foreach (var packetId in expired)
+        {
+            _context.Metrics.DurableAckTimeout();
+            _inboundQos1InFlight.Remove(packetId);
+            if (IsV5)
+            {
+                Write(new MqttPubAckPacket { PacketId = packetId, ReasonCode = MqttReasonCode.UnspecifiedError });
+            }
+        }
+
+        _log.Warning("Client {0} ({1}): {2} QoS 1 publish(es) could not be stored for every subscriber within {3} s{4}",
+            _clientId, _remote, expired.Count, _context.Options.Mqtt.DurableAckTimeout,
+            IsV5 ? "; answered with reason 0x80" : "; closing the connection (MQTT 3.1.1 has no failure acknowledgement)");
+        if (!IsV5)
+        {
+            Disconnect(MqttReasonCode.UnspecifiedError);
+        }
+    }
+
+    private sealed class AckSweep
+    {
+        public static readonly AckSweep Instance = new();
     }
 
     private void HandleSendPublish(SendPublish send)

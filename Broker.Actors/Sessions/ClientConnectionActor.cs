@@ -128,6 +128,18 @@ public sealed partial class ClientConnectionActor : ReceiveActor, IWithTimers, I
         Receive<MqttPacket>(p => ProtocolViolation(MqttReasonCode.ProtocolError, $"a client may not send {p.Type}"));
         Receive<SendPublish>(HandleSendPublish);
         Receive<SendPacket>(s => Write(s.Packet));
+        Receive<InboundStoreFailed>(f =>
+        {
+            _log.Warning("Client {0} ({1}): QoS 2 publish {2} could not be stored for every subscriber in time", _clientId, _remote, f.PacketId);
+            if (IsV5)
+            {
+                Write(new MqttPubRecPacket { PacketId = f.PacketId, ReasonCode = MqttReasonCode.UnspecifiedError });
+            }
+            else
+            {
+                Disconnect(MqttReasonCode.UnspecifiedError);
+            }
+        });
         Receive<PublishRouted>(r => InboundRouted(r.AckId, r.Deliveries));
         Receive<DeliveryStored>(r => InboundStored(r.AckId));
         Receive<SessionTakenOver>(_ =>
@@ -137,6 +149,7 @@ public sealed partial class ClientConnectionActor : ReceiveActor, IWithTimers, I
             Disconnect(MqttReasonCode.SessionTakenOver);
         });
         Receive<KeepAliveCheck>(_ => CheckKeepAlive());
+        Receive<AckSweep>(_ => SweepAcks());
         Receive<Terminated>(t =>
         {
             if (t.ActorRef.Equals(_session))

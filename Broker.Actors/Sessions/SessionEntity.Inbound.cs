@@ -34,8 +34,12 @@ public sealed partial class SessionEntity
             return; // a duplicate while the first copy is still being stored: PUBREC follows once it is
         }
 
-        var ackId = _inboundAcks.Expect(publish.PacketId);
+        var ackId = _inboundAcks.Expect(publish.PacketId, Environment.TickCount64);
         _context.TopicRegion.Tell(new RoutePublish(publish.Message, Self, ackId));
+        if (!Timers.IsTimerActive(InboundSweep.Instance))
+        {
+            Timers.StartPeriodicTimer(InboundSweep.Instance, InboundSweep.Instance, TimeSpan.FromSeconds(1));
+        }
     }
 
     private void InboundRouted(long ackId, int deliveries)
@@ -61,6 +65,28 @@ public sealed partial class SessionEntity
             _inboundRouting.Remove(packetId);
             _connection?.Tell(new SendPacket(new MqttPubRecPacket { PacketId = packetId }));
         });
+    }
+
+    /// <summary>Inbound QoS 2 messages whose storage did not complete in time are refused, never acknowledged.</summary>
+    private void SweepInbound()
+    {
+        var expired = _inboundAcks.RemoveStartedBefore(Environment.TickCount64 - (_context.Options.Mqtt.DurableAckTimeout * 1000L));
+        if (_inboundAcks.Count == 0)
+        {
+            Timers.Cancel(InboundSweep.Instance);
+        }
+
+        foreach (var packetId in expired ?? [])
+        {
+            _context.Metrics.DurableAckTimeout();
+            _inboundRouting.Remove(packetId);
+            _connection?.Tell(new InboundStoreFailed(packetId));
+        }
+    }
+
+    private sealed class InboundSweep
+    {
+        public static readonly InboundSweep Instance = new();
     }
 
     private void HandleInboundRelease(InboundRelease release)

@@ -85,6 +85,7 @@ public sealed partial class SessionEntity : ReceivePersistentActor, IWithTimers
         Command<Routing.PublishRouted>(r => InboundRouted(r.AckId, r.Deliveries));
         Command<Routing.DeliveryStored>(r => InboundStored(r.AckId));
         Command<PublishWillTimer>(_ => PublishWill());
+        Command<InboundSweep>(_ => SweepInbound());
         Command<ExpireTimer>(_ => EndSession("expired"));
         Command<SaveSnapshotSuccess>(s =>
         {

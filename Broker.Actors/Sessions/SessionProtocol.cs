@@ -54,6 +54,12 @@ public sealed record InboundQos2Publish(IActorRef Connection, MqttApplicationMes
 /// <summary>The client's PUBREL for an inbound QoS 2 message.</summary>
 public sealed record InboundRelease(IActorRef Connection, ushort PacketId) : ISessionCommand;
 
+/// <summary>
+/// Session to connection: an inbound QoS 2 message could not be stored for every subscriber in time. v5 answers
+/// PUBREC 0x80; 3.1.1 has no failure code, so the connection closes and the client resends after reconnecting.
+/// </summary>
+public sealed record InboundStoreFailed(ushort PacketId) : Persistence.Serialization.IBrokerSerializable;
+
 /// <summary>Session to connection: write this packet (SUBACK, UNSUBACK, PUBREC, PUBREL, PUBCOMP).</summary>
 public sealed record SendPacket(MqttPacket Packet) : Persistence.Serialization.IBrokerSerializable;
 

@@ -85,6 +85,7 @@ public sealed class BrokerSerializerSpecs : IDisposable
         yield return new SendPacket(new MqttSubAckPacket { PacketId = 4, ReasonCodes = [MqttReasonCode.GrantedQoS1, MqttReasonCode.TopicFilterInvalid] });
         yield return new SendPacket(new MqttPubRelPacket { PacketId = 9 });
         yield return new SendPublish(Queued, 12, true);
+        yield return new InboundStoreFailed(12);
         yield return new TopicSubscriberAdded("c1", "g");
         yield return new TopicSubscriberRemoved("c1", null);
         yield return new RetainedMessageSet(Message);

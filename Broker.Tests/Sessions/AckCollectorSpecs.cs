@@ -71,4 +71,22 @@ public sealed class AckCollectorSpecs
         Assert.Equal("a", doneA);
         Assert.False(acks.OnStored(12345, out _));
     }
+
+    [Fact]
+    public void Publishes_waiting_past_the_cutoff_should_be_given_up_and_late_confirmations_ignored()
+    {
+        var acks = new AckCollector<ushort>();
+        var old = acks.Expect(1, startedAtMs: 1_000);
+        var fresh = acks.Expect(2, startedAtMs: 5_000);
+        acks.OnRouted(old, 1, out _);
+
+        Assert.Equal([(ushort)1], acks.RemoveStartedBefore(2_000));
+        Assert.Null(acks.RemoveStartedBefore(2_000));
+        Assert.Equal(1, acks.Count);
+
+        // The late confirmation of the abandoned publish completes nothing.
+        Assert.False(acks.OnStored(old, out _));
+        Assert.True(acks.OnRouted(fresh, 0, out var done));
+        Assert.Equal(2, done);
+    }
 }

@@ -47,6 +47,7 @@ public sealed partial class BrokerSerializer : SerializerWithStringManifest
         InboundRelease => "ir",
         SendPacket => "sp",
         SendPublish => "spub",
+        InboundStoreFailed => "isf",
         TopicSubscriberAdded => "te-sa",
         TopicSubscriberRemoved => "te-sr",
         RetainedMessageSet => "te-rs",
@@ -167,6 +168,9 @@ public sealed partial class BrokerSerializer : SerializerWithStringManifest
             case SendPacket m:
                 w.Packet(m.Packet);
                 break;
+            case InboundStoreFailed m:
+                w.VarUInt(m.PacketId);
+                break;
             case SendPublish m:
                 w.Queued(m.Message);
                 w.VarUInt(m.PacketId);
@@ -234,6 +238,7 @@ public sealed partial class BrokerSerializer : SerializerWithStringManifest
             "ir" => new InboundRelease(Ref(ref r) ?? ActorRefs.Nobody, checked((ushort)r.VarUInt())),
             "sp" => new SendPacket(r.Packet()),
             "spub" => new SendPublish(r.Queued(), checked((ushort)r.VarUInt()), r.Bool()),
+            "isf" => new InboundStoreFailed(checked((ushort)r.VarUInt())),
             "te-sa" => new TopicSubscriberAdded(r.RequiredString(), r.String()),
             "te-sr" => new TopicSubscriberRemoved(r.RequiredString(), r.String()),
             "te-rs" => new RetainedMessageSet(r.Message()),
