@@ -2,6 +2,7 @@ using System.Net;
 using Akka.Actor;
 using Akka.Cluster.Sharding;
 using Akka.Configuration;
+using Akka.Event;
 using Broker.Cluster;
 using Broker.Configuration;
 using Broker.Routing;
@@ -98,14 +99,62 @@ public sealed class BrokerServer : IAsyncDisposable
         await up.Task.WaitAsync(TimeSpan.FromSeconds(60), cancellationToken).ConfigureAwait(false);
         await Persistence.StorageProbe.ProbeAsync(System, Persistence.StorageSetup.Describe(Options), TimeSpan.FromSeconds(30))
             .ConfigureAwait(false);
+        _wakeUp = Task.Run(WakeStoredEntitiesAsync);
     }
 
     /// <summary>
     /// Graceful stop: no new connections, every client gets DISCONNECT 0x8B (v5) and is closed, then the node
     /// leaves the cluster (its shards move to the other nodes) and the actor system ends.
     /// </summary>
+    /// <summary>
+    /// After a restart nothing runs for a stored session until someone addresses it: no expiry clock, and its wildcard
+    /// routes (kept in memory by DistributedData) are gone. Wake every stored session and topic, paced, in the
+    /// background; and purge the rows of entities that ended.
+    /// </summary>
+    private async Task WakeStoredEntitiesAsync()
+    {
+        try
+        {
+            var janitor = new Persistence.StorageJanitor(Options);
+            var purged = await janitor.PurgeEndedAsync().ConfigureAwait(false);
+            var ids = await janitor.LiveEntityIdsAsync().ConfigureAwait(false);
+            int sessions = 0, topics = 0;
+            foreach (var id in ids)
+            {
+                if (id.StartsWith("session-", StringComparison.Ordinal))
+                {
+                    Context.SessionRegion.Tell(new WakeSession(id["session-".Length..]));
+                    sessions++;
+                }
+                else if (id.StartsWith("topic-", StringComparison.Ordinal))
+                {
+                    Context.TopicRegion.Tell(new WakeTopic(id["topic-".Length..]));
+                    topics++;
+                }
+
+                if ((sessions + topics) % 500 == 0)
+                {
+                    await Task.Delay(50).ConfigureAwait(false); // about 10,000 a second: recovery reads, not a storm
+                }
+            }
+
+            System.Log.Info("Storage: woke {0} stored sessions and {1} topics; purged {2} rows of ended entities", sessions, topics, purged);
+        }
+        catch (Exception e)
+        {
+            System.Log.Warning("Storage: could not list stored sessions for wake-up: {0}", e.Message);
+        }
+    }
+
+    private Task? _wakeUp;
+
     public async ValueTask DisposeAsync()
     {
+        if (_wakeUp is not null)
+        {
+            await _wakeUp.ConfigureAwait(false);
+        }
+
         await _listener.StopAcceptingAsync().ConfigureAwait(false);
         System.EventStream.Publish(ClientConnectionActor.ServerShuttingDown.Instance);
         var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(5);

@@ -132,6 +132,8 @@ public sealed partial class SessionEntity
             return;
         }
 
+        Store(new SessionDetached(DateTimeOffset.UtcNow.ToUnixTimeMilliseconds()));
+
         if (_will is not null)
         {
             if (_will.DelayInterval == 0)

@@ -34,6 +34,7 @@ public sealed partial class SessionEntity : ReceivePersistentActor, IWithTimers
     private readonly HashSet<ushort> _inboundQos2 = new();
 
     private uint _expirySeconds;
+    private long _detachedAtMs; // when the client left (0 while connected or unknown)
     private MqttWill? _will;
     private bool _persistent;
     private bool _hasState;
@@ -85,6 +86,14 @@ public sealed partial class SessionEntity : ReceivePersistentActor, IWithTimers
         Command<Routing.PublishRouted>(r => InboundRouted(r.AckId, r.Deliveries));
         Command<Routing.DeliveryStored>(r => InboundStored(r.AckId));
         Command<PublishWillTimer>(_ => PublishWill());
+        Command<WakeSession>(_ =>
+        {
+            // Recovery has run by now (expiry scheduled, routes re-announced); an empty one goes back to sleep.
+            if (!_hasState && !Connected && _subscriptions.Count == 0 && !_ending)
+            {
+                Context.Parent.Tell(new Passivate(PoisonPill.Instance));
+            }
+        });
         Command<InboundSweep>(_ => SweepInbound());
         Command<ExpireTimer>(_ => EndSession("expired"));
         Command<SaveSnapshotSuccess>(s =>
@@ -116,6 +125,7 @@ public sealed partial class SessionEntity : ReceivePersistentActor, IWithTimers
         {
             case SessionOpened o:
                 _expirySeconds = o.ExpirySeconds;
+                _detachedAtMs = 0;
                 _will = o.Will;
                 _hasState = true;
                 break;
@@ -160,6 +170,9 @@ public sealed partial class SessionEntity : ReceivePersistentActor, IWithTimers
                 break;
             case InboundQos2Released r:
                 _inboundQos2.Remove(r.PacketId);
+                break;
+            case SessionDetached d:
+                _detachedAtMs = d.AtUnixMs;
                 break;
             case SharedMessagesHandedBack h:
                 _queue.RemoveWhere(m => m.SharedFilter == h.SharedFilter);
@@ -215,7 +228,7 @@ public sealed partial class SessionEntity : ReceivePersistentActor, IWithTimers
         {
             _eventsSinceSnapshot = 0;
             SaveSnapshot(new SessionSnapshot(
-                _expirySeconds, _will, _subscriptions.ToList(), _queue.Items.ToList(), _inflight.Entries.ToList(), _inboundQos2.ToList()));
+                _expirySeconds, _will, _subscriptions.ToList(), _queue.Items.ToList(), _inflight.Entries.ToList(), _inboundQos2.ToList(), _detachedAtMs));
         }
     }
 
@@ -242,6 +255,7 @@ public sealed partial class SessionEntity : ReceivePersistentActor, IWithTimers
         }
 
         _inboundQos2.UnionWith(s.InboundQos2);
+        _detachedAtMs = s.DetachedAtUnixMs;
     }
 
     private void OnRecovered()
@@ -258,17 +272,28 @@ public sealed partial class SessionEntity : ReceivePersistentActor, IWithTimers
             Register(filter, 0);
         }
 
-        ScheduleExpiry();
+        // Expiry counts from when the client left, which may have been before this node stopped; a session that
+        // was connected when its node died counts from now.
+        var now = DateTimeOffset.UtcNow.ToUnixTimeMilliseconds();
+        var leftAt = _detachedAtMs > 0 ? _detachedAtMs : now;
+        var remainingMs = (_expirySeconds * 1000L) - (now - leftAt);
+        if (_expirySeconds != uint.MaxValue && remainingMs <= 0)
+        {
+            EndSession("expired while no node held it");
+            return;
+        }
+
+        ScheduleExpiry(TimeSpan.FromMilliseconds(remainingMs));
     }
 
-    private void ScheduleExpiry()
+    private void ScheduleExpiry(TimeSpan? after = null)
     {
         if (_expirySeconds == uint.MaxValue)
         {
             return;
         }
 
-        Timers.StartSingleTimer(ExpireTimer.Instance, ExpireTimer.Instance, TimeSpan.FromSeconds(_expirySeconds));
+        Timers.StartSingleTimer(ExpireTimer.Instance, ExpireTimer.Instance, after ?? TimeSpan.FromSeconds(_expirySeconds));
     }
 
     /// <summary>Ends the session: routes stop, the journal is deleted, the entity stops.</summary>

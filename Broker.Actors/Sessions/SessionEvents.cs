@@ -52,6 +52,9 @@ public sealed record InboundQos2Released(ushort PacketId) : ISessionEvent;
 /// </summary>
 public sealed record SharedMessagesHandedBack(string SharedFilter) : ISessionEvent;
 
+/// <summary>The client's connection ended at this time; expiry counts from here, also across restarts.</summary>
+public sealed record SessionDetached(long AtUnixMs) : ISessionEvent;
+
 /// <summary>A v5 DISCONNECT changed the session expiry, or the will was published or cancelled.</summary>
 public sealed record SessionSettingsChanged(uint ExpirySeconds, bool WillCleared) : ISessionEvent;
 
@@ -62,4 +65,5 @@ public sealed record SessionSnapshot(
     IReadOnlyList<KeyValuePair<string, SubscriptionOptions>> Subscriptions,
     IReadOnlyList<QueuedMessage> Queue,
     IReadOnlyList<InflightMessage> Inflight,
-    IReadOnlyList<ushort> InboundQos2) : Persistence.Serialization.IBrokerSerializable;
+    IReadOnlyList<ushort> InboundQos2,
+    long DetachedAtUnixMs = 0) : Persistence.Serialization.IBrokerSerializable;

@@ -60,6 +60,9 @@ public sealed record InboundRelease(IActorRef Connection, ushort PacketId) : ISe
 /// </summary>
 public sealed record InboundStoreFailed(ushort PacketId) : Persistence.Serialization.IBrokerSerializable;
 
+/// <summary>Starts the session entity of a stored session after a restart (its expiry clock, its routes).</summary>
+public sealed record WakeSession(string ClientId) : IWithClientId, Persistence.Serialization.IBrokerSerializable;
+
 /// <summary>Session to connection: write this packet (SUBACK, UNSUBACK, PUBREC, PUBREL, PUBCOMP).</summary>
 public sealed record SendPacket(MqttPacket Packet) : Persistence.Serialization.IBrokerSerializable;
 

@@ -86,6 +86,9 @@ public sealed class BrokerSerializerSpecs : IDisposable
         yield return new SendPacket(new MqttPubRelPacket { PacketId = 9 });
         yield return new SendPublish(Queued, 12, true);
         yield return new InboundStoreFailed(12);
+        yield return new WakeSession("c1");
+        yield return new WakeTopic("a/b");
+        yield return new SessionDetached(1_700_000_000_123);
         yield return new TopicSubscriberAdded("c1", "g");
         yield return new TopicSubscriberRemoved("c1", null);
         yield return new RetainedMessageSet(Message);
@@ -107,7 +110,7 @@ public sealed class BrokerSerializerSpecs : IDisposable
         yield return new SessionSettingsChanged(10, true);
         yield return new SharedMessagesHandedBack("$share/g/a");
         yield return new SessionSnapshot(
-            3600, Will, [new("a/#", Options)], [Queued], [new InflightMessage(3, Queued, true)], [1, 2]);
+            3600, Will, [new("a/#", Options)], [Queued], [new InflightMessage(3, Queued, true)], [1, 2], 1_700_000_000_999);
     }
 
     [Fact]

@@ -42,6 +42,9 @@ public sealed partial class BrokerSerializer
                 w.VarUInt(e.ExpirySeconds);
                 w.Bool(e.WillCleared);
                 break;
+            case SessionDetached e:
+                w.Long(e.AtUnixMs);
+                break;
             case SharedMessagesHandedBack e:
                 w.String(e.SharedFilter);
                 break;
@@ -75,6 +78,8 @@ public sealed partial class BrokerSerializer
                     w.VarUInt(id);
                 }
 
+                w.Long(s.DetachedAtUnixMs);
+
                 break;
             default:
                 throw new ArgumentException($"{obj.GetType()} is not serialized by {nameof(BrokerSerializer)}");
@@ -96,6 +101,7 @@ public sealed partial class BrokerSerializer
         "se-ir" => new InboundQos2Released(checked((ushort)r.VarUInt())),
         "se-sc" => new SessionSettingsChanged(r.UInt(), r.Bool()),
         "se-h" => new SharedMessagesHandedBack(r.RequiredString()),
+        "se-dt" => new SessionDetached(r.Long()),
         "se-snap" => ReadSessionSnapshot(ref r),
         _ => throw new ArgumentException($"Unknown manifest '{manifest}' for {nameof(BrokerSerializer)}"),
     };
@@ -134,6 +140,6 @@ public sealed partial class BrokerSerializer
             inbound.Add(checked((ushort)r.VarUInt()));
         }
 
-        return new SessionSnapshot(expiry, will, subscriptions, queue, inflight, inbound);
+        return new SessionSnapshot(expiry, will, subscriptions, queue, inflight, inbound, r.Long());
     }
 }

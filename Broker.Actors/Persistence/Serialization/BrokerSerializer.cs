@@ -48,6 +48,8 @@ public sealed partial class BrokerSerializer : SerializerWithStringManifest
         SendPacket => "sp",
         SendPublish => "spub",
         InboundStoreFailed => "isf",
+        WakeSession => "wks",
+        WakeTopic => "wkt",
         TopicSubscriberAdded => "te-sa",
         TopicSubscriberRemoved => "te-sr",
         RetainedMessageSet => "te-rs",
@@ -66,6 +68,7 @@ public sealed partial class BrokerSerializer : SerializerWithStringManifest
         InboundQos2Released => "se-ir",
         SessionSettingsChanged => "se-sc",
         SharedMessagesHandedBack => "se-h",
+        SessionDetached => "se-dt",
         SessionSnapshot => "se-snap",
         _ => throw new ArgumentException($"{o.GetType()} is not serialized by {nameof(BrokerSerializer)}"),
     };
@@ -168,6 +171,12 @@ public sealed partial class BrokerSerializer : SerializerWithStringManifest
             case SendPacket m:
                 w.Packet(m.Packet);
                 break;
+            case WakeSession m:
+                w.String(m.ClientId);
+                break;
+            case WakeTopic m:
+                w.String(m.Topic);
+                break;
             case InboundStoreFailed m:
                 w.VarUInt(m.PacketId);
                 break;
@@ -239,6 +248,8 @@ public sealed partial class BrokerSerializer : SerializerWithStringManifest
             "sp" => new SendPacket(r.Packet()),
             "spub" => new SendPublish(r.Queued(), checked((ushort)r.VarUInt()), r.Bool()),
             "isf" => new InboundStoreFailed(checked((ushort)r.VarUInt())),
+            "wks" => new WakeSession(r.RequiredString()),
+            "wkt" => new WakeTopic(r.RequiredString()),
             "te-sa" => new TopicSubscriberAdded(r.RequiredString(), r.String()),
             "te-sr" => new TopicSubscriberRemoved(r.RequiredString(), r.String()),
             "te-rs" => new RetainedMessageSet(r.Message()),

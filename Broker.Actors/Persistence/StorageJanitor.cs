@@ -1,0 +1,62 @@
+using System.Data.Common;
+using Broker.Configuration;
+using Microsoft.Data.Sqlite;
+using Npgsql;
+
+namespace Broker.Persistence;
+
+/// <summary>
+/// Plain SQL over the plugin's tables (default mapping: <c>journal</c>, <c>snapshot</c>), for the two things the
+/// Akka persistence API does not offer:
+/// <list type="bullet">
+/// <item>which entities have live state (so that after a restart every stored session can be woken: its expiry
+/// clock runs again and its wildcard routes are re-announced, since those live in memory, in DistributedData);</item>
+/// <item>purging rows of entities that ended: Akka.Persistence.Sql only marks deleted events and keeps the highest
+/// one, so without this every abandoned client id would leave rows behind forever.</item>
+/// </list>
+/// </summary>
+public sealed class StorageJanitor(BrokerOptions options)
+{
+    private const string LiveIds = """
+        SELECT persistence_id FROM journal WHERE deleted = false
+        UNION
+        SELECT persistence_id FROM snapshot
+        """;
+
+    private const string Purge = """
+        DELETE FROM journal
+        WHERE deleted = true
+          AND persistence_id NOT IN (SELECT persistence_id FROM journal WHERE deleted = false)
+          AND persistence_id NOT IN (SELECT persistence_id FROM snapshot)
+        """;
+
+    public async Task<IReadOnlyList<string>> LiveEntityIdsAsync(CancellationToken ct = default)
+    {
+        await using var connection = Open();
+        await connection.OpenAsync(ct).ConfigureAwait(false);
+        await using var command = connection.CreateCommand();
+        command.CommandText = LiveIds;
+        var ids = new List<string>();
+        await using var reader = await command.ExecuteReaderAsync(ct).ConfigureAwait(false);
+        while (await reader.ReadAsync(ct).ConfigureAwait(false))
+        {
+            ids.Add(reader.GetString(0));
+        }
+
+        return ids;
+    }
+
+    /// <summary>Removes the leftover rows of ended entities; returns how many rows went.</summary>
+    public async Task<int> PurgeEndedAsync(CancellationToken ct = default)
+    {
+        await using var connection = Open();
+        await connection.OpenAsync(ct).ConfigureAwait(false);
+        await using var command = connection.CreateCommand();
+        command.CommandText = Purge;
+        return await command.ExecuteNonQueryAsync(ct).ConfigureAwait(false);
+    }
+
+    private DbConnection Open() => StorageSetup.IsSqlite(options)
+        ? new SqliteConnection(StorageSetup.ConnectionString(options))
+        : new NpgsqlConnection(StorageSetup.ConnectionString(options));
+}
