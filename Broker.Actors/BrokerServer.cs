@@ -52,6 +52,7 @@ public sealed class BrokerServer : IAsyncDisposable
         try
         {
             await server.StartClusterAsync(cancellationToken).ConfigureAwait(false);
+            await server.WakeStoredEntitiesAsync(cancellationToken).ConfigureAwait(false);
             await server._listener.StartAsync(system, server.Context, IPAddress.Parse(options.Mqtt.Address), options.Mqtt.Port)
                 .ConfigureAwait(false);
             return server;
@@ -99,7 +100,7 @@ public sealed class BrokerServer : IAsyncDisposable
         await up.Task.WaitAsync(TimeSpan.FromSeconds(60), cancellationToken).ConfigureAwait(false);
         await Persistence.StorageProbe.ProbeAsync(System, Persistence.StorageSetup.Describe(Options), TimeSpan.FromSeconds(30))
             .ConfigureAwait(false);
-        _wakeUp = Task.Run(WakeStoredEntitiesAsync);
+
     }
 
     /// <summary>
@@ -108,52 +109,52 @@ public sealed class BrokerServer : IAsyncDisposable
     /// </summary>
     /// <summary>
     /// After a restart nothing runs for a stored session until someone addresses it: no expiry clock, and its wildcard
-    /// routes (kept in memory by DistributedData) are gone. Wake every stored session and topic, paced, in the
-    /// background; and purge the rows of entities that ended.
+    /// routes (kept in memory by DistributedData) are gone. So before the listener opens, every stored session and
+    /// topic is woken and confirms that its routes exist again; a publish accepted after "ready" cannot miss a
+    /// stored subscriber. Rows of entities that ended are purged first.
     /// </summary>
-    private async Task WakeStoredEntitiesAsync()
+    private async Task WakeStoredEntitiesAsync(CancellationToken ct)
     {
-        try
+        var janitor = new Persistence.StorageJanitor(Options);
+        var purged = await janitor.PurgeEndedAsync(ct).ConfigureAwait(false);
+        var ids = await janitor.LiveEntityIdsAsync(ct).ConfigureAwait(false);
+        var started = System.Scheduler.MonotonicClock;
+        int sessions = 0, topics = 0, unanswered = 0;
+        var timeout = TimeSpan.FromSeconds(30);
+        foreach (var batch in ids.Chunk(500))
         {
-            var janitor = new Persistence.StorageJanitor(Options);
-            var purged = await janitor.PurgeEndedAsync().ConfigureAwait(false);
-            var ids = await janitor.LiveEntityIdsAsync().ConfigureAwait(false);
-            int sessions = 0, topics = 0;
-            foreach (var id in ids)
+            var asks = new List<Task>(batch.Length);
+            foreach (var id in batch)
             {
                 if (id.StartsWith("session-", StringComparison.Ordinal))
                 {
-                    Context.SessionRegion.Tell(new WakeSession(id["session-".Length..]));
+                    asks.Add(Context.SessionRegion.Ask<SessionWoken>(new WakeSession(id["session-".Length..]), timeout, ct));
                     sessions++;
                 }
                 else if (id.StartsWith("topic-", StringComparison.Ordinal))
                 {
-                    Context.TopicRegion.Tell(new WakeTopic(id["topic-".Length..]));
+                    asks.Add(Context.TopicRegion.Ask<TopicWoken>(new WakeTopic(id["topic-".Length..]), timeout, ct));
                     topics++;
-                }
-
-                if ((sessions + topics) % 500 == 0)
-                {
-                    await Task.Delay(50).ConfigureAwait(false); // about 10,000 a second: recovery reads, not a storm
                 }
             }
 
-            System.Log.Info("Storage: woke {0} stored sessions and {1} topics; purged {2} rows of ended entities", sessions, topics, purged);
+            try
+            {
+                await Task.WhenAll(asks).ConfigureAwait(false);
+            }
+            catch (Exception e) when (e is AskTimeoutException or TaskCanceledException)
+            {
+                unanswered += asks.Count(t => !t.IsCompletedSuccessfully);
+            }
         }
-        catch (Exception e)
-        {
-            System.Log.Warning("Storage: could not list stored sessions for wake-up: {0}", e.Message);
-        }
-    }
 
-    private Task? _wakeUp;
+        var took = System.Scheduler.MonotonicClock - started;
+        System.Log.Info("Storage: woke {0} stored sessions and {1} topics in {2:F1} s ({3} did not answer); purged {4} rows of ended entities",
+            sessions, topics, took.TotalSeconds, unanswered, purged);
+    }
 
     public async ValueTask DisposeAsync()
     {
-        if (_wakeUp is not null)
-        {
-            await _wakeUp.ConfigureAwait(false);
-        }
 
         await _listener.StopAcceptingAsync().ConfigureAwait(false);
         System.EventStream.Publish(ClientConnectionActor.ServerShuttingDown.Instance);

@@ -73,8 +73,10 @@ public sealed record RedeliverShared(MqttApplicationMessage Message, string Grou
     public string Topic => Message.Topic;
 }
 
-/// <summary>Starts a stored topic entity after a restart, so that its retained message is indexed again.</summary>
+/// <summary>Starts a stored topic entity after a restart, so that its retained message is indexed again; answered with <see cref="TopicWoken"/>.</summary>
 public sealed record WakeTopic(string Topic) : IWithTopic, Persistence.Serialization.IBrokerSerializable;
+
+public sealed record TopicWoken(string Topic) : Persistence.Serialization.IBrokerSerializable;
 
 /// <summary>The key under which a subscriber sits in topic entities and the wildcard trie.</summary>
 public readonly record struct SubscriberKey(string ClientId, string? ShareGroup);

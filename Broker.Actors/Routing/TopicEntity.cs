@@ -60,7 +60,7 @@ public sealed class TopicEntity : ReceivePersistentActor
         Command<UnsubscribeTopic>(HandleUnsubscribe);
         Command<RequestRetained>(HandleRequestRetained);
         Command<RedeliverShared>(HandleRedeliverShared);
-        Command<WakeTopic>(_ => { }); // recovery (which re-indexes the retained message) was the point
+        Command<WakeTopic>(_ => Sender.Tell(new TopicWoken(_topic))); // recovery re-indexed the retained message
         Command<SaveSnapshotSuccess>(s =>
         {
             DeleteMessages(s.Metadata.SequenceNr);

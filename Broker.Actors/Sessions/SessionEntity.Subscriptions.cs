@@ -70,6 +70,12 @@ public sealed partial class SessionEntity
 
     private void SubscriptionConfirmed(long requestId)
     {
+        if (_wakeRegistrations.Remove(requestId))
+        {
+            AnswerWakersWhenRouted();
+            return;
+        }
+
         if (requestId == 0 || !_registrationToSubAck.Remove(requestId, out var key))
         {
             return;

@@ -86,9 +86,11 @@ public sealed partial class SessionEntity : ReceivePersistentActor, IWithTimers
         Command<Routing.PublishRouted>(r => InboundRouted(r.AckId, r.Deliveries));
         Command<Routing.DeliveryStored>(r => InboundStored(r.AckId));
         Command<PublishWillTimer>(_ => PublishWill());
-        Command<WakeSession>(_ =>
+        Command<WakeSession>(w =>
         {
-            // Recovery has run by now (expiry scheduled, routes re-announced); an empty one goes back to sleep.
+            // Recovery has run by now (expiry scheduled, routes being re-announced); answer once they are confirmed.
+            _wakers.Add(Sender);
+            AnswerWakersWhenRouted();
             if (!_hasState && !Connected && _subscriptions.Count == 0 && !_ending)
             {
                 Context.Parent.Tell(new Passivate(PoisonPill.Instance));
@@ -269,7 +271,9 @@ public sealed partial class SessionEntity : ReceivePersistentActor, IWithTimers
         // to it again, and start its expiry clock, since nothing is connected yet.
         foreach (var (filter, _) in _subscriptions)
         {
-            Register(filter, 0);
+            var requestId = ++_nextRequestId;
+            _wakeRegistrations.Add(requestId);
+            Register(filter, requestId);
         }
 
         // Expiry counts from when the client left, which may have been before this node stopped; a session that
@@ -284,6 +288,24 @@ public sealed partial class SessionEntity : ReceivePersistentActor, IWithTimers
         }
 
         ScheduleExpiry(TimeSpan.FromMilliseconds(remainingMs));
+    }
+
+    private readonly HashSet<long> _wakeRegistrations = new();
+    private readonly List<IActorRef> _wakers = new();
+
+    private void AnswerWakersWhenRouted()
+    {
+        if (_wakeRegistrations.Count > 0)
+        {
+            return;
+        }
+
+        foreach (var waker in _wakers)
+        {
+            waker.Tell(new SessionWoken(_clientId));
+        }
+
+        _wakers.Clear();
     }
 
     private void ScheduleExpiry(TimeSpan? after = null)

@@ -60,8 +60,13 @@ public sealed record InboundRelease(IActorRef Connection, ushort PacketId) : ISe
 /// </summary>
 public sealed record InboundStoreFailed(ushort PacketId) : Persistence.Serialization.IBrokerSerializable;
 
-/// <summary>Starts the session entity of a stored session after a restart (its expiry clock, its routes).</summary>
+/// <summary>
+/// Starts the session entity of a stored session after a restart (its expiry clock, its routes); answered with
+/// <see cref="SessionWoken"/> once every route of the session is confirmed on every node.
+/// </summary>
 public sealed record WakeSession(string ClientId) : IWithClientId, Persistence.Serialization.IBrokerSerializable;
+
+public sealed record SessionWoken(string ClientId) : Persistence.Serialization.IBrokerSerializable;
 
 /// <summary>Session to connection: write this packet (SUBACK, UNSUBACK, PUBREC, PUBREL, PUBCOMP).</summary>
 public sealed record SendPacket(MqttPacket Packet) : Persistence.Serialization.IBrokerSerializable;

@@ -88,6 +88,8 @@ public sealed class BrokerSerializerSpecs : IDisposable
         yield return new InboundStoreFailed(12);
         yield return new WakeSession("c1");
         yield return new WakeTopic("a/b");
+        yield return new SessionWoken("c1");
+        yield return new TopicWoken("a/b");
         yield return new SessionDetached(1_700_000_000_123);
         yield return new TopicSubscriberAdded("c1", "g");
         yield return new TopicSubscriberRemoved("c1", null);

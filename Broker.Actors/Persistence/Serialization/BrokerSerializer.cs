@@ -50,6 +50,8 @@ public sealed partial class BrokerSerializer : SerializerWithStringManifest
         InboundStoreFailed => "isf",
         WakeSession => "wks",
         WakeTopic => "wkt",
+        SessionWoken => "wksd",
+        TopicWoken => "wktd",
         TopicSubscriberAdded => "te-sa",
         TopicSubscriberRemoved => "te-sr",
         RetainedMessageSet => "te-rs",
@@ -177,6 +179,12 @@ public sealed partial class BrokerSerializer : SerializerWithStringManifest
             case WakeTopic m:
                 w.String(m.Topic);
                 break;
+            case SessionWoken m:
+                w.String(m.ClientId);
+                break;
+            case TopicWoken m:
+                w.String(m.Topic);
+                break;
             case InboundStoreFailed m:
                 w.VarUInt(m.PacketId);
                 break;
@@ -250,6 +258,8 @@ public sealed partial class BrokerSerializer : SerializerWithStringManifest
             "isf" => new InboundStoreFailed(checked((ushort)r.VarUInt())),
             "wks" => new WakeSession(r.RequiredString()),
             "wkt" => new WakeTopic(r.RequiredString()),
+            "wksd" => new SessionWoken(r.RequiredString()),
+            "wktd" => new TopicWoken(r.RequiredString()),
             "te-sa" => new TopicSubscriberAdded(r.RequiredString(), r.String()),
             "te-sr" => new TopicSubscriberRemoved(r.RequiredString(), r.String()),
             "te-rs" => new RetainedMessageSet(r.Message()),
