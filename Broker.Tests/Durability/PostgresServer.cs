@@ -49,7 +49,8 @@ public sealed class PostgresServer : IAsyncLifetime
     /// <summary>Creates an empty database (so each spec can start from empty storage) and returns its connection string.</summary>
     public async Task<string> CreateDatabaseAsync(string name)
     {
-        await using var connection = new NpgsqlConnection(ConnectionStringFor("postgres"));
+        // No pooling: a pooled connection would be dead after StopAsync/StartAsync (57P01 on first use).
+        await using var connection = new NpgsqlConnection(ConnectionStringFor("postgres") + ";Pooling=false");
         await connection.OpenAsync();
         await using var command = connection.CreateCommand();
         command.CommandText = $"CREATE DATABASE \"{name}\"";
