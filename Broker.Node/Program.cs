@@ -33,6 +33,9 @@ try
 }
 catch (Exception e)
 {
-    Console.Error.WriteLine($"Broker failed to start: {e.GetBaseException().Message}");
+    // A storage error already is one line naming the provider and the target; its inner exception (the driver's
+    // "Connection refused", "file is not a database") alone would not say which storage was meant.
+    var storage = e as Broker.Persistence.StorageUnavailableException ?? e.InnerException as Broker.Persistence.StorageUnavailableException;
+    Console.Error.WriteLine($"Broker failed to start: {storage?.Message ?? e.GetBaseException().Message}");
     return 1;
 }

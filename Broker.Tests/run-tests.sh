@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Runs every test of the solution on a fresh machine: installs the Debian packages the interop tests drive
-# (mosquitto-clients, python3-paho-mqtt) when they are missing, builds, runs the tests, and prints one summary
-# line "N passed, M failed" read from the TRX results. Exit code: 0 only when nothing failed.
+# (mosquitto-clients, python3-paho-mqtt) and the durability specs need (postgresql) when they are missing, builds,
+# runs the tests, and prints one summary line "N passed, M failed" read from the TRX results. Exit code: 0 only
+# when nothing failed.
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$root"
@@ -10,14 +11,21 @@ missing=()
 command -v mosquitto_pub >/dev/null 2>&1 || missing+=(mosquitto-clients)
 command -v mosquitto >/dev/null 2>&1 || [ -x /usr/sbin/mosquitto ] || missing+=(mosquitto)
 /usr/bin/python3 -c 'import paho.mqtt.client' >/dev/null 2>&1 || missing+=(python3-paho-mqtt)
+# The durability specs start a throwaway PostgreSQL server of their own (initdb + pg_ctl), never the system's.
+compgen -G '/usr/lib/postgresql/*/bin/initdb' >/dev/null || missing+=(postgresql)
 if [ ${#missing[@]} -gt 0 ]; then
   if [ "$(id -u)" -eq 0 ]; then
     echo "Installing ${missing[*]}"
     export DEBIAN_FRONTEND=noninteractive
     apt-get update -qq
     apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
-    # The Debian mosquitto package starts a service on 1883; tests use their own ports, but leave the machine as it was.
-    if command -v systemctl >/dev/null 2>&1; then systemctl stop mosquitto >/dev/null 2>&1 || true; fi
+    # The Debian mosquitto and postgresql packages start services (1883, 5432); tests use their own ports and their
+    # own PostgreSQL data directory, but leave the machine as it was.
+    if command -v systemctl >/dev/null 2>&1; then
+      for service in mosquitto postgresql; do
+        if [[ " ${missing[*]} " == *" $service "* ]]; then systemctl stop "$service" >/dev/null 2>&1 || true; fi
+      done
+    fi
   else
     echo "Missing Debian packages: ${missing[*]} (run as root, or apt-get install them)" >&2
     exit 1

@@ -178,6 +178,17 @@ public sealed class ExternalProcess : IDisposable
         }
     }
 
+    /// <summary>Sends SIGKILL to the process (a crash: no shutdown hooks run) and waits, bounded, until it is gone.</summary>
+    public async Task KillHardAsync(TimeSpan timeout)
+    {
+        if (kill(_process.Id, 9) != 0 && !_process.HasExited)
+        {
+            throw new InvalidOperationException($"kill({_process.Id}, SIGKILL) failed: errno {Marshal.GetLastPInvokeError()}");
+        }
+
+        await WaitForExitAsync(timeout);
+    }
+
     public string Report() => $"--- stdout ---\n{Stdout}\n--- stderr ---\n{Stderr}";
 
     public void Dispose()
