@@ -74,7 +74,19 @@ public sealed partial class SessionEntity
                 return;
             }
 
-            Store(new MessageSent(packetId), () => Send(head, packetId));
+            if (head.QoS == MqttQoS.AtLeastOnce)
+            {
+                // QoS 1 may go out before its packet id is journaled: the message itself is durable (queued), and if
+                // the node dies first, recovery sends it again (at least once) under the id it did journal, if any.
+                Store(new MessageSent(packetId));
+                Send(head, packetId);
+            }
+            else
+            {
+                // QoS 2 must never reach the client under an id the journal does not know (MQTT-4.3.3): a second
+                // copy under another id would be a second delivery.
+                Store(new MessageSent(packetId), () => Send(head, packetId));
+            }
         }
     }
 
@@ -105,8 +117,10 @@ public sealed partial class SessionEntity
             case MqttPacketType.PubAck when entry.Message.QoS == MqttQoS.AtLeastOnce:
             case MqttPacketType.PubComp when entry.Released:
             case MqttPacketType.PubRec when entry.Message.QoS == MqttQoS.ExactlyOnce && (byte)ack.ReasonCode >= 0x80:
-                // Done; a PUBREC with a failure reason also ends the flow (MQTT-v5.0 4.3.3).
-                Store(new MessageCompleted(ack.PacketId), Pump);
+                // Done; a PUBREC with a failure reason also ends the flow (MQTT-v5.0 4.3.3). The window slot is free
+                // at once: if the node dies before the completion is journaled, the message is only sent again.
+                Store(new MessageCompleted(ack.PacketId));
+                Pump();
                 break;
             case MqttPacketType.PubRec when entry.Message.QoS == MqttQoS.ExactlyOnce:
                 if (entry.Released)
