@@ -40,6 +40,7 @@ public sealed class BrokerMetrics
     private long _expired;
     private long _protocolErrors;
     private long _durableAckTimeouts;
+    private long _storageFailures;
 
     public long Connections => Interlocked.Read(ref _connections);
 
@@ -57,6 +58,11 @@ public sealed class BrokerMetrics
     public long DurableAckTimeouts => Interlocked.Read(ref _durableAckTimeouts);
 
     public void DurableAckTimeout() => Interlocked.Increment(ref _durableAckTimeouts);
+
+    /// <summary>Journal writes or recoveries that failed (the entity stopped and recovers on its next message).</summary>
+    public long StorageFailures => Interlocked.Read(ref _storageFailures);
+
+    public void StorageFailure() => Interlocked.Increment(ref _storageFailures);
 
     /// <summary>Reserves a connection slot; false when the node is at its limit.</summary>
     public bool TryOpenConnection(int max)

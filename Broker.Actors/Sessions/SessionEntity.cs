@@ -113,6 +113,20 @@ public sealed partial class SessionEntity : ReceivePersistentActor, IWithTimers
 
     public override string PersistenceId { get; }
 
+    protected override void OnPersistFailure(Exception cause, object @event, long sequenceNr)
+    {
+        // Logged by Akka with the event type and persistence id; counted here. The entity stops and recovers from
+        // the journal on its next message; nothing that depended on this event was confirmed.
+        _context.Metrics.StorageFailure();
+        base.OnPersistFailure(cause, @event, sequenceNr);
+    }
+
+    protected override void OnRecoveryFailure(Exception reason, object? message = null)
+    {
+        _context.Metrics.StorageFailure();
+        base.OnRecoveryFailure(reason, message);
+    }
+
     public ITimerScheduler Timers { get; set; } = null!;
 
     public static Props Props(string clientId, BrokerContext context) =>
