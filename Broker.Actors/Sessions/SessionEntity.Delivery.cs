@@ -74,19 +74,11 @@ public sealed partial class SessionEntity
                 return;
             }
 
-            if (head.QoS == MqttQoS.AtLeastOnce)
-            {
-                // QoS 1 may go out before its packet id is journaled: the message itself is durable (queued), and if
-                // the node dies first, recovery sends it again (at least once) under the id it did journal, if any.
-                Store(new MessageSent(packetId));
-                Send(head, packetId);
-            }
-            else
-            {
-                // QoS 2 must never reach the client under an id the journal does not know (MQTT-4.3.3): a second
-                // copy under another id would be a second delivery.
-                Store(new MessageSent(packetId), () => Send(head, packetId));
-            }
+            // A PUBLISH goes out only once its packet id is journaled: after a crash the same message is resent with
+            // DUP set and the same id [MQTT-4.4.0-1], never a second copy under another id (for QoS 2 that would be a
+            // second delivery). The writes of a whole window are batched by the journal, so this costs latency, not
+            // throughput.
+            Store(new MessageSent(packetId), () => Send(head, packetId));
         }
     }
 
