@@ -41,6 +41,7 @@ public sealed class BrokerMetrics
     private long _protocolErrors;
     private long _durableAckTimeouts;
     private long _storageFailures;
+    private long _droppedSlowConsumer;
 
     public long Connections => Interlocked.Read(ref _connections);
 
@@ -63,6 +64,11 @@ public sealed class BrokerMetrics
     public long StorageFailures => Interlocked.Read(ref _storageFailures);
 
     public void StorageFailure() => Interlocked.Increment(ref _storageFailures);
+
+    /// <summary>QoS 0 messages not sent because the client's socket was not taking data (a slow or dead consumer).</summary>
+    public long DroppedSlowConsumer => Interlocked.Read(ref _droppedSlowConsumer);
+
+    public void DroppedSlowConsumerAdd() => Interlocked.Increment(ref _droppedSlowConsumer);
 
     /// <summary>Reserves a connection slot; false when the node is at its limit.</summary>
     public bool TryOpenConnection(int max)

@@ -174,6 +174,13 @@ public sealed partial class ClientConnectionActor
     private void HandleSendPublish(SendPublish send)
     {
         var queued = send.Message;
+        if (queued.QoS == MqttQoS.AtMostOnce && !_channel.IsWritable)
+        {
+            // Slow or dead consumer: at most once allows dropping, and memory must stay bounded (DESIGN promise 6).
+            _context.Metrics.DroppedSlowConsumerAdd();
+            return;
+        }
+
         var message = queued.Message;
         var properties = message.Properties;
         if (message.ExpiresAtUnixMs != 0)

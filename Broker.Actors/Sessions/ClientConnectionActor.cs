@@ -28,6 +28,7 @@ public sealed partial class ClientConnectionActor : ReceiveActor, IWithTimers, I
     private readonly ILoggingAdapter _log = Context.GetLogger();
     private readonly string _remote;
 
+    private const int MaxBatch = 256;
     private List<MqttPacket> _pendingWrites = new();
     private bool _flushScheduled;
     private bool _closing;
@@ -164,7 +165,11 @@ public sealed partial class ClientConnectionActor : ReceiveActor, IWithTimers, I
 
     private void CommonReceives()
     {
-        Receive<Flush>(_ => FlushWrites());
+        Receive<Flush>(_ =>
+        {
+            _flushScheduled = false;
+            FlushWrites();
+        });
         Receive<ChannelClosed>(_ =>
         {
             if (!_closing)
@@ -270,6 +275,13 @@ public sealed partial class ClientConnectionActor : ReceiveActor, IWithTimers, I
         }
 
         _pendingWrites.Add(packet);
+        if (_pendingWrites.Count >= MaxBatch)
+        {
+            // Large bursts go out in slices, so that the channel's writability is seen between them.
+            FlushWrites();
+            return;
+        }
+
         if (!_flushScheduled)
         {
             // Everything already in the mailbox is handled before this, so one flush covers the whole batch.
@@ -280,7 +292,6 @@ public sealed partial class ClientConnectionActor : ReceiveActor, IWithTimers, I
 
     private void FlushWrites()
     {
-        _flushScheduled = false;
         if (_pendingWrites.Count == 0)
         {
             return;

@@ -29,6 +29,10 @@ public sealed class MqttListener : IAsyncDisposable
             .Option(ChannelOption.SoBacklog, 1024)
             .Option(ChannelOption.SoReuseaddr, true)
             .ChildOption(ChannelOption.TcpNodelay, true)
+            // A client that stops reading makes its channel unwritable past 256 KB of unsent data; QoS 0 to it is then
+            // dropped (and counted) instead of piling up in memory. QoS 1/2 are bounded by the in-flight window.
+            .ChildOption(ChannelOption.WriteBufferHighWaterMark, 256 * 1024)
+            .ChildOption(ChannelOption.WriteBufferLowWaterMark, 128 * 1024)
             .ChildOption(ChannelOption.Allocator, PooledByteBufferAllocator.Default)
             .ChildHandler(new ActionChannelInitializer<ISocketChannel>(channel =>
             {
