@@ -42,6 +42,7 @@ public sealed class BrokerMetrics
     private long _durableAckTimeouts;
     private long _storageFailures;
     private long _droppedSlowConsumer;
+    private long _readPauses;
 
     public long Connections => Interlocked.Read(ref _connections);
 
@@ -69,6 +70,11 @@ public sealed class BrokerMetrics
     public long DroppedSlowConsumer => Interlocked.Read(ref _droppedSlowConsumer);
 
     public void DroppedSlowConsumerAdd() => Interlocked.Increment(ref _droppedSlowConsumer);
+
+    /// <summary>Times a publisher's socket stopped being read because routing fell behind (back-pressure).</summary>
+    public long ReadPauses => Interlocked.Read(ref _readPauses);
+
+    public void ReadPaused() => Interlocked.Increment(ref _readPauses);
 
     /// <summary>Reserves a connection slot; false when the node is at its limit.</summary>
     public bool TryOpenConnection(int max)

@@ -142,6 +142,13 @@ public sealed partial class ClientConnectionActor
     private void CheckKeepAlive()
     {
         var idleMs = Environment.TickCount64 - _lastPacketTicks;
+        if (_readingPaused)
+        {
+            // We stopped reading this client (back-pressure): its silence is ours, not a dead connection.
+            _lastPacketTicks = Environment.TickCount64;
+            return;
+        }
+
         if (idleMs > _keepAliveSeconds * 1500L)
         {
             _log.Warning("Client {0} ({1}) keep alive timeout after {2} ms without a packet", _clientId, _remote, idleMs);

@@ -72,7 +72,7 @@ public sealed partial class ClientConnectionActor
         switch (publish.QoS)
         {
             case MqttQoS.AtMostOnce:
-                _context.TopicRegion.Tell(new RoutePublish(message, null, 0));
+                RouteQos0(message);
                 break;
             case MqttQoS.AtLeastOnce:
                 if (!_inboundQos1InFlight.Add(publish.PacketId))
@@ -89,6 +89,7 @@ public sealed partial class ClientConnectionActor
 
                 var ackId = _qos1Acks.Expect(publish.PacketId, Environment.TickCount64);
                 EnsureAckSweep();
+                UpdateReading();
                 _context.TopicRegion.Tell(new RoutePublish(message, Self, ackId));
                 break;
             default:
@@ -99,6 +100,11 @@ public sealed partial class ClientConnectionActor
 
     private void InboundRouted(long ackId, int deliveries)
     {
+        if (ProbeAnswered(ackId))
+        {
+            return;
+        }
+
         if (_qos1Acks.OnRouted(ackId, deliveries, out var packetId))
         {
             CompleteQos1(packetId);
@@ -118,6 +124,10 @@ public sealed partial class ClientConnectionActor
     {
         _inboundQos1InFlight.Remove(packetId);
         Write(new MqttPubAckPacket { PacketId = packetId });
+        if (_readingPaused)
+        {
+            UpdateReading();
+        }
     }
 
     private void EnsureAckSweep()
@@ -151,6 +161,7 @@ public sealed partial class ClientConnectionActor
         {
             _context.Metrics.DurableAckTimeout();
             _inboundQos1InFlight.Remove(packetId);
+            UpdateReading();
             if (IsV5)
             {
                 Write(new MqttPubAckPacket { PacketId = packetId, ReasonCode = MqttReasonCode.UnspecifiedError });
