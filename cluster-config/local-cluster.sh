@@ -1,0 +1,97 @@
+#!/usr/bin/env bash
+# A local three-node broker cluster on 127.0.0.1: a throwaway PostgreSQL (port 55432, data under .run/) and three
+# Broker.Node processes (MQTT 1883/1884/1885, remoting 4053/4054/4055, seed 4053), configured by node1..3.json.
+#   local-cluster.sh up     start everything, wait until every node is ready and the cluster has 3 members Up
+#   local-cluster.sh down   stop exactly what "up" started (node PIDs from .run/state, then PostgreSQL)
+set -euo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+repo=$(cd "$here/.." && pwd)
+run="$here/.run"
+state="$run/state"
+pg_port=55432
+pg_bin=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -1)
+node_dll="$repo/Broker.Node/bin/Release/net10.0/Broker.Node.dll"
+conn="Host=127.0.0.1;Port=$pg_port;Database=broker;Username=postgres"
+
+as_postgres() { if [ "$(id -u)" = 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi; }
+
+# node<N>.json -> --Section:Key=value flags (arrays as Section:Key:0=...), the form Broker.Node reads.
+flags() {
+  python3 - "$1" <<'PY'
+import json, sys
+def walk(prefix, v):
+    if isinstance(v, dict):
+        for k, x in v.items(): yield from walk(f"{prefix}:{k}" if prefix else k, x)
+    elif isinstance(v, list):
+        for i, x in enumerate(v): yield from walk(f"{prefix}:{i}", x)
+    else:
+        yield f"--{prefix}={v}"
+print("\n".join(walk("", json.load(open(sys.argv[1])))))
+PY
+}
+
+wait_for() { # seconds, description, command...
+  local limit=$1 what=$2; shift 2
+  for _ in $(seq $((limit * 5))); do "$@" >/dev/null 2>&1 && return 0; sleep 0.2; done
+  echo "timed out after ${limit}s waiting for $what" >&2; return 1
+}
+
+up() {
+  if [ -f "$state" ]; then echo "already up (see $state); run '$0 down' first" >&2; exit 1; fi
+  [ -n "$pg_bin" ] || { echo "PostgreSQL server binaries not found (apt-get install postgresql)" >&2; exit 1; }
+  mkdir -p "$run"
+  echo "building Broker.Node (Release) ..."
+  dotnet build -c Release -v q --nologo "$repo/Broker.Node" >"$run/build.log" 2>&1 || { cat "$run/build.log"; exit 1; }
+
+  rm -rf "$run/pg"; mkdir -p "$run/pg"
+  [ "$(id -u)" = 0 ] && chown postgres:postgres "$run/pg"
+  as_postgres "$pg_bin/initdb" -D "$run/pg/data" -U postgres --auth=trust -E UTF8 --no-instructions >"$run/pg-init.log"
+  as_postgres "$pg_bin/pg_ctl" -D "$run/pg/data" -l "$run/pg/postgres.log" -w -t 30 \
+    -o "-c listen_addresses=127.0.0.1 -p $pg_port -k $run/pg" start >/dev/null
+  echo "pg_data=$run/pg/data" >"$state"
+  psql -h 127.0.0.1 -p $pg_port -U postgres -qc 'create database broker' >/dev/null
+
+  for i in 1 2 3; do
+    mapfile -t args < <(flags "$here/node$i.json")
+    (cd "$here" && exec dotnet "$node_dll" "${args[@]}" "--Storage:ConnectionString=$conn") >"$run/node$i.log" 2>&1 &
+    echo "node$i=$!" >>"$state"
+    # Node 1 is the seed: the others can join only once it is up.
+    [ $i = 1 ] && wait_for 90 "node1 ready" grep -q "Broker ready" "$run/node1.log"
+  done
+  for i in 1 2 3; do wait_for 90 "node$i ready" grep -q "Broker ready" "$run/node$i.log"; done
+  # Each node logs "Leader is moving node [...] to [Up]" on the leader; check every node's view instead: a node logs
+  # "Welcome from" once joined, and the leader moved all three to Up.
+  wait_for 60 "3 members Up" bash -c "[ \$(grep -ho 'Leader is moving node \[[^]]*\] to \[Up\]' '$run'/node*.log | sort -u | wc -l) -ge 3 ]"
+
+  echo "cluster up:"
+  for i in 1 2 3; do
+    pid=$(grep "^node$i=" "$state" | cut -d= -f2)
+    echo "  node$i  mqtt://127.0.0.1:$((1882+i))  akka.tcp://broker@127.0.0.1:$((4052+i))  pid $pid  log $run/node$i.log"
+  done
+  echo "  postgresql 127.0.0.1:$pg_port database broker (data $run/pg/data)"
+  echo "state: $state"
+}
+
+down() {
+  [ -f "$state" ] || { echo "not up (no $state)"; exit 0; }
+  for pid in $(grep '^node' "$state" | cut -d= -f2); do
+    if kill -0 "$pid" 2>/dev/null; then
+      kill -TERM "$pid"
+      for _ in $(seq 150); do kill -0 "$pid" 2>/dev/null || break; sleep 0.2; done
+      if kill -0 "$pid" 2>/dev/null; then echo "pid $pid did not stop in 30 s; SIGKILL"; kill -KILL "$pid"; fi
+      echo "stopped pid $pid"
+    fi
+  done
+  pg_data=$(grep '^pg_data=' "$state" | cut -d= -f2)
+  if [ -n "$pg_data" ] && [ -f "$pg_data/postmaster.pid" ]; then
+    as_postgres "$pg_bin/pg_ctl" -D "$pg_data" -m fast -w -t 30 stop >/dev/null && echo "stopped postgresql ($pg_data)"
+  fi
+  rm -rf "$run"
+  echo "down"
+}
+
+case "${1:-}" in
+  up) up ;;
+  down) down ;;
+  *) echo "usage: $0 up|down" >&2; exit 2 ;;
+esac
