@@ -75,19 +75,22 @@ public sealed class BrokerServer : IAsyncDisposable
         }
 
         var context = Context;
-        context.WildcardIndexActor = System.ActorOf(WildcardIndexActor.Props(context.Wildcards), "wildcard-index");
-        context.RetainedIndexActor = System.ActorOf(RetainedIndexActor.Props(), "retained-index");
+        context.WildcardIndexActor = System.ActorOf(WildcardIndexActor.Props(context.Wildcards), WildcardIndexActor.Name);
+        context.RetainedIndexActor = System.ActorOf(RetainedIndexActor.Props(), RetainedIndexActor.Name);
 
         var sharding = ClusterSharding.Get(System);
         var baseSettings = ClusterShardingSettings.Create(System);
 
         // Sessions stay until they expire or their client reconnects elsewhere: no idle passivation (a connected
-        // client that is quiet for a while must keep its session entity).
+        // client that is quiet for a while must keep its session entity), and no rebalancing of running shards (it
+        // would close live connections when a node joins).
         context.SessionRegion = await sharding.StartAsync(
             "session",
             id => SessionEntity.Props(id, context),
             baseSettings.WithPassivateIdleAfter(TimeSpan.Zero),
-            new ClientIdExtractor(MaxShards)).ConfigureAwait(false);
+            new ClientIdExtractor(MaxShards),
+            new NoRebalanceAllocationStrategy(),
+            PoisonPill.Instance).ConfigureAwait(false);
 
         // Topic entities recover from the journal, so idle ones can leave memory.
         context.TopicRegion = await sharding.StartAsync(

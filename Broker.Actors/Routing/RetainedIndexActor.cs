@@ -1,10 +1,14 @@
 using Akka.Actor;
-using Akka.DistributedData;
 
 namespace Broker.Routing;
 
-/// <summary>A topic entity gained or lost its retained message.</summary>
-public sealed record RetainedTopicChanged(string Topic, bool HasRetained);
+/// <summary>
+/// A topic entity gained or lost its retained message. When <see cref="ReplyTo"/> is set, <see cref="RetainedIndexed"/>
+/// answers once every node's index knows.
+/// </summary>
+public sealed record RetainedTopicChanged(string Topic, bool HasRetained, IActorRef? ReplyTo = null, long RequestId = 0);
+
+public sealed record RetainedIndexed(long RequestId);
 
 /// <summary>Which topics with a retained message match this (wildcard) filter? Answered by <see cref="RetainedTopicsFound"/>.</summary>
 public sealed record FindRetainedTopics(string Filter, string SubscriptionFilter);
@@ -12,37 +16,28 @@ public sealed record FindRetainedTopics(string Filter, string SubscriptionFilter
 public sealed record RetainedTopicsFound(string SubscriptionFilter, IReadOnlyList<string> Topics);
 
 /// <summary>
-/// One per node. Knows the name of every topic that holds a retained message, cluster-wide (an Akka.DistributedData
-/// ORSet mirrored into a <see cref="TopicNameIndex"/>), so that a wildcard SUBSCRIBE asks only the topic entities
-/// that match instead of scanning the world. The messages themselves stay in their topic entities.
+/// One per node, named "retained-index". Knows the name of every topic that holds a retained message, cluster-wide (a
+/// <see cref="ReplicatedSetActor"/> set mirrored into a <see cref="TopicNameIndex"/>), so that a wildcard SUBSCRIBE
+/// asks only the topic entities that match instead of scanning the world. The messages stay in their topic entities.
 /// </summary>
-public sealed class RetainedIndexActor : ReceiveActor
+public sealed class RetainedIndexActor : ReplicatedSetActor
 {
-    private static readonly ORSetKey<string> Key = new("broker-retained-topics");
-
+    public const string Name = "retained-index";
     private readonly TopicNameIndex _index = new();
-    private readonly HashSet<string> _topics = new(StringComparer.Ordinal);
-    private readonly IActorRef _replicator;
-    private readonly Akka.Cluster.UniqueAddress _self;
 
     public RetainedIndexActor()
+        : base("broker-retained-topics")
     {
-        var ddata = DistributedData.Get(Context.System);
-        _replicator = ddata.Replicator;
-        _self = Akka.Cluster.Cluster.Get(Context.System).SelfUniqueAddress;
-
         Receive<RetainedTopicChanged>(c =>
         {
-            if (c.HasRetained)
+            if (c.HasRetained == Contains(c.Topic))
             {
-                Add(c.Topic);
-                _replicator.Tell(Dsl.Update(Key, ORSet<string>.Empty, WriteLocal.Instance, s => s.Add(_self, c.Topic)));
+                c.ReplyTo?.Tell(new RetainedIndexed(c.RequestId));
+                return;
             }
-            else
-            {
-                Remove(c.Topic);
-                _replicator.Tell(Dsl.Update(Key, ORSet<string>.Empty, WriteLocal.Instance, s => s.Remove(_self, c.Topic)));
-            }
+
+            var replyTo = c.ReplyTo;
+            Change(c.Topic, c.HasRetained, replyTo is null ? null : () => replyTo.Tell(new RetainedIndexed(c.RequestId)));
         });
         Receive<FindRetainedTopics>(f =>
         {
@@ -50,49 +45,13 @@ public sealed class RetainedIndexActor : ReceiveActor
             _index.Match(f.Filter, topics);
             Sender.Tell(new RetainedTopicsFound(f.SubscriptionFilter, topics));
         });
-        Receive<Changed>(c =>
-        {
-            if (!c.Key.Equals(Key))
-            {
-                return;
-            }
-
-            var current = c.Get(Key).Elements;
-            foreach (var topic in current)
-            {
-                Add(topic);
-            }
-
-            // Removals are rare (a retained message cleared on another node); look for them only when sizes differ.
-            if (_topics.Count != current.Count)
-            {
-                foreach (var topic in _topics.Where(t => !current.Contains(t)).ToList())
-                {
-                    Remove(topic);
-                }
-            }
-        });
-        Receive<UpdateSuccess>(_ => { });
-        Receive<UpdateTimeout>(_ => { });
     }
 
-    private void Add(string topic)
-    {
-        if (_topics.Add(topic))
-        {
-            _index.Add(topic);
-        }
-    }
-
-    private void Remove(string topic)
-    {
-        if (_topics.Remove(topic))
-        {
-            _index.Remove(topic);
-        }
-    }
-
-    protected override void PreStart() => _replicator.Tell(Dsl.Subscribe(Key, Self));
+    protected override string PeerName => Name;
 
     public static Props Props() => Akka.Actor.Props.Create(() => new RetainedIndexActor());
+
+    protected override void OnAdded(string element) => _index.Add(element);
+
+    protected override void OnRemoved(string element) => _index.Remove(element);
 }

@@ -124,12 +124,26 @@ public sealed class TopicEntity : ReceivePersistentActor
         _retained = message;
         Store(new RetainedMessageSet(message), () =>
         {
-            if (wasEmpty)
+            if (!wasEmpty)
             {
-                _context.RetainedIndexActor.Tell(new RetainedTopicChanged(_topic, true));
+                Route(publish);
+                return;
             }
 
-            Route(publish);
+            // The topic's first retained message: every node's retained index must know the topic before the
+            // publisher hears PUBACK, or a wildcard SUBSCRIBE elsewhere right after could miss it. Later publishes
+            // on this topic wait (stashed) so that their order is kept.
+            _context.RetainedIndexActor.Tell(new RetainedTopicChanged(_topic, true, Self, LastSequenceNr));
+            BecomeStacked(() =>
+            {
+                Command<RetainedIndexed>(_ =>
+                {
+                    UnbecomeStacked();
+                    Route(publish);
+                    Stash.UnstashAll();
+                });
+                CommandAny(_ => Stash.Stash());
+            });
         });
     }
 

@@ -16,9 +16,7 @@ public sealed class CrossNodeRoutingSpecs(ThreeNodeClusterFixture fixture)
     private const int MessagesPerPublisher = 100;
     private readonly ClusterHarness _cluster = fixture.Cluster;
 
-    [Fact(Skip = "BUG: messages lost. The shared group ($share/g/<id>/+, members on nodes 2 and 3, subscribed just " +
-        "before publishing) got 193 of 200: the wildcard-route race described on the SUBACK case below. In two earlier " +
-        "runs the exact subscriber on node 2 got 175 and 184 of 200 with no dead letters and no warnings; not explained yet.")]
+    [Fact]
     public async Task Subscribers_on_other_nodes_get_every_message_once_per_subscription_in_order_per_publisher()
     {
         var id = E2E.Id("route", MqttProtocolVersion.V500);
@@ -78,11 +76,7 @@ public sealed class CrossNodeRoutingSpecs(ThreeNodeClusterFixture fixture)
         await wildcardReceived.AssertNoMoreAsync(total, TimeSpan.Zero);
     }
 
-    [Fact(Skip = "BUG: (1) wildcard: RetainedIndexActor adds the topic to its DistributedData ORSet with WriteLocal, so " +
-        "node 3's index learns it only by gossip (default gossip-interval 2 s); a wildcard SUBSCRIBE on node 3 right after the " +
-        "PUBACK on node 1 finds no retained topic and never gets the message. (2) exact: seen failing too when run after the " +
-        "takeover spec: the topic entity answered RequestRetained and the subscriber's session resolved the Deliver with its " +
-        "connection attached, yet the client received nothing in 5 s; passes when run alone. Cause not found yet.")]
+    [Fact]
     public async Task Retained_message_set_on_node_1_is_delivered_on_subscribe_at_node_3_exact_and_wildcard()
     {
         var id = E2E.Id("retained", MqttProtocolVersion.V500);
@@ -107,12 +101,7 @@ public sealed class CrossNodeRoutingSpecs(ThreeNodeClusterFixture fixture)
         Assert.Single(wildcardReceived.Messages);
     }
 
-    [Fact(Skip = "BUG: WildcardIndexActor answers WildcardRegistered (and so the session sends SUBACK) when the ORSet " +
-        "update reached every replica (WriteAll), but the other nodes' WildcardIndex tries, which their topic entities " +
-        "match against, are updated only when their WildcardIndexActor gets the replicator's Changed notification " +
-        "(notify-subscribers-interval 100 ms later). Observed: of 5 publishes sent right after SUBACK, only those whose " +
-        "topic entity lived on the session's node were routed (the others logged wildcard matches = 0). Fix needs " +
-        "the registering node to confirm the trie update on every node before SUBACK.")]
+    [Fact]
     public async Task Wildcard_subscription_made_on_node_2_routes_a_publish_on_node_3_sent_right_after_SUBACK()
     {
         var id = E2E.Id("wild-now", MqttProtocolVersion.V500);

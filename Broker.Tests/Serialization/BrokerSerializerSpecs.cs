@@ -87,6 +87,8 @@ public sealed class BrokerSerializerSpecs : IDisposable
         yield return new SendPublish(Queued, 12, true);
         yield return new InboundStoreFailed(12);
         yield return new WakeSession("c1");
+        yield return new ReplicaChange("a/#\u0000c1\u0000", true, 42);
+        yield return new ReplicaChangeApplied(42);
         yield return new WakeTopic("a/b");
         yield return new SessionWoken("c1");
         yield return new TopicWoken("a/b");

@@ -49,6 +49,8 @@ public sealed partial class BrokerSerializer : SerializerWithStringManifest
         SendPublish => "spub",
         InboundStoreFailed => "isf",
         WakeSession => "wks",
+        ReplicaChange => "rc",
+        ReplicaChangeApplied => "rca",
         WakeTopic => "wkt",
         SessionWoken => "wksd",
         TopicWoken => "wktd",
@@ -173,6 +175,14 @@ public sealed partial class BrokerSerializer : SerializerWithStringManifest
             case SendPacket m:
                 w.Packet(m.Packet);
                 break;
+            case ReplicaChange m:
+                w.String(m.Element);
+                w.Bool(m.Add);
+                w.Long(m.CorrelationId);
+                break;
+            case ReplicaChangeApplied m:
+                w.Long(m.CorrelationId);
+                break;
             case WakeSession m:
                 w.String(m.ClientId);
                 break;
@@ -257,6 +267,8 @@ public sealed partial class BrokerSerializer : SerializerWithStringManifest
             "spub" => new SendPublish(r.Queued(), checked((ushort)r.VarUInt()), r.Bool()),
             "isf" => new InboundStoreFailed(checked((ushort)r.VarUInt())),
             "wks" => new WakeSession(r.RequiredString()),
+            "rc" => new ReplicaChange(r.RequiredString(), r.Bool(), r.Long()),
+            "rca" => new ReplicaChangeApplied(r.Long()),
             "wkt" => new WakeTopic(r.RequiredString()),
             "wksd" => new SessionWoken(r.RequiredString()),
             "wktd" => new TopicWoken(r.RequiredString()),
