@@ -61,7 +61,10 @@ up() {
   for i in 1 2 3; do wait_for 90 "node$i ready" grep -q "Broker ready" "$run/node$i.log"; done
   # Each node logs "Leader is moving node [...] to [Up]" on the leader; check every node's view instead: a node logs
   # "Welcome from" once joined, and the leader moved all three to Up.
-  wait_for 60 "3 members Up" bash -c "[ \$(grep -ho 'Leader is moving node \[[^]]*\] to \[Up\]' '$run'/node*.log | sort -u | wc -l) -ge 3 ]"
+  # Nodes 2 and 3 must have joined node 1's cluster (Akka logs "Welcome from" on the joining node), and the leader
+  # on node 1 must have moved all three to Up.
+  for i in 2 3; do wait_for 60 "node$i to join node1" grep -q "Welcome from" "$run/node$i.log"; done
+  wait_for 60 "3 members Up" bash -c "[ \$(grep -ho 'Leader is moving node \[[^]]*\] to \[Up\]' '$run'/node1.log | sort -u | wc -l) -ge 3 ]"
 
   echo "cluster up:"
   for i in 1 2 3; do

@@ -72,10 +72,23 @@ public static class BrokerConfiguration
     {
         var section = configuration.GetSection("Cluster");
         var seeds = section.GetSection("SeedNodes");
-        if (seeds.Value is not { } commaSeparated)
+        // An empty JSON array ("SeedNodes": []) arrives as the value "", next to any SeedNodes:0.. from other sources.
+        if (string.IsNullOrWhiteSpace(seeds.Value) || seeds.GetChildren().Any())
         {
+            if (seeds.Value is not null && seeds.GetChildren().Any())
+            {
+                var overlay = new ConfigurationBuilder()
+                    .AddInMemoryCollection(section.AsEnumerable(makePathsRelative: true)
+                        .Where(kv => kv.Value is not null && !kv.Key.Equals("SeedNodes", StringComparison.OrdinalIgnoreCase))
+                        .Select(kv => new KeyValuePair<string, string?>("Cluster:" + kv.Key, kv.Value)))
+                    .Build();
+                return Bind<ClusterOptions>(overlay, "Cluster", errors);
+            }
+
             return Bind<ClusterOptions>(configuration, "Cluster", errors);
         }
+
+        var commaSeparated = seeds.Value!;
 
         // Also accept one comma-separated value: --Cluster:SeedNodes=akka.tcp://broker@a:4053,akka.tcp://...
         // The binder cannot put a single value into a list, so bind the other keys and split this one here.

@@ -26,6 +26,20 @@ public sealed class BrokerConfigurationSpecs
     }
 
     [Fact]
+    public void Indexed_seed_nodes_from_flags_should_win_over_an_empty_array_in_appsettings()
+    {
+        // appsettings.json's "SeedNodes": [] arrives as "Cluster:SeedNodes" = "", next to --Cluster:SeedNodes:0=...
+        var (options, errors) = Load(("Cluster:SeedNodes", ""), ("Cluster:SeedNodes:0", "akka.tcp://broker@127.0.0.1:4053"),
+            ("Cluster:SeedNodes:1", "akka.tcp://broker@127.0.0.1:4054"));
+        Assert.Empty(errors);
+        Assert.Equal(["akka.tcp://broker@127.0.0.1:4053", "akka.tcp://broker@127.0.0.1:4054"], options!.Cluster.SeedNodes);
+
+        (options, errors) = Load(("Cluster:SeedNodes", ""));
+        Assert.Empty(errors);
+        Assert.Empty(options!.Cluster.SeedNodes);
+    }
+
+    [Fact]
     public void Unknown_setting_should_be_named_with_its_value()
     {
         var (options, errors) = Load(("Mqtt:Prot", "1"));
