@@ -112,6 +112,34 @@ public sealed partial class ClientConnectionActor : ReceiveActor, IWithTimers, I
         CommonReceives();
     }
 
+    /// <summary>Waiting for a moved persistent session to recover elsewhere; the client's packets wait too.</summary>
+    private void Reattaching()
+    {
+        Receive<SessionAttached>(_ =>
+        {
+            Timers.Cancel(AttachTimeout.Instance);
+            _session = Sender;
+            Context.Watch(_session);
+            Become(Connected);
+            Stash.UnstashAll();
+        });
+        Receive<AttachTimeout>(_ =>
+        {
+            _log.Warning("Client {0} ({1}): moved session did not answer; closing so that the client reconnects", _clientId, _remote);
+            Disconnect(MqttReasonCode.ServerUnavailable);
+        });
+        Receive<SendPublish>(HandleSendPublish);
+        Receive<SendPacket>(s => Write(s.Packet));
+        Receive<PublishRouted>(r => InboundRouted(r.AckId, r.Deliveries));
+        Receive<DeliveryStored>(r => InboundStored(r.AckId));
+        Receive<AckSweep>(_ => SweepAcks());
+        Receive<KeepAliveCheck>(_ => CheckKeepAlive());
+        Receive<MqttPingReqPacket>(_ => Write(MqttPingRespPacket.Instance));
+        Receive<MqttDecodeError>(e => ProtocolViolation(e.Error.ReasonCode, e.Error.Message));
+        Receive<MqttPacket>(_ => Stash.Stash());
+        CommonReceives();
+    }
+
     private void Connected()
     {
         Receive<MqttPublishPacket>(HandlePublish);
@@ -153,12 +181,28 @@ public sealed partial class ClientConnectionActor : ReceiveActor, IWithTimers, I
         Receive<AckSweep>(_ => SweepAcks());
         Receive<Terminated>(t =>
         {
-            if (t.ActorRef.Equals(_session))
+            if (!t.ActorRef.Equals(_session))
             {
-                _log.Warning("Client {0} ({1}): session stopped; closing so that the client reconnects", _clientId, _remote);
-                _session = null;
-                Disconnect(MqttReasonCode.ServerUnavailable);
+                return;
             }
+
+            _session = null;
+            if (_grantedExpiry > 0 && _connect is not null)
+            {
+                // The session entity moved (its node left and handed the shard off, or failed): a persistent session
+                // is in the journal, so re-attach to it wherever it recovers, without troubling the client.
+                _log.Info("Client {0} ({1}): session moved; re-attaching", _clientId, _remote);
+                var info = new ConnectionInfo(_version, CleanStart: false, _grantedExpiry, _connect.Will,
+                    IsV5 ? _connect.ReceiveMaximum ?? ushort.MaxValue : ushort.MaxValue);
+                _context.SessionRegion.Tell(new AttachSession(_clientId, Self, info));
+                Timers.StartSingleTimer(AttachTimeout.Instance, AttachTimeout.Instance, TimeSpan.FromSeconds(30));
+                Become(Reattaching);
+                return;
+            }
+
+            // A clean session lived only in memory: it is gone, so the client must start over.
+            _log.Warning("Client {0} ({1}): session stopped; closing so that the client reconnects", _clientId, _remote);
+            Disconnect(MqttReasonCode.ServerUnavailable);
         });
         CommonReceives();
     }
