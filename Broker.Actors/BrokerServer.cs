@@ -107,10 +107,6 @@ public sealed class BrokerServer : IAsyncDisposable
     }
 
     /// <summary>
-    /// Graceful stop: no new connections, every client gets DISCONNECT 0x8B (v5) and is closed, then the node
-    /// leaves the cluster (its shards move to the other nodes) and the actor system ends.
-    /// </summary>
-    /// <summary>
     /// After a restart nothing runs for a stored session until someone addresses it: no expiry clock, and its wildcard
     /// routes (kept in memory by DistributedData) are gone. So before the listener opens, every stored session and
     /// topic is woken and confirms that its routes exist again; a publish accepted after "ready" cannot miss a
@@ -156,6 +152,10 @@ public sealed class BrokerServer : IAsyncDisposable
             sessions, topics, took.TotalSeconds, unanswered, purged);
     }
 
+    /// <summary>
+    /// Graceful stop: no new connections, every client gets DISCONNECT 0x8B (v5) and is closed, then the node
+    /// leaves the cluster (its shards move to the other nodes) and the actor system ends.
+    /// </summary>
     public async ValueTask DisposeAsync()
     {
 

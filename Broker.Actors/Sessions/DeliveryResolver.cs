@@ -48,7 +48,7 @@ public static class DeliveryResolver
         ImmutableArray<uint>.Builder? idBuilder = null;
         foreach (var (filter, options) in subscriptions)
         {
-            if (filter.StartsWith("$share/", StringComparison.Ordinal) || !MqttTopic.Matches(filter, message.Topic))
+            if (filter.StartsWith(MqttTopic.SharedPrefix, StringComparison.Ordinal) || !MqttTopic.Matches(filter, message.Topic))
             {
                 continue;
             }

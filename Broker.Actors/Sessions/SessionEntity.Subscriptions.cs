@@ -40,7 +40,6 @@ public sealed partial class SessionEntity
             codes.Add((MqttReasonCode)(byte)sub.QoS);
 
             var requestId = ++_nextRequestId;
-            _registrationToSubAck[requestId] = requestId;
             pending.Registrations.Add(requestId);
             Register(sub.TopicFilter, requestId);
 
