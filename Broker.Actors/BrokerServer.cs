@@ -77,6 +77,13 @@ public sealed class BrokerServer : IAsyncDisposable
         var context = Context;
         context.WildcardIndexActor = System.ActorOf(WildcardIndexActor.Props(context.Wildcards), WildcardIndexActor.Name);
         context.RetainedIndexActor = System.ActorOf(RetainedIndexActor.Props(), RetainedIndexActor.Name);
+        context.SessionExtractor = new ClientIdExtractor(MaxShards);
+        context.TopicExtractor = new TopicExtractor(MaxShards);
+        var janitor = new Persistence.StorageJanitor(Options);
+        context.SessionDirectory = System.ActorOf(
+            Persistence.StoredEntityDirectory.Props("session-", context.SessionShardOf, janitor), "session-directory");
+        context.TopicDirectory = System.ActorOf(
+            Persistence.StoredEntityDirectory.Props("topic-", context.TopicShardOf, janitor), "topic-directory");
 
         var sharding = ClusterSharding.Get(System);
         var baseSettings = ClusterShardingSettings.Create(System);
@@ -88,16 +95,16 @@ public sealed class BrokerServer : IAsyncDisposable
             "session",
             id => SessionEntity.Props(id, context),
             baseSettings.WithPassivateIdleAfter(TimeSpan.Zero),
-            new ClientIdExtractor(MaxShards),
+            context.SessionExtractor,
             new NoRebalanceAllocationStrategy(),
-            PoisonPill.Instance).ConfigureAwait(false);
+            SessionHandOff.Instance).ConfigureAwait(false);
 
         // Topic entities recover from the journal, so idle ones can leave memory.
         context.TopicRegion = await sharding.StartAsync(
             "topic",
             id => TopicEntity.Props(id, context),
             baseSettings.WithPassivateIdleAfter(TimeSpan.FromMinutes(2)),
-            new TopicExtractor(MaxShards)).ConfigureAwait(false);
+            context.TopicExtractor).ConfigureAwait(false);
 
         using var registration = cancellationToken.Register(() => up.TrySetCanceled());
         await up.Task.WaitAsync(TimeSpan.FromSeconds(60), cancellationToken).ConfigureAwait(false);

@@ -28,6 +28,26 @@ public sealed class BrokerContext
     public IActorRef WildcardIndexActor { get; internal set; } = ActorRefs.Nobody;
 
     public IActorRef RetainedIndexActor { get; internal set; } = ActorRefs.Nobody;
+
+    /// <summary>This node's <see cref="Persistence.StoredEntityDirectory"/> of sessions: which hosted client ids have stored state.</summary>
+    public IActorRef SessionDirectory { get; internal set; } = ActorRefs.Nobody;
+
+    /// <summary>This node's <see cref="Persistence.StoredEntityDirectory"/> of topics.</summary>
+    public IActorRef TopicDirectory { get; internal set; } = ActorRefs.Nobody;
+
+    /// <summary>The topic region's message extractor.</summary>
+    public TopicExtractor TopicExtractor { get; internal set; } = new(100);
+
+    /// <summary>The shard a topic's entity belongs to.</summary>
+    public string TopicShardOf(string topic) =>
+        ((Akka.Cluster.Sharding.IMessageExtractor)TopicExtractor).ShardId(topic, null);
+
+    /// <summary>The session region's message extractor (shared so that the shard of a client id is computed one way).</summary>
+    public ClientIdExtractor SessionExtractor { get; internal set; } = new(100);
+
+    /// <summary>The shard a client id's session belongs to.</summary>
+    public string SessionShardOf(string clientId) =>
+        ((Akka.Cluster.Sharding.IMessageExtractor)SessionExtractor).ShardId(clientId, null);
 }
 
 /// <summary>Node-wide counters (lock-free increments). Exposed through metrics in a later step.</summary>

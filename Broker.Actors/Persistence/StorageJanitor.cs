@@ -23,6 +23,12 @@ public sealed class StorageJanitor(BrokerOptions options)
         SELECT persistence_id FROM snapshot
         """;
 
+    private const string LiveIdsWithPrefix = """
+        SELECT persistence_id FROM journal WHERE deleted = false AND persistence_id LIKE @prefix
+        UNION
+        SELECT persistence_id FROM snapshot WHERE persistence_id LIKE @prefix
+        """;
+
     private const string Purge = """
         DELETE FROM journal
         WHERE deleted = true
@@ -30,12 +36,26 @@ public sealed class StorageJanitor(BrokerOptions options)
           AND persistence_id NOT IN (SELECT persistence_id FROM snapshot)
         """;
 
-    public async Task<IReadOnlyList<string>> LiveEntityIdsAsync(CancellationToken ct = default)
+    public Task<IReadOnlyList<string>> LiveEntityIdsAsync(CancellationToken ct = default) => QueryIdsAsync(LiveIds, null, ct);
+
+    /// <summary>Persistence ids starting with <paramref name="prefix"/> (e.g. "session-") that have something stored.</summary>
+    public Task<IReadOnlyList<string>> LiveIdsWithPrefixAsync(string prefix, CancellationToken ct = default) =>
+        QueryIdsAsync(LiveIdsWithPrefix, prefix + "%", ct);
+
+    private async Task<IReadOnlyList<string>> QueryIdsAsync(string sql, string? pattern, CancellationToken ct)
     {
         await using var connection = Open();
         await connection.OpenAsync(ct).ConfigureAwait(false);
         await using var command = connection.CreateCommand();
-        command.CommandText = LiveIds;
+        command.CommandText = sql;
+        if (pattern is not null)
+        {
+            var parameter = command.CreateParameter();
+            parameter.ParameterName = "@prefix";
+            parameter.Value = pattern;
+            command.Parameters.Add(parameter);
+        }
+
         var ids = new List<string>();
         await using var reader = await command.ExecuteReaderAsync(ct).ConfigureAwait(false);
         while (await reader.ReadAsync(ct).ConfigureAwait(false))

@@ -1,7 +1,7 @@
 using Akka.Actor;
 using Akka.Event;
-using Akka.Persistence;
 using Broker.Cluster;
+using Broker.Persistence;
 
 namespace Broker.Routing;
 
@@ -15,82 +15,126 @@ namespace Broker.Routing;
 /// replica of the wildcard index. All of it is event-sourced, so it survives passivation, restarts and failover.
 /// Routing order is the entity's mailbox order, which keeps messages of one publisher on one topic in order.
 /// </summary>
-public sealed class TopicEntity : ReceivePersistentActor
+public sealed class TopicEntity : ReceiveActor, IWithUnboundedStash
 {
     private readonly string _topic;
     private readonly BrokerContext _context;
+    private readonly JournalLink _journal;
     private readonly HashSet<SubscriberKey> _subscribers = new();
     private readonly DeliveryPlanner _planner = new();
     private readonly List<(string Filter, SubscriberKey Key, byte Value)> _wildcardMatches = new();
     private readonly List<DeliveryTarget> _targets = new();
     private readonly ILoggingAdapter _log = Context.GetLogger();
     private MqttApplicationMessage? _retained;
-    private int _pendingWrites;
     private int _eventsSinceSnapshot;
+    private long _nextIndexRequest;
 
     public TopicEntity(string topic, BrokerContext context)
     {
         _topic = topic;
         _context = context;
-        PersistenceId = "topic-" + topic;
+        _journal = new JournalLink(Context, context, context.TopicDirectory, "topic-", topic, context.TopicShardOf(topic));
 
-        Recover<TopicSubscriberAdded>(e => _subscribers.Add(new SubscriberKey(e.ClientId, e.ShareGroup)));
-        Recover<TopicSubscriberRemoved>(e => _subscribers.Remove(new SubscriberKey(e.ClientId, e.ShareGroup)));
-        Recover<RetainedMessageSet>(e => _retained = e.Message);
-        Recover<RetainedMessageCleared>(_ => _retained = null);
-        Recover<SnapshotOffer>(o =>
+        // Starting: a topic with nothing stored (no exact subscriber, no retained message: most telemetry topics)
+        // routes without reading the journal.
+        _journal.AskStored();
+        Receive<StoredAnswer>(answer =>
         {
-            if (o.Snapshot is TopicSnapshot s)
+            if (!answer.Stored)
             {
-                _subscribers.Clear();
+                BecomeActive();
+                return;
+            }
+
+            _journal.Start(recover: true);
+            Become(Recovering);
+        });
+        ReceiveAny(_ => Stash.Stash());
+    }
+
+    public IStash Stash { get; set; } = null!;
+
+    public static Props Props(string topic, BrokerContext context) =>
+        Akka.Actor.Props.Create(() => new TopicEntity(topic, context));
+
+    private void Recovering()
+    {
+        Receive<JournalRecovered>(recovered =>
+        {
+            if (recovered.Snapshot is TopicSnapshot s)
+            {
                 _subscribers.UnionWith(s.Subscribers);
                 _retained = s.Retained;
             }
-        });
-        Recover<RecoveryCompleted>(_ =>
-        {
+
+            foreach (var e in recovered.Events)
+            {
+                Apply((ITopicEvent)e);
+            }
+
             if (_retained is not null)
             {
                 _context.RetainedIndexActor.Tell(new RetainedTopicChanged(_topic, true));
             }
-        });
 
-        Command<RoutePublish>(HandlePublish);
-        Command<SubscribeTopic>(HandleSubscribe);
-        Command<UnsubscribeTopic>(HandleUnsubscribe);
-        Command<RequestRetained>(HandleRequestRetained);
-        Command<RedeliverShared>(HandleRedeliverShared);
-        Command<WakeTopic>(_ => Sender.Tell(new TopicWoken(_topic))); // recovery re-indexed the retained message
-        Command<SaveSnapshotSuccess>(s =>
+            BecomeActive();
+        });
+        Receive<Terminated>(t => _journal.IsJournal(t.ActorRef), _ => JournalStopped());
+        ReceiveAny(_ => Stash.Stash());
+    }
+
+    private void BecomeActive()
+    {
+        Become(Active);
+        Stash.UnstashAll();
+    }
+
+    private void Active()
+    {
+        Receive<RoutePublish>(HandlePublish);
+        Receive<SubscribeTopic>(HandleSubscribe);
+        Receive<UnsubscribeTopic>(HandleUnsubscribe);
+        Receive<RequestRetained>(HandleRequestRetained);
+        Receive<RedeliverShared>(HandleRedeliverShared);
+        Receive<WakeTopic>(_ => Sender.Tell(new TopicWoken(_topic))); // recovery re-indexed the retained message
+        Receive<JournalDone>(_ =>
         {
-            DeleteMessages(s.Metadata.SequenceNr);
-            DeleteSnapshots(new SnapshotSelectionCriteria(s.Metadata.SequenceNr - 1));
+            if (_journal.Answered() && ++_eventsSinceSnapshot >= _context.Options.Storage.SnapshotEvery && _journal.PendingWrites == 0)
+            {
+                _eventsSinceSnapshot = 0;
+                _journal.Snapshot(new TopicSnapshot(_subscribers.ToList(), _retained));
+            }
         });
-        Command<DeleteSnapshotsSuccess>(_ => { });
-        Command<DeleteSnapshotsFailure>(_ => { });
-        Command<SaveSnapshotFailure>(f => _log.Warning("Snapshot of topic {0} failed: {1}", _topic, f.Cause.Message));
-        Command<DeleteMessagesSuccess>(_ => { });
-        Command<DeleteMessagesFailure>(_ => { });
+        Receive<JournalRecovered>(_ => { }); // a journal started for a topic with nothing stored finds nothing
+        Receive<Terminated>(t => _journal.IsJournal(t.ActorRef), _ => JournalStopped());
     }
 
-    public override string PersistenceId { get; }
-
-    protected override void OnPersistFailure(Exception cause, object @event, long sequenceNr)
+    private void Apply(ITopicEvent e)
     {
-        // Logged by Akka with the event type and persistence id; counted here. The entity stops and recovers from
-        // the journal on its next message; nothing that depended on this event was confirmed.
-        _context.Metrics.StorageFailure();
-        base.OnPersistFailure(cause, @event, sequenceNr);
+        switch (e)
+        {
+            case TopicSubscriberAdded a:
+                _subscribers.Add(new SubscriberKey(a.ClientId, a.ShareGroup));
+                break;
+            case TopicSubscriberRemoved r:
+                _subscribers.Remove(new SubscriberKey(r.ClientId, r.ShareGroup));
+                break;
+            case RetainedMessageSet set:
+                _retained = set.Message;
+                break;
+            case RetainedMessageCleared:
+                _retained = null;
+                break;
+        }
     }
 
-    protected override void OnRecoveryFailure(Exception reason, object? message = null)
+    private void JournalStopped()
     {
-        _context.Metrics.StorageFailure();
-        base.OnRecoveryFailure(reason, message);
+        // A write or the recovery failed (logged and counted by the journal); nothing that depended on it was
+        // confirmed. Stop; the next message recovers what was stored.
+        _journal.Stopped();
+        Context.Stop(Self);
     }
-
-    public static Props Props(string topic, BrokerContext context) =>
-        Akka.Actor.Props.Create(() => new TopicEntity(topic, context));
 
     private void HandlePublish(RoutePublish publish)
     {
@@ -133,16 +177,17 @@ public sealed class TopicEntity : ReceivePersistentActor
             // The topic's first retained message: every node's retained index must know the topic before the
             // publisher hears PUBACK, or a wildcard SUBSCRIBE elsewhere right after could miss it. Later publishes
             // on this topic wait (stashed) so that their order is kept.
-            _context.RetainedIndexActor.Tell(new RetainedTopicChanged(_topic, true, Self, LastSequenceNr));
+            _context.RetainedIndexActor.Tell(new RetainedTopicChanged(_topic, true, Self, ++_nextIndexRequest));
             BecomeStacked(() =>
             {
-                Command<RetainedIndexed>(_ =>
+                Receive<RetainedIndexed>(_ =>
                 {
                     UnbecomeStacked();
                     Route(publish);
                     Stash.UnstashAll();
                 });
-                CommandAny(_ => Stash.Stash());
+                Receive<Terminated>(t => _journal.IsJournal(t.ActorRef), _ => JournalStopped());
+                ReceiveAny(_ => Stash.Stash());
             });
         });
     }
@@ -227,20 +272,16 @@ public sealed class TopicEntity : ReceivePersistentActor
     /// <summary>
     /// State has already changed in memory; journal the event and run <paramref name="then"/> (routing, replies) once it
     /// is stored. Callbacks run in event order, so routing order follows the mailbox. A failed write stops the entity,
-    /// which recovers the journaled state, and nothing was confirmed for the event that failed.
+    /// which recovers the journaled state, and nothing was confirmed for the event that failed. A topic left with
+    /// nothing (no subscriber, no retained message) deletes its journal, so that it starts again without reading it.
     /// </summary>
     private void Store(ITopicEvent e, Action? then = null)
     {
-        _pendingWrites++;
-        PersistAsync(e, _ =>
+        _journal.Write(e, then);
+        if (_subscribers.Count == 0 && _retained is null)
         {
-            _pendingWrites--;
-            then?.Invoke();
-            if (++_eventsSinceSnapshot >= _context.Options.Storage.SnapshotEvery && _pendingWrites == 0)
-            {
-                _eventsSinceSnapshot = 0;
-                SaveSnapshot(new TopicSnapshot(_subscribers.ToList(), _retained));
-            }
-        });
+            _eventsSinceSnapshot = 0;
+            _journal.DeleteAll(null);
+        }
     }
 }

@@ -1,5 +1,4 @@
 using Akka.Actor;
-using Akka.Persistence;
 using Broker.Protocol;
 using Broker.Protocol.Packets;
 using Broker.Routing;
@@ -48,11 +47,7 @@ public sealed partial class SessionEntity
             // marker also protects a recovery that would otherwise replay events whose deletion failed.
             if (_journaled)
             {
-                DeferAsync(0, _ =>
-                {
-                    DeleteMessages(LastSequenceNr);
-                    DeleteSnapshots(SnapshotSelectionCriteria.Latest);
-                });
+                DeleteJournal(null);
             }
 
             _persistent = _journaled && info.SessionExpiry > 0;
@@ -76,7 +71,7 @@ public sealed partial class SessionEntity
             }
         }
 
-        DeferAsync(0, _ =>
+        AfterWrites(() =>
         {
             if (_connection is null || !_connection.Equals(attach.Connection))
             {

@@ -55,7 +55,6 @@ public sealed partial class SessionEntity
     private static void Confirm(Deliver deliver) => deliver.AckTo?.Tell(new DeliveryStored(deliver.AckId));
 
     /// <summary>Moves queued messages into the in-flight window while the client is connected and the window has room.</summary>
-    [System.Diagnostics.CodeAnalysis.SuppressMessage("Akka", "AK1006", Justification = "Each Persist returns from the loop; the next step runs in its callback.")]
     private void Pump()
     {
         var now = DateTimeOffset.UtcNow.ToUnixTimeMilliseconds();

@@ -159,7 +159,7 @@ public sealed partial class SessionEntity
 
         // The session's own table stops deliveries at once [MQTT-3.10.4-2]; the routes are removed behind it.
         var packet = new MqttUnsubAckPacket { PacketId = unsubscribe.Packet.PacketId, ReasonCodes = codes.MoveToImmutable() };
-        DeferAsync(packet, p => _connection?.Tell(new SendPacket(p)));
+        AfterWrites(() => _connection?.Tell(new SendPacket(packet)));
     }
 
     /// <summary>Creates the route of a filter: its topic entity for an exact topic, the wildcard index otherwise.</summary>

@@ -1,8 +1,8 @@
 using Akka.Actor;
 using Akka.Cluster.Sharding;
 using Akka.Event;
-using Akka.Persistence;
 using Broker.Cluster;
+using Broker.Persistence;
 using Broker.Protocol;
 using Broker.Protocol.Packets;
 
@@ -21,9 +21,10 @@ namespace Broker.Sessions;
 /// The connection actor owns the socket; this entity decides what to send and when.
 /// </para>
 /// </summary>
-public sealed partial class SessionEntity : ReceivePersistentActor, IWithTimers
+public sealed partial class SessionEntity : ReceiveActor, IWithTimers, IWithUnboundedStash
 {
     private readonly string _clientId;
+    private readonly string _shardId;
     private readonly BrokerContext _context;
     private readonly ILoggingAdapter _log = Context.GetLogger();
 
@@ -33,13 +34,15 @@ public sealed partial class SessionEntity : ReceivePersistentActor, IWithTimers
     private readonly PacketIdAllocator _packetIds = new();
     private readonly HashSet<ushort> _inboundQos2 = new();
 
+    private readonly JournalLink _journal;
+
     private uint _expirySeconds;
     private long _detachedAtMs; // when the client left (0 while connected or unknown)
     private MqttWill? _will;
     private bool _persistent;
     private bool _hasState;
     private bool _journaled; // something of this session is in the journal (recovered or written)
-    private int _pendingWrites;
+    private bool _recovering;
     private int _eventsSinceSnapshot;
     private bool _ending;
 
@@ -50,43 +53,95 @@ public sealed partial class SessionEntity : ReceivePersistentActor, IWithTimers
     {
         _clientId = clientId;
         _context = context;
-        PersistenceId = "session-" + clientId;
+        _shardId = context.SessionShardOf(clientId);
         _queue = new MessageQueue(context.Options.Sessions.MaxQueuedMessages);
         _inflight = new InflightWindow(context.Options.Sessions.MaxInflight);
+        _journal = new JournalLink(Context, context, context.SessionDirectory, "session-", clientId, _shardId);
 
-        Recover<SnapshotOffer>(o =>
+        // Starting: ask this node's directory whether anything is stored for the client id. Only then is the journal
+        // read; a clean session never touches it.
+        _journal.AskStored();
+        Receive<StoredAnswer>(answer =>
         {
-            if (o.Snapshot is SessionSnapshot s)
+            if (!answer.Stored)
             {
-                Restore(s);
-                _persistent = true;
-                _journaled = true;
+                BecomeActive();
+                return;
+            }
+
+            _journal.Start(recover: true);
+            Become(Recovering);
+        });
+        ReceiveAny(_ => Stash.Stash());
+    }
+
+    public IStash Stash { get; set; } = null!;
+
+    public ITimerScheduler Timers { get; set; } = null!;
+
+    public static Props Props(string clientId, BrokerContext context) =>
+        Akka.Actor.Props.Create(() => new SessionEntity(clientId, context));
+
+    private bool Connected => _connection is not null;
+
+    private void Recovering()
+    {
+        Receive<JournalRecovered>(recovered =>
+        {
+            _recovering = true;
+            if (recovered.Snapshot is SessionSnapshot snapshot)
+            {
+                Restore(snapshot);
+            }
+
+            foreach (var e in recovered.Events)
+            {
+                Apply((ISessionEvent)e);
+            }
+
+            _recovering = false;
+            _persistent = _journaled = recovered.Snapshot is not null || recovered.Events.Count > 0;
+            BecomeActive();
+            OnRecovered();
+        });
+        Receive<Terminated>(t => _journal.IsJournal(t.ActorRef), _ => JournalStopped());
+        ReceiveAny(_ => Stash.Stash());
+    }
+
+    private void BecomeActive()
+    {
+        Become(Active);
+        Stash.UnstashAll();
+    }
+
+    private void Active()
+    {
+        Receive<AttachSession>(HandleAttach);
+        Receive<DetachSession>(HandleDetach);
+        Receive<Terminated>(t =>
+        {
+            if (_journal.IsJournal(t.ActorRef))
+            {
+                JournalStopped();
+            }
+            else
+            {
+                HandleTerminated(t);
             }
         });
-        Recover<ISessionEvent>(e =>
-        {
-            Apply(e);
-            _persistent = true;
-            _journaled = true;
-        });
-        Recover<RecoveryCompleted>(_ => OnRecovered());
-
-        Command<AttachSession>(HandleAttach);
-        Command<DetachSession>(HandleDetach);
-        Command<Terminated>(HandleTerminated);
-        Command<Routing.Deliver>(HandleDeliver);
-        Command<OutboundAck>(HandleOutboundAck);
-        Command<SessionSubscribe>(HandleSubscribe);
-        Command<SessionUnsubscribe>(HandleUnsubscribe);
-        Command<Routing.TopicSubscribed>(r => SubscriptionConfirmed(r.RequestId));
-        Command<Routing.WildcardRegistered>(r => SubscriptionConfirmed(r.RequestId));
-        Command<Routing.RetainedTopicsFound>(HandleRetainedTopicsFound);
-        Command<InboundQos2Publish>(HandleInboundQos2);
-        Command<InboundRelease>(HandleInboundRelease);
-        Command<Routing.PublishRouted>(r => InboundRouted(r.AckId, r.Deliveries));
-        Command<Routing.DeliveryStored>(r => InboundStored(r.AckId));
-        Command<PublishWillTimer>(_ => PublishWill());
-        Command<WakeSession>(w =>
+        Receive<Routing.Deliver>(HandleDeliver);
+        Receive<OutboundAck>(HandleOutboundAck);
+        Receive<SessionSubscribe>(HandleSubscribe);
+        Receive<SessionUnsubscribe>(HandleUnsubscribe);
+        Receive<Routing.TopicSubscribed>(r => SubscriptionConfirmed(r.RequestId));
+        Receive<Routing.WildcardRegistered>(r => SubscriptionConfirmed(r.RequestId));
+        Receive<Routing.RetainedTopicsFound>(HandleRetainedTopicsFound);
+        Receive<InboundQos2Publish>(HandleInboundQos2);
+        Receive<InboundRelease>(HandleInboundRelease);
+        Receive<Routing.PublishRouted>(r => InboundRouted(r.AckId, r.Deliveries));
+        Receive<Routing.DeliveryStored>(r => InboundStored(r.AckId));
+        Receive<PublishWillTimer>(_ => PublishWill());
+        Receive<WakeSession>(_ =>
         {
             // Recovery has run by now (expiry scheduled, routes being re-announced); answer once they are confirmed.
             _wakers.Add(Sender);
@@ -96,43 +151,24 @@ public sealed partial class SessionEntity : ReceivePersistentActor, IWithTimers
                 Context.Parent.Tell(new Passivate(PoisonPill.Instance));
             }
         });
-        Command<InboundSweep>(_ => SweepInbound());
-        Command<ExpireTimer>(_ => EndSession("expired"));
-        Command<SaveSnapshotSuccess>(s =>
+        Receive<InboundSweep>(_ => SweepInbound());
+        Receive<ExpireTimer>(_ => EndSession("expired"));
+        Receive<JournalDone>(_ => JournalAnswered());
+        Receive<JournalRecovered>(r =>
         {
-            // The snapshot holds everything up to its sequence number: older events and snapshots can go.
-            DeleteMessages(s.Metadata.SequenceNr);
-            DeleteSnapshots(new SnapshotSelectionCriteria(s.Metadata.SequenceNr - 1));
+            // A journal started for a session that had nothing stored: its recovery is expected to find nothing.
+            if (r.Snapshot is not null || r.Events.Count > 0)
+            {
+                _log.Warning("Session {0}: the journal held {1} entries the session directory did not know of; superseded",
+                    _clientId, r.Events.Count + (r.Snapshot is null ? 0 : 1));
+            }
         });
-        Command<SaveSnapshotFailure>(f => _log.Warning("Snapshot of session {0} failed: {1}", _clientId, f.Cause.Message));
-        Command<DeleteSnapshotsSuccess>(_ => { });
-        Command<DeleteSnapshotsFailure>(_ => { });
-        Command<DeleteMessagesSuccess>(_ => { });
-        Command<DeleteMessagesFailure>(f => _log.Warning("Could not delete journal of session {0}: {1}", _clientId, f.Cause.Message));
+        Receive<SessionHandOff>(_ =>
+        {
+            // The shard moves to another node: stop once every write is stored.
+            _journal.AfterWrites(() => Context.Stop(Self));
+        });
     }
-
-    public override string PersistenceId { get; }
-
-    protected override void OnPersistFailure(Exception cause, object @event, long sequenceNr)
-    {
-        // Logged by Akka with the event type and persistence id; counted here. The entity stops and recovers from
-        // the journal on its next message; nothing that depended on this event was confirmed.
-        _context.Metrics.StorageFailure();
-        base.OnPersistFailure(cause, @event, sequenceNr);
-    }
-
-    protected override void OnRecoveryFailure(Exception reason, object? message = null)
-    {
-        _context.Metrics.StorageFailure();
-        base.OnRecoveryFailure(reason, message);
-    }
-
-    public ITimerScheduler Timers { get; set; } = null!;
-
-    public static Props Props(string clientId, BrokerContext context) =>
-        Akka.Actor.Props.Create(() => new SessionEntity(clientId, context));
-
-    private bool Connected => _connection is not null;
 
     /// <summary>Applies one event to the in-memory state; the only place state changes (also during recovery).</summary>
     private void Apply(ISessionEvent e)
@@ -161,7 +197,7 @@ public sealed partial class SessionEntity : ReceivePersistentActor, IWithTimers
                 _subscriptions.Remove(r.Filter);
                 break;
             case MessageQueued q:
-                if (_queue.Enqueue(q.Message) is not null && !IsRecovering)
+                if (_queue.Enqueue(q.Message) is not null && !_recovering)
                 {
                     _context.Metrics.DroppedQueueFullAdd(1);
                 }
@@ -227,23 +263,37 @@ public sealed partial class SessionEntity : ReceivePersistentActor, IWithTimers
         }
 
         _journaled = true;
-        _pendingWrites++;
-        PersistAsync(e, _ =>
+        _journal.Write(e, then);
+    }
+
+    private void AfterWrites(Action action) => _journal.AfterWrites(action);
+
+    private void DeleteJournal(Action? then) => _journal.DeleteAll(then);
+
+    private void JournalAnswered()
+    {
+        if (_journal.Answered())
         {
-            _pendingWrites--;
             _eventsSinceSnapshot++;
-            then?.Invoke();
             MaybeSnapshot();
-        });
+        }
+    }
+
+    private void JournalStopped()
+    {
+        // A write or the recovery failed (logged and counted by the journal). Nothing waiting on it was confirmed:
+        // stop, and let the next message recover what was stored.
+        _journal.Stopped();
+        Context.Stop(Self);
     }
 
     private void MaybeSnapshot()
     {
         // Only when no write is pending: then the in-memory state is exactly the journaled state.
-        if (_pendingWrites == 0 && !_ending && _eventsSinceSnapshot >= _context.Options.Storage.SnapshotEvery)
+        if (_journal.PendingWrites == 0 && !_ending && _eventsSinceSnapshot >= _context.Options.Storage.SnapshotEvery)
         {
             _eventsSinceSnapshot = 0;
-            SaveSnapshot(new SessionSnapshot(
+            _journal.Snapshot(new SessionSnapshot(
                 _expirySeconds, _will, _subscriptions.ToList(), _queue.Items.ToList(), _inflight.Entries.ToList(), _inboundQos2.ToList(), _detachedAtMs));
         }
     }
@@ -355,17 +405,7 @@ public sealed partial class SessionEntity : ReceivePersistentActor, IWithTimers
         Timers.CancelAll();
 
         // After every pending write: delete the journal and snapshots, then leave.
-        var journaled = _journaled;
-        DeferAsync(0, _ =>
-        {
-            if (journaled)
-            {
-                DeleteMessages(LastSequenceNr);
-                DeleteSnapshots(SnapshotSelectionCriteria.Latest);
-            }
-
-            Context.Parent.Tell(new Passivate(PoisonPill.Instance));
-        });
+        DeleteJournal(() => Context.Parent.Tell(new Passivate(PoisonPill.Instance)));
     }
 
     private sealed class PublishWillTimer
@@ -377,4 +417,13 @@ public sealed partial class SessionEntity : ReceivePersistentActor, IWithTimers
     {
         public static readonly ExpireTimer Instance = new();
     }
+}
+
+/// <summary>
+/// The session region's hand-off stop message: the shard is moving to another node. The entity stops once its
+/// pending writes are stored (a PoisonPill could cut them off).
+/// </summary>
+public sealed class SessionHandOff : INoSerializationVerificationNeeded
+{
+    public static readonly SessionHandOff Instance = new();
 }

@@ -1,0 +1,110 @@
+using Broker.Protocol;
+using Broker.Protocol.Packets;
+using Broker.Tests.EndToEnd;
+using Xunit.Abstractions;
+using static Broker.Tests.Durability.DurableClient;
+using ClientVersion = MQTTnet.Formatter.MqttProtocolVersion;
+
+namespace Broker.Tests.Durability;
+
+/// <summary>
+/// DESIGN.md "Storage only where a promise needs it": clean sessions (3.1.1 clean session 1, v5 clean start with
+/// session expiry 0) and topics with nothing stored never touch the journal. Proven the hard way: with PostgreSQL
+/// stopped, clean clients still connect, subscribe and exchange QoS 1 messages, while a persistent session, which
+/// does need storage, is refused. (Before the stored-entity directory, every CONNECT and every topic's first publish
+/// read the journal, and all of them failed.) The one read left is per shard: the first entity of a shard on a node
+/// reads which ids of that shard have rows, so the clients and topics are used once before the outage.
+/// </summary>
+[Collection(PostgresCollection.Name)]
+public sealed class CleanSessionsWithoutStorageSpecs : IDisposable
+{
+    private const int Publishers = 10;
+    private const int PerPublisher = 20;
+
+    private readonly ITestOutputHelper _output;
+    private readonly PostgresServer _postgres;
+    private readonly string _dataDir = Directory.CreateTempSubdirectory("broker-nostorage-").FullName;
+    private BrokerNodeProcess? _node;
+
+    public CleanSessionsWithoutStorageSpecs(ITestOutputHelper output, PostgresServer postgres)
+    {
+        _output = output;
+        _postgres = postgres;
+    }
+
+    [Fact]
+    public async Task Clean_sessions_should_connect_and_exchange_messages_while_the_database_is_down()
+    {
+        var connectionString = await _postgres.CreateDatabaseAsync("nostorage_" + Guid.NewGuid().ToString("N")[..8]);
+        _node = await BrokerNodeProcess.StartAsync(
+            $"--Node:DataDir={_dataDir}", "--Storage:Provider=postgresql", $"--Storage:ConnectionString={connectionString}",
+            "--Mqtt:DurableAckTimeout=3");
+        var run = Guid.NewGuid().ToString("N")[..8];
+
+        // Warm-up while the database runs: every client id and topic once (their shards learn they have no rows).
+        for (var p = 0; p < Publishers; p++)
+        {
+            var (warm, _) = await ConnectAsync(_node.MqttPort, ClientVersion.V500, $"pub-{run}-{p}", cleanStart: true);
+            await warm.SendAsync(new MqttPublishPacket { Topic = $"nostorage/{run}/{p}", Payload = new byte[] { 1 } });
+            await DisconnectAsync(warm);
+        }
+
+        await DisconnectAsync((await ConnectAsync(_node.MqttPort, ClientVersion.V500, $"sub-{run}", cleanStart: true)).Client);
+
+        await _postgres.StopAsync();
+        try
+        {
+            // Control: a persistent session needs the journal, so with the database down it cannot be opened.
+            var persistent = await RawMqttClient.OpenAsync(_node.MqttPort, ClientVersion.V500);
+            await using (persistent)
+            {
+                await persistent.SendAsync(new MqttConnectPacket
+                {
+                    ProtocolVersion = persistent.Version, ClientId = $"durable-{run}", CleanStart = false, SessionExpiryInterval = 600,
+                });
+                var answer = await persistent.ReceiveAsync(TimeSpan.FromSeconds(30));
+                _output.WriteLine($"persistent session with the database down: {answer?.ToString() ?? "closed without CONNACK"}");
+                Assert.True(answer is null or MqttConnAckPacket { ReasonCode: not 0 }, $"persistent session opened without storage: {answer}");
+            }
+
+            var (subscriber, _) = await ConnectAsync(_node.MqttPort, ClientVersion.V500, $"sub-{run}", cleanStart: true);
+            await using var sub = subscriber;
+            var subAck = await subscriber.SubscribeAsync(1, $"nostorage/{run}/#", MqttQoS.AtLeastOnce);
+            Assert.Equal(MqttReasonCode.GrantedQoS1, subAck.ReasonCodes[0]);
+
+            var publishers = Enumerable.Range(0, Publishers).Select(async p =>
+            {
+                var version = p % 2 == 0 ? ClientVersion.V311 : ClientVersion.V500;
+                var (publisher, connAck) = await ConnectAsync(_node.MqttPort, version, $"pub-{run}-{p}", cleanStart: true);
+                Assert.False(connAck.SessionPresent);
+                await PublishAllAsync(publisher, $"nostorage/{run}/{p}", MqttQoS.AtLeastOnce, Payloads($"p{p}", PerPublisher));
+                await DisconnectAsync(publisher);
+            }).ToList();
+            await Task.WhenAll(publishers);
+
+            var received = await ReceiveUntilAsync(subscriber, r => r.Count >= Publishers * PerPublisher, TimeSpan.FromSeconds(30));
+            Assert.Equal(Publishers * PerPublisher, received.Select(m => m.Payload).Distinct().Count());
+            foreach (var group in received.GroupBy(m => m.Topic))
+            {
+                // In order per publisher.
+                Assert.Equal(group.Select(m => Seq(m.Payload)).OrderBy(s => s), group.Select(m => Seq(m.Payload)));
+            }
+        }
+        finally
+        {
+            await _postgres.StartAsync();
+        }
+    }
+
+    public void Dispose()
+    {
+        _node?.Dispose();
+        try
+        {
+            Directory.Delete(_dataDir, recursive: true);
+        }
+        catch (IOException)
+        {
+        }
+    }
+}
