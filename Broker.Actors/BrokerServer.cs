@@ -76,7 +76,8 @@ public sealed class BrokerServer : IAsyncDisposable
 
         var context = Context;
         context.WildcardIndexActor = System.ActorOf(WildcardIndexActor.Props(context.Wildcards), WildcardIndexActor.Name);
-        context.RetainedIndexActor = System.ActorOf(RetainedIndexActor.Props(), RetainedIndexActor.Name);
+        context.RetainedIndexActor = System.ActorOf(RetainedIndexActor.Props(context.Metrics), RetainedIndexActor.Name);
+        context.ClientRegistry = System.ActorOf(Operations.ClientRegistryActor.Props(), Operations.ClientRegistryActor.Name);
 
         var sharding = ClusterSharding.Get(System);
         var baseSettings = ClusterShardingSettings.Create(System);

@@ -28,10 +28,13 @@ public sealed class BrokerContext
     public IActorRef WildcardIndexActor { get; internal set; } = ActorRefs.Nobody;
 
     public IActorRef RetainedIndexActor { get; internal set; } = ActorRefs.Nobody;
+
+    /// <summary>This node's <see cref="Operations.ClientRegistryActor"/> (connected clients, for the management API).</summary>
+    public IActorRef ClientRegistry { get; internal set; } = ActorRefs.Nobody;
 }
 
-/// <summary>Node-wide counters (lock-free increments). Exposed through metrics in a later step.</summary>
-public sealed class BrokerMetrics
+/// <summary>Node-wide counters (lock-free increments), read at scrape time (see BrokerMetrics.Operations.cs).</summary>
+public sealed partial class BrokerMetrics
 {
     private long _connections;
     private long _messagesIn;

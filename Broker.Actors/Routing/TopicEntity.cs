@@ -232,8 +232,10 @@ public sealed class TopicEntity : ReceivePersistentActor
     private void Store(ITopicEvent e, Action? then = null)
     {
         _pendingWrites++;
+        var started = System.Diagnostics.Stopwatch.GetTimestamp();
         PersistAsync(e, _ =>
         {
+            _context.Metrics.PersistLatency.RecordSince(started);
             _pendingWrites--;
             then?.Invoke();
             if (++_eventsSinceSnapshot >= _context.Options.Storage.SnapshotEvery && _pendingWrites == 0)

@@ -114,6 +114,7 @@ public sealed partial class ClientConnectionActor
         }
 
         Write(connack);
+        AnnounceConnected();
         _log.Info(
             $"Client {_clientId} ({_remote}) connected: MQTT {VersionName(_version)}, clean start {_connect!.CleanStart}, " +
             $"session expiry {_grantedExpiry} s, keep alive {_keepAliveSeconds} s, session present {attached.SessionPresent}");
@@ -131,6 +132,7 @@ public sealed partial class ClientConnectionActor
 
     private void RefuseConnect(MqttReasonCode v5Reason, MqttConnectReturnCode v3Code, bool closeOnly = false)
     {
+        _context.Metrics.ConnectRefusedAdd(v5Reason);
         if (!closeOnly)
         {
             Write(new MqttConnAckPacket { ReasonCode = IsV5 ? (byte)v5Reason : (byte)v3Code });
@@ -173,6 +175,7 @@ public sealed partial class ClientConnectionActor
 
         // [MQTT-3.14.4-3] a normal DISCONNECT discards the will; v5 reason 0x04 asks for it to be published.
         var publishWill = IsV5 && disconnect.ReasonCode == MqttReasonCode.DisconnectWithWillMessage;
+        EndingBecause(Cluster.DisconnectReason.ClientDisconnect);
         _log.Info("Client {0} ({1}) disconnected (reason 0x{2:X2})", _clientId, _remote, (byte)disconnect.ReasonCode);
         Detach(publishWill, newExpiry);
         _closing = true;

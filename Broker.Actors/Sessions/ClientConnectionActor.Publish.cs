@@ -67,7 +67,7 @@ public sealed partial class ClientConnectionActor
         var properties = publish.Properties;
         var expiresAt = properties.MessageExpiryInterval is { } seconds ? now + (seconds * 1000L) : 0;
         var message = new MqttApplicationMessage(topic, publish.Payload, publish.QoS, publish.Retain, properties, _clientId, expiresAt);
-        _context.Metrics.MessageIn();
+        _context.Metrics.PublishReceived(publish.QoS, publish.Payload.Length);
 
         switch (publish.QoS)
         {
@@ -233,7 +233,7 @@ public sealed partial class ClientConnectionActor
             return;
         }
 
-        _context.Metrics.MessageOut();
+        _context.Metrics.PublishSent(queued.QoS, message.Payload.Length);
         Write(packet);
     }
 

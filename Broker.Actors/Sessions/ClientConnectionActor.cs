@@ -66,6 +66,7 @@ public sealed partial class ClientConnectionActor : ReceiveActor, IWithTimers, I
 
     protected override void PostStop()
     {
+        CountDisconnect();
         if (_countedConnection)
         {
             _context.Metrics.CloseConnection();
@@ -219,6 +220,7 @@ public sealed partial class ClientConnectionActor : ReceiveActor, IWithTimers, I
             if (!_closing)
             {
                 _log.Info("Client {0} ({1}) closed the connection", _clientId, _remote);
+                EndingBecause(Cluster.DisconnectReason.ConnectionLost);
             }
 
             Detach(publishWill: true, newExpiry: null);
@@ -236,6 +238,7 @@ public sealed partial class ClientConnectionActor : ReceiveActor, IWithTimers, I
                 CloseNow();
             }
         });
+        Receive<Operations.AdministrativeDisconnect>(_ => HandleAdministrativeDisconnect());
         Receive<ConnectTimeout>(_ => { });
         Receive<AttachTimeout>(_ => { });
         Receive<KeepAliveCheck>(_ => { });

@@ -109,6 +109,7 @@ public sealed partial class SessionEntity : ReceivePersistentActor, IWithTimers
         Command<DeleteSnapshotsFailure>(_ => { });
         Command<DeleteMessagesSuccess>(_ => { });
         Command<DeleteMessagesFailure>(f => _log.Warning("Could not delete journal of session {0}: {1}", _clientId, f.Cause.Message));
+        Command<Operations.GetSessionInfo>(HandleGetSessionInfo);
     }
 
     public override string PersistenceId { get; }
@@ -228,8 +229,10 @@ public sealed partial class SessionEntity : ReceivePersistentActor, IWithTimers
 
         _journaled = true;
         _pendingWrites++;
+        var started = System.Diagnostics.Stopwatch.GetTimestamp();
         PersistAsync(e, _ =>
         {
+            _context.Metrics.PersistLatency.RecordSince(started);
             _pendingWrites--;
             _eventsSinceSnapshot++;
             then?.Invoke();
