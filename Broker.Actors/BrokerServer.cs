@@ -53,6 +53,12 @@ public sealed class BrokerServer : IAsyncDisposable
         {
             await server.StartClusterAsync(cancellationToken).ConfigureAwait(false);
             await server.WakeStoredEntitiesAsync(cancellationToken).ConfigureAwait(false);
+            if (options.Sys.Interval > 0)
+            {
+                system.ActorOf(Operations.SysTopicsActor.Props(server.Context, TimeSpan.FromSeconds(options.Sys.Interval)),
+                    Operations.SysTopicsActor.Name);
+            }
+
             await server._listener.StartAsync(system, server.Context, IPAddress.Parse(options.Mqtt.Address), options.Mqtt.Port)
                 .ConfigureAwait(false);
             return server;
