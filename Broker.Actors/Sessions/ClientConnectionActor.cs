@@ -46,7 +46,10 @@ public sealed partial class ClientConnectionActor : ReceiveActor, IWithTimers, I
         _channel = channel;
         _codec = codec;
         _context = context;
-        _remote = (channel.RemoteAddress as IPEndPoint)?.ToString() ?? channel.RemoteAddress?.ToString() ?? "?";
+        // DotNetty's dual-mode sockets report IPv4 peers as ::ffff:a.b.c.d; logs and the management API show a.b.c.d.
+        _remote = channel.RemoteAddress is IPEndPoint { Address.IsIPv4MappedToIPv6: true } mapped
+            ? new IPEndPoint(mapped.Address.MapToIPv4(), mapped.Port).ToString()
+            : channel.RemoteAddress?.ToString() ?? "?";
         AwaitingConnect();
     }
 

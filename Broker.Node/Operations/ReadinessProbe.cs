@@ -11,7 +11,7 @@ internal sealed class ReadinessProbe
     private static readonly TimeSpan Timeout = TimeSpan.FromSeconds(3);
     private static readonly TimeSpan CacheFor = TimeSpan.FromSeconds(1);
     private readonly SemaphoreSlim _one = new(1, 1);
-    private long _checkedAt = long.MinValue;
+    private long? _checkedAt;
     private bool _reachable;
 
     public async Task<bool> StorageReachableAsync(BrokerServer broker)
@@ -19,7 +19,7 @@ internal sealed class ReadinessProbe
         await _one.WaitAsync().ConfigureAwait(false);
         try
         {
-            if (Environment.TickCount64 - _checkedAt < CacheFor.TotalMilliseconds)
+            if (_checkedAt is { } at && Environment.TickCount64 - at < CacheFor.TotalMilliseconds)
             {
                 return _reachable;
             }
