@@ -1,5 +1,6 @@
 using System.Net;
 using Akka.Actor;
+using Akka.Actor.Setup;
 using Akka.Cluster.Sharding;
 using Akka.Configuration;
 using Akka.Event;
@@ -42,12 +43,23 @@ public sealed class BrokerServer : IAsyncDisposable
         ? bound.Address.IsIPv4MappedToIPv6 ? new IPEndPoint(bound.Address.MapToIPv4(), bound.Port) : bound
         : throw new InvalidOperationException("Not started");
 
-    public static async Task<BrokerServer> StartAsync(BrokerOptions options, CancellationToken cancellationToken = default)
+    /// <param name="setup">
+    /// Extra actor system setup from the host (e.g. its logger bridge); the HOCON of its <see cref="BootstrapSetup"/>,
+    /// if any, takes precedence over the broker's.
+    /// </param>
+    public static async Task<BrokerServer> StartAsync(
+        BrokerOptions options, CancellationToken cancellationToken = default, ActorSystemSetup? setup = null)
     {
         await Persistence.StorageSetup.VerifyAsync(options, cancellationToken).ConfigureAwait(false);
         var config = ConfigurationFactory.ParseString(BrokerHocon.Build(options))
             .WithFallback(Akka.Persistence.Sql.SqlPersistence.DefaultConfiguration);
-        var system = ActorSystem.Create(BrokerHocon.SystemName, config);
+        if (setup?.Get<BootstrapSetup>().Value?.Config.Value is { } hostConfig)
+        {
+            config = hostConfig.WithFallback(config);
+        }
+
+        var system = ActorSystem.Create(BrokerHocon.SystemName,
+            (setup ?? ActorSystemSetup.Empty).And(BootstrapSetup.Create().WithConfig(config)));
         var server = new BrokerServer(options, system);
         try
         {

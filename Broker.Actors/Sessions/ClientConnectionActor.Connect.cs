@@ -18,7 +18,7 @@ public sealed partial class ClientConnectionActor
 
         if (!_context.Metrics.TryOpenConnection(options.Mqtt.MaxConnections))
         {
-            _log.Warning("Refusing {0} ({1}): Mqtt:MaxConnections ({2}) reached", connect.ClientId, _remote, options.Mqtt.MaxConnections);
+            _log.Warning("Client {ClientId} ({Address}) refused: Mqtt:MaxConnections ({MaxConnections}) reached", connect.ClientId, _remote, options.Mqtt.MaxConnections);
             RefuseConnect(MqttReasonCode.QuotaExceeded, MqttConnectReturnCode.ServerUnavailable);
             return;
         }
@@ -116,8 +116,9 @@ public sealed partial class ClientConnectionActor
         Write(connack);
         AnnounceConnected();
         _log.Info(
-            $"Client {_clientId} ({_remote}) connected: MQTT {VersionName(_version)}, clean start {_connect!.CleanStart}, " +
-            $"session expiry {_grantedExpiry} s, keep alive {_keepAliveSeconds} s, session present {attached.SessionPresent}");
+            "Client {ClientId} ({Address}) connected: MQTT {ProtocolVersion}, clean start {CleanStart}, " +
+            "session expiry {SessionExpiry} s, keep alive {KeepAlive} s, session present {SessionPresent}",
+            new object[] { _clientId, _remote, VersionName(_version), _connect!.CleanStart, _grantedExpiry, _keepAliveSeconds, attached.SessionPresent });
 
         if (_keepAliveSeconds > 0)
         {
@@ -153,7 +154,7 @@ public sealed partial class ClientConnectionActor
 
         if (idleMs > _keepAliveSeconds * 1500L)
         {
-            _log.Warning("Client {0} ({1}) keep alive timeout after {2} ms without a packet", _clientId, _remote, idleMs);
+            _log.Warning("Client {ClientId} ({Address}) keep alive timeout after {IdleMs} ms without a packet", _clientId, _remote, idleMs);
             Disconnect(MqttReasonCode.KeepAliveTimeout);
         }
     }
@@ -176,7 +177,7 @@ public sealed partial class ClientConnectionActor
         // [MQTT-3.14.4-3] a normal DISCONNECT discards the will; v5 reason 0x04 asks for it to be published.
         var publishWill = IsV5 && disconnect.ReasonCode == MqttReasonCode.DisconnectWithWillMessage;
         EndingBecause(Cluster.DisconnectReason.ClientDisconnect);
-        _log.Info("Client {0} ({1}) disconnected (reason 0x{2:X2})", _clientId, _remote, (byte)disconnect.ReasonCode);
+        _log.Info("Client {ClientId} ({Address}) disconnected (reason 0x{Reason:X2})", _clientId, _remote, (byte)disconnect.ReasonCode);
         Detach(publishWill, newExpiry);
         _closing = true;
         _channel.CloseAsync();

@@ -51,7 +51,7 @@ public sealed partial class ClientConnectionActor
 
     private void HandleAdministrativeDisconnect()
     {
-        _log.Info("Client {0} ({1}) disconnected by an operator (management API)", _clientId, _remote);
+        _log.Info("Client {ClientId} ({Address}) disconnected by an operator (management API)", _clientId, _remote);
         if (_session is null)
         {
             EndingBecause(DisconnectReason.Administrative);

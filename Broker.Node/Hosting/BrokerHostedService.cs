@@ -33,7 +33,7 @@ public sealed class BrokerHostedService : IHostedService
                 _options.Management.Token.Length > 0 ? ", /api (bearer token)" : " (management API off: no Management:Token)");
         }
 
-        _server = await BrokerServer.StartAsync(_options, cancellationToken).ConfigureAwait(false);
+        _server = await BrokerServer.StartAsync(_options, cancellationToken, AkkaLogBridge.Setup(_loggerFactory)).ConfigureAwait(false);
         _http?.Attach(_server);
         var cluster = Akka.Cluster.Cluster.Get(_server.System);
         _logger.LogInformation(
