@@ -1,5 +1,6 @@
 using System.Net;
 using Akka.Actor;
+using Akka.Actor.Setup;
 using Akka.Cluster.Sharding;
 using Akka.Configuration;
 using Akka.Event;
@@ -42,17 +43,34 @@ public sealed class BrokerServer : IAsyncDisposable
         ? bound.Address.IsIPv4MappedToIPv6 ? new IPEndPoint(bound.Address.MapToIPv4(), bound.Port) : bound
         : throw new InvalidOperationException("Not started");
 
-    public static async Task<BrokerServer> StartAsync(BrokerOptions options, CancellationToken cancellationToken = default)
+    /// <param name="setup">
+    /// Extra actor system setup from the host (e.g. its logger bridge); the HOCON of its <see cref="BootstrapSetup"/>,
+    /// if any, takes precedence over the broker's.
+    /// </param>
+    public static async Task<BrokerServer> StartAsync(
+        BrokerOptions options, CancellationToken cancellationToken = default, ActorSystemSetup? setup = null)
     {
         await Persistence.StorageSetup.VerifyAsync(options, cancellationToken).ConfigureAwait(false);
         var config = ConfigurationFactory.ParseString(BrokerHocon.Build(options))
             .WithFallback(Akka.Persistence.Sql.SqlPersistence.DefaultConfiguration);
-        var system = ActorSystem.Create(BrokerHocon.SystemName, config);
+        if (setup?.Get<BootstrapSetup>().Value?.Config.Value is { } hostConfig)
+        {
+            config = hostConfig.WithFallback(config);
+        }
+
+        var system = ActorSystem.Create(BrokerHocon.SystemName,
+            (setup ?? ActorSystemSetup.Empty).And(BootstrapSetup.Create().WithConfig(config)));
         var server = new BrokerServer(options, system);
         try
         {
             await server.StartClusterAsync(cancellationToken).ConfigureAwait(false);
             await server.WakeStoredEntitiesAsync(cancellationToken).ConfigureAwait(false);
+            if (options.Sys.Interval > 0)
+            {
+                system.ActorOf(Operations.SysTopicsActor.Props(server.Context, TimeSpan.FromSeconds(options.Sys.Interval)),
+                    Operations.SysTopicsActor.Name);
+            }
+
             await server._listener.StartAsync(system, server.Context, IPAddress.Parse(options.Mqtt.Address), options.Mqtt.Port)
                 .ConfigureAwait(false);
             return server;
@@ -76,7 +94,7 @@ public sealed class BrokerServer : IAsyncDisposable
 
         var context = Context;
         context.WildcardIndexActor = System.ActorOf(WildcardIndexActor.Props(context.Wildcards), WildcardIndexActor.Name);
-        context.RetainedIndexActor = System.ActorOf(RetainedIndexActor.Props(), RetainedIndexActor.Name);
+        context.RetainedIndexActor = System.ActorOf(RetainedIndexActor.Props(context.Metrics), RetainedIndexActor.Name);
         context.SessionExtractor = new ClientIdExtractor(MaxShards);
         context.TopicExtractor = new TopicExtractor(MaxShards);
         var janitor = new Persistence.StorageJanitor(Options);
@@ -84,6 +102,7 @@ public sealed class BrokerServer : IAsyncDisposable
             Persistence.StoredEntityDirectory.Props("session-", context.SessionShardOf, janitor), "session-directory");
         context.TopicDirectory = System.ActorOf(
             Persistence.StoredEntityDirectory.Props("topic-", context.TopicShardOf, janitor), "topic-directory");
+        context.ClientRegistry = System.ActorOf(Operations.ClientRegistryActor.Props(), Operations.ClientRegistryActor.Name);
 
         var sharding = ClusterSharding.Get(System);
         var baseSettings = ClusterShardingSettings.Create(System);

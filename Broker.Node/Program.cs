@@ -2,6 +2,7 @@ using Broker.Node.Hosting;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Console;
 
 var configuration = BrokerConfiguration.Build(args);
 var (options, errors) = BrokerConfiguration.Load(configuration);
@@ -16,12 +17,17 @@ if (options is null)
 }
 
 var builder = Host.CreateApplicationBuilder(new HostApplicationBuilderSettings { Args = [], DisableDefaults = true });
-builder.Logging.AddSimpleConsole(o =>
+// Console logs: one line each by default; --Logging:Console:FormatterName=json writes JSON lines whose fields
+// include the named values of each message (ClientId, Address, Reason, ...). Levels: --Logging:LogLevel:Default=...
+builder.Logging.SetMinimumLevel(LogLevel.Information);
+builder.Logging.AddConfiguration(configuration.GetSection("Logging"));
+builder.Logging.AddConsole(); // formatters "simple" (the default here), "json" and "systemd"
+builder.Services.Configure<SimpleConsoleFormatterOptions>(o =>
 {
     o.SingleLine = true;
     o.TimestampFormat = "yyyy-MM-ddTHH:mm:ss.fff ";
 });
-builder.Logging.SetMinimumLevel(LogLevel.Information);
+builder.Services.Configure<JsonConsoleFormatterOptions>(o => o.TimestampFormat = "yyyy-MM-ddTHH:mm:ss.fff ");
 builder.Services.AddSingleton(options);
 builder.Services.AddHostedService<BrokerHostedService>();
 builder.Services.Configure<HostOptions>(o => o.ShutdownTimeout = TimeSpan.FromSeconds(30));

@@ -48,10 +48,13 @@ public sealed class BrokerContext
     /// <summary>The shard a client id's session belongs to.</summary>
     public string SessionShardOf(string clientId) =>
         ((Akka.Cluster.Sharding.IMessageExtractor)SessionExtractor).ShardId(clientId, null);
+
+    /// <summary>This node's <see cref="Operations.ClientRegistryActor"/> (connected clients, for the management API).</summary>
+    public IActorRef ClientRegistry { get; internal set; } = ActorRefs.Nobody;
 }
 
-/// <summary>Node-wide counters (lock-free increments). Exposed through metrics in a later step.</summary>
-public sealed class BrokerMetrics
+/// <summary>Node-wide counters (lock-free increments), read at scrape time (see BrokerMetrics.Operations.cs).</summary>
+public sealed partial class BrokerMetrics
 {
     private long _connections;
     private long _messagesIn;

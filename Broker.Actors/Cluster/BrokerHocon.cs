@@ -37,6 +37,11 @@ public static class BrokerHocon
           actor.serialization-bindings {
             "Broker.Persistence.Serialization.IBrokerSerializable, Broker.Actors" = broker
           }
+          # Management API queries between nodes (rare, off the message path): JSON of their own, not Newtonsoft.
+          actor.serializers.operations = "Broker.Operations.OperationsSerializer, Broker.Actors"
+          actor.serialization-bindings {
+            "Broker.Operations.IOperationsMessage, Broker.Actors" = operations
+          }
           remote {
             dot-netty.tcp {
               hostname = "{{options.Cluster.Hostname}}"

@@ -16,6 +16,12 @@ public sealed record BrokerOptions
     public StorageOptions Storage { get; init; } = new();
 
     public ClusterOptions Cluster { get; init; } = new();
+
+    public MetricsOptions Metrics { get; init; } = new();
+
+    public SysOptions Sys { get; init; } = new();
+
+    public ManagementOptions Management { get; init; } = new();
 }
 
 /// <summary>The MQTT listener and the limits it announces to clients.</summary>

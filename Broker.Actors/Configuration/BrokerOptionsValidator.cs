@@ -56,7 +56,28 @@ public static class BrokerOptionsValidator
             }
         }
 
+        ValidateOperations(errors, o);
         return errors;
+    }
+
+    private static void ValidateOperations(List<string> errors, BrokerOptions o)
+    {
+        Range(errors, "Metrics:Port", o.Metrics.Port, 0, 65535);
+        if (!System.Net.IPAddress.TryParse(o.Metrics.Address, out _))
+        {
+            errors.Add($"Metrics:Address = '{o.Metrics.Address}' is not an IP address (for example 127.0.0.1 or 0.0.0.0)");
+        }
+
+        Range(errors, "Sys:Interval", o.Sys.Interval, 0, 86_400);
+        if (o.Management.Token.Length > 0 && o.Metrics.Port == 0)
+        {
+            errors.Add("Management:Token is set but Metrics:Port = 0: the management API is served on the metrics port, so set one");
+        }
+
+        if (o.Management.Token.Length is > 0 and < 16)
+        {
+            errors.Add($"Management:Token is {o.Management.Token.Length} characters long: use at least 16");
+        }
     }
 
     private static void Range(List<string> errors, string key, long value, long min, long max)

@@ -30,6 +30,7 @@ public sealed class EntityJournal : ReceivePersistentActor
     private readonly ILoggingAdapter _log = Context.GetLogger();
     private readonly List<object> _recovered = new();
     private readonly Queue<(long After, Action Action)> _afterWrites = new();
+    private readonly Queue<long> _writeStarted = new(); // Stopwatch timestamps of writes in flight, for the latency metric
     private object? _snapshot;
     private long _issued;
     private long _completed;
@@ -57,6 +58,7 @@ public sealed class EntityJournal : ReceivePersistentActor
         Command<JournalWrite>(w =>
         {
             _issued++;
+            _writeStarted.Enqueue(System.Diagnostics.Stopwatch.GetTimestamp());
             PersistAsync(w.Event, Written);
         });
         Command<JournalDefer>(_ => AfterWrites(() => _entity.Tell(JournalDone.Instance)));
@@ -125,6 +127,7 @@ public sealed class EntityJournal : ReceivePersistentActor
     private void Written(object e)
     {
         // PersistAsync callbacks run in write order.
+        _context.Metrics.PersistLatency.RecordSince(_writeStarted.Dequeue());
         _completed++;
         _entity.Tell(JournalDone.Instance);
         while (_afterWrites.Count > 0 && _afterWrites.Peek().After <= _completed)

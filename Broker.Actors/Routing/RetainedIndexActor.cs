@@ -24,10 +24,12 @@ public sealed class RetainedIndexActor : ReplicatedSetActor
 {
     public const string Name = "retained-index";
     private readonly TopicNameIndex _index = new();
+    private readonly Cluster.BrokerMetrics? _metrics;
 
-    public RetainedIndexActor()
+    public RetainedIndexActor(Cluster.BrokerMetrics? metrics = null)
         : base("broker-retained-topics")
     {
+        _metrics = metrics;
         Receive<RetainedTopicChanged>(c =>
         {
             if (c.HasRetained == Contains(c.Topic))
@@ -49,9 +51,17 @@ public sealed class RetainedIndexActor : ReplicatedSetActor
 
     protected override string PeerName => Name;
 
-    public static Props Props() => Akka.Actor.Props.Create(() => new RetainedIndexActor());
+    public static Props Props(Cluster.BrokerMetrics? metrics = null) => Akka.Actor.Props.Create(() => new RetainedIndexActor(metrics));
 
-    protected override void OnAdded(string element) => _index.Add(element);
+    protected override void OnAdded(string element)
+    {
+        _index.Add(element);
+        _metrics?.RetainedAdd(1);
+    }
 
-    protected override void OnRemoved(string element) => _index.Remove(element);
+    protected override void OnRemoved(string element)
+    {
+        _index.Remove(element);
+        _metrics?.RetainedAdd(-1);
+    }
 }

@@ -18,7 +18,7 @@ public sealed partial class ClientConnectionActor
 
         if (!_context.Metrics.TryOpenConnection(options.Mqtt.MaxConnections))
         {
-            _log.Warning("Refusing {0} ({1}): Mqtt:MaxConnections ({2}) reached", connect.ClientId, _remote, options.Mqtt.MaxConnections);
+            _log.Warning("Client {ClientId} ({Address}) refused: Mqtt:MaxConnections ({MaxConnections}) reached", connect.ClientId, _remote, options.Mqtt.MaxConnections);
             RefuseConnect(MqttReasonCode.QuotaExceeded, MqttConnectReturnCode.ServerUnavailable);
             return;
         }
@@ -114,9 +114,11 @@ public sealed partial class ClientConnectionActor
         }
 
         Write(connack);
+        AnnounceConnected();
         _log.Info(
-            $"Client {_clientId} ({_remote}) connected: MQTT {VersionName(_version)}, clean start {_connect!.CleanStart}, " +
-            $"session expiry {_grantedExpiry} s, keep alive {_keepAliveSeconds} s, session present {attached.SessionPresent}");
+            "Client {ClientId} ({Address}) connected: MQTT {ProtocolVersion}, clean start {CleanStart}, " +
+            "session expiry {SessionExpiry} s, keep alive {KeepAlive} s, session present {SessionPresent}",
+            new object[] { _clientId, _remote, VersionName(_version), _connect!.CleanStart, _grantedExpiry, _keepAliveSeconds, attached.SessionPresent });
 
         if (_keepAliveSeconds > 0)
         {
@@ -131,6 +133,7 @@ public sealed partial class ClientConnectionActor
 
     private void RefuseConnect(MqttReasonCode v5Reason, MqttConnectReturnCode v3Code, bool closeOnly = false)
     {
+        _context.Metrics.ConnectRefusedAdd(v5Reason);
         if (!closeOnly)
         {
             Write(new MqttConnAckPacket { ReasonCode = IsV5 ? (byte)v5Reason : (byte)v3Code });
@@ -151,7 +154,7 @@ public sealed partial class ClientConnectionActor
 
         if (idleMs > _keepAliveSeconds * 1500L)
         {
-            _log.Warning("Client {0} ({1}) keep alive timeout after {2} ms without a packet", _clientId, _remote, idleMs);
+            _log.Warning("Client {ClientId} ({Address}) keep alive timeout after {IdleMs} ms without a packet", _clientId, _remote, idleMs);
             Disconnect(MqttReasonCode.KeepAliveTimeout);
         }
     }
@@ -173,7 +176,8 @@ public sealed partial class ClientConnectionActor
 
         // [MQTT-3.14.4-3] a normal DISCONNECT discards the will; v5 reason 0x04 asks for it to be published.
         var publishWill = IsV5 && disconnect.ReasonCode == MqttReasonCode.DisconnectWithWillMessage;
-        _log.Info("Client {0} ({1}) disconnected (reason 0x{2:X2})", _clientId, _remote, (byte)disconnect.ReasonCode);
+        EndingBecause(Cluster.DisconnectReason.ClientDisconnect);
+        _log.Info("Client {ClientId} ({Address}) disconnected (reason 0x{Reason:X2})", _clientId, _remote, (byte)disconnect.ReasonCode);
         Detach(publishWill, newExpiry);
         _closing = true;
         _channel.CloseAsync();

@@ -67,7 +67,7 @@ public sealed partial class ClientConnectionActor
         var properties = publish.Properties;
         var expiresAt = properties.MessageExpiryInterval is { } seconds ? now + (seconds * 1000L) : 0;
         var message = new MqttApplicationMessage(topic, publish.Payload, publish.QoS, publish.Retain, properties, _clientId, expiresAt);
-        _context.Metrics.MessageIn();
+        _context.Metrics.PublishReceived(publish.QoS, publish.Payload.Length);
 
         switch (publish.QoS)
         {
@@ -168,7 +168,7 @@ public sealed partial class ClientConnectionActor
             }
         }
 
-        _log.Warning("Client {0} ({1}): {2} QoS 1 publish(es) could not be stored for every subscriber within {3} s{4}",
+        _log.Warning("Client {ClientId} ({Address}): {Count} QoS 1 publish(es) could not be stored for every subscriber within {TimeoutSeconds} s{Consequence}",
             _clientId, _remote, expired.Count, _context.Options.Mqtt.DurableAckTimeout,
             IsV5 ? "; answered with reason 0x80" : "; closing the connection (MQTT 3.1.1 has no failure acknowledgement)");
         if (!IsV5)
@@ -222,7 +222,7 @@ public sealed partial class ClientConnectionActor
             MqttPacketEncoder.GetSize(packet, _version) > _clientMaxPacketSize)
         {
             // [MQTT-3.1.2-25] never send more than the client accepts: discard as if it had been delivered.
-            _log.Warning("Client {0}: dropped a {1}-byte message on {2} above its Maximum Packet Size {3}",
+            _log.Warning("Client {ClientId}: dropped a {PayloadBytes}-byte message on {Topic} above its Maximum Packet Size {MaximumPacketSize}",
                 _clientId, message.Payload.Length, message.Topic, _clientMaxPacketSize);
             if (send.PacketId != 0)
             {
@@ -233,7 +233,7 @@ public sealed partial class ClientConnectionActor
             return;
         }
 
-        _context.Metrics.MessageOut();
+        _context.Metrics.PublishSent(queued.QoS, message.Payload.Length);
         Write(packet);
     }
 

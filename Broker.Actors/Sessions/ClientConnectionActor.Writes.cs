@@ -20,7 +20,8 @@ public sealed partial class ClientConnectionActor
         }
 
         _context.Metrics.ProtocolError();
-        _log.Warning("Client {0} ({1}) protocol violation, closing with 0x{2:X2} {3}: {4}",
+        EndingBecause(Cluster.DisconnectReason.ProtocolError);
+        _log.Warning("Client {ClientId} ({Address}) protocol violation, closing with 0x{ReasonCode:X2} {Reason}: {Detail}",
             string.IsNullOrEmpty(_clientId) ? "?" : _clientId, _remote, (byte)reason, reason, what);
         if (_connect is null && reason == MqttReasonCode.UnsupportedProtocolVersion)
         {
@@ -49,6 +50,7 @@ public sealed partial class ClientConnectionActor
             return;
         }
 
+        EndingBecause(ReasonOf(reason));
         if (IsV5)
         {
             Write(new MqttDisconnectPacket { ReasonCode = reason });

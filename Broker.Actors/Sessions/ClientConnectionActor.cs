@@ -46,7 +46,10 @@ public sealed partial class ClientConnectionActor : ReceiveActor, IWithTimers, I
         _channel = channel;
         _codec = codec;
         _context = context;
-        _remote = (channel.RemoteAddress as IPEndPoint)?.ToString() ?? channel.RemoteAddress?.ToString() ?? "?";
+        // DotNetty's dual-mode sockets report IPv4 peers as ::ffff:a.b.c.d; logs and the management API show a.b.c.d.
+        _remote = channel.RemoteAddress is IPEndPoint { Address.IsIPv4MappedToIPv6: true } mapped
+            ? new IPEndPoint(mapped.Address.MapToIPv4(), mapped.Port).ToString()
+            : channel.RemoteAddress?.ToString() ?? "?";
         AwaitingConnect();
     }
 
@@ -66,6 +69,7 @@ public sealed partial class ClientConnectionActor : ReceiveActor, IWithTimers, I
 
     protected override void PostStop()
     {
+        CountDisconnect();
         if (_countedConnection)
         {
             _context.Metrics.CloseConnection();
@@ -100,7 +104,7 @@ public sealed partial class ClientConnectionActor : ReceiveActor, IWithTimers, I
         Receive<SessionAttached>(HandleAttached);
         Receive<AttachTimeout>(_ =>
         {
-            _log.Warning("Client {0} ({1}): session did not answer; refusing the connection", _clientId, _remote);
+            _log.Warning("Client {ClientId} ({Address}): session did not answer; refusing the connection", _clientId, _remote);
             RefuseConnect(MqttReasonCode.ServerUnavailable, MqttConnectReturnCode.ServerUnavailable);
         });
         Receive<MqttDecodeError>(e => ProtocolViolation(e.Error.ReasonCode, e.Error.Message));
@@ -125,7 +129,7 @@ public sealed partial class ClientConnectionActor : ReceiveActor, IWithTimers, I
         });
         Receive<AttachTimeout>(_ =>
         {
-            _log.Warning("Client {0} ({1}): moved session did not answer; closing so that the client reconnects", _clientId, _remote);
+            _log.Warning("Client {ClientId} ({Address}): moved session did not answer; closing so that the client reconnects", _clientId, _remote);
             Disconnect(MqttReasonCode.ServerUnavailable);
         });
         Receive<SendPublish>(HandleSendPublish);
@@ -159,7 +163,7 @@ public sealed partial class ClientConnectionActor : ReceiveActor, IWithTimers, I
         Receive<SendPacket>(s => Write(s.Packet));
         Receive<InboundStoreFailed>(f =>
         {
-            _log.Warning("Client {0} ({1}): QoS 2 publish {2} could not be stored for every subscriber in time", _clientId, _remote, f.PacketId);
+            _log.Warning("Client {ClientId} ({Address}): QoS 2 publish {PacketId} could not be stored for every subscriber in time", _clientId, _remote, f.PacketId);
             if (IsV5)
             {
                 Write(new MqttPubRecPacket { PacketId = f.PacketId, ReasonCode = MqttReasonCode.UnspecifiedError });
@@ -173,7 +177,7 @@ public sealed partial class ClientConnectionActor : ReceiveActor, IWithTimers, I
         Receive<DeliveryStored>(r => InboundStored(r.AckId));
         Receive<SessionTakenOver>(_ =>
         {
-            _log.Info("Client {0} ({1}) taken over by a new connection", _clientId, _remote);
+            _log.Info("Client {ClientId} ({Address}) taken over by a new connection", _clientId, _remote);
             _session = null; // the session has moved on; do not detach it
             Disconnect(MqttReasonCode.SessionTakenOver);
         });
@@ -191,7 +195,7 @@ public sealed partial class ClientConnectionActor : ReceiveActor, IWithTimers, I
             {
                 // The session entity moved (its node left and handed the shard off, or failed): a persistent session
                 // is in the journal, so re-attach to it wherever it recovers, without troubling the client.
-                _log.Info("Client {0} ({1}): session moved; re-attaching", _clientId, _remote);
+                _log.Info("Client {ClientId} ({Address}): session moved; re-attaching", _clientId, _remote);
                 var info = new ConnectionInfo(_version, CleanStart: false, _grantedExpiry, _connect.Will,
                     IsV5 ? _connect.ReceiveMaximum ?? ushort.MaxValue : ushort.MaxValue);
                 _context.SessionRegion.Tell(new AttachSession(_clientId, Self, info));
@@ -201,7 +205,7 @@ public sealed partial class ClientConnectionActor : ReceiveActor, IWithTimers, I
             }
 
             // A clean session lived only in memory: it is gone, so the client must start over.
-            _log.Warning("Client {0} ({1}): session stopped; closing so that the client reconnects", _clientId, _remote);
+            _log.Warning("Client {ClientId} ({Address}): session stopped; closing so that the client reconnects", _clientId, _remote);
             Disconnect(MqttReasonCode.ServerUnavailable);
         });
         CommonReceives();
@@ -218,7 +222,8 @@ public sealed partial class ClientConnectionActor : ReceiveActor, IWithTimers, I
         {
             if (!_closing)
             {
-                _log.Info("Client {0} ({1}) closed the connection", _clientId, _remote);
+                _log.Info("Client {ClientId} ({Address}) closed the connection", _clientId, _remote);
+                EndingBecause(Cluster.DisconnectReason.ConnectionLost);
             }
 
             Detach(publishWill: true, newExpiry: null);
@@ -236,6 +241,7 @@ public sealed partial class ClientConnectionActor : ReceiveActor, IWithTimers, I
                 CloseNow();
             }
         });
+        Receive<Operations.AdministrativeDisconnect>(_ => HandleAdministrativeDisconnect());
         Receive<ConnectTimeout>(_ => { });
         Receive<AttachTimeout>(_ => { });
         Receive<KeepAliveCheck>(_ => { });
@@ -246,7 +252,8 @@ public sealed partial class ClientConnectionActor : ReceiveActor, IWithTimers, I
 
     private void Warn(string format, object arg)
     {
-        _log.Warning("Client {0} ({1}) " + format, string.IsNullOrEmpty(_clientId) ? "?" : _clientId, _remote, arg);
+        _log.Warning("Client {ClientId} ({Address}) protocol violation: {Detail}", string.IsNullOrEmpty(_clientId) ? "?" : _clientId, _remote,
+            string.Format(System.Globalization.CultureInfo.InvariantCulture, format, arg));
     }
 
     /// <summary>Published on the event stream when the node stops: every connection closes with 0x8B.</summary>

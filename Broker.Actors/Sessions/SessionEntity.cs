@@ -168,6 +168,7 @@ public sealed partial class SessionEntity : ReceiveActor, IWithTimers, IWithUnbo
             // The shard moves to another node: stop once every write is stored.
             _journal.AfterWrites(() => Context.Stop(Self));
         });
+        Receive<Operations.GetSessionInfo>(HandleGetSessionInfo);
     }
 
     /// <summary>Applies one event to the in-memory state; the only place state changes (also during recovery).</summary>

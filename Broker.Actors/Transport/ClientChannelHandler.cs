@@ -22,6 +22,7 @@ public sealed class ClientChannelHandler : ChannelHandlerAdapter
         _system = system;
         _context = context;
         _codec = codec;
+        codec.Metrics = context.Metrics;
     }
 
     public override void ChannelActive(IChannelHandlerContext ctx)

@@ -10,4 +10,7 @@ namespace Broker.Transport;
 public sealed class MqttCodecState
 {
     public volatile MqttProtocolVersion Version = MqttProtocolVersion.V311;
+
+    /// <summary>Where the handlers count the bytes they read and write (null: not counted).</summary>
+    public Cluster.BrokerMetrics? Metrics { get; set; }
 }

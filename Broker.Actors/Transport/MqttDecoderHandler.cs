@@ -90,6 +90,7 @@ public sealed class MqttDecoderHandler : ByteToMessageDecoder
 
         packet = _decoder.DecodeBody(firstByte, body);
         input.SkipBytes(total);
+        _state.Metrics?.BytesReceived(total);
         if (packet is MqttConnectPacket connect)
         {
             _state.Version = connect.ProtocolVersion;

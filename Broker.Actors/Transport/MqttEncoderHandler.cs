@@ -23,6 +23,7 @@ public sealed class MqttEncoderHandler : MessageToByteEncoder<MqttPacket>
     {
         var version = _state.Version;
         var size = MqttPacketEncoder.GetSize(message, version);
+        _state.Metrics?.BytesSent(size);
         output.EnsureWritable(size);
         if (output.HasArray)
         {

@@ -9,7 +9,7 @@ namespace Broker.Node.Hosting;
 /// </summary>
 public static class BrokerConfiguration
 {
-    private static readonly string[] Sections = ["Mqtt", "Sessions", "Node", "Storage", "Cluster"];
+    private static readonly string[] Sections = ["Mqtt", "Sessions", "Node", "Storage", "Cluster", "Metrics", "Sys", "Management"];
 
     public static IConfigurationRoot Build(string[] args, string? basePath = null) =>
         new ConfigurationBuilder()
@@ -39,6 +39,9 @@ public static class BrokerConfiguration
             Node = Bind<NodeOptions>(configuration, "Node", errors),
             Storage = Bind<StorageOptions>(configuration, "Storage", errors),
             Cluster = BindCluster(configuration, errors),
+            Metrics = Bind<MetricsOptions>(configuration, "Metrics", errors),
+            Sys = Bind<SysOptions>(configuration, "Sys", errors),
+            Management = Bind<ManagementOptions>(configuration, "Management", errors),
         };
         if (errors.Count > 0)
         {

@@ -9,18 +9,32 @@ public sealed class BrokerHostedService : IHostedService
 {
     private readonly BrokerOptions _options;
     private readonly ILogger<BrokerHostedService> _logger;
+    private readonly ILoggerFactory _loggerFactory;
     private BrokerServer? _server;
+    private Operations.OperationsHttpServer? _http;
 
-    public BrokerHostedService(BrokerOptions options, ILogger<BrokerHostedService> logger)
+    public BrokerHostedService(BrokerOptions options, ILogger<BrokerHostedService> logger, ILoggerFactory loggerFactory)
     {
         _options = options;
         _logger = logger;
+        _loggerFactory = loggerFactory;
     }
 
     public async Task StartAsync(CancellationToken cancellationToken)
     {
         Directory.CreateDirectory(_options.Node.DataDir);
-        _server = await BrokerServer.StartAsync(_options, cancellationToken).ConfigureAwait(false);
+        if (_options.Metrics.Port > 0)
+        {
+            // First, so that health probes see "live, not ready" while storage and the cluster come up.
+            _http = await Operations.OperationsHttpServer.StartAsync(_options, _loggerFactory).ConfigureAwait(false);
+            _logger.LogInformation(
+                "Operations HTTP on {Address}:{Port}: /metrics, /health/live, /health/ready{Api}",
+                _http.EndPoint.Address, _http.EndPoint.Port,
+                _options.Management.Token.Length > 0 ? ", /api (bearer token)" : " (management API off: no Management:Token)");
+        }
+
+        _server = await BrokerServer.StartAsync(_options, cancellationToken, AkkaLogBridge.Setup(_loggerFactory)).ConfigureAwait(false);
+        _http?.Attach(_server);
         var cluster = Akka.Cluster.Cluster.Get(_server.System);
         _logger.LogInformation(
             "Broker ready: MQTT listening on {Address}:{Port}; cluster member {Member} (seed nodes: {Seeds})",
@@ -33,8 +47,14 @@ public sealed class BrokerHostedService : IHostedService
         if (_server is not null)
         {
             _logger.LogInformation("Broker stopping");
+            _http?.Detach();
             await _server.DisposeAsync().ConfigureAwait(false);
             _logger.LogInformation("Broker stopped");
+        }
+
+        if (_http is not null)
+        {
+            await _http.DisposeAsync().ConfigureAwait(false);
         }
     }
 }

@@ -1,0 +1,24 @@
+namespace Broker.Configuration;
+
+/// <summary>
+/// The node's HTTP endpoint for operators: Prometheus metrics at /metrics, health at /health/live and /health/ready,
+/// and (with <see cref="ManagementOptions.Token"/>) the management API under /api. Port 0 turns it off.
+/// </summary>
+public sealed record MetricsOptions
+{
+    public string Address { get; init; } = "127.0.0.1";
+
+    public int Port { get; init; }
+}
+
+/// <summary>Mosquitto-style $SYS topics, published (retained) by every node every <see cref="Interval"/> seconds; 0 = off.</summary>
+public sealed record SysOptions
+{
+    public int Interval { get; init; } = 10;
+}
+
+/// <summary>The management API (on the metrics port) is served only when <see cref="Token"/> is set (bearer token).</summary>
+public sealed record ManagementOptions
+{
+    public string Token { get; init; } = "";
+}

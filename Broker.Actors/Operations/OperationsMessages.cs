@@ -1,0 +1,62 @@
+using Akka.Actor;
+using Broker.Cluster;
+
+namespace Broker.Operations;
+
+/// <summary>Marker of the management messages that may cross nodes; carried by <see cref="OperationsSerializer"/>.</summary>
+public interface IOperationsMessage
+{
+}
+
+/// <summary>One connected client as its node's <see cref="ClientRegistryActor"/> knows it.</summary>
+public sealed record ClientInfo(
+    string ClientId,
+    string Node,
+    string RemoteAddress,
+    string ProtocolVersion,
+    DateTimeOffset ConnectedAt,
+    bool CleanStart,
+    uint SessionExpiry,
+    int KeepAlive);
+
+/// <summary>Asks one node's registry for its connected clients; answered by <see cref="ClientList"/>.</summary>
+public sealed record ListClients : IOperationsMessage
+{
+    public static readonly ListClients Instance = new();
+}
+
+public sealed record ClientList(IReadOnlyList<ClientInfo> Clients) : IOperationsMessage;
+
+/// <summary>Disconnects the client if it is connected to this node (v5 DISCONNECT 0x98); answered by <see cref="KickResult"/>.</summary>
+public sealed record KickClient(string ClientId) : IOperationsMessage;
+
+public sealed record KickResult(string ClientId, bool Found) : IOperationsMessage;
+
+/// <summary>Asks a client's session entity (through the session shard region) what it holds; answered by <see cref="SessionInfo"/>.</summary>
+public sealed record GetSessionInfo(string ClientId) : IWithClientId, IOperationsMessage;
+
+public sealed record SubscriptionInfo(string Filter, int QoS, bool NoLocal, bool RetainAsPublished, int RetainHandling, uint SubscriptionIdentifier);
+
+/// <summary>
+/// A session as its entity sees it. <see cref="Exists"/> is false when no session is held for the client id;
+/// <see cref="Node"/> is where the entity lives (not necessarily where the client is connected).
+/// </summary>
+public sealed record SessionInfo(
+    string ClientId,
+    bool Exists,
+    bool Connected,
+    bool Persistent,
+    uint SessionExpiry,
+    IReadOnlyList<SubscriptionInfo> Subscriptions,
+    int Queued,
+    int Inflight,
+    string Node) : IOperationsMessage;
+
+/// <summary>Connection to its node's registry (local only): this client is now connected here.</summary>
+public sealed record ClientOnline(ClientInfo Info, IActorRef Connection);
+
+/// <summary>Registry to connection (local only): close with v5 reason 0x98 Administrative action.</summary>
+public sealed record AdministrativeDisconnect
+{
+    public static readonly AdministrativeDisconnect Instance = new();
+}

@@ -1,0 +1,64 @@
+using Akka.Actor;
+using Akka.Event;
+using Broker.Cluster;
+using Broker.Operations;
+using Broker.Protocol;
+
+namespace Broker.Sessions;
+
+/// <summary>What operators see of a connection: the registry entry, connect/disconnect counters, administrative kick.</summary>
+public sealed partial class ClientConnectionActor
+{
+    private DisconnectReason? _endReason;
+    private bool _attachedOnce;
+
+    /// <summary>CONNACK success was sent: count it and tell this node's registry.</summary>
+    private void AnnounceConnected()
+    {
+        if (_attachedOnce)
+        {
+            return;
+        }
+
+        _attachedOnce = true;
+        _context.Metrics.Connected();
+        var node = Akka.Cluster.Cluster.Get(Context.System).SelfAddress.ToString();
+        _context.ClientRegistry.Tell(new ClientOnline(
+            new ClientInfo(_clientId, node, _remote, VersionName(_version), DateTimeOffset.UtcNow, _connect!.CleanStart,
+                _grantedExpiry, _keepAliveSeconds),
+            Self));
+    }
+
+    /// <summary>Remembers the first reason this connection is ending for; counted when the actor stops.</summary>
+    private void EndingBecause(DisconnectReason reason) => _endReason ??= reason;
+
+    private static DisconnectReason ReasonOf(MqttReasonCode code) => code switch
+    {
+        MqttReasonCode.KeepAliveTimeout => DisconnectReason.KeepAliveTimeout,
+        MqttReasonCode.SessionTakenOver => DisconnectReason.SessionTakenOver,
+        MqttReasonCode.ServerShuttingDown => DisconnectReason.ServerShutdown,
+        MqttReasonCode.AdministrativeAction => DisconnectReason.Administrative,
+        _ => DisconnectReason.ServerError,
+    };
+
+    private void CountDisconnect()
+    {
+        if (_attachedOnce)
+        {
+            _context.Metrics.Disconnected(_endReason ?? DisconnectReason.ConnectionLost);
+        }
+    }
+
+    private void HandleAdministrativeDisconnect()
+    {
+        _log.Info("Client {ClientId} ({Address}) disconnected by an operator (management API)", _clientId, _remote);
+        if (_session is null)
+        {
+            EndingBecause(DisconnectReason.Administrative);
+            CloseNow();
+            return;
+        }
+
+        Disconnect(MqttReasonCode.AdministrativeAction);
+    }
+}

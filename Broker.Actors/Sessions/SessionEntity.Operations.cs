@@ -1,0 +1,73 @@
+using Akka.Actor;
+using Akka.Cluster.Sharding;
+using Broker.Operations;
+
+namespace Broker.Sessions;
+
+/// <summary>
+/// What operators see of a session: the management API's <see cref="GetSessionInfo"/>, and the session gauges of <see cref="Cluster.BrokerMetrics"/> (sessions, online, subscriptions, queued, in flight):
+/// after each message the entity reports how its own figures changed, and takes them all back when it stops. So the
+/// node's gauges are the sum over its live entities without a registry, and cost a few compares per message.
+/// </summary>
+public sealed partial class SessionEntity
+{
+    private int _reportedSession;
+    private int _reportedOnline;
+    private int _reportedSubscriptions;
+    private int _reportedQueued;
+    private int _reportedInflight;
+
+    protected override bool AroundReceive(Receive receive, object message)
+    {
+        var handled = base.AroundReceive(receive, message);
+        ReportGauges(stopping: false);
+        return handled;
+    }
+
+    protected override void PostStop()
+    {
+        ReportGauges(stopping: true);
+        base.PostStop();
+    }
+
+    private void HandleGetSessionInfo(GetSessionInfo request)
+    {
+        var subscriptions = _subscriptions
+            .Select(s => new SubscriptionInfo(s.Key, (int)s.Value.QoS, s.Value.NoLocal, s.Value.RetainAsPublished,
+                (int)s.Value.RetainHandling, s.Value.SubscriptionIdentifier))
+            .ToList();
+        Sender.Tell(new SessionInfo(_clientId, _hasState || Connected, Connected, _expirySeconds > 0, _expirySeconds,
+            subscriptions, _queue.Count, _inflight.Count, Akka.Cluster.Cluster.Get(Context.System).SelfAddress.ToString()));
+        if (!_hasState && !Connected && _subscriptions.Count == 0 && !_ending)
+        {
+            // Asked about a client id that has no session: do not keep an empty entity for it.
+            Context.Parent.Tell(new Passivate(PoisonPill.Instance));
+        }
+    }
+
+    private void ReportGauges(bool stopping)
+    {
+        var session = !stopping && (_hasState || Connected) ? 1 : 0;
+        var online = !stopping && Connected ? 1 : 0;
+        var subscriptions = stopping ? 0 : _subscriptions.Count;
+        var queued = stopping ? 0 : _queue.Count;
+        var inflight = stopping ? 0 : _inflight.Count;
+        if (session == _reportedSession && online == _reportedOnline && subscriptions == _reportedSubscriptions &&
+            queued == _reportedQueued && inflight == _reportedInflight)
+        {
+            return;
+        }
+
+        _context.Metrics.SessionGauges(
+            session - _reportedSession,
+            online - _reportedOnline,
+            subscriptions - _reportedSubscriptions,
+            queued - _reportedQueued,
+            inflight - _reportedInflight);
+        _reportedSession = session;
+        _reportedOnline = online;
+        _reportedSubscriptions = subscriptions;
+        _reportedQueued = queued;
+        _reportedInflight = inflight;
+    }
+}

@@ -1,0 +1,71 @@
+using Akka.Actor;
+using Akka.Actor.Setup;
+using Akka.Configuration;
+using Akka.Dispatch;
+using Akka.Event;
+using Microsoft.Extensions.Logging;
+
+namespace Broker.Node.Hosting;
+
+/// <summary>
+/// Sends the actor system's log events to Microsoft.Extensions.Logging with their message templates and values, so
+/// that "Client {ClientId} ({Address}) ..." arrives as structured properties (ClientId, Address, Reason) in whatever
+/// the host logs to (the JSON console formatter shows them as fields).
+/// </summary>
+public sealed class AkkaLogBridge : ReceiveActor, IRequiresMessageQueue<ILoggerMessageQueueSemantics>
+{
+    private readonly ILoggerFactory _factory;
+    private readonly Dictionary<Type, ILogger> _loggers = new();
+
+    public AkkaLogBridge()
+    {
+        _factory = Context.System.Settings.Setup.Get<LoggerFactorySetup>().Value?.Factory
+            ?? throw new InvalidOperationException($"{nameof(AkkaLogBridge)} needs a {nameof(LoggerFactorySetup)}");
+        Receive<InitializeLogger>(_ => Sender.Tell(new LoggerInitialized()));
+        Receive<LogEvent>(Log);
+    }
+
+    /// <summary>The setup that installs this bridge as the actor system's only logger.</summary>
+    public static ActorSystemSetup Setup(ILoggerFactory factory) =>
+        ActorSystemSetup.Create(new LoggerFactorySetup(factory), BootstrapSetup.Create().WithConfig(ConfigurationFactory.ParseString(
+            $"akka.loggers = [\"{typeof(AkkaLogBridge).FullName}, {typeof(AkkaLogBridge).Assembly.GetName().Name}\"]")));
+
+    private void Log(LogEvent e)
+    {
+        var type = e.LogClass ?? typeof(ActorSystem);
+        if (!_loggers.TryGetValue(type, out var logger))
+        {
+            logger = _factory.CreateLogger(type.FullName ?? type.Name);
+            _loggers[type] = logger;
+        }
+
+        var level = e.LogLevel() switch
+        {
+            Akka.Event.LogLevel.DebugLevel => Microsoft.Extensions.Logging.LogLevel.Debug,
+            Akka.Event.LogLevel.InfoLevel => Microsoft.Extensions.Logging.LogLevel.Information,
+            Akka.Event.LogLevel.WarningLevel => Microsoft.Extensions.Logging.LogLevel.Warning,
+            _ => Microsoft.Extensions.Logging.LogLevel.Error,
+        };
+        if (!logger.IsEnabled(level))
+        {
+            return;
+        }
+
+        if (e.Message is LogMessage message)
+        {
+#pragma warning disable CA2254 // the template is the actor's own constant template, passed through
+            logger.Log(level, e.Cause, message.Format, e.GetParameters().ToArray());
+#pragma warning restore CA2254
+        }
+        else
+        {
+            logger.Log(level, e.Cause, "{Message}", e.Message);
+        }
+    }
+}
+
+/// <summary>Carries the host's <see cref="ILoggerFactory"/> into the actor system for <see cref="AkkaLogBridge"/>.</summary>
+public sealed class LoggerFactorySetup(ILoggerFactory factory) : Setup
+{
+    public ILoggerFactory Factory { get; } = factory;
+}

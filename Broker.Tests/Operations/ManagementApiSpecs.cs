@@ -1,0 +1,129 @@
+using System.Net;
+using System.Text.Json;
+using Broker.Tests.EndToEnd;
+using MQTTnet;
+using MQTTnet.Formatter;
+using MQTTnet.Protocol;
+
+namespace Broker.Tests.Operations;
+
+/// <summary>The management API over real HTTP against a node with real MQTT clients.</summary>
+public sealed class ManagementApiSpecs
+{
+    [Theory]
+    [InlineData(null)]
+    [InlineData("wrong-token-0123456789")]
+    [InlineData(OperationsHarness.Token + "x")]
+    public async Task A_missing_or_wrong_token_gets_401(string? token)
+    {
+        await using var ops = await OperationsHarness.StartAsync();
+        foreach (var (method, path) in new[] { (HttpMethod.Get, "/api/clients"), (HttpMethod.Get, "/api/cluster/members"),
+                     (HttpMethod.Post, "/api/clients/anyone/disconnect") })
+        {
+            using var request = token is null ? new HttpRequestMessage(method, path) : ops.Authorized(method, path, token);
+            using var response = await ops.Client.SendAsync(request);
+            Assert.Equal(HttpStatusCode.Unauthorized, response.StatusCode);
+            Assert.Equal("Bearer", response.Headers.WwwAuthenticate.Single().Scheme);
+        }
+
+        // Metrics and health need no token.
+        using var metrics = await ops.Client.GetAsync("/metrics");
+        Assert.Equal(HttpStatusCode.OK, metrics.StatusCode);
+    }
+
+    [Fact]
+    public async Task Without_a_Management_Token_there_is_no_API()
+    {
+        await using var ops = await OperationsHarness.StartAsync(o => o with { Management = new Configuration.ManagementOptions() });
+        using var response = await ops.Client.SendAsync(ops.Authorized(HttpMethod.Get, "/api/clients", ""));
+        Assert.Equal(HttpStatusCode.NotFound, response.StatusCode);
+    }
+
+    [Fact]
+    public async Task List_show_and_disconnect_a_client()
+    {
+        await using var ops = await OperationsHarness.StartAsync();
+        var client = ops.Broker.NewClient();
+        var disconnected = new TaskCompletionSource<MqttClientDisconnectedEventArgs>(TaskCreationOptions.RunContinuationsAsynchronously);
+        client.DisconnectedAsync += e =>
+        {
+            disconnected.TrySetResult(e);
+            return Task.CompletedTask;
+        };
+        await client.ConnectAsync(ops.Broker.Options(MqttProtocolVersion.V500, "api-device")
+            .WithCleanStart(false).WithSessionExpiryInterval(600).Build());
+        await client.SubscribeAsync(new MqttClientSubscribeOptionsBuilder()
+            .WithTopicFilter("api/device/cmd", MqttQualityOfServiceLevel.AtLeastOnce)
+            .WithTopicFilter("api/all/#", MqttQualityOfServiceLevel.ExactlyOnce).Build());
+        await ops.Broker.ConnectAsync(MqttProtocolVersion.V311, "api-other");
+
+        using (var list = await GetJsonAsync(ops, "/api/clients"))
+        {
+            var clients = list.RootElement.GetProperty("clients").EnumerateArray().ToList();
+            Assert.Equal(["api-device", "api-other"], clients.Select(c => c.GetProperty("clientId").GetString()));
+            var device = clients[0];
+            Assert.Equal("5.0", device.GetProperty("protocolVersion").GetString());
+            Assert.StartsWith("127.0.0.1:", device.GetProperty("remoteAddress").GetString());
+            Assert.Equal(600u, device.GetProperty("sessionExpiry").GetUInt32());
+        }
+
+        using (var show = await GetJsonAsync(ops, "/api/clients/api-device"))
+        {
+            Assert.True(show.RootElement.GetProperty("connected").GetBoolean());
+            var session = show.RootElement.GetProperty("session");
+            Assert.True(session.GetProperty("exists").GetBoolean());
+            Assert.True(session.GetProperty("persistent").GetBoolean());
+            var subscriptions = session.GetProperty("subscriptions").EnumerateArray()
+                .ToDictionary(s => s.GetProperty("filter").GetString()!, s => s.GetProperty("qoS").GetInt32());
+            Assert.Equal(new Dictionary<string, int> { ["api/device/cmd"] = 1, ["api/all/#"] = 2 }, subscriptions);
+        }
+
+        using (var kick = await ops.Client.SendAsync(ops.Authorized(HttpMethod.Post, "/api/clients/api-device/disconnect")))
+        {
+            Assert.Equal(HttpStatusCode.OK, kick.StatusCode);
+        }
+
+        // The client hears why: v5 DISCONNECT 0x98 Administrative action.
+        var reason = await disconnected.Task.WaitAsync(TimeSpan.FromSeconds(10));
+        Assert.Equal(MqttClientDisconnectReason.AdministrativeAction, reason.Reason);
+
+        // Its persistent session stays, offline, with its subscriptions.
+        var deadline = DateTime.UtcNow.AddSeconds(10);
+        while (true)
+        {
+            using var after = await GetJsonAsync(ops, "/api/clients/api-device");
+            if (!after.RootElement.GetProperty("connected").GetBoolean() &&
+                !after.RootElement.GetProperty("session").GetProperty("connected").GetBoolean())
+            {
+                Assert.Equal(2, after.RootElement.GetProperty("session").GetProperty("subscriptions").GetArrayLength());
+                break;
+            }
+
+            Assert.True(DateTime.UtcNow < deadline, "the kicked client still shows as connected");
+            await Task.Delay(50);
+        }
+
+        var m = await ops.WaitForMetricsAsync(s => s["mqtt_disconnects_total{reason=\"administrative\"}"] == 1, "one administrative disconnect");
+        Assert.Equal(1, m["mqtt_connections"]);
+
+        // Unknown clients: 404 for show and for disconnect.
+        using var unknown = await ops.Client.SendAsync(ops.Authorized(HttpMethod.Get, "/api/clients/nobody-here"));
+        Assert.Equal(HttpStatusCode.NotFound, unknown.StatusCode);
+        using var unknownKick = await ops.Client.SendAsync(ops.Authorized(HttpMethod.Post, "/api/clients/nobody-here/disconnect"));
+        Assert.Equal(HttpStatusCode.NotFound, unknownKick.StatusCode);
+    }
+
+    internal static async Task<JsonDocument> GetJsonAsync(OperationsHarness ops, string path) =>
+        await GetJsonAsync(ops.Client, ops.Authorized(HttpMethod.Get, path));
+
+    internal static async Task<JsonDocument> GetJsonAsync(HttpClient client, HttpRequestMessage request)
+    {
+        using (request)
+        {
+            using var response = await client.SendAsync(request);
+            var body = await response.Content.ReadAsStringAsync();
+            Assert.True(response.StatusCode == HttpStatusCode.OK, $"{request.RequestUri}: {(int)response.StatusCode} {body}");
+            return JsonDocument.Parse(body);
+        }
+    }
+}
