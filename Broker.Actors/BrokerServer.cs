@@ -51,6 +51,7 @@ public sealed class BrokerServer : IAsyncDisposable
         var server = new BrokerServer(options, system);
         try
         {
+            server.Context.Security = Security.BrokerSecurity.Create(options, system.Log);
             await server.StartClusterAsync(cancellationToken).ConfigureAwait(false);
             await server.WakeStoredEntitiesAsync(cancellationToken).ConfigureAwait(false);
             await server._listener.StartAsync(system, server.Context, IPAddress.Parse(options.Mqtt.Address), options.Mqtt.Port)
@@ -169,5 +170,6 @@ public sealed class BrokerServer : IAsyncDisposable
 
         await _listener.DisposeAsync().ConfigureAwait(false);
         await CoordinatedShutdown.Get(System).Run(CoordinatedShutdown.ClrExitReason.Instance).ConfigureAwait(false);
+        Context.Security.Dispose();
     }
 }

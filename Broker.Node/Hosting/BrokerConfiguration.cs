@@ -9,7 +9,7 @@ namespace Broker.Node.Hosting;
 /// </summary>
 public static class BrokerConfiguration
 {
-    private static readonly string[] Sections = ["Mqtt", "Sessions", "Node", "Storage", "Cluster"];
+    private static readonly string[] Sections = ["Mqtt", "Sessions", "Node", "Storage", "Cluster", "Auth"];
 
     public static IConfigurationRoot Build(string[] args, string? basePath = null) =>
         new ConfigurationBuilder()
@@ -39,6 +39,7 @@ public static class BrokerConfiguration
             Node = Bind<NodeOptions>(configuration, "Node", errors),
             Storage = Bind<StorageOptions>(configuration, "Storage", errors),
             Cluster = BindCluster(configuration, errors),
+            Auth = Bind<AuthOptions>(configuration, "Auth", errors),
         };
         if (errors.Count > 0)
         {
