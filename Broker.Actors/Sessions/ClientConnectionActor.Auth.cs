@@ -55,6 +55,14 @@ public sealed partial class ClientConnectionActor
         if (decided.Result is { Outcome: AuthOutcome.Allowed } allowed)
         {
             _username = allowed.Username;
+            if (!MayPublishWill(_connect!))
+            {
+                _context.Metrics.AclDenyPublish();
+                Warn("may not publish its will to {0}; refusing", _connect!.Will!.Topic);
+                RefuseConnect(MqttReasonCode.NotAuthorized, MqttConnectReturnCode.NotAuthorized);
+                return;
+            }
+
             ContinueConnect();
             return;
         }

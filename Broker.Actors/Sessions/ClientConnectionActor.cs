@@ -129,7 +129,8 @@ public sealed partial class ClientConnectionActor : ReceiveActor, IWithTimers, I
             Disconnect(MqttReasonCode.ServerUnavailable);
         });
         Receive<SendPublish>(HandleSendPublish);
-        Receive<SendPacket>(s => Write(s.Packet));
+        Receive<SendPacket>(HandleSendPacket);
+        Receive<RateResume>(_ => HandleRateResume());
         Receive<PublishRouted>(r => InboundRouted(r.AckId, r.Deliveries));
         Receive<DeliveryStored>(r => InboundStored(r.AckId));
         Receive<AckSweep>(_ => SweepAcks());
@@ -156,7 +157,8 @@ public sealed partial class ClientConnectionActor : ReceiveActor, IWithTimers, I
         Receive<MqttDecodeError>(e => ProtocolViolation(e.Error.ReasonCode, e.Error.Message));
         Receive<MqttPacket>(p => ProtocolViolation(MqttReasonCode.ProtocolError, $"a client may not send {p.Type}"));
         Receive<SendPublish>(HandleSendPublish);
-        Receive<SendPacket>(s => Write(s.Packet));
+        Receive<SendPacket>(HandleSendPacket);
+        Receive<RateResume>(_ => HandleRateResume());
         Receive<InboundStoreFailed>(f =>
         {
             _log.Warning("Client {0} ({1}): QoS 2 publish {2} could not be stored for every subscriber in time", _clientId, _remote, f.PacketId);
