@@ -42,6 +42,11 @@ public sealed class BrokerServer : IAsyncDisposable
         ? bound.Address.IsIPv4MappedToIPv6 ? new IPEndPoint(bound.Address.MapToIPv4(), bound.Port) : bound
         : throw new InvalidOperationException("Not started");
 
+    /// <summary>The TLS listener's address and port, or null when Mqtt:Tls is not configured.</summary>
+    public IPEndPoint? MqttTlsEndPoint => _listener.TlsEndPoint is { } bound
+        ? bound.Address.IsIPv4MappedToIPv6 ? new IPEndPoint(bound.Address.MapToIPv4(), bound.Port) : bound
+        : null;
+
     public static async Task<BrokerServer> StartAsync(BrokerOptions options, CancellationToken cancellationToken = default)
     {
         await Persistence.StorageSetup.VerifyAsync(options, cancellationToken).ConfigureAwait(false);
@@ -56,6 +61,15 @@ public sealed class BrokerServer : IAsyncDisposable
             await server.WakeStoredEntitiesAsync(cancellationToken).ConfigureAwait(false);
             await server._listener.StartAsync(system, server.Context, IPAddress.Parse(options.Mqtt.Address), options.Mqtt.Port)
                 .ConfigureAwait(false);
+            if (options.Mqtt.Tls.Enabled)
+            {
+                var tls = options.Mqtt.Tls;
+                var setup = Security.TlsServerSetup.Load(tls);
+                var address = IPAddress.Parse(tls.Address.Length > 0 ? tls.Address : options.Mqtt.Address);
+                await server._listener.StartTlsAsync(system, server.Context, address, tls.Port, setup).ConfigureAwait(false);
+                system.Log.Info("TLS listener on {0} with certificate {1}; client certificates {2}", server.MqttTlsEndPoint, setup.Subject,
+                    tls.RequireClientCertificate ? "required" : tls.ClientCaFile.Length > 0 ? "optional" : "not asked for");
+            }
             return server;
         }
         catch

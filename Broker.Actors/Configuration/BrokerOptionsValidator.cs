@@ -70,8 +70,13 @@ public static class BrokerOptionsValidator
         FileExists(errors, "Auth:AclFile", o.Auth.AclFile);
         var tls = o.Mqtt.Tls;
         Range(errors, "Mqtt:Tls:Port", tls.Port, 0, 65535);
-        if (tls.Port == 0)
+        if (!tls.Enabled)
         {
+            if (tls.RequireClientCertificate || tls.ClientCaFile.Length > 0 || tls.Key.Length > 0)
+            {
+                errors.Add("Mqtt:Tls:Certificate = '' must name a PEM or PFX file when other Mqtt:Tls settings are given");
+            }
+
             return;
         }
 
@@ -83,11 +88,6 @@ public static class BrokerOptionsValidator
         if (tls.Port == o.Mqtt.Port && tls.Port != 0)
         {
             errors.Add($"Mqtt:Tls:Port = {tls.Port} is the same as Mqtt:Port");
-        }
-
-        if (string.IsNullOrWhiteSpace(tls.Certificate))
-        {
-            errors.Add("Mqtt:Tls:Certificate = '' must name a PEM or PFX file when Mqtt:Tls:Port is set");
         }
 
         FileExists(errors, "Mqtt:Tls:Certificate", tls.Certificate);

@@ -48,7 +48,7 @@ public sealed class BrokerSecurity : IDisposable
     {
         var auth = options.Auth;
         var addresses = new List<string> { options.Mqtt.Address };
-        if (options.Mqtt.Tls.Port > 0)
+        if (options.Mqtt.Tls.Enabled)
         {
             addresses.Add(options.Mqtt.Tls.Address.Length > 0 ? options.Mqtt.Tls.Address : options.Mqtt.Address);
         }

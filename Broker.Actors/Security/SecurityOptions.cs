@@ -39,11 +39,13 @@ public sealed record AuthOptions
     }
 }
 
-/// <summary>The TLS listener ("Mqtt:Tls" section); off while <see cref="Port"/> is 0.</summary>
+/// <summary>The TLS listener ("Mqtt:Tls" section); on when <see cref="Certificate"/> is set.</summary>
 public sealed record TlsOptions
 {
-    /// <summary>TCP port of the MQTT-over-TLS listener (8883 by convention); 0 means no TLS listener.</summary>
-    public int Port { get; init; }
+    /// <summary>TCP port of the MQTT-over-TLS listener (8883 is MQTT's registered TLS port); 0 picks a free one.</summary>
+    public int Port { get; init; } = 8883;
+
+    public bool Enabled => !string.IsNullOrWhiteSpace(Certificate);
 
     /// <summary>Listen address; empty means the same as Mqtt:Address.</summary>
     public string Address { get; init; } = "";

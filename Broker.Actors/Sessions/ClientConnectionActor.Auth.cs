@@ -1,12 +1,10 @@
 using System.Net;
-using System.Security.Cryptography.X509Certificates;
 using Akka.Actor;
 using Akka.Event;
 using Broker.Protocol;
 using Broker.Protocol.Packets;
 using Broker.Security;
 using Broker.Transport;
-using DotNetty.Handlers.Tls;
 
 namespace Broker.Sessions;
 
@@ -96,20 +94,14 @@ public sealed partial class ClientConnectionActor
     /// <summary>The Common Name of the TLS client certificate, when the connection came through the TLS listener with one.</summary>
     private string? ClientCertificateName()
     {
-        if (_channel.Pipeline.Get<TlsHandler>() is not { } tls)
-        {
-            return null;
-        }
-
         try
         {
-            var certificate = tls.RemoteCertificate;
-            var name = certificate?.GetNameInfo(X509NameType.SimpleName, forIssuer: false);
-            return string.IsNullOrEmpty(name) ? null : name;
+            return TlsServerSetup.ClientCertificateName(_channel);
         }
-        catch (InvalidOperationException)
+        catch (Exception e) when (e is InvalidOperationException or System.Security.Cryptography.CryptographicException)
         {
-            return null; // no handshake (closed meanwhile)
+            _log.Warning("Client {0} ({1}): could not read the TLS client certificate: {2}", _clientId, _remote, e.Message);
+            return null;
         }
     }
 
