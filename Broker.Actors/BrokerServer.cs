@@ -43,6 +43,11 @@ public sealed class BrokerServer : IAsyncDisposable
         ? bound.Address.IsIPv4MappedToIPv6 ? new IPEndPoint(bound.Address.MapToIPv4(), bound.Port) : bound
         : throw new InvalidOperationException("Not started");
 
+    /// <summary>The TLS listener's address and port, or null when Mqtt:Tls is not configured.</summary>
+    public IPEndPoint? MqttTlsEndPoint => _listener.TlsEndPoint is { } bound
+        ? bound.Address.IsIPv4MappedToIPv6 ? new IPEndPoint(bound.Address.MapToIPv4(), bound.Port) : bound
+        : null;
+
     /// <param name="setup">
     /// Extra actor system setup from the host (e.g. its logger bridge); the HOCON of its <see cref="BootstrapSetup"/>,
     /// if any, takes precedence over the broker's.
@@ -63,6 +68,7 @@ public sealed class BrokerServer : IAsyncDisposable
         var server = new BrokerServer(options, system);
         try
         {
+            server.Context.Security = Security.BrokerSecurity.Create(options, system.Log);
             await server.StartClusterAsync(cancellationToken).ConfigureAwait(false);
             await server.WakeStoredEntitiesAsync(cancellationToken).ConfigureAwait(false);
             if (options.Sys.Interval > 0)
@@ -73,6 +79,16 @@ public sealed class BrokerServer : IAsyncDisposable
 
             await server._listener.StartAsync(system, server.Context, IPAddress.Parse(options.Mqtt.Address), options.Mqtt.Port)
                 .ConfigureAwait(false);
+            if (options.Mqtt.Tls.Enabled)
+            {
+                var tls = options.Mqtt.Tls;
+                var tlsSetup = Security.TlsServerSetup.Load(tls);
+                var address = IPAddress.Parse(tls.Address.Length > 0 ? tls.Address : options.Mqtt.Address);
+                await server._listener.StartTlsAsync(system, server.Context, address, tls.Port, tlsSetup).ConfigureAwait(false);
+                system.Log.Info("TLS listener on {0} with certificate {1}; client certificates {2}", server.MqttTlsEndPoint, tlsSetup.Subject,
+                    tls.RequireClientCertificate ? "required" : tls.ClientCaFile.Length > 0 ? "optional" : "not asked for");
+            }
+
             return server;
         }
         catch
@@ -195,5 +211,6 @@ public sealed class BrokerServer : IAsyncDisposable
 
         await _listener.DisposeAsync().ConfigureAwait(false);
         await CoordinatedShutdown.Get(System).Run(CoordinatedShutdown.ClrExitReason.Instance).ConfigureAwait(false);
+        Context.Security.Dispose();
     }
 }

@@ -4,6 +4,11 @@ using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Console;
 
+if (args.Length > 0 && args[0] == "passwd")
+{
+    return Broker.Node.Commands.PasswdCommand.Run(args[1..], Console.In, Console.Out, Console.Error);
+}
+
 var configuration = BrokerConfiguration.Build(args);
 var (options, errors) = BrokerConfiguration.Load(configuration);
 if (options is null)

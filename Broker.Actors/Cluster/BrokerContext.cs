@@ -21,6 +21,9 @@ public sealed class BrokerContext
 
     public BrokerMetrics Metrics { get; } = new();
 
+    /// <summary>Authentication, ACLs and the failure throttle (Broker.Actors/Security); open until the server sets it.</summary>
+    public Security.BrokerSecurity Security { get; internal set; } = Broker.Security.BrokerSecurity.Open;
+
     public IActorRef SessionRegion { get; internal set; } = ActorRefs.Nobody;
 
     public IActorRef TopicRegion { get; internal set; } = ActorRefs.Nobody;
@@ -66,6 +69,12 @@ public sealed partial class BrokerMetrics
     private long _storageFailures;
     private long _droppedSlowConsumer;
     private long _readPauses;
+    private long _authFailures;
+    private long _aclDeniedPublish;
+    private long _aclDeniedSubscribe;
+    private long _aclDeniedDelivery;
+    private long _rateLimitPauses;
+    private long _limitRejections;
 
     public long Connections => Interlocked.Read(ref _connections);
 
@@ -98,6 +107,36 @@ public sealed partial class BrokerMetrics
     public long ReadPauses => Interlocked.Read(ref _readPauses);
 
     public void ReadPaused() => Interlocked.Increment(ref _readPauses);
+
+    /// <summary>CONNECTs refused for wrong or missing credentials (CONNACK 0x04/0x05, v5 0x86/0x87).</summary>
+    public long AuthFailures => Interlocked.Read(ref _authFailures);
+
+    public void AuthFailure() => Interlocked.Increment(ref _authFailures);
+
+    /// <summary>PUBLISH packets refused by the ACL (v5 0x87; 3.1.1 acknowledged and dropped).</summary>
+    public long AclDeniedPublish => Interlocked.Read(ref _aclDeniedPublish);
+
+    public void AclDenyPublish() => Interlocked.Increment(ref _aclDeniedPublish);
+
+    /// <summary>Topic filters of SUBSCRIBE packets refused by the ACL (SUBACK 0x80 / v5 0x87).</summary>
+    public long AclDeniedSubscribe => Interlocked.Read(ref _aclDeniedSubscribe);
+
+    public void AclDenySubscribe() => Interlocked.Increment(ref _aclDeniedSubscribe);
+
+    /// <summary>Messages not delivered because the receiving client may not read their topic.</summary>
+    public long AclDeniedDelivery => Interlocked.Read(ref _aclDeniedDelivery);
+
+    public void AclDenyDelivery() => Interlocked.Increment(ref _aclDeniedDelivery);
+
+    /// <summary>Times a client's reading was paused because it published faster than Mqtt:MaxPublishRate.</summary>
+    public long RateLimitPauses => Interlocked.Read(ref _rateLimitPauses);
+
+    public void RateLimitPaused() => Interlocked.Increment(ref _rateLimitPauses);
+
+    /// <summary>PUBLISH or SUBSCRIBE refused by Mqtt:MaxTopicLevels or Mqtt:MaxSubscriptionsPerClient.</summary>
+    public long LimitRejections => Interlocked.Read(ref _limitRejections);
+
+    public void LimitRejected() => Interlocked.Increment(ref _limitRejections);
 
     /// <summary>Reserves a connection slot; false when the node is at its limit.</summary>
     public bool TryOpenConnection(int max)

@@ -18,7 +18,6 @@ public sealed partial class BrokerMetrics
     private long _bytesIn;
     private long _bytesOut;
     private long _connects;
-    private long _authFailures;
     private long _sessions;
     private long _sessionsOnline;
     private long _subscriptions;
@@ -38,9 +37,6 @@ public sealed partial class BrokerMetrics
 
     /// <summary>CONNECTs accepted (CONNACK success) since start.</summary>
     public long Connects => Interlocked.Read(ref _connects);
-
-    /// <summary>Connection attempts refused for bad credentials or missing authorization.</summary>
-    public long AuthFailures => Interlocked.Read(ref _authFailures);
 
     /// <summary>Session entities holding a session on this node (online or offline).</summary>
     public long Sessions => Interlocked.Read(ref _sessions);
@@ -99,8 +95,6 @@ public sealed partial class BrokerMetrics
     public void ConnectRefusedAdd(MqttReasonCode reason) => Interlocked.Increment(ref _connectRefused[(byte)reason]);
 
     public void Disconnected(DisconnectReason reason) => Interlocked.Increment(ref _disconnects[(int)reason]);
-
-    public void AuthFailure() => Interlocked.Increment(ref _authFailures);
 
     /// <summary>Changes of the session gauges reported by one session entity (deltas, so entities need no registry).</summary>
     public void SessionGauges(int sessions, int online, int subscriptions, int queued, int inflight)

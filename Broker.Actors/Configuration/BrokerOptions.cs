@@ -1,7 +1,7 @@
 namespace Broker.Configuration;
 
 /// <summary>
-/// Every setting of a broker node, bound from the "Mqtt", "Sessions", "Node" and "Cluster" configuration sections
+/// Every setting of a broker node, bound from the "Mqtt", "Sessions", "Node", "Storage", "Cluster" and "Auth" configuration sections
 /// (appsettings.json, BROKER__SECTION__KEY environment variables, --Section:Key=value flags). The names are a
 /// contract used by tests, scripts and operators: see README.md "Configuration".
 /// </summary>
@@ -22,6 +22,8 @@ public sealed record BrokerOptions
     public SysOptions Sys { get; init; } = new();
 
     public ManagementOptions Management { get; init; } = new();
+
+    public AuthOptions Auth { get; init; } = new();
 }
 
 /// <summary>The MQTT listener and the limits it announces to clients.</summary>
@@ -53,6 +55,18 @@ public sealed record MqttOptions
 
     /// <summary>Seconds a new connection has to send CONNECT before it is closed.</summary>
     public int ConnectTimeout { get; init; } = 10;
+
+    /// <summary>PUBLISH packets per second one client may send (token bucket); 0 means unlimited. Over it, reading pauses.</summary>
+    public int MaxPublishRate { get; init; }
+
+    /// <summary>Subscriptions one session may hold; a SUBSCRIBE beyond it is refused (v5 0x97, 3.1.1 0x80). 0: unlimited.</summary>
+    public int MaxSubscriptionsPerClient { get; init; }
+
+    /// <summary>Most levels a topic name or filter may have (EMQX's max_topic_levels is 128); 0: unlimited.</summary>
+    public int MaxTopicLevels { get; init; } = 128;
+
+    /// <summary>The MQTT-over-TLS listener.</summary>
+    public TlsOptions Tls { get; init; } = new();
 }
 
 /// <summary>Per-session limits and expiry.</summary>

@@ -22,6 +22,10 @@ public static class BrokerOptionsValidator
             errors.Add($"Mqtt:Address = '{o.Mqtt.Address}' is not an IP address (for example 127.0.0.1 or 0.0.0.0)");
         }
 
+        Range(errors, "Mqtt:MaxPublishRate", o.Mqtt.MaxPublishRate, 0, 1_000_000);
+        Range(errors, "Mqtt:MaxSubscriptionsPerClient", o.Mqtt.MaxSubscriptionsPerClient, 0, 10_000_000);
+        Range(errors, "Mqtt:MaxTopicLevels", o.Mqtt.MaxTopicLevels, 0, 65535);
+        ValidateSecurity(errors, o);
         Range(errors, "Sessions:MaxQueuedMessages", o.Sessions.MaxQueuedMessages, 1, 10_000_000);
         Range(errors, "Sessions:MaxInflight", o.Sessions.MaxInflight, 1, 65535);
         Range(errors, "Sessions:MaxSessionExpiry", o.Sessions.MaxSessionExpiry, 0, uint.MaxValue);
@@ -77,6 +81,50 @@ public static class BrokerOptionsValidator
         if (o.Management.Token.Length is > 0 and < 16)
         {
             errors.Add($"Management:Token is {o.Management.Token.Length} characters long: use at least 16");
+        }
+    }
+
+    private static void ValidateSecurity(List<string> errors, BrokerOptions o)
+    {
+        Range(errors, "Auth:ReloadInterval", o.Auth.ReloadInterval, 1, 3600);
+        FileExists(errors, "Auth:PasswordFile", o.Auth.PasswordFile);
+        FileExists(errors, "Auth:AclFile", o.Auth.AclFile);
+        var tls = o.Mqtt.Tls;
+        Range(errors, "Mqtt:Tls:Port", tls.Port, 0, 65535);
+        if (!tls.Enabled)
+        {
+            if (tls.RequireClientCertificate || tls.ClientCaFile.Length > 0 || tls.Key.Length > 0)
+            {
+                errors.Add("Mqtt:Tls:Certificate = '' must name a PEM or PFX file when other Mqtt:Tls settings are given");
+            }
+
+            return;
+        }
+
+        if (tls.Address.Length > 0 && !System.Net.IPAddress.TryParse(tls.Address, out _))
+        {
+            errors.Add($"Mqtt:Tls:Address = '{tls.Address}' is not an IP address (empty means the same as Mqtt:Address)");
+        }
+
+        if (tls.Port == o.Mqtt.Port && tls.Port != 0)
+        {
+            errors.Add($"Mqtt:Tls:Port = {tls.Port} is the same as Mqtt:Port");
+        }
+
+        FileExists(errors, "Mqtt:Tls:Certificate", tls.Certificate);
+        FileExists(errors, "Mqtt:Tls:Key", tls.Key);
+        FileExists(errors, "Mqtt:Tls:ClientCaFile", tls.ClientCaFile);
+        if (tls.RequireClientCertificate && string.IsNullOrWhiteSpace(tls.ClientCaFile))
+        {
+            errors.Add("Mqtt:Tls:ClientCaFile = '' must name the CA that issues client certificates when Mqtt:Tls:RequireClientCertificate is true");
+        }
+    }
+
+    private static void FileExists(List<string> errors, string key, string path)
+    {
+        if (!string.IsNullOrWhiteSpace(path) && !File.Exists(path))
+        {
+            errors.Add($"{key} = '{path}': file not found");
         }
     }
 

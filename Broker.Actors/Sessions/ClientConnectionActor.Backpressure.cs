@@ -11,6 +11,7 @@ namespace Broker.Sessions;
 /// <code>
 ///   reading ──(QoS 0 probes outstanding ≥ 4, or QoS 1/2 pending ≥ Mqtt:ReceiveMaximum)──► paused
 ///   paused  ──(probes ≤ 1 and QoS 1/2 pending below half)──────────────────────────────► reading
+///   (and over Mqtt:MaxPublishRate: paused until the token bucket has a token again, see ClientConnectionActor.Security)
 /// </code>
 /// </summary>
 public sealed partial class ClientConnectionActor
@@ -53,13 +54,17 @@ public sealed partial class ClientConnectionActor
     {
         var limit = _context.Options.Mqtt.ReceiveMaximum;
         var pending = _inboundQos1InFlight.Count;
-        if (!_readingPaused && (_qos0Probes.Count >= PauseAtProbes || pending >= limit))
+        if (!_readingPaused && (_qos0Probes.Count >= PauseAtProbes || pending >= limit || _rateLimited))
         {
             _readingPaused = true;
-            _context.Metrics.ReadPaused();
+            if (!_rateLimited)
+            {
+                _context.Metrics.ReadPaused(); // rate-limit pauses are counted apart (RateLimitPauses)
+            }
+
             SetAutoRead(false);
         }
-        else if (_readingPaused && _qos0Probes.Count <= 1 && pending < Math.Max(1, limit / 2))
+        else if (_readingPaused && _qos0Probes.Count <= 1 && pending < Math.Max(1, limit / 2) && !_rateLimited)
         {
             _readingPaused = false;
             SetAutoRead(true);

@@ -62,6 +62,15 @@ public sealed partial class ClientConnectionActor
             return;
         }
 
+        _assignedClientId = assigned;
+        Authenticate(connect); // continues in ContinueConnect once the authenticator has answered
+    }
+
+    /// <summary>The client is authenticated: open (or resume) its session.</summary>
+    private void ContinueConnect()
+    {
+        var connect = _connect!;
+        var options = _context.Options;
         uint expiry;
         if (IsV5)
         {
@@ -77,7 +86,6 @@ public sealed partial class ClientConnectionActor
         }
 
         _grantedExpiry = expiry;
-        _assignedClientId = assigned;
         _keepAliveSeconds = options.Mqtt.ServerKeepAlive > 0 && IsV5 ? options.Mqtt.ServerKeepAlive : connect.KeepAlive;
         _clientMaxPacketSize = connect.MaximumPacketSize ?? uint.MaxValue;
         _clientTopicAliasMaximum = IsV5 ? connect.TopicAliasMaximum : (ushort)0;

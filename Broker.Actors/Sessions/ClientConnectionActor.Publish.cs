@@ -31,6 +31,7 @@ public sealed partial class ClientConnectionActor
 
     private void HandlePublish(MqttPublishPacket publish)
     {
+        ChargePublishRate();
         var topic = publish.Topic;
         if (publish.TopicAlias != 0)
         {
@@ -60,6 +61,11 @@ public sealed partial class ClientConnectionActor
         if (!MqttTopic.IsValidTopicName(topic))
         {
             ProtocolViolation(MqttReasonCode.TopicNameInvalid, $"invalid topic name '{topic}'");
+            return;
+        }
+
+        if (!AdmitPublish(publish, topic))
+        {
             return;
         }
 
@@ -193,6 +199,14 @@ public sealed partial class ClientConnectionActor
         }
 
         var message = queued.Message;
+        if (!MayRead(message.Topic))
+        {
+            // The subscription was allowed, this topic is not (a denied subtree under a wildcard): never sent.
+            _context.Metrics.AclDenyDelivery();
+            AckUnsent(send);
+            return;
+        }
+
         var properties = message.Properties;
         if (message.ExpiresAtUnixMs != 0)
         {
@@ -224,17 +238,23 @@ public sealed partial class ClientConnectionActor
             // [MQTT-3.1.2-25] never send more than the client accepts: discard as if it had been delivered.
             _log.Warning("Client {ClientId}: dropped a {PayloadBytes}-byte message on {Topic} above its Maximum Packet Size {MaximumPacketSize}",
                 _clientId, message.Payload.Length, message.Topic, _clientMaxPacketSize);
-            if (send.PacketId != 0)
-            {
-                _session?.Tell(new OutboundAck(Self, queued.QoS == MqttQoS.AtLeastOnce ? MqttPacketType.PubAck : MqttPacketType.PubRec,
-                    send.PacketId, queued.QoS == MqttQoS.AtLeastOnce ? MqttReasonCode.Success : MqttReasonCode.UnspecifiedError));
-            }
-
+            AckUnsent(send);
             return;
         }
 
         _context.Metrics.PublishSent(queued.QoS, message.Payload.Length);
         Write(packet);
+    }
+
+    /// <summary>Completes a QoS 1/2 message that will not be sent to this client, so it does not hold the window.</summary>
+    private void AckUnsent(SendPublish send)
+    {
+        if (send.PacketId != 0)
+        {
+            var qos1 = send.Message.QoS == MqttQoS.AtLeastOnce;
+            _session?.Tell(new OutboundAck(Self, qos1 ? MqttPacketType.PubAck : MqttPacketType.PubRec,
+                send.PacketId, qos1 ? MqttReasonCode.Success : MqttReasonCode.UnspecifiedError));
+        }
     }
 
     private MqttPublishPacket ApplyOutboundAlias(MqttPublishPacket packet)
@@ -266,7 +286,10 @@ public sealed partial class ClientConnectionActor
             }
         }
 
-        _session!.Tell(new SessionSubscribe(Self, subscribe));
+        if (AdmitSubscribe(subscribe) is { } admitted)
+        {
+            _session!.Tell(new SessionSubscribe(Self, admitted));
+        }
     }
 
     private void HandleUnsubscribe(MqttUnsubscribePacket unsubscribe)

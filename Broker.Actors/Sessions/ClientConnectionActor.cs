@@ -133,7 +133,8 @@ public sealed partial class ClientConnectionActor : ReceiveActor, IWithTimers, I
             Disconnect(MqttReasonCode.ServerUnavailable);
         });
         Receive<SendPublish>(HandleSendPublish);
-        Receive<SendPacket>(s => Write(s.Packet));
+        Receive<SendPacket>(HandleSendPacket);
+        Receive<RateResume>(_ => HandleRateResume());
         Receive<PublishRouted>(r => InboundRouted(r.AckId, r.Deliveries));
         Receive<DeliveryStored>(r => InboundStored(r.AckId));
         Receive<AckSweep>(_ => SweepAcks());
@@ -160,7 +161,8 @@ public sealed partial class ClientConnectionActor : ReceiveActor, IWithTimers, I
         Receive<MqttDecodeError>(e => ProtocolViolation(e.Error.ReasonCode, e.Error.Message));
         Receive<MqttPacket>(p => ProtocolViolation(MqttReasonCode.ProtocolError, $"a client may not send {p.Type}"));
         Receive<SendPublish>(HandleSendPublish);
-        Receive<SendPacket>(s => Write(s.Packet));
+        Receive<SendPacket>(HandleSendPacket);
+        Receive<RateResume>(_ => HandleRateResume());
         Receive<InboundStoreFailed>(f =>
         {
             _log.Warning("Client {ClientId} ({Address}): QoS 2 publish {PacketId} could not be stored for every subscriber in time", _clientId, _remote, f.PacketId);

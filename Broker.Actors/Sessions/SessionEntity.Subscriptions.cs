@@ -34,6 +34,14 @@ public sealed partial class SessionEntity
             }
 
             var existed = _subscriptions.ContainsKey(sub.TopicFilter);
+            if (!existed && _context.Options.Mqtt.MaxSubscriptionsPerClient is > 0 and var max && _subscriptions.Count >= max)
+            {
+                // Mqtt:MaxSubscriptionsPerClient: v5 0x97 Quota exceeded; 3.1.1 has only 0x80 Failure.
+                _context.Metrics.LimitRejected();
+                codes.Add(v5 ? MqttReasonCode.QuotaExceeded : MqttReasonCode.UnspecifiedError);
+                continue;
+            }
+
             var options = new SubscriptionOptions(
                 sub.QoS, sub.NoLocal, sub.RetainAsPublished, sub.RetainHandling, packet.SubscriptionIdentifier);
             Store(new SubscriptionAdded(sub.TopicFilter, options));

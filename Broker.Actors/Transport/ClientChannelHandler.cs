@@ -42,6 +42,18 @@ public sealed class ClientChannelHandler : ChannelHandlerAdapter
         base.ChannelInactive(ctx);
     }
 
+    public override void UserEventTriggered(IChannelHandlerContext ctx, object evt)
+    {
+        if (evt is DotNetty.Handlers.Tls.TlsHandshakeCompletionEvent { IsSuccessful: false } failed)
+        {
+            // A client with the wrong CA, no certificate where one is required, or plain MQTT on the TLS port.
+            _system.Log.Warning("Connection {0}: TLS handshake failed: {1}", ctx.Channel.RemoteAddress,
+                failed.Exception?.GetBaseException().Message ?? "?");
+        }
+
+        base.UserEventTriggered(ctx, evt);
+    }
+
     public override void ExceptionCaught(IChannelHandlerContext ctx, Exception exception)
     {
         // Socket errors (reset by peer and the like) end this connection only.

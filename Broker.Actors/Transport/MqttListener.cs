@@ -1,6 +1,7 @@
 using System.Net;
 using Akka.Actor;
 using Broker.Cluster;
+using Broker.Security;
 using DotNetty.Buffers;
 using DotNetty.Transport.Bootstrapping;
 using DotNetty.Transport.Channels;
@@ -11,19 +12,34 @@ namespace Broker.Transport;
 /// <summary>
 /// The TCP listener: a DotNetty ServerBootstrap whose pipeline per client is
 /// <c>MqttDecoderHandler → MqttEncoderHandler → ClientChannelHandler</c>, with pooled buffers and Nagle off.
+/// The TLS listener (Mqtt:Tls:Port) shares the event loops and puts DotNetty's <c>TlsHandler</c> in front.
 /// </summary>
 public sealed class MqttListener : IAsyncDisposable
 {
     private readonly MultithreadEventLoopGroup _bossGroup = new(1);
     private readonly MultithreadEventLoopGroup _workerGroup = new(Math.Max(1, Environment.ProcessorCount));
     private IChannel? _serverChannel;
+    private IChannel? _tlsChannel;
 
     public IPEndPoint? LocalEndPoint => _serverChannel?.LocalAddress as IPEndPoint;
 
+    public IPEndPoint? TlsEndPoint => _tlsChannel?.LocalAddress as IPEndPoint;
+
     public async Task StartAsync(ActorSystem system, BrokerContext context, IPAddress address, int port)
     {
+        _serverChannel = await Bootstrap(system, context, tls: null).BindAsync(address, port).ConfigureAwait(false);
+    }
+
+    /// <summary>Opens the MQTT-over-TLS listener next to the plain one.</summary>
+    public async Task StartTlsAsync(ActorSystem system, BrokerContext context, IPAddress address, int port, TlsServerSetup tls)
+    {
+        _tlsChannel = await Bootstrap(system, context, tls).BindAsync(address, port).ConfigureAwait(false);
+    }
+
+    private ServerBootstrap Bootstrap(ActorSystem system, BrokerContext context, TlsServerSetup? tls)
+    {
         var maxPacketSize = context.Options.Mqtt.MaxPacketSize;
-        var bootstrap = new ServerBootstrap()
+        return new ServerBootstrap()
             .Group(_bossGroup, _workerGroup)
             .Channel<TcpServerSocketChannel>()
             .Option(ChannelOption.SoBacklog, 1024)
@@ -37,11 +53,15 @@ public sealed class MqttListener : IAsyncDisposable
             .ChildHandler(new ActionChannelInitializer<ISocketChannel>(channel =>
             {
                 var codec = new MqttCodecState();
+                if (tls is not null)
+                {
+                    channel.Pipeline.AddLast("tls", tls.CreateHandler(channel));
+                }
+
                 channel.Pipeline.AddLast("decoder", new MqttDecoderHandler(codec, maxPacketSize));
                 channel.Pipeline.AddLast("encoder", new MqttEncoderHandler(codec));
                 channel.Pipeline.AddLast("client", new ClientChannelHandler(system, context, codec));
             }));
-        _serverChannel = await bootstrap.BindAsync(address, port).ConfigureAwait(false);
     }
 
     /// <summary>Stops accepting; existing connections are closed by their actors.</summary>
@@ -50,6 +70,11 @@ public sealed class MqttListener : IAsyncDisposable
         if (_serverChannel is not null)
         {
             await _serverChannel.CloseAsync().ConfigureAwait(false);
+        }
+
+        if (_tlsChannel is not null)
+        {
+            await _tlsChannel.CloseAsync().ConfigureAwait(false);
         }
     }
 

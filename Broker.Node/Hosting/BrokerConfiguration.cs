@@ -9,7 +9,7 @@ namespace Broker.Node.Hosting;
 /// </summary>
 public static class BrokerConfiguration
 {
-    private static readonly string[] Sections = ["Mqtt", "Sessions", "Node", "Storage", "Cluster", "Metrics", "Sys", "Management"];
+    private static readonly string[] Sections = ["Mqtt", "Sessions", "Node", "Storage", "Cluster", "Metrics", "Sys", "Management", "Auth"];
 
     public static IConfigurationRoot Build(string[] args, string? basePath = null) =>
         new ConfigurationBuilder()
@@ -42,6 +42,7 @@ public static class BrokerConfiguration
             Metrics = Bind<MetricsOptions>(configuration, "Metrics", errors),
             Sys = Bind<SysOptions>(configuration, "Sys", errors),
             Management = Bind<ManagementOptions>(configuration, "Management", errors),
+            Auth = Bind<AuthOptions>(configuration, "Auth", errors),
         };
         if (errors.Count > 0)
         {

@@ -54,7 +54,8 @@ public sealed class BrokerConfigurationSpecs
     {
         var (options, errors) = Load(("Mqt:Port", "1"));
         Assert.Null(options);
-        Assert.Equal("Mqt is not a known section: expected one of Mqtt, Sessions, Node, Storage, Cluster", Assert.Single(errors));
+        // Sections are added by later work (Auth, ...): the message starts with the original ones.
+        Assert.StartsWith("Mqt is not a known section: expected one of Mqtt, Sessions, Node, Storage, Cluster", Assert.Single(errors), StringComparison.Ordinal);
     }
 
     [Fact]

@@ -1,0 +1,67 @@
+namespace Broker.Configuration;
+
+/// <summary>
+/// Authentication and authorization ("Auth" section). See README.md "Security".
+/// </summary>
+public sealed record AuthOptions
+{
+    /// <summary>
+    /// Whether clients without credentials may connect. Unset (null) means: allowed only while every listener address
+    /// is a loopback address (a node reachable from elsewhere must not be open by default); the start-up log says which.
+    /// </summary>
+    public bool? AllowAnonymous { get; init; }
+
+    /// <summary>File of <c>user:hash</c> lines (PBKDF2, see <c>Broker.Node passwd</c>); empty means no password file.</summary>
+    public string PasswordFile { get; init; } = "";
+
+    /// <summary>Mosquitto-style ACL file; empty means every client may publish and subscribe to every topic.</summary>
+    public string AclFile { get; init; } = "";
+
+    /// <summary>Seconds between checks of the password and ACL files for changes (a changed file is reloaded).</summary>
+    public int ReloadInterval { get; init; } = 5;
+
+    /// <summary>On the TLS listener, a client certificate's subject Common Name (CN) is the client's username.</summary>
+    public bool UseCertificateSubjectAsUsername { get; init; }
+
+    /// <summary>Resolves <see cref="AllowAnonymous"/> against the listener addresses; the reason is for the log.</summary>
+    public (bool Allowed, string Reason) ResolveAllowAnonymous(IEnumerable<string> listenerAddresses)
+    {
+        if (AllowAnonymous is { } explicitly)
+        {
+            return (explicitly, $"Auth:AllowAnonymous = {explicitly.ToString().ToLowerInvariant()} in the configuration");
+        }
+
+        var addresses = listenerAddresses.ToList();
+        var nonLoopback = addresses.Where(a => !System.Net.IPAddress.TryParse(a, out var ip) || !System.Net.IPAddress.IsLoopback(ip)).ToList();
+        return nonLoopback.Count == 0
+            ? (true, $"Auth:AllowAnonymous not set and every listener is on loopback ({string.Join(", ", addresses.Distinct())})")
+            : (false, $"Auth:AllowAnonymous not set and a listener is reachable from other hosts ({string.Join(", ", nonLoopback.Distinct())})");
+    }
+}
+
+/// <summary>The TLS listener ("Mqtt:Tls" section); on when <see cref="Certificate"/> is set.</summary>
+public sealed record TlsOptions
+{
+    /// <summary>TCP port of the MQTT-over-TLS listener (8883 is MQTT's registered TLS port); 0 picks a free one.</summary>
+    public int Port { get; init; } = 8883;
+
+    public bool Enabled => !string.IsNullOrWhiteSpace(Certificate);
+
+    /// <summary>Listen address; empty means the same as Mqtt:Address.</summary>
+    public string Address { get; init; } = "";
+
+    /// <summary>Server certificate: a PEM file (with <see cref="Key"/>) or a PFX/PKCS#12 file (with <see cref="Password"/>).</summary>
+    public string Certificate { get; init; } = "";
+
+    /// <summary>PEM private key of the server certificate; empty when the certificate is a PFX or holds its key.</summary>
+    public string Key { get; init; } = "";
+
+    /// <summary>Password of the PFX file or of an encrypted PEM key.</summary>
+    public string Password { get; init; } = "";
+
+    /// <summary>Clients must present a certificate issued by <see cref="ClientCaFile"/>; the handshake fails otherwise.</summary>
+    public bool RequireClientCertificate { get; init; }
+
+    /// <summary>PEM file of the CA certificate(s) that issue client certificates; empty means none are asked for.</summary>
+    public string ClientCaFile { get; init; } = "";
+}

@@ -1,0 +1,114 @@
+using System.Net;
+using Akka.Actor;
+using Akka.Event;
+using Broker.Protocol;
+using Broker.Protocol.Packets;
+using Broker.Security;
+using Broker.Transport;
+
+namespace Broker.Sessions;
+
+/// <summary>
+/// Authentication at CONNECT (MQTT-3.1.4-2 / MQTT-v5.0 3.1.4: the server may refuse a client that fails it).
+/// The authenticator runs off this actor's thread and answers with <see cref="AuthDecided"/>; the packets a client
+/// sends behind its CONNECT wait in the stash. A refusal is answered at once the first time, later ones from the
+/// same address after a growing, bounded delay (<see cref="AuthFailureThrottle"/>) held by a timer, not a blocked thread.
+/// <code>
+///   AwaitingConnect ──CONNECT──► Authenticating ──allowed──► Attaching ...
+///                                      └──refused──(delay)──► CONNACK 0x04/0x05 (v5 0x86/0x87), close
+/// </code>
+/// </summary>
+public sealed partial class ClientConnectionActor
+{
+    private static readonly TimeSpan AuthenticateTimeout = TimeSpan.FromSeconds(10);
+    private string? _username;
+
+    private void Authenticate(MqttConnectPacket connect)
+    {
+        var request = new AuthRequest(_clientId, connect.Username, connect.Password, _channel.RemoteAddress, ClientCertificateName());
+        Timers.StartSingleTimer(AttachTimeout.Instance, AttachTimeout.Instance, AuthenticateTimeout);
+        Become(Authenticating);
+        _context.Security.Authenticator.AuthenticateAsync(request, CancellationToken.None)
+            .PipeTo(Self, success: r => new AuthDecided(r, null), failure: e => new AuthDecided(null, e));
+    }
+
+    private void Authenticating()
+    {
+        Receive<AuthDecided>(HandleAuthDecided);
+        Receive<RefuseAuth>(r => RefuseConnect(r.V5, r.V3));
+        Receive<AttachTimeout>(_ =>
+        {
+            _log.Warning("Client {0} ({1}): the authenticator did not answer within {2} s; refusing", _clientId, _remote,
+                AuthenticateTimeout.TotalSeconds);
+            RefuseConnect(MqttReasonCode.ServerUnavailable, MqttConnectReturnCode.ServerUnavailable);
+        });
+        Receive<MqttDecodeError>(e => ProtocolViolation(e.Error.ReasonCode, e.Error.Message));
+        Receive<MqttPacket>(_ => Stash.Stash());
+        CommonReceives();
+    }
+
+    private void HandleAuthDecided(AuthDecided decided)
+    {
+        Timers.Cancel(AttachTimeout.Instance);
+        if (decided.Result is { Outcome: AuthOutcome.Allowed } allowed)
+        {
+            _username = allowed.Username;
+            if (!MayPublishWill(_connect!))
+            {
+                _context.Metrics.AclDenyPublish();
+                Warn("may not publish its will to {0}; refusing", _connect!.Will!.Topic);
+                RefuseConnect(MqttReasonCode.NotAuthorized, MqttConnectReturnCode.NotAuthorized);
+                return;
+            }
+
+            ContinueConnect();
+            return;
+        }
+
+        if (decided.Error is { } error)
+        {
+            _log.Warning("Client {0} ({1}): the authenticator failed ({2}); refusing", _clientId, _remote, error.GetBaseException().Message);
+            RefuseConnect(MqttReasonCode.ServerUnavailable, MqttConnectReturnCode.ServerUnavailable);
+            return;
+        }
+
+        var missing = decided.Result!.Outcome == AuthOutcome.NotAuthorized;
+        var refusal = missing
+            ? new RefuseAuth(MqttReasonCode.NotAuthorized, MqttConnectReturnCode.NotAuthorized)
+            : new RefuseAuth(MqttReasonCode.BadUserNameOrPassword, MqttConnectReturnCode.BadUserNameOrPassword);
+        _context.Metrics.AuthFailure();
+        var delay = _context.Security.Throttle.Failed((_channel.RemoteAddress as IPEndPoint)?.Address, Environment.TickCount64);
+        _log.Warning("Client {0} ({1}) authentication failed: {2} (username '{3}'); refusing{4}", _clientId, _remote,
+            missing ? "no credentials and anonymous clients are not allowed" : "bad username or password",
+            _connect?.Username ?? "", delay > TimeSpan.Zero ? $" after {delay.TotalMilliseconds:F0} ms (repeated failures from this address)" : "");
+        if (delay > TimeSpan.Zero)
+        {
+            Timers.StartSingleTimer(RefuseAuth.Key, refusal, delay);
+        }
+        else
+        {
+            RefuseConnect(refusal.V5, refusal.V3);
+        }
+    }
+
+    /// <summary>The Common Name of the TLS client certificate, when the connection came through the TLS listener with one.</summary>
+    private string? ClientCertificateName()
+    {
+        try
+        {
+            return TlsServerSetup.ClientCertificateName(_channel);
+        }
+        catch (Exception e) when (e is InvalidOperationException or System.Security.Cryptography.CryptographicException)
+        {
+            _log.Warning("Client {0} ({1}): could not read the TLS client certificate: {2}", _clientId, _remote, e.Message);
+            return null;
+        }
+    }
+
+    private sealed record AuthDecided(AuthResult? Result, Exception? Error);
+
+    private sealed record RefuseAuth(MqttReasonCode V5, MqttConnectReturnCode V3)
+    {
+        public static readonly object Key = new();
+    }
+}

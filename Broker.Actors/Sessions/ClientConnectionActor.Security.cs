@@ -1,0 +1,234 @@
+using System.Collections.Immutable;
+using Akka.Event;
+using Broker.Protocol;
+using Broker.Protocol.Packets;
+using Broker.Routing;
+using Broker.Security;
+
+namespace Broker.Sessions;
+
+/// <summary>
+/// Authorization (Auth:AclFile) and the per-client limits Mqtt:MaxTopicLevels and Mqtt:MaxPublishRate, applied to
+/// decoded packets after topic aliases are resolved, so that no encoding trick reaches past them:
+/// <list type="bullet">
+/// <item>PUBLISH not allowed: v5 PUBACK/PUBREC 0x87; 3.1.1 acknowledged as usual and dropped (3.1.1 has no way to
+/// say no), counted in BrokerMetrics.AclDeniedPublish. Too many topic levels: v5 PUBACK/PUBREC 0x90 (QoS 0:
+/// DISCONNECT 0x90); 3.1.1 the connection is closed.</item>
+/// <item>SUBSCRIBE: each refused filter gets SUBACK 0x80 (v5 0x87 for the ACL, 0x8F for too many levels) and the
+/// session never hears of it; the session's SUBACK for the rest is merged back in the client's order.</item>
+/// <item>Delivery: a message whose topic this client may not read is not sent (checked on the concrete topic, so a
+/// permitted wildcard subscription cannot reach into a denied subtree); decisions are cached per topic until the
+/// ACL file is reloaded.</item>
+/// <item>Publish rate: over Mqtt:MaxPublishRate the socket is not read until tokens return (as EMQX throttles), so
+/// a fast client slows down instead of being disconnected and TCP pushes back on it.</item>
+/// </list>
+/// </summary>
+public sealed partial class ClientConnectionActor
+{
+    private const int MaxCachedReadDecisions = 1024;
+    private readonly Dictionary<string, bool> _readDecisions = new(StringComparer.Ordinal);
+    private readonly Dictionary<ushort, ImmutableArray<MqttReasonCode?>> _subAckMerges = new();
+    private int _readDecisionsVersion = -1;
+    private TokenBucket? _publishBucket;
+    private bool _rateLimited;
+
+    /// <summary>ACL and topic-level checks of an inbound PUBLISH; false when it was refused (and answered) here.</summary>
+    private bool AdmitPublish(MqttPublishPacket publish, string topic)
+    {
+        var maxLevels = _context.Options.Mqtt.MaxTopicLevels;
+        if (maxLevels > 0 && Levels(topic) > maxLevels)
+        {
+            _context.Metrics.LimitRejected();
+            Warn("published to a topic with more than Mqtt:MaxTopicLevels ({0}) levels", maxLevels);
+            if (IsV5 && publish.QoS != MqttQoS.AtMostOnce)
+            {
+                AnswerRefusedPublish(publish, MqttReasonCode.TopicNameInvalid);
+            }
+            else
+            {
+                Disconnect(MqttReasonCode.TopicNameInvalid);
+            }
+
+            return false;
+        }
+
+        if (_context.Security.Acl is { } acl && !acl.CanWrite(_clientId, _username, topic))
+        {
+            _context.Metrics.AclDenyPublish();
+            _log.Info("Client {0} ({1}) may not publish to {2}: dropped", _clientId, _remote, topic);
+            // 3.1.1: acknowledged like a delivered message; v5: the reason says why.
+            AnswerRefusedPublish(publish, IsV5 ? MqttReasonCode.NotAuthorized : MqttReasonCode.Success);
+            return false;
+        }
+
+        return true;
+    }
+
+    private void AnswerRefusedPublish(MqttPublishPacket publish, MqttReasonCode reason)
+    {
+        switch (publish.QoS)
+        {
+            case MqttQoS.AtLeastOnce:
+                Write(new MqttPubAckPacket { PacketId = publish.PacketId, ReasonCode = reason });
+                break;
+            case MqttQoS.ExactlyOnce:
+                // v5: a reason >= 0x80 ends the exchange; 3.1.1: the client sends PUBREL and the session completes it.
+                Write(new MqttPubRecPacket { PacketId = publish.PacketId, ReasonCode = reason });
+                break;
+        }
+    }
+
+    /// <summary>Counts a PUBLISH against Mqtt:MaxPublishRate and stops reading the socket when the bucket is empty.</summary>
+    private void ChargePublishRate()
+    {
+        var rate = _context.Options.Mqtt.MaxPublishRate;
+        if (rate <= 0)
+        {
+            return;
+        }
+
+        var now = Environment.TickCount64;
+        _publishBucket ??= new TokenBucket(rate, rate, now);
+        if (_publishBucket.Take(now) || _rateLimited)
+        {
+            return;
+        }
+
+        _rateLimited = true;
+        _context.Metrics.RateLimitPaused();
+        UpdateReading();
+        Timers.StartSingleTimer(RateResume.Instance, RateResume.Instance, TimeSpan.FromMilliseconds(Math.Max(1, _publishBucket.MsUntilAvailable(now))));
+    }
+
+    private void HandleRateResume()
+    {
+        var wait = _publishBucket?.MsUntilAvailable(Environment.TickCount64) ?? 0;
+        if (wait > 0)
+        {
+            Timers.StartSingleTimer(RateResume.Instance, RateResume.Instance, TimeSpan.FromMilliseconds(wait));
+            return;
+        }
+
+        _rateLimited = false;
+        UpdateReading();
+    }
+
+    /// <summary>
+    /// ACL and topic-level checks of SUBSCRIBE: refused filters are answered here, the rest go to the session.
+    /// Returns the packet for the session, or null when nothing is left for it.
+    /// </summary>
+    private MqttSubscribePacket? AdmitSubscribe(MqttSubscribePacket subscribe)
+    {
+        var acl = _context.Security.Acl;
+        var maxLevels = _context.Options.Mqtt.MaxTopicLevels;
+        if (acl is null && maxLevels <= 0)
+        {
+            return subscribe;
+        }
+
+        var refused = new MqttReasonCode?[subscribe.Subscriptions.Length];
+        var kept = ImmutableArray.CreateBuilder<MqttTopicSubscription>();
+        for (var i = 0; i < subscribe.Subscriptions.Length; i++)
+        {
+            var filter = subscribe.Subscriptions[i].TopicFilter;
+            var levels = MqttTopic.TryParseShared(filter, out _, out var inner) ? Levels(inner) : Levels(filter);
+            if (maxLevels > 0 && levels > maxLevels)
+            {
+                _context.Metrics.LimitRejected();
+                Warn("subscribed to a filter with more than Mqtt:MaxTopicLevels ({0}) levels", maxLevels);
+                refused[i] = IsV5 ? MqttReasonCode.TopicFilterInvalid : MqttReasonCode.UnspecifiedError;
+            }
+            else if (acl is not null && MqttTopic.IsValidTopicFilter(filter) && !acl.CanSubscribe(_clientId, _username, filter))
+            {
+                _context.Metrics.AclDenySubscribe();
+                _log.Info("Client {0} ({1}) may not subscribe to {2}: refused", _clientId, _remote, filter);
+                refused[i] = IsV5 ? MqttReasonCode.NotAuthorized : MqttReasonCode.UnspecifiedError;
+            }
+            else
+            {
+                kept.Add(subscribe.Subscriptions[i]);
+            }
+        }
+
+        if (kept.Count == subscribe.Subscriptions.Length)
+        {
+            return subscribe;
+        }
+
+        if (kept.Count == 0)
+        {
+            Write(new MqttSubAckPacket { PacketId = subscribe.PacketId, ReasonCodes = refused.Select(c => c!.Value).ToImmutableArray() });
+            return null;
+        }
+
+        _subAckMerges[subscribe.PacketId] = refused.ToImmutableArray();
+        return subscribe with { Subscriptions = kept.ToImmutable() };
+    }
+
+    /// <summary>Writes a packet from the session; a SUBACK for a partly refused SUBSCRIBE gets the refusals put back.</summary>
+    private void HandleSendPacket(SendPacket send)
+    {
+        if (send.Packet is MqttSubAckPacket subAck && _subAckMerges.Remove(subAck.PacketId, out var refused))
+        {
+            var granted = subAck.ReasonCodes;
+            var merged = ImmutableArray.CreateBuilder<MqttReasonCode>(refused.Length);
+            var next = 0;
+            foreach (var code in refused)
+            {
+                merged.Add(code ?? (next < granted.Length ? granted[next++] : MqttReasonCode.UnspecifiedError));
+            }
+
+            Write(subAck with { ReasonCodes = merged.MoveToImmutable() });
+            return;
+        }
+
+        Write(send.Packet);
+    }
+
+    /// <summary>May this client receive a message on <paramref name="topic"/>? Cached per topic until the ACL reloads.</summary>
+    private bool MayRead(string topic)
+    {
+        var security = _context.Security;
+        if (security.Acl is not { } acl)
+        {
+            return true;
+        }
+
+        if (_readDecisionsVersion != security.AclVersion || _readDecisions.Count >= MaxCachedReadDecisions)
+        {
+            _readDecisions.Clear();
+            _readDecisionsVersion = security.AclVersion;
+        }
+
+        if (!_readDecisions.TryGetValue(topic, out var allowed))
+        {
+            allowed = acl.CanRead(_clientId, _username, topic);
+            _readDecisions[topic] = allowed;
+        }
+
+        return allowed;
+    }
+
+    /// <summary>Will messages are publishes too: a will the client could not publish itself refuses the CONNECT.</summary>
+    private bool MayPublishWill(MqttConnectPacket connect) =>
+        connect.Will is not { } will || _context.Security.Acl is not { } acl || acl.CanWrite(_clientId, _username, will.Topic);
+
+    private static int Levels(string topic)
+    {
+        var levels = 1;
+        foreach (var c in topic)
+        {
+            if (c == '/')
+            {
+                levels++;
+            }
+        }
+
+        return levels;
+    }
+
+    private sealed class RateResume
+    {
+        public static readonly RateResume Instance = new();
+    }
+}
