@@ -25,7 +25,8 @@ public sealed class BrokerHostedService : IHostedService
         _logger.LogInformation(
             "Broker ready: MQTT listening on {Address}:{Port}; cluster member {Member} (seed nodes: {Seeds})",
             _server.MqttEndPoint.Address, _server.MqttEndPoint.Port, cluster.SelfAddress,
-            _options.Cluster.SeedNodes.Count == 0 ? "none, joined itself" : string.Join(", ", _options.Cluster.SeedNodes));
+            Broker.Cluster.KubernetesDiscovery.Enabled(_options) ? "none, Kubernetes discovery"
+                : _options.Cluster.SeedNodes.Count == 0 ? "none, joined itself" : string.Join(", ", _options.Cluster.SeedNodes));
     }
 
     public async Task StopAsync(CancellationToken cancellationToken)
