@@ -84,14 +84,40 @@ public sealed partial class ClientConnectionActor
 
         var info = new ConnectionInfo(_version, connect.CleanStart, expiry, connect.Will,
             IsV5 ? connect.ReceiveMaximum ?? ushort.MaxValue : ushort.MaxValue);
-        _context.SessionRegion.Tell(new AttachSession(_clientId, Self, info));
+        RequestAttach(new AttachSession(_clientId, Self, info));
         Timers.StartSingleTimer(AttachTimeout.Instance, AttachTimeout.Instance, TimeSpan.FromSeconds(10));
         Become(Attaching);
+    }
+
+    /// <summary>
+    /// Asks the session region for the session, and asks again every <see cref="AttachRetryInterval"/> until it
+    /// answers. While a node is dying, a region still sends to the shard's old home on that node until the node is
+    /// removed, and such a message is lost. A repeated resume is harmless (same connection: no takeover; in-flight
+    /// messages are sent again with DUP). A Clean Start attach is not repeated: arriving after the first had been
+    /// answered, it would wipe what the client subscribed since; it ends in the attach timeout instead.
+    /// </summary>
+    private void RequestAttach(AttachSession attach)
+    {
+        _attachRequest = attach;
+        _context.SessionRegion.Tell(attach);
+        if (!attach.Info.CleanStart)
+        {
+            Timers.StartPeriodicTimer(AttachRetry.Instance, AttachRetry.Instance, AttachRetryInterval);
+        }
+    }
+
+    private void RetryAttach()
+    {
+        if (_attachRequest is not null)
+        {
+            _context.SessionRegion.Tell(_attachRequest);
+        }
     }
 
     private void HandleAttached(SessionAttached attached)
     {
         Timers.Cancel(AttachTimeout.Instance);
+        Timers.Cancel(AttachRetry.Instance);
         _session = Sender;
         Context.Watch(_session);
         var options = _context.Options;
