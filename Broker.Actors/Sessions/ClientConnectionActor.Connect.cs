@@ -92,18 +92,14 @@ public sealed partial class ClientConnectionActor
     /// <summary>
     /// Asks the session region for the session, and asks again every <see cref="AttachRetryInterval"/> until it
     /// answers. While a node is dying, a region still sends to the shard's old home on that node until the node is
-    /// removed, and such a message is lost. A repeated resume is harmless (same connection: no takeover; in-flight
-    /// messages are sent again with DUP). A Clean Start attach is not repeated: arriving after the first had been
-    /// answered, it would wipe what the client subscribed since; it ends in the attach timeout instead.
+    /// removed, and such a message is lost. The session entity ignores an attach from the connection it already has
+    /// (SessionEntity.HandleAttach), so a repeat that crosses the first answer changes nothing.
     /// </summary>
     private void RequestAttach(AttachSession attach)
     {
         _attachRequest = attach;
         _context.SessionRegion.Tell(attach);
-        if (!attach.Info.CleanStart)
-        {
-            Timers.StartPeriodicTimer(AttachRetry.Instance, AttachRetry.Instance, AttachRetryInterval);
-        }
+        Timers.StartPeriodicTimer(AttachRetry.Instance, AttachRetry.Instance, AttachRetryInterval);
     }
 
     private void RetryAttach()

@@ -72,6 +72,9 @@ public sealed class FailoverClient
 
     public long? ResumedAtMs { get; private set; }
 
+    /// <summary>Publisher: the last sequence number sent so far (one publish is outstanding at a time).</summary>
+    public int LastSentSeq { get; private set; }
+
     public IReadOnlyList<Receipt> Receipts
     {
         get
@@ -132,6 +135,7 @@ public sealed class FailoverClient
             }
 
             seq++;
+            LastSentSeq = seq;
             packetId = (ushort)(packetId == ushort.MaxValue ? 1 : packetId + 1);
             if (faultAtMs() is not null && FirstSeqAfterFault is null)
             {

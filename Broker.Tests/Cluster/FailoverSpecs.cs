@@ -67,8 +67,13 @@ public sealed class FailoverSpecs
             throw;
         }
 
-        _output.WriteLine($"{what} node {Victim}: {load.Summary()}");
         var violations = load.Verify();
+        _output.WriteLine($"{what} node {Victim}: {load.Summary()}");
+        foreach (var known in load.KnownDuplicates)
+        {
+            _output.WriteLine($"known bug: {known}");
+        }
+
         if (violations.Count > 0)
         {
             for (var n = 1; n <= 3; n++)
