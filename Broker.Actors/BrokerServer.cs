@@ -57,7 +57,8 @@ public sealed class BrokerServer : IAsyncDisposable
     {
         await Persistence.StorageSetup.VerifyAsync(options, cancellationToken).ConfigureAwait(false);
         var config = ConfigurationFactory.ParseString(BrokerHocon.Build(options))
-            .WithFallback(Akka.Persistence.Sql.SqlPersistence.DefaultConfiguration);
+            .WithFallback(Akka.Persistence.Sql.SqlPersistence.DefaultConfiguration)
+            .WithFallback(KubernetesDiscovery.Fallback(options));
         if (setup?.Get<BootstrapSetup>().Value?.Config.Value is { } hostConfig)
         {
             config = hostConfig.WithFallback(config);
@@ -103,7 +104,11 @@ public sealed class BrokerServer : IAsyncDisposable
         var cluster = Akka.Cluster.Cluster.Get(System);
         var up = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
         cluster.RegisterOnMemberUp(() => up.TrySetResult());
-        if (Options.Cluster.SeedNodes.Count == 0)
+        if (KubernetesDiscovery.Enabled(Options))
+        {
+            await KubernetesDiscovery.StartAsync(System).ConfigureAwait(false);
+        }
+        else if (Options.Cluster.SeedNodes.Count == 0)
         {
             cluster.Join(cluster.SelfAddress);
         }

@@ -114,4 +114,32 @@ public sealed record ClusterOptions
 
     /// <summary>Seed nodes as akka.tcp://broker@host:port addresses; empty means the node joins itself.</summary>
     public IReadOnlyList<string> SeedNodes { get; init; } = [];
+
+    /// <summary>
+    /// How the node finds its cluster: "seed" (default: <see cref="SeedNodes"/>) or "kubernetes" (Akka.Management
+    /// cluster bootstrap with Akka.Discovery.KubernetesApi: pods found by label through the Kubernetes API).
+    /// </summary>
+    public string Discovery { get; init; } = "seed";
+
+    /// <summary>Settings of <c>Discovery = kubernetes</c>; unused otherwise.</summary>
+    public KubernetesDiscoveryOptions Kubernetes { get; init; } = new();
+}
+
+/// <summary>Cluster bootstrap through the Kubernetes API (Akka.Management + Akka.Discovery.KubernetesApi).</summary>
+public sealed record KubernetesDiscoveryOptions
+{
+    /// <summary>The service name pods are looked up by; "{0}" in <see cref="PodLabelSelector"/> is replaced by it.</summary>
+    public string ServiceName { get; init; } = "broker";
+
+    /// <summary>Kubernetes label selector of the broker pods.</summary>
+    public string PodLabelSelector { get; init; } = "app={0}";
+
+    /// <summary>Namespace of the pods; empty means the pod's own (read from its service account).</summary>
+    public string PodNamespace { get; init; } = "";
+
+    /// <summary>Port of the Akka.Management HTTP endpoint that bootstrapping nodes probe on each other.</summary>
+    public int ManagementPort { get; init; } = 8558;
+
+    /// <summary>Pods that must be found before the first one forms a new cluster (the StatefulSet's replicas).</summary>
+    public int RequiredContactPoints { get; init; } = 3;
 }

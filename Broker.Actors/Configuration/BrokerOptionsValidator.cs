@@ -60,6 +60,14 @@ public static class BrokerOptionsValidator
             }
         }
 
+        if (o.Cluster.Discovery is not ("seed" or "kubernetes"))
+        {
+            errors.Add($"Cluster:Discovery = '{o.Cluster.Discovery}' is not supported: allowed seed or kubernetes");
+        }
+
+        Range(errors, "Cluster:Kubernetes:ManagementPort", o.Cluster.Kubernetes.ManagementPort, 1, 65535);
+        Range(errors, "Cluster:Kubernetes:RequiredContactPoints", o.Cluster.Kubernetes.RequiredContactPoints, 1, 1000);
+
         ValidateOperations(errors, o);
         return errors;
     }

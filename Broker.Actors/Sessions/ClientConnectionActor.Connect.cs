@@ -92,14 +92,36 @@ public sealed partial class ClientConnectionActor
 
         var info = new ConnectionInfo(_version, connect.CleanStart, expiry, connect.Will,
             IsV5 ? connect.ReceiveMaximum ?? ushort.MaxValue : ushort.MaxValue);
-        _context.SessionRegion.Tell(new AttachSession(_clientId, Self, info));
+        RequestAttach(new AttachSession(_clientId, Self, info));
         Timers.StartSingleTimer(AttachTimeout.Instance, AttachTimeout.Instance, TimeSpan.FromSeconds(10));
         Become(Attaching);
+    }
+
+    /// <summary>
+    /// Asks the session region for the session, and asks again every <see cref="AttachRetryInterval"/> until it
+    /// answers. While a node is dying, a region still sends to the shard's old home on that node until the node is
+    /// removed, and such a message is lost. The session entity ignores an attach from the connection it already has
+    /// (SessionEntity.HandleAttach), so a repeat that crosses the first answer changes nothing.
+    /// </summary>
+    private void RequestAttach(AttachSession attach)
+    {
+        _attachRequest = attach;
+        _context.SessionRegion.Tell(attach);
+        Timers.StartPeriodicTimer(AttachRetry.Instance, AttachRetry.Instance, AttachRetryInterval);
+    }
+
+    private void RetryAttach()
+    {
+        if (_attachRequest is not null)
+        {
+            _context.SessionRegion.Tell(_attachRequest);
+        }
     }
 
     private void HandleAttached(SessionAttached attached)
     {
         Timers.Cancel(AttachTimeout.Instance);
+        Timers.Cancel(AttachRetry.Instance);
         _session = Sender;
         Context.Watch(_session);
         var options = _context.Options;

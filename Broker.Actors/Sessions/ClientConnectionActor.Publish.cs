@@ -14,6 +14,13 @@ public sealed partial class ClientConnectionActor
     private readonly Dictionary<ushort, string> _inboundAliases = new();
     private readonly Dictionary<string, ushort> _outboundAliases = new(StringComparer.Ordinal);
     private readonly HashSet<ushort> _inboundQos1InFlight = new();
+
+    /// <summary>
+    /// QoS 2 publishes handed to the session and not yet answered with PUBREC. If the session's node dies, the hand-over
+    /// may be lost with it; once the session is re-attached they are handed over again, as the client's own resend
+    /// with DUP would be (the session answers a known packet id without routing it twice, [MQTT-4.3.3-9]).
+    /// </summary>
+    private readonly Dictionary<ushort, InboundQos2Publish> _inboundQos2Pending = new();
     private uint _grantedExpiry;
     private string? _assignedClientId;
     private uint _clientMaxPacketSize = uint.MaxValue;
@@ -99,7 +106,9 @@ public sealed partial class ClientConnectionActor
                 _context.TopicRegion.Tell(new RoutePublish(message, Self, ackId));
                 break;
             default:
-                _session!.Tell(new InboundQos2Publish(Self, message, publish.PacketId));
+                var handOver = new InboundQos2Publish(Self, message, publish.PacketId);
+                _inboundQos2Pending[publish.PacketId] = handOver;
+                _session!.Tell(handOver);
                 break;
         }
     }
@@ -295,5 +304,14 @@ public sealed partial class ClientConnectionActor
     private void HandleUnsubscribe(MqttUnsubscribePacket unsubscribe)
     {
         _session!.Tell(new SessionUnsubscribe(Self, unsubscribe));
+    }
+
+    /// <summary>After a re-attach: hand the unanswered QoS 2 publishes to the session again.</summary>
+    private void ResendPendingQos2()
+    {
+        foreach (var handOver in _inboundQos2Pending.Values)
+        {
+            _session!.Tell(handOver);
+        }
     }
 }

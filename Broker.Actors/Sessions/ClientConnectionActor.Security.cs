@@ -165,9 +165,17 @@ public sealed partial class ClientConnectionActor
         return subscribe with { Subscriptions = kept.ToImmutable() };
     }
 
-    /// <summary>Writes a packet from the session; a SUBACK for a partly refused SUBSCRIBE gets the refusals put back.</summary>
+    /// <summary>
+    /// Writes a packet from the session: a PUBREC ends the wait for that QoS 2 publish; a SUBACK for a partly refused
+    /// SUBSCRIBE gets the refusals put back.
+    /// </summary>
     private void HandleSendPacket(SendPacket send)
     {
+        if (send.Packet is MqttPubRecPacket rec)
+        {
+            _inboundQos2Pending.Remove(rec.PacketId);
+        }
+
         if (send.Packet is MqttSubAckPacket subAck && _subAckMerges.Remove(subAck.PacketId, out var refused))
         {
             var granted = subAck.ReasonCodes;

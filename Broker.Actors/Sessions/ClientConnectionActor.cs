@@ -29,6 +29,7 @@ public sealed partial class ClientConnectionActor : ReceiveActor, IWithTimers, I
     private readonly string _remote;
 
     private const int MaxBatch = 256;
+    private static readonly TimeSpan AttachRetryInterval = TimeSpan.FromSeconds(2);
     private List<MqttPacket> _pendingWrites = new();
     private bool _flushScheduled;
     private bool _closing;
@@ -38,6 +39,7 @@ public sealed partial class ClientConnectionActor : ReceiveActor, IWithTimers, I
     private string _clientId = "";
     private MqttProtocolVersion _version = MqttProtocolVersion.V311;
     private IActorRef? _session;
+    private AttachSession? _attachRequest;
     private long _lastPacketTicks = Environment.TickCount64;
     private int _keepAliveSeconds;
 
@@ -102,6 +104,7 @@ public sealed partial class ClientConnectionActor : ReceiveActor, IWithTimers, I
     private void Attaching()
     {
         Receive<SessionAttached>(HandleAttached);
+        Receive<AttachRetry>(_ => RetryAttach());
         Receive<AttachTimeout>(_ =>
         {
             _log.Warning("Client {ClientId} ({Address}): session did not answer; refusing the connection", _clientId, _remote);
@@ -122,16 +125,20 @@ public sealed partial class ClientConnectionActor : ReceiveActor, IWithTimers, I
         Receive<SessionAttached>(_ =>
         {
             Timers.Cancel(AttachTimeout.Instance);
+            Timers.Cancel(AttachRetry.Instance);
             _session = Sender;
             Context.Watch(_session);
             Become(Connected);
+            ResendPendingQos2();
             Stash.UnstashAll();
         });
         Receive<AttachTimeout>(_ =>
         {
             _log.Warning("Client {ClientId} ({Address}): moved session did not answer; closing so that the client reconnects", _clientId, _remote);
-            Disconnect(MqttReasonCode.ServerUnavailable);
+            // 0x88 (server unavailable) is a CONNACK code only; 0x89 is the DISCONNECT code for it (MQTT-v5.0 3.14.2.1).
+            Disconnect(MqttReasonCode.ServerBusy);
         });
+        Receive<AttachRetry>(_ => RetryAttach());
         Receive<SendPublish>(HandleSendPublish);
         Receive<SendPacket>(HandleSendPacket);
         Receive<RateResume>(_ => HandleRateResume());
@@ -166,6 +173,7 @@ public sealed partial class ClientConnectionActor : ReceiveActor, IWithTimers, I
         Receive<InboundStoreFailed>(f =>
         {
             _log.Warning("Client {ClientId} ({Address}): QoS 2 publish {PacketId} could not be stored for every subscriber in time", _clientId, _remote, f.PacketId);
+            _inboundQos2Pending.Remove(f.PacketId);
             if (IsV5)
             {
                 Write(new MqttPubRecPacket { PacketId = f.PacketId, ReasonCode = MqttReasonCode.UnspecifiedError });
@@ -200,21 +208,24 @@ public sealed partial class ClientConnectionActor : ReceiveActor, IWithTimers, I
                 _log.Info("Client {ClientId} ({Address}): session moved; re-attaching", _clientId, _remote);
                 var info = new ConnectionInfo(_version, CleanStart: false, _grantedExpiry, _connect.Will,
                     IsV5 ? _connect.ReceiveMaximum ?? ushort.MaxValue : ushort.MaxValue);
-                _context.SessionRegion.Tell(new AttachSession(_clientId, Self, info));
+                RequestAttach(new AttachSession(_clientId, Self, info));
                 Timers.StartSingleTimer(AttachTimeout.Instance, AttachTimeout.Instance, TimeSpan.FromSeconds(30));
                 Become(Reattaching);
                 return;
             }
 
-            // A clean session lived only in memory: it is gone, so the client must start over.
+            // A clean session lived only in memory: it is gone, so the client must start over (0x89: see above).
             _log.Warning("Client {ClientId} ({Address}): session stopped; closing so that the client reconnects", _clientId, _remote);
-            Disconnect(MqttReasonCode.ServerUnavailable);
+            Disconnect(MqttReasonCode.ServerBusy);
         });
         CommonReceives();
     }
 
     private void CommonReceives()
     {
+        // An attach asked again (RequestAttach) can be answered twice; the second answer finds us attached.
+        Receive<SessionAttached>(_ => { });
+        Receive<AttachRetry>(_ => { });
         Receive<Flush>(_ =>
         {
             _flushScheduled = false;
@@ -246,6 +257,7 @@ public sealed partial class ClientConnectionActor : ReceiveActor, IWithTimers, I
         Receive<Operations.AdministrativeDisconnect>(_ => HandleAdministrativeDisconnect());
         Receive<ConnectTimeout>(_ => { });
         Receive<AttachTimeout>(_ => { });
+        Receive<AttachRetry>(_ => { });
         Receive<KeepAliveCheck>(_ => { });
         ReceiveAny(_ => { });
     }
@@ -283,6 +295,11 @@ public sealed partial class ClientConnectionActor : ReceiveActor, IWithTimers, I
     private sealed class AttachTimeout
     {
         public static readonly AttachTimeout Instance = new();
+    }
+
+    private sealed class AttachRetry
+    {
+        public static readonly AttachRetry Instance = new();
     }
 
     private sealed class KeepAliveCheck

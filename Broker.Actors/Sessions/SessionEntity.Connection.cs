@@ -17,6 +17,14 @@ public sealed partial class SessionEntity
             return;
         }
 
+        if (attach.Connection.Equals(_connection))
+        {
+            // The same connection asked again (ClientConnectionActor repeats an unanswered attach, in case a dying
+            // node swallowed it): it is attached already and is answered once; a repeated Clean Start must not wipe
+            // what the client did since.
+            return;
+        }
+
         var info = attach.Info;
         if (_connection is not null && !_connection.Equals(attach.Connection))
         {

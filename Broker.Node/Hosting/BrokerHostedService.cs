@@ -39,7 +39,8 @@ public sealed class BrokerHostedService : IHostedService
         _logger.LogInformation(
             "Broker ready: MQTT listening on {Address}:{Port}; cluster member {Member} (seed nodes: {Seeds})",
             _server.MqttEndPoint.Address, _server.MqttEndPoint.Port, cluster.SelfAddress,
-            _options.Cluster.SeedNodes.Count == 0 ? "none, joined itself" : string.Join(", ", _options.Cluster.SeedNodes));
+            Broker.Cluster.KubernetesDiscovery.Enabled(_options) ? "none, Kubernetes discovery"
+                : _options.Cluster.SeedNodes.Count == 0 ? "none, joined itself" : string.Join(", ", _options.Cluster.SeedNodes));
         var security = _server.Context.Security;
         _logger.LogInformation("Security: anonymous clients {Anonymous} ({Reason})",
             security.AllowAnonymous ? "allowed" : "refused", security.AnonymousReason);

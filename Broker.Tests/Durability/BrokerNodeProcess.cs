@@ -40,11 +40,28 @@ public sealed class BrokerNodeProcess : IDisposable
     }
 
     /// <summary>Starts a node without waiting for it (start-up failure specs).</summary>
-    public static BrokerNodeProcess Launch(params string[] args)
+    public static BrokerNodeProcess Launch(params string[] args) =>
+        LaunchOn(InteropEnvironment.FreePort(), InteropEnvironment.FreePort(), args);
+
+    /// <summary>Starts a node on given MQTT and remoting ports (cluster specs: seed addresses, restarts on the same ports).</summary>
+    public static async Task<BrokerNodeProcess> StartOnAsync(int mqttPort, int clusterPort, params string[] args)
+    {
+        var node = LaunchOn(mqttPort, clusterPort, args);
+        try
+        {
+            await node.Process.WaitForLineAsync(l => l.Contains("Broker ready: MQTT listening on", StringComparison.Ordinal), StartTimeout);
+            return node;
+        }
+        catch
+        {
+            node.Dispose();
+            throw;
+        }
+    }
+
+    private static BrokerNodeProcess LaunchOn(int mqttPort, int clusterPort, string[] args)
     {
         Assert.True(File.Exists(NodeDll), $"{NodeDll} is missing: Broker.Tests must reference Broker.Node");
-        var mqttPort = InteropEnvironment.FreePort();
-        var clusterPort = InteropEnvironment.FreePort();
         var process = ExternalProcess.Start("dotnet",
             [NodeDll, "--Mqtt:Address=127.0.0.1", $"--Mqtt:Port={mqttPort}", "--Cluster:Hostname=127.0.0.1", $"--Cluster:Port={clusterPort}", .. args]);
         return new BrokerNodeProcess(process, mqttPort);

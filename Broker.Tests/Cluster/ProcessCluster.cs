@@ -1,0 +1,125 @@
+using Broker.Tests.Durability;
+using Broker.Tests.Interop;
+
+namespace Broker.Tests.Cluster;
+
+/// <summary>
+/// Three Broker.Node processes on 127.0.0.1 forming one cluster on a fresh database of a throwaway PostgreSQL, for
+/// the specs that kill, stop and restart whole nodes. Each node keeps its MQTT and remoting ports for the life of the
+/// fixture, so a stopped node (or the whole cluster) can be started again on the same addresses; node 1 is the seed.
+/// Dispose kills every node still running (by PID) and then stops PostgreSQL.
+/// </summary>
+public sealed class ProcessCluster : IAsyncDisposable
+{
+    private readonly PostgresServer _postgres;
+    private readonly string _connectionString;
+    private readonly string[] _extraArgs;
+    private readonly BrokerNodeProcess?[] _nodes = new BrokerNodeProcess?[3];
+    private readonly List<BrokerNodeProcess> _ended = new();
+    private readonly string _dataDir = Directory.CreateTempSubdirectory("broker-cluster-").FullName;
+    private readonly int[] _mqttPorts = [InteropEnvironment.FreePort(), InteropEnvironment.FreePort(), InteropEnvironment.FreePort()];
+    private readonly int[] _clusterPorts = [InteropEnvironment.FreePort(), InteropEnvironment.FreePort(), InteropEnvironment.FreePort()];
+
+    private ProcessCluster(PostgresServer postgres, string connectionString, string[] extraArgs)
+    {
+        _postgres = postgres;
+        _connectionString = connectionString;
+        _extraArgs = extraArgs;
+    }
+
+    /// <summary>MQTT ports of nodes 1..3 (index 0..2); they stay the same across restarts.</summary>
+    public IReadOnlyList<int> MqttPorts => _mqttPorts;
+
+    public static async Task<ProcessCluster> StartAsync(params string[] extraArgs)
+    {
+        var postgres = new PostgresServer();
+        await postgres.InitializeAsync();
+        var cluster = new ProcessCluster(postgres, await postgres.CreateDatabaseAsync("cluster"), extraArgs);
+        try
+        {
+            await cluster.StartAllAsync();
+            return cluster;
+        }
+        catch
+        {
+            await cluster.DisposeAsync();
+            throw;
+        }
+    }
+
+    /// <summary>Starts node 1 (the seed), then nodes 2 and 3 together; returns when all three said "Broker ready".</summary>
+    public async Task StartAllAsync()
+    {
+        await StartNodeAsync(1);
+        await Task.WhenAll(StartNodeAsync(2), StartNodeAsync(3));
+    }
+
+    /// <summary>Starts node <paramref name="n"/> (1..3) on its ports and waits until it is Up and listening.</summary>
+    public async Task StartNodeAsync(int n)
+    {
+        Assert.Null(_nodes[n - 1]);
+        _nodes[n - 1] = await BrokerNodeProcess.StartOnAsync(_mqttPorts[n - 1], _clusterPorts[n - 1],
+        [
+            "--Storage:Provider=postgresql",
+            $"--Storage:ConnectionString={_connectionString}",
+            $"--Cluster:SeedNodes:0=akka.tcp://broker@127.0.0.1:{_clusterPorts[0]}",
+            $"--Node:DataDir={Path.Combine(_dataDir, "node" + n)}",
+            // As in cluster-config/node*.json: a publish whose delivery went to a node that died in the meantime is
+            // refused (v5 0x80; 3.1.1: disconnect) after 5 s instead of 15, so its publisher retries sooner.
+            "--Mqtt:DurableAckTimeout=5",
+            .. _extraArgs,
+        ]);
+    }
+
+    public BrokerNodeProcess Node(int n) => _nodes[n - 1] ?? throw new InvalidOperationException($"node {n} is not running");
+
+    /// <summary>SIGKILL: a crash, nothing runs on the way out.</summary>
+    public async Task KillAsync(int n)
+    {
+        var node = Node(n);
+        await node.KillHardAsync();
+        Ended(n, node);
+    }
+
+    /// <summary>SIGTERM and wait (bounded) for the graceful stop: clients closed with 0x8B, shards handed off, left.</summary>
+    public async Task TerminateAsync(int n)
+    {
+        var node = Node(n);
+        node.Process.Terminate();
+        var code = await node.Process.WaitForExitAsync(TimeSpan.FromSeconds(60));
+        Ended(n, node);
+        Assert.True(code == 0, $"node {n} exited with {code} after SIGTERM\n{node.Process.Report()}");
+    }
+
+    /// <summary>The log of a node, running or ended (the latest process of that node).</summary>
+    public string Report(int n) =>
+        (_nodes[n - 1] ?? _ended.LastOrDefault(e => e.MqttPort == _mqttPorts[n - 1]))?.Process.Report() ?? "";
+
+    public async ValueTask DisposeAsync()
+    {
+        try
+        {
+            foreach (var node in _nodes.Concat(_ended))
+            {
+                node?.Dispose();
+            }
+        }
+        finally
+        {
+            await _postgres.DisposeAsync();
+            try
+            {
+                Directory.Delete(_dataDir, recursive: true);
+            }
+            catch (IOException)
+            {
+            }
+        }
+    }
+
+    private void Ended(int n, BrokerNodeProcess node)
+    {
+        _nodes[n - 1] = null;
+        _ended.Add(node);
+    }
+}
