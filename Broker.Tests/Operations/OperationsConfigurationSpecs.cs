@@ -12,25 +12,25 @@ public sealed class OperationsConfigurationSpecs
             .Build());
 
     [Fact]
-    public void Defaults_are_metrics_off_SYS_every_10_seconds_and_no_API()
+    public void Defaults_are_metrics_off_SYS_off_and_no_API()
     {
         var (options, errors) = Load();
         Assert.Empty(errors);
         Assert.Equal(0, options!.Metrics.Port);
         Assert.Equal("127.0.0.1", options.Metrics.Address);
-        Assert.Equal(10, options.Sys.Interval);
+        Assert.Equal(0, options.Sys.Interval);
         Assert.Equal("", options.Management.Token);
     }
 
     [Fact]
     public void The_settings_bind()
     {
-        var (options, errors) = Load(("METRICS:PORT", "9100"), ("Metrics:Address", "0.0.0.0"), ("Sys:Interval", "0"),
+        var (options, errors) = Load(("METRICS:PORT", "9100"), ("Metrics:Address", "0.0.0.0"), ("Sys:Interval", "5"),
             ("Management:Token", "0123456789abcdef0123"));
         Assert.Empty(errors);
         Assert.Equal(9100, options!.Metrics.Port);
         Assert.Equal("0.0.0.0", options.Metrics.Address);
-        Assert.Equal(0, options.Sys.Interval);
+        Assert.Equal(5, options.Sys.Interval);
         Assert.Equal("0123456789abcdef0123", options.Management.Token);
     }
 
