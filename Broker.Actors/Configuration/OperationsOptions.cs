@@ -11,10 +11,14 @@ public sealed record MetricsOptions
     public int Port { get; init; }
 }
 
-/// <summary>Mosquitto-style $SYS topics, published (retained) by every node every <see cref="Interval"/> seconds; 0 = off.</summary>
+/// <summary>
+/// Mosquitto-style $SYS topics, published (retained) by every node every <see cref="Interval"/> seconds; 0 = off, the
+/// default: each value is a retained message journaled by its topic entity like any other (about 30 topics per node,
+/// twice that on the leader), which an operator should choose rather than find.
+/// </summary>
 public sealed record SysOptions
 {
-    public int Interval { get; init; } = 10;
+    public int Interval { get; init; }
 }
 
 /// <summary>The management API (on the metrics port) is served only when <see cref="Token"/> is set (bearer token).</summary>

@@ -25,11 +25,15 @@ public static class ManagementApi
 
     public static void Map(WebApplication app, string token, Func<BrokerServer?> broker)
     {
-        var expected = Encoding.UTF8.GetBytes("Bearer " + token);
+        var expected = Encoding.UTF8.GetBytes(token);
         var api = app.MapGroup("/api");
         api.AddEndpointFilter(async (context, next) =>
         {
-            var given = Encoding.UTF8.GetBytes(context.HttpContext.Request.Headers.Authorization.ToString());
+            // "Authorization: Bearer <token>" (the scheme is case-insensitive, RFC 9110 11.1); compared in constant time.
+            var header = context.HttpContext.Request.Headers.Authorization.ToString();
+            var given = header.StartsWith("Bearer ", StringComparison.OrdinalIgnoreCase)
+                ? Encoding.UTF8.GetBytes(header["Bearer ".Length..].Trim())
+                : [];
             if (!CryptographicOperations.FixedTimeEquals(given, expected))
             {
                 context.HttpContext.Response.Headers.WWWAuthenticate = "Bearer";

@@ -42,3 +42,51 @@ public sealed class HealthSpecs
         return (response.StatusCode, JsonDocument.Parse(text).RootElement.Clone());
     }
 }
+
+/// <summary>Readiness follows the database: false while PostgreSQL is stopped, true again once it is back.</summary>
+[Collection(Durability.PostgresCollection.Name)]
+public sealed class ReadinessStorageSpecs(Durability.PostgresServer postgres)
+{
+    [Fact]
+    public async Task Ready_turns_false_while_storage_is_unreachable_and_true_when_it_is_back()
+    {
+        var connectionString = await postgres.CreateDatabaseAsync("ready_" + Guid.NewGuid().ToString("N")[..8]);
+        await using var ops = await OperationsHarness.StartAsync(o => o with
+        {
+            Storage = new StorageOptions { Provider = "postgresql", ConnectionString = connectionString },
+        });
+        Assert.Equal(HttpStatusCode.OK, (await HealthSpecs.GetAsync(ops.Client, "/health/ready")).Status);
+
+        await postgres.StopAsync();
+        try
+        {
+            var body = await WaitForReadyAsync(ops.Client, HttpStatusCode.ServiceUnavailable);
+            Assert.Equal("unreachable", body.GetProperty("storage").GetString());
+            Assert.Equal("Up", body.GetProperty("member").GetString());
+            Assert.Equal(HttpStatusCode.OK, (await ops.Client.GetAsync("/health/live")).StatusCode);
+        }
+        finally
+        {
+            await postgres.StartAsync();
+        }
+
+        // The journal's circuit breaker may hold failures for a while after the database is back: wait for it.
+        await WaitForReadyAsync(ops.Client, HttpStatusCode.OK);
+    }
+
+    private static async Task<JsonElement> WaitForReadyAsync(HttpClient client, HttpStatusCode expected)
+    {
+        var deadline = DateTime.UtcNow.AddSeconds(90);
+        while (true)
+        {
+            var (status, body) = await HealthSpecs.GetAsync(client, "/health/ready");
+            if (status == expected)
+            {
+                return body;
+            }
+
+            Assert.True(DateTime.UtcNow < deadline, $"/health/ready stayed {status}: {body}");
+            await Task.Delay(200);
+        }
+    }
+}

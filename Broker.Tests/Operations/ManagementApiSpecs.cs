@@ -26,6 +26,12 @@ public sealed class ManagementApiSpecs
             Assert.Equal("Bearer", response.Headers.WwwAuthenticate.Single().Scheme);
         }
 
+        // The right token is accepted whatever the case of the scheme name (RFC 9110 11.1).
+        using var lower = new HttpRequestMessage(HttpMethod.Get, "/api/clients");
+        lower.Headers.TryAddWithoutValidation("Authorization", "bearer " + OperationsHarness.Token);
+        using var accepted = await ops.Client.SendAsync(lower);
+        Assert.Equal(HttpStatusCode.OK, accepted.StatusCode);
+
         // Metrics and health need no token.
         using var metrics = await ops.Client.GetAsync("/metrics");
         Assert.Equal(HttpStatusCode.OK, metrics.StatusCode);
