@@ -53,8 +53,21 @@ public sealed class LoadClient : IAsyncDisposable
     public static async Task<LoadClient> ConnectAsync(Target target, string clientId, ClientSettings settings, RunMetrics? metrics,
         CancellationToken ct, Func<MqttPublishPacket, IEnumerable<MqttPacket>?>? onPublish = null)
     {
-        var connection = await RawMqttConnection.ConnectAsync(target.Host, target.Port, clientId, settings.Version,
-            settings.CleanStart, ct, settings.SessionExpiry, settings.ReadBufferSize);
+        // A broker that accepts the socket but never answers CONNECT (a node waiting for a dead peer) must not hold
+        // the client forever: like a real client, give up after ConnectTimeout.
+        using var timeout = CancellationTokenSource.CreateLinkedTokenSource(ct);
+        timeout.CancelAfter(settings.ConnectTimeout);
+        RawMqttConnection connection;
+        try
+        {
+            connection = await RawMqttConnection.ConnectAsync(target.Host, target.Port, clientId, settings.Version,
+                settings.CleanStart, timeout.Token, settings.SessionExpiry, settings.ReadBufferSize);
+        }
+        catch (OperationCanceledException) when (!ct.IsCancellationRequested)
+        {
+            throw new TimeoutException($"{clientId}: no CONNACK from {target} within {settings.ConnectTimeout.TotalSeconds:0} s");
+        }
+
         var client = new LoadClient(connection, settings.Window, metrics, clientId, target.ToString()) { OnPublish = onPublish };
         client._reader = Task.Run(client.ReadLoopAsync, CancellationToken.None);
         return client;
@@ -357,6 +370,8 @@ public sealed record ClientSettings
 
     /// <summary>Unacknowledged outbound QoS 1/2 messages at once.</summary>
     public int Window { get; init; } = 100;
+
+    public TimeSpan ConnectTimeout { get; init; } = TimeSpan.FromSeconds(10);
 
     /// <summary>Socket read buffer; small for connect storms of idle clients.</summary>
     public int ReadBufferSize { get; init; } = 64 * 1024;

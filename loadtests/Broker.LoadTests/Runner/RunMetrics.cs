@@ -144,6 +144,27 @@ public sealed class RunMetrics
     /// <summary>The latency histogram of one second of the run (null when nothing was recorded in it).</summary>
     public HistogramBase? SecondHistogram(int second) => second is >= 0 and < MaxSeconds ? Volatile.Read(ref _perSecond[second]) : null;
 
+    /// <summary>Owed and lost deliveries per (subscriber, publisher) pair that lost any, for diagnosing where loss happens.</summary>
+    public IEnumerable<string> LossBreakdown()
+    {
+        foreach (var (subscriber, publisherIds) in _expectations.OrderBy(e => e.Key))
+        {
+            foreach (var publisherId in publisherIds.Distinct().Order())
+            {
+                if (_publishers.TryGetValue(publisherId, out var p))
+                {
+                    var owed = p.QoS == MqttQoS.AtMostOnce ? p.Sent : p.Acked;
+                    _receivedSets.TryGetValue((subscriber, publisherId), out var got);
+                    var lost = owed.CountMissingFrom(got);
+                    if (lost > 0)
+                    {
+                        yield return $"subscriber {subscriber} from publisher {publisherId}: {lost} of {owed.Count} lost";
+                    }
+                }
+            }
+        }
+    }
+
     /// <summary>Per QoS: deliveries the broker owed (acknowledged for QoS 1/2, sent for QoS 0) that never arrived.</summary>
     public QosCounts[] Tally()
     {

@@ -19,7 +19,9 @@ public sealed class FailoverScenario(ScenarioContext context) : Scenario(context
     private LoadClient?[] _subscribers = [];
     private LocalCluster? _cluster;
     private long _reconnects;
+    private long _receivedAtKill = -1;
     private int[] _attempt = [];
+    private int[] _loggedPublisherMove = [];
 
     public override string Name => "failover";
 
@@ -51,6 +53,7 @@ public sealed class FailoverScenario(ScenarioContext context) : Scenario(context
         }
 
         _attempt = new int[VirtualClients + SubscriberCount];
+        _loggedPublisherMove = new int[VirtualClients];
         _subscribers = await ConnectManyAsync<LoadClient?>(SubscriberCount, async s =>
         {
             var client = await ConnectSubscriberAsync(s, ct);
@@ -90,6 +93,11 @@ public sealed class FailoverScenario(ScenarioContext context) : Scenario(context
             Interlocked.Increment(ref _reconnects);
         }
 
+        if (_attempt[client] > 0 && Interlocked.Exchange(ref _loggedPublisherMove[client], 1) == 0)
+        {
+            Context.Log($"publisher {client} reconnected to {publisher.Target}");
+        }
+
         using var linked = CancellationTokenSource.CreateLinkedTokenSource(ct, publisher.Closed);
         await publisher.PublishBatchAsync(_records[client], $"{Prefix}/{client}", Batch, Options.PayloadSize, false, linked.Token);
     }
@@ -110,6 +118,7 @@ public sealed class FailoverScenario(ScenarioContext context) : Scenario(context
         {
             using var victim = Process.GetProcessById(pid.Value);
             victim.Kill(); // SIGKILL on Linux
+            _receivedAtKill = Metrics.Received;
             Facts["killed"] = string.Create(CultureInfo.InvariantCulture, $"pid {pid} at {Metrics.Elapsed.TotalSeconds:0.0} s (SIGKILL)");
             Context.Log($"killed node pid {pid} with SIGKILL");
         }
@@ -136,8 +145,9 @@ public sealed class FailoverScenario(ScenarioContext context) : Scenario(context
                 Interlocked.Increment(ref _reconnects);
                 Context.Log($"subscriber {s} reconnected to {_subscribers[s]!.Target} (session present: {_subscribers[s]!.SessionPresent})");
             }
-            catch (Exception e) when (e is IOException or System.Net.Sockets.SocketException or InvalidOperationException)
+            catch (Exception e) when (!ct.IsCancellationRequested)
             {
+                Context.Log($"subscriber {s}: reconnect to {TargetFor(s, _attempt[VirtualClients + s])} failed: {e.GetType().Name}: {e.Message}");
                 await Task.Delay(500, ct).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
             }
         }
@@ -151,6 +161,20 @@ public sealed class FailoverScenario(ScenarioContext context) : Scenario(context
 
     public override async Task TeardownAsync()
     {
+        if (_receivedAtKill >= 0)
+        {
+            Facts["deliveries after the kill"] = (Metrics.Received - _receivedAtKill).ToString(CultureInfo.InvariantCulture);
+        }
+
+        var breakdown = Metrics.LossBreakdown().ToArray();
+        if (breakdown.Length > 0)
+        {
+            Facts["loss by subscriber and publisher"] = string.Join("; ", breakdown);
+        }
+
+        Facts["targets at the end (subscribers; publishers)"] = string.Join(",", _subscribers.Select(c => c?.Target ?? "-")) + "; " +
+            string.Join(",", _publishers.Select(c => c?.Target ?? "-"));
+
         await DisposeAllAsync(_publishers);
         await DisposeAllAsync(_subscribers);
         if (_cluster is not null)
