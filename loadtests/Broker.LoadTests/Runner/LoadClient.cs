@@ -285,9 +285,16 @@ public sealed class LoadClient : IAsyncDisposable
         }
         finally
         {
+            if (!_disposing)
+            {
+                _metrics?.OnError($"{ClientId}: connection to {Target} closed by the broker or the network");
+            }
+
             _closed.Cancel();
         }
     }
+
+    private volatile bool _disposing;
 
     private void Handle(MqttPacket packet, List<MqttPacket> replies)
     {
@@ -345,6 +352,7 @@ public sealed class LoadClient : IAsyncDisposable
     /// <summary>Drops the TCP connection without DISCONNECT.</summary>
     public async Task AbortAsync()
     {
+        _disposing = true;
         _connection.Abort();
         await _closed.CancelAsync();
         await _reader.WaitAsync(TimeSpan.FromSeconds(5)).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
@@ -352,6 +360,7 @@ public sealed class LoadClient : IAsyncDisposable
 
     public async ValueTask DisposeAsync()
     {
+        _disposing = true;
         await _writeLock.WaitAsync(TimeSpan.FromSeconds(5));
         await _connection.DisposeAsync();
         await _closed.CancelAsync();
