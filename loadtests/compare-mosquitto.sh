@@ -33,7 +33,8 @@ pid=""
 start_broker() { # name -> sets pid, port
   port=$(free_port)
   local dir="$out/$1-run"
-  rm -rf "$dir"; mkdir -p "$dir"
+  # Remove the last round's log first: the background start truncates it only once it runs, after the wait began.
+  rm -rf "$dir" "$dir.log"; mkdir -p "$dir"
   if [ "$1" = broker ]; then
     dotnet Broker.Node/bin/Release/net10.0/Broker.Node.dll --Mqtt:Address=127.0.0.1 --Mqtt:Port="$port" \
       --Cluster:Hostname=127.0.0.1 --Cluster:Port="$(free_port)" --Node:DataDir="$dir/data" >"$dir.log" 2>&1 &
@@ -91,7 +92,10 @@ def load(b, name):
     for r in range(1, rounds + 1):
         p = f"{out}/{b}-{name}-r{r}/report.json"
         if os.path.exists(p):
-            rs.append(json.load(open(p)))
+            j = json.load(open(p))
+            # A run that failed (broker not reachable, time limit) is no sample.
+            if not any(w.startswith("the run") for w in j["Warnings"]):
+                rs.append(j)
     return rs
 def med(rs, f):
     vals = [f(r) for r in rs if f(r) is not None]
@@ -112,12 +116,14 @@ rows = [
     ("broker CPU per delivery, point-to-point QoS 1", "p2p-q1", "µs", lambda r: r["BrokerCpuMicrosPerUnit"]),
     ("lost deliveries, point-to-point QoS 1 (queue limit drops)", "p2p-q1", "messages", lambda r: sum(q["Lost"] for q in r["PerQoS"])),
 ]
-print(f"Medians of {rounds} rounds (A B A B...), {out}\n")
+print(f"Medians of {rounds} rounds (A B A B...), {out}; samples per cell in brackets when fewer\n")
 print("| measure | unit | this broker | Mosquitto | broker / Mosquitto |")
 print("|---|---|---|---|---|")
 for label, name, unit, f in rows:
-    a, b = med(load("broker", name), f), med(load("mosquitto", name), f)
+    ra, rb = load("broker", name), load("mosquitto", name)
+    a, b = med(ra, f), med(rb, f)
     fmt = (lambda v: "-" if v is None else (f"{v:,.0f}" if v >= 100 else f"{v:.3f}" if v < 1 else f"{v:.2f}"))
+    n = lambda rs: "" if len(rs) == rounds else f" [{len(rs)}]"
     ratio = f"{a / b:.2f}" if a is not None and b not in (None, 0) else "-"
-    print(f"| {label} | {unit} | {fmt(a)} | {fmt(b)} | {ratio} |")
+    print(f"| {label} | {unit} | {fmt(a)}{n(ra)} | {fmt(b)}{n(rb)} | {ratio} |")
 PY
