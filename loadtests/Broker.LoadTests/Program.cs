@@ -1,13 +1,50 @@
 using Broker.LoadTests;
+using Broker.LoadTests.Reports;
+using Broker.LoadTests.Runner;
+using Broker.LoadTests.Scenarios;
 using Broker.Protocol;
 
-// Quick probes until the full runner (issue 6) lands:
-//   dotnet run -c Release --project loadtests/Broker.LoadTests -- fanin [port] [publishers] [messagesPerPublisher] [qos]
-//   dotnet run -c Release --project loadtests/Broker.LoadTests -- durable [port] [subscribers] [messages] [window]
-var scenario = args.Length > 0 ? args[0] : "fanin";
-int Arg(int i, int fallback) => args.Length > i ? int.Parse(args[i]) : fallback;
-return scenario switch
+// The load-test runner (see RunOptions.Usage and README "Load tests"). Exit codes: 0 passed, 1 error or bad
+// arguments, 2 a threshold failed. The two quick probes of the first measurements stay, by their positional form:
+//   Broker.LoadTests fanin <port> [publishers] [messagesPerPublisher] [qos]
+//   Broker.LoadTests durable <port> [subscribers] [messages] [window]
+int Arg(int i, int fallback) => args.Length > i ? int.Parse(args[i], System.Globalization.CultureInfo.InvariantCulture) : fallback;
+if (args is ["durable", ..])
 {
-    "durable" => await DurableScenario.RunAsync("127.0.0.1", Arg(1, 1883), Arg(2, 1), Arg(3, 10_000), Arg(4, 100), TimeSpan.FromSeconds(120)),
-    _ => await ThroughputScenario.RunAsync("127.0.0.1", Arg(1, 1883), Arg(2, 10), Arg(3, 10_000), (MqttQoS)Arg(4, 0), 64, TimeSpan.FromSeconds(120)),
-};
+    return await DurableScenario.RunAsync("127.0.0.1", Arg(1, 1883), Arg(2, 1), Arg(3, 10_000), Arg(4, 100), TimeSpan.FromSeconds(120));
+}
+
+if (args is ["fanin", ..])
+{
+    return await ThroughputScenario.RunAsync("127.0.0.1", Arg(1, 1883), Arg(2, 10), Arg(3, 10_000), (MqttQoS)Arg(4, 0), 64, TimeSpan.FromSeconds(120));
+}
+
+if (args is [] or ["help" or "--help" or "-h", ..])
+{
+    Console.WriteLine(RunOptions.Usage);
+    return args.Length == 0 ? 1 : 0;
+}
+
+if (args is ["list", ..])
+{
+    foreach (var (name, summary) in ScenarioCatalog.All)
+    {
+        Console.WriteLine($"{name,-20} {summary}");
+    }
+
+    return 0;
+}
+
+RunOptions options;
+try
+{
+    options = RunOptions.Parse(args);
+}
+catch (Exception e) when (e is ArgumentException or FormatException)
+{
+    Console.Error.WriteLine($"error: {e.Message}");
+    Console.Error.WriteLine(RunOptions.Usage);
+    return 1;
+}
+
+return await LoadRunner.RunAsync(options, "Broker.LoadTests " + string.Join(' ', args), Console.Out);

@@ -15,14 +15,15 @@ public sealed class RawMqttConnection : IAsyncDisposable
     private readonly Socket _socket;
     private readonly NetworkStream _stream;
     private readonly MqttPacketDecoder _decoder = new(64 * 1024 * 1024);
-    private readonly byte[] _readBuffer = new byte[256 * 1024];
+    private readonly byte[] _readBuffer;
     private byte[] _pending = [];
     private int _pendingLength;
     private int _offset;
 
-    private RawMqttConnection(Socket socket, MqttProtocolVersion version)
+    private RawMqttConnection(Socket socket, MqttProtocolVersion version, int readBufferSize)
     {
         _socket = socket;
+        _readBuffer = new byte[readBufferSize];
         _stream = new NetworkStream(socket, ownsSocket: true);
         Version = version;
         _decoder.ProtocolVersion = version;
@@ -32,24 +33,49 @@ public sealed class RawMqttConnection : IAsyncDisposable
 
     public static async Task<RawMqttConnection> ConnectAsync(
         string host, int port, string clientId, MqttProtocolVersion version = MqttProtocolVersion.V311, bool cleanStart = true,
-        CancellationToken ct = default)
+        CancellationToken ct = default, uint sessionExpiry = 0, int readBufferSize = 256 * 1024)
     {
         var socket = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
-        await socket.ConnectAsync(host, port, ct);
-        var connection = new RawMqttConnection(socket, version);
-        await connection.SendAsync(new MqttConnectPacket
+        RawMqttConnection? connection = null;
+        try
         {
-            ClientId = clientId, ProtocolVersion = version, CleanStart = cleanStart, KeepAlive = 60,
-            ReceiveMaximum = version == MqttProtocolVersion.V500 ? (ushort)65535 : null,
-        }, ct);
-        var connack = await connection.ReceiveAsync(ct);
-        if (connack is not MqttConnAckPacket { ReasonCode: 0 })
-        {
-            throw new InvalidOperationException($"CONNECT refused: {connack}");
-        }
+            await socket.ConnectAsync(host, port, ct);
+            connection = new RawMqttConnection(socket, version, readBufferSize);
+            await connection.SendAsync(new MqttConnectPacket
+            {
+                ClientId = clientId, ProtocolVersion = version, CleanStart = cleanStart, KeepAlive = 600,
+                ReceiveMaximum = version == MqttProtocolVersion.V500 ? (ushort)65535 : null,
+                SessionExpiryInterval = version == MqttProtocolVersion.V500 ? sessionExpiry : 0,
+            }, ct);
+            var connack = await connection.ReceiveAsync(ct);
+            if (connack is not MqttConnAckPacket { ReasonCode: 0 } ack)
+            {
+                throw new InvalidOperationException($"CONNECT of {clientId} to {host}:{port} refused: {connack}");
+            }
 
-        return connection;
+            connection.SessionPresent = ack.SessionPresent;
+            return connection;
+        }
+        catch
+        {
+            if (connection is not null)
+            {
+                await connection._stream.DisposeAsync();
+            }
+            else
+            {
+                socket.Dispose();
+            }
+
+            throw;
+        }
     }
+
+    /// <summary>CONNACK's session-present flag.</summary>
+    public bool SessionPresent { get; private set; }
+
+    /// <summary>Closes the socket without DISCONNECT (the broker sees a lost connection).</summary>
+    public void Abort() => _socket.Close(0);
 
     public ValueTask SendAsync(MqttPacket packet, CancellationToken ct = default) =>
         _stream.WriteAsync(MqttPacketEncoder.Encode(packet, Version), ct);

@@ -1,0 +1,32 @@
+using Broker.LoadTests.Runner;
+
+namespace Broker.LoadTests.Scenarios;
+
+/// <summary>The built-in scenarios by name.</summary>
+public static class ScenarioCatalog
+{
+    public static readonly (string Name, string Summary)[] All =
+    [
+        ("connect-storm", "clients connect at a rate and stay idle: connections/s, CONNACK latency, broker RSS per connection [inject:200:5s]"),
+        ("fan-in", "50 publishers on their own topics, 1 subscriber on the wildcard [constant:50:10s, QoS 0]"),
+        ("fan-out", "1 publisher, 100 subscribers on its topic [constant:1:10s]"),
+        ("point-to-point", "50 publisher/subscriber pairs on a topic each [constant:50:10s]"),
+        ("request-response", "v5 devices send requests with response topic + correlation data; a backend answers [inject:500:10s, 20 devices]"),
+        ("persistent-sessions", "QoS 1 into persistent sessions that go offline and come back while messages queue [inject:100:10s]"),
+        ("retained-storm", "--topics retained messages stored, then clients subscribe to the wildcard and fetch them all [inject:5:5s]"),
+        ("failover", "QoS 1 across a cluster (--targets), a node SIGKILLed mid-run; counts acknowledged messages that never arrived [inject:200:20s]"),
+    ];
+
+    public static Scenario Create(ScenarioContext context) => context.Options.Scenario switch
+    {
+        "connect-storm" => new ConnectStormScenario(context),
+        "fan-in" => new PubSubScenario(context, PubSubScenario.Shape.FanIn),
+        "fan-out" => new PubSubScenario(context, PubSubScenario.Shape.FanOut),
+        "point-to-point" => new PubSubScenario(context, PubSubScenario.Shape.PointToPoint),
+        "request-response" => new RequestResponseScenario(context),
+        "persistent-sessions" => new PersistentSessionScenario(context),
+        "retained-storm" => new RetainedStormScenario(context),
+        "failover" => new FailoverScenario(context),
+        var other => throw new ArgumentException($"unknown scenario '{other}' (one of: {string.Join(", ", All.Select(s => s.Name))})"),
+    };
+}
