@@ -52,8 +52,12 @@ public sealed class BrokerServer : IAsyncDisposable
     /// Extra actor system setup from the host (e.g. its logger bridge); the HOCON of its <see cref="BootstrapSetup"/>,
     /// if any, takes precedence over the broker's.
     /// </param>
+    /// <param name="authenticator">
+    /// Replaces the password file check (e.g. an HTTP or database authenticator); null uses <c>Auth:PasswordFile</c>.
+    /// </param>
     public static async Task<BrokerServer> StartAsync(
-        BrokerOptions options, CancellationToken cancellationToken = default, ActorSystemSetup? setup = null)
+        BrokerOptions options, CancellationToken cancellationToken = default, ActorSystemSetup? setup = null,
+        Security.IAuthenticator? authenticator = null)
     {
         await Persistence.StorageSetup.VerifyAsync(options, cancellationToken).ConfigureAwait(false);
         var config = ConfigurationFactory.ParseString(BrokerHocon.Build(options))
@@ -69,7 +73,7 @@ public sealed class BrokerServer : IAsyncDisposable
         var server = new BrokerServer(options, system);
         try
         {
-            server.Context.Security = Security.BrokerSecurity.Create(options, system.Log);
+            server.Context.Security = Security.BrokerSecurity.Create(options, system.Log, authenticator);
             await server.StartClusterAsync(cancellationToken).ConfigureAwait(false);
             await server.WakeStoredEntitiesAsync(cancellationToken).ConfigureAwait(false);
             if (options.Sys.Interval > 0)

@@ -52,7 +52,10 @@ public sealed partial class ClientConnectionActor
             return false;
         }
 
-        if (_context.Security.Acl is { } acl && !acl.CanWrite(_clientId, _username, topic))
+        // $SYS/ belongs to the broker (MQTT-v5.0 4.7.2: topics starting with $ are for the server's own purposes);
+        // a client's publish there would overwrite the broker's retained figures.
+        var sys = topic.StartsWith("$SYS/", StringComparison.Ordinal) || topic == "$SYS";
+        if (sys || (_context.Security.Acl is { } acl && !acl.CanWrite(_clientId, _username, topic)))
         {
             _context.Metrics.AclDenyPublish();
             _log.Info("Client {0} ({1}) may not publish to {2}: dropped", _clientId, _remote, topic);

@@ -23,7 +23,8 @@ public sealed class BrokerHarness : IAsyncDisposable
 
     public int Port => Server.MqttEndPoint.Port;
 
-    public static async Task<BrokerHarness> StartAsync(Func<BrokerOptions, BrokerOptions>? configure = null)
+    public static async Task<BrokerHarness> StartAsync(
+        Func<BrokerOptions, BrokerOptions>? configure = null, Broker.Security.IAuthenticator? authenticator = null)
     {
         var dataDir = Path.Combine(Path.GetTempPath(), "broker-test-" + Guid.NewGuid().ToString("N"));
         var options = new BrokerOptions
@@ -33,7 +34,7 @@ public sealed class BrokerHarness : IAsyncDisposable
             Cluster = new ClusterOptions { Hostname = "127.0.0.1", Port = 0 },
         };
         options = configure?.Invoke(options) ?? options;
-        var server = await BrokerServer.StartAsync(options);
+        var server = await BrokerServer.StartAsync(options, authenticator: authenticator);
         return new BrokerHarness(server, dataDir);
     }
 
