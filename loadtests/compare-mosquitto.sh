@@ -4,7 +4,8 @@
 # started fresh on a free port every round; prints per-round figures, then medians and the ratio broker/Mosquitto.
 #   loadtests/compare-mosquitto.sh [rounds]          (default 3)
 # Environment: DURATION (measured seconds per scenario, default 8), CONNECTIONS (idle connections, default 19000),
-# CONNECT_TIME (seconds allowed to open them, default 60). Reports land in loadtests/reports/compare-<time>/.
+# CONNECT_TIME (seconds allowed to open them, default 60), ONLY (space-separated scenario names to run, e.g.
+# "fanin-q0 p2p-q1"; default all). Reports land in loadtests/reports/compare-<time>/.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 rounds=${1:-3}
@@ -67,6 +68,7 @@ for round in $(seq "$rounds"); do
     echo "== round $round: $b (pid $pid, port $port)"
     for s in "${scenarios[@]}"; do
       name=${s%%|*}; args=${s#*|}
+      if [ -n "${ONLY:-}" ] && [[ " $ONLY " != *" $name "* ]]; then continue; fi
       # shellcheck disable=SC2086
       timeout 600 "${runner[@]}" $args --targets "127.0.0.1:$port" --broker-pid "$pid" --no-live \
         --report-dir "$out/$b-$name-r$round" >"$out/$b-$name-r$round.log" 2>&1 || true

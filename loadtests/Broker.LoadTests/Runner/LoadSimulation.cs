@@ -19,6 +19,9 @@ public abstract record LoadSimulation(TimeSpan Duration)
         public override string ToString() =>
             FromRate == ToRate ? $"inject {FromRate:0.#}/s for {During.TotalSeconds:0.#}s" : $"ramp {FromRate:0.#}->{ToRate:0.#}/s over {During.TotalSeconds:0.#}s";
 
+        /// <summary>Iterations per second at <paramref name="t"/>.</summary>
+        public double RateAt(TimeSpan t) => FromRate + (ToRate - FromRate) * Math.Min(t.TotalSeconds, During.TotalSeconds) / During.TotalSeconds;
+
         /// <summary>Iterations due by <paramref name="t"/> (the integral of the rate).</summary>
         public double DueBy(TimeSpan t)
         {
@@ -91,8 +94,11 @@ public abstract record LoadSimulation(TimeSpan Duration)
 
                 if (this is Inject inject && mine >= inject.DueBy(elapsed) / active)
                 {
-                    // Not due yet: about a millisecond's nap (the timer's grain), bounded by the end of the phase.
-                    await Task.Delay(1, ct).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
+                    // Not due yet: sleep until the next iteration is due at the current rate (at least the timer's
+                    // grain of a millisecond, at most 100 ms so a ramp from 0 notices its rate rising).
+                    var rate = inject.RateAt(elapsed) / active;
+                    var wait = rate > 0 ? (mine + 1 - inject.DueBy(elapsed) / active) / rate : 0.1;
+                    await Task.Delay(TimeSpan.FromSeconds(Math.Clamp(wait, 0.001, 0.1)), ct).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
                     continue;
                 }
 

@@ -39,7 +39,7 @@ public sealed class PubSubScenario : Scenario
     {
         Shape.FanIn => $"{VirtualClients} publishers, each on its own topic; {SubscriberCount} subscriber(s) on the wildcard",
         Shape.FanOut => $"{VirtualClients} publisher(s) on one topic; {SubscriberCount} subscribers on it",
-        _ => $"{VirtualClients} pairs: publisher i to subscriber i on topic i",
+        _ => $"{VirtualClients} pair(s): publisher i to subscriber i on topic i",
     };
 
     public override int VirtualClients => Options.Clients ?? _shape switch { Shape.FanIn => 50, Shape.FanOut => 1, _ => 50 };
