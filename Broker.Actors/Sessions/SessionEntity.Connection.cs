@@ -1,3 +1,4 @@
+using Akka.Event;
 using Akka.Actor;
 using Broker.Protocol;
 using Broker.Protocol.Packets;
@@ -30,6 +31,7 @@ public sealed partial class SessionEntity
         {
             // [MQTT-3.1.4-3] takeover: close the existing connection. Its will goes out unless the session continues
             // on the new connection within the will delay (MQTT-v5.0 3.1.2.5).
+            _log.Info("Session {ClientId} taken over by a new connection; the old one is closed (0x8E)", _clientId);
             _connection.Tell(SessionTakenOver.Instance);
             Context.Unwatch(_connection);
             _connection = null;
@@ -43,6 +45,12 @@ public sealed partial class SessionEntity
         Timers.Cancel(ExpireTimer.Instance);
 
         var present = !info.CleanStart && _hasState;
+        if (info.SessionExpiry > 0 || present)
+        {
+            _log.Info("Session {ClientId} {Action}: expiry {Expiry} s, {Subscriptions} subscriptions, {Queued} queued messages",
+                _clientId, present ? "resumed" : "created", info.SessionExpiry, _subscriptions.Count, _queue.Count);
+        }
+
         if (info.CleanStart && (_hasState || _subscriptions.Count > 0))
         {
             // [MQTT-3.1.2-4] Clean Start: discard the existing session.

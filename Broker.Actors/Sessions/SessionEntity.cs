@@ -392,7 +392,12 @@ public sealed partial class SessionEntity : ReceiveActor, IWithTimers, IWithUnbo
         }
 
         _ending = true;
-        _log.Debug("Session {0} ends ({1})", _clientId, why);
+        if (_hasState || _journaled)
+        {
+            // Clean sessions end with their connection (already logged there); persistent ones are worth a line.
+            _log.Info("Session {ClientId} ended ({Reason}); {Queued} queued and {Inflight} in-flight messages discarded",
+                _clientId, why, _queue.Count, _inflight.Count);
+        }
         PublishWill();
         foreach (var (filter, _) in _subscriptions)
         {

@@ -12,7 +12,7 @@ namespace Broker.Tests.Operations;
 
 /// <summary>
 /// The node's log events reach Microsoft.Extensions.Logging (through <see cref="AkkaLogBridge"/>, as in Broker.Node)
-/// with named values: connection events at Information, protocol violations at Warning with client id, address and
+/// with named values: connection and session events at Information, protocol violations at Warning with client id, address and
 /// reason; payloads never appear.
 /// </summary>
 public sealed class LogSpecs
@@ -49,6 +49,19 @@ public sealed class LogSpecs
             var connected = await logs.WaitForAsync(e => e.Level == LogLevel.Information && e.Message.Contains(" connected: ", StringComparison.Ordinal));
             Assert.Equal("log-client", connected.Values["ClientId"]);
             Assert.Equal("5.0", connected.Values["ProtocolVersion"]);
+
+            // Session events of a persistent session: created, taken over, resumed.
+            var sessionConnect = (MqttConnectPacket c) => c with { CleanStart = false, SessionExpiryInterval = 60 };
+            var (first, _) = await RawMqttClient.ConnectAsync(server.MqttEndPoint.Port, ClientVersion.V500, "log-session", sessionConnect);
+            var (second, secondAck) = await RawMqttClient.ConnectAsync(server.MqttEndPoint.Port, ClientVersion.V500, "log-session", sessionConnect);
+            Assert.True(secondAck.SessionPresent);
+            var created = await logs.WaitForAsync(e => e.Level == LogLevel.Information && Equals(e.Values.GetValueOrDefault("Action"), "created"));
+            Assert.Equal("log-session", created.Values["ClientId"]);
+            await logs.WaitForAsync(e => e.Level == LogLevel.Information && e.Message.Contains("taken over", StringComparison.Ordinal) &&
+                Equals(e.Values.GetValueOrDefault("ClientId"), "log-session"));
+            await logs.WaitForAsync(e => e.Level == LogLevel.Information && Equals(e.Values.GetValueOrDefault("Action"), "resumed"));
+            await first.DisposeAsync();
+            await second.DisposeAsync();
 
             Assert.DoesNotContain(logs.Entries, e => e.Message.Contains(secret, StringComparison.Ordinal));
             await client.DisposeAsync();
