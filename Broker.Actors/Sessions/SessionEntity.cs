@@ -392,7 +392,7 @@ public sealed partial class SessionEntity : ReceiveActor, IWithTimers, IWithUnbo
         }
 
         _ending = true;
-        if (_hasState || _journaled)
+        if (_journaled || _expirySeconds > 0)
         {
             // Clean sessions end with their connection (already logged there); persistent ones are worth a line.
             _log.Info("Session {ClientId} ended ({Reason}); {Queued} queued and {Inflight} in-flight messages discarded",

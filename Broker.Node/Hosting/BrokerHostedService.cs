@@ -41,9 +41,6 @@ public sealed class BrokerHostedService : IHostedService
             _server.MqttEndPoint.Address, _server.MqttEndPoint.Port, cluster.SelfAddress,
             Broker.Cluster.KubernetesDiscovery.Enabled(_options) ? "none, Kubernetes discovery"
                 : _options.Cluster.SeedNodes.Count == 0 ? "none, joined itself" : string.Join(", ", _options.Cluster.SeedNodes));
-        var security = _server.Context.Security;
-        _logger.LogInformation("Security: anonymous clients {Anonymous} ({Reason})",
-            security.AllowAnonymous ? "allowed" : "refused", security.AnonymousReason);
     }
 
     public async Task StopAsync(CancellationToken cancellationToken)
