@@ -198,6 +198,14 @@ public sealed class BrokerServer : IAsyncDisposable
             }
         }
 
+        // Routes that sessions woken by other nodes announced before this node joined reached it only by gossip:
+        // read every node's copy of the wildcard and retained indexes before accepting publishes.
+        var syncTimeout = TimeSpan.FromSeconds(5);
+        await Task.WhenAll(
+            Context.WildcardIndexActor.Ask<ReplicaSynced>(new SyncReplica(syncTimeout), syncTimeout + TimeSpan.FromSeconds(5), ct),
+            Context.RetainedIndexActor.Ask<ReplicaSynced>(new SyncReplica(syncTimeout), syncTimeout + TimeSpan.FromSeconds(5), ct))
+            .ConfigureAwait(false);
+
         var took = System.Scheduler.MonotonicClock - started;
         System.Log.Info("Storage: woke {0} stored sessions and {1} topics in {2:F1} s ({3} did not answer); purged {4} rows of ended entities",
             sessions, topics, took.TotalSeconds, unanswered, purged);

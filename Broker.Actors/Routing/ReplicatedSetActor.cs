@@ -13,6 +13,18 @@ public sealed record ReplicaChange(string Element, bool Add, long CorrelationId)
 public sealed record ReplicaChangeApplied(long CorrelationId) : IBrokerSerializable;
 
 /// <summary>
+/// Merge every Up node's copy of the set into this replica (a DistributedData read from all), then answer
+/// <see cref="ReplicaSynced"/>. A node asks this before it opens its listener: changes made while it was not yet a
+/// member reached it only by gossip, and a publish it accepts must not miss a route.
+/// </summary>
+public sealed record SyncReplica(TimeSpan Timeout) : INoSerializationVerificationNeeded;
+
+public sealed class ReplicaSynced : INoSerializationVerificationNeeded
+{
+    public static readonly ReplicaSynced Instance = new();
+}
+
+/// <summary>
 /// One per node and per replicated set (wildcard subscriptions, retained topics): a set of strings known on every
 /// node, mirrored into a local structure by <see cref="OnAdded"/> / <see cref="OnRemoved"/>.
 /// <para>
@@ -65,6 +77,22 @@ public abstract class ReplicatedSetActor : ReceiveActor, IWithTimers
             {
                 Reconcile(c.Get(_key).Elements);
             }
+        });
+        Receive<SyncReplica>(s => _replicator.Tell(Dsl.Get(_key, new ReadAll(s.Timeout), Sender)));
+        Receive<GetSuccess>(g =>
+        {
+            if (g.Key.Equals(_key))
+            {
+                Reconcile(g.Get(_key).Elements);
+            }
+
+            (g.Request as IActorRef)?.Tell(ReplicaSynced.Instance);
+        });
+        Receive<NotFound>(n => (n.Request as IActorRef)?.Tell(ReplicaSynced.Instance));
+        Receive<GetFailure>(f =>
+        {
+            Log.Warning("{0}: not every node answered the start-up read in time; gossip will complete the replica", _key.Id);
+            (f.Request as IActorRef)?.Tell(ReplicaSynced.Instance);
         });
         Receive<UpdateSuccess>(_ => { });
         Receive<UpdateTimeout>(_ => { });
