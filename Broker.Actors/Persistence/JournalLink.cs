@@ -48,6 +48,20 @@ public sealed class JournalLink
         _owner.Watch(Journal);
     }
 
+    /// <summary>
+    /// Handles the directory's <see cref="StoredAnswer"/>: when the entity has rows, starts the journal with recovery
+    /// (a <see cref="JournalRecovered"/> follows) and returns true; otherwise the entity starts empty.
+    /// </summary>
+    public bool RecoverIfStored(StoredAnswer answer)
+    {
+        if (answer.Stored)
+        {
+            Start(recover: true);
+        }
+
+        return answer.Stored;
+    }
+
     /// <summary>Journals <paramref name="e"/>; <paramref name="then"/> runs when it is stored.</summary>
     public void Write(object e, Action? then)
     {
@@ -122,10 +136,15 @@ public sealed class JournalLink
     public bool IsJournal(IActorRef actor) => actor.Equals(Journal);
 
     /// <summary>
-    /// The journal stopped (a write or the recovery failed): nothing waiting on it was confirmed. The directory reads
+    /// The journal stopped (a write or the recovery failed; logged and counted by the journal): nothing waiting on it
+    /// was confirmed. The owner stops too, and the next message to it recovers what was stored. The directory reads
     /// the shard again, in case the failed write was the entity's first.
     /// </summary>
-    public void Stopped() => _directory.Tell(new ForgetShard(_shardId));
+    public void Stopped()
+    {
+        _directory.Tell(new ForgetShard(_shardId));
+        _owner.Stop(_owner.Self);
+    }
 
     /// <summary>Asks the directory whether this entity has anything stored (answered with <see cref="StoredAnswer"/>).</summary>
     public void AskStored() => _directory.Tell(new IsStored(_entityId, _shardId, _owner.Parent));

@@ -40,14 +40,14 @@ public sealed class TopicEntity : ReceiveActor, IWithUnboundedStash
         _journal.AskStored();
         Receive<StoredAnswer>(answer =>
         {
-            if (!answer.Stored)
+            if (_journal.RecoverIfStored(answer))
+            {
+                Become(Recovering);
+            }
+            else
             {
                 BecomeActive();
-                return;
             }
-
-            _journal.Start(recover: true);
-            Become(Recovering);
         });
         ReceiveAny(_ => Stash.Stash());
     }
@@ -79,7 +79,7 @@ public sealed class TopicEntity : ReceiveActor, IWithUnboundedStash
 
             BecomeActive();
         });
-        Receive<Terminated>(t => _journal.IsJournal(t.ActorRef), _ => JournalStopped());
+        Receive<Terminated>(t => _journal.IsJournal(t.ActorRef), _ => _journal.Stopped());
         ReceiveAny(_ => Stash.Stash());
     }
 
@@ -106,7 +106,7 @@ public sealed class TopicEntity : ReceiveActor, IWithUnboundedStash
             }
         });
         Receive<JournalRecovered>(_ => { }); // a journal started for a topic with nothing stored finds nothing
-        Receive<Terminated>(t => _journal.IsJournal(t.ActorRef), _ => JournalStopped());
+        Receive<Terminated>(t => _journal.IsJournal(t.ActorRef), _ => _journal.Stopped());
     }
 
     private void Apply(ITopicEvent e)
@@ -126,14 +126,6 @@ public sealed class TopicEntity : ReceiveActor, IWithUnboundedStash
                 _retained = null;
                 break;
         }
-    }
-
-    private void JournalStopped()
-    {
-        // A write or the recovery failed (logged and counted by the journal); nothing that depended on it was
-        // confirmed. Stop; the next message recovers what was stored.
-        _journal.Stopped();
-        Context.Stop(Self);
     }
 
     private void HandlePublish(RoutePublish publish)
@@ -186,7 +178,7 @@ public sealed class TopicEntity : ReceiveActor, IWithUnboundedStash
                     Route(publish);
                     Stash.UnstashAll();
                 });
-                Receive<Terminated>(t => _journal.IsJournal(t.ActorRef), _ => JournalStopped());
+                Receive<Terminated>(t => _journal.IsJournal(t.ActorRef), _ => _journal.Stopped());
                 ReceiveAny(_ => Stash.Stash());
             });
         });

@@ -63,14 +63,14 @@ public sealed partial class SessionEntity : ReceiveActor, IWithTimers, IWithUnbo
         _journal.AskStored();
         Receive<StoredAnswer>(answer =>
         {
-            if (!answer.Stored)
+            if (_journal.RecoverIfStored(answer))
+            {
+                Become(Recovering);
+            }
+            else
             {
                 BecomeActive();
-                return;
             }
-
-            _journal.Start(recover: true);
-            Become(Recovering);
         });
         ReceiveAny(_ => Stash.Stash());
     }
@@ -104,7 +104,7 @@ public sealed partial class SessionEntity : ReceiveActor, IWithTimers, IWithUnbo
             BecomeActive();
             OnRecovered();
         });
-        Receive<Terminated>(t => _journal.IsJournal(t.ActorRef), _ => JournalStopped());
+        Receive<Terminated>(t => _journal.IsJournal(t.ActorRef), _ => _journal.Stopped());
         ReceiveAny(_ => Stash.Stash());
     }
 
@@ -122,7 +122,7 @@ public sealed partial class SessionEntity : ReceiveActor, IWithTimers, IWithUnbo
         {
             if (_journal.IsJournal(t.ActorRef))
             {
-                JournalStopped();
+                _journal.Stopped();
             }
             else
             {
@@ -278,14 +278,6 @@ public sealed partial class SessionEntity : ReceiveActor, IWithTimers, IWithUnbo
             _eventsSinceSnapshot++;
             MaybeSnapshot();
         }
-    }
-
-    private void JournalStopped()
-    {
-        // A write or the recovery failed (logged and counted by the journal). Nothing waiting on it was confirmed:
-        // stop, and let the next message recover what was stored.
-        _journal.Stopped();
-        Context.Stop(Self);
     }
 
     private void MaybeSnapshot()
