@@ -105,6 +105,20 @@ public sealed class RawMqttConnection : IAsyncDisposable
     /// <summary>Reads whatever is available and hands every decoded packet to the callback; false at end of stream.</summary>
     public async Task<bool> ReceiveBatchAsync(Action<MqttPacket> onPacket, CancellationToken ct = default)
     {
+        // Packets that arrived behind the CONNACK (a resumed session's resends, in the same TCP segment) are already
+        // buffered: hand them over before waiting for more, or a broker whose window they fill would wait forever.
+        var buffered = false;
+        while (TryDecodeOne(out var early))
+        {
+            onPacket(early!);
+            buffered = true;
+        }
+
+        if (buffered)
+        {
+            return true;
+        }
+
         var n = await _stream.ReadAsync(_readBuffer, ct);
         if (n == 0)
         {
