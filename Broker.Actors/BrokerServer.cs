@@ -19,7 +19,7 @@ namespace Broker;
 /// </summary>
 public sealed class BrokerServer : IAsyncDisposable
 {
-    private const int MaxShards = 100; // ten per node for a ten-node cluster; rebalancing moves whole shards
+    public const int MaxShards = 100; // ten per node for a ten-node cluster; rebalancing moves whole shards
     private readonly MqttListener _listener = new();
 
     private BrokerServer(BrokerOptions options, ActorSystem system)

@@ -137,14 +137,13 @@ public sealed class JournalLink
 
     /// <summary>
     /// The journal stopped (a write or the recovery failed; logged and counted by the journal): nothing waiting on it
-    /// was confirmed. The owner stops too, and the next message to it recovers what was stored. The directory reads
-    /// the shard again, in case the failed write was the entity's first.
+    /// was confirmed. The owner stops too, and the next message to it recovers what was stored. The directory needs
+    /// no news: it heard <see cref="MarkStored"/> before the entity's first write, so it already counts the entity as
+    /// stored even if that write failed halfway. (It used to forget the whole shard here; the next entity of that
+    /// shard then had to read the journal, which fails for as long as storage is down, so a clean session sharing a
+    /// shard with a failed persistent one was refused, and a re-read racing a concurrent first write could miss it.)
     /// </summary>
-    public void Stopped()
-    {
-        _directory.Tell(new ForgetShard(_shardId));
-        _owner.Stop(_owner.Self);
-    }
+    public void Stopped() => _owner.Stop(_owner.Self);
 
     /// <summary>Asks the directory whether this entity has anything stored (answered with <see cref="StoredAnswer"/>).</summary>
     public void AskStored() => _directory.Tell(new IsStored(_entityId, _shardId, _owner.Parent));

@@ -72,7 +72,6 @@ public sealed class StoredEntityDirectory : ReceiveActor
                 known.Stored.Remove(s.EntityId);
             }
         });
-        Receive<ForgetShard>(f => _shards.Remove(f.ShardId));
         Receive<QueryResult>(OnQueryResult);
     }
 
@@ -151,6 +150,3 @@ public sealed record MarkStored(string EntityId, string ShardId) : INoSerializat
 
 /// <summary>The entity's journal was deleted.</summary>
 public sealed record MarkDeleted(string EntityId, string ShardId) : INoSerializationVerificationNeeded;
-
-/// <summary>A write of one of the shard's entities failed: read the shard again when next asked.</summary>
-public sealed record ForgetShard(string ShardId) : INoSerializationVerificationNeeded;
