@@ -3,12 +3,16 @@
 # Broker.Node processes (MQTT 1883/1884/1885, remoting 4053/4054/4055, seed 4053), configured by node1..3.json.
 #   local-cluster.sh up     start everything, wait until every node is ready and the cluster has 3 members Up
 #   local-cluster.sh down   stop exactly what "up" started (node PIDs from .run/state, then PostgreSQL)
+# The ports and the state folder can be moved (the test of this script runs it on free ports, beside a user's cluster):
+#   LOCAL_CLUSTER_MQTT_PORTS=a,b,c  LOCAL_CLUSTER_REMOTING_PORTS=x,y,z  LOCAL_CLUSTER_PG_PORT=p  LOCAL_CLUSTER_RUN_DIR=dir
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 repo=$(cd "$here/.." && pwd)
-run="$here/.run"
+run="${LOCAL_CLUSTER_RUN_DIR:-$here/.run}"
 state="$run/state"
-pg_port=55432
+pg_port="${LOCAL_CLUSTER_PG_PORT:-55432}"
+IFS=, read -r -a mqtt_ports <<<"${LOCAL_CLUSTER_MQTT_PORTS:-1883,1884,1885}"
+IFS=, read -r -a remoting_ports <<<"${LOCAL_CLUSTER_REMOTING_PORTS:-4053,4054,4055}"
 pg_bin=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -1)
 node_dll="$repo/Broker.Node/bin/Release/net10.0/Broker.Node.dll"
 conn="Host=127.0.0.1;Port=$pg_port;Database=broker;Username=postgres"
@@ -38,6 +42,8 @@ wait_for() { # seconds, description, command...
 
 up() {
   if [ -f "$state" ]; then echo "already up (see $state); run '$0 down' first" >&2; exit 1; fi
+  # A start that fails halfway (a node that never joins) stops what it had started, so nothing is left running.
+  trap 'rc=$?; if [ $rc -ne 0 ] && [ -f "$state" ]; then echo "up failed; the nodes said last:" >&2; tail -n 4 "$run"/node*.log >&2; echo "stopping what it started" >&2; down >&2; fi' EXIT
   [ -n "$pg_bin" ] || { echo "PostgreSQL server binaries not found (apt-get install postgresql)" >&2; exit 1; }
   mkdir -p "$run"
   echo "building Broker.Node (Release) ..."
@@ -47,13 +53,17 @@ up() {
   [ "$(id -u)" = 0 ] && chown postgres:postgres "$run/pg"
   as_postgres "$pg_bin/initdb" -D "$run/pg/data" -U postgres --auth=trust -E UTF8 --no-instructions >"$run/pg-init.log"
   as_postgres "$pg_bin/pg_ctl" -D "$run/pg/data" -l "$run/pg/postgres.log" -w -t 30 \
-    -o "-c listen_addresses=127.0.0.1 -p $pg_port -k $run/pg" start >/dev/null
+    -o "-c listen_addresses=127.0.0.1 -p $pg_port -k $run/pg" start >/dev/null 9>&-
   echo "pg_data=$run/pg/data" >"$state"
   psql -h 127.0.0.1 -p $pg_port -U postgres -qc 'create database broker' >/dev/null
 
   for i in 1 2 3; do
     mapfile -t args < <(flags "$here/node$i.json")
-    (cd "$here" && exec dotnet "$node_dll" "${args[@]}" "--Storage:ConnectionString=$conn") >"$run/node$i.log" 2>&1 &
+    # 9>&-: callers hold /tmp/broker-fixed-ports.lock on fd 9; a node must not inherit it and keep it after they exit.
+    # The node<N>.json values, then the ports and folder of this run (a later flag wins).
+    args+=("--Mqtt:Port=${mqtt_ports[i-1]}" "--Cluster:Port=${remoting_ports[i-1]}" "--Node:DataDir=$run/node$i"
+      "--Cluster:SeedNodes:0=akka.tcp://broker@127.0.0.1:${remoting_ports[0]}" "--Storage:ConnectionString=$conn")
+    (cd "$here" && exec dotnet "$node_dll" "${args[@]}") >"$run/node$i.log" 2>&1 9>&- &
     echo "node$i=$!" >>"$state"
     # Node 1 is the seed: the others can join only once it is up.
     [ $i = 1 ] && wait_for 90 "node1 ready" grep -q "Broker ready" "$run/node1.log"
@@ -64,12 +74,12 @@ up() {
   # Nodes 2 and 3 must have joined node 1's cluster (Akka logs "Welcome from" on the joining node), and the leader
   # on node 1 must have moved all three to Up.
   for i in 2 3; do wait_for 60 "node$i to join node1" grep -q "Welcome from" "$run/node$i.log"; done
-  wait_for 60 "3 members Up" bash -c "[ \$(grep -ho 'Leader is moving node \[[^]]*\] to \[Up\]' '$run'/node1.log | sort -u | wc -l) -ge 3 ]"
+  wait_for 120 "3 members Up" bash -c "[ \$(grep -ho 'Leader is moving node \[[^]]*\] to \[Up\]' '$run'/node1.log | sort -u | wc -l) -ge 3 ]"
 
   echo "cluster up:"
   for i in 1 2 3; do
     pid=$(grep "^node$i=" "$state" | cut -d= -f2)
-    echo "  node$i  mqtt://127.0.0.1:$((1882+i))  akka.tcp://broker@127.0.0.1:$((4052+i))  pid $pid  log $run/node$i.log"
+    echo "  node$i  mqtt://127.0.0.1:${mqtt_ports[i-1]}  akka.tcp://broker@127.0.0.1:${remoting_ports[i-1]}  pid $pid  log $run/node$i.log"
   done
   echo "  postgresql 127.0.0.1:$pg_port database broker (data $run/pg/data)"
   echo "state: $state"

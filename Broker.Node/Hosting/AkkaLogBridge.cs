@@ -30,6 +30,23 @@ public sealed class AkkaLogBridge : ReceiveActor, IRequiresMessageQueue<ILoggerM
         ActorSystemSetup.Create(new LoggerFactorySetup(factory), BootstrapSetup.Create().WithConfig(ConfigurationFactory.ParseString(
             $"akka.loggers = [\"{typeof(AkkaLogBridge).FullName}, {typeof(AkkaLogBridge).Assembly.GetName().Name}\"]")));
 
+    private readonly Dictionary<string, bool> _numbered = new(StringComparer.Ordinal);
+
+    /// <summary>True when the template uses string.Format's numbered placeholders ({0}, {1:N0}) rather than names.</summary>
+    private bool HasNumberedPlaceholders(string format)
+    {
+        if (!_numbered.TryGetValue(format, out var numbered))
+        {
+            numbered = System.Text.RegularExpressions.Regex.IsMatch(format, @"(?<!\{)\{\d+[,:}]");
+            if (_numbered.Count < 10_000)
+            {
+                _numbered[format] = numbered;
+            }
+        }
+
+        return numbered;
+    }
+
     private void Log(LogEvent e)
     {
         var type = e.LogClass ?? typeof(ActorSystem);
@@ -51,11 +68,18 @@ public sealed class AkkaLogBridge : ReceiveActor, IRequiresMessageQueue<ILoggerM
             return;
         }
 
-        if (e.Message is LogMessage message)
+        if (e.Message is LogMessage message && !HasNumberedPlaceholders(message.Format))
         {
 #pragma warning disable CA2254 // the template is the actor's own constant template, passed through
             logger.Log(level, e.Cause, message.Format, e.GetParameters().ToArray());
 #pragma warning restore CA2254
+        }
+        else if (e.Message is LogMessage numbered)
+        {
+            // Microsoft.Extensions.Logging binds values to placeholders in order of appearance, whatever their
+            // names: Akka's own "Cluster Node [{2}] - Leader is moving node [{0}] to [{1}]" came out with every value
+            // in the wrong place. Numbered templates are formatted by Akka, as Akka means them.
+            logger.Log(level, e.Cause, "{Message}", numbered.ToString());
         }
         else
         {
