@@ -7,14 +7,16 @@
 #     2, ... in turn, and prints each run's "every client resumed N ms after the kill" and "missing" (acknowledged
 #     messages never delivered), then the median time. Requires a Release build (dotnet build Cluster.sln -c Release).
 #
-#   cluster-config/measure-failover.sh throughput [messages] [qos]  # default 100000, 1
-#     In one run on this machine: one Broker.Node alone (SQLite in a temp dir, free port), then the local three-node
-#     cluster (local-cluster.sh up, under the fixed-ports lock): mosquitto_sub on the subscriber node and mosquitto_pub
-#     -l on the publisher node (single: the same node; cluster: publisher on node 1, subscriber on node 2), 64-byte
-#     payloads, clean sessions. Prints messages/s (first message published -> last delivered) and broker CPU seconds
-#     per 100k delivered messages (utime+stime of every broker process from /proc/<pid>/stat, before and after).
-#     mosquitto_pub keeps 20 QoS 1 messages in flight: at QoS 1 it, not the broker, may set the pace; both set-ups
-#     use the same client, so the ratio holds.
+#   cluster-config/measure-failover.sh throughput [rounds] [qos] [pairs]   # default 3, 0 then 1, 10
+#     Cross-node against single-node, in one run on this machine, alternating (single, cluster) for each round: the
+#     load runner's point-to-point scenario (loadtests/Broker.LoadTests; P publisher/subscriber pairs, 100-message
+#     batches, 2 s warm-up, 10 s measured, clean sessions, 64-byte payloads). Single node: one Broker.Node (SQLite in
+#     a temp dir, free ports), every client on it. Cluster: the local three-node cluster (local-cluster.sh up, under
+#     the fixed-ports lock), targets node 1 and node 2, and the runner puts every publisher on the other node from its
+#     subscriber, so every message crosses nodes. Prints messages/s, p50/p99 latency, and broker CPU seconds per 100k
+#     delivered messages: utime+stime of every broker process (all three nodes in the cluster) from /proc/<pid>/stat
+#     around the whole runner invocation, over every message delivered in it. Then the medians and the ratios.
+#     Requires a Release build (dotnet build Cluster.sln -c Release).
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 repo="$(cd "$here/.." && pwd)"
@@ -33,68 +35,74 @@ cpu_ticks() { # pid... -> utime+stime summed, in clock ticks
 
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 
-# One measurement: subscriber on $1, publisher on $2, broker PIDs in the rest. Prints "msgs/s cpu_s_per_100k".
-measure() {
-  local sub_port=$1 pub_port=$2; shift 2
-  local out topic lines start end c0 c1 got
-  out=$(mktemp); topic="bench/$RANDOM$RANDOM"
-  mosquitto_sub -h 127.0.0.1 -p "$sub_port" -q "$qos" -v -t "$topic/#" >"$out" 2>/dev/null &
-  local sub=$!
-  # Ready when a probe published on the publisher's node comes back (the subscription is routed cluster-wide).
-  for _ in $(seq 150); do
-    mosquitto_pub -h 127.0.0.1 -p "$pub_port" -q 1 -t "$topic/ready" -m ready
-    grep -q "^$topic/ready" "$out" && break
-    sleep 0.2
-  done
-  grep -q "^$topic/ready" "$out" || { echo "subscriber never saw the probe" >&2; kill "$sub"; return 1; }
+runner_dll="$repo/loadtests/Broker.LoadTests/bin/Release/net10.0/Broker.LoadTests.dll"
+
+# One point-to-point run against the targets in $1 (comma-separated ports), broker PIDs in the rest.
+# Prints "msgs/s p50_ms p99_ms cpu_s_per_100k lost".
+p2p() {
+  local ports=$1; shift
+  local dir c0 c1 targets
+  dir=$(mktemp -d)
+  targets=$(echo "$ports" | sed 's/\([0-9]*\)/127.0.0.1:\1/g')
   c0=$(cpu_ticks "$@")
-  start=$(date +%s.%N)
-  mosquitto_pub -h 127.0.0.1 -p "$pub_port" -q "$qos" -t "$topic/data" -l <"$payloads" &
-  local pub=$!
-  got=0
-  for _ in $(seq 3000); do # bounded: 300 s
-    got=$(grep -c "^$topic/data" "$out" || true)
-    [ "$got" -ge "$messages" ] && break
-    sleep 0.1
-  done
-  end=$(date +%s.%N)
+  dotnet "$runner_dll" point-to-point --targets "$targets" --clients "$pairs" --qos "$qos" --load "constant:$pairs:10s" \
+    --warmup 2s --drain 20s --broker-pid "$1" --no-live --report-dir "$dir" >"$dir/out.log" 2>&1 || true
   c1=$(cpu_ticks "$@")
-  wait "$pub" || true
-  kill "$sub" 2>/dev/null || true
-  wait "$sub" 2>/dev/null || true
-  rm -f "$out"
-  python3 -c "import sys; n,m,t,c,k=int(sys.argv[1]),int(sys.argv[2]),float(sys.argv[3]),int(sys.argv[4]),int(sys.argv[5]); print(f'{n/t:.0f} msg/s, {c/k*100000/max(n,1):.2f} CPU s per 100k delivered, {n}/{m} delivered in {t:.2f} s')" \
-    "$got" "$messages" "$(echo "$end - $start" | bc)" "$((c1 - c0))" "$tck"
+  python3 - "$dir/report.json" "$((c1 - c0))" "$tck" <<'PY' || { echo "run failed: $(tail -3 "$dir/out.log")" >&2; echo "0 0 0 0 -1"; }
+import json, sys
+r = json.load(open(sys.argv[1]))
+received = sum(q["Received"] for q in r["PerQoS"])
+lost = sum(q["Lost"] for q in r["PerQoS"])
+cpu = int(sys.argv[2]) / int(sys.argv[3])
+print(f'{r["Rate"]:.0f} {r["LatencyP50Ms"]:.2f} {r["LatencyP99Ms"]:.2f} {cpu / max(received, 1) * 100000:.2f} {lost}')
+PY
+  rm -rf "$dir"
 }
 
 throughput() {
-  messages=${1:-100000}; qos=${2:-1}
-  [ -f "$node_dll" ] || { echo "build first: dotnet build Cluster.sln -c Release" >&2; exit 1; }
-  payloads=$(mktemp)
-  python3 -c "import sys; [print(f'{i:010d}' + 'x'*54) for i in range(int(sys.argv[1]))]" "$messages" >"$payloads"
-  echo "messages: $messages, QoS $qos, 64-byte payloads, mosquitto_pub -l -> mosquitto_sub (clean sessions)"
-
-  local dir port pid
-  dir=$(mktemp -d); port=$(free_port)
-  dotnet "$node_dll" --Mqtt:Port="$port" --Cluster:Port=0 --Node:DataDir="$dir" >"$dir/node.log" 2>&1 &
+  local rounds=${1:-3} qos_list=${2:-0 1}
+  pairs=${3:-10}
+  [ -f "$node_dll" ] && [ -f "$runner_dll" ] || { echo "build first: dotnet build Cluster.sln -c Release" >&2; exit 1; }
+  local dir port cport pid results
+  results=$(mktemp)
+  dir=$(mktemp -d); port=$(free_port); cport=$(free_port)
+  dotnet "$node_dll" --Mqtt:Port="$port" --Cluster:Port="$cport" --Node:DataDir="$dir" >"$dir/node.log" 2>&1 &
   pid=$!
   for _ in $(seq 450); do grep -q "Broker ready" "$dir/node.log" && break; sleep 0.2; done
-  echo -n "single node (publisher and subscriber on it):       "
-  measure "$port" "$port" "$pid" || true
-  kill -TERM "$pid"; wait "$pid" || true
-  rm -rf "$dir"
-
   (
     flock 9
     "$here/local-cluster.sh" up >/dev/null
     trap '"$here/local-cluster.sh" down >/dev/null' EXIT
-    # shellcheck disable=SC1091
-    pids=$(grep -o 'node[0-9]=[0-9]*' "$here/.run/state" | cut -d= -f2)
-    echo -n "three-node cluster (publisher node 1, subscriber node 2): "
-    # shellcheck disable=SC2086
-    measure 1884 1883 $pids || true
+    pids=$(grep -o 'node[0-9]=[0-9]*' "$here/.run/state" | cut -d= -f2 | tr '\n' ' ')
+    echo "point-to-point, $pairs pairs, 64-byte payloads; single node pid $pid; cluster pids $pids"
+    for qos in $qos_list; do
+      for round in $(seq "$rounds"); do
+        echo "QoS $qos single $(p2p "$port" "$pid")" | tee -a "$results"
+        # shellcheck disable=SC2086
+        echo "QoS $qos cluster $(p2p 1883,1884 $pids)" | tee -a "$results"
+      done
+    done
   ) 9>/tmp/broker-fixed-ports.lock
-  rm -f "$payloads"
+  kill -TERM "$pid"; wait "$pid" || true
+  rm -rf "$dir"
+  python3 - "$results" <<'PY'
+import statistics, sys
+rows = {}
+for line in open(sys.argv[1]):
+    _, qos, mode, rate, p50, p99, cpu, lost = line.split()
+    rows.setdefault((qos, mode), []).append((float(rate), float(p50), float(p99), float(cpu), int(lost)))
+print("| QoS | set-up | msg/s (median) | p50 ms | p99 ms | broker CPU s per 100k delivered | lost |")
+print("|---|---|---|---|---|---|---|")
+for (qos, mode), v in sorted(rows.items()):
+    med = [statistics.median(x[i] for x in v) for i in range(4)]
+    print(f"| {qos} | {mode} | {med[0]:,.0f} | {med[1]:.2f} | {med[2]:.2f} | {med[3]:.2f} | {sum(x[4] for x in v)} |")
+for qos in sorted({q for q, _ in rows}):
+    s, c = rows.get((qos, "single")), rows.get((qos, "cluster"))
+    if s and c:
+        print(f"QoS {qos}: cluster/single throughput {statistics.median(x[0] for x in c) / statistics.median(x[0] for x in s):.2f}x, "
+              f"CPU per message {statistics.median(x[3] for x in c) / statistics.median(x[3] for x in s):.2f}x")
+PY
+  rm -f "$results"
 }
 
 failover() {
@@ -119,5 +127,5 @@ failover() {
 case "${1:-}" in
   failover) shift; failover "$@" ;;
   throughput) shift; throughput "$@" ;;
-  *) sed -n '2,18p' "$0"; exit 1 ;;
+  *) sed -n '2,19p' "$0"; exit 1 ;;
 esac

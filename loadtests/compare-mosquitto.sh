@@ -5,14 +5,17 @@
 #   loadtests/compare-mosquitto.sh [rounds]          (default 3)
 # Environment: DURATION (measured seconds per scenario, default 8), CONNECTIONS (idle connections, default 19000),
 # CONNECT_TIME (seconds allowed to open them, default 60), ONLY (space-separated scenario names to run, e.g.
-# "fanin-q0 p2p-q1"; default all). Reports land in loadtests/reports/compare-<time>/.
+# "fanin-q0 p2p-q1"; default all), CLUSTER=1 (this broker as the local three-node cluster of cluster-config/ on one
+# PostgreSQL, started fresh each round under /tmp/broker-fixed-ports.lock; the runner spreads its clients over the
+# three nodes and sums CPU and RSS over the three node processes). Reports land in loadtests/reports/compare-<time>/.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 rounds=${1:-3}
 duration=${DURATION:-8}
 connections=${CONNECTIONS:-19000}
 connect_time=${CONNECT_TIME:-60}
-out="loadtests/reports/compare-$(date -u +%Y%m%d-%H%M%S)"
+out="loadtests/reports/compare-$(date -u +%Y%m%d-%H%M%S)${CLUSTER:+-cluster}"
+cluster=${CLUSTER:-}
 mkdir -p "$out"
 
 # 19,000 sockets on each side: raise the soft open-file limit to the hard one (20,000 here); brokers inherit it.
@@ -31,11 +34,23 @@ runner=(dotnet loadtests/Broker.LoadTests/bin/Release/net10.0/Broker.LoadTests.d
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 
 pid=""
-start_broker() { # name -> sets pid, port
+cluster_up=""
+start_broker() { # name -> sets pid (comma-separated for a cluster), targets
   port=$(free_port)
+  targets="127.0.0.1:$port"
   local dir="$out/$1-run"
   # Remove the last round's log first: the background start truncates it only once it runs, after the wait began.
   rm -rf "$dir" "$dir.log"; mkdir -p "$dir"
+  if [ "$1" = broker ] && [ -n "$cluster" ]; then
+    # The fixed ports of cluster-config (1883-1885, 4053-4055, 55432) are shared by every user of this machine.
+    exec 9>/tmp/broker-fixed-ports.lock
+    flock 9
+    cluster-config/local-cluster.sh up >"$dir.log" 2>&1 || { cat "$dir.log" >&2; flock -u 9; return 1; }
+    cluster_up=1
+    pid=$(grep -o 'node[0-9]=[0-9]*' cluster-config/.run/state | cut -d= -f2 | paste -sd, -)
+    targets="127.0.0.1:1883,127.0.0.1:1884,127.0.0.1:1885"
+    return 0
+  fi
   if [ "$1" = broker ]; then
     dotnet Broker.Node/bin/Release/net10.0/Broker.Node.dll --Mqtt:Address=127.0.0.1 --Mqtt:Port="$port" \
       --Cluster:Hostname=127.0.0.1 --Cluster:Port="$(free_port)" --Node:DataDir="$dir/data" >"$dir.log" 2>&1 &
@@ -49,7 +64,15 @@ start_broker() { # name -> sets pid, port
   fi
   echo "$1 did not start (see $dir.log)" >&2; return 1
 }
-stop_broker() { kill "$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true; pid=""; }
+stop_broker() {
+  if [ -n "$cluster_up" ]; then
+    cluster-config/local-cluster.sh down >/dev/null 2>&1 || true
+    cluster_up=""; flock -u 9
+  elif [ -n "$pid" ]; then
+    kill "$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true
+  fi
+  pid=""
+}
 trap 'stop_broker' EXIT
 
 # name | runner arguments
@@ -65,12 +88,12 @@ scenarios=(
 for round in $(seq "$rounds"); do
   for b in broker mosquitto; do
     start_broker "$b"
-    echo "== round $round: $b (pid $pid, port $port)"
+    echo "== round $round: $b (pid $pid, $targets)"
     for s in "${scenarios[@]}"; do
       name=${s%%|*}; args=${s#*|}
       if [ -n "${ONLY:-}" ] && [[ " $ONLY " != *" $name "* ]]; then continue; fi
       # shellcheck disable=SC2086
-      timeout 600 "${runner[@]}" $args --targets "127.0.0.1:$port" --broker-pid "$pid" --no-live \
+      timeout 600 "${runner[@]}" $args --targets "$targets" --broker-pid "$pid" --no-live \
         --report-dir "$out/$b-$name-r$round" >"$out/$b-$name-r$round.log" 2>&1 || true
       python3 - "$out/$b-$name-r$round/report.json" "$name" <<'PY' || echo "   $name: no report (see log)"
 import json, sys
@@ -119,6 +142,8 @@ rows = [
     ("lost deliveries, point-to-point QoS 1 (queue limit drops)", "p2p-q1", "messages", lambda r: sum(q["Lost"] for q in r["PerQoS"])),
 ]
 print(f"Medians of {rounds} rounds (A B A B...), {out}; samples per cell in brackets when fewer\n")
+if os.environ.get("CLUSTER"):
+    print("This broker: the local three-node cluster (cluster-config/, one PostgreSQL), clients spread over its nodes; CPU and RSS summed over the three nodes.\n")
 print("| measure | unit | this broker | Mosquitto | broker / Mosquitto |")
 print("|---|---|---|---|---|")
 for label, name, unit, f in rows:

@@ -23,7 +23,7 @@ public sealed record RunOptions
           --payload N           payload bytes (at least 20: timestamp, publisher, sequence) [64]
           --window N            unacknowledged QoS 1/2 publishes per client [100]
           --mqtt 3|5            protocol version (request-response always uses 5) [3 = 3.1.1]
-          --broker-pid PID      broker process for CPU and RSS [found by the first target's port]
+          --broker-pid PID,...  broker processes for CPU and RSS, summed (a cluster: every node) [the listeners of the targets' ports]
           --report-dir DIR      write report.md, report.html, report.json there [load-reports/<scenario>-<time>]
           --no-report           write no report files
           --no-live             plain progress lines instead of the live table (automatic when output is redirected)
@@ -65,7 +65,8 @@ public sealed record RunOptions
 
     public MqttProtocolVersion Version { get; init; } = MqttProtocolVersion.V311;
 
-    public int? BrokerPid { get; init; }
+    /// <summary>--broker-pid: the broker's processes (a list for a cluster); empty = the listeners of the targets.</summary>
+    public IReadOnlyList<int> BrokerPids { get; init; } = [];
 
     public string? ReportDir { get; init; }
 
@@ -132,7 +133,7 @@ public sealed record RunOptions
                 "--payload" => o with { PayloadSize = Int() },
                 "--window" => o with { Window = Int() },
                 "--mqtt" => o with { Version = Value() == "5" ? MqttProtocolVersion.V500 : MqttProtocolVersion.V311 },
-                "--broker-pid" => o with { BrokerPid = Int() },
+                "--broker-pid" => o with { BrokerPids = Value().Split(',').Select(p => int.Parse(p, CultureInfo.InvariantCulture)).ToArray() },
                 "--report-dir" => o with { ReportDir = Value() },
                 "--no-report" => o with { NoReport = true },
                 "--no-live" => o with { NoLive = true },

@@ -53,7 +53,11 @@ public sealed class RunResult
     /// <summary>Runner CPU over the measurement, in cores (1.0 = one core busy).</summary>
     public double RunnerCores { get; set; }
 
+    /// <summary>The first of <see cref="BrokerPids"/> (kept for readers of older reports).</summary>
     public int? BrokerPid { get; set; }
+
+    /// <summary>Every broker process measured; CPU and RSS figures are their sums.</summary>
+    public int[] BrokerPids { get; set; } = [];
 
     public double? BrokerCpuSeconds { get; set; }
 

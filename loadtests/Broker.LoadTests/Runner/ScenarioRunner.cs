@@ -25,10 +25,11 @@ public sealed class ScenarioRunner(Scenario scenario, ScenarioContext context, A
             Targets = _options.Targets.Select(t => t.ToString()).ToArray(), Load = load.Select(l => l.ToString()!).ToArray(),
             WarmUpSeconds = _options.WarmUp.TotalSeconds, RateUnit = scenario.RateUnit, Cores = Environment.ProcessorCount,
         };
-        var brokerPid = _options.BrokerPid ?? ProcessStats.FindListener(_options.Targets[0].Port);
-        result.BrokerPid = brokerPid;
+        var broker = BrokerProcesses.Find(_options);
+        result.BrokerPids = broker?.Pids.ToArray() ?? [];
+        result.BrokerPid = broker?.Pids[0];
         using var samplerStop = new CancellationTokenSource();
-        var sampler = Task.Run(() => SampleLoopAsync(result, brokerPid, samplerStop.Token), CancellationToken.None);
+        var sampler = Task.Run(() => SampleLoopAsync(result, broker, samplerStop.Token), CancellationToken.None);
         var errors = 0L;
         var leftovers = new List<Task>();
         void OnError(Exception e)
@@ -53,9 +54,9 @@ public sealed class ScenarioRunner(Scenario scenario, ScenarioContext context, A
             }
 
             _metrics.Phase = RunPhase.Measure;
-            result.BrokerRssStartBytes = brokerPid is { } p0 ? ProcessStats.Rss(p0) : null;
+            result.BrokerRssStartBytes = broker?.Rss();
             var runnerCpu0 = ProcessStats.SelfCpuTime();
-            var brokerCpu0 = brokerPid is { } p1 ? ProcessStats.CpuTime(p1) : null;
+            var brokerCpu0 = broker?.CpuTime();
             var measureStart = Stopwatch.GetTimestamp();
             var during = scenario.DuringMeasurementAsync(cts.Token);
             foreach (var simulation in load)
@@ -66,9 +67,9 @@ public sealed class ScenarioRunner(Scenario scenario, ScenarioContext context, A
             await during;
             var measured = Stopwatch.GetElapsedTime(measureStart);
             var runnerCpu = ProcessStats.SelfCpuTime() - runnerCpu0;
-            var brokerCpu = brokerPid is { } p2 && brokerCpu0 is { } b0 ? ProcessStats.CpuTime(p2) - b0 : null;
+            var brokerCpu = broker?.CpuTime() is { } b1 && brokerCpu0 is { } b0 ? b1 - b0 : (TimeSpan?)null;
             _metrics.Phase = RunPhase.Drain;
-            result.BrokerRssEndBytes = brokerPid is { } p3 ? ProcessStats.Rss(p3) : null;
+            result.BrokerRssEndBytes = broker?.Rss();
             result.MeasuredSeconds = measured.TotalSeconds;
             result.RunnerCpuSeconds = runnerCpu.TotalSeconds;
             result.RunnerCores = runnerCpu / measured;
@@ -194,12 +195,12 @@ public sealed class ScenarioRunner(Scenario scenario, ScenarioContext context, A
         }
     }
 
-    private async Task SampleLoopAsync(RunResult result, int? brokerPid, CancellationToken ct)
+    private async Task SampleLoopAsync(RunResult result, BrokerProcesses? broker, CancellationToken ct)
     {
         var clockStart = Stopwatch.GetTimestamp();
         long sent = 0, received = 0, ops = 0;
         var runnerCpu = ProcessStats.SelfCpuTime();
-        var brokerCpu = brokerPid is { } p ? ProcessStats.CpuTime(p) : null;
+        var brokerCpu = broker?.CpuTime();
         var last = Stopwatch.GetTimestamp();
         using var timer = new PeriodicTimer(TimeSpan.FromSeconds(1));
         while (true)
@@ -220,7 +221,7 @@ public sealed class ScenarioRunner(Scenario scenario, ScenarioContext context, A
             var r1 = _metrics.Received;
             var o1 = _metrics.Operations;
             var rc = ProcessStats.SelfCpuTime();
-            var bc = brokerPid is { } pid ? ProcessStats.CpuTime(pid) : null;
+            var bc = broker?.CpuTime();
             var second = (int)_metrics.Elapsed.TotalSeconds - 1;
             var h = _metrics.SecondHistogram(second);
             var sample = new Sample(
@@ -231,7 +232,7 @@ public sealed class ScenarioRunner(Scenario scenario, ScenarioContext context, A
                 h is { TotalCount: > 0 } ? h.GetMaxValue() / 1000.0 : null,
                 (rc - runnerCpu).TotalSeconds / dt,
                 bc is { } b && brokerCpu is { } b0 ? (b - b0).TotalSeconds / dt : null,
-                brokerPid is { } pp && ProcessStats.Rss(pp) is { } rss ? rss / 1048576.0 : null);
+                broker?.Rss() is { } rss ? rss / 1048576.0 : null);
             (sent, received, ops, runnerCpu, brokerCpu) = (s1, r1, o1, rc, bc);
             result.Series.Add(sample);
             onSample?.Invoke(sample, _metrics);

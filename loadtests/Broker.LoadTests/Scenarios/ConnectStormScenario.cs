@@ -13,7 +13,7 @@ public sealed class ConnectStormScenario(ScenarioContext context) : Scenario(con
 {
     private readonly List<LoadClient> _open = new();
     private long? _rssBefore;
-    private int? _pid;
+    private BrokerProcesses? _broker;
     private int _attempts;
 
     public override string Name => "connect-storm";
@@ -32,8 +32,8 @@ public sealed class ConnectStormScenario(ScenarioContext context) : Scenario(con
 
     public override Task SetupAsync(CancellationToken ct)
     {
-        _pid = Options.BrokerPid ?? ProcessStats.FindListener(Options.Targets[0].Port);
-        _rssBefore = _pid is { } p ? ProcessStats.Rss(p) : null;
+        _broker = BrokerProcesses.Find(Options);
+        _rssBefore = _broker?.Rss();
         return Task.CompletedTask;
     }
 
@@ -66,7 +66,7 @@ public sealed class ConnectStormScenario(ScenarioContext context) : Scenario(con
 
         var inv = CultureInfo.InvariantCulture;
         Facts["connections open after hold"] = open.ToString("N0", inv);
-        if (_pid is { } pid && ProcessStats.Rss(pid) is { } rss && _rssBefore is { } before)
+        if (_broker?.Rss() is { } rss && _rssBefore is { } before)
         {
             Facts["broker RSS before / with the connections"] = string.Create(inv, $"{before / 1048576.0:0.0} / {rss / 1048576.0:0.0} MB");
             if (open > 0)
