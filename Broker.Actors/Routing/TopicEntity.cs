@@ -197,7 +197,7 @@ public sealed class TopicEntity : ReceiveActor, IWithUnboundedStash
         foreach (var target in _targets)
         {
             region.Tell(new Deliver(
-                target.ClientId, message, target.SharedFilter, null, wantsAck ? publish.AckTo : null, publish.AckId));
+                target.ClientId, message, target.SharedFilter, null, wantsAck ? publish.AckTo : null, publish.AckId, publish.Origin));
         }
 
         publish.AckTo?.Tell(new PublishRouted(publish.AckId, wantsAck ? _targets.Count : 0));
