@@ -189,7 +189,7 @@ public sealed class TopicEntity : ReceiveActor, IWithUnboundedStash
         _wildcardMatches.Clear();
         _targets.Clear();
         _context.Wildcards.Match(_topic, _wildcardMatches);
-        _planner.Plan(_topic, _subscribers, _wildcardMatches, _targets);
+        _planner.Plan(_topic, _subscribers, _wildcardMatches, _targets, publish.Origin);
 
         var message = publish.Message;
         var wantsAck = publish.AckTo is not null && message.QoS != Protocol.MqttQoS.AtMostOnce;
