@@ -66,6 +66,7 @@ public sealed partial class BrokerMetrics
     private long _expired;
     private long _protocolErrors;
     private long _durableAckTimeouts;
+    private long _qos2DuplicatesSuppressed;
     private long _storageFailures;
     private long _droppedSlowConsumer;
     private long _readPauses;
@@ -92,6 +93,11 @@ public sealed partial class BrokerMetrics
     public long DurableAckTimeouts => Interlocked.Read(ref _durableAckTimeouts);
 
     public void DurableAckTimeout() => Interlocked.Increment(ref _durableAckTimeouts);
+
+    /// <summary>QoS 2 deliveries a session had taken already (routed again after its publisher's session moved): acknowledged, not stored again.</summary>
+    public long Qos2DuplicatesSuppressed => Interlocked.Read(ref _qos2DuplicatesSuppressed);
+
+    public void Qos2DuplicateSuppressed() => Interlocked.Increment(ref _qos2DuplicatesSuppressed);
 
     /// <summary>Journal writes or recoveries that failed (the entity stopped and recovers on its next message).</summary>
     public long StorageFailures => Interlocked.Read(ref _storageFailures);

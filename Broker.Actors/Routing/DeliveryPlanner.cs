@@ -6,7 +6,10 @@ public readonly record struct DeliveryTarget(string ClientId, string? SharedFilt
 /// <summary>
 /// Decides who receives a publish on one topic: every client with a matching non-shared subscription once (however
 /// many of its filters match: the session merges them, MQTT-v5.0 3.3.4), and for every shared subscription
-/// "$share/group/filter" that matches, exactly one member of the group, chosen round-robin (MQTT-v5.0 4.8.2).
+/// "$share/group/filter" that matches, exactly one member of the group, chosen round-robin (MQTT-v5.0 4.8.2). A QoS 2
+/// message with an origin picks its member from the origin instead (still round-robin over one publisher's messages),
+/// so that the same message routed again (its publisher's session moved while routing it) meets the same member,
+/// whose session recognises it, as long as the group did not change.
 /// Pure: the topic entity owns one and feeds it the wildcard matches of this node's replica.
 /// </summary>
 public sealed class DeliveryPlanner
@@ -20,7 +23,8 @@ public sealed class DeliveryPlanner
         string topic,
         IReadOnlyCollection<SubscriberKey> exact,
         List<(string Filter, SubscriberKey Key, byte Value)> wildcardMatches,
-        List<DeliveryTarget> targets)
+        List<DeliveryTarget> targets,
+        MessageOrigin? origin = null)
     {
         _seen.Clear();
         foreach (var list in _groups.Values)
@@ -47,9 +51,18 @@ public sealed class DeliveryPlanner
 
             // Members arrive in hash order; sort so that round-robin walks a stable sequence.
             members.Sort(StringComparer.Ordinal);
-            _roundRobin.TryGetValue((group, filter), out var next);
-            var chosen = members[next % members.Count];
-            _roundRobin[(group, filter)] = (next + 1) % members.Count;
+            string chosen;
+            if (origin is not null)
+            {
+                chosen = members[(int)(unchecked((ulong)origin.Stream + (ulong)origin.Seq) % (ulong)members.Count)];
+            }
+            else
+            {
+                _roundRobin.TryGetValue((group, filter), out var next);
+                chosen = members[next % members.Count];
+                _roundRobin[(group, filter)] = (next + 1) % members.Count;
+            }
+
             targets.Add(new DeliveryTarget(chosen, $"$share/{group}/{filter}"));
         }
     }

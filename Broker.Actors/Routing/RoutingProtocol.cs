@@ -22,11 +22,22 @@ public sealed record MqttApplicationMessage(
 }
 
 /// <summary>
+/// Where a QoS 2 message from a persistent session was first accepted, so that it can be routed again (after its
+/// publisher's session moved or failed mid-routing) without reaching any subscriber twice. <see cref="Stream"/> is a
+/// random id of the publisher's session (one per life of its journal) and <see cref="Seq"/> numbers that session's
+/// QoS 2 messages; with the publisher's client id they name the message. <see cref="LowWater"/> is the lowest
+/// sequence number the publisher may still route again: a subscriber's session forgets the numbers below it.
+/// </summary>
+public sealed record MessageOrigin(long Stream, long Seq, long LowWater);
+
+/// <summary>
 /// A PUBLISH on its way to the topic entity. When <see cref="AckTo"/> is set the topic answers
 /// <see cref="PublishRouted"/> with how many <see cref="DeliveryStored"/> confirmations the subscribers' sessions will
-/// send to AckTo; the publisher acknowledges once all have come (the durability promise).
+/// send to AckTo; the publisher acknowledges once all have come (the durability promise). <see cref="Origin"/> is set
+/// for a QoS 2 message of a persistent session and travels on to every <see cref="Deliver"/>.
 /// </summary>
-public sealed record RoutePublish(MqttApplicationMessage Message, IActorRef? AckTo, long AckId) : IWithTopic, Persistence.Serialization.IBrokerSerializable
+public sealed record RoutePublish(MqttApplicationMessage Message, IActorRef? AckTo, long AckId, MessageOrigin? Origin = null)
+    : IWithTopic, Persistence.Serialization.IBrokerSerializable
 
 {
     public string Topic => Message.Topic;
@@ -41,7 +52,8 @@ public sealed record DeliveryStored(long AckId) : Persistence.Serialization.IBro
 /// <summary>
 /// A message for one subscriber session. <see cref="SharedFilter"/> is the full "$share/group/filter" when the
 /// delivery was chosen for a shared subscription; otherwise the session matches its own (non-shared) subscriptions.
-/// <see cref="IsRetained"/> marks a retained message sent because of a new subscription (the retain flag stays set).
+/// <see cref="RetainedForFilter"/> marks a retained message sent because of a new subscription (the retain flag stays
+/// set). <see cref="Origin"/> (QoS 2 from a persistent session) lets the session take a message routed twice once.
 /// </summary>
 public sealed record Deliver(
     string ClientId,
@@ -49,7 +61,8 @@ public sealed record Deliver(
     string? SharedFilter,
     string? RetainedForFilter,
     IActorRef? AckTo,
-    long AckId) : IWithClientId, Persistence.Serialization.IBrokerSerializable;
+    long AckId,
+    MessageOrigin? Origin = null) : IWithClientId, Persistence.Serialization.IBrokerSerializable;
 
 /// <summary>Registers an exact-topic (non-wildcard) subscription in the topic's entity; answered by <see cref="TopicSubscribed"/>.</summary>
 public sealed record SubscribeTopic(string Topic, string ClientId, string? ShareGroup, long RequestId) : IWithTopic, Persistence.Serialization.IBrokerSerializable;

@@ -189,7 +189,7 @@ public sealed class TopicEntity : ReceiveActor, IWithUnboundedStash
         _wildcardMatches.Clear();
         _targets.Clear();
         _context.Wildcards.Match(_topic, _wildcardMatches);
-        _planner.Plan(_topic, _subscribers, _wildcardMatches, _targets);
+        _planner.Plan(_topic, _subscribers, _wildcardMatches, _targets, publish.Origin);
 
         var message = publish.Message;
         var wantsAck = publish.AckTo is not null && message.QoS != Protocol.MqttQoS.AtMostOnce;
@@ -197,7 +197,7 @@ public sealed class TopicEntity : ReceiveActor, IWithUnboundedStash
         foreach (var target in _targets)
         {
             region.Tell(new Deliver(
-                target.ClientId, message, target.SharedFilter, null, wantsAck ? publish.AckTo : null, publish.AckId));
+                target.ClientId, message, target.SharedFilter, null, wantsAck ? publish.AckTo : null, publish.AckId, publish.Origin));
         }
 
         publish.AckTo?.Tell(new PublishRouted(publish.AckId, wantsAck ? _targets.Count : 0));

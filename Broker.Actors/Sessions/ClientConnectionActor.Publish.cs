@@ -18,9 +18,12 @@ public sealed partial class ClientConnectionActor
     /// <summary>
     /// QoS 2 publishes handed to the session and not yet answered with PUBREC. If the session's node dies, the hand-over
     /// may be lost with it; once the session is re-attached they are handed over again, as the client's own resend
-    /// with DUP would be (the session answers a known packet id without routing it twice, [MQTT-4.3.3-9]).
+    /// with DUP would be (the session answers a known packet id without routing it twice, [MQTT-4.3.3-9]), and in the
+    /// order they came (each with its arrival number: a dictionary's enumeration order is not its insertion order once
+    /// entries were removed, and a publisher's messages on a topic must stay in order).
     /// </summary>
-    private readonly Dictionary<ushort, InboundQos2Publish> _inboundQos2Pending = new();
+    private readonly Dictionary<ushort, (long Order, InboundQos2Publish HandOver)> _inboundQos2Pending = new();
+    private long _inboundQos2Arrivals;
     private uint _grantedExpiry;
     private string? _assignedClientId;
     private uint _clientMaxPacketSize = uint.MaxValue;
@@ -107,7 +110,7 @@ public sealed partial class ClientConnectionActor
                 break;
             default:
                 var handOver = new InboundQos2Publish(Self, message, publish.PacketId);
-                _inboundQos2Pending[publish.PacketId] = handOver;
+                _inboundQos2Pending[publish.PacketId] = (++_inboundQos2Arrivals, handOver);
                 _session!.Tell(handOver);
                 break;
         }
@@ -309,7 +312,12 @@ public sealed partial class ClientConnectionActor
     /// <summary>After a re-attach: hand the unanswered QoS 2 publishes to the session again.</summary>
     private void ResendPendingQos2()
     {
-        foreach (var handOver in _inboundQos2Pending.Values)
+        if (_inboundQos2Pending.Count == 0)
+        {
+            return;
+        }
+
+        foreach (var (_, handOver) in _inboundQos2Pending.Values.OrderBy(p => p.Order))
         {
             _session!.Tell(handOver);
         }

@@ -10,6 +10,9 @@ namespace Broker.Sessions;
 /// <summary>Outbound messages: queueing, the in-flight window and the client's acknowledgements (MQTT-4.3, 4.4).</summary>
 public sealed partial class SessionEntity
 {
+    /// <summary>QoS 2 messages taken, by origin: journaled with each <see cref="MessageQueued"/>, kept in snapshots.</summary>
+    private readonly SeenOrigins _seen = new();
+
     private void HandleDeliver(Deliver deliver)
     {
         var now = DateTimeOffset.UtcNow.ToUnixTimeMilliseconds();
@@ -31,9 +34,24 @@ public sealed partial class SessionEntity
             return;
         }
 
+        if (deliver.Origin is { } origin && _seen.Contains(deliver.Message.PublisherClientId, origin))
+        {
+            // The same QoS 2 message routed again (its publisher's session moved or failed while routing it): it is
+            // stored here already, or on its way to storage; confirm once every write so far is stored.
+            _context.Metrics.Qos2DuplicateSuppressed();
+            AfterWrites(() => Confirm(deliver));
+            return;
+        }
+
         if (resolved.QoS == MqttQoS.AtMostOnce)
         {
-            // QoS 0 is neither queued nor kept for an offline client.
+            // QoS 0 is neither queued nor kept for an offline client (nor its origin journaled: at most once is kept
+            // while this session lives).
+            if (deliver.Origin is not null)
+            {
+                _seen.Record(deliver.Message.PublisherClientId, deliver.Origin);
+            }
+
             _connection?.Tell(new SendPublish(resolved, 0, false));
             Confirm(deliver);
             return;
@@ -45,7 +63,7 @@ public sealed partial class SessionEntity
             return;
         }
 
-        Store(new MessageQueued(resolved), () =>
+        Store(new MessageQueued(resolved, deliver.Origin), () =>
         {
             Confirm(deliver);
             Pump();

@@ -10,11 +10,29 @@ namespace Broker.Sessions;
 /// Inbound QoS 2 (MQTT-4.3.3, method B of the spec's figure 4.3): the message is routed once, stored for every
 /// subscriber, then its packet id is journaled and PUBREC sent; a duplicate PUBLISH with that id is answered with
 /// PUBREC again without routing, until PUBREL releases the id.
+/// <para>
+/// Exactly once across a move of this session. A persistent session first journals the message as pending under an
+/// origin (<see cref="InboundQos2Pending"/>: this session's random stream id and the next sequence number) and routes
+/// it only once that is stored. If the session then stops before every subscriber has stored the message (its shard
+/// handed off, its node killed), the session that recovers routes the pending message again under the same origin,
+/// and each subscriber's session that took it already acknowledges it without storing it again
+/// (<see cref="SeenOrigins"/>). Every routed message carries the lowest sequence number that may still be routed
+/// again (<see cref="_unsettled"/>: allocated and not yet journaled as stored), so that subscribers forget the rest.
+/// A clean session cannot be recovered, so it writes nothing and routes at once, without an origin.
+/// </para>
+/// <code>
+///   PUBLISH P ──► journal Pending(P, seq) ──► route (origin seq) ──► all stored ──► journal Stored(P) ──► PUBREC
+///                        └─ session moves or dies before Stored ──► recovered: route Pending(P, seq) again
+/// </code>
 /// </summary>
 public sealed partial class SessionEntity
 {
     private readonly AckCollector<ushort> _inboundAcks = new();
     private readonly HashSet<ushort> _inboundRouting = new();
+    private readonly Dictionary<ushort, InboundQos2Pending> _inboundPending = new();
+    private readonly SortedSet<long> _unsettled = new();
+    private long _originStream; // 0 until this session's first QoS 2 message
+    private long _originSeq;
 
     private void HandleInboundQos2(InboundQos2Publish publish)
     {
@@ -23,19 +41,95 @@ public sealed partial class SessionEntity
             return;
         }
 
-        if (_inboundQos2.Contains(publish.PacketId))
+        var packetId = publish.PacketId;
+        if (_inboundQos2.Contains(packetId))
         {
-            _connection.Tell(new SendPacket(new MqttPubRecPacket { PacketId = publish.PacketId }));
+            _connection.Tell(new SendPacket(new MqttPubRecPacket { PacketId = packetId }));
             return;
         }
 
-        if (!_inboundRouting.Add(publish.PacketId))
+        if (!_inboundRouting.Add(packetId))
         {
             return; // a duplicate while the first copy is still being stored: PUBREC follows once it is
         }
 
-        var ackId = _inboundAcks.Expect(publish.PacketId, Environment.TickCount64);
-        _context.TopicRegion.Tell(new RoutePublish(publish.Message, Self, ackId));
+        if (_inboundPending.TryGetValue(packetId, out var known))
+        {
+            // Accepted before and not yet stored for every subscriber (the client resends it with DUP): the same
+            // message again, under the same origin.
+            RouteInbound(known);
+            return;
+        }
+
+        if (!_persistent)
+        {
+            RouteInbound(packetId, publish.Message, null);
+            return;
+        }
+
+        var stream = _originStream != 0 ? _originStream : NewOriginStream();
+        var pending = new InboundQos2Pending(packetId, stream, _originSeq + 1, publish.Message);
+        _unsettled.Add(pending.Seq);
+        Store(pending, () =>
+        {
+            if (_inboundPending.TryGetValue(packetId, out var current) && current.Seq == pending.Seq)
+            {
+                RouteInbound(pending);
+            }
+            else
+            {
+                _inboundRouting.Remove(packetId); // a Clean Start discarded it meanwhile
+            }
+        });
+    }
+
+    private static long NewOriginStream()
+    {
+        long stream;
+        do
+        {
+            stream = Random.Shared.NextInt64();
+        }
+        while (stream == 0);
+
+        return stream;
+    }
+
+    /// <summary>After recovery: route again, under their origins, the messages accepted and not yet stored everywhere.</summary>
+    private void RouteRecoveredInbound()
+    {
+        if (_inboundPending.Count == 0)
+        {
+            return;
+        }
+
+        var pending = _inboundPending.Values.OrderBy(p => p.Seq).ToList();
+        foreach (var p in pending)
+        {
+            _unsettled.Add(p.Seq);
+        }
+
+        _log.Info("Session {ClientId}: routing {Count} QoS 2 message(s) again that were accepted but not yet stored for every subscriber",
+            _clientId, pending.Count);
+        foreach (var p in pending)
+        {
+            if (_inboundRouting.Add(p.PacketId))
+            {
+                RouteInbound(p);
+            }
+        }
+    }
+
+    private void RouteInbound(InboundQos2Pending pending)
+    {
+        _unsettled.Add(pending.Seq);
+        RouteInbound(pending.PacketId, pending.Message, new MessageOrigin(pending.Stream, pending.Seq, _unsettled.Min));
+    }
+
+    private void RouteInbound(ushort packetId, MqttApplicationMessage message, MessageOrigin? origin)
+    {
+        var ackId = _inboundAcks.Expect(packetId, Environment.TickCount64);
+        _context.TopicRegion.Tell(new RoutePublish(message, Self, ackId, origin));
         if (!Timers.IsTimerActive(InboundSweep.Instance))
         {
             Timers.StartPeriodicTimer(InboundSweep.Instance, InboundSweep.Instance, TimeSpan.FromSeconds(1));
@@ -60,14 +154,22 @@ public sealed partial class SessionEntity
 
     private void InboundComplete(ushort packetId)
     {
+        var seq = _inboundPending.TryGetValue(packetId, out var pending) ? pending.Seq : 0;
         Store(new InboundQos2Stored(packetId), () =>
         {
+            // Only now may subscribers forget it: until Stored is journaled, a recovery would route it again.
+            _unsettled.Remove(seq);
             _inboundRouting.Remove(packetId);
             _connection?.Tell(new SendPacket(new MqttPubRecPacket { PacketId = packetId }));
         });
     }
 
-    /// <summary>Inbound QoS 2 messages whose storage did not complete in time are refused, never acknowledged.</summary>
+    /// <summary>
+    /// Inbound QoS 2 messages whose storage did not complete in time are refused, never acknowledged. A v5 client
+    /// hears PUBREC 0x80, which ends the flow and frees the id, so a pending message is given up (journaled first: a
+    /// recovery must not route it again under an id the client may reuse); a 3.1.1 client is disconnected and
+    /// resends it, and it is routed again under its origin.
+    /// </summary>
     private void SweepInbound()
     {
         var expired = _inboundAcks.RemoveStartedBefore(Environment.TickCount64 - (_context.Options.Mqtt.DurableAckTimeout * 1000L));
@@ -79,6 +181,17 @@ public sealed partial class SessionEntity
         foreach (var packetId in expired ?? [])
         {
             _context.Metrics.DurableAckTimeout();
+            if (_inboundPending.TryGetValue(packetId, out var pending) && _connection is not null && _version == MqttProtocolVersion.V500)
+            {
+                Store(new InboundQos2Released(packetId), () =>
+                {
+                    _unsettled.Remove(pending.Seq);
+                    _inboundRouting.Remove(packetId);
+                    _connection?.Tell(new InboundStoreFailed(packetId));
+                });
+                continue;
+            }
+
             _inboundRouting.Remove(packetId);
             _connection?.Tell(new InboundStoreFailed(packetId));
         }

@@ -188,6 +188,9 @@ public sealed partial class SessionEntity : ReceiveActor, IWithTimers, IWithUnbo
                 _inflight.Clear();
                 _packetIds.Clear();
                 _inboundQos2.Clear();
+                _inboundPending.Clear();
+                _unsettled.Clear();
+                _seen.Clear();
                 _will = null;
                 _hasState = false;
                 break;
@@ -198,6 +201,11 @@ public sealed partial class SessionEntity : ReceiveActor, IWithTimers, IWithUnbo
                 _subscriptions.Remove(r.Filter);
                 break;
             case MessageQueued q:
+                if (q.Origin is not null)
+                {
+                    _seen.Record(q.Message.Message.PublisherClientId, q.Origin);
+                }
+
                 if (_queue.Enqueue(q.Message) is not null && !_recovering)
                 {
                     _context.Metrics.DroppedQueueFullAdd(1);
@@ -218,11 +226,18 @@ public sealed partial class SessionEntity : ReceiveActor, IWithTimers, IWithUnbo
                 _inflight.Remove(c.PacketId);
                 _packetIds.Release(c.PacketId);
                 break;
+            case InboundQos2Pending p:
+                _inboundPending[p.PacketId] = p;
+                _originStream = p.Stream;
+                _originSeq = Math.Max(_originSeq, p.Seq);
+                break;
             case InboundQos2Stored s:
                 _inboundQos2.Add(s.PacketId);
+                _inboundPending.Remove(s.PacketId);
                 break;
             case InboundQos2Released r:
                 _inboundQos2.Remove(r.PacketId);
+                _inboundPending.Remove(r.PacketId);
                 break;
             case SessionDetached d:
                 _detachedAtMs = d.AtUnixMs;
@@ -244,77 +259,6 @@ public sealed partial class SessionEntity : ReceiveActor, IWithTimers, IWithUnbo
 
                 break;
         }
-    }
-
-    /// <summary>
-    /// Applies the event at once and, for a persistent session, journals it; <paramref name="then"/> (the part the
-    /// world can see: a confirmation to a publisher, a packet to the client) runs only once the event is stored.
-    /// PersistAsync keeps the entity responsive and lets the journal batch writes of many sessions; callbacks run in
-    /// event order. If a write fails the entity stops and recovers from the journal, which then holds exactly what
-    /// was confirmed, since nothing was confirmed before its event was stored.
-    /// </summary>
-    private void Store<TEvent>(TEvent e, Action? then = null)
-        where TEvent : ISessionEvent
-    {
-        Apply(e);
-        if (!_persistent)
-        {
-            then?.Invoke();
-            return;
-        }
-
-        _journaled = true;
-        _journal.Write(e, then);
-    }
-
-    private void AfterWrites(Action action) => _journal.AfterWrites(action);
-
-    private void DeleteJournal(Action? then) => _journal.DeleteAll(then);
-
-    private void JournalAnswered()
-    {
-        if (_journal.Answered())
-        {
-            _eventsSinceSnapshot++;
-            MaybeSnapshot();
-        }
-    }
-
-    private void MaybeSnapshot()
-    {
-        // Only when no write is pending: then the in-memory state is exactly the journaled state.
-        if (_journal.PendingWrites == 0 && !_ending && _eventsSinceSnapshot >= _context.Options.Storage.SnapshotEvery)
-        {
-            _eventsSinceSnapshot = 0;
-            _journal.Snapshot(new SessionSnapshot(
-                _expirySeconds, _will, _subscriptions.ToList(), _queue.Items.ToList(), _inflight.Entries.ToList(), _inboundQos2.ToList(), _detachedAtMs));
-        }
-    }
-
-    private void Restore(SessionSnapshot s)
-    {
-        Apply(SessionCleared.Instance);
-        _expirySeconds = s.ExpirySeconds;
-        _will = s.Will;
-        _hasState = true;
-        foreach (var (filter, options) in s.Subscriptions)
-        {
-            _subscriptions[filter] = options;
-        }
-
-        foreach (var q in s.Queue)
-        {
-            _queue.Enqueue(q);
-        }
-
-        foreach (var i in s.Inflight)
-        {
-            _packetIds.Reserve(i.PacketId);
-            _inflight.Add(i);
-        }
-
-        _inboundQos2.UnionWith(s.InboundQos2);
-        _detachedAtMs = s.DetachedAtUnixMs;
     }
 
     private void OnRecovered()
@@ -345,6 +289,7 @@ public sealed partial class SessionEntity : ReceiveActor, IWithTimers, IWithUnbo
         }
 
         ScheduleExpiry(TimeSpan.FromMilliseconds(remainingMs));
+        RouteRecoveredInbound();
     }
 
     private readonly HashSet<long> _wakeRegistrations = new();

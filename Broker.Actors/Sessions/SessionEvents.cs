@@ -23,8 +23,11 @@ public sealed record SubscriptionAdded(string Filter, SubscriptionOptions Option
 
 public sealed record SubscriptionRemoved(string Filter) : ISessionEvent;
 
-/// <summary>A message was queued for the client (the oldest is dropped when the queue is full).</summary>
-public sealed record MessageQueued(QueuedMessage Message) : ISessionEvent;
+/// <summary>
+/// A message was queued for the client (the oldest is dropped when the queue is full). <see cref="Origin"/> (QoS 2
+/// from a persistent session) is remembered, so that the same message routed again is not taken twice.
+/// </summary>
+public sealed record MessageQueued(QueuedMessage Message, Routing.MessageOrigin? Origin = null) : ISessionEvent;
 
 /// <summary>The head of the queue was discarded unsent (expired).</summary>
 public sealed record QueueHeadDiscarded : ISessionEvent
@@ -41,9 +44,19 @@ public sealed record MessageReleased(ushort PacketId) : ISessionEvent;
 /// <summary>PUBACK or PUBCOMP arrived: the in-flight message is done.</summary>
 public sealed record MessageCompleted(ushort PacketId) : ISessionEvent;
 
+/// <summary>
+/// An inbound QoS 2 PUBLISH of a persistent session was accepted as message <see cref="Seq"/> of origin stream
+/// <see cref="Stream"/> and is about to be routed. It is journaled before routing, so that whatever happens to this
+/// session before the message is stored for every subscriber (a shard hand-off, a crash), the session that recovers
+/// routes it again under the same origin and the subscribers' sessions recognise it. Ends with
+/// <see cref="InboundQos2Stored"/> (PUBREC) or, when given up, <see cref="InboundQos2Released"/>.
+/// </summary>
+public sealed record InboundQos2Pending(ushort PacketId, long Stream, long Seq, Routing.MqttApplicationMessage Message) : ISessionEvent;
+
 /// <summary>An inbound QoS 2 message was routed and stored; its id is held until PUBREL.</summary>
 public sealed record InboundQos2Stored(ushort PacketId) : ISessionEvent;
 
+/// <summary>PUBREL released the id (or the pending message was given up: v5 PUBREC 0x80); the id is free again.</summary>
 public sealed record InboundQos2Released(ushort PacketId) : ISessionEvent;
 
 /// <summary>
@@ -58,7 +71,11 @@ public sealed record SessionDetached(long AtUnixMs) : ISessionEvent;
 /// <summary>A v5 DISCONNECT changed the session expiry, or the will was published or cancelled.</summary>
 public sealed record SessionSettingsChanged(uint ExpirySeconds, bool WillCleared) : ISessionEvent;
 
-/// <summary>The whole state of a persistent session, so that recovery reads one snapshot plus the events after it.</summary>
+/// <summary>
+/// The whole state of a persistent session, so that recovery reads one snapshot plus the events after it.
+/// <see cref="InboundPending"/>, <see cref="OriginStream"/>/<see cref="OriginSeq"/> (the next QoS 2 message's
+/// origin) and <see cref="SeenOrigins"/> (QoS 2 messages taken, by origin) came later: older snapshots lack them.
+/// </summary>
 public sealed record SessionSnapshot(
     uint ExpirySeconds,
     MqttWill? Will,
@@ -66,4 +83,8 @@ public sealed record SessionSnapshot(
     IReadOnlyList<QueuedMessage> Queue,
     IReadOnlyList<InflightMessage> Inflight,
     IReadOnlyList<ushort> InboundQos2,
-    long DetachedAtUnixMs = 0) : Persistence.Serialization.IBrokerSerializable;
+    long DetachedAtUnixMs = 0,
+    IReadOnlyList<InboundQos2Pending>? InboundPending = null,
+    long OriginStream = 0,
+    long OriginSeq = 0,
+    IReadOnlyList<SeenOrigin>? SeenOrigins = null) : Persistence.Serialization.IBrokerSerializable;

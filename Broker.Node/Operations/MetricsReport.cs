@@ -63,6 +63,7 @@ public static class MetricsReport
         text.Single("mqtt_auth_failures_total", "counter", "Connections refused for bad credentials or authorization.", m.AuthFailures);
         text.Single("mqtt_protocol_errors_total", "counter", "Connections closed for malformed or illegal input.", m.ProtocolErrors);
         text.Single("mqtt_durable_ack_timeouts_total", "counter", "QoS 1/2 publishes not acknowledged because storing them took longer than Mqtt:DurableAckTimeout.", m.DurableAckTimeouts);
+        text.Single("mqtt_qos2_duplicates_suppressed_total", "counter", "QoS 2 deliveries routed a second time (their publisher's session moved while routing them) that a session had taken already: acknowledged, not stored or sent again.", m.Qos2DuplicatesSuppressed);
         text.Single("mqtt_read_pauses_total", "counter", "Times a publisher's socket stopped being read (back-pressure).", m.ReadPauses);
     }
 

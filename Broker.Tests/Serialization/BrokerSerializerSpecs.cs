@@ -51,16 +51,20 @@ public sealed class BrokerSerializerSpecs : IDisposable
 
     private static readonly QueuedMessage Queued = new(Message, MqttQoS.AtLeastOnce, true, [7, 9], "$share/g/a/#");
 
+    private static readonly MessageOrigin Origin = new(-8_070_450_532_247_928_832, 42, 40);
+
     private static readonly SubscriptionOptions Options = new(MqttQoS.ExactlyOnce, true, true, MqttRetainHandling.DoNotSend, 42);
 
     private IEnumerable<object> Samples()
     {
         yield return new RoutePublish(Message, _ref, 17);
+        yield return new RoutePublish(Message, _ref, 17, Origin);
         yield return new RoutePublish(Message with { Properties = MqttMessageProperties.Empty, ExpiresAtUnixMs = 0 }, null, 0);
         yield return new PublishRouted(17, 3);
         yield return new DeliveryStored(17);
         yield return new Deliver("c1", Message, "$share/g/a/b", null, _ref, 5);
         yield return new Deliver("c1", Message, null, "a/#", null, 0);
+        yield return new Deliver("c1", Message, null, null, _ref, 5, Origin);
         yield return new SubscribeTopic("a/b", "c1", "g", 3);
         yield return new SubscribeTopic("a/b", "c1", null, 3);
         yield return new TopicSubscribed(3);
@@ -105,6 +109,8 @@ public sealed class BrokerSerializerSpecs : IDisposable
         yield return new SubscriptionAdded("a/#", Options);
         yield return new SubscriptionRemoved("a/#");
         yield return new MessageQueued(Queued);
+        yield return new MessageQueued(Queued, Origin);
+        yield return new InboundQos2Pending(65535, Origin.Stream, 43, Message);
         yield return QueueHeadDiscarded.Instance;
         yield return new MessageSent(65535);
         yield return new MessageReleased(1);
@@ -115,6 +121,10 @@ public sealed class BrokerSerializerSpecs : IDisposable
         yield return new SharedMessagesHandedBack("$share/g/a");
         yield return new SessionSnapshot(
             3600, Will, [new("a/#", Options)], [Queued], [new InflightMessage(3, Queued, true)], [1, 2], 1_700_000_000_999);
+        yield return new SessionSnapshot(
+            3600, Will, [new("a/#", Options)], [Queued], [new InflightMessage(3, Queued, true)], [1, 2], 1_700_000_000_999,
+            [new InboundQos2Pending(9, Origin.Stream, 44, Message)], Origin.Stream, 44,
+            [new SeenOrigin("p1", 17, 3, [3, 4, 9]), new SeenOrigin("p2", -5, 0, [])]);
     }
 
     [Fact]
@@ -140,6 +150,27 @@ public sealed class BrokerSerializerSpecs : IDisposable
             var back = serialization.Deserialize(bytes, serializer.Identifier, manifest);
             Assert.Equal(Describe(sample), Describe(back));
         }
+    }
+
+    [Fact]
+    public void What_older_versions_wrote_without_a_QoS_2_origin_still_reads_and_as_before()
+    {
+        var serializer = (SerializerWithStringManifest)_system.Serialization.FindSerializerFor(new DeliveryStored(1));
+        object RoundTrip(object o, int cut) => serializer.FromBinary(serializer.ToBinary(o)[..^cut], serializer.Manifest(o));
+
+        // Without an origin, nothing is appended: the bytes are those of the version before the field existed.
+        var origin = 3 * sizeof(long);
+        Assert.Equal(serializer.ToBinary(new MessageQueued(Queued)), serializer.ToBinary(new MessageQueued(Queued, Origin))[..^origin]);
+        Assert.Equal(serializer.ToBinary(new RoutePublish(Message, _ref, 3)), serializer.ToBinary(new RoutePublish(Message, _ref, 3, Origin))[..^origin]);
+        Assert.Null(((MessageQueued)RoundTrip(new MessageQueued(Queued, Origin), origin)).Origin);
+        Assert.Null(((RoutePublish)RoundTrip(new RoutePublish(Message, _ref, 3, Origin), origin)).Origin);
+        Assert.Null(((Deliver)RoundTrip(new Deliver("c", Message, null, null, _ref, 3, Origin), origin)).Origin);
+
+        // A snapshot written before the inbound QoS 2 origins: it ends after DetachedAtUnixMs (empty pending list,
+        // stream, sequence, empty seen list are 1 + 8 + 8 + 1 bytes).
+        var snapshot = new SessionSnapshot(60, null, [new("a/#", Options)], [Queued], [], [5], 77);
+        var old = (SessionSnapshot)RoundTrip(snapshot, 18);
+        Assert.Equal(Describe(snapshot), Describe(old));
     }
 
     [Fact]

@@ -22,6 +22,9 @@ internal ref struct BrokerBinaryReader
         _position = 0;
     }
 
+    /// <summary>True when everything was read: a field added at the end of a type is absent in what older versions wrote.</summary>
+    public readonly bool AtEnd => _position >= _data.Length;
+
     public byte Byte()
     {
         if (_position >= _data.Length)
@@ -113,6 +116,9 @@ internal ref struct BrokerBinaryReader
         var properties = Properties();
         return new MqttApplicationMessage(topic, payload, (MqttQoS)(flags & 3), (flags & 4) != 0, properties, publisher, expiresAt);
     }
+
+    /// <summary>An origin appended at the end of a type; absent (older writers, or none) reads as null.</summary>
+    public MessageOrigin? TrailingOrigin() => AtEnd ? null : new MessageOrigin(Long(), Long(), Long());
 
     public MqttWill? Will()
     {

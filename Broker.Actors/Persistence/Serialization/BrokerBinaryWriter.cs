@@ -140,6 +140,20 @@ internal sealed class BrokerBinaryWriter
         Properties(m.Properties);
     }
 
+    /// <summary>
+    /// An optional origin as the last field of a type: nothing at all when null, so a message without one is written
+    /// exactly as before the field existed (and older readers, which stop before it, read either form).
+    /// </summary>
+    public void TrailingOrigin(MessageOrigin? origin)
+    {
+        if (origin is not null)
+        {
+            Long(origin.Stream);
+            Long(origin.Seq);
+            Long(origin.LowWater);
+        }
+    }
+
     public void Will(MqttWill? w)
     {
         Bool(w is not null);

@@ -22,6 +22,13 @@ public sealed partial class BrokerSerializer
                 break;
             case MessageQueued e:
                 w.Queued(e.Message);
+                w.TrailingOrigin(e.Origin);
+                break;
+            case InboundQos2Pending e:
+                w.VarUInt(e.PacketId);
+                w.Long(e.Stream);
+                w.Long(e.Seq);
+                w.Message(e.Message);
                 break;
             case MessageSent e:
                 w.VarUInt(e.PacketId);
@@ -80,6 +87,33 @@ public sealed partial class BrokerSerializer
 
                 w.Long(s.DetachedAtUnixMs);
 
+                // Appended later (older snapshots end here); see the COMPATIBILITY NOTES of BrokerSerializer.
+                var pending = s.InboundPending ?? [];
+                w.VarUInt((ulong)pending.Count);
+                foreach (var p in pending)
+                {
+                    w.VarUInt(p.PacketId);
+                    w.Long(p.Stream);
+                    w.Long(p.Seq);
+                    w.Message(p.Message);
+                }
+
+                w.Long(s.OriginStream);
+                w.Long(s.OriginSeq);
+                var seen = s.SeenOrigins ?? [];
+                w.VarUInt((ulong)seen.Count);
+                foreach (var o in seen)
+                {
+                    w.String(o.Publisher);
+                    w.Long(o.Stream);
+                    w.Long(o.LowWater);
+                    w.VarUInt((ulong)o.Seqs.Count);
+                    foreach (var seq in o.Seqs)
+                    {
+                        w.Long(seq);
+                    }
+                }
+
                 break;
             default:
                 throw new ArgumentException($"{obj.GetType()} is not serialized by {nameof(BrokerSerializer)}");
@@ -92,7 +126,8 @@ public sealed partial class BrokerSerializer
         "se-c" => SessionCleared.Instance,
         "se-sa" => new SubscriptionAdded(r.RequiredString(), r.Options()),
         "se-sr" => new SubscriptionRemoved(r.RequiredString()),
-        "se-q" => new MessageQueued(r.Queued()),
+        "se-q" => new MessageQueued(r.Queued(), r.TrailingOrigin()),
+        "se-ip" => new InboundQos2Pending(checked((ushort)r.VarUInt()), r.Long(), r.Long(), r.Message()),
         "se-d" => QueueHeadDiscarded.Instance,
         "se-s" => new MessageSent(checked((ushort)r.VarUInt())),
         "se-r" => new MessageReleased(checked((ushort)r.VarUInt())),
@@ -140,6 +175,39 @@ public sealed partial class BrokerSerializer
             inbound.Add(checked((ushort)r.VarUInt()));
         }
 
-        return new SessionSnapshot(expiry, will, subscriptions, queue, inflight, inbound, r.Long());
+        var detachedAt = r.Long();
+        if (r.AtEnd)
+        {
+            return new SessionSnapshot(expiry, will, subscriptions, queue, inflight, inbound, detachedAt);
+        }
+
+        var pendingCount = checked((int)r.VarUInt());
+        var pending = new List<InboundQos2Pending>(pendingCount);
+        for (var i = 0; i < pendingCount; i++)
+        {
+            pending.Add(new InboundQos2Pending(checked((ushort)r.VarUInt()), r.Long(), r.Long(), r.Message()));
+        }
+
+        var originStream = r.Long();
+        var originSeq = r.Long();
+        var seenCount = checked((int)r.VarUInt());
+        var seen = new List<SeenOrigin>(seenCount);
+        for (var i = 0; i < seenCount; i++)
+        {
+            var publisher = r.RequiredString();
+            var stream = r.Long();
+            var lowWater = r.Long();
+            var seqCount = checked((int)r.VarUInt());
+            var seqs = new long[seqCount];
+            for (var j = 0; j < seqCount; j++)
+            {
+                seqs[j] = r.Long();
+            }
+
+            seen.Add(new SeenOrigin(publisher, stream, lowWater, seqs));
+        }
+
+        return new SessionSnapshot(
+            expiry, will, subscriptions, queue, inflight, inbound, detachedAt, pending.Count == 0 ? null : pending, originStream, originSeq, seen.Count == 0 ? null : seen);
     }
 }

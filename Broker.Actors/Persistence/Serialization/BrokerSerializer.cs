@@ -13,7 +13,10 @@ namespace Broker.Persistence.Serialization;
 /// <para>
 /// COMPATIBILITY NOTES: the manifests below and the field order of each type are stored in journals and spoken
 /// between nodes of different versions during a rolling upgrade. Never rename a manifest or reorder fields; add a new
-/// type with a new manifest (and an event adapter for old events) instead. Identifier 4711 is fixed.
+/// type with a new manifest (and an event adapter for old events) instead. Identifier 4711 is fixed. An optional
+/// field may be appended at the very end of a type when it is written as nothing when absent (readers stop before
+/// bytes they do not know, and read "nothing left" as absent): the QoS 2 origin of "rp", "dl" and "se-q", and the
+/// inbound QoS 2 origins and seen-origin memory at the end of "se-snap".
 /// </para>
 /// </summary>
 public sealed partial class BrokerSerializer : SerializerWithStringManifest
@@ -70,6 +73,7 @@ public sealed partial class BrokerSerializer : SerializerWithStringManifest
         MessageCompleted => "se-x",
         InboundQos2Stored => "se-i",
         InboundQos2Released => "se-ir",
+        InboundQos2Pending => "se-ip",
         SessionSettingsChanged => "se-sc",
         SharedMessagesHandedBack => "se-h",
         SessionDetached => "se-dt",
@@ -86,6 +90,7 @@ public sealed partial class BrokerSerializer : SerializerWithStringManifest
                 w.Message(m.Message);
                 Ref(w, m.AckTo);
                 w.Long(m.AckId);
+                w.TrailingOrigin(m.Origin);
                 break;
             case PublishRouted m:
                 w.Long(m.AckId);
@@ -101,6 +106,7 @@ public sealed partial class BrokerSerializer : SerializerWithStringManifest
                 w.String(m.RetainedForFilter);
                 Ref(w, m.AckTo);
                 w.Long(m.AckId);
+                w.TrailingOrigin(m.Origin);
                 break;
             case SubscribeTopic m:
                 w.String(m.Topic);
@@ -242,10 +248,10 @@ public sealed partial class BrokerSerializer : SerializerWithStringManifest
         var r = new BrokerBinaryReader(bytes);
         return manifest switch
         {
-            "rp" => new RoutePublish(r.Message(), Ref(ref r), r.Long()),
+            "rp" => new RoutePublish(r.Message(), Ref(ref r), r.Long(), r.TrailingOrigin()),
             "pr" => new PublishRouted(r.Long(), checked((int)r.VarUInt())),
             "ds" => new DeliveryStored(r.Long()),
-            "dl" => new Deliver(r.RequiredString(), r.Message(), r.String(), r.String(), Ref(ref r), r.Long()),
+            "dl" => new Deliver(r.RequiredString(), r.Message(), r.String(), r.String(), Ref(ref r), r.Long(), r.TrailingOrigin()),
             "st" => new SubscribeTopic(r.RequiredString(), r.RequiredString(), r.String(), r.Long()),
             "ts" => new TopicSubscribed(r.Long()),
             "ut" => new UnsubscribeTopic(r.RequiredString(), r.RequiredString(), r.String()),

@@ -1,0 +1,87 @@
+using Broker.Persistence;
+
+namespace Broker.Sessions;
+
+/// <summary>The session's journal: storing events before their visible effects, snapshots and restoring from one.</summary>
+public sealed partial class SessionEntity
+{
+    /// <summary>
+    /// Applies the event at once and, for a persistent session, journals it; <paramref name="then"/> (the part the
+    /// world can see: a confirmation to a publisher, a packet to the client) runs only once the event is stored.
+    /// PersistAsync keeps the entity responsive and lets the journal batch writes of many sessions; callbacks run in
+    /// event order. If a write fails the entity stops and recovers from the journal, which then holds exactly what
+    /// was confirmed, since nothing was confirmed before its event was stored.
+    /// </summary>
+    private void Store<TEvent>(TEvent e, Action? then = null)
+        where TEvent : ISessionEvent
+    {
+        Apply(e);
+        if (!_persistent)
+        {
+            then?.Invoke();
+            return;
+        }
+
+        _journaled = true;
+        _journal.Write(e, then);
+    }
+
+    private void AfterWrites(Action action) => _journal.AfterWrites(action);
+
+    private void DeleteJournal(Action? then) => _journal.DeleteAll(then);
+
+    private void JournalAnswered()
+    {
+        if (_journal.Answered())
+        {
+            _eventsSinceSnapshot++;
+            MaybeSnapshot();
+        }
+    }
+
+    private void MaybeSnapshot()
+    {
+        // Only when no write is pending: then the in-memory state is exactly the journaled state.
+        if (_journal.PendingWrites == 0 && !_ending && _eventsSinceSnapshot >= _context.Options.Storage.SnapshotEvery)
+        {
+            _eventsSinceSnapshot = 0;
+            _journal.Snapshot(new SessionSnapshot(
+                _expirySeconds, _will, _subscriptions.ToList(), _queue.Items.ToList(), _inflight.Entries.ToList(), _inboundQos2.ToList(), _detachedAtMs,
+                _inboundPending.Values.ToList(), _originStream, _originSeq, _seen.ToList()));
+        }
+    }
+
+    private void Restore(SessionSnapshot s)
+    {
+        Apply(SessionCleared.Instance);
+        _expirySeconds = s.ExpirySeconds;
+        _will = s.Will;
+        _hasState = true;
+        foreach (var (filter, options) in s.Subscriptions)
+        {
+            _subscriptions[filter] = options;
+        }
+
+        foreach (var q in s.Queue)
+        {
+            _queue.Enqueue(q);
+        }
+
+        foreach (var i in s.Inflight)
+        {
+            _packetIds.Reserve(i.PacketId);
+            _inflight.Add(i);
+        }
+
+        _inboundQos2.UnionWith(s.InboundQos2);
+        _detachedAtMs = s.DetachedAtUnixMs;
+        foreach (var pending in s.InboundPending ?? [])
+        {
+            _inboundPending[pending.PacketId] = pending;
+        }
+
+        _originStream = s.OriginStream;
+        _originSeq = s.OriginSeq;
+        _seen.Restore(s.SeenOrigins ?? []);
+    }
+}
