@@ -42,6 +42,8 @@ public sealed record DeliveryStored(long AckId) : Persistence.Serialization.IBro
 /// A message for one subscriber session. <see cref="SharedFilter"/> is the full "$share/group/filter" when the
 /// delivery was chosen for a shared subscription; otherwise the session matches its own (non-shared) subscriptions.
 /// <see cref="IsRetained"/> marks a retained message sent because of a new subscription (the retain flag stays set).
+/// A non-zero <see cref="PayloadId"/> offers the payload for storage by the topic entity: a persistent session then
+/// journals only a reference (see SharedPayloadProtocol.cs).
 /// </summary>
 public sealed record Deliver(
     string ClientId,
@@ -49,7 +51,8 @@ public sealed record Deliver(
     string? SharedFilter,
     string? RetainedForFilter,
     IActorRef? AckTo,
-    long AckId) : IWithClientId, Persistence.Serialization.IBrokerSerializable;
+    long AckId,
+    long PayloadId = 0) : IWithClientId, Persistence.Serialization.IBrokerSerializable;
 
 /// <summary>Registers an exact-topic (non-wildcard) subscription in the topic's entity; answered by <see cref="TopicSubscribed"/>.</summary>
 public sealed record SubscribeTopic(string Topic, string ClientId, string? ShareGroup, long RequestId) : IWithTopic, Persistence.Serialization.IBrokerSerializable;

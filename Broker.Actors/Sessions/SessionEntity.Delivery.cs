@@ -45,6 +45,12 @@ public sealed partial class SessionEntity
             return;
         }
 
+        if (deliver.PayloadId != 0 && _persistent)
+        {
+            QueueByReference(deliver, resolved with { PayloadId = deliver.PayloadId });
+            return;
+        }
+
         Store(new MessageQueued(resolved), () =>
         {
             Confirm(deliver);

@@ -26,6 +26,12 @@ public sealed record SubscriptionRemoved(string Filter) : ISessionEvent;
 /// <summary>A message was queued for the client (the oldest is dropped when the queue is full).</summary>
 public sealed record MessageQueued(QueuedMessage Message) : ISessionEvent;
 
+/// <summary>
+/// Recovery found no stored payload for these references of the session (they were never confirmed to a publisher:
+/// the topic had not stored the payload with this session as holder): their queued and in-flight entries go.
+/// </summary>
+public sealed record QueuedRefsDropped(string Topic, IReadOnlyList<long> Ids) : ISessionEvent;
+
 /// <summary>The head of the queue was discarded unsent (expired).</summary>
 public sealed record QueueHeadDiscarded : ISessionEvent
 {

@@ -13,7 +13,7 @@ namespace Broker.LoadTests;
 /// </summary>
 public static class DurableScenario
 {
-    public static async Task<int> RunAsync(string host, int port, int subscribers, int messages, int window, TimeSpan limit)
+    public static async Task<int> RunAsync(string host, int port, int subscribers, int messages, int window, TimeSpan limit, int payloadBytes = 64)
     {
         using var cts = new CancellationTokenSource(limit);
         var runId = Environment.ProcessId + "-" + Environment.TickCount64;
@@ -64,7 +64,7 @@ public static class DurableScenario
         await using var pub = await RawMqttConnection.ConnectAsync(host, port, $"dur-pub-{runId}", ct: cts.Token);
         var histogram = new LongHistogram(TimeStamp.Seconds(60), 3);
         var sentAt = new long[65536];
-        var payload = new byte[64];
+        var payload = new byte[payloadBytes];
         var started = Stopwatch.GetTimestamp();
         var sent = 0;
         var acked = 0;
@@ -112,7 +112,7 @@ public static class DurableScenario
 
             var ms = Stopwatch.Frequency / 1000.0;
             Console.WriteLine(
-                $"durable QoS 1, {subscribers} persistent subscriber(s), window {window}: {messages} publishes acknowledged in " +
+                $"durable QoS 1, {subscribers} persistent subscriber(s), {payloadBytes}-byte payloads, window {window}: {messages} publishes acknowledged in " +
                 $"{elapsed.TotalSeconds:F2} s = {messages / elapsed.TotalSeconds:F0} publishes/s, " +
                 $"{messages * (double)subscribers / elapsed.TotalSeconds:F0} stored deliveries/s; PUBACK latency " +
                 $"p50 {histogram.GetValueAtPercentile(50) / ms:F2} ms, p99 {histogram.GetValueAtPercentile(99) / ms:F2} ms, " +

@@ -30,7 +30,17 @@ public sealed partial class BrokerSerializer : SerializerWithStringManifest
         RoutePublish => "rp",
         PublishRouted => "pr",
         DeliveryStored => "ds",
+        Deliver { PayloadId: not 0 } => "dlr",
         Deliver => "dl",
+        HoldPayload => "ph",
+        PayloadHeld => "phd",
+        ReleasePayloads => "prl",
+        FetchPayloads => "pf",
+        PayloadsFetched => "pfd",
+        CheckHolds => "pc",
+        HoldsChecked => "pcd",
+        SharedPayloadStored => "te-ps",
+        SharedPayloadHoldersChanged => "te-ph",
         SubscribeTopic => "st",
         TopicSubscribed => "ts",
         UnsubscribeTopic => "ut",
@@ -58,12 +68,14 @@ public sealed partial class BrokerSerializer : SerializerWithStringManifest
         TopicSubscriberRemoved => "te-sr",
         RetainedMessageSet => "te-rs",
         RetainedMessageCleared => "te-rc",
-        TopicSnapshot => "te-snap",
+        TopicSnapshot => "te-snap2",
         SessionOpened => "se-o",
         SessionCleared => "se-c",
         SubscriptionAdded => "se-sa",
         SubscriptionRemoved => "se-sr",
+        MessageQueued { Message.PayloadId: not 0 } => "se-qr",
         MessageQueued => "se-q",
+        QueuedRefsDropped => "se-qx",
         QueueHeadDiscarded => "se-d",
         MessageSent => "se-s",
         MessageReleased => "se-r",
@@ -73,7 +85,7 @@ public sealed partial class BrokerSerializer : SerializerWithStringManifest
         SessionSettingsChanged => "se-sc",
         SharedMessagesHandedBack => "se-h",
         SessionDetached => "se-dt",
-        SessionSnapshot => "se-snap",
+        SessionSnapshot => "se-snap2",
         _ => throw new ArgumentException($"{o.GetType()} is not serialized by {nameof(BrokerSerializer)}"),
     };
 
@@ -101,6 +113,15 @@ public sealed partial class BrokerSerializer : SerializerWithStringManifest
                 w.String(m.RetainedForFilter);
                 Ref(w, m.AckTo);
                 w.Long(m.AckId);
+                if (m.PayloadId != 0)
+                {
+                    w.Long(m.PayloadId);
+                }
+
+                break;
+            case HoldPayload or PayloadHeld or ReleasePayloads or FetchPayloads or PayloadsFetched or CheckHolds or HoldsChecked
+                or SharedPayloadStored or SharedPayloadHoldersChanged:
+                WritePayloadMessage(w, obj);
                 break;
             case SubscribeTopic m:
                 w.String(m.Topic);
@@ -228,6 +249,12 @@ public sealed partial class BrokerSerializer : SerializerWithStringManifest
                     w.Message(m.Retained);
                 }
 
+                w.VarUInt((ulong)m.Payloads.Count);
+                foreach (var p in m.Payloads)
+                {
+                    WritePayloadMessage(w, p);
+                }
+
                 break;
             default:
                 WriteSessionEvent(w, obj);
@@ -246,6 +273,8 @@ public sealed partial class BrokerSerializer : SerializerWithStringManifest
             "pr" => new PublishRouted(r.Long(), checked((int)r.VarUInt())),
             "ds" => new DeliveryStored(r.Long()),
             "dl" => new Deliver(r.RequiredString(), r.Message(), r.String(), r.String(), Ref(ref r), r.Long()),
+            "dlr" => new Deliver(r.RequiredString(), r.Message(), r.String(), r.String(), Ref(ref r), r.Long(), r.Long()),
+            "ph" or "phd" or "prl" or "pf" or "pfd" or "pc" or "pcd" or "te-ps" or "te-ph" => ReadPayloadMessage(ref r, manifest),
             "st" => new SubscribeTopic(r.RequiredString(), r.RequiredString(), r.String(), r.Long()),
             "ts" => new TopicSubscribed(r.Long()),
             "ut" => new UnsubscribeTopic(r.RequiredString(), r.RequiredString(), r.String()),
@@ -276,7 +305,8 @@ public sealed partial class BrokerSerializer : SerializerWithStringManifest
             "te-sr" => new TopicSubscriberRemoved(r.RequiredString(), r.String()),
             "te-rs" => new RetainedMessageSet(r.Message()),
             "te-rc" => RetainedMessageCleared.Instance,
-            "te-snap" => ReadTopicSnapshot(ref r),
+            "te-snap" => ReadTopicSnapshot(ref r, withPayloads: false),
+            "te-snap2" => ReadTopicSnapshot(ref r, withPayloads: true),
             _ => ReadSessionEvent(ref r, manifest),
         };
     }
@@ -290,7 +320,7 @@ public sealed partial class BrokerSerializer : SerializerWithStringManifest
         return path is null ? null : system.Provider.ResolveActorRef(path);
     }
 
-    private static TopicSnapshot ReadTopicSnapshot(ref BrokerBinaryReader r)
+    private static TopicSnapshot ReadTopicSnapshot(ref BrokerBinaryReader r, bool withPayloads)
     {
         var count = checked((int)r.VarUInt());
         var subscribers = new List<SubscriberKey>(count);
@@ -299,6 +329,17 @@ public sealed partial class BrokerSerializer : SerializerWithStringManifest
             subscribers.Add(new SubscriberKey(r.RequiredString(), r.String()));
         }
 
-        return new TopicSnapshot(subscribers, r.Bool() ? r.Message() : null);
+        var retained = r.Bool() ? r.Message() : null;
+        var payloads = new List<SharedPayloadStored>();
+        if (withPayloads)
+        {
+            var payloadCount = checked((int)r.VarUInt());
+            for (var i = 0; i < payloadCount; i++)
+            {
+                payloads.Add(ReadPayloadStored(ref r));
+            }
+        }
+
+        return new TopicSnapshot(subscribers, retained, payloads);
     }
 }
