@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Durable QoS 1 throughput of two broker builds side by side (SQLite), alternating A B A B on a fresh data dir each
-# run, so that the machine's other load falls on both. Usage:
+# run (A B in odd rounds, B A in even ones), so that the machine's other load falls on both. Usage:
 #   loadtests/compare-durable.sh <node-dir A> <node-dir B> [rounds] "<subscribers> <messages> <window> <payloadBytes>" ...
 #   loadtests/compare-durable.sh /tmp/old/node Broker.Node/bin/Release/net10.0 2 "1 5000 100 64" "100 300 100 1024"
 set -u
@@ -11,7 +11,8 @@ PORT=$((18000 + $$ % 900)); CPORT=$((16000 + $$ % 900))
 for shape in "$@"; do
   read -r subs msgs window size <<< "$shape"
   for round in $(seq 1 $ROUNDS); do
-    for build in A B; do
+    order="A B"; (( round % 2 == 0 )) && order="B A" # which build goes first alternates too
+    for build in $order; do
       dir=$(mktemp -d /tmp/cmpdur.XXXX); nodedir=$A; [ $build = B ] && nodedir=$B
       dotnet "$nodedir/Broker.Node.dll" --Mqtt:Port=$PORT --Cluster:Port=$CPORT --Node:DataDir=$dir \
         --Sessions:MaxQueuedMessages=100000 --Sessions:MaxInflight=1000 > $dir.log 2>&1 &

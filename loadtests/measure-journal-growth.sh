@@ -50,7 +50,8 @@ for n in $COUNTS; do
     read -r s1 sb1 t1 tb1 snap1 <<< "$(stats $dir)"
     awk -v n=$sessions -v asked=$n -v size=$size -v m=$M -v s=$((s1-s0)) -v sb=$((sb1-sb0)) -v t=$((t1-t0)) -v tb=$((tb1-tb0)) \
       'BEGIN { printf "| %d (%d) | %d | %.1f | %.0f | %.1f | %.0f | %.0f | %.0f |\n", asked, n, size, s/m, sb/m, t/m, tb/m, (sb+tb)/m, (sb+tb)/m/n }'
-    kill $pid; wait $pid 2>/dev/null
+    kill $pid 2>/dev/null || cp $dir.log /tmp/jgrow-died-$n-$size.log # the node stopped by itself: keep its log
+    wait $pid 2>/dev/null
     rm -rf $dir $dir.log $dir.payload
   done
 done
