@@ -18,6 +18,7 @@ public sealed partial class SessionEntity
 {
     private static readonly TimeSpan FetchRetryEvery = TimeSpan.FromSeconds(5);
     private static readonly TimeSpan HandOffHeldWait = TimeSpan.FromSeconds(5);
+    private static readonly TimeSpan HoldRetryEvery = TimeSpan.FromSeconds(10);
 
     private readonly Dictionary<(string Topic, long Id), int> _payloadRefs = new();
     private readonly List<(string Topic, long Id)> _released = new(); // by the event being applied
@@ -65,6 +66,11 @@ public sealed partial class SessionEntity
         }
         else
         {
+            if (_awaitingHeld.Count == 0)
+            {
+                Timers.StartPeriodicTimer(HoldRetry.Instance, HoldRetry.Instance, HoldRetryEvery);
+            }
+
             _awaitingHeld[key] = (deliver.Message, [confirm]);
         }
 
@@ -97,9 +103,45 @@ public sealed partial class SessionEntity
             confirm.Done();
         }
 
+        if (_awaitingHeld.Count == 0)
+        {
+            Timers.Cancel(HoldRetry.Instance);
+        }
+
         if (_awaitingHeld.Count == 0 && _stopWhenHeld)
         {
             Context.Stop(Self);
+        }
+    }
+
+    /// <summary>
+    /// Holds still unanswered after <see cref="HoldRetryEvery"/> (the topic entity stopped after a failed write, or
+    /// moved): asked again, with the message, which a topic that lost it stores anew. Their deliveries are confirmed
+    /// late or, if the publisher gave up meanwhile, not at all; either way the entry does not wait forever.
+    /// </summary>
+    private void RetryHolds()
+    {
+        foreach (var (key, waiting) in _awaitingHeld.ToList())
+        {
+            if (!_payloadRefs.ContainsKey(key))
+            {
+                // The entry is gone already (acknowledged by the client, dropped): nothing left to hold for it, and
+                // asking again would make this session a holder after its release.
+                _awaitingHeld.Remove(key);
+                waiting.Confirms.ForEach(confirm => confirm.Abandon());
+                continue;
+            }
+
+            _context.TopicRegion.Tell(new HoldPayload(key.Topic, _clientId, key.Id, waiting.Message));
+        }
+
+        if (_awaitingHeld.Count == 0)
+        {
+            Timers.Cancel(HoldRetry.Instance);
+            if (_stopWhenHeld)
+            {
+                Context.Stop(Self);
+            }
         }
     }
 
@@ -118,6 +160,7 @@ public sealed partial class SessionEntity
         }
 
         _awaitingHeld.Clear();
+        Timers.Cancel(HoldRetry.Instance);
     }
 
     /// <summary>
@@ -289,6 +332,11 @@ public sealed partial class SessionEntity
         ReleaseRefs(_replayReleased);
         _replayReleased = new();
         OnRecovered();
+    }
+
+    private sealed class HoldRetry
+    {
+        public static readonly HoldRetry Instance = new();
     }
 
     private sealed class HandOffDeadline

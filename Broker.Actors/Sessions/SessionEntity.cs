@@ -180,6 +180,7 @@ public sealed partial class SessionEntity : ReceiveActor, IWithTimers, IWithUnbo
         Receive<Routing.PayloadsFetched>(_ => { }); // a late answer to a repeated request
         Receive<FetchRetry>(_ => { });
         Receive<HandOffDeadline>(_ => Context.Stop(Self));
+        Receive<HoldRetry>(_ => RetryHolds());
     }
 
     /// <summary>Applies one event to the in-memory state; the only place state changes (also during recovery).</summary>
