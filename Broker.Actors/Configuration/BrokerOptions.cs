@@ -102,6 +102,12 @@ public sealed record StorageOptions
 
     /// <summary>Journal events per persistent entity between snapshots.</summary>
     public int SnapshotEvery { get; init; } = 1000;
+
+    /// <summary>
+    /// A QoS 1/2 publish routed to 2 or more subscribers with a payload of at least this many bytes is journaled once,
+    /// by its topic entity, and persistent sessions journal only a reference to it (README "Storage").
+    /// </summary>
+    public int SharedPayloadMinBytes { get; init; } = 256;
 }
 
 /// <summary>Akka.NET cluster membership of this node.</summary>

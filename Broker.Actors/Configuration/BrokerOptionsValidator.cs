@@ -41,6 +41,7 @@ public static class BrokerOptionsValidator
         }
 
         Range(errors, "Storage:SnapshotEvery", o.Storage.SnapshotEvery, 10, 1_000_000);
+        Range(errors, "Storage:SharedPayloadMinBytes", o.Storage.SharedPayloadMinBytes, 0, int.MaxValue);
         if (string.IsNullOrWhiteSpace(o.Node.DataDir))
         {
             errors.Add("Node:DataDir = '' must name a directory");

@@ -54,6 +54,8 @@ public sealed record DeliveryStored(long AckId) : Persistence.Serialization.IBro
 /// delivery was chosen for a shared subscription; otherwise the session matches its own (non-shared) subscriptions.
 /// <see cref="RetainedForFilter"/> marks a retained message sent because of a new subscription (the retain flag stays
 /// set). <see cref="Origin"/> (QoS 2 from a persistent session) lets the session take a message routed twice once.
+/// A non-zero <see cref="PayloadId"/> offers the payload for storage by the topic entity: a persistent session then
+/// journals only a reference (see SharedPayloadProtocol.cs).
 /// </summary>
 public sealed record Deliver(
     string ClientId,
@@ -62,7 +64,8 @@ public sealed record Deliver(
     string? RetainedForFilter,
     IActorRef? AckTo,
     long AckId,
-    MessageOrigin? Origin = null) : IWithClientId, Persistence.Serialization.IBrokerSerializable;
+    MessageOrigin? Origin = null,
+    long PayloadId = 0) : IWithClientId, Persistence.Serialization.IBrokerSerializable;
 
 /// <summary>Registers an exact-topic (non-wildcard) subscription in the topic's entity; answered by <see cref="TopicSubscribed"/>.</summary>
 public sealed record SubscribeTopic(string Topic, string ClientId, string? ShareGroup, long RequestId) : IWithTopic, Persistence.Serialization.IBrokerSerializable;

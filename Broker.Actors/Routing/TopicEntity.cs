@@ -10,12 +10,13 @@ namespace Broker.Routing;
 /// <list type="bullet">
 /// <item>the exact-topic subscribers of this topic (client ids; shared-group members too),</item>
 /// <item>the topic's retained message (MQTT-v5.0 3.3.1.3),</item>
+/// <item>payloads of QoS 1/2 publishes stored once for several persistent sessions (TopicEntity.Payloads.cs),</item>
 /// </list>
 /// and routes every PUBLISH on the topic: to its exact subscribers and to the wildcard subscribers found in this node's
 /// replica of the wildcard index. All of it is event-sourced, so it survives passivation, restarts and failover.
 /// Routing order is the entity's mailbox order, which keeps messages of one publisher on one topic in order.
 /// </summary>
-public sealed class TopicEntity : ReceiveActor, IWithUnboundedStash
+public sealed partial class TopicEntity : ReceiveActor, IWithUnboundedStash
 {
     private readonly string _topic;
     private readonly BrokerContext _context;
@@ -65,6 +66,10 @@ public sealed class TopicEntity : ReceiveActor, IWithUnboundedStash
             {
                 _subscribers.UnionWith(s.Subscribers);
                 _retained = s.Retained;
+                foreach (var p in s.Payloads)
+                {
+                    Apply(p);
+                }
             }
 
             foreach (var e in recovered.Events)
@@ -78,6 +83,7 @@ public sealed class TopicEntity : ReceiveActor, IWithUnboundedStash
             }
 
             BecomeActive();
+            CheckHolders();
         });
         Receive<Terminated>(t => _journal.IsJournal(t.ActorRef), _ => _journal.Stopped());
         ReceiveAny(_ => Stash.Stash());
@@ -97,12 +103,20 @@ public sealed class TopicEntity : ReceiveActor, IWithUnboundedStash
         Receive<RequestRetained>(HandleRequestRetained);
         Receive<RedeliverShared>(HandleRedeliverShared);
         Receive<WakeTopic>(_ => Sender.Tell(new TopicWoken(_topic))); // recovery re-indexed the retained message
+        Receive<HoldPayload>(HandleHold);
+        Receive<ReleasePayloads>(HandleRelease);
+        Receive<FetchPayloads>(HandleFetch);
+        Receive<HoldsChecked>(HandleHoldsChecked);
         Receive<JournalDone>(_ =>
         {
-            if (_journal.Answered() && ++_eventsSinceSnapshot >= _context.Options.Storage.SnapshotEvery && _journal.PendingWrites == 0)
+            var wrote = _journal.Answered();
+            FlushHolderChanges(whenIdle: true);
+            if (wrote && (++_eventsSinceSnapshot >= _context.Options.Storage.SnapshotEvery || PayloadRowsToDrop())
+                && _journal.PendingWrites == 0 && _holderChanges.Count == 0)
             {
                 _eventsSinceSnapshot = 0;
-                _journal.Snapshot(new TopicSnapshot(_subscribers.ToList(), _retained));
+                _payloadRowsSinceSnapshot = false;
+                _journal.Snapshot(new TopicSnapshot(_subscribers.ToList(), _retained, SnapshotPayloads()));
             }
         });
         Receive<JournalRecovered>(_ => { }); // a journal started for a topic with nothing stored finds nothing
@@ -124,6 +138,12 @@ public sealed class TopicEntity : ReceiveActor, IWithUnboundedStash
                 break;
             case RetainedMessageCleared:
                 _retained = null;
+                break;
+            case SharedPayloadStored p:
+                Apply(p);
+                break;
+            case SharedPayloadHoldersChanged c:
+                Apply(c);
                 break;
         }
     }
@@ -194,10 +214,14 @@ public sealed class TopicEntity : ReceiveActor, IWithUnboundedStash
         var message = publish.Message;
         var wantsAck = publish.AckTo is not null && message.QoS != Protocol.MqttQoS.AtMostOnce;
         var region = _context.SessionRegion;
+        var payloadId = _targets.Count >= 2 && message.QoS != Protocol.MqttQoS.AtMostOnce
+            && message.Payload.Length >= _context.Options.Storage.SharedPayloadMinBytes
+            ? Offer(message)
+            : 0;
         foreach (var target in _targets)
         {
             region.Tell(new Deliver(
-                target.ClientId, message, target.SharedFilter, null, wantsAck ? publish.AckTo : null, publish.AckId, publish.Origin));
+                target.ClientId, message, target.SharedFilter, null, wantsAck ? publish.AckTo : null, publish.AckId, publish.Origin, payloadId));
         }
 
         publish.AckTo?.Tell(new PublishRouted(publish.AckId, wantsAck ? _targets.Count : 0));
@@ -265,12 +289,13 @@ public sealed class TopicEntity : ReceiveActor, IWithUnboundedStash
     /// State has already changed in memory; journal the event and run <paramref name="then"/> (routing, replies) once it
     /// is stored. Callbacks run in event order, so routing order follows the mailbox. A failed write stops the entity,
     /// which recovers the journaled state, and nothing was confirmed for the event that failed. A topic left with
-    /// nothing (no subscriber, no retained message) deletes its journal, so that it starts again without reading it.
+    /// nothing (no subscriber, no retained message, no stored payload) deletes its journal, so that it starts again
+    /// without reading it.
     /// </summary>
     private void Store(ITopicEvent e, Action? then = null)
     {
         _journal.Write(e, then);
-        if (_subscribers.Count == 0 && _retained is null)
+        if (_subscribers.Count == 0 && _retained is null && _payloads.Count == 0 && _holderChanges.Count == 0)
         {
             _eventsSinceSnapshot = 0;
             _journal.DeleteAll(null);

@@ -16,5 +16,11 @@ public sealed record RetainedMessageCleared : ITopicEvent
     public static readonly RetainedMessageCleared Instance = new();
 }
 
-/// <summary>The whole state of a topic entity, for snapshots.</summary>
-public sealed record TopicSnapshot(IReadOnlyList<SubscriberKey> Subscribers, MqttApplicationMessage? Retained) : Persistence.Serialization.IBrokerSerializable;
+/// <summary>
+/// The whole state of a topic entity, for snapshots: subscribers, retained message and the payloads stored once for
+/// several sessions (manifest "te-snap2"; "te-snap" snapshots of earlier versions have no payloads).
+/// </summary>
+public sealed record TopicSnapshot(
+    IReadOnlyList<SubscriberKey> Subscribers,
+    MqttApplicationMessage? Retained,
+    IReadOnlyList<SharedPayloadStored> Payloads) : Persistence.Serialization.IBrokerSerializable;

@@ -45,6 +45,16 @@ public sealed class InflightWindow
 
     public bool Remove(ushort packetId) => _entries.Remove(packetId);
 
+    /// <summary>Replaces every entry by <paramref name="map"/>'s result (same packet id), keeping the order.</summary>
+    public void Map(Func<InflightMessage, InflightMessage> map)
+    {
+        for (var i = 0; i < _entries.Count; i++)
+        {
+            var (id, entry) = _entries.GetAt(i);
+            _entries.SetAt(i, map(entry) with { PacketId = id });
+        }
+    }
+
     public void Clear() => _entries.Clear();
 
     /// <summary>Removes every entry the predicate selects (their packet ids become free).</summary>

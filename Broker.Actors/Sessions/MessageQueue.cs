@@ -79,5 +79,14 @@ public sealed class MessageQueue
         return removed;
     }
 
+    /// <summary>Replaces every message by <paramref name="map"/>'s result, in place (order unchanged).</summary>
+    public void Map(Func<QueuedMessage, QueuedMessage> map)
+    {
+        for (var node = _items.First; node is not null; node = node.Next)
+        {
+            node.Value = map(node.Value);
+        }
+    }
+
     public IEnumerable<QueuedMessage> Items => _items;
 }

@@ -63,6 +63,12 @@ public sealed partial class SessionEntity
             return;
         }
 
+        if (deliver.PayloadId != 0 && _persistent)
+        {
+            QueueByReference(deliver, resolved with { PayloadId = deliver.PayloadId });
+            return;
+        }
+
         Store(new MessageQueued(resolved, deliver.Origin), () =>
         {
             Confirm(deliver);

@@ -16,6 +16,19 @@ public sealed partial class SessionEntity
         where TEvent : ISessionEvent
     {
         Apply(e);
+        if (_released.Count > 0)
+        {
+            // References whose last entry this event removed: released once the removal is stored.
+            var released = _released.ToList();
+            _released.Clear();
+            var after = then;
+            then = () =>
+            {
+                after?.Invoke();
+                ReleaseRefs(released);
+            };
+        }
+
         if (!_persistent)
         {
             then?.Invoke();
@@ -64,11 +77,13 @@ public sealed partial class SessionEntity
 
         foreach (var q in s.Queue)
         {
+            RefAdded(q);
             _queue.Enqueue(q);
         }
 
         foreach (var i in s.Inflight)
         {
+            RefAdded(i.Message);
             _packetIds.Reserve(i.PacketId);
             _inflight.Add(i);
         }

@@ -101,6 +101,12 @@ public sealed partial class SessionEntity : ReceiveActor, IWithTimers, IWithUnbo
 
             _recovering = false;
             _persistent = _journaled = recovered.Snapshot is not null || recovered.Events.Count > 0;
+            if (FetchPayloadsAfterRecovery())
+            {
+                Become(FetchingPayloads);
+                return;
+            }
+
             BecomeActive();
             OnRecovered();
         });
@@ -165,10 +171,16 @@ public sealed partial class SessionEntity : ReceiveActor, IWithTimers, IWithUnbo
         });
         Receive<SessionHandOff>(_ =>
         {
-            // The shard moves to another node: stop once every write is stored.
-            _journal.AfterWrites(() => Context.Stop(Self));
+            // The shard moves to another node: stop once every write (and every hold of a payload) is stored.
+            StopAfterWritesAndHolds();
         });
         Receive<Operations.GetSessionInfo>(HandleGetSessionInfo);
+        Receive<Routing.PayloadHeld>(HandlePayloadHeld);
+        Receive<Routing.CheckHolds>(HandleCheckHolds);
+        Receive<Routing.PayloadsFetched>(_ => { }); // a late answer to a repeated request
+        Receive<FetchRetry>(_ => { });
+        Receive<HandOffDeadline>(_ => Context.Stop(Self));
+        Receive<HoldRetry>(_ => RetryHolds());
     }
 
     /// <summary>Applies one event to the in-memory state; the only place state changes (also during recovery).</summary>
@@ -183,6 +195,16 @@ public sealed partial class SessionEntity : ReceiveActor, IWithTimers, IWithUnbo
                 _hasState = true;
                 break;
             case SessionCleared:
+                foreach (var m in _queue.Items)
+                {
+                    RefRemoved(m);
+                }
+
+                foreach (var i in _inflight.Entries)
+                {
+                    RefRemoved(i.Message);
+                }
+
                 _subscriptions.Clear();
                 _queue.Clear();
                 _inflight.Clear();
@@ -206,14 +228,22 @@ public sealed partial class SessionEntity : ReceiveActor, IWithTimers, IWithUnbo
                     _seen.Record(q.Message.Message.PublisherClientId, q.Origin);
                 }
 
-                if (_queue.Enqueue(q.Message) is not null && !_recovering)
+                RefAdded(q.Message);
+                if (_queue.Enqueue(q.Message) is { } dropped)
                 {
-                    _context.Metrics.DroppedQueueFullAdd(1);
+                    RefRemoved(dropped);
+                    if (!_recovering)
+                    {
+                        _context.Metrics.DroppedQueueFullAdd(1);
+                    }
                 }
 
                 break;
+            case QueuedRefsDropped d:
+                DropRefs(d);
+                break;
             case QueueHeadDiscarded:
-                _queue.Dequeue();
+                RefRemoved(_queue.Dequeue());
                 break;
             case MessageSent s:
                 _packetIds.Reserve(s.PacketId);
@@ -223,6 +253,11 @@ public sealed partial class SessionEntity : ReceiveActor, IWithTimers, IWithUnbo
                 _inflight.Release(r.PacketId);
                 break;
             case MessageCompleted c:
+                if (_inflight.TryGet(c.PacketId, out var completed))
+                {
+                    RefRemoved(completed.Message);
+                }
+
                 _inflight.Remove(c.PacketId);
                 _packetIds.Release(c.PacketId);
                 break;
@@ -243,9 +278,14 @@ public sealed partial class SessionEntity : ReceiveActor, IWithTimers, IWithUnbo
                 _detachedAtMs = d.AtUnixMs;
                 break;
             case SharedMessagesHandedBack h:
-                _queue.RemoveWhere(m => m.SharedFilter == h.SharedFilter);
+                foreach (var removed in _queue.RemoveWhere(m => m.SharedFilter == h.SharedFilter))
+                {
+                    RefRemoved(removed);
+                }
+
                 foreach (var removed in _inflight.RemoveWhere(m => m.Message.SharedFilter == h.SharedFilter && !m.Released))
                 {
+                    RefRemoved(removed.Message);
                     _packetIds.Release(removed.PacketId);
                 }
 
@@ -345,10 +385,17 @@ public sealed partial class SessionEntity : ReceiveActor, IWithTimers, IWithUnbo
         _subscriptions.Clear();
         _queue.Clear();
         _inflight.Clear();
+        AbandonAwaitingHeld();
+        var released = _payloadRefs.Keys.ToList();
+        _payloadRefs.Clear();
         Timers.CancelAll();
 
-        // After every pending write: delete the journal and snapshots, then leave.
-        DeleteJournal(() => Context.Parent.Tell(new Passivate(PoisonPill.Instance)));
+        // After every pending write: delete the journal and snapshots (then the payloads it referenced are released), then leave.
+        DeleteJournal(() =>
+        {
+            ReleaseRefs(released);
+            Context.Parent.Tell(new Passivate(PoisonPill.Instance));
+        });
     }
 
     private sealed class PublishWillTimer

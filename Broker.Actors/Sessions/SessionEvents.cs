@@ -29,6 +29,12 @@ public sealed record SubscriptionRemoved(string Filter) : ISessionEvent;
 /// </summary>
 public sealed record MessageQueued(QueuedMessage Message, Routing.MessageOrigin? Origin = null) : ISessionEvent;
 
+/// <summary>
+/// Recovery found no stored payload for these references of the session (they were never confirmed to a publisher:
+/// the topic had not stored the payload with this session as holder): their queued and in-flight entries go.
+/// </summary>
+public sealed record QueuedRefsDropped(string Topic, IReadOnlyList<long> Ids) : ISessionEvent;
+
 /// <summary>The head of the queue was discarded unsent (expired).</summary>
 public sealed record QueueHeadDiscarded : ISessionEvent
 {

@@ -175,3 +175,26 @@ public sealed class KillRecoveryPostgresSpecs(ITestOutputHelper output, Postgres
         return [$"--Node:DataDir={DataDir}", "--Storage:Provider=postgresql", $"--Storage:ConnectionString={connectionString}"];
     }
 }
+
+/// <summary>
+/// <see cref="KillRecoverySpecs"/> with every fan-out stored once (Storage:SharedPayloadMinBytes=0): the two
+/// subscribers' sessions journal references, the topic entities the payloads; after kill -9 the sessions fetch them
+/// back from the recovered topic entities (QoS 2 still exactly once, in order).
+/// </summary>
+public sealed class KillRecoverySharedPayloadSqliteSpecs(ITestOutputHelper output) : KillRecoverySpecs(output)
+{
+    protected override Task<string[]> StorageArgsAsync() =>
+        Task.FromResult(new[] { $"--Node:DataDir={DataDir}", "--Storage:SharedPayloadMinBytes=0" });
+}
+
+/// <summary>The shared-payload form of <see cref="KillRecoverySpecs"/> on PostgreSQL.</summary>
+[Collection(PostgresCollection.Name)]
+public sealed class KillRecoverySharedPayloadPostgresSpecs(ITestOutputHelper output, PostgresServer postgres) : KillRecoverySpecs(output)
+{
+    protected override async Task<string[]> StorageArgsAsync()
+    {
+        var connectionString = await postgres.CreateDatabaseAsync("kills_" + Guid.NewGuid().ToString("N")[..8]);
+        return [$"--Node:DataDir={DataDir}", "--Storage:Provider=postgresql", $"--Storage:ConnectionString={connectionString}",
+            "--Storage:SharedPayloadMinBytes=0"];
+    }
+}

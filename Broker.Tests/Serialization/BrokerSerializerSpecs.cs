@@ -101,8 +101,25 @@ public sealed class BrokerSerializerSpecs : IDisposable
         yield return new TopicSubscriberRemoved("c1", null);
         yield return new RetainedMessageSet(Message);
         yield return RetainedMessageCleared.Instance;
-        yield return new TopicSnapshot([new SubscriberKey("c1", null), new SubscriberKey("c2", "g")], Message);
-        yield return new TopicSnapshot([], null);
+        yield return new TopicSnapshot([new SubscriberKey("c1", null), new SubscriberKey("c2", "g")], Message, [new SharedPayloadStored(7, Message, ["c1", "c2"])]);
+        yield return new TopicSnapshot([], null, []);
+        yield return new Deliver("c1", Message, null, null, _ref, 5, PayloadId: 0x1234_0000_0001);
+        yield return new Deliver("c1", Message, null, null, _ref, 5, Origin, 0x1234_0000_0001);
+        yield return new HoldPayload("a/b", "c1", 0x1234_0000_0001, null);
+        yield return new HoldPayload("a/b", "c1", 3, Message);
+        yield return new PayloadHeld("a/b", 3, true);
+        yield return new PayloadHeld("a/b", 3, false);
+        yield return new ReleasePayloads("a/b", "c1", [3, 4]);
+        yield return new FetchPayloads("a/b", "c1", [3, long.MaxValue]);
+        yield return new PayloadsFetched("a/b", [new FetchedPayload(3, new byte[] { 1, 2 }), new FetchedPayload(4, ReadOnlyMemory<byte>.Empty)], true);
+        yield return new PayloadsFetched("a/b", [], false);
+        yield return new CheckHolds("c1", "a/b", [3]);
+        yield return new HoldsChecked("a/b", "c1", []);
+        yield return new SharedPayloadStored(3, Message, ["c1"]);
+        yield return new SharedPayloadHoldersChanged([new HolderChange(3, "c1", true), new HolderChange(4, "c2", false)]);
+        yield return new MessageQueued(QueuedByRef);
+        yield return new MessageQueued(QueuedByRef, Origin);
+        yield return new QueuedRefsDropped("a/b", [3, 4]);
         yield return new SessionOpened(3600, Will);
         yield return new SessionOpened(0, null);
         yield return SessionCleared.Instance;
@@ -120,11 +137,65 @@ public sealed class BrokerSerializerSpecs : IDisposable
         yield return new SessionSettingsChanged(10, true);
         yield return new SharedMessagesHandedBack("$share/g/a");
         yield return new SessionSnapshot(
-            3600, Will, [new("a/#", Options)], [Queued], [new InflightMessage(3, Queued, true)], [1, 2], 1_700_000_000_999);
+            3600, Will, [new("a/#", Options)], [Queued, QueuedByRef], [new InflightMessage(3, Queued, true), new InflightMessage(4, QueuedByRef, false)], [1, 2], 1_700_000_000_999);
         yield return new SessionSnapshot(
             3600, Will, [new("a/#", Options)], [Queued], [new InflightMessage(3, Queued, true)], [1, 2], 1_700_000_000_999,
             [new InboundQos2Pending(9, Origin.Stream, 44, Message)], Origin.Stream, 44,
             [new SeenOrigin("p1", 17, 3, [3, 4, 9]), new SeenOrigin("p2", -5, 0, [])]);
+    }
+
+    /// <summary>A queued message held by reference, as recovery sees it: the payload comes from the topic entity.</summary>
+    private static readonly QueuedMessage QueuedByRef =
+        Queued with { Message = Message with { Payload = ReadOnlyMemory<byte>.Empty }, PayloadId = 0x7fff_0000_0002 };
+
+    [Fact]
+    public void A_message_queued_by_reference_is_journaled_without_its_payload_and_an_inline_one_with_it()
+    {
+        var serializer = (SerializerWithStringManifest)_system.Serialization.FindSerializerFor(new DeliveryStored(1));
+        var payload = new byte[4096];
+        Random.Shared.NextBytes(payload);
+        var inline = new MessageQueued(Queued with { Message = Message with { Payload = payload } });
+        var byRef = new MessageQueued(inline.Message with { PayloadId = 42 });
+
+        var inlineBytes = serializer.ToBinary(inline);
+        var refBytes = serializer.ToBinary(byRef);
+        Assert.Equal("se-q", serializer.Manifest(inline));
+        Assert.Equal("se-qr", serializer.Manifest(byRef));
+        Assert.True(inlineBytes.Length > payload.Length, $"inline form is {inlineBytes.Length} bytes");
+        Assert.True(refBytes.Length < 200, $"reference form is {refBytes.Length} bytes");
+
+        var back = (MessageQueued)serializer.FromBinary(refBytes, "se-qr");
+        Assert.Equal(42, back.Message.PayloadId);
+        Assert.True(back.Message.Message.Payload.IsEmpty);
+        Assert.Equal(inline.Message.Message.Topic, back.Message.Message.Topic);
+        Assert.Equal(payload, ((MessageQueued)serializer.FromBinary(inlineBytes, "se-q")).Message.Message.Payload.ToArray());
+    }
+
+    [Fact]
+    public void Snapshots_of_earlier_versions_still_read()
+    {
+        // "te-snap" and "se-snap" as written before payloads could be shared: same fields, nothing after them.
+        var serializer = (SerializerWithStringManifest)_system.Serialization.FindSerializerFor(new DeliveryStored(1));
+        var topicV1 = new BrokerBinaryWriter();
+        topicV1.VarUInt(1);
+        topicV1.String("c1");
+        topicV1.String(null);
+        topicV1.Bool(false);
+        var topic = (TopicSnapshot)serializer.FromBinary(topicV1.ToArray(), "te-snap");
+        Assert.Equal([new SubscriberKey("c1", null)], topic.Subscribers);
+        Assert.Empty(topic.Payloads);
+
+        var sessionV1 = new BrokerBinaryWriter();
+        sessionV1.VarUInt(60);
+        sessionV1.Will(null);
+        sessionV1.VarUInt(0);
+        sessionV1.VarUInt(1);
+        sessionV1.Queued(Queued);
+        sessionV1.VarUInt(0);
+        sessionV1.VarUInt(0);
+        sessionV1.Long(5);
+        var session = (SessionSnapshot)serializer.FromBinary(sessionV1.ToArray(), "se-snap");
+        Assert.Equal(Describe(Queued), Describe(Assert.Single(session.Queue)));
     }
 
     [Fact]

@@ -15,7 +15,7 @@ namespace Broker.LoadTests;
 /// </summary>
 public static class DurableScenario
 {
-    public static async Task<int> RunAsync(string host, int port, int subscribers, int messages, int window, TimeSpan limit, MqttQoS qos = MqttQoS.AtLeastOnce)
+    public static async Task<int> RunAsync(string host, int port, int subscribers, int messages, int window, TimeSpan limit, MqttQoS qos = MqttQoS.AtLeastOnce, int payloadBytes = 64)
     {
         if (qos is not (MqttQoS.AtLeastOnce or MqttQoS.ExactlyOnce))
         {
@@ -78,7 +78,7 @@ public static class DurableScenario
         await using var pub = await RawMqttConnection.ConnectAsync(host, port, $"dur-pub-{runId}", cleanStart: qos == MqttQoS.AtLeastOnce, ct: cts.Token);
         var histogram = new LongHistogram(TimeStamp.Seconds(60), 3);
         var sentAt = new long[65536];
-        var payload = new byte[64];
+        var payload = new byte[payloadBytes];
         var started = Stopwatch.GetTimestamp();
         var sent = 0;
         var acked = 0; // PUBACK (QoS 1) or PUBREC (QoS 2): the message is stored
@@ -145,7 +145,7 @@ public static class DurableScenario
 
             var ms = Stopwatch.Frequency / 1000.0;
             Console.WriteLine(
-                $"durable QoS {(int)qos}, {subscribers} persistent subscriber(s), window {window}: {messages} publishes acknowledged in " +
+                $"durable QoS {(int)qos}, {subscribers} persistent subscriber(s), {payloadBytes}-byte payloads, window {window}: {messages} publishes acknowledged in " +
                 $"{elapsed.TotalSeconds:F2} s = {messages / elapsed.TotalSeconds:F0} publishes/s, " +
                 $"{messages * (double)subscribers / elapsed.TotalSeconds:F0} stored deliveries/s; {(qos == MqttQoS.AtLeastOnce ? "PUBACK" : "PUBREC")} latency " +
                 $"p50 {histogram.GetValueAtPercentile(50) / ms:F2} ms, p99 {histogram.GetValueAtPercentile(99) / ms:F2} ms, " +

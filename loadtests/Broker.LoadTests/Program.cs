@@ -7,11 +7,11 @@ using Broker.Protocol;
 // The load-test runner (see RunOptions.Usage and README "Load tests"). Exit codes: 0 passed, 1 error or bad
 // arguments, 2 a threshold failed. The two quick probes of the first measurements stay, by their positional form:
 //   Broker.LoadTests fanin <port> [publishers] [messagesPerPublisher] [qos]
-//   Broker.LoadTests durable <port> [subscribers] [messages] [window] [qos: 1 (default) or 2]
+//   Broker.LoadTests durable <port> [subscribers] [messages] [window] [qos: 1 (default) or 2] [payloadBytes: 64]
 int Arg(int i, int fallback) => args.Length > i ? int.Parse(args[i], System.Globalization.CultureInfo.InvariantCulture) : fallback;
 if (args is ["durable", ..])
 {
-    return await DurableScenario.RunAsync("127.0.0.1", Arg(1, 1883), Arg(2, 1), Arg(3, 10_000), Arg(4, 100), TimeSpan.FromSeconds(120), (MqttQoS)Arg(5, 1));
+    return await DurableScenario.RunAsync("127.0.0.1", Arg(1, 1883), Arg(2, 1), Arg(3, 10_000), Arg(4, 100), TimeSpan.FromSeconds(120), (MqttQoS)Arg(5, 1), Arg(6, 64));
 }
 
 if (args is ["fanin", ..])

@@ -20,6 +20,10 @@ public sealed partial class BrokerSerializer
             case SubscriptionRemoved e:
                 w.String(e.Filter);
                 break;
+            case MessageQueued { Message.PayloadId: not 0 } e:
+                WriteQueuedRef(w, e.Message);
+                w.TrailingOrigin(e.Origin);
+                break;
             case MessageQueued e:
                 w.Queued(e.Message);
                 w.TrailingOrigin(e.Origin);
@@ -29,6 +33,10 @@ public sealed partial class BrokerSerializer
                 w.Long(e.Stream);
                 w.Long(e.Seq);
                 w.Message(e.Message);
+                break;
+            case QueuedRefsDropped e:
+                w.String(e.Topic);
+                Ids(w, e.Ids);
                 break;
             case MessageSent e:
                 w.VarUInt(e.PacketId);
@@ -68,7 +76,7 @@ public sealed partial class BrokerSerializer
                 w.VarUInt((ulong)s.Queue.Count);
                 foreach (var q in s.Queue)
                 {
-                    w.Queued(q);
+                    WriteQueuedAnyForm(w, q);
                 }
 
                 w.VarUInt((ulong)s.Inflight.Count);
@@ -76,7 +84,7 @@ public sealed partial class BrokerSerializer
                 {
                     w.VarUInt(i.PacketId);
                     w.Bool(i.Released);
-                    w.Queued(i.Message);
+                    WriteQueuedAnyForm(w, i.Message);
                 }
 
                 w.VarUInt((ulong)s.InboundQos2.Count);
@@ -128,6 +136,8 @@ public sealed partial class BrokerSerializer
         "se-sr" => new SubscriptionRemoved(r.RequiredString()),
         "se-q" => new MessageQueued(r.Queued(), r.TrailingOrigin()),
         "se-ip" => new InboundQos2Pending(checked((ushort)r.VarUInt()), r.Long(), r.Long(), r.Message()),
+        "se-qr" => new MessageQueued(ReadQueuedRef(ref r), r.TrailingOrigin()),
+        "se-qx" => new QueuedRefsDropped(r.RequiredString(), Ids(ref r)),
         "se-d" => QueueHeadDiscarded.Instance,
         "se-s" => new MessageSent(checked((ushort)r.VarUInt())),
         "se-r" => new MessageReleased(checked((ushort)r.VarUInt())),
@@ -137,11 +147,13 @@ public sealed partial class BrokerSerializer
         "se-sc" => new SessionSettingsChanged(r.UInt(), r.Bool()),
         "se-h" => new SharedMessagesHandedBack(r.RequiredString()),
         "se-dt" => new SessionDetached(r.Long()),
-        "se-snap" => ReadSessionSnapshot(ref r),
+        "se-snap" => ReadSessionSnapshot(ref r, anyForm: false),
+        "se-snap2" => ReadSessionSnapshot(ref r, anyForm: true),
         _ => throw new ArgumentException($"Unknown manifest '{manifest}' for {nameof(BrokerSerializer)}"),
     };
 
-    private static SessionSnapshot ReadSessionSnapshot(ref BrokerBinaryReader r)
+    /// <summary>"se-snap2" (<paramref name="anyForm"/>) marks each queued message inline or by reference; "se-snap" has only inline ones.</summary>
+    private static SessionSnapshot ReadSessionSnapshot(ref BrokerBinaryReader r, bool anyForm)
     {
         var expiry = r.UInt();
         var will = r.Will();
@@ -156,7 +168,7 @@ public sealed partial class BrokerSerializer
         var queue = new List<QueuedMessage>(queueCount);
         for (var i = 0; i < queueCount; i++)
         {
-            queue.Add(r.Queued());
+            queue.Add(anyForm ? ReadQueuedAnyForm(ref r) : r.Queued());
         }
 
         var inflightCount = checked((int)r.VarUInt());
@@ -165,7 +177,7 @@ public sealed partial class BrokerSerializer
         {
             var id = checked((ushort)r.VarUInt());
             var released = r.Bool();
-            inflight.Add(new InflightMessage(id, r.Queued(), released));
+            inflight.Add(new InflightMessage(id, anyForm ? ReadQueuedAnyForm(ref r) : r.Queued(), released));
         }
 
         var inboundCount = checked((int)r.VarUInt());

@@ -15,7 +15,7 @@ namespace Broker.Persistence.Serialization;
 /// between nodes of different versions during a rolling upgrade. Never rename a manifest or reorder fields; add a new
 /// type with a new manifest (and an event adapter for old events) instead. Identifier 4711 is fixed. An optional
 /// field may be appended at the very end of a type when it is written as nothing when absent (readers stop before
-/// bytes they do not know, and read "nothing left" as absent): the QoS 2 origin of "rp", "dl" and "se-q", and the
+/// bytes they do not know, and read "nothing left" as absent): the QoS 2 origin of "rp", "dl", "dlr" and "se-q", and the
 /// inbound QoS 2 origins and seen-origin memory at the end of "se-snap".
 /// </para>
 /// </summary>
@@ -33,7 +33,17 @@ public sealed partial class BrokerSerializer : SerializerWithStringManifest
         RoutePublish => "rp",
         PublishRouted => "pr",
         DeliveryStored => "ds",
+        Deliver { PayloadId: not 0 } => "dlr",
         Deliver => "dl",
+        HoldPayload => "ph",
+        PayloadHeld => "phd",
+        ReleasePayloads => "prl",
+        FetchPayloads => "pf",
+        PayloadsFetched => "pfd",
+        CheckHolds => "pc",
+        HoldsChecked => "pcd",
+        SharedPayloadStored => "te-ps",
+        SharedPayloadHoldersChanged => "te-ph",
         SubscribeTopic => "st",
         TopicSubscribed => "ts",
         UnsubscribeTopic => "ut",
@@ -61,12 +71,14 @@ public sealed partial class BrokerSerializer : SerializerWithStringManifest
         TopicSubscriberRemoved => "te-sr",
         RetainedMessageSet => "te-rs",
         RetainedMessageCleared => "te-rc",
-        TopicSnapshot => "te-snap",
+        TopicSnapshot => "te-snap2",
         SessionOpened => "se-o",
         SessionCleared => "se-c",
         SubscriptionAdded => "se-sa",
         SubscriptionRemoved => "se-sr",
+        MessageQueued { Message.PayloadId: not 0 } => "se-qr",
         MessageQueued => "se-q",
+        QueuedRefsDropped => "se-qx",
         QueueHeadDiscarded => "se-d",
         MessageSent => "se-s",
         MessageReleased => "se-r",
@@ -77,7 +89,7 @@ public sealed partial class BrokerSerializer : SerializerWithStringManifest
         SessionSettingsChanged => "se-sc",
         SharedMessagesHandedBack => "se-h",
         SessionDetached => "se-dt",
-        SessionSnapshot => "se-snap",
+        SessionSnapshot => "se-snap2",
         _ => throw new ArgumentException($"{o.GetType()} is not serialized by {nameof(BrokerSerializer)}"),
     };
 
@@ -106,7 +118,16 @@ public sealed partial class BrokerSerializer : SerializerWithStringManifest
                 w.String(m.RetainedForFilter);
                 Ref(w, m.AckTo);
                 w.Long(m.AckId);
+                if (m.PayloadId != 0)
+                {
+                    w.Long(m.PayloadId);
+                }
+
                 w.TrailingOrigin(m.Origin);
+                break;
+            case HoldPayload or PayloadHeld or ReleasePayloads or FetchPayloads or PayloadsFetched or CheckHolds or HoldsChecked
+                or SharedPayloadStored or SharedPayloadHoldersChanged:
+                WritePayloadMessage(w, obj);
                 break;
             case SubscribeTopic m:
                 w.String(m.Topic);
@@ -234,6 +255,12 @@ public sealed partial class BrokerSerializer : SerializerWithStringManifest
                     w.Message(m.Retained);
                 }
 
+                w.VarUInt((ulong)m.Payloads.Count);
+                foreach (var p in m.Payloads)
+                {
+                    WritePayloadMessage(w, p);
+                }
+
                 break;
             default:
                 WriteSessionEvent(w, obj);
@@ -252,6 +279,8 @@ public sealed partial class BrokerSerializer : SerializerWithStringManifest
             "pr" => new PublishRouted(r.Long(), checked((int)r.VarUInt())),
             "ds" => new DeliveryStored(r.Long()),
             "dl" => new Deliver(r.RequiredString(), r.Message(), r.String(), r.String(), Ref(ref r), r.Long(), r.TrailingOrigin()),
+            "dlr" => ReadDeliverWithPayloadId(ref r),
+            "ph" or "phd" or "prl" or "pf" or "pfd" or "pc" or "pcd" or "te-ps" or "te-ph" => ReadPayloadMessage(ref r, manifest),
             "st" => new SubscribeTopic(r.RequiredString(), r.RequiredString(), r.String(), r.Long()),
             "ts" => new TopicSubscribed(r.Long()),
             "ut" => new UnsubscribeTopic(r.RequiredString(), r.RequiredString(), r.String()),
@@ -282,7 +311,8 @@ public sealed partial class BrokerSerializer : SerializerWithStringManifest
             "te-sr" => new TopicSubscriberRemoved(r.RequiredString(), r.String()),
             "te-rs" => new RetainedMessageSet(r.Message()),
             "te-rc" => RetainedMessageCleared.Instance,
-            "te-snap" => ReadTopicSnapshot(ref r),
+            "te-snap" => ReadTopicSnapshot(ref r, withPayloads: false),
+            "te-snap2" => ReadTopicSnapshot(ref r, withPayloads: true),
             _ => ReadSessionEvent(ref r, manifest),
         };
     }
@@ -290,13 +320,26 @@ public sealed partial class BrokerSerializer : SerializerWithStringManifest
     private void Ref(BrokerBinaryWriter w, IActorRef? actorRef) =>
         w.String(actorRef is null || actorRef.IsNobody() ? null : Akka.Serialization.Serialization.SerializedActorPath(actorRef));
 
+    /// <summary>"dlr": a delivery whose payload the topic offers to store once; then the optional QoS 2 origin.</summary>
+    private Deliver ReadDeliverWithPayloadId(ref BrokerBinaryReader r)
+    {
+        var clientId = r.RequiredString();
+        var message = r.Message();
+        var shared = r.String();
+        var retainedFor = r.String();
+        var ackTo = Ref(ref r);
+        var ackId = r.Long();
+        var payloadId = r.Long();
+        return new Deliver(clientId, message, shared, retainedFor, ackTo, ackId, r.TrailingOrigin(), payloadId);
+    }
+
     private IActorRef? Ref(ref BrokerBinaryReader r)
     {
         var path = r.String();
         return path is null ? null : system.Provider.ResolveActorRef(path);
     }
 
-    private static TopicSnapshot ReadTopicSnapshot(ref BrokerBinaryReader r)
+    private static TopicSnapshot ReadTopicSnapshot(ref BrokerBinaryReader r, bool withPayloads)
     {
         var count = checked((int)r.VarUInt());
         var subscribers = new List<SubscriberKey>(count);
@@ -305,6 +348,17 @@ public sealed partial class BrokerSerializer : SerializerWithStringManifest
             subscribers.Add(new SubscriberKey(r.RequiredString(), r.String()));
         }
 
-        return new TopicSnapshot(subscribers, r.Bool() ? r.Message() : null);
+        var retained = r.Bool() ? r.Message() : null;
+        var payloads = new List<SharedPayloadStored>();
+        if (withPayloads)
+        {
+            var payloadCount = checked((int)r.VarUInt());
+            for (var i = 0; i < payloadCount; i++)
+            {
+                payloads.Add(ReadPayloadStored(ref r));
+            }
+        }
+
+        return new TopicSnapshot(subscribers, retained, payloads);
     }
 }
