@@ -11,9 +11,15 @@ namespace Broker.Tests.Cluster;
 /// free ports and its own state folder (the script's LOCAL_CLUSTER_* variables), so it never takes the fixed ports
 /// of a cluster a developer has running. (It broke unnoticed once: Akka's numbered log templates came out garbled
 /// through the log bridge, and "up" waited forever for "Leader is moving node [...] to [Up]".)
+/// <para>
+/// It runs alone, after the parallel specs: in CI, started beside other multi-process specs on 2 cores, its third
+/// node once took the whole 120 s "members Up" budget to join.
+/// </para>
 /// </summary>
+[Collection(LocalClusterScriptCollection.Name)]
 public sealed class LocalClusterScriptSpecs(ITestOutputHelper output)
 {
+
     private static readonly TimeSpan ScriptLimit = TimeSpan.FromMinutes(4);
 
     [Fact]
@@ -88,4 +94,10 @@ public sealed class LocalClusterScriptSpecs(ITestOutputHelper output)
         var stat = $"/proc/{pid}/stat";
         return File.Exists(stat) && File.ReadAllText(stat).Split(") ")[1][0] != 'Z';
     }
+}
+
+[CollectionDefinition(Name, DisableParallelization = true)]
+public sealed class LocalClusterScriptCollection
+{
+    public const string Name = "local-cluster.sh, alone";
 }
