@@ -74,7 +74,8 @@ up() {
   # Nodes 2 and 3 must have joined node 1's cluster (Akka logs "Welcome from" on the joining node), and the leader
   # on node 1 must have moved all three to Up.
   for i in 2 3; do wait_for 60 "node$i to join node1" grep -q "Welcome from" "$run/node$i.log"; done
-  wait_for 120 "3 members Up" bash -c "[ \$(grep -ho 'Leader is moving node \[[^]]*\] to \[Up\]' '$run'/node1.log | sort -u | wc -l) -ge 3 ]"
+  # The leader is the member with the lowest address, which need not be node 1 when the ports are moved: read every log.
+  wait_for 120 "3 members Up" bash -c "[ \$(cat '$run'/node*.log | grep -o 'Leader is moving node \[[^]]*\] to \[Up\]' | sort -u | wc -l) -ge 3 ]"
 
   echo "cluster up:"
   for i in 1 2 3; do
