@@ -68,6 +68,8 @@ throughput() {
   dir=$(mktemp -d); port=$(free_port); cport=$(free_port)
   dotnet "$node_dll" --Mqtt:Port="$port" --Cluster:Port="$cport" --Node:DataDir="$dir" >"$dir/node.log" 2>&1 &
   pid=$!
+  # Stop the single node however this ends (a cluster that fails to start exits the script through set -e).
+  trap 'kill -TERM "$pid" 2>/dev/null || true' EXIT
   for _ in $(seq 450); do grep -q "Broker ready" "$dir/node.log" && break; sleep 0.2; done
   (
     flock 9
