@@ -15,7 +15,7 @@ namespace Broker.Routing;
 /// replica of the wildcard index. All of it is event-sourced, so it survives passivation, restarts and failover.
 /// Routing order is the entity's mailbox order, which keeps messages of one publisher on one topic in order.
 /// </summary>
-public sealed class TopicEntity : ReceiveActor, IWithUnboundedStash
+public sealed class TopicEntity : UntypedActor, IWithUnboundedStash
 {
     private readonly string _topic;
     private readonly BrokerContext _context;
@@ -38,7 +38,13 @@ public sealed class TopicEntity : ReceiveActor, IWithUnboundedStash
         // Starting: a topic with nothing stored (no exact subscriber, no retained message: most telemetry topics)
         // routes without reading the journal.
         _journal.AskStored();
-        Receive<StoredAnswer>(answer =>
+    }
+
+    // Behaviours are plain switches (UntypedActor): a ReceiveActor compiles its handlers for every new instance, and a
+    // topic entity starts on the first publish to each topic (measured: most of the cost of starting one).
+    protected override void OnReceive(object message)
+    {
+        if (message is StoredAnswer answer)
         {
             if (_journal.RecoverIfStored(answer))
             {
@@ -48,18 +54,22 @@ public sealed class TopicEntity : ReceiveActor, IWithUnboundedStash
             {
                 BecomeActive();
             }
-        });
-        ReceiveAny(_ => Stash.Stash());
+        }
+        else
+        {
+            Stash.Stash();
+        }
     }
 
     public IStash Stash { get; set; } = null!;
 
     public static Props Props(string topic, BrokerContext context) =>
-        Akka.Actor.Props.Create(() => new TopicEntity(topic, context));
+        Akka.Actor.Props.Create(() => new TopicEntity(topic, context))
+            .WithMailbox(LeanMailbox.ConfigPath);
 
-    private void Recovering()
+    private void Recovering(object message)
     {
-        Receive<JournalRecovered>(recovered =>
+        if (message is JournalRecovered recovered)
         {
             if (recovered.Snapshot is TopicSnapshot s)
             {
@@ -78,9 +88,15 @@ public sealed class TopicEntity : ReceiveActor, IWithUnboundedStash
             }
 
             BecomeActive();
-        });
-        Receive<Terminated>(t => _journal.IsJournal(t.ActorRef), _ => _journal.Stopped());
-        ReceiveAny(_ => Stash.Stash());
+        }
+        else if (message is Terminated t && _journal.IsJournal(t.ActorRef))
+        {
+            _journal.Stopped();
+        }
+        else
+        {
+            Stash.Stash();
+        }
     }
 
     private void BecomeActive()
@@ -89,24 +105,45 @@ public sealed class TopicEntity : ReceiveActor, IWithUnboundedStash
         Stash.UnstashAll();
     }
 
-    private void Active()
+    private void Active(object message)
     {
-        Receive<RoutePublish>(HandlePublish);
-        Receive<SubscribeTopic>(HandleSubscribe);
-        Receive<UnsubscribeTopic>(HandleUnsubscribe);
-        Receive<RequestRetained>(HandleRequestRetained);
-        Receive<RedeliverShared>(HandleRedeliverShared);
-        Receive<WakeTopic>(_ => Sender.Tell(new TopicWoken(_topic))); // recovery re-indexed the retained message
-        Receive<JournalDone>(_ =>
+        switch (message)
         {
-            if (_journal.Answered() && ++_eventsSinceSnapshot >= _context.Options.Storage.SnapshotEvery && _journal.PendingWrites == 0)
-            {
-                _eventsSinceSnapshot = 0;
-                _journal.Snapshot(new TopicSnapshot(_subscribers.ToList(), _retained));
-            }
-        });
-        Receive<JournalRecovered>(_ => { }); // a journal started for a topic with nothing stored finds nothing
-        Receive<Terminated>(t => _journal.IsJournal(t.ActorRef), _ => _journal.Stopped());
+            case RoutePublish publish:
+                HandlePublish(publish);
+                break;
+            case SubscribeTopic subscribe:
+                HandleSubscribe(subscribe);
+                break;
+            case UnsubscribeTopic unsubscribe:
+                HandleUnsubscribe(unsubscribe);
+                break;
+            case RequestRetained request:
+                HandleRequestRetained(request);
+                break;
+            case RedeliverShared redeliver:
+                HandleRedeliverShared(redeliver);
+                break;
+            case WakeTopic:
+                Sender.Tell(new TopicWoken(_topic)); // recovery re-indexed the retained message
+                break;
+            case JournalDone:
+                if (_journal.Answered() && ++_eventsSinceSnapshot >= _context.Options.Storage.SnapshotEvery && _journal.PendingWrites == 0)
+                {
+                    _eventsSinceSnapshot = 0;
+                    _journal.Snapshot(new TopicSnapshot(_subscribers.ToList(), _retained));
+                }
+
+                break;
+            case JournalRecovered:
+                break; // a journal started for a topic with nothing stored finds nothing
+            case Terminated t when _journal.IsJournal(t.ActorRef):
+                _journal.Stopped();
+                break;
+            default:
+                Unhandled(message);
+                break;
+        }
     }
 
     private void Apply(ITopicEvent e)
@@ -170,16 +207,22 @@ public sealed class TopicEntity : ReceiveActor, IWithUnboundedStash
             // publisher hears PUBACK, or a wildcard SUBSCRIBE elsewhere right after could miss it. Later publishes
             // on this topic wait (stashed) so that their order is kept.
             _context.RetainedIndexActor.Tell(new RetainedTopicChanged(_topic, true, Self, ++_nextIndexRequest));
-            BecomeStacked(() =>
+            BecomeStacked(m =>
             {
-                Receive<RetainedIndexed>(_ =>
+                switch (m)
                 {
-                    UnbecomeStacked();
-                    Route(publish);
-                    Stash.UnstashAll();
-                });
-                Receive<Terminated>(t => _journal.IsJournal(t.ActorRef), _ => _journal.Stopped());
-                ReceiveAny(_ => Stash.Stash());
+                    case RetainedIndexed:
+                        UnbecomeStacked();
+                        Route(publish);
+                        Stash.UnstashAll();
+                        break;
+                    case Terminated t when _journal.IsJournal(t.ActorRef):
+                        _journal.Stopped();
+                        break;
+                    default:
+                        Stash.Stash();
+                        break;
+                }
             });
         });
     }
@@ -192,7 +235,10 @@ public sealed class TopicEntity : ReceiveActor, IWithUnboundedStash
         _planner.Plan(_topic, _subscribers, _wildcardMatches, _targets);
 
         var message = publish.Message;
-        var wantsAck = publish.AckTo is not null && message.QoS != Protocol.MqttQoS.AtMostOnce;
+        // QoS 1/2: the publisher is acknowledged once every session has stored the message. QoS 0 with a reply address
+        // is a back-pressure probe: every session confirms once it has handed the message on (see
+        // ClientConnectionActor.Backpressure).
+        var wantsAck = publish.AckTo is not null;
         var region = _context.SessionRegion;
         foreach (var target in _targets)
         {

@@ -11,16 +11,16 @@ namespace Broker.Sessions;
 public sealed partial class ClientConnectionActor
 {
     private readonly AckCollector<ushort> _qos1Acks = new();
-    private readonly Dictionary<ushort, string> _inboundAliases = new();
-    private readonly Dictionary<string, ushort> _outboundAliases = new(StringComparer.Ordinal);
-    private readonly HashSet<ushort> _inboundQos1InFlight = new();
+    private Dictionary<ushort, string>? _inboundAliases; // the topic alias maps are created on first use
+    private Dictionary<string, ushort>? _outboundAliases;
+    private HashSet<ushort>? _inboundQos1InFlight; // created on the first QoS 1 publish
 
     /// <summary>
     /// QoS 2 publishes handed to the session and not yet answered with PUBREC. If the session's node dies, the hand-over
     /// may be lost with it; once the session is re-attached they are handed over again, as the client's own resend
     /// with DUP would be (the session answers a known packet id without routing it twice, [MQTT-4.3.3-9]).
     /// </summary>
-    private readonly Dictionary<ushort, InboundQos2Publish> _inboundQos2Pending = new();
+    private Dictionary<ushort, InboundQos2Publish>? _inboundQos2Pending;
     private uint _grantedExpiry;
     private string? _assignedClientId;
     private uint _clientMaxPacketSize = uint.MaxValue;
@@ -51,7 +51,7 @@ public sealed partial class ClientConnectionActor
 
             if (topic.Length == 0)
             {
-                if (!_inboundAliases.TryGetValue(publish.TopicAlias, out var known))
+                if (_inboundAliases is null || !_inboundAliases.TryGetValue(publish.TopicAlias, out var known))
                 {
                     ProtocolViolation(MqttReasonCode.ProtocolError, $"unknown topic alias {publish.TopicAlias}");
                     return;
@@ -61,7 +61,7 @@ public sealed partial class ClientConnectionActor
             }
             else
             {
-                _inboundAliases[publish.TopicAlias] = topic;
+                (_inboundAliases ??= new())[publish.TopicAlias] = topic;
             }
         }
 
@@ -88,7 +88,7 @@ public sealed partial class ClientConnectionActor
                 RouteQos0(message);
                 break;
             case MqttQoS.AtLeastOnce:
-                if (!_inboundQos1InFlight.Add(publish.PacketId))
+                if (!(_inboundQos1InFlight ??= new()).Add(publish.PacketId))
                 {
                     // A resend while the first copy is still being stored: PUBACK follows once it is.
                     return;
@@ -107,7 +107,7 @@ public sealed partial class ClientConnectionActor
                 break;
             default:
                 var handOver = new InboundQos2Publish(Self, message, publish.PacketId);
-                _inboundQos2Pending[publish.PacketId] = handOver;
+                (_inboundQos2Pending ??= new())[publish.PacketId] = handOver;
                 _session!.Tell(handOver);
                 break;
         }
@@ -115,8 +115,9 @@ public sealed partial class ClientConnectionActor
 
     private void InboundRouted(long ackId, int deliveries)
     {
-        if (ProbeAnswered(ackId))
+        if (IsProbe(ackId))
         {
+            ProbeRouted(ackId, deliveries);
             return;
         }
 
@@ -128,6 +129,12 @@ public sealed partial class ClientConnectionActor
 
     private void InboundStored(long ackId)
     {
+        if (IsProbe(ackId))
+        {
+            ProbeDelivered(ackId);
+            return;
+        }
+
         if (_qos1Acks.OnStored(ackId, out var packetId))
         {
             CompleteQos1(packetId);
@@ -137,7 +144,7 @@ public sealed partial class ClientConnectionActor
     /// <summary>Every matching session has stored the message: now PUBACK may go (the durability promise).</summary>
     private void CompleteQos1(ushort packetId)
     {
-        _inboundQos1InFlight.Remove(packetId);
+        _inboundQos1InFlight?.Remove(packetId);
         Write(new MqttPubAckPacket { PacketId = packetId });
         if (_readingPaused)
         {
@@ -162,7 +169,8 @@ public sealed partial class ClientConnectionActor
     {
         var timeoutMs = _context.Options.Mqtt.DurableAckTimeout * 1000L;
         var expired = _qos1Acks.RemoveStartedBefore(Environment.TickCount64 - timeoutMs);
-        if (_qos1Acks.Count == 0)
+        SweepProbes();
+        if (_qos1Acks.Count == 0 && _qos0Probes.Count == 0)
         {
             Timers.Cancel(AckSweep.Instance);
         }
@@ -175,7 +183,7 @@ public sealed partial class ClientConnectionActor
         foreach (var packetId in expired)
         {
             _context.Metrics.DurableAckTimeout();
-            _inboundQos1InFlight.Remove(packetId);
+            _inboundQos1InFlight?.Remove(packetId);
             UpdateReading();
             if (IsV5)
             {
@@ -268,15 +276,16 @@ public sealed partial class ClientConnectionActor
 
     private MqttPublishPacket ApplyOutboundAlias(MqttPublishPacket packet)
     {
-        if (_outboundAliases.TryGetValue(packet.Topic, out var alias))
+        var outboundAliases = _outboundAliases ??= new(StringComparer.Ordinal);
+        if (outboundAliases.TryGetValue(packet.Topic, out var alias))
         {
             return packet with { Topic = "", TopicAlias = alias };
         }
 
-        if (_outboundAliases.Count < _clientTopicAliasMaximum)
+        if (outboundAliases.Count < _clientTopicAliasMaximum)
         {
-            alias = (ushort)(_outboundAliases.Count + 1);
-            _outboundAliases[packet.Topic] = alias;
+            alias = (ushort)(outboundAliases.Count + 1);
+            outboundAliases[packet.Topic] = alias;
             return packet with { TopicAlias = alias };
         }
 
@@ -309,6 +318,11 @@ public sealed partial class ClientConnectionActor
     /// <summary>After a re-attach: hand the unanswered QoS 2 publishes to the session again.</summary>
     private void ResendPendingQos2()
     {
+        if (_inboundQos2Pending is null)
+        {
+            return;
+        }
+
         foreach (var handOver in _inboundQos2Pending.Values)
         {
             _session!.Tell(handOver);

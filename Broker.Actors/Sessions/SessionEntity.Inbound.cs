@@ -14,7 +14,7 @@ namespace Broker.Sessions;
 public sealed partial class SessionEntity
 {
     private readonly AckCollector<ushort> _inboundAcks = new();
-    private readonly HashSet<ushort> _inboundRouting = new();
+    private HashSet<ushort>? _inboundRouting; // created on the first inbound QoS 2 publish
 
     private void HandleInboundQos2(InboundQos2Publish publish)
     {
@@ -23,13 +23,13 @@ public sealed partial class SessionEntity
             return;
         }
 
-        if (_inboundQos2.Contains(publish.PacketId))
+        if (_inboundQos2?.Contains(publish.PacketId) == true)
         {
             _connection.Tell(new SendPacket(new MqttPubRecPacket { PacketId = publish.PacketId }));
             return;
         }
 
-        if (!_inboundRouting.Add(publish.PacketId))
+        if (!(_inboundRouting ??= new()).Add(publish.PacketId))
         {
             return; // a duplicate while the first copy is still being stored: PUBREC follows once it is
         }
@@ -62,7 +62,7 @@ public sealed partial class SessionEntity
     {
         Store(new InboundQos2Stored(packetId), () =>
         {
-            _inboundRouting.Remove(packetId);
+            _inboundRouting?.Remove(packetId);
             _connection?.Tell(new SendPacket(new MqttPubRecPacket { PacketId = packetId }));
         });
     }
@@ -79,7 +79,7 @@ public sealed partial class SessionEntity
         foreach (var packetId in expired ?? [])
         {
             _context.Metrics.DurableAckTimeout();
-            _inboundRouting.Remove(packetId);
+            _inboundRouting?.Remove(packetId);
             _connection?.Tell(new InboundStoreFailed(packetId));
         }
     }
@@ -96,7 +96,7 @@ public sealed partial class SessionEntity
             return;
         }
 
-        if (!_inboundQos2.Contains(release.PacketId))
+        if (_inboundQos2?.Contains(release.PacketId) != true)
         {
             // MQTT-v5.0 3.7.2.1: PUBCOMP "Packet Identifier not found" (3.1.1 simply completes).
             _connection.Tell(new SendPacket(new MqttPubCompPacket
