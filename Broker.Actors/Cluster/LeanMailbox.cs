@@ -52,6 +52,7 @@ public sealed class LeanMessageQueue : IMessageQueue, IUnboundedMessageQueueSema
 {
     private Node _head; // written by senders (Interlocked)
     private Node _tail; // read and written by the consumer only
+    private int _count; // Akka reads Count on the message path (an O(n) walk made a long mailbox quadratic)
 
     public LeanMessageQueue()
     {
@@ -60,24 +61,12 @@ public sealed class LeanMessageQueue : IMessageQueue, IUnboundedMessageQueueSema
 
     public bool HasMessages => Volatile.Read(ref _tail.Next) is not null;
 
-    /// <summary>O(n): Akka reads it only for diagnostics; the message path uses <see cref="HasMessages"/>.</summary>
-    public int Count
-    {
-        get
-        {
-            var n = 0;
-            for (var node = Volatile.Read(ref _tail.Next); node is not null; node = Volatile.Read(ref node.Next))
-            {
-                n++;
-            }
-
-            return n;
-        }
-    }
+    public int Count => Math.Max(0, Volatile.Read(ref _count));
 
     public void Enqueue(IActorRef receiver, Envelope envelope)
     {
         var node = new Node(envelope);
+        Interlocked.Increment(ref _count);
         var previous = Interlocked.Exchange(ref _head, node);
         Volatile.Write(ref previous.Next, node);
     }
@@ -94,6 +83,7 @@ public sealed class LeanMessageQueue : IMessageQueue, IUnboundedMessageQueueSema
         envelope = next.Envelope;
         next.Envelope = default; // the node stays as the stub: let the message be collected
         _tail = next;
+        Interlocked.Decrement(ref _count);
         return true;
     }
 

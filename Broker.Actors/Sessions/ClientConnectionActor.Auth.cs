@@ -51,7 +51,7 @@ public sealed partial class ClientConnectionActor
                 ProtocolViolation(e.Error.ReasonCode, e.Error.Message);
                 break;
             case MqttPacket:
-                Stash.Stash();
+                StashPacket();
                 break;
             default:
                 CommonReceives(message);

@@ -13,7 +13,9 @@ namespace Broker.Sessions;
 /// subscriber, after every hop had been paid for. A probe not answered within <see cref="ProbeTimeoutMs"/> (a session
 /// lost with its node) counts as answered. A slow subscriber socket does not stall publishers: its connection drops
 /// QoS 0 once the channel is unwritable, after the session has confirmed. Reading resumes when the backlog has
-/// drained.
+/// drained. Below all of this, the channel handler stops reading by itself when more than
+/// <see cref="Transport.MqttCodecState.BacklogHigh"/> decoded packets wait in this actor's mailbox (a starved actor
+/// cannot decide anything in time), and reading resumes at <see cref="Transport.MqttCodecState.BacklogLow"/>.
 /// <code>
 ///   reading ──(QoS 0 probes outstanding ≥ 4, or QoS 1/2 pending ≥ Mqtt:ReceiveMaximum)──► paused
 ///   paused  ──(probes ≤ 1 and QoS 1/2 pending below half)──────────────────────────────► reading
@@ -24,7 +26,7 @@ public sealed partial class ClientConnectionActor
 {
     private const int ProbeEvery = 256;
     private const int PauseAtProbes = 4;
-    private const long ProbeTimeoutMs = 2000;
+    private const long ProbeTimeoutMs = 5000;
 
     // Probe ids count up from long.MinValue, apart from the QoS 1 collector's ids, which count up from 1.
     private readonly AckCollector<bool> _qos0Probes = new(firstId: long.MinValue);
@@ -99,6 +101,28 @@ public sealed partial class ClientConnectionActor
     private void SetAutoRead(bool on)
     {
         var channel = _channel;
-        channel.EventLoop.Execute(() => channel.Configuration.AutoRead = on);
+        var codec = _codec;
+        codec.PausedByActor = !on;
+        channel.EventLoop.Execute(() => codec.ApplyAutoRead(channel));
+    }
+
+    /// <summary>A packet put aside comes through AroundReceive again when unstashed: count it as pending again.</summary>
+    private void StashPacket()
+    {
+        Interlocked.Increment(ref _codec.PendingPackets);
+        Stash.Stash();
+    }
+
+    /// <summary>The mailbox backlog of decoded packets is down to the low mark: the channel may read again.</summary>
+    private void ResumeAfterBacklog()
+    {
+        var channel = _channel;
+        var codec = _codec;
+        channel.EventLoop.Execute(() =>
+        {
+            // Always clear: if the backlog has grown again, the next read pauses again (no state can stay stuck off).
+            codec.PausedByBacklog = false;
+            codec.ApplyAutoRead(channel);
+        });
     }
 }

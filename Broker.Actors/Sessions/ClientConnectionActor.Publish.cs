@@ -4,6 +4,7 @@ using Broker.Protocol;
 using Broker.Protocol.Codec;
 using Broker.Protocol.Packets;
 using Broker.Routing;
+using Broker.Transport;
 
 namespace Broker.Sessions;
 
@@ -28,9 +29,13 @@ public sealed partial class ClientConnectionActor
 
     protected override bool AroundReceive(Receive receive, object message)
     {
-        if (message is MqttPacket)
+        if (message is MqttPacket or MqttDecodeError)
         {
             _lastPacketTicks = Environment.TickCount64;
+            if (Interlocked.Decrement(ref _codec.PendingPackets) == MqttCodecState.BacklogLow)
+            {
+                ResumeAfterBacklog();
+            }
         }
 
         return base.AroundReceive(receive, message);

@@ -131,7 +131,7 @@ public sealed partial class ClientConnectionActor : UntypedActor, IWithTimers, I
                 break;
             case MqttPacket:
                 // Packets sent right behind CONNECT (before CONNACK) are legal; handle them once attached.
-                Stash.Stash();
+                StashPacket();
                 break;
             default:
                 CommonReceives(message);
