@@ -1,4 +1,5 @@
 using Akka.Actor;
+using Akka.Event;
 using Broker.Configuration;
 using Broker.Routing;
 
@@ -54,6 +55,15 @@ public sealed class BrokerContext
 
     /// <summary>This node's <see cref="Operations.ClientRegistryActor"/> (connected clients, for the management API).</summary>
     public IActorRef ClientRegistry { get; internal set; } = ActorRefs.Nobody;
+
+    /// <summary>
+    /// One logger shared by every connection actor of the node, and one by every session entity: a logger per
+    /// actor (Context.GetLogger) costs each idle client two adapters and their source strings. The log class (the
+    /// category in the host's log) stays the actor's type; the lines name the client id themselves.
+    /// </summary>
+    public ILoggingAdapter ConnectionLog { get; internal set; } = NoLogger.Instance;
+
+    public ILoggingAdapter SessionLog { get; internal set; } = NoLogger.Instance;
 }
 
 /// <summary>Node-wide counters (lock-free increments), read at scrape time (see BrokerMetrics.Operations.cs).</summary>

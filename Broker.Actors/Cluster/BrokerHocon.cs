@@ -101,6 +101,8 @@ public static class BrokerHocon
             }
           }
         }
+        # The mailbox of the per-client actors (connection, session) and of topic entities: small while idle.
+        broker.lean-mailbox.mailbox-type = "Broker.Cluster.LeanMailbox, Broker.Actors"
         {{Persistence.StorageSetup.Hocon(options)}}
         {{KubernetesDiscovery.Hocon(options)}}
         """;

@@ -16,7 +16,7 @@ namespace Broker.Routing;
 /// replica of the wildcard index. All of it is event-sourced, so it survives passivation, restarts and failover.
 /// Routing order is the entity's mailbox order, which keeps messages of one publisher on one topic in order.
 /// </summary>
-public sealed partial class TopicEntity : ReceiveActor, IWithUnboundedStash
+public sealed partial class TopicEntity : UntypedActor, IWithUnboundedStash
 {
     private readonly string _topic;
     private readonly BrokerContext _context;
@@ -39,7 +39,13 @@ public sealed partial class TopicEntity : ReceiveActor, IWithUnboundedStash
         // Starting: a topic with nothing stored (no exact subscriber, no retained message: most telemetry topics)
         // routes without reading the journal.
         _journal.AskStored();
-        Receive<StoredAnswer>(answer =>
+    }
+
+    // Behaviours are plain switches (UntypedActor): a ReceiveActor compiles its handlers for every new instance, and a
+    // topic entity starts on the first publish to each topic (measured: most of the cost of starting one).
+    protected override void OnReceive(object message)
+    {
+        if (message is StoredAnswer answer)
         {
             if (_journal.RecoverIfStored(answer))
             {
@@ -49,18 +55,22 @@ public sealed partial class TopicEntity : ReceiveActor, IWithUnboundedStash
             {
                 BecomeActive();
             }
-        });
-        ReceiveAny(_ => Stash.Stash());
+        }
+        else
+        {
+            Stash.Stash();
+        }
     }
 
     public IStash Stash { get; set; } = null!;
 
     public static Props Props(string topic, BrokerContext context) =>
-        Akka.Actor.Props.Create(() => new TopicEntity(topic, context));
+        Akka.Actor.Props.Create(() => new TopicEntity(topic, context))
+            .WithMailbox(LeanMailbox.ConfigPath);
 
-    private void Recovering()
+    private void Recovering(object message)
     {
-        Receive<JournalRecovered>(recovered =>
+        if (message is JournalRecovered recovered)
         {
             if (recovered.Snapshot is TopicSnapshot s)
             {
@@ -84,9 +94,15 @@ public sealed partial class TopicEntity : ReceiveActor, IWithUnboundedStash
 
             BecomeActive();
             CheckHolders();
-        });
-        Receive<Terminated>(t => _journal.IsJournal(t.ActorRef), _ => _journal.Stopped());
-        ReceiveAny(_ => Stash.Stash());
+        }
+        else if (message is Terminated t && _journal.IsJournal(t.ActorRef))
+        {
+            _journal.Stopped();
+        }
+        else
+        {
+            Stash.Stash();
+        }
     }
 
     private void BecomeActive()
@@ -95,32 +111,65 @@ public sealed partial class TopicEntity : ReceiveActor, IWithUnboundedStash
         Stash.UnstashAll();
     }
 
-    private void Active()
+    private void Active(object message)
     {
-        Receive<RoutePublish>(HandlePublish);
-        Receive<SubscribeTopic>(HandleSubscribe);
-        Receive<UnsubscribeTopic>(HandleUnsubscribe);
-        Receive<RequestRetained>(HandleRequestRetained);
-        Receive<RedeliverShared>(HandleRedeliverShared);
-        Receive<WakeTopic>(_ => Sender.Tell(new TopicWoken(_topic))); // recovery re-indexed the retained message
-        Receive<HoldPayload>(HandleHold);
-        Receive<ReleasePayloads>(HandleRelease);
-        Receive<FetchPayloads>(HandleFetch);
-        Receive<HoldsChecked>(HandleHoldsChecked);
-        Receive<JournalDone>(_ =>
+        switch (message)
         {
-            var wrote = _journal.Answered();
-            FlushHolderChanges(whenIdle: true);
-            if (wrote && (++_eventsSinceSnapshot >= _context.Options.Storage.SnapshotEvery || PayloadRowsToDrop())
-                && _journal.PendingWrites == 0 && _holderChanges.Count == 0)
-            {
-                _eventsSinceSnapshot = 0;
-                _payloadRowsSinceSnapshot = false;
-                _journal.Snapshot(new TopicSnapshot(_subscribers.ToList(), _retained, SnapshotPayloads()));
-            }
-        });
-        Receive<JournalRecovered>(_ => { }); // a journal started for a topic with nothing stored finds nothing
-        Receive<Terminated>(t => _journal.IsJournal(t.ActorRef), _ => _journal.Stopped());
+            case RoutePublish publish:
+                HandlePublish(publish);
+                break;
+            case SubscribeTopic subscribe:
+                HandleSubscribe(subscribe);
+                break;
+            case UnsubscribeTopic unsubscribe:
+                HandleUnsubscribe(unsubscribe);
+                break;
+            case RequestRetained request:
+                HandleRequestRetained(request);
+                break;
+            case RedeliverShared redeliver:
+                HandleRedeliverShared(redeliver);
+                break;
+            case WakeTopic:
+                Sender.Tell(new TopicWoken(_topic)); // recovery re-indexed the retained message
+                break;
+            case HoldPayload hold:
+                HandleHold(hold);
+                break;
+            case ReleasePayloads release:
+                HandleRelease(release);
+                break;
+            case FetchPayloads fetch:
+                HandleFetch(fetch);
+                break;
+            case HoldsChecked checkedHolds:
+                HandleHoldsChecked(checkedHolds);
+                break;
+            case JournalDone:
+                JournalAnswered();
+                break;
+            case JournalRecovered:
+                break; // a journal started for a topic with nothing stored finds nothing
+            case Terminated t when _journal.IsJournal(t.ActorRef):
+                _journal.Stopped();
+                break;
+            default:
+                Unhandled(message);
+                break;
+        }
+    }
+
+    private void JournalAnswered()
+    {
+        var wrote = _journal.Answered();
+        FlushHolderChanges(whenIdle: true);
+        if (wrote && (++_eventsSinceSnapshot >= _context.Options.Storage.SnapshotEvery || PayloadRowsToDrop())
+            && _journal.PendingWrites == 0 && _holderChanges.Count == 0)
+        {
+            _eventsSinceSnapshot = 0;
+            _payloadRowsSinceSnapshot = false;
+            _journal.Snapshot(new TopicSnapshot(_subscribers.ToList(), _retained, SnapshotPayloads()));
+        }
     }
 
     private void Apply(ITopicEvent e)
@@ -190,16 +239,22 @@ public sealed partial class TopicEntity : ReceiveActor, IWithUnboundedStash
             // publisher hears PUBACK, or a wildcard SUBSCRIBE elsewhere right after could miss it. Later publishes
             // on this topic wait (stashed) so that their order is kept.
             _context.RetainedIndexActor.Tell(new RetainedTopicChanged(_topic, true, Self, ++_nextIndexRequest));
-            BecomeStacked(() =>
+            BecomeStacked(m =>
             {
-                Receive<RetainedIndexed>(_ =>
+                switch (m)
                 {
-                    UnbecomeStacked();
-                    Route(publish);
-                    Stash.UnstashAll();
-                });
-                Receive<Terminated>(t => _journal.IsJournal(t.ActorRef), _ => _journal.Stopped());
-                ReceiveAny(_ => Stash.Stash());
+                    case RetainedIndexed:
+                        UnbecomeStacked();
+                        Route(publish);
+                        Stash.UnstashAll();
+                        break;
+                    case Terminated t when _journal.IsJournal(t.ActorRef):
+                        _journal.Stopped();
+                        break;
+                    default:
+                        Stash.Stash();
+                        break;
+                }
             });
         });
     }
@@ -212,7 +267,10 @@ public sealed partial class TopicEntity : ReceiveActor, IWithUnboundedStash
         _planner.Plan(_topic, _subscribers, _wildcardMatches, _targets, publish.Origin);
 
         var message = publish.Message;
-        var wantsAck = publish.AckTo is not null && message.QoS != Protocol.MqttQoS.AtMostOnce;
+        // QoS 1/2: the publisher is acknowledged once every session has stored the message. QoS 0 with a reply address
+        // is a back-pressure probe: every session confirms once it has handed the message on (see
+        // ClientConnectionActor.Backpressure).
+        var wantsAck = publish.AckTo is not null;
         var region = _context.SessionRegion;
         var payloadId = _targets.Count >= 2 && message.QoS != Protocol.MqttQoS.AtMostOnce
             && message.Payload.Length >= _context.Options.Storage.SharedPayloadMinBytes

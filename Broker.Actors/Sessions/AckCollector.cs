@@ -9,15 +9,23 @@ namespace Broker.Sessions;
 /// </summary>
 public sealed class AckCollector<TState>
 {
-    private readonly Dictionary<long, Entry> _pending = new();
+    private Dictionary<long, Entry>? _pending; // created on the first Expect: most connections never publish QoS 1/2
     private long _nextId;
 
-    public int Count => _pending.Count;
+    /// <param name="firstId">
+    /// One below the first id handed out; two collectors of one actor keep their ids apart by starting far apart.
+    /// </param>
+    public AckCollector(long firstId = 0)
+    {
+        _nextId = firstId;
+    }
+
+    public int Count => _pending?.Count ?? 0;
 
     public long Expect(TState state, long startedAtMs = 0)
     {
         var id = ++_nextId;
-        _pending[id] = new Entry(state) { StartedAtMs = startedAtMs };
+        (_pending ??= new())[id] = new Entry(state) { StartedAtMs = startedAtMs };
         return id;
     }
 
@@ -28,6 +36,11 @@ public sealed class AckCollector<TState>
     public List<TState>? RemoveStartedBefore(long cutoffMs)
     {
         List<long>? expired = null;
+        if (_pending is null)
+        {
+            return null;
+        }
+
         foreach (var (id, entry) in _pending)
         {
             if (entry.StartedAtMs < cutoffMs)
@@ -54,7 +67,7 @@ public sealed class AckCollector<TState>
     /// <summary>Records the routing result; returns true (with the state) when the publish is complete.</summary>
     public bool OnRouted(long id, int deliveries, out TState state)
     {
-        if (!_pending.TryGetValue(id, out var entry))
+        if (_pending is null || !_pending.TryGetValue(id, out var entry))
         {
             state = default!;
             return false;
@@ -68,7 +81,7 @@ public sealed class AckCollector<TState>
     /// <summary>Records one session's confirmation; returns true (with the state) when the publish is complete.</summary>
     public bool OnStored(long id, out TState state)
     {
-        if (!_pending.TryGetValue(id, out var entry))
+        if (_pending is null || !_pending.TryGetValue(id, out var entry))
         {
             state = default!;
             return false;
@@ -80,6 +93,11 @@ public sealed class AckCollector<TState>
 
     public bool Contains(Func<TState, bool> predicate)
     {
+        if (_pending is null)
+        {
+            return false;
+        }
+
         foreach (var e in _pending.Values)
         {
             if (predicate(e.State))
@@ -99,7 +117,7 @@ public sealed class AckCollector<TState>
             return false;
         }
 
-        _pending.Remove(id);
+        _pending!.Remove(id);
         return true;
     }
 

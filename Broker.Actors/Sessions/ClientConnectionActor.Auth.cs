@@ -32,19 +32,31 @@ public sealed partial class ClientConnectionActor
             .PipeTo(Self, success: r => new AuthDecided(r, null), failure: e => new AuthDecided(null, e));
     }
 
-    private void Authenticating()
+    private void Authenticating(object message)
     {
-        Receive<AuthDecided>(HandleAuthDecided);
-        Receive<RefuseAuth>(r => RefuseConnect(r.V5, r.V3));
-        Receive<AttachTimeout>(_ =>
+        switch (message)
         {
-            _log.Warning("Client {0} ({1}): the authenticator did not answer within {2} s; refusing", _clientId, _remote,
-                AuthenticateTimeout.TotalSeconds);
-            RefuseConnect(MqttReasonCode.ServerUnavailable, MqttConnectReturnCode.ServerUnavailable);
-        });
-        Receive<MqttDecodeError>(e => ProtocolViolation(e.Error.ReasonCode, e.Error.Message));
-        Receive<MqttPacket>(_ => Stash.Stash());
-        CommonReceives();
+            case AuthDecided decided:
+                HandleAuthDecided(decided);
+                break;
+            case RefuseAuth r:
+                RefuseConnect(r.V5, r.V3);
+                break;
+            case AttachTimeout:
+                _log.Warning("Client {0} ({1}): the authenticator did not answer within {2} s; refusing", _clientId, _remote,
+                    AuthenticateTimeout.TotalSeconds);
+                RefuseConnect(MqttReasonCode.ServerUnavailable, MqttConnectReturnCode.ServerUnavailable);
+                break;
+            case MqttDecodeError e:
+                ProtocolViolation(e.Error.ReasonCode, e.Error.Message);
+                break;
+            case MqttPacket:
+                StashPacket();
+                break;
+            default:
+                CommonReceives(message);
+                break;
+        }
     }
 
     private void HandleAuthDecided(AuthDecided decided)

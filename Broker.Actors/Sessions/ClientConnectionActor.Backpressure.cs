@@ -4,10 +4,18 @@ using Broker.Routing;
 namespace Broker.Sessions;
 
 /// <summary>
-/// Inbound back-pressure: a publisher faster than the cluster can route is not read from (DotNetty AutoRead off)
-/// rather than buffered without bound in actor mailboxes. QoS 1/2 publishes are counted until acknowledged; QoS 0
-/// has no acknowledgement, so every 256th one carries a reply address, and the topic's answer tells how far behind
-/// routing is. Reading resumes when the backlog has drained.
+/// Inbound back-pressure: a publisher faster than the cluster can route and deliver is not read from (DotNetty
+/// AutoRead off) rather than buffered without bound in actor mailboxes. QoS 1/2 publishes are counted until
+/// acknowledged; QoS 0 has no acknowledgement, so every 256th one is a probe that carries a reply address: the topic
+/// says to how many sessions it went, and each of those sessions confirms once it has handed the message to its
+/// connection. So a publisher waits when the subscribers' sessions fall behind (fan-in: 50 publishers into one
+/// subscriber), not only when routing does; before, it was read at full speed and the surplus was dropped at the
+/// subscriber, after every hop had been paid for. A probe not answered within <see cref="ProbeTimeoutMs"/> (a session
+/// lost with its node) counts as answered. A slow subscriber socket does not stall publishers: its connection drops
+/// QoS 0 once the channel is unwritable, after the session has confirmed. Reading resumes when the backlog has
+/// drained. Below all of this, the channel handler stops reading by itself when more than
+/// <see cref="Transport.MqttCodecState.BacklogHigh"/> decoded packets wait in this actor's mailbox (a starved actor
+/// cannot decide anything in time), and reading resumes at <see cref="Transport.MqttCodecState.BacklogLow"/>.
 /// <code>
 ///   reading ──(QoS 0 probes outstanding ≥ 4, or QoS 1/2 pending ≥ Mqtt:ReceiveMaximum)──► paused
 ///   paused  ──(probes ≤ 1 and QoS 1/2 pending below half)──────────────────────────────► reading
@@ -18,9 +26,11 @@ public sealed partial class ClientConnectionActor
 {
     private const int ProbeEvery = 256;
     private const int PauseAtProbes = 4;
-    private readonly HashSet<long> _qos0Probes = new();
+    private const long ProbeTimeoutMs = 5000;
+
+    // Probe ids count up from long.MinValue, apart from the QoS 1 collector's ids, which count up from 1.
+    private readonly AckCollector<bool> _qos0Probes = new(firstId: long.MinValue);
     private long _qos0Count;
-    private long _nextProbeId = long.MinValue; // apart from the QoS 1 collector's ids, which count up from 1
     private bool _readingPaused;
 
     /// <summary>Routes a QoS 0 publish; one in <see cref="ProbeEvery"/> asks the topic to answer when routed.</summary>
@@ -32,28 +42,45 @@ public sealed partial class ClientConnectionActor
             return;
         }
 
-        var probeId = ++_nextProbeId;
-        _qos0Probes.Add(probeId);
+        var probeId = _qos0Probes.Expect(true, Environment.TickCount64);
         _context.TopicRegion.Tell(new RoutePublish(message, Self, probeId));
+        EnsureAckSweep();
         UpdateReading();
     }
 
-    /// <summary>True when the answer was for a QoS 0 probe (and is consumed here).</summary>
-    private bool ProbeAnswered(long ackId)
-    {
-        if (!_qos0Probes.Remove(ackId))
-        {
-            return false;
-        }
+    private static bool IsProbe(long ackId) => ackId < 0;
 
-        UpdateReading();
-        return true;
+    /// <summary>The topic routed a probe to <paramref name="deliveries"/> sessions.</summary>
+    private void ProbeRouted(long ackId, int deliveries)
+    {
+        if (_qos0Probes.OnRouted(ackId, deliveries, out _))
+        {
+            UpdateReading();
+        }
+    }
+
+    /// <summary>One session handed a probe to its connection.</summary>
+    private void ProbeDelivered(long ackId)
+    {
+        if (_qos0Probes.OnStored(ackId, out _))
+        {
+            UpdateReading();
+        }
+    }
+
+    /// <summary>Probes unanswered for <see cref="ProbeTimeoutMs"/> count as answered (their session may be gone).</summary>
+    private void SweepProbes()
+    {
+        if (_qos0Probes.Count > 0 && _qos0Probes.RemoveStartedBefore(Environment.TickCount64 - ProbeTimeoutMs) is not null)
+        {
+            UpdateReading();
+        }
     }
 
     private void UpdateReading()
     {
         var limit = _context.Options.Mqtt.ReceiveMaximum;
-        var pending = _inboundQos1InFlight.Count;
+        var pending = _inboundQos1InFlight?.Count ?? 0;
         if (!_readingPaused && (_qos0Probes.Count >= PauseAtProbes || pending >= limit || _rateLimited))
         {
             _readingPaused = true;
@@ -74,6 +101,28 @@ public sealed partial class ClientConnectionActor
     private void SetAutoRead(bool on)
     {
         var channel = _channel;
-        channel.EventLoop.Execute(() => channel.Configuration.AutoRead = on);
+        var codec = _codec;
+        codec.PausedByActor = !on;
+        channel.EventLoop.Execute(() => codec.ApplyAutoRead(channel));
+    }
+
+    /// <summary>A packet put aside comes through AroundReceive again when unstashed: count it as pending again.</summary>
+    private void StashPacket()
+    {
+        Interlocked.Increment(ref _codec.PendingPackets);
+        Stash.Stash();
+    }
+
+    /// <summary>The mailbox backlog of decoded packets is down to the low mark: the channel may read again.</summary>
+    private void ResumeAfterBacklog()
+    {
+        var channel = _channel;
+        var codec = _codec;
+        channel.EventLoop.Execute(() =>
+        {
+            // Always clear: if the backlog has grown again, the next read pauses again (no state can stay stuck off).
+            codec.PausedByBacklog = false;
+            codec.ApplyAutoRead(channel);
+        });
     }
 }

@@ -4,6 +4,7 @@ using Broker.Protocol;
 using Broker.Protocol.Codec;
 using Broker.Protocol.Packets;
 using Broker.Routing;
+using Broker.Transport;
 
 namespace Broker.Sessions;
 
@@ -11,9 +12,9 @@ namespace Broker.Sessions;
 public sealed partial class ClientConnectionActor
 {
     private readonly AckCollector<ushort> _qos1Acks = new();
-    private readonly Dictionary<ushort, string> _inboundAliases = new();
-    private readonly Dictionary<string, ushort> _outboundAliases = new(StringComparer.Ordinal);
-    private readonly HashSet<ushort> _inboundQos1InFlight = new();
+    private Dictionary<ushort, string>? _inboundAliases; // the topic alias maps are created on first use
+    private Dictionary<string, ushort>? _outboundAliases;
+    private HashSet<ushort>? _inboundQos1InFlight; // created on the first QoS 1 publish
 
     /// <summary>
     /// QoS 2 publishes handed to the session and not yet answered with PUBREC. If the session's node dies, the hand-over
@@ -22,7 +23,7 @@ public sealed partial class ClientConnectionActor
     /// order they came (each with its arrival number: a dictionary's enumeration order is not its insertion order once
     /// entries were removed, and a publisher's messages on a topic must stay in order).
     /// </summary>
-    private readonly Dictionary<ushort, (long Order, InboundQos2Publish HandOver)> _inboundQos2Pending = new();
+    private Dictionary<ushort, (long Order, InboundQos2Publish HandOver)>? _inboundQos2Pending; // created on the first QoS 2 publish
     private long _inboundQos2Arrivals;
     private uint _grantedExpiry;
     private string? _assignedClientId;
@@ -31,9 +32,13 @@ public sealed partial class ClientConnectionActor
 
     protected override bool AroundReceive(Receive receive, object message)
     {
-        if (message is MqttPacket)
+        if (message is MqttPacket or MqttDecodeError)
         {
             _lastPacketTicks = Environment.TickCount64;
+            if (Interlocked.Decrement(ref _codec.PendingPackets) == MqttCodecState.BacklogLow)
+            {
+                ResumeAfterBacklog();
+            }
         }
 
         return base.AroundReceive(receive, message);
@@ -54,7 +59,7 @@ public sealed partial class ClientConnectionActor
 
             if (topic.Length == 0)
             {
-                if (!_inboundAliases.TryGetValue(publish.TopicAlias, out var known))
+                if (_inboundAliases is null || !_inboundAliases.TryGetValue(publish.TopicAlias, out var known))
                 {
                     ProtocolViolation(MqttReasonCode.ProtocolError, $"unknown topic alias {publish.TopicAlias}");
                     return;
@@ -64,7 +69,7 @@ public sealed partial class ClientConnectionActor
             }
             else
             {
-                _inboundAliases[publish.TopicAlias] = topic;
+                (_inboundAliases ??= new())[publish.TopicAlias] = topic;
             }
         }
 
@@ -91,7 +96,7 @@ public sealed partial class ClientConnectionActor
                 RouteQos0(message);
                 break;
             case MqttQoS.AtLeastOnce:
-                if (!_inboundQos1InFlight.Add(publish.PacketId))
+                if (!(_inboundQos1InFlight ??= new()).Add(publish.PacketId))
                 {
                     // A resend while the first copy is still being stored: PUBACK follows once it is.
                     return;
@@ -110,7 +115,7 @@ public sealed partial class ClientConnectionActor
                 break;
             default:
                 var handOver = new InboundQos2Publish(Self, message, publish.PacketId);
-                _inboundQos2Pending[publish.PacketId] = (++_inboundQos2Arrivals, handOver);
+                (_inboundQos2Pending ??= new())[publish.PacketId] = (++_inboundQos2Arrivals, handOver);
                 _session!.Tell(handOver);
                 break;
         }
@@ -118,8 +123,9 @@ public sealed partial class ClientConnectionActor
 
     private void InboundRouted(long ackId, int deliveries)
     {
-        if (ProbeAnswered(ackId))
+        if (IsProbe(ackId))
         {
+            ProbeRouted(ackId, deliveries);
             return;
         }
 
@@ -131,6 +137,12 @@ public sealed partial class ClientConnectionActor
 
     private void InboundStored(long ackId)
     {
+        if (IsProbe(ackId))
+        {
+            ProbeDelivered(ackId);
+            return;
+        }
+
         if (_qos1Acks.OnStored(ackId, out var packetId))
         {
             CompleteQos1(packetId);
@@ -140,7 +152,7 @@ public sealed partial class ClientConnectionActor
     /// <summary>Every matching session has stored the message: now PUBACK may go (the durability promise).</summary>
     private void CompleteQos1(ushort packetId)
     {
-        _inboundQos1InFlight.Remove(packetId);
+        _inboundQos1InFlight?.Remove(packetId);
         Write(new MqttPubAckPacket { PacketId = packetId });
         if (_readingPaused)
         {
@@ -165,7 +177,8 @@ public sealed partial class ClientConnectionActor
     {
         var timeoutMs = _context.Options.Mqtt.DurableAckTimeout * 1000L;
         var expired = _qos1Acks.RemoveStartedBefore(Environment.TickCount64 - timeoutMs);
-        if (_qos1Acks.Count == 0)
+        SweepProbes();
+        if (_qos1Acks.Count == 0 && _qos0Probes.Count == 0)
         {
             Timers.Cancel(AckSweep.Instance);
         }
@@ -178,7 +191,7 @@ public sealed partial class ClientConnectionActor
         foreach (var packetId in expired)
         {
             _context.Metrics.DurableAckTimeout();
-            _inboundQos1InFlight.Remove(packetId);
+            _inboundQos1InFlight?.Remove(packetId);
             UpdateReading();
             if (IsV5)
             {
@@ -271,15 +284,16 @@ public sealed partial class ClientConnectionActor
 
     private MqttPublishPacket ApplyOutboundAlias(MqttPublishPacket packet)
     {
-        if (_outboundAliases.TryGetValue(packet.Topic, out var alias))
+        var outboundAliases = _outboundAliases ??= new(StringComparer.Ordinal);
+        if (outboundAliases.TryGetValue(packet.Topic, out var alias))
         {
             return packet with { Topic = "", TopicAlias = alias };
         }
 
-        if (_outboundAliases.Count < _clientTopicAliasMaximum)
+        if (outboundAliases.Count < _clientTopicAliasMaximum)
         {
-            alias = (ushort)(_outboundAliases.Count + 1);
-            _outboundAliases[packet.Topic] = alias;
+            alias = (ushort)(outboundAliases.Count + 1);
+            outboundAliases[packet.Topic] = alias;
             return packet with { TopicAlias = alias };
         }
 
@@ -312,7 +326,7 @@ public sealed partial class ClientConnectionActor
     /// <summary>After a re-attach: hand the unanswered QoS 2 publishes to the session again.</summary>
     private void ResendPendingQos2()
     {
-        if (_inboundQos2Pending.Count == 0)
+        if (_inboundQos2Pending is null || _inboundQos2Pending.Count == 0)
         {
             return;
         }

@@ -26,8 +26,8 @@ namespace Broker.Sessions;
 public sealed partial class ClientConnectionActor
 {
     private const int MaxCachedReadDecisions = 1024;
-    private readonly Dictionary<string, bool> _readDecisions = new(StringComparer.Ordinal);
-    private readonly Dictionary<ushort, ImmutableArray<MqttReasonCode?>> _subAckMerges = new();
+    private Dictionary<string, bool>? _readDecisions; // created on the first ACL read check
+    private Dictionary<ushort, ImmutableArray<MqttReasonCode?>>? _subAckMerges;
     private int _readDecisionsVersion = -1;
     private TokenBucket? _publishBucket;
     private bool _rateLimited;
@@ -164,7 +164,7 @@ public sealed partial class ClientConnectionActor
             return null;
         }
 
-        _subAckMerges[subscribe.PacketId] = refused.ToImmutableArray();
+        (_subAckMerges ??= new())[subscribe.PacketId] = refused.ToImmutableArray();
         return subscribe with { Subscriptions = kept.ToImmutable() };
     }
 
@@ -176,10 +176,10 @@ public sealed partial class ClientConnectionActor
     {
         if (send.Packet is MqttPubRecPacket rec)
         {
-            _inboundQos2Pending.Remove(rec.PacketId);
+            _inboundQos2Pending?.Remove(rec.PacketId);
         }
 
-        if (send.Packet is MqttSubAckPacket subAck && _subAckMerges.Remove(subAck.PacketId, out var refused))
+        if (send.Packet is MqttSubAckPacket subAck && _subAckMerges is not null && _subAckMerges.Remove(subAck.PacketId, out var refused))
         {
             var granted = subAck.ReasonCodes;
             var merged = ImmutableArray.CreateBuilder<MqttReasonCode>(refused.Length);
@@ -205,16 +205,17 @@ public sealed partial class ClientConnectionActor
             return true;
         }
 
-        if (_readDecisionsVersion != security.AclVersion || _readDecisions.Count >= MaxCachedReadDecisions)
+        var readDecisions = _readDecisions ??= new(StringComparer.Ordinal);
+        if (_readDecisionsVersion != security.AclVersion || readDecisions.Count >= MaxCachedReadDecisions)
         {
-            _readDecisions.Clear();
+            readDecisions.Clear();
             _readDecisionsVersion = security.AclVersion;
         }
 
-        if (!_readDecisions.TryGetValue(topic, out var allowed))
+        if (!readDecisions.TryGetValue(topic, out var allowed))
         {
             allowed = acl.CanRead(_clientId, _username, topic);
-            _readDecisions[topic] = allowed;
+            readDecisions[topic] = allowed;
         }
 
         return allowed;

@@ -7,15 +7,16 @@ namespace Broker.Sessions;
 /// </summary>
 public sealed class PacketIdAllocator
 {
-    private readonly HashSet<ushort> _inUse = new();
+    private HashSet<ushort>? _inUse; // created on the first allocation: most sessions never send QoS 1/2
     private ushort _last;
 
-    public int InUse => _inUse.Count;
+    public int InUse => _inUse?.Count ?? 0;
 
     /// <summary>The next free identifier, or 0 when all 65,535 are taken.</summary>
     public ushort Allocate()
     {
-        if (_inUse.Count >= ushort.MaxValue)
+        var inUse = _inUse ??= new();
+        if (inUse.Count >= ushort.MaxValue)
         {
             return 0;
         }
@@ -25,9 +26,9 @@ public sealed class PacketIdAllocator
         {
             id = id == ushort.MaxValue ? (ushort)1 : (ushort)(id + 1);
         }
-        while (_inUse.Contains(id));
+        while (inUse.Contains(id));
 
-        _inUse.Add(id);
+        inUse.Add(id);
         _last = id;
         return id;
     }
@@ -35,14 +36,14 @@ public sealed class PacketIdAllocator
     /// <summary>Marks an identifier as used (recovering a session's in-flight messages).</summary>
     public void Reserve(ushort id)
     {
-        _inUse.Add(id);
+        (_inUse ??= new()).Add(id);
         _last = id;
     }
 
-    public bool Release(ushort id) => _inUse.Remove(id);
+    public bool Release(ushort id) => _inUse?.Remove(id) == true;
 
     public void Clear()
     {
-        _inUse.Clear();
+        _inUse?.Clear();
     }
 }

@@ -28,7 +28,7 @@ namespace Broker.Sessions;
 public sealed partial class SessionEntity
 {
     private readonly AckCollector<ushort> _inboundAcks = new();
-    private readonly HashSet<ushort> _inboundRouting = new();
+    private HashSet<ushort>? _inboundRouting; // created on the first inbound QoS 2 publish
     private readonly Dictionary<ushort, InboundQos2Pending> _inboundPending = new();
     private readonly SortedSet<long> _unsettled = new();
     private long _originStream; // 0 until this session's first QoS 2 message
@@ -42,13 +42,13 @@ public sealed partial class SessionEntity
         }
 
         var packetId = publish.PacketId;
-        if (_inboundQos2.Contains(packetId))
+        if (_inboundQos2?.Contains(packetId) == true)
         {
             _connection.Tell(new SendPacket(new MqttPubRecPacket { PacketId = packetId }));
             return;
         }
 
-        if (!_inboundRouting.Add(packetId))
+        if (!(_inboundRouting ??= new()).Add(packetId))
         {
             return; // a duplicate while the first copy is still being stored: PUBREC follows once it is
         }
@@ -78,7 +78,7 @@ public sealed partial class SessionEntity
             }
             else
             {
-                _inboundRouting.Remove(packetId); // a Clean Start discarded it meanwhile
+                _inboundRouting?.Remove(packetId); // a Clean Start discarded it meanwhile
             }
         });
     }
@@ -113,7 +113,7 @@ public sealed partial class SessionEntity
             _clientId, pending.Count);
         foreach (var p in pending)
         {
-            if (_inboundRouting.Add(p.PacketId))
+            if ((_inboundRouting ??= new()).Add(p.PacketId))
             {
                 RouteInbound(p);
             }
@@ -159,7 +159,7 @@ public sealed partial class SessionEntity
         {
             // Only now may subscribers forget it: until Stored is journaled, a recovery would route it again.
             _unsettled.Remove(seq);
-            _inboundRouting.Remove(packetId);
+            _inboundRouting?.Remove(packetId);
             _connection?.Tell(new SendPacket(new MqttPubRecPacket { PacketId = packetId }));
         });
     }
@@ -186,13 +186,13 @@ public sealed partial class SessionEntity
                 Store(new InboundQos2Released(packetId), () =>
                 {
                     _unsettled.Remove(pending.Seq);
-                    _inboundRouting.Remove(packetId);
+                    _inboundRouting?.Remove(packetId);
                     _connection?.Tell(new InboundStoreFailed(packetId));
                 });
                 continue;
             }
 
-            _inboundRouting.Remove(packetId);
+            _inboundRouting?.Remove(packetId);
             _connection?.Tell(new InboundStoreFailed(packetId));
         }
     }
@@ -209,7 +209,7 @@ public sealed partial class SessionEntity
             return;
         }
 
-        if (!_inboundQos2.Contains(release.PacketId))
+        if (_inboundQos2?.Contains(release.PacketId) != true)
         {
             // MQTT-v5.0 3.7.2.1: PUBCOMP "Packet Identifier not found" (3.1.1 simply completes).
             _connection.Tell(new SendPacket(new MqttPubCompPacket

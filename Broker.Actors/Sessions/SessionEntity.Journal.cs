@@ -59,7 +59,7 @@ public sealed partial class SessionEntity
         {
             _eventsSinceSnapshot = 0;
             _journal.Snapshot(new SessionSnapshot(
-                _expirySeconds, _will, _subscriptions.ToList(), _queue.Items.ToList(), _inflight.Entries.ToList(), _inboundQos2.ToList(), _detachedAtMs,
+                _expirySeconds, _will, _subscriptions.ToList(), _queue.Items.ToList(), _inflight.Entries.ToList(), _inboundQos2?.ToList() ?? [], _detachedAtMs,
                 _inboundPending.Values.ToList(), _originStream, _originSeq, _seen.ToList()));
         }
     }
@@ -88,7 +88,11 @@ public sealed partial class SessionEntity
             _inflight.Add(i);
         }
 
-        _inboundQos2.UnionWith(s.InboundQos2);
+        if (s.InboundQos2.Count > 0)
+        {
+            (_inboundQos2 ??= new()).UnionWith(s.InboundQos2);
+        }
+
         _detachedAtMs = s.DetachedAtUnixMs;
         foreach (var pending in s.InboundPending ?? [])
         {

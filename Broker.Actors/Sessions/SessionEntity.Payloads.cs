@@ -265,36 +265,43 @@ public sealed partial class SessionEntity
         return true;
     }
 
-    private void FetchingPayloads()
+    private void FetchingPayloads(object message)
     {
-        Receive<PayloadsFetched>(f =>
+        switch (message)
         {
-            if (_fetching is null || !_fetching.ContainsKey(f.Topic))
-            {
-                return; // an answer to a repeated request
-            }
+            case PayloadsFetched f:
+                if (_fetching is null || !_fetching.ContainsKey(f.Topic))
+                {
+                    break; // an answer to a repeated request
+                }
 
-            FillPayloads(f);
-            if (f.Last)
-            {
-                _fetching.Remove(f.Topic);
-            }
+                FillPayloads(f);
+                if (f.Last)
+                {
+                    _fetching.Remove(f.Topic);
+                }
 
-            if (_fetching.Count == 0)
-            {
-                FinishFetching();
-            }
-        });
-        Receive<FetchRetry>(_ =>
-        {
-            // A topic entity that cannot answer yet (its node left, storage is down): ask again.
-            foreach (var (topic, ids) in _fetching!)
-            {
-                _context.TopicRegion.Tell(new FetchPayloads(topic, _clientId, ids));
-            }
-        });
-        Receive<Terminated>(t => _journal.IsJournal(t.ActorRef), _ => _journal.Stopped());
-        ReceiveAny(_ => Stash.Stash());
+                if (_fetching.Count == 0)
+                {
+                    FinishFetching();
+                }
+
+                break;
+            case FetchRetry:
+                // A topic entity that cannot answer yet (its node left, storage is down): ask again.
+                foreach (var (topic, ids) in _fetching!)
+                {
+                    _context.TopicRegion.Tell(new FetchPayloads(topic, _clientId, ids));
+                }
+
+                break;
+            case Terminated t when _journal.IsJournal(t.ActorRef):
+                _journal.Stopped();
+                break;
+            default:
+                Stash.Stash();
+                break;
+        }
     }
 
     private void FillPayloads(PayloadsFetched f)

@@ -9,8 +9,8 @@ namespace Broker.Sessions;
 /// <summary>SUBSCRIBE and UNSUBSCRIBE (MQTT-3.8 to 3.11): the session's table, the routes, retained messages.</summary>
 public sealed partial class SessionEntity
 {
-    private readonly Dictionary<long, PendingSubAck> _pendingSubAcks = new();
-    private readonly Dictionary<long, long> _registrationToSubAck = new();
+    private Dictionary<long, PendingSubAck>? _pendingSubAcks; // created on the first SUBSCRIBE
+    private Dictionary<long, long>? _registrationToSubAck;
     private long _nextRequestId;
 
     private void HandleSubscribe(SessionSubscribe subscribe)
@@ -68,27 +68,27 @@ public sealed partial class SessionEntity
         var key = ++_nextRequestId;
         foreach (var r in pending.Registrations)
         {
-            _registrationToSubAck[r] = key;
+            (_registrationToSubAck ??= new())[r] = key;
         }
 
-        _pendingSubAcks[key] = pending;
+        (_pendingSubAcks ??= new())[key] = pending;
         TryCompleteSubAck(key);
     }
 
     private void SubscriptionConfirmed(long requestId)
     {
-        if (_wakeRegistrations.Remove(requestId))
+        if (_wakeRegistrations?.Remove(requestId) == true)
         {
             AnswerWakersWhenRouted();
             return;
         }
 
-        if (requestId == 0 || !_registrationToSubAck.Remove(requestId, out var key))
+        if (requestId == 0 || _registrationToSubAck is null || !_registrationToSubAck.Remove(requestId, out var key))
         {
             return;
         }
 
-        if (_pendingSubAcks.TryGetValue(key, out var pending))
+        if (_pendingSubAcks is not null && _pendingSubAcks.TryGetValue(key, out var pending))
         {
             pending.Registrations.Remove(requestId);
             TryCompleteSubAck(key);
@@ -97,13 +97,13 @@ public sealed partial class SessionEntity
 
     private void TryCompleteSubAck(long key)
     {
-        var pending = _pendingSubAcks[key];
+        var pending = _pendingSubAcks![key];
         if (pending.Registrations.Count > 0)
         {
             return;
         }
 
-        _pendingSubAcks.Remove(key);
+        _pendingSubAcks!.Remove(key);
         if (!pending.Connection.Equals(_connection))
         {
             return;

@@ -21,18 +21,18 @@ namespace Broker.Sessions;
 /// The connection actor owns the socket; this entity decides what to send and when.
 /// </para>
 /// </summary>
-public sealed partial class SessionEntity : ReceiveActor, IWithTimers, IWithUnboundedStash
+public sealed partial class SessionEntity : UntypedActor, IWithTimers, IWithUnboundedStash
 {
     private readonly string _clientId;
     private readonly string _shardId;
     private readonly BrokerContext _context;
-    private readonly ILoggingAdapter _log = Context.GetLogger();
+    private ILoggingAdapter _log => _context.SessionLog;
 
     private readonly Dictionary<string, SubscriptionOptions> _subscriptions = new(StringComparer.Ordinal);
     private readonly MessageQueue _queue;
     private readonly InflightWindow _inflight;
     private readonly PacketIdAllocator _packetIds = new();
-    private readonly HashSet<ushort> _inboundQos2 = new();
+    private HashSet<ushort>? _inboundQos2; // created when the first inbound QoS 2 id is recorded
 
     private readonly JournalLink _journal;
 
@@ -61,7 +61,13 @@ public sealed partial class SessionEntity : ReceiveActor, IWithTimers, IWithUnbo
         // Starting: ask this node's directory whether anything is stored for the client id. Only then is the journal
         // read; a clean session never touches it.
         _journal.AskStored();
-        Receive<StoredAnswer>(answer =>
+    }
+
+    // Behaviours are plain switches (UntypedActor): a ReceiveActor keeps a delegate per Receive<T> per behaviour for
+    // every session (docs/benchmarks.md, memory per idle connection).
+    protected override void OnReceive(object message)
+    {
+        if (message is StoredAnswer answer)
         {
             if (_journal.RecoverIfStored(answer))
             {
@@ -71,8 +77,11 @@ public sealed partial class SessionEntity : ReceiveActor, IWithTimers, IWithUnbo
             {
                 BecomeActive();
             }
-        });
-        ReceiveAny(_ => Stash.Stash());
+        }
+        else
+        {
+            Stash.Stash();
+        }
     }
 
     public IStash Stash { get; set; } = null!;
@@ -80,108 +89,10 @@ public sealed partial class SessionEntity : ReceiveActor, IWithTimers, IWithUnbo
     public ITimerScheduler Timers { get; set; } = null!;
 
     public static Props Props(string clientId, BrokerContext context) =>
-        Akka.Actor.Props.Create(() => new SessionEntity(clientId, context));
+        Akka.Actor.Props.Create(() => new SessionEntity(clientId, context))
+            .WithMailbox(LeanMailbox.ConfigPath);
 
     private bool Connected => _connection is not null;
-
-    private void Recovering()
-    {
-        Receive<JournalRecovered>(recovered =>
-        {
-            _recovering = true;
-            if (recovered.Snapshot is SessionSnapshot snapshot)
-            {
-                Restore(snapshot);
-            }
-
-            foreach (var e in recovered.Events)
-            {
-                Apply((ISessionEvent)e);
-            }
-
-            _recovering = false;
-            _persistent = _journaled = recovered.Snapshot is not null || recovered.Events.Count > 0;
-            if (FetchPayloadsAfterRecovery())
-            {
-                Become(FetchingPayloads);
-                return;
-            }
-
-            BecomeActive();
-            OnRecovered();
-        });
-        Receive<Terminated>(t => _journal.IsJournal(t.ActorRef), _ => _journal.Stopped());
-        ReceiveAny(_ => Stash.Stash());
-    }
-
-    private void BecomeActive()
-    {
-        Become(Active);
-        Stash.UnstashAll();
-    }
-
-    private void Active()
-    {
-        Receive<AttachSession>(HandleAttach);
-        Receive<DetachSession>(HandleDetach);
-        Receive<Terminated>(t =>
-        {
-            if (_journal.IsJournal(t.ActorRef))
-            {
-                _journal.Stopped();
-            }
-            else
-            {
-                HandleTerminated(t);
-            }
-        });
-        Receive<Routing.Deliver>(HandleDeliver);
-        Receive<OutboundAck>(HandleOutboundAck);
-        Receive<SessionSubscribe>(HandleSubscribe);
-        Receive<SessionUnsubscribe>(HandleUnsubscribe);
-        Receive<Routing.TopicSubscribed>(r => SubscriptionConfirmed(r.RequestId));
-        Receive<Routing.WildcardRegistered>(r => SubscriptionConfirmed(r.RequestId));
-        Receive<Routing.RetainedTopicsFound>(HandleRetainedTopicsFound);
-        Receive<InboundQos2Publish>(HandleInboundQos2);
-        Receive<InboundRelease>(HandleInboundRelease);
-        Receive<Routing.PublishRouted>(r => InboundRouted(r.AckId, r.Deliveries));
-        Receive<Routing.DeliveryStored>(r => InboundStored(r.AckId));
-        Receive<PublishWillTimer>(_ => PublishWill());
-        Receive<WakeSession>(_ =>
-        {
-            // Recovery has run by now (expiry scheduled, routes being re-announced); answer once they are confirmed.
-            _wakers.Add(Sender);
-            AnswerWakersWhenRouted();
-            if (!_hasState && !Connected && _subscriptions.Count == 0 && !_ending)
-            {
-                Context.Parent.Tell(new Passivate(PoisonPill.Instance));
-            }
-        });
-        Receive<InboundSweep>(_ => SweepInbound());
-        Receive<ExpireTimer>(_ => EndSession("expired"));
-        Receive<JournalDone>(_ => JournalAnswered());
-        Receive<JournalRecovered>(r =>
-        {
-            // A journal started for a session that had nothing stored: its recovery is expected to find nothing.
-            if (r.Snapshot is not null || r.Events.Count > 0)
-            {
-                _log.Warning("Session {0}: the journal held {1} entries the session directory did not know of; superseded",
-                    _clientId, r.Events.Count + (r.Snapshot is null ? 0 : 1));
-            }
-        });
-        Receive<SessionHandOff>(_ =>
-        {
-            // The shard moves to another node: stop once every write (and every hold of a payload) is stored.
-            StopAfterWritesAndHolds();
-        });
-        Receive<Operations.GetSessionInfo>(HandleGetSessionInfo);
-        Receive<Routing.PayloadHeld>(HandlePayloadHeld);
-        Receive<Routing.CheckHolds>(HandleCheckHolds);
-        Receive<Routing.PayloadsFetched>(_ => { }); // a late answer to a repeated request
-        Receive<FetchRetry>(_ => { });
-        Receive<HandOffDeadline>(_ => Context.Stop(Self));
-        Receive<HoldRetry>(_ => RetryHolds());
-    }
 
     /// <summary>Applies one event to the in-memory state; the only place state changes (also during recovery).</summary>
     private void Apply(ISessionEvent e)
@@ -209,7 +120,7 @@ public sealed partial class SessionEntity : ReceiveActor, IWithTimers, IWithUnbo
                 _queue.Clear();
                 _inflight.Clear();
                 _packetIds.Clear();
-                _inboundQos2.Clear();
+                _inboundQos2?.Clear();
                 _inboundPending.Clear();
                 _unsettled.Clear();
                 _seen.Clear();
@@ -267,11 +178,11 @@ public sealed partial class SessionEntity : ReceiveActor, IWithTimers, IWithUnbo
                 _originSeq = Math.Max(_originSeq, p.Seq);
                 break;
             case InboundQos2Stored s:
-                _inboundQos2.Add(s.PacketId);
+                (_inboundQos2 ??= new()).Add(s.PacketId);
                 _inboundPending.Remove(s.PacketId);
                 break;
             case InboundQos2Released r:
-                _inboundQos2.Remove(r.PacketId);
+                _inboundQos2?.Remove(r.PacketId);
                 _inboundPending.Remove(r.PacketId);
                 break;
             case SessionDetached d:
@@ -313,7 +224,7 @@ public sealed partial class SessionEntity : ReceiveActor, IWithTimers, IWithUnbo
         foreach (var (filter, _) in _subscriptions)
         {
             var requestId = ++_nextRequestId;
-            _wakeRegistrations.Add(requestId);
+            (_wakeRegistrations ??= new()).Add(requestId);
             Register(filter, requestId);
         }
 
@@ -332,12 +243,12 @@ public sealed partial class SessionEntity : ReceiveActor, IWithTimers, IWithUnbo
         RouteRecoveredInbound();
     }
 
-    private readonly HashSet<long> _wakeRegistrations = new();
-    private readonly List<IActorRef> _wakers = new();
+    private HashSet<long>? _wakeRegistrations; // created when a woken session re-announces routes
+    private List<IActorRef>? _wakers;
 
     private void AnswerWakersWhenRouted()
     {
-        if (_wakeRegistrations.Count > 0)
+        if (_wakeRegistrations?.Count > 0 || _wakers is null)
         {
             return;
         }

@@ -33,6 +33,13 @@ public sealed class ClientChannelHandler : ChannelHandlerAdapter
 
     public override void ChannelRead(IChannelHandlerContext ctx, object message)
     {
+        if (message is Protocol.Packets.MqttPacket or MqttDecodeError
+            && Interlocked.Increment(ref _codec.PendingPackets) >= MqttCodecState.BacklogHigh && !_codec.PausedByBacklog)
+        {
+            _codec.PausedByBacklog = true;
+            _codec.ApplyAutoRead(ctx.Channel);
+        }
+
         _connection.Tell(message);
     }
 

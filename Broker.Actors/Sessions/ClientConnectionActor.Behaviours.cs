@@ -1,0 +1,190 @@
+using Akka.Actor;
+using Akka.Event;
+using Broker.Protocol;
+using Broker.Protocol.Packets;
+using Broker.Routing;
+using Broker.Transport;
+
+namespace Broker.Sessions;
+
+/// <summary>
+/// The connection's behaviours once a session is attached: <c>Connected</c>, and <c>Reattaching</c> while a moved
+/// persistent session recovers elsewhere. Plain switches over the message (UntypedActor), see ClientConnectionActor.cs.
+/// </summary>
+public sealed partial class ClientConnectionActor
+{
+    /// <summary>Waiting for a moved persistent session to recover elsewhere; the client's packets wait too.</summary>
+    private void Reattaching(object message)
+    {
+        switch (message)
+        {
+            case SessionAttached:
+                Timers.Cancel(AttachTimeout.Instance);
+                Timers.Cancel(AttachRetry.Instance);
+                _session = Sender;
+                Context.Watch(_session);
+                Become(Connected);
+                ResendPendingQos2();
+                Stash.UnstashAll();
+                break;
+            case AttachTimeout:
+                _log.Warning("Client {ClientId} ({Address}): moved session did not answer; closing so that the client reconnects", _clientId, _remote);
+                // 0x88 (server unavailable) is a CONNACK code only; 0x89 is the DISCONNECT code for it (MQTT-v5.0 3.14.2.1).
+                Disconnect(MqttReasonCode.ServerBusy);
+                break;
+            case AttachRetry:
+                RetryAttach();
+                break;
+            case SendPublish send:
+                HandleSendPublish(send);
+                break;
+            case SendPacket send:
+                HandleSendPacket(send);
+                break;
+            case RateResume:
+                HandleRateResume();
+                break;
+            case PublishRouted r:
+                InboundRouted(r.AckId, r.Deliveries);
+                break;
+            case DeliveryStored r:
+                InboundStored(r.AckId);
+                break;
+            case AckSweep:
+                SweepAcks();
+                break;
+            case KeepAliveCheck:
+                CheckKeepAlive();
+                break;
+            case MqttPingReqPacket:
+                Write(MqttPingRespPacket.Instance);
+                break;
+            case MqttDecodeError e:
+                ProtocolViolation(e.Error.ReasonCode, e.Error.Message);
+                break;
+            case MqttPacket:
+                StashPacket();
+                break;
+            default:
+                CommonReceives(message);
+                break;
+        }
+    }
+
+    private void Connected(object message)
+    {
+        switch (message)
+        {
+            case MqttPublishPacket publish:
+                HandlePublish(publish);
+                break;
+            case SendPublish send:
+                HandleSendPublish(send);
+                break;
+            case SendPacket send:
+                HandleSendPacket(send);
+                break;
+            case MqttPubAckPacket p:
+                _session!.Tell(new OutboundAck(Self, MqttPacketType.PubAck, p.PacketId, p.ReasonCode));
+                break;
+            case MqttPubRecPacket p:
+                _session!.Tell(new OutboundAck(Self, MqttPacketType.PubRec, p.PacketId, p.ReasonCode));
+                break;
+            case MqttPubCompPacket p:
+                _session!.Tell(new OutboundAck(Self, MqttPacketType.PubComp, p.PacketId, p.ReasonCode));
+                break;
+            case MqttPubRelPacket p:
+                _session!.Tell(new InboundRelease(Self, p.PacketId));
+                break;
+            case MqttSubscribePacket subscribe:
+                HandleSubscribe(subscribe);
+                break;
+            case MqttUnsubscribePacket unsubscribe:
+                HandleUnsubscribe(unsubscribe);
+                break;
+            case MqttPingReqPacket:
+                Write(MqttPingRespPacket.Instance);
+                break;
+            case MqttDisconnectPacket disconnect:
+                HandleDisconnect(disconnect);
+                break;
+            case MqttConnectPacket:
+                ProtocolViolation(MqttReasonCode.ProtocolError, "second CONNECT [MQTT-3.1.0-2]");
+                break;
+            case MqttAuthPacket:
+                ProtocolViolation(MqttReasonCode.ProtocolError, "AUTH without an authentication method");
+                break;
+            case MqttDecodeError e:
+                ProtocolViolation(e.Error.ReasonCode, e.Error.Message);
+                break;
+            case MqttPacket p:
+                ProtocolViolation(MqttReasonCode.ProtocolError, $"a client may not send {p.Type}");
+                break;
+            case RateResume:
+                HandleRateResume();
+                break;
+            case InboundStoreFailed f:
+                _log.Warning("Client {ClientId} ({Address}): QoS 2 publish {PacketId} could not be stored for every subscriber in time", _clientId, _remote, f.PacketId);
+                _inboundQos2Pending?.Remove(f.PacketId);
+                if (IsV5)
+                {
+                    Write(new MqttPubRecPacket { PacketId = f.PacketId, ReasonCode = MqttReasonCode.UnspecifiedError });
+                }
+                else
+                {
+                    Disconnect(MqttReasonCode.UnspecifiedError);
+                }
+
+                break;
+            case PublishRouted r:
+                InboundRouted(r.AckId, r.Deliveries);
+                break;
+            case DeliveryStored r:
+                InboundStored(r.AckId);
+                break;
+            case SessionTakenOver:
+                _log.Info("Client {ClientId} ({Address}) taken over by a new connection", _clientId, _remote);
+                _session = null; // the session has moved on; do not detach it
+                Disconnect(MqttReasonCode.SessionTakenOver);
+                break;
+            case KeepAliveCheck:
+                CheckKeepAlive();
+                break;
+            case AckSweep:
+                SweepAcks();
+                break;
+            case Terminated t:
+                HandleSessionTerminated(t);
+                break;
+            default:
+                CommonReceives(message);
+                break;
+        }
+    }
+
+    private void HandleSessionTerminated(Terminated t)
+    {
+        if (!t.ActorRef.Equals(_session))
+        {
+            return;
+        }
+
+        _session = null;
+        if (_grantedExpiry > 0 && _connect is not null)
+        {
+            // The session entity moved (its node left and handed the shard off, or failed): a persistent session
+            // is in the journal, so re-attach to it wherever it recovers, without troubling the client.
+            _log.Info("Client {ClientId} ({Address}): session moved; re-attaching", _clientId, _remote);
+            var info = new ConnectionInfo(_version, CleanStart: false, _grantedExpiry, _connect.Will,
+                IsV5 ? _connect.ReceiveMaximum ?? ushort.MaxValue : ushort.MaxValue);
+            RequestAttach(new AttachSession(_clientId, Self, info));
+            Timers.StartSingleTimer(AttachTimeout.Instance, AttachTimeout.Instance, TimeSpan.FromSeconds(30));
+            Become(Reattaching);
+            return;
+        }
+
+        // A clean session lived only in memory: it is gone, so the client must start over (0x89: see above).
+        _log.Warning("Client {ClientId} ({Address}): session stopped; closing so that the client reconnects", _clientId, _remote);
+        Disconnect(MqttReasonCode.ServerBusy);
+    }
+}

@@ -1,0 +1,169 @@
+using Akka.Actor;
+using Akka.Cluster.Sharding;
+using Akka.Event;
+using Broker.Persistence;
+
+namespace Broker.Sessions;
+
+/// <summary>
+/// The session's behaviours after start-up: <c>Recovering</c> (its journal is read; everything else waits in the
+/// stash), <c>FetchingPayloads</c> (SessionEntity.Payloads.cs) and <c>Active</c>. Plain switches over the message (UntypedActor) rather than ReceiveActor handlers, which
+/// would hold a delegate per message type for every session.
+/// </summary>
+public sealed partial class SessionEntity
+{
+    private void Recovering(object message)
+    {
+        switch (message)
+        {
+            case JournalRecovered recovered:
+                _recovering = true;
+                if (recovered.Snapshot is SessionSnapshot snapshot)
+                {
+                    Restore(snapshot);
+                }
+
+                foreach (var e in recovered.Events)
+                {
+                    Apply((ISessionEvent)e);
+                }
+
+                _recovering = false;
+                _persistent = _journaled = recovered.Snapshot is not null || recovered.Events.Count > 0;
+                if (FetchPayloadsAfterRecovery())
+                {
+                    Become(FetchingPayloads);
+                    break;
+                }
+
+                BecomeActive();
+                OnRecovered();
+                break;
+            case Terminated t when _journal.IsJournal(t.ActorRef):
+                _journal.Stopped();
+                break;
+            default:
+                Stash.Stash();
+                break;
+        }
+    }
+
+    private void BecomeActive()
+    {
+        Become(Active);
+        Stash.UnstashAll();
+    }
+
+    private void Active(object message)
+    {
+        switch (message)
+        {
+            case Routing.Deliver deliver:
+                HandleDeliver(deliver);
+                break;
+            case OutboundAck ack:
+                HandleOutboundAck(ack);
+                break;
+            case AttachSession attach:
+                HandleAttach(attach);
+                break;
+            case DetachSession detach:
+                HandleDetach(detach);
+                break;
+            case Terminated t:
+                if (_journal.IsJournal(t.ActorRef))
+                {
+                    _journal.Stopped();
+                }
+                else
+                {
+                    HandleTerminated(t);
+                }
+
+                break;
+            case SessionSubscribe subscribe:
+                HandleSubscribe(subscribe);
+                break;
+            case SessionUnsubscribe unsubscribe:
+                HandleUnsubscribe(unsubscribe);
+                break;
+            case Routing.TopicSubscribed r:
+                SubscriptionConfirmed(r.RequestId);
+                break;
+            case Routing.WildcardRegistered r:
+                SubscriptionConfirmed(r.RequestId);
+                break;
+            case Routing.RetainedTopicsFound found:
+                HandleRetainedTopicsFound(found);
+                break;
+            case InboundQos2Publish publish:
+                HandleInboundQos2(publish);
+                break;
+            case InboundRelease release:
+                HandleInboundRelease(release);
+                break;
+            case Routing.PublishRouted r:
+                InboundRouted(r.AckId, r.Deliveries);
+                break;
+            case Routing.DeliveryStored r:
+                InboundStored(r.AckId);
+                break;
+            case PublishWillTimer:
+                PublishWill();
+                break;
+            case WakeSession:
+                // Recovery has run by now (expiry scheduled, routes being re-announced); answer once they are confirmed.
+                (_wakers ??= new()).Add(Sender);
+                AnswerWakersWhenRouted();
+                if (!_hasState && !Connected && _subscriptions.Count == 0 && !_ending)
+                {
+                    Context.Parent.Tell(new Passivate(PoisonPill.Instance));
+                }
+
+                break;
+            case InboundSweep:
+                SweepInbound();
+                break;
+            case ExpireTimer:
+                EndSession("expired");
+                break;
+            case JournalDone:
+                JournalAnswered();
+                break;
+            case JournalRecovered r:
+                // A journal started for a session that had nothing stored: its recovery is expected to find nothing.
+                if (r.Snapshot is not null || r.Events.Count > 0)
+                {
+                    _log.Warning("Session {0}: the journal held {1} entries the session directory did not know of; superseded",
+                        _clientId, r.Events.Count + (r.Snapshot is null ? 0 : 1));
+                }
+
+                break;
+            case SessionHandOff:
+                // The shard moves to another node: stop once every write (and every hold of a payload) is stored.
+                StopAfterWritesAndHolds();
+                break;
+            case Operations.GetSessionInfo request:
+                HandleGetSessionInfo(request);
+                break;
+            case Routing.PayloadHeld held:
+                HandlePayloadHeld(held);
+                break;
+            case Routing.CheckHolds check:
+                HandleCheckHolds(check);
+                break;
+            case Routing.PayloadsFetched:
+            case FetchRetry:
+                break; // a late answer to a repeated request
+            case HandOffDeadline:
+                Context.Stop(Self);
+                break;
+            case HoldRetry:
+                RetryHolds();
+                break;
+            default:
+                Unhandled(message);
+                break;
+        }
+    }
+}
