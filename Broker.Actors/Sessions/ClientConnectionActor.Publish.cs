@@ -25,6 +25,13 @@ public sealed partial class ClientConnectionActor
     /// </summary>
     private Dictionary<ushort, (long Order, InboundQos2Publish HandOver)>? _inboundQos2Pending; // created on the first QoS 2 publish
     private long _inboundQos2Arrivals;
+
+    /// <summary>
+    /// PUBREL ids handed to the session and not yet answered with PUBCOMP: a release that reached a session as it
+    /// stopped (its shard handed off) is lost with it, and the client waits for PUBCOMP; it is handed over again after
+    /// the re-attach (the session answers a release it has done already with PUBCOMP too).
+    /// </summary>
+    private HashSet<ushort>? _releasesPending;
     private uint _grantedExpiry;
     private string? _assignedClientId;
     private uint _clientMaxPacketSize = uint.MaxValue;
@@ -323,17 +330,20 @@ public sealed partial class ClientConnectionActor
         _session!.Tell(new SessionUnsubscribe(Self, unsubscribe));
     }
 
-    /// <summary>After a re-attach: hand the unanswered QoS 2 publishes to the session again.</summary>
+    /// <summary>After a re-attach: hand the unanswered QoS 2 publishes and releases to the session again.</summary>
     private void ResendPendingQos2()
     {
-        if (_inboundQos2Pending is null || _inboundQos2Pending.Count == 0)
+        if (_inboundQos2Pending is not null)
         {
-            return;
+            foreach (var (_, handOver) in _inboundQos2Pending.Values.OrderBy(p => p.Order))
+            {
+                _session!.Tell(handOver);
+            }
         }
 
-        foreach (var (_, handOver) in _inboundQos2Pending.Values.OrderBy(p => p.Order))
+        foreach (var packetId in _releasesPending ?? [])
         {
-            _session!.Tell(handOver);
+            _session!.Tell(new InboundRelease(Self, packetId));
         }
     }
 }

@@ -178,6 +178,10 @@ public sealed partial class ClientConnectionActor
         {
             _inboundQos2Pending?.Remove(rec.PacketId);
         }
+        else if (send.Packet is MqttPubCompPacket comp)
+        {
+            _releasesPending?.Remove(comp.PacketId);
+        }
 
         if (send.Packet is MqttSubAckPacket subAck && _subAckMerges is not null && _subAckMerges.Remove(subAck.PacketId, out var refused))
         {
