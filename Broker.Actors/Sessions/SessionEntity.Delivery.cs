@@ -11,7 +11,7 @@ namespace Broker.Sessions;
 public sealed partial class SessionEntity
 {
     /// <summary>QoS 2 messages taken, by origin: journaled with each <see cref="MessageQueued"/>, kept in snapshots.</summary>
-    private readonly SeenOrigins _seen = new();
+    private SeenOrigins? _seen; // created when the first QoS 2 message with an origin is taken
 
     private void HandleDeliver(Deliver deliver)
     {
@@ -34,7 +34,7 @@ public sealed partial class SessionEntity
             return;
         }
 
-        if (deliver.Origin is { } origin && _seen.Contains(deliver.Message.PublisherClientId, origin))
+        if (deliver.Origin is { } origin && _seen?.Contains(deliver.Message.PublisherClientId, origin) == true)
         {
             // The same QoS 2 message routed again (its publisher's session moved or failed while routing it): it is
             // stored here already, or on its way to storage; confirm once every write so far is stored.
@@ -49,7 +49,7 @@ public sealed partial class SessionEntity
             // while this session lives).
             if (deliver.Origin is not null)
             {
-                _seen.Record(deliver.Message.PublisherClientId, deliver.Origin);
+                (_seen ??= new()).Record(deliver.Message.PublisherClientId, deliver.Origin);
             }
 
             _connection?.Tell(new SendPublish(resolved, 0, false));

@@ -29,8 +29,8 @@ public sealed partial class SessionEntity
 {
     private readonly AckCollector<ushort> _inboundAcks = new();
     private HashSet<ushort>? _inboundRouting; // created on the first inbound QoS 2 publish
-    private readonly Dictionary<ushort, InboundQos2Pending> _inboundPending = new();
-    private readonly SortedSet<long> _unsettled = new();
+    private Dictionary<ushort, InboundQos2Pending>? _inboundPending; // created with the first pending message
+    private SortedSet<long>? _unsettled;
     private long _originStream; // 0 until this session's first QoS 2 message
     private long _originSeq;
 
@@ -53,7 +53,7 @@ public sealed partial class SessionEntity
             return; // a duplicate while the first copy is still being stored: PUBREC follows once it is
         }
 
-        if (_inboundPending.TryGetValue(packetId, out var known))
+        if (_inboundPending?.TryGetValue(packetId, out var known) == true)
         {
             // Accepted before and not yet stored for every subscriber (the client resends it with DUP): the same
             // message again, under the same origin.
@@ -69,10 +69,10 @@ public sealed partial class SessionEntity
 
         var stream = _originStream != 0 ? _originStream : NewOriginStream();
         var pending = new InboundQos2Pending(packetId, stream, _originSeq + 1, publish.Message);
-        _unsettled.Add(pending.Seq);
+        (_unsettled ??= new()).Add(pending.Seq);
         Store(pending, () =>
         {
-            if (_inboundPending.TryGetValue(packetId, out var current) && current.Seq == pending.Seq)
+            if (_inboundPending?.TryGetValue(packetId, out var current) == true && current.Seq == pending.Seq)
             {
                 RouteInbound(pending);
             }
@@ -98,7 +98,7 @@ public sealed partial class SessionEntity
     /// <summary>After recovery: route again, under their origins, the messages accepted and not yet stored everywhere.</summary>
     private void RouteRecoveredInbound()
     {
-        if (_inboundPending.Count == 0)
+        if (_inboundPending is null || _inboundPending.Count == 0)
         {
             return;
         }
@@ -106,7 +106,7 @@ public sealed partial class SessionEntity
         var pending = _inboundPending.Values.OrderBy(p => p.Seq).ToList();
         foreach (var p in pending)
         {
-            _unsettled.Add(p.Seq);
+            (_unsettled ??= new()).Add(p.Seq);
         }
 
         _log.Info("Session {ClientId}: routing {Count} QoS 2 message(s) again that were accepted but not yet stored for every subscriber",
@@ -122,8 +122,9 @@ public sealed partial class SessionEntity
 
     private void RouteInbound(InboundQos2Pending pending)
     {
-        _unsettled.Add(pending.Seq);
-        RouteInbound(pending.PacketId, pending.Message, new MessageOrigin(pending.Stream, pending.Seq, _unsettled.Min));
+        var unsettled = _unsettled ??= new();
+        unsettled.Add(pending.Seq);
+        RouteInbound(pending.PacketId, pending.Message, new MessageOrigin(pending.Stream, pending.Seq, unsettled.Min));
     }
 
     private void RouteInbound(ushort packetId, MqttApplicationMessage message, MessageOrigin? origin)
@@ -154,11 +155,11 @@ public sealed partial class SessionEntity
 
     private void InboundComplete(ushort packetId)
     {
-        var seq = _inboundPending.TryGetValue(packetId, out var pending) ? pending.Seq : 0;
+        var seq = _inboundPending?.TryGetValue(packetId, out var pending) == true ? pending.Seq : 0;
         Store(new InboundQos2Stored(packetId), () =>
         {
             // Only now may subscribers forget it: until Stored is journaled, a recovery would route it again.
-            _unsettled.Remove(seq);
+            _unsettled?.Remove(seq);
             _inboundRouting?.Remove(packetId);
             _connection?.Tell(new SendPacket(new MqttPubRecPacket { PacketId = packetId }));
         });
@@ -181,11 +182,11 @@ public sealed partial class SessionEntity
         foreach (var packetId in expired ?? [])
         {
             _context.Metrics.DurableAckTimeout();
-            if (_inboundPending.TryGetValue(packetId, out var pending) && _connection is not null && _version == MqttProtocolVersion.V500)
+            if (_inboundPending?.TryGetValue(packetId, out var pending) == true && _connection is not null && _version == MqttProtocolVersion.V500)
             {
                 Store(new InboundQos2Released(packetId), () =>
                 {
-                    _unsettled.Remove(pending.Seq);
+                    _unsettled?.Remove(pending.Seq);
                     _inboundRouting?.Remove(packetId);
                     _connection?.Tell(new InboundStoreFailed(packetId));
                 });

@@ -16,11 +16,11 @@ public sealed partial class SessionEntity
         where TEvent : ISessionEvent
     {
         Apply(e);
-        if (_released.Count > 0)
+        if (_released?.Count > 0)
         {
             // References whose last entry this event removed: released once the removal is stored.
-            var released = _released.ToList();
-            _released.Clear();
+            var released = _released;
+            _released = null;
             var after = then;
             then = () =>
             {
@@ -60,7 +60,7 @@ public sealed partial class SessionEntity
             _eventsSinceSnapshot = 0;
             _journal.Snapshot(new SessionSnapshot(
                 _expirySeconds, _will, _subscriptions.ToList(), _queue.Items.ToList(), _inflight.Entries.ToList(), _inboundQos2?.ToList() ?? [], _detachedAtMs,
-                _inboundPending.Values.ToList(), _originStream, _originSeq, _seen.ToList()));
+                _inboundPending?.Values.ToList() ?? [], _originStream, _originSeq, _seen?.ToList() ?? []));
         }
     }
 
@@ -96,11 +96,14 @@ public sealed partial class SessionEntity
         _detachedAtMs = s.DetachedAtUnixMs;
         foreach (var pending in s.InboundPending ?? [])
         {
-            _inboundPending[pending.PacketId] = pending;
+            (_inboundPending ??= new())[pending.PacketId] = pending;
         }
 
         _originStream = s.OriginStream;
         _originSeq = s.OriginSeq;
-        _seen.Restore(s.SeenOrigins ?? []);
+        if (s.SeenOrigins is { Count: > 0 } seen)
+        {
+            (_seen ??= new()).Restore(seen);
+        }
     }
 }

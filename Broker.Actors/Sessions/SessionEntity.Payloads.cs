@@ -20,12 +20,13 @@ public sealed partial class SessionEntity
     private static readonly TimeSpan HandOffHeldWait = TimeSpan.FromSeconds(5);
     private static readonly TimeSpan HoldRetryEvery = TimeSpan.FromSeconds(10);
 
-    private readonly Dictionary<(string Topic, long Id), int> _payloadRefs = new();
-    private readonly List<(string Topic, long Id)> _released = new(); // by the event being applied
-    private readonly Dictionary<(string Topic, long Id), (MqttApplicationMessage Message, List<PendingConfirm> Confirms)> _awaitingHeld = new();
-    private readonly HashSet<(string Topic, long Id)> _fetched = new();
+    // Created on first use, as most sessions never hold a reference (memory per idle connection).
+    private Dictionary<(string Topic, long Id), int>? _payloadRefs;
+    private List<(string Topic, long Id)>? _released; // by the event being applied
+    private Dictionary<(string Topic, long Id), (MqttApplicationMessage Message, List<PendingConfirm> Confirms)>? _awaitingHeld;
+    private HashSet<(string Topic, long Id)>? _fetched;
     private Dictionary<string, List<long>>? _fetching; // recovery: ids asked per topic, not yet answered
-    private List<(string Topic, long Id)> _replayReleased = new();
+    private List<(string Topic, long Id)>? _replayReleased;
     private bool _stopWhenHeld;
 
     private void RefAdded(QueuedMessage m)
@@ -33,7 +34,8 @@ public sealed partial class SessionEntity
         if (m.PayloadId != 0)
         {
             var key = (m.Message.Topic, m.PayloadId);
-            _payloadRefs[key] = _payloadRefs.GetValueOrDefault(key) + 1;
+            var refs = _payloadRefs ??= new();
+            refs[key] = refs.GetValueOrDefault(key) + 1;
         }
     }
 
@@ -45,14 +47,14 @@ public sealed partial class SessionEntity
         }
 
         var key = (m.Message.Topic, m.PayloadId);
-        if (_payloadRefs.TryGetValue(key, out var count) && count > 1)
+        if (_payloadRefs?.TryGetValue(key, out var count) == true && count > 1)
         {
             _payloadRefs[key] = count - 1;
             return;
         }
 
-        _payloadRefs.Remove(key);
-        _released.Add(key);
+        _payloadRefs?.Remove(key);
+        (_released ??= new()).Add(key);
     }
 
     /// <summary>Journals <paramref name="entry"/> by reference; the publisher hears of it once the topic holds the payload too.</summary>
@@ -60,18 +62,19 @@ public sealed partial class SessionEntity
     {
         var key = (entry.Message.Topic, entry.PayloadId);
         var confirm = new PendingConfirm(deliver);
-        if (_awaitingHeld.TryGetValue(key, out var earlier))
+        var awaiting = _awaitingHeld ??= new();
+        if (awaiting.TryGetValue(key, out var earlier))
         {
             earlier.Confirms.Add(confirm);
         }
         else
         {
-            if (_awaitingHeld.Count == 0)
+            if (awaiting.Count == 0)
             {
                 Timers.StartPeriodicTimer(HoldRetry.Instance, HoldRetry.Instance, HoldRetryEvery);
             }
 
-            _awaitingHeld[key] = (deliver.Message, [confirm]);
+            awaiting[key] = (deliver.Message, [confirm]);
         }
 
         _context.TopicRegion.Tell(new HoldPayload(key.Topic, _clientId, key.PayloadId, null));
@@ -85,7 +88,7 @@ public sealed partial class SessionEntity
     private void HandlePayloadHeld(PayloadHeld h)
     {
         var key = (h.Topic, h.Id);
-        if (!_awaitingHeld.TryGetValue(key, out var waiting))
+        if (_awaitingHeld is null || !_awaitingHeld.TryGetValue(key, out var waiting))
         {
             return;
         }
@@ -121,9 +124,15 @@ public sealed partial class SessionEntity
     /// </summary>
     private void RetryHolds()
     {
+        if (_awaitingHeld is null)
+        {
+            Timers.Cancel(HoldRetry.Instance);
+            return;
+        }
+
         foreach (var (key, waiting) in _awaitingHeld.ToList())
         {
-            if (!_payloadRefs.ContainsKey(key))
+            if (_payloadRefs?.ContainsKey(key) != true)
             {
                 // The entry is gone already (acknowledged by the client, dropped): nothing left to hold for it, and
                 // asking again would make this session a holder after its release.
@@ -151,7 +160,7 @@ public sealed partial class SessionEntity
     /// </summary>
     private void AbandonAwaitingHeld()
     {
-        foreach (var (_, waiting) in _awaitingHeld)
+        foreach (var (_, waiting) in _awaitingHeld ?? [])
         {
             foreach (var confirm in waiting.Confirms)
             {
@@ -159,7 +168,7 @@ public sealed partial class SessionEntity
             }
         }
 
-        _awaitingHeld.Clear();
+        _awaitingHeld?.Clear();
         Timers.Cancel(HoldRetry.Instance);
     }
 
@@ -171,7 +180,7 @@ public sealed partial class SessionEntity
     {
         _journal.AfterWrites(() =>
         {
-            if (_awaitingHeld.Count == 0)
+            if (_awaitingHeld is null || _awaitingHeld.Count == 0)
             {
                 Context.Stop(Self);
                 return;
@@ -207,7 +216,7 @@ public sealed partial class SessionEntity
 
     private void HandleCheckHolds(CheckHolds c)
     {
-        var notHeld = c.Ids.Where(id => !_payloadRefs.ContainsKey((c.Topic, id))).ToList();
+        var notHeld = c.Ids.Where(id => _payloadRefs?.ContainsKey((c.Topic, id)) != true).ToList();
         Sender.Tell(new HoldsChecked(c.Topic, _clientId, notHeld));
         if (!Connected && !_hasState && _subscriptions.Count == 0 && !_ending)
         {
@@ -215,9 +224,9 @@ public sealed partial class SessionEntity
         }
     }
 
-    private void ReleaseRefs(List<(string Topic, long Id)> refs)
+    private void ReleaseRefs(List<(string Topic, long Id)>? refs)
     {
-        foreach (var group in refs.GroupBy(r => r.Topic))
+        foreach (var group in (refs ?? []).GroupBy(r => r.Topic))
         {
             _context.TopicRegion.Tell(new ReleasePayloads(group.Key, _clientId, group.Select(r => r.Id).ToList()));
         }
@@ -247,11 +256,12 @@ public sealed partial class SessionEntity
     /// </summary>
     private bool FetchPayloadsAfterRecovery()
     {
-        _replayReleased = _released.ToList();
-        _released.Clear();
-        if (_payloadRefs.Count == 0)
+        _replayReleased = _released;
+        _released = null;
+        if (_payloadRefs is null || _payloadRefs.Count == 0)
         {
             ReleaseRefs(_replayReleased);
+            _replayReleased = null;
             return false;
         }
 
@@ -310,7 +320,7 @@ public sealed partial class SessionEntity
         foreach (var p in f.Payloads)
         {
             byId[p.Id] = p.Payload;
-            _fetched.Add((f.Topic, p.Id));
+            (_fetched ??= new()).Add((f.Topic, p.Id));
         }
 
         QueuedMessage Fill(QueuedMessage q) =>
@@ -325,8 +335,8 @@ public sealed partial class SessionEntity
     {
         Timers.Cancel(FetchRetry.Instance);
         _fetching = null;
-        var missing = _payloadRefs.Keys.Where(k => !_fetched.Contains(k)).ToList();
-        _fetched.Clear();
+        var missing = _payloadRefs!.Keys.Where(k => _fetched?.Contains(k) != true).ToList();
+        _fetched = null;
         BecomeActive();
         foreach (var group in missing.GroupBy(k => k.Topic))
         {
@@ -337,7 +347,7 @@ public sealed partial class SessionEntity
         }
 
         ReleaseRefs(_replayReleased);
-        _replayReleased = new();
+        _replayReleased = null;
         OnRecovered();
     }
 

@@ -121,9 +121,9 @@ public sealed partial class SessionEntity : UntypedActor, IWithTimers, IWithUnbo
                 _inflight.Clear();
                 _packetIds.Clear();
                 _inboundQos2?.Clear();
-                _inboundPending.Clear();
-                _unsettled.Clear();
-                _seen.Clear();
+                _inboundPending?.Clear();
+                _unsettled?.Clear();
+                _seen?.Clear();
                 _will = null;
                 _hasState = false;
                 break;
@@ -136,7 +136,7 @@ public sealed partial class SessionEntity : UntypedActor, IWithTimers, IWithUnbo
             case MessageQueued q:
                 if (q.Origin is not null)
                 {
-                    _seen.Record(q.Message.Message.PublisherClientId, q.Origin);
+                    (_seen ??= new()).Record(q.Message.Message.PublisherClientId, q.Origin);
                 }
 
                 RefAdded(q.Message);
@@ -173,17 +173,17 @@ public sealed partial class SessionEntity : UntypedActor, IWithTimers, IWithUnbo
                 _packetIds.Release(c.PacketId);
                 break;
             case InboundQos2Pending p:
-                _inboundPending[p.PacketId] = p;
+                (_inboundPending ??= new())[p.PacketId] = p;
                 _originStream = p.Stream;
                 _originSeq = Math.Max(_originSeq, p.Seq);
                 break;
             case InboundQos2Stored s:
                 (_inboundQos2 ??= new()).Add(s.PacketId);
-                _inboundPending.Remove(s.PacketId);
+                _inboundPending?.Remove(s.PacketId);
                 break;
             case InboundQos2Released r:
                 _inboundQos2?.Remove(r.PacketId);
-                _inboundPending.Remove(r.PacketId);
+                _inboundPending?.Remove(r.PacketId);
                 break;
             case SessionDetached d:
                 _detachedAtMs = d.AtUnixMs;
@@ -297,8 +297,8 @@ public sealed partial class SessionEntity : UntypedActor, IWithTimers, IWithUnbo
         _queue.Clear();
         _inflight.Clear();
         AbandonAwaitingHeld();
-        var released = _payloadRefs.Keys.ToList();
-        _payloadRefs.Clear();
+        var released = _payloadRefs?.Keys.ToList();
+        _payloadRefs = null;
         Timers.CancelAll();
 
         // After every pending write: delete the journal and snapshots (then the payloads it referenced are released), then leave.
