@@ -24,7 +24,7 @@ public sealed partial class ClientConnectionActor
                 _session = Sender;
                 Context.Watch(_session);
                 Become(Connected);
-                ResendPendingQos2();
+                ResendUnanswered();
                 Stash.UnstashAll();
                 break;
             case AttachTimeout:

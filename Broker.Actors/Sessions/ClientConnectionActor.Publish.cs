@@ -32,6 +32,9 @@ public sealed partial class ClientConnectionActor
     /// the re-attach (the session answers a release it has done already with PUBCOMP too).
     /// </summary>
     private HashSet<ushort>? _releasesPending;
+
+    /// <summary>SUBSCRIBE and UNSUBSCRIBE handed to the session and not yet answered, in order; handed over again after a re-attach, like the releases.</summary>
+    private List<(ushort PacketId, object Request)>? _requestsPending;
     private uint _grantedExpiry;
     private string? _assignedClientId;
     private uint _clientMaxPacketSize = uint.MaxValue;
@@ -321,17 +324,26 @@ public sealed partial class ClientConnectionActor
 
         if (AdmitSubscribe(subscribe) is { } admitted)
         {
-            _session!.Tell(new SessionSubscribe(Self, admitted));
+            var request = new SessionSubscribe(Self, admitted);
+            (_requestsPending ??= new()).Add((admitted.PacketId, request));
+            _session!.Tell(request);
         }
     }
 
     private void HandleUnsubscribe(MqttUnsubscribePacket unsubscribe)
     {
-        _session!.Tell(new SessionUnsubscribe(Self, unsubscribe));
+        var request = new SessionUnsubscribe(Self, unsubscribe);
+        (_requestsPending ??= new()).Add((unsubscribe.PacketId, request));
+        _session!.Tell(request);
     }
 
-    /// <summary>After a re-attach: hand the unanswered QoS 2 publishes and releases to the session again.</summary>
-    private void ResendPendingQos2()
+    private void RequestAnswered(ushort packetId) => _requestsPending?.RemoveAll(r => r.PacketId == packetId);
+
+    /// <summary>
+    /// After a re-attach: hand the session again what the client sent and the stopped session never answered: QoS 2
+    /// publishes, releases, subscribes and unsubscribes (each is idempotent at the session).
+    /// </summary>
+    private void ResendUnanswered()
     {
         if (_inboundQos2Pending is not null)
         {
@@ -344,6 +356,11 @@ public sealed partial class ClientConnectionActor
         foreach (var packetId in _releasesPending ?? [])
         {
             _session!.Tell(new InboundRelease(Self, packetId));
+        }
+
+        foreach (var (_, request) in _requestsPending ?? [])
+        {
+            _session!.Tell(request);
         }
     }
 }

@@ -182,6 +182,10 @@ public sealed partial class ClientConnectionActor
         {
             _releasesPending?.Remove(comp.PacketId);
         }
+        else if (send.Packet is MqttSubAckPacket or MqttUnsubAckPacket)
+        {
+            RequestAnswered(send.Packet is MqttSubAckPacket s ? s.PacketId : ((MqttUnsubAckPacket)send.Packet).PacketId);
+        }
 
         if (send.Packet is MqttSubAckPacket subAck && _subAckMerges is not null && _subAckMerges.Remove(subAck.PacketId, out var refused))
         {

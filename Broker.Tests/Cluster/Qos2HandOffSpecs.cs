@@ -104,6 +104,59 @@ public sealed class Qos2HandOffSpecs : IAsyncLifetime
         Assert.True(suppressed > 0, "no message was routed a second time: the hand-off never met a message mid-routing");
     }
 
+    [Fact]
+    public async Task Subscribes_and_unsubscribes_sent_as_the_session_is_handed_off_are_answered_and_take_effect()
+    {
+        var clientId = $"handoff-sub-{Guid.NewGuid().ToString("N")[..6]}";
+        var (client, _) = await RawMqttClient.ConnectAsync(_broker.Port, ClientVersion.V500, clientId,
+            c => c with { SessionExpiryInterval = 300 });
+        await using var _c = client;
+        var session = _broker.Server.System.ActorSelection(
+            $"/system/sharding/session/{_broker.Server.Context.SessionShardOf(clientId)}/{clientId}");
+
+        // Each round: SUBSCRIBE a new filter and UNSUBSCRIBE the previous one back to back, the hand-off right behind
+        // them; both must be answered (a request the stopping session never read used to go unanswered for ever).
+        const int rounds = 20;
+        for (var i = 1; i <= rounds; i++)
+        {
+            await client.SendAsync(new MqttSubscribePacket
+            {
+                PacketId = (ushort)(2 * i), Subscriptions = [new MqttTopicSubscription { TopicFilter = $"handoff/sub/{i}", QoS = MqttQoS.AtLeastOnce }],
+            });
+            if (i > 1)
+            {
+                await client.SendAsync(new MqttUnsubscribePacket { PacketId = (ushort)(2 * i + 1), TopicFilters = [$"handoff/sub/{i - 1}"] });
+            }
+
+            await Task.Delay(i % 3);
+            session.Tell(SessionHandOff.Instance);
+            // The two answers may come in either order (SUBACK waits for the routes to be registered).
+            var answers = new List<MqttPacket>();
+            while (answers.Count < (i > 1 ? 2 : 1))
+            {
+                answers.Add(await client.ReceiveAsync(TimeSpan.FromSeconds(15))
+                    ?? throw new InvalidOperationException($"round {i}: the broker closed the connection"));
+            }
+
+            var subAck = Assert.Single(answers.OfType<MqttSubAckPacket>());
+            Assert.Equal((ushort)(2 * i), subAck.PacketId);
+            Assert.Equal(MqttReasonCode.GrantedQoS1, subAck.ReasonCodes.Single());
+            if (i > 1)
+            {
+                Assert.Equal((ushort)(2 * i + 1), Assert.Single(answers.OfType<MqttUnsubAckPacket>()).PacketId);
+            }
+        }
+
+        // Only the last filter is left: a message on it arrives, one on the one before does not.
+        var (publisher, _) = await RawMqttClient.ConnectAsync(_broker.Port, ClientVersion.V500, $"{clientId}-pub");
+        await using var _p = publisher;
+        await publisher.SendAsync(new MqttPublishPacket { Topic = $"handoff/sub/{rounds - 1}", QoS = MqttQoS.AtMostOnce, Payload = "old"u8.ToArray() });
+        await publisher.SendAsync(new MqttPublishPacket { Topic = $"handoff/sub/{rounds}", QoS = MqttQoS.AtMostOnce, Payload = "new"u8.ToArray() });
+        var got = await client.ExpectAsync<MqttPublishPacket>(TimeSpan.FromSeconds(15));
+        Assert.Equal($"handoff/sub/{rounds}", got.Topic);
+        await client.AssertSilentAsync(E2E.Quiet);
+    }
+
     private static int Count(List<string> taken)
     {
         lock (taken)
