@@ -7,12 +7,12 @@ namespace Broker.Sessions;
 /// Inbound back-pressure: a publisher faster than the cluster can route and deliver is not read from (DotNetty
 /// AutoRead off) rather than buffered without bound in actor mailboxes. QoS 1/2 publishes are counted until
 /// acknowledged; QoS 0 has no acknowledgement, so every 256th one is a probe that carries a reply address: the topic
-/// says to how many sessions it went, and each of those sessions confirms once it has handed the message to its
-/// connection. So a publisher waits when the subscribers' sessions fall behind (fan-in: 50 publishers into one
-/// subscriber), not only when routing does; before, it was read at full speed and the surplus was dropped at the
-/// subscriber, after every hop had been paid for. A probe not answered within <see cref="ProbeTimeoutMs"/> (a session
+/// says to how many sessions it went, and each of those sessions hands it to its connection, which answers once it has
+/// the message (across nodes when the session lives elsewhere). So a publisher waits when the subscribers fall behind
+/// (fan-in: 50 publishers into one subscriber), not only when routing does; before, it was read at full speed and
+/// the surplus was dropped at the subscriber, after every hop had been paid for. A probe not answered within <see cref="ProbeTimeoutMs"/> (a session
 /// lost with its node) counts as answered. A slow subscriber socket does not stall publishers: its connection drops
-/// QoS 0 once the channel is unwritable, after the session has confirmed. Reading resumes when the backlog has
+/// QoS 0 once the channel is unwritable, and answers probes all the same. Reading resumes when the backlog has
 /// drained. Below all of this, the channel handler stops reading by itself when more than
 /// <see cref="Transport.MqttCodecState.BacklogHigh"/> decoded packets wait in this actor's mailbox (a starved actor
 /// cannot decide anything in time), and reading resumes at <see cref="Transport.MqttCodecState.BacklogLow"/>.
@@ -97,6 +97,13 @@ public sealed partial class ClientConnectionActor
             SetAutoRead(true);
         }
     }
+
+    /// <summary>
+    /// A probe of another publisher's QoS 0 message reached this connection: answered here rather than by the session,
+    /// so that the answer waits for the hop from the session to the connection, which crosses nodes when the client is
+    /// connected to another node than its session's (remoting has no back-pressure of its own).
+    /// </summary>
+    private static void AnswerProbe(SendPublish send) => send.ProbeTo?.Tell(new DeliveryStored(send.ProbeId));
 
     private void SetAutoRead(bool on)
     {

@@ -226,9 +226,11 @@ public sealed partial class ClientConnectionActor
     private void HandleSendPublish(SendPublish send)
     {
         var queued = send.Message;
+        AnswerProbe(send);
         if (queued.QoS == MqttQoS.AtMostOnce && !_channel.IsWritable)
         {
             // Slow or dead consumer: at most once allows dropping, and memory must stay bounded (DESIGN promise 6).
+            // A probe is answered all the same: a stuck subscriber must not stall a publisher that serves others.
             _context.Metrics.DroppedSlowConsumerAdd();
             return;
         }

@@ -52,6 +52,13 @@ public sealed partial class SessionEntity
                 (_seen ??= new()).Record(deliver.Message.PublisherClientId, deliver.Origin);
             }
 
+            if (_connection is not null && deliver.AckTo is not null)
+            {
+                // A back-pressure probe: the connection answers it once the message is written (it may be on another node).
+                _connection.Tell(new SendPublish(resolved, 0, false, deliver.AckTo, deliver.AckId));
+                return;
+            }
+
             _connection?.Tell(new SendPublish(resolved, 0, false));
             Confirm(deliver);
             return;

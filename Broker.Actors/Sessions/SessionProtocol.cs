@@ -71,5 +71,10 @@ public sealed record SessionWoken(string ClientId) : Persistence.Serialization.I
 /// <summary>Session to connection: write this packet (SUBACK, UNSUBACK, PUBREC, PUBREL, PUBCOMP).</summary>
 public sealed record SendPacket(MqttPacket Packet) : Persistence.Serialization.IBrokerSerializable;
 
-/// <summary>Session to connection: send this message as PUBLISH with this packet id (0 for QoS 0).</summary>
-public sealed record SendPublish(QueuedMessage Message, ushort PacketId, bool Dup) : Persistence.Serialization.IBrokerSerializable;
+/// <summary>
+/// Session to connection: send this message as PUBLISH with this packet id (0 for QoS 0). A QoS 0 back-pressure probe
+/// carries its publisher's reply address: the connection answers it once the message is written, or once its channel
+/// is writable again (see ClientConnectionActor.Backpressure), so that the answer crosses every hop, nodes included.
+/// </summary>
+public sealed record SendPublish(QueuedMessage Message, ushort PacketId, bool Dup, IActorRef? ProbeTo = null, long ProbeId = 0)
+    : Persistence.Serialization.IBrokerSerializable;

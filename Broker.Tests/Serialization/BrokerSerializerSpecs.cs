@@ -89,6 +89,7 @@ public sealed class BrokerSerializerSpecs : IDisposable
         yield return new SendPacket(new MqttSubAckPacket { PacketId = 4, ReasonCodes = [MqttReasonCode.GrantedQoS1, MqttReasonCode.TopicFilterInvalid] });
         yield return new SendPacket(new MqttPubRelPacket { PacketId = 9 });
         yield return new SendPublish(Queued, 12, true);
+        yield return new SendPublish(Queued with { QoS = MqttQoS.AtMostOnce }, 0, false, _ref, long.MinValue + 3);
         yield return new InboundStoreFailed(12);
         yield return new WakeSession("c1");
         yield return new ReplicaChange("a/#\u0000c1\u0000", true, 42);

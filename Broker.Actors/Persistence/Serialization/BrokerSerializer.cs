@@ -229,6 +229,12 @@ public sealed partial class BrokerSerializer : SerializerWithStringManifest
                 w.Queued(m.Message);
                 w.VarUInt(m.PacketId);
                 w.Bool(m.Dup);
+                if (m.ProbeTo is not null)
+                {
+                    Ref(w, m.ProbeTo);
+                    w.Long(m.ProbeId);
+                }
+
                 break;
             case TopicSubscriberAdded m:
                 w.String(m.ClientId);
@@ -299,7 +305,7 @@ public sealed partial class BrokerSerializer : SerializerWithStringManifest
             "iq" => new InboundQos2Publish(Ref(ref r) ?? ActorRefs.Nobody, r.Message(), checked((ushort)r.VarUInt())),
             "ir" => new InboundRelease(Ref(ref r) ?? ActorRefs.Nobody, checked((ushort)r.VarUInt())),
             "sp" => new SendPacket(r.Packet()),
-            "spub" => new SendPublish(r.Queued(), checked((ushort)r.VarUInt()), r.Bool()),
+            "spub" => ReadSendPublish(ref r),
             "isf" => new InboundStoreFailed(checked((ushort)r.VarUInt())),
             "wks" => new WakeSession(r.RequiredString()),
             "rc" => new ReplicaChange(r.RequiredString(), r.Bool(), r.Long()),
@@ -319,6 +325,20 @@ public sealed partial class BrokerSerializer : SerializerWithStringManifest
 
     private void Ref(BrokerBinaryWriter w, IActorRef? actorRef) =>
         w.String(actorRef is null || actorRef.IsNobody() ? null : Akka.Serialization.Serialization.SerializedActorPath(actorRef));
+
+    /// <summary>"spub": the message, packet id and DUP; then, for a QoS 0 probe only, its reply address and id.</summary>
+    private SendPublish ReadSendPublish(ref BrokerBinaryReader r)
+    {
+        var message = r.Queued();
+        var packetId = checked((ushort)r.VarUInt());
+        var dup = r.Bool();
+        if (r.AtEnd)
+        {
+            return new SendPublish(message, packetId, dup);
+        }
+
+        return new SendPublish(message, packetId, dup, Ref(ref r), r.Long());
+    }
 
     /// <summary>"dlr": a delivery whose payload the topic offers to store once; then the optional QoS 2 origin.</summary>
     private Deliver ReadDeliverWithPayloadId(ref BrokerBinaryReader r)
