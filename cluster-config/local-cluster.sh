@@ -49,6 +49,8 @@ up() {
   echo "building Broker.Node (Release) ..."
   dotnet build -c Release -v q --nologo "$repo/Broker.Node" >"$run/build.log" 2>&1 || { cat "$run/build.log"; exit 1; }
 
+  # A PostgreSQL stopped just before (the previous `down`) may still hold the port for a moment: wait until it is free.
+  wait_for 30 "port $pg_port to be free" bash -c "! ss -ltn 'sport = :$pg_port' | grep -q LISTEN"
   rm -rf "$run/pg"; mkdir -p "$run/pg"
   [ "$(id -u)" = 0 ] && chown postgres:postgres "$run/pg"
   as_postgres "$pg_bin/initdb" -D "$run/pg/data" -U postgres --auth=trust -E UTF8 --no-instructions >"$run/pg-init.log"

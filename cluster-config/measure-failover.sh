@@ -69,7 +69,8 @@ throughput() {
   dotnet "$node_dll" --Mqtt:Port="$port" --Cluster:Port="$cport" --Node:DataDir="$dir" >"$dir/node.log" 2>&1 &
   pid=$!
   # Stop the single node however this ends (a cluster that fails to start exits the script through set -e).
-  trap 'kill -TERM "$pid" 2>/dev/null || true' EXIT
+  # shellcheck disable=SC2064 # expanded now: pid is local to this function, and the trap runs after it returned
+  trap "kill -TERM $pid 2>/dev/null || true" EXIT
   for _ in $(seq 450); do grep -q "Broker ready" "$dir/node.log" && break; sleep 0.2; done
   (
     flock 9
@@ -86,6 +87,7 @@ throughput() {
     done
   ) 9>/tmp/broker-fixed-ports.lock
   kill -TERM "$pid"; wait "$pid" || true
+  trap - EXIT
   rm -rf "$dir"
   python3 - "$results" <<'PY'
 import statistics, sys
