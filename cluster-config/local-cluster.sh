@@ -49,13 +49,19 @@ up() {
   echo "building Broker.Node (Release) ..."
   dotnet build -c Release -v q --nologo "$repo/Broker.Node" >"$run/build.log" 2>&1 || { cat "$run/build.log"; exit 1; }
 
-  # A PostgreSQL stopped just before (the previous `down`) may still hold the port for a moment: wait until it is free.
-  wait_for 30 "port $pg_port to be free" bash -c "! ss -ltn 'sport = :$pg_port' | grep -q LISTEN"
   rm -rf "$run/pg"; mkdir -p "$run/pg"
   [ "$(id -u)" = 0 ] && chown postgres:postgres "$run/pg"
   as_postgres "$pg_bin/initdb" -D "$run/pg/data" -U postgres --auth=trust -E UTF8 --no-instructions >"$run/pg-init.log"
-  as_postgres "$pg_bin/pg_ctl" -D "$run/pg/data" -l "$run/pg/postgres.log" -w -t 30 \
-    -o "-c listen_addresses=127.0.0.1 -p $pg_port -k $run/pg" start >/dev/null 9>&-
+  # The port can be taken for a while: 55432 lies in the ephemeral range, so after a run with many client connections
+  # (the load runner's connect storm) a client socket may still hold it. Retry for up to 60 s.
+  local started=""
+  for _ in $(seq 30); do
+    if as_postgres "$pg_bin/pg_ctl" -D "$run/pg/data" -l "$run/pg/postgres.log" -w -t 30 \
+      -o "-c listen_addresses=127.0.0.1 -p $pg_port -k $run/pg" start >/dev/null 2>&1 9>&-; then started=1; break; fi
+    grep -q "Address already in use" "$run/pg/postgres.log" 2>/dev/null || break
+    sleep 2
+  done
+  [ -n "$started" ] || { echo "PostgreSQL did not start on port $pg_port:" >&2; tail -n 5 "$run/pg/postgres.log" >&2; exit 1; }
   echo "pg_data=$run/pg/data" >"$state"
   psql -h 127.0.0.1 -p $pg_port -U postgres -qc 'create database broker' >/dev/null
 
