@@ -135,6 +135,19 @@ public sealed class JournalLink
 
     public bool IsJournal(IActorRef actor) => actor.Equals(Journal);
 
+    /// <summary>While the entity waits (starting, recovering, fetching): its journal's stop ends it; anything else waits in the stash.</summary>
+    public void StashUnlessStopped(object message, IStash stash)
+    {
+        if (message is Terminated t && IsJournal(t.ActorRef))
+        {
+            Stopped();
+        }
+        else
+        {
+            stash.Stash();
+        }
+    }
+
     /// <summary>
     /// The journal stopped (a write or the recovery failed; logged and counted by the journal): nothing waiting on it
     /// was confirmed. The owner stops too, and the next message to it recovers what was stored. The directory needs

@@ -95,13 +95,9 @@ public sealed partial class TopicEntity : UntypedActor, IWithUnboundedStash
             BecomeActive();
             CheckHolders();
         }
-        else if (message is Terminated t && _journal.IsJournal(t.ActorRef))
-        {
-            _journal.Stopped();
-        }
         else
         {
-            Stash.Stash();
+            _journal.StashUnlessStopped(message, Stash);
         }
     }
 
@@ -248,11 +244,8 @@ public sealed partial class TopicEntity : UntypedActor, IWithUnboundedStash
                         Route(publish);
                         Stash.UnstashAll();
                         break;
-                    case Terminated t when _journal.IsJournal(t.ActorRef):
-                        _journal.Stopped();
-                        break;
                     default:
-                        Stash.Stash();
+                        _journal.StashUnlessStopped(m, Stash);
                         break;
                 }
             });

@@ -39,11 +39,8 @@ public sealed partial class SessionEntity
                 BecomeActive();
                 OnRecovered();
                 break;
-            case Terminated t when _journal.IsJournal(t.ActorRef):
-                _journal.Stopped();
-                break;
             default:
-                Stash.Stash();
+                _journal.StashUnlessStopped(message, Stash);
                 break;
         }
     }

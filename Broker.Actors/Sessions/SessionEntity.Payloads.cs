@@ -305,11 +305,8 @@ public sealed partial class SessionEntity
                 }
 
                 break;
-            case Terminated t when _journal.IsJournal(t.ActorRef):
-                _journal.Stopped();
-                break;
             default:
-                Stash.Stash();
+                _journal.StashUnlessStopped(message, Stash);
                 break;
         }
     }
