@@ -128,6 +128,8 @@ public sealed class BrokerServer : IAsyncDisposable
         context.TopicDirectory = System.ActorOf(
             Persistence.StoredEntityDirectory.Props("topic-", context.TopicShardOf, janitor), "topic-directory");
         context.ClientRegistry = System.ActorOf(Operations.ClientRegistryActor.Props(), Operations.ClientRegistryActor.Name);
+        context.Nodes.Start(System, System.ActorOf(SessionHost.Props(context), SessionHost.Name));
+        System.ActorOf(NodeDirectoryActor.Props(context.Nodes, context.WildcardIndexActor), NodeDirectoryActor.Name);
         context.ConnectionLog = Akka.Event.Logging.GetLogger(System, typeof(Sessions.ClientConnectionActor));
         context.SessionLog = Akka.Event.Logging.GetLogger(System, typeof(Sessions.SessionEntity));
 

@@ -20,6 +20,9 @@ public sealed class BrokerContext
 
     public WildcardIndex Wildcards { get; } = new();
 
+    /// <summary>The nodes that live sessions run on, and their session hosts (see Sessions/SessionHost.cs).</summary>
+    public NodeDirectory Nodes { get; } = new();
+
     public BrokerMetrics Metrics { get; } = new();
 
     /// <summary>Authentication, ACLs and the failure throttle (Broker.Actors/Security); open until the server sets it.</summary>

@@ -83,6 +83,13 @@ public sealed record SessionOptions
 
     /// <summary>Expiry of a v3.1.1 clean-session-0 session after its client left, in seconds (EMQX uses 2 hours).</summary>
     public long PersistentSessionExpiry { get; init; } = 2 * 3600;
+
+    /// <summary>
+    /// A clean session (it ends with its connection) runs on the node of its connection, and publishes reach it there
+    /// in one message per node; its session entity (sharded by client id) only guards the client id. Off: every session
+    /// runs in its entity, wherever sharding placed it (one more network hop per delivery in a cluster).
+    /// </summary>
+    public bool CleanSessionsOnConnectionNode { get; init; } = true;
 }
 
 /// <summary>Where the node keeps its files.</summary>

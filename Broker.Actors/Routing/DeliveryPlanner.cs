@@ -1,7 +1,16 @@
 namespace Broker.Routing;
 
-/// <summary>One chosen recipient of a publish: a client, and the full shared filter when chosen for a shared group.</summary>
-public readonly record struct DeliveryTarget(string ClientId, string? SharedFilter);
+/// <summary>
+/// One chosen recipient of a publish: a client (and, for a live session beside its connection, its node and
+/// incarnation), and the full shared filter when chosen for a shared group.
+/// </summary>
+public readonly record struct DeliveryTarget(string ClientId, string? SharedFilter, string? Node = null, long Incarnation = 0)
+{
+    public DeliveryTarget(SubscriberKey key, string? sharedFilter)
+        : this(key.ClientId, sharedFilter, key.Node, key.Incarnation)
+    {
+    }
+}
 
 /// <summary>
 /// Decides who receives a publish on one topic: every client with a matching non-shared subscription once (however
@@ -14,8 +23,8 @@ public readonly record struct DeliveryTarget(string ClientId, string? SharedFilt
 /// </summary>
 public sealed class DeliveryPlanner
 {
-    private readonly HashSet<string> _seen = new(StringComparer.Ordinal);
-    private readonly Dictionary<(string Group, string Filter), List<string>> _groups = new();
+    private readonly HashSet<SubscriberKey> _seen = new();
+    private readonly Dictionary<(string Group, string Filter), List<SubscriberKey>> _groups = new();
     private readonly Dictionary<(string Group, string Filter), int> _roundRobin = new();
 
     /// <summary>Fills <paramref name="targets"/> from exact subscribers of the topic and wildcard matches.</summary>
@@ -50,8 +59,8 @@ public sealed class DeliveryPlanner
             }
 
             // Members arrive in hash order; sort so that round-robin walks a stable sequence.
-            members.Sort(StringComparer.Ordinal);
-            string chosen;
+            members.Sort(MemberOrder);
+            SubscriberKey chosen;
             if (origin is not null)
             {
                 chosen = members[(int)(unchecked((ulong)origin.Stream + (ulong)origin.Seq) % (ulong)members.Count)];
@@ -71,7 +80,7 @@ public sealed class DeliveryPlanner
     /// Picks another member of one shared group for a message its previous member gave back; null when no other
     /// member is subscribed (the message is then dropped: the group is empty).
     /// </summary>
-    public string? PickSharedMember(
+    public SubscriberKey? PickSharedMember(
         string topic,
         string group,
         string filter,
@@ -79,14 +88,14 @@ public sealed class DeliveryPlanner
         List<(string Filter, SubscriberKey Key, byte Value)> wildcardMatches,
         string excludedClientId)
     {
-        var members = new List<string>();
+        var members = new List<SubscriberKey>();
         if (filter == topic)
         {
             foreach (var key in exact)
             {
                 if (key.ShareGroup == group && key.ClientId != excludedClientId)
                 {
-                    members.Add(key.ClientId);
+                    members.Add(key);
                 }
             }
         }
@@ -95,7 +104,7 @@ public sealed class DeliveryPlanner
         {
             if (f == filter && key.ShareGroup == group && key.ClientId != excludedClientId)
             {
-                members.Add(key.ClientId);
+                members.Add(key);
             }
         }
 
@@ -104,7 +113,7 @@ public sealed class DeliveryPlanner
             return null;
         }
 
-        members.Sort(StringComparer.Ordinal);
+        members.Sort(MemberOrder);
         _roundRobin.TryGetValue((group, filter), out var next);
         _roundRobin[(group, filter)] = (next + 1) % members.Count;
         return members[next % members.Count];
@@ -114,9 +123,11 @@ public sealed class DeliveryPlanner
     {
         if (key.ShareGroup is null)
         {
-            if (_seen.Add(key.ClientId))
+            // A client gets a message once however many of its filters match (its session merges them); a client id
+            // briefly held by two live sessions (one taking over from the other) reaches both.
+            if (_seen.Add(key))
             {
-                targets.Add(new DeliveryTarget(key.ClientId, null));
+                targets.Add(new DeliveryTarget(key, null));
             }
 
             return;
@@ -128,6 +139,12 @@ public sealed class DeliveryPlanner
             _groups[(key.ShareGroup, filter)] = members;
         }
 
-        members.Add(key.ClientId);
+        members.Add(key);
+    }
+
+    private static int MemberOrder(SubscriberKey a, SubscriberKey b)
+    {
+        var byClient = string.CompareOrdinal(a.ClientId, b.ClientId);
+        return byClient != 0 ? byClient : a.Incarnation.CompareTo(b.Incarnation);
     }
 }

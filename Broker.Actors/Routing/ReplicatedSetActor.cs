@@ -151,6 +151,9 @@ public abstract class ReplicatedSetActor : ReceiveActor, IWithTimers
 
     protected bool Contains(string element) => _known.Contains(element);
 
+    /// <summary>The elements this replica knows.</summary>
+    protected IReadOnlyCollection<string> Elements => _known;
+
     private ActorSelection Peer(Address address) => Context.ActorSelection(new RootActorPath(address) / "user" / PeerName);
 
     private void Confirmed(long correlation, Address from)

@@ -67,16 +67,31 @@ public sealed record Deliver(
     MessageOrigin? Origin = null,
     long PayloadId = 0) : IWithClientId, Persistence.Serialization.IBrokerSerializable;
 
-/// <summary>Registers an exact-topic (non-wildcard) subscription in the topic's entity; answered by <see cref="TopicSubscribed"/>.</summary>
-public sealed record SubscribeTopic(string Topic, string ClientId, string? ShareGroup, long RequestId) : IWithTopic, Persistence.Serialization.IBrokerSerializable;
+/// <summary>
+/// Registers an exact-topic (non-wildcard) subscription in the topic's entity; answered by <see cref="TopicSubscribed"/>.
+/// <see cref="Node"/> and <see cref="Incarnation"/> name a live session beside its connection (see <see cref="SubscriberKey"/>).
+/// </summary>
+public sealed record SubscribeTopic(string Topic, string ClientId, string? ShareGroup, long RequestId, string? Node = null, long Incarnation = 0)
+    : IWithTopic, Persistence.Serialization.IBrokerSerializable
+{
+    public SubscriberKey Key => new(ClientId, ShareGroup, Node, Incarnation);
+}
 
 public sealed record TopicSubscribed(long RequestId) : Persistence.Serialization.IBrokerSerializable;
 
 /// <summary>Removes an exact-topic subscription; not answered.</summary>
-public sealed record UnsubscribeTopic(string Topic, string ClientId, string? ShareGroup) : IWithTopic, Persistence.Serialization.IBrokerSerializable;
+public sealed record UnsubscribeTopic(string Topic, string ClientId, string? ShareGroup, string? Node = null, long Incarnation = 0)
+    : IWithTopic, Persistence.Serialization.IBrokerSerializable
+{
+    public SubscriberKey Key => new(ClientId, ShareGroup, Node, Incarnation);
+}
 
-/// <summary>Asks the topic's entity to send its retained message (if any) to the client for the given filter.</summary>
-public sealed record RequestRetained(string Topic, string ClientId, string Filter) : IWithTopic, Persistence.Serialization.IBrokerSerializable;
+/// <summary>
+/// Asks the topic's entity to send its retained message (if any) to the client for the given filter; a live session
+/// beside its connection names its node and incarnation.
+/// </summary>
+public sealed record RequestRetained(string Topic, string ClientId, string Filter, string? Node = null, long Incarnation = 0)
+    : IWithTopic, Persistence.Serialization.IBrokerSerializable;
 
 /// <summary>
 /// A message chosen for a member of a shared subscription that left before completing it: the topic entity picks
@@ -94,5 +109,30 @@ public sealed record WakeTopic(string Topic) : IWithTopic, Persistence.Serializa
 
 public sealed record TopicWoken(string Topic) : Persistence.Serialization.IBrokerSerializable;
 
-/// <summary>The key under which a subscriber sits in topic entities and the wildcard trie.</summary>
-public readonly record struct SubscriberKey(string ClientId, string? ShareGroup);
+/// <summary>
+/// The key under which a subscriber sits in topic entities and the wildcard trie. Without a <see cref="Node"/>,
+/// deliveries go to the client's session entity through the session region (wherever sharding placed it). With one,
+/// the subscriber is a live session running beside its connection on that node (a clean session, see
+/// SessionHost): deliveries go to that node's session host in one <see cref="NodeDeliver"/> per node, and
+/// <see cref="Incarnation"/> tells that session from an earlier or later one of the same client id on the same node.
+/// </summary>
+public readonly record struct SubscriberKey(string ClientId, string? ShareGroup, string? Node = null, long Incarnation = 0);
+
+/// <summary>One recipient of a <see cref="NodeDeliver"/>: a live session on the receiving node.</summary>
+public readonly record struct NodeRecipient(string ClientId, long Incarnation, string? SharedFilter);
+
+/// <summary>
+/// One publish for every live session of one node that it goes to (the payload crosses the network once per node,
+/// not once per subscriber). The node's session host hands a <see cref="Deliver"/> to each recipient; one that is
+/// no longer there gets it through the session region, whose entity confirms or drops it. <see cref="FromEntity"/>
+/// marks one the session entity forwarded: it does not go back.
+/// </summary>
+public sealed record NodeDeliver(
+    MqttApplicationMessage Message,
+    IReadOnlyList<NodeRecipient> Recipients,
+    IActorRef? AckTo,
+    long AckId,
+    MessageOrigin? Origin = null,
+    long PayloadId = 0,
+    string? RetainedForFilter = null,
+    bool FromEntity = false) : Persistence.Serialization.IBrokerSerializable;

@@ -25,6 +25,7 @@ public sealed partial class TopicEntity : UntypedActor, IWithUnboundedStash
     private readonly DeliveryPlanner _planner = new();
     private readonly List<(string Filter, SubscriberKey Key, byte Value)> _wildcardMatches = new();
     private readonly List<DeliveryTarget> _targets = new();
+    private readonly DeliveryDispatch _dispatch;
     private readonly ILoggingAdapter _log = Context.GetLogger();
     private MqttApplicationMessage? _retained;
     private int _eventsSinceSnapshot;
@@ -35,6 +36,7 @@ public sealed partial class TopicEntity : UntypedActor, IWithUnboundedStash
         _topic = topic;
         _context = context;
         _journal = new JournalLink(Context, context, context.TopicDirectory, "topic-", topic, context.TopicShardOf(topic));
+        _dispatch = new DeliveryDispatch(context);
 
         // Starting: a topic with nothing stored (no exact subscriber, no retained message: most telemetry topics)
         // routes without reading the journal.
@@ -173,10 +175,10 @@ public sealed partial class TopicEntity : UntypedActor, IWithUnboundedStash
         switch (e)
         {
             case TopicSubscriberAdded a:
-                _subscribers.Add(new SubscriberKey(a.ClientId, a.ShareGroup));
+                _subscribers.Add(a.Key);
                 break;
             case TopicSubscriberRemoved r:
-                _subscribers.Remove(new SubscriberKey(r.ClientId, r.ShareGroup));
+                _subscribers.Remove(r.Key);
                 break;
             case RetainedMessageSet set:
                 _retained = set.Message;
@@ -264,18 +266,31 @@ public sealed partial class TopicEntity : UntypedActor, IWithUnboundedStash
         // is a back-pressure probe: every session confirms once it has handed the message on (see
         // ClientConnectionActor.Backpressure).
         var wantsAck = publish.AckTo is not null;
-        var region = _context.SessionRegion;
+        var ackTo = wantsAck ? publish.AckTo : null;
         var payloadId = _targets.Count >= 2 && message.QoS != Protocol.MqttQoS.AtMostOnce
             && message.Payload.Length >= _context.Options.Storage.SharedPayloadMinBytes
             ? Offer(message)
             : 0;
-        foreach (var target in _targets)
+        _dispatch.Send(_targets, message, ackTo, publish.AckId, publish.Origin, payloadId);
+        DropRoutesOfLeftNodes();
+        publish.AckTo?.Tell(new PublishRouted(publish.AckId, wantsAck ? _targets.Count : 0));
+    }
+
+    /// <summary>Exact subscribers whose live session was on a node that has left: their sessions ended with it.</summary>
+    private void DropRoutesOfLeftNodes()
+    {
+        if (_dispatch.LeftNodes.Count == 0)
         {
-            region.Tell(new Deliver(
-                target.ClientId, message, target.SharedFilter, null, wantsAck ? publish.AckTo : null, publish.AckId, publish.Origin, payloadId));
+            return;
         }
 
-        publish.AckTo?.Tell(new PublishRouted(publish.AckId, wantsAck ? _targets.Count : 0));
+        foreach (var key in _subscribers.Where(k => k.Node is not null && _dispatch.LeftNodes.Contains(k.Node)).ToList())
+        {
+            _subscribers.Remove(key);
+            Store(new TopicSubscriberRemoved(key.ClientId, key.ShareGroup, key.Node, key.Incarnation));
+        }
+
+        _dispatch.LeftNodes.Clear();
     }
 
     private void HandleRedeliverShared(RedeliverShared r)
@@ -283,18 +298,20 @@ public sealed partial class TopicEntity : UntypedActor, IWithUnboundedStash
         _wildcardMatches.Clear();
         _context.Wildcards.Match(_topic, _wildcardMatches);
         var member = _planner.PickSharedMember(_topic, r.Group, r.Filter, _subscribers, _wildcardMatches, r.ExcludedClientId);
-        if (member is null)
+        if (member is not { } chosen)
         {
             _log.Info("Shared group {0} on {1} has no other member; message on {2} dropped", r.Group, r.Filter, _topic);
             return;
         }
 
-        _context.SessionRegion.Tell(new Deliver(member, r.Message, $"$share/{r.Group}/{r.Filter}", null, null, 0));
+        _targets.Clear();
+        _targets.Add(new DeliveryTarget(chosen, $"$share/{r.Group}/{r.Filter}"));
+        _dispatch.Send(_targets, r.Message, null, 0, null, 0);
     }
 
     private void HandleSubscribe(SubscribeTopic s)
     {
-        var key = new SubscriberKey(s.ClientId, s.ShareGroup);
+        var key = s.Key;
         var sender = Sender;
         if (_subscribers.Contains(key))
         {
@@ -303,19 +320,19 @@ public sealed partial class TopicEntity : UntypedActor, IWithUnboundedStash
         }
 
         _subscribers.Add(key);
-        Store(new TopicSubscriberAdded(s.ClientId, s.ShareGroup), () => sender.Tell(new TopicSubscribed(s.RequestId)));
+        Store(new TopicSubscriberAdded(s.ClientId, s.ShareGroup, s.Node, s.Incarnation), () => sender.Tell(new TopicSubscribed(s.RequestId)));
     }
 
     private void HandleUnsubscribe(UnsubscribeTopic u)
     {
-        var key = new SubscriberKey(u.ClientId, u.ShareGroup);
+        var key = u.Key;
         if (!_subscribers.Contains(key))
         {
             return;
         }
 
         _subscribers.Remove(key);
-        Store(new TopicSubscriberRemoved(u.ClientId, u.ShareGroup));
+        Store(new TopicSubscriberRemoved(u.ClientId, u.ShareGroup, u.Node, u.Incarnation));
     }
 
     private void HandleRequestRetained(RequestRetained r)
@@ -333,7 +350,9 @@ public sealed partial class TopicEntity : UntypedActor, IWithUnboundedStash
             return;
         }
 
-        _context.SessionRegion.Tell(new Deliver(r.ClientId, _retained, null, r.Filter, null, 0));
+        _targets.Clear();
+        _targets.Add(new DeliveryTarget(r.ClientId, null, r.Node, r.Incarnation));
+        _dispatch.Send(_targets, _retained, null, 0, null, 0, retainedForFilter: r.Filter);
     }
 
     /// <summary>

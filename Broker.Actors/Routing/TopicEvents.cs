@@ -5,9 +5,15 @@ public interface ITopicEvent : Persistence.Serialization.IBrokerSerializable
 {
 }
 
-public sealed record TopicSubscriberAdded(string ClientId, string? ShareGroup) : ITopicEvent;
+public sealed record TopicSubscriberAdded(string ClientId, string? ShareGroup, string? Node = null, long Incarnation = 0) : ITopicEvent
+{
+    public SubscriberKey Key => new(ClientId, ShareGroup, Node, Incarnation);
+}
 
-public sealed record TopicSubscriberRemoved(string ClientId, string? ShareGroup) : ITopicEvent;
+public sealed record TopicSubscriberRemoved(string ClientId, string? ShareGroup, string? Node = null, long Incarnation = 0) : ITopicEvent
+{
+    public SubscriberKey Key => new(ClientId, ShareGroup, Node, Incarnation);
+}
 
 public sealed record RetainedMessageSet(MqttApplicationMessage Message) : ITopicEvent;
 

@@ -1,4 +1,5 @@
 using Akka.Actor;
+using Akka.Event;
 
 namespace Broker.Routing;
 
@@ -32,6 +33,7 @@ public sealed class WildcardIndexActor : ReplicatedSetActor
             Change(Encode(r.Filter, r.Key), add: true, () => replyTo.Tell(new WildcardRegistered(r.RequestId)));
         });
         Receive<UnregisterWildcard>(r => Change(Encode(r.Filter, r.Key), add: false, done: null));
+        Receive<Cluster.NodeLeft>(left => ForgetNode(left.Node));
     }
 
     protected override string PeerName => Name;
@@ -50,14 +52,36 @@ public sealed class WildcardIndexActor : ReplicatedSetActor
         _index.Remove(filter, key);
     }
 
-    private static string Encode(string filter, SubscriberKey key) =>
-        string.Concat(filter, Separator.ToString(), key.ClientId, Separator.ToString(), key.ShareGroup ?? "");
+    /// <summary>
+    /// "filter\0client\0group", and for a live session beside its connection "\0node\0incarnation" after it (the
+    /// elements of earlier versions have three parts).
+    /// </summary>
+    internal static string Encode(string filter, SubscriberKey key) => key.Node is null
+        ? string.Concat(filter, Separator.ToString(), key.ClientId, Separator.ToString(), key.ShareGroup ?? "")
+        : string.Join(Separator, filter, key.ClientId, key.ShareGroup ?? "", key.Node,
+            key.Incarnation.ToString(System.Globalization.CultureInfo.InvariantCulture));
 
-    private static (string Filter, SubscriberKey Key) Decode(string element)
+    internal static (string Filter, SubscriberKey Key) Decode(string element)
     {
-        var first = element.IndexOf(Separator);
-        var second = element.IndexOf(Separator, first + 1);
-        var group = element[(second + 1)..];
-        return (element[..first], new SubscriberKey(element[(first + 1)..second], group.Length == 0 ? null : group));
+        var parts = element.Split(Separator);
+        var group = parts[2].Length == 0 ? null : parts[2];
+        return parts.Length >= 5
+            ? (parts[0], new SubscriberKey(parts[1], group, parts[3], long.Parse(parts[4], System.Globalization.CultureInfo.InvariantCulture)))
+            : (parts[0], new SubscriberKey(parts[1], group));
+    }
+
+    /// <summary>Removes every route of live sessions on a node that left the cluster (their sessions ended with it).</summary>
+    private void ForgetNode(string node)
+    {
+        var gone = Elements.Where(e => Decode(e).Key.Node == node).ToList();
+        foreach (var element in gone)
+        {
+            Change(element, add: false, done: null);
+        }
+
+        if (gone.Count > 0)
+        {
+            Log.Info("Removed {0} wildcard routes of live sessions on {1}, which left the cluster", gone.Count, node);
+        }
     }
 }

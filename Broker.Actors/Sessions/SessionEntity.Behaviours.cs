@@ -53,6 +53,11 @@ public sealed partial class SessionEntity
 
     private void Active(object message)
     {
+        if (HandleLiveMessage(message))
+        {
+            return;
+        }
+
         switch (message)
         {
             case Routing.Deliver deliver:
@@ -112,9 +117,9 @@ public sealed partial class SessionEntity
                 // Recovery has run by now (expiry scheduled, routes being re-announced); answer once they are confirmed.
                 (_wakers ??= new()).Add(Sender);
                 AnswerWakersWhenRouted();
-                if (!_hasState && !Connected && _subscriptions.Count == 0 && !_ending)
+                if (Unused)
                 {
-                    Context.Parent.Tell(new Passivate(PoisonPill.Instance));
+                    Leave();
                 }
 
                 break;

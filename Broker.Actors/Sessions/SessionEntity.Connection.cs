@@ -18,6 +18,20 @@ public sealed partial class SessionEntity
             return;
         }
 
+        if (_delegate is { } d && attach.Connection.Equals(d.Connection))
+        {
+            return; // a repeated attach of the connection whose live session is starting (or runs) beside it
+        }
+
+        if (RunsBesideConnection(attach.Info))
+        {
+            Delegate(attach);
+            return;
+        }
+
+        // A session that ran beside its connection is taken over by one this entity holds itself.
+        EndDelegation(takenOver: true);
+
         if (attach.Connection.Equals(_connection))
         {
             // The same connection asked again (ClientConnectionActor repeats an unanswered attach, in case a dying

@@ -25,10 +25,10 @@ public sealed partial class SessionEntity
             }
 
             Confirm(deliver);
-            if (!Connected && !_hasState && _subscriptions.Count == 0 && !_ending)
+            if (Unused)
             {
                 // Woken by a stale route to a session that no longer exists: go back to sleep.
-                Context.Parent.Tell(new Passivate(PoisonPill.Instance));
+                Leave();
             }
 
             return;

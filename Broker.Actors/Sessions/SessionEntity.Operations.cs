@@ -37,11 +37,11 @@ public sealed partial class SessionEntity
                 (int)s.Value.RetainHandling, s.Value.SubscriptionIdentifier))
             .ToList();
         Sender.Tell(new SessionInfo(_clientId, _hasState || Connected, Connected, _expirySeconds > 0, _expirySeconds,
-            subscriptions, _queue.Count, _inflight.Count, Akka.Cluster.Cluster.Get(Context.System).SelfAddress.ToString()));
-        if (!_hasState && !Connected && _subscriptions.Count == 0 && !_ending)
+            subscriptions, _queue.Count, _inflight.Count, _isLive ? _context.Nodes.Self : Akka.Cluster.Cluster.Get(Context.System).SelfAddress.ToString()));
+        if (Unused)
         {
             // Asked about a client id that has no session: do not keep an empty entity for it.
-            Context.Parent.Tell(new Passivate(PoisonPill.Instance));
+            Leave();
         }
     }
 

@@ -218,9 +218,9 @@ public sealed partial class SessionEntity
     {
         var notHeld = c.Ids.Where(id => _payloadRefs?.ContainsKey((c.Topic, id)) != true).ToList();
         Sender.Tell(new HoldsChecked(c.Topic, _clientId, notHeld));
-        if (!Connected && !_hasState && _subscriptions.Count == 0 && !_ending)
+        if (Unused)
         {
-            Context.Parent.Tell(new Passivate(PoisonPill.Instance));
+            Leave();
         }
     }
 

@@ -125,7 +125,7 @@ public sealed partial class SessionEntity
         }
         else
         {
-            _context.TopicRegion.Tell(new Routing.RequestRetained(filter, _clientId, filter));
+            _context.TopicRegion.Tell(new Routing.RequestRetained(filter, _clientId, filter, RouteNode, _incarnation));
         }
     }
 
@@ -138,7 +138,7 @@ public sealed partial class SessionEntity
 
         foreach (var topic in found.Topics)
         {
-            _context.TopicRegion.Tell(new Routing.RequestRetained(topic, _clientId, found.SubscriptionFilter));
+            _context.TopicRegion.Tell(new Routing.RequestRetained(topic, _clientId, found.SubscriptionFilter, RouteNode, _incarnation));
         }
     }
 
@@ -175,14 +175,14 @@ public sealed partial class SessionEntity
     {
         var group = MqttTopic.TryParseShared(filter, out var g, out var inner) ? g : null;
         var topicFilter = group is null ? filter : inner;
-        var key = new SubscriberKey(_clientId, group);
+        var key = new SubscriberKey(_clientId, group, RouteNode, _incarnation);
         if (MqttTopic.HasWildcards(topicFilter))
         {
             _context.WildcardIndexActor.Tell(new RegisterWildcard(topicFilter, key, requestId));
         }
         else
         {
-            _context.TopicRegion.Tell(new SubscribeTopic(topicFilter, _clientId, group, requestId));
+            _context.TopicRegion.Tell(new SubscribeTopic(topicFilter, _clientId, group, requestId, RouteNode, _incarnation));
         }
     }
 
@@ -192,11 +192,11 @@ public sealed partial class SessionEntity
         var topicFilter = group is null ? filter : inner;
         if (MqttTopic.HasWildcards(topicFilter))
         {
-            _context.WildcardIndexActor.Tell(new UnregisterWildcard(topicFilter, new SubscriberKey(_clientId, group)));
+            _context.WildcardIndexActor.Tell(new UnregisterWildcard(topicFilter, new SubscriberKey(_clientId, group, RouteNode, _incarnation)));
         }
         else
         {
-            _context.TopicRegion.Tell(new UnsubscribeTopic(topicFilter, _clientId, group));
+            _context.TopicRegion.Tell(new UnsubscribeTopic(topicFilter, _clientId, group, RouteNode, _incarnation));
         }
     }
 

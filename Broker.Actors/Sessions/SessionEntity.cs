@@ -50,13 +50,30 @@ public sealed partial class SessionEntity : UntypedActor, IWithTimers, IWithUnbo
     private MqttProtocolVersion _version;
 
     public SessionEntity(string clientId, BrokerContext context)
+        : this(clientId, context, 0, null)
+    {
+    }
+
+    /// <summary>With an <paramref name="owner"/>: a live session beside its connection (SessionEntity.Live.cs).</summary>
+    public SessionEntity(string clientId, BrokerContext context, long incarnation, IActorRef? owner)
     {
         _clientId = clientId;
+        _isLive = owner is not null;
+        _incarnation = incarnation;
+        _owner = owner;
         _context = context;
         _shardId = context.SessionShardOf(clientId);
         _queue = new MessageQueue(context.Options.Sessions.MaxQueuedMessages);
         _inflight = new InflightWindow(context.Options.Sessions.MaxInflight);
         _journal = new JournalLink(Context, context, context.SessionDirectory, "session-", clientId, _shardId);
+
+        if (_isLive)
+        {
+            // A live session is clean: nothing of it is stored, and its guard is watched (it may be on another node).
+            Context.Watch(owner!);
+            Become(Active);
+            return;
+        }
 
         // Starting: ask this node's directory whether anything is stored for the client id. Only then is the journal
         // read; a clean session never touches it.
@@ -305,7 +322,7 @@ public sealed partial class SessionEntity : UntypedActor, IWithTimers, IWithUnbo
         DeleteJournal(() =>
         {
             ReleaseRefs(released);
-            Context.Parent.Tell(new Passivate(PoisonPill.Instance));
+            Leave();
         });
     }
 

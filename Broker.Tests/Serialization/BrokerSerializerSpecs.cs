@@ -51,6 +51,8 @@ public sealed class BrokerSerializerSpecs : IDisposable
 
     private static readonly QueuedMessage Queued = new(Message, MqttQoS.AtLeastOnce, true, [7, 9], "$share/g/a/#");
 
+    private const string LiveNode = "akka.tcp://broker@127.0.0.1:4053#-1234567";
+
     private static readonly MessageOrigin Origin = new(-8_070_450_532_247_928_832, 42, 40);
 
     private static readonly SubscriptionOptions Options = new(MqttQoS.ExactlyOnce, true, true, MqttRetainHandling.DoNotSend, 42);
@@ -69,7 +71,15 @@ public sealed class BrokerSerializerSpecs : IDisposable
         yield return new SubscribeTopic("a/b", "c1", null, 3);
         yield return new TopicSubscribed(3);
         yield return new UnsubscribeTopic("a/b", "c1", null);
+        yield return new SubscribeTopic("a/b", "c1", "g", 3, LiveNode, long.MaxValue);
+        yield return new UnsubscribeTopic("a/b", "c1", null, LiveNode, 7);
         yield return new RequestRetained("a/b", "c1", "a/+");
+        yield return new RequestRetained("a/b", "c1", "a/+", LiveNode, 7);
+        yield return new NodeDeliver(Message, [new NodeRecipient("c1", 7, null), new NodeRecipient("c2", long.MaxValue, "$share/g/a/b")], _ref, 5, Origin, 3);
+        yield return new NodeDeliver(Message, [new NodeRecipient("c1", 7, null)], null, 0, RetainedForFilter: "a/#", FromEntity: true);
+        yield return new StartLiveSession(new AttachSession("c1", _ref, new ConnectionInfo(MqttProtocolVersion.V500, true, 0, Will, 10)), 7);
+        yield return new ClaimLiveSession("c1", _ref, 7);
+        yield return new LiveSessionClaimed(7);
         yield return new RedeliverShared(Message, "g", "a/#", "c1");
         yield return new AttachSession("c1", _ref, new ConnectionInfo(MqttProtocolVersion.V500, false, 3600, Will, 10));
         yield return new AttachSession("c1", _ref, new ConnectionInfo(MqttProtocolVersion.V311, true, 0, null, 65535));
@@ -100,6 +110,9 @@ public sealed class BrokerSerializerSpecs : IDisposable
         yield return new SessionDetached(1_700_000_000_123);
         yield return new TopicSubscriberAdded("c1", "g");
         yield return new TopicSubscriberRemoved("c1", null);
+        yield return new TopicSubscriberAdded("c1", null, LiveNode, 7);
+        yield return new TopicSubscriberRemoved("c1", "g", LiveNode, long.MinValue);
+        yield return new TopicSnapshot([new SubscriberKey("c1", null, LiveNode, 7), new SubscriberKey("c2", "g")], null, []);
         yield return new RetainedMessageSet(Message);
         yield return RetainedMessageCleared.Instance;
         yield return new TopicSnapshot([new SubscriberKey("c1", null), new SubscriberKey("c2", "g")], Message, [new SharedPayloadStored(7, Message, ["c1", "c2"])]);
@@ -243,6 +256,28 @@ public sealed class BrokerSerializerSpecs : IDisposable
         var snapshot = new SessionSnapshot(60, null, [new("a/#", Options)], [Queued], [], [5], 77);
         var old = (SessionSnapshot)RoundTrip(snapshot, 18);
         Assert.Equal(Describe(snapshot), Describe(old));
+    }
+
+    [Fact]
+    public void Routes_written_before_live_sessions_existed_read_as_routes_to_session_entities()
+    {
+        var serializer = (SerializerWithStringManifest)_system.Serialization.FindSerializerFor(new DeliveryStored(1));
+        byte[] Cut(object o) => serializer.ToBinary(o);
+        object Old(object withoutNode, object withNode) =>
+            serializer.FromBinary(Cut(withNode)[..Cut(withoutNode).Length], serializer.Manifest(withNode));
+
+        // The node and incarnation are appended at the end: an older writer's bytes are the newer ones cut before them.
+        Assert.Equal(Cut(new SubscribeTopic("a/b", "c1", "g", 3)), Cut(new SubscribeTopic("a/b", "c1", "g", 3, LiveNode, 9))[..Cut(new SubscribeTopic("a/b", "c1", "g", 3)).Length]);
+        Assert.Null(((SubscribeTopic)Old(new SubscribeTopic("a/b", "c1", "g", 3), new SubscribeTopic("a/b", "c1", "g", 3, LiveNode, 9))).Node);
+        Assert.Null(((TopicSubscriberAdded)Old(new TopicSubscriberAdded("c1", null), new TopicSubscriberAdded("c1", null, LiveNode, 9))).Node);
+        Assert.Null(((TopicSubscriberRemoved)Old(new TopicSubscriberRemoved("c1", null), new TopicSubscriberRemoved("c1", null, LiveNode, 9))).Node);
+        Assert.Null(((UnsubscribeTopic)Old(new UnsubscribeTopic("a/b", "c1", null), new UnsubscribeTopic("a/b", "c1", null, LiveNode, 9))).Node);
+        Assert.Null(((RequestRetained)Old(new RequestRetained("a/b", "c1", "a/+"), new RequestRetained("a/b", "c1", "a/+", LiveNode, 9))).Node);
+
+        // Wildcard routes in the replicated set: three parts before, five for a live session.
+        Assert.Equal(("a/#", new SubscriberKey("c1", null)), WildcardIndexActor.Decode("a/#\u0000c1\u0000"));
+        var live = new SubscriberKey("c1", "g", LiveNode, -5);
+        Assert.Equal(("a/#", live), WildcardIndexActor.Decode(WildcardIndexActor.Encode("a/#", live)));
     }
 
     [Fact]

@@ -15,8 +15,9 @@ namespace Broker.Persistence.Serialization;
 /// between nodes of different versions during a rolling upgrade. Never rename a manifest or reorder fields; add a new
 /// type with a new manifest (and an event adapter for old events) instead. Identifier 4711 is fixed. An optional
 /// field may be appended at the very end of a type when it is written as nothing when absent (readers stop before
-/// bytes they do not know, and read "nothing left" as absent): the QoS 2 origin of "rp", "dl", "dlr" and "se-q", and the
-/// inbound QoS 2 origins and seen-origin memory at the end of "se-snap".
+/// bytes they do not know, and read "nothing left" as absent): the QoS 2 origin of "rp", "dl", "dlr" and "se-q", the
+/// inbound QoS 2 origins and seen-origin memory at the end of "se-snap", and the live session's node and incarnation
+/// of "st", "ut", "te-sa" and "te-sr" ("te-snap3" carries them for every subscriber; "te-snap2" had none).
 /// </para>
 /// </summary>
 public sealed partial class BrokerSerializer : SerializerWithStringManifest
@@ -50,6 +51,9 @@ public sealed partial class BrokerSerializer : SerializerWithStringManifest
         RequestRetained => "rr",
         RedeliverShared => "rs",
         AttachSession => "sa",
+        StartLiveSession => "sls",
+        ClaimLiveSession => "cls",
+        LiveSessionClaimed => "lsc",
         SessionAttached => "sat",
         SessionTakenOver => "sto",
         DetachSession => "sd",
@@ -71,7 +75,8 @@ public sealed partial class BrokerSerializer : SerializerWithStringManifest
         TopicSubscriberRemoved => "te-sr",
         RetainedMessageSet => "te-rs",
         RetainedMessageCleared => "te-rc",
-        TopicSnapshot => "te-snap2",
+        TopicSnapshot => "te-snap3",
+        NodeDeliver => "nd",
         SessionOpened => "se-o",
         SessionCleared => "se-c",
         SubscriptionAdded => "se-sa",
@@ -134,6 +139,24 @@ public sealed partial class BrokerSerializer : SerializerWithStringManifest
                 w.String(m.ClientId);
                 w.String(m.ShareGroup);
                 w.Long(m.RequestId);
+                TrailingNode(w, m.Node, m.Incarnation);
+                break;
+            case NodeDeliver m:
+                w.Message(m.Message);
+                w.VarUInt((ulong)m.Recipients.Count);
+                foreach (var recipient in m.Recipients)
+                {
+                    w.String(recipient.ClientId);
+                    w.Long(recipient.Incarnation);
+                    w.String(recipient.SharedFilter);
+                }
+
+                Ref(w, m.AckTo);
+                w.Long(m.AckId);
+                w.Long(m.PayloadId);
+                w.String(m.RetainedForFilter);
+                w.Bool(m.FromEntity);
+                w.TrailingOrigin(m.Origin);
                 break;
             case TopicSubscribed m:
                 w.Long(m.RequestId);
@@ -142,11 +165,13 @@ public sealed partial class BrokerSerializer : SerializerWithStringManifest
                 w.String(m.Topic);
                 w.String(m.ClientId);
                 w.String(m.ShareGroup);
+                TrailingNode(w, m.Node, m.Incarnation);
                 break;
             case RequestRetained m:
                 w.String(m.Topic);
                 w.String(m.ClientId);
                 w.String(m.Filter);
+                TrailingNode(w, m.Node, m.Incarnation);
                 break;
             case RedeliverShared m:
                 w.Message(m.Message);
@@ -155,13 +180,19 @@ public sealed partial class BrokerSerializer : SerializerWithStringManifest
                 w.String(m.ExcludedClientId);
                 break;
             case AttachSession m:
+                WriteAttach(w, m);
+                break;
+            case StartLiveSession m:
+                WriteAttach(w, m.Attach);
+                w.Long(m.Incarnation);
+                break;
+            case ClaimLiveSession m:
                 w.String(m.ClientId);
                 Ref(w, m.Connection);
-                w.Byte((byte)m.Info.Version);
-                w.Bool(m.Info.CleanStart);
-                w.VarUInt(m.Info.SessionExpiry);
-                w.Will(m.Info.Will);
-                w.VarUInt((ulong)m.Info.ReceiveMaximum);
+                w.Long(m.Incarnation);
+                break;
+            case LiveSessionClaimed m:
+                w.Long(m.Incarnation);
                 break;
             case SessionAttached m:
                 w.Bool(m.SessionPresent);
@@ -239,10 +270,12 @@ public sealed partial class BrokerSerializer : SerializerWithStringManifest
             case TopicSubscriberAdded m:
                 w.String(m.ClientId);
                 w.String(m.ShareGroup);
+                TrailingNode(w, m.Node, m.Incarnation);
                 break;
             case TopicSubscriberRemoved m:
                 w.String(m.ClientId);
                 w.String(m.ShareGroup);
+                TrailingNode(w, m.Node, m.Incarnation);
                 break;
             case RetainedMessageSet m:
                 w.Message(m.Message);
@@ -253,6 +286,8 @@ public sealed partial class BrokerSerializer : SerializerWithStringManifest
                 {
                     w.String(s.ClientId);
                     w.String(s.ShareGroup);
+                    w.String(s.Node);
+                    w.Long(s.Incarnation);
                 }
 
                 w.Bool(m.Retained is not null);
@@ -287,15 +322,16 @@ public sealed partial class BrokerSerializer : SerializerWithStringManifest
             "dl" => new Deliver(r.RequiredString(), r.Message(), r.String(), r.String(), Ref(ref r), r.Long(), r.TrailingOrigin()),
             "dlr" => ReadDeliverWithPayloadId(ref r),
             "ph" or "phd" or "prl" or "pf" or "pfd" or "pc" or "pcd" or "te-ps" or "te-ph" => ReadPayloadMessage(ref r, manifest),
-            "st" => new SubscribeTopic(r.RequiredString(), r.RequiredString(), r.String(), r.Long()),
+            "st" => ReadSubscribeTopic(ref r),
+            "nd" => ReadNodeDeliver(ref r),
             "ts" => new TopicSubscribed(r.Long()),
-            "ut" => new UnsubscribeTopic(r.RequiredString(), r.RequiredString(), r.String()),
-            "rr" => new RequestRetained(r.RequiredString(), r.RequiredString(), r.RequiredString()),
+            "ut" => ReadUnsubscribeTopic(ref r),
+            "rr" => ReadRequestRetained(ref r),
             "rs" => new RedeliverShared(r.Message(), r.RequiredString(), r.RequiredString(), r.RequiredString()),
-            "sa" => new AttachSession(
-                r.RequiredString(),
-                Ref(ref r) ?? ActorRefs.Nobody,
-                new ConnectionInfo((MqttProtocolVersion)r.Byte(), r.Bool(), r.UInt(), r.Will(), checked((int)r.VarUInt()))),
+            "sa" => ReadAttach(ref r),
+            "sls" => new StartLiveSession(ReadAttach(ref r), r.Long()),
+            "cls" => new ClaimLiveSession(r.RequiredString(), Ref(ref r) ?? ActorRefs.Nobody, r.Long()),
+            "lsc" => new LiveSessionClaimed(r.Long()),
             "sat" => new SessionAttached(r.Bool()),
             "sto" => SessionTakenOver.Instance,
             "sd" => new DetachSession(Ref(ref r) ?? ActorRefs.Nobody, r.Bool(), r.NullableUInt()),
@@ -313,15 +349,32 @@ public sealed partial class BrokerSerializer : SerializerWithStringManifest
             "wkt" => new WakeTopic(r.RequiredString()),
             "wksd" => new SessionWoken(r.RequiredString()),
             "wktd" => new TopicWoken(r.RequiredString()),
-            "te-sa" => new TopicSubscriberAdded(r.RequiredString(), r.String()),
-            "te-sr" => new TopicSubscriberRemoved(r.RequiredString(), r.String()),
+            "te-sa" => ReadTopicSubscriberAdded(ref r),
+            "te-sr" => ReadTopicSubscriberRemoved(ref r),
             "te-rs" => new RetainedMessageSet(r.Message()),
             "te-rc" => RetainedMessageCleared.Instance,
-            "te-snap" => ReadTopicSnapshot(ref r, withPayloads: false),
-            "te-snap2" => ReadTopicSnapshot(ref r, withPayloads: true),
+            "te-snap" => ReadTopicSnapshot(ref r, withPayloads: false, withNodes: false),
+            "te-snap2" => ReadTopicSnapshot(ref r, withPayloads: true, withNodes: false),
+            "te-snap3" => ReadTopicSnapshot(ref r, withPayloads: true, withNodes: true),
             _ => ReadSessionEvent(ref r, manifest),
         };
     }
+
+    private void WriteAttach(BrokerBinaryWriter w, AttachSession m)
+    {
+        w.String(m.ClientId);
+        Ref(w, m.Connection);
+        w.Byte((byte)m.Info.Version);
+        w.Bool(m.Info.CleanStart);
+        w.VarUInt(m.Info.SessionExpiry);
+        w.Will(m.Info.Will);
+        w.VarUInt((ulong)m.Info.ReceiveMaximum);
+    }
+
+    private AttachSession ReadAttach(ref BrokerBinaryReader r) => new(
+        r.RequiredString(),
+        Ref(ref r) ?? ActorRefs.Nobody,
+        new ConnectionInfo((MqttProtocolVersion)r.Byte(), r.Bool(), r.UInt(), r.Will(), checked((int)r.VarUInt())));
 
     private void Ref(BrokerBinaryWriter w, IActorRef? actorRef) =>
         w.String(actorRef is null || actorRef.IsNobody() ? null : Akka.Serialization.Serialization.SerializedActorPath(actorRef));
@@ -359,13 +412,81 @@ public sealed partial class BrokerSerializer : SerializerWithStringManifest
         return path is null ? null : system.Provider.ResolveActorRef(path);
     }
 
-    private static TopicSnapshot ReadTopicSnapshot(ref BrokerBinaryReader r, bool withPayloads)
+    /// <summary>The optional live-session location appended to "st", "ut", "te-sa" and "te-sr": nothing when absent.</summary>
+    private static void TrailingNode(BrokerBinaryWriter w, string? node, long incarnation)
+    {
+        if (node is not null)
+        {
+            w.String(node);
+            w.Long(incarnation);
+        }
+    }
+
+    private static (string? Node, long Incarnation) TrailingNode(ref BrokerBinaryReader r) =>
+        r.AtEnd ? (null, 0) : (r.String(), r.Long());
+
+    private static SubscribeTopic ReadSubscribeTopic(ref BrokerBinaryReader r)
+    {
+        var (topic, clientId, group, requestId) = (r.RequiredString(), r.RequiredString(), r.String(), r.Long());
+        var (node, incarnation) = TrailingNode(ref r);
+        return new SubscribeTopic(topic, clientId, group, requestId, node, incarnation);
+    }
+
+    private static RequestRetained ReadRequestRetained(ref BrokerBinaryReader r)
+    {
+        var (topic, clientId, filter) = (r.RequiredString(), r.RequiredString(), r.RequiredString());
+        var (node, incarnation) = TrailingNode(ref r);
+        return new RequestRetained(topic, clientId, filter, node, incarnation);
+    }
+
+    private static UnsubscribeTopic ReadUnsubscribeTopic(ref BrokerBinaryReader r)
+    {
+        var (topic, clientId, group) = (r.RequiredString(), r.RequiredString(), r.String());
+        var (node, incarnation) = TrailingNode(ref r);
+        return new UnsubscribeTopic(topic, clientId, group, node, incarnation);
+    }
+
+    private static TopicSubscriberAdded ReadTopicSubscriberAdded(ref BrokerBinaryReader r)
+    {
+        var (clientId, group) = (r.RequiredString(), r.String());
+        var (node, incarnation) = TrailingNode(ref r);
+        return new TopicSubscriberAdded(clientId, group, node, incarnation);
+    }
+
+    private static TopicSubscriberRemoved ReadTopicSubscriberRemoved(ref BrokerBinaryReader r)
+    {
+        var (clientId, group) = (r.RequiredString(), r.String());
+        var (node, incarnation) = TrailingNode(ref r);
+        return new TopicSubscriberRemoved(clientId, group, node, incarnation);
+    }
+
+    private NodeDeliver ReadNodeDeliver(ref BrokerBinaryReader r)
+    {
+        var message = r.Message();
+        var count = checked((int)r.VarUInt());
+        var recipients = new NodeRecipient[count];
+        for (var i = 0; i < count; i++)
+        {
+            recipients[i] = new NodeRecipient(r.RequiredString(), r.Long(), r.String());
+        }
+
+        var ackTo = Ref(ref r);
+        var ackId = r.Long();
+        var payloadId = r.Long();
+        var retainedFor = r.String();
+        var fromEntity = r.Bool();
+        return new NodeDeliver(message, recipients, ackTo, ackId, r.TrailingOrigin(), payloadId, retainedFor, fromEntity);
+    }
+
+    private static TopicSnapshot ReadTopicSnapshot(ref BrokerBinaryReader r, bool withPayloads, bool withNodes)
     {
         var count = checked((int)r.VarUInt());
         var subscribers = new List<SubscriberKey>(count);
         for (var i = 0; i < count; i++)
         {
-            subscribers.Add(new SubscriberKey(r.RequiredString(), r.String()));
+            subscribers.Add(withNodes
+                ? new SubscriberKey(r.RequiredString(), r.String(), r.String(), r.Long())
+                : new SubscriberKey(r.RequiredString(), r.String()));
         }
 
         var retained = r.Bool() ? r.Message() : null;

@@ -1,0 +1,141 @@
+using System.Collections.Concurrent;
+using System.Collections.Immutable;
+using Akka.Actor;
+using Akka.Cluster;
+
+namespace Broker.Cluster;
+
+/// <summary>
+/// Names the nodes that live sessions run on, for routes to them (see <see cref="Routing.SubscriberKey"/>): a node is
+/// "address#uid", so a node restarted on the same address is another node. Knows which nodes left the cluster (their
+/// live sessions ended with them) and resolves each node's session host once. Read by topic entities on any thread;
+/// written by <see cref="NodeDirectoryActor"/>.
+/// </summary>
+public sealed class NodeDirectory
+{
+    private readonly ConcurrentDictionary<string, IActorRef> _hosts = new(StringComparer.Ordinal);
+    private ImmutableHashSet<string> _left = ImmutableHashSet<string>.Empty;
+    private readonly ConcurrentDictionary<string, string> _upByAddress = new(StringComparer.Ordinal);
+    private ExtendedActorSystem? _system;
+    private Address? _selfAddress;
+
+    /// <summary>This node's name.</summary>
+    public string Self { get; private set; } = "";
+
+    /// <summary>This node's session host.</summary>
+    public IActorRef SelfHost { get; private set; } = ActorRefs.Nobody;
+
+    public static string NameOf(UniqueAddress node) => string.Concat(node.Address.ToString(), "#", node.Uid.ToString(System.Globalization.CultureInfo.InvariantCulture));
+
+    internal void Start(ActorSystem system, IActorRef selfHost)
+    {
+        _system = (ExtendedActorSystem)system;
+        Self = NameOf(Akka.Cluster.Cluster.Get(system).SelfUniqueAddress);
+        _selfAddress = Akka.Cluster.Cluster.Get(system).SelfAddress;
+        SelfHost = selfHost;
+        _hosts[Self] = selfHost;
+    }
+
+    /// <summary>
+    /// True once the node was removed from (or downed by) the cluster, or another node is up on its address (it was
+    /// restarted): nothing of it runs any more. Routes recovered from the journal after a restart of the whole
+    /// cluster name nodes of the last run, which are found gone this way.
+    /// </summary>
+    public bool HasLeft(string node)
+    {
+        if (_left.Contains(node))
+        {
+            return true;
+        }
+
+        var separator = node.LastIndexOf('#');
+        return separator > 0 && _upByAddress.TryGetValue(node[..separator], out var current) && current != node;
+    }
+
+    internal void Left(string node) => ImmutableInterlocked.Update(ref _left, (set, n) => set.Add(n), node);
+
+    internal void Up(UniqueAddress member) => _upByAddress[member.Address.ToString()] = NameOf(member);
+
+    /// <summary>The session host of a node (resolved once; a remote reference needs no round trip).</summary>
+    public IActorRef HostOf(string node) => _hosts.GetOrAdd(node, static (n, directory) =>
+        directory.HostAt(Address.Parse(n[..n.LastIndexOf('#')])), this);
+
+    /// <summary>The session host at an actor's address (a local actor's address has no host: this node).</summary>
+    public IActorRef HostAt(Address address)
+    {
+        if (address.HasLocalScope || address.Equals(_selfAddress))
+        {
+            return SelfHost;
+        }
+
+        return _hosts.GetOrAdd(address.ToString(), static (_, state) =>
+            state.System!.Provider.ResolveActorRef(new RootActorPath(state.Address) / "user" / Sessions.SessionHost.Name), (System: _system, Address: address));
+    }
+}
+
+/// <summary>A node left the cluster (sent to this node's wildcard index by the node that cleans up after it).</summary>
+public sealed record NodeLeft(string Node);
+
+/// <summary>
+/// Follows cluster membership for the <see cref="NodeDirectory"/>. When a node is removed or downed, the surviving
+/// member with the lowest address tells its wildcard index to forget the live sessions' routes of that node (one
+/// node does it; the index replicates the removal).
+/// </summary>
+public sealed class NodeDirectoryActor : UntypedActor
+{
+    public const string Name = "node-directory";
+    private readonly NodeDirectory _directory;
+    private readonly IActorRef _wildcardIndex;
+    private readonly Akka.Cluster.Cluster _cluster = Akka.Cluster.Cluster.Get(Context.System);
+
+    public NodeDirectoryActor(NodeDirectory directory, IActorRef wildcardIndex)
+    {
+        _directory = directory;
+        _wildcardIndex = wildcardIndex;
+    }
+
+    public static Props Props(NodeDirectory directory, IActorRef wildcardIndex) =>
+        Akka.Actor.Props.Create(() => new NodeDirectoryActor(directory, wildcardIndex));
+
+    protected override void PreStart() =>
+        _cluster.Subscribe(Self, ClusterEvent.SubscriptionInitialStateMode.InitialStateAsEvents, typeof(ClusterEvent.MemberUp),
+            typeof(ClusterEvent.MemberRemoved), typeof(ClusterEvent.MemberDowned));
+
+    protected override void PostStop() => _cluster.Unsubscribe(Self);
+
+    protected override void OnReceive(object message)
+    {
+        switch (message)
+        {
+            case ClusterEvent.MemberUp up:
+                _directory.Up(up.Member.UniqueAddress);
+                break;
+            case ClusterEvent.MemberRemoved removed:
+                Gone(removed.Member);
+                break;
+            case ClusterEvent.MemberDowned downed:
+                Gone(downed.Member);
+                break;
+        }
+    }
+
+    private void Gone(Member member)
+    {
+        var node = NodeDirectory.NameOf(member.UniqueAddress);
+        if (node == _directory.Self || _directory.HasLeft(node))
+        {
+            return;
+        }
+
+        _directory.Left(node);
+        var cleaner = _cluster.State.Members
+            .Where(m => m.Status is MemberStatus.Up or MemberStatus.WeaklyUp && !m.UniqueAddress.Equals(member.UniqueAddress))
+            .Select(m => m.Address)
+            .OrderBy(a => a, Address.Comparer)
+            .FirstOrDefault();
+        if (cleaner is not null && cleaner.Equals(_cluster.SelfAddress))
+        {
+            _wildcardIndex.Tell(new NodeLeft(node));
+        }
+    }
+}

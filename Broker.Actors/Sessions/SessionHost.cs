@@ -1,0 +1,108 @@
+using Akka.Actor;
+using Broker.Cluster;
+using Broker.Routing;
+
+namespace Broker.Sessions;
+
+/// <summary>
+/// One per node, named "session-host": the parent of the live sessions that run beside their connections on this
+/// node (clean sessions; see <see cref="SessionEntity"/>, whose sharded entity keeps guarding the client id). It is
+/// where publishes for them arrive, one <see cref="NodeDeliver"/> per publish and node, and hands each recipient its
+/// <see cref="Deliver"/> in process.
+/// <code>
+///   topic entity ──NodeDeliver──► session host ──Deliver──► live session ──SendPublish──► connection
+///   (any node)                    (the connection's node: every hop after the first stays in process)
+/// </code>
+/// A recipient that is no longer here (its connection closed while the publish was on its way) gets the delivery
+/// through the session region, whose entity forwards it to a newer live session of the client or confirms and drops it.
+/// </summary>
+public sealed class SessionHost : UntypedActor
+{
+    public const string Name = "session-host";
+    private readonly BrokerContext _context;
+    private readonly Dictionary<(string ClientId, long Incarnation), IActorRef> _live = new();
+    private readonly Dictionary<IActorRef, (string ClientId, long Incarnation)> _byRef = new();
+    private readonly Dictionary<string, IActorRef> _latest = new(StringComparer.Ordinal);
+
+    public SessionHost(BrokerContext context)
+    {
+        _context = context;
+    }
+
+    public static Props Props(BrokerContext context) =>
+        Akka.Actor.Props.Create(() => new SessionHost(context)).WithMailbox(LeanMailbox.ConfigPath);
+
+    protected override void OnReceive(object message)
+    {
+        switch (message)
+        {
+            case NodeDeliver deliver:
+                HandleNodeDeliver(deliver);
+                break;
+            case StartLiveSession start:
+                HandleStart(start);
+                break;
+            case Operations.GetSessionInfo info when _latest.TryGetValue(info.ClientId, out var latest):
+                latest.Forward(info);
+                break;
+            case Operations.GetSessionInfo info:
+                _context.SessionRegion.Forward(info);
+                break;
+            case Terminated t:
+                Ended(t.ActorRef);
+                break;
+            default:
+                Unhandled(message);
+                break;
+        }
+    }
+
+    private void HandleNodeDeliver(NodeDeliver nd)
+    {
+        foreach (var recipient in nd.Recipients)
+        {
+            var deliver = new Deliver(recipient.ClientId, nd.Message, recipient.SharedFilter, nd.RetainedForFilter, nd.AckTo, nd.AckId,
+                nd.Origin, nd.PayloadId);
+            if (_live.TryGetValue((recipient.ClientId, recipient.Incarnation), out var session))
+            {
+                session.Tell(deliver);
+            }
+            else if (nd.FromEntity)
+            {
+                // The session entity forwarded it to a live session that has ended since: a clean session ends with
+                // its connection, and what was on its way to it is dropped (confirmed, so no publisher waits for it).
+                deliver.AckTo?.Tell(new DeliveryStored(deliver.AckId));
+            }
+            else
+            {
+                _context.SessionRegion.Tell(deliver);
+            }
+        }
+    }
+
+    private void HandleStart(StartLiveSession start)
+    {
+        var clientId = start.Attach.ClientId;
+        var session = Context.ActorOf(SessionEntity.LiveProps(clientId, _context, start.Incarnation, Sender),
+            "s" + start.Incarnation.ToString(System.Globalization.CultureInfo.InvariantCulture));
+        Context.Watch(session);
+        _live[(clientId, start.Incarnation)] = session;
+        _byRef[session] = (clientId, start.Incarnation);
+        _latest[clientId] = session;
+        session.Tell(start.Attach);
+    }
+
+    private void Ended(IActorRef session)
+    {
+        if (!_byRef.Remove(session, out var key))
+        {
+            return;
+        }
+
+        _live.Remove(key);
+        if (_latest.TryGetValue(key.ClientId, out var latest) && latest.Equals(session))
+        {
+            _latest.Remove(key.ClientId);
+        }
+    }
+}
