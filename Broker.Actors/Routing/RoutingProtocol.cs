@@ -46,8 +46,11 @@ public sealed record RoutePublish(MqttApplicationMessage Message, IActorRef? Ack
 /// <summary>The topic routed a publish and sent it to <see cref="Deliveries"/> sessions that will confirm.</summary>
 public sealed record PublishRouted(long AckId, int Deliveries) : Persistence.Serialization.IBrokerSerializable;
 
-/// <summary>A session stored (or deliberately dropped) a delivery that asked for confirmation.</summary>
-public sealed record DeliveryStored(long AckId) : Persistence.Serialization.IBrokerSerializable;
+/// <summary>
+/// A session stored (or deliberately dropped) a delivery that asked for confirmation; a session host confirms for
+/// <see cref="Count"/> live sessions at once.
+/// </summary>
+public sealed record DeliveryStored(long AckId, int Count = 1) : Persistence.Serialization.IBrokerSerializable;
 
 /// <summary>
 /// A message for one subscriber session. <see cref="SharedFilter"/> is the full "$share/group/filter" when the

@@ -78,8 +78,8 @@ public sealed class AckCollector<TState>
         return TryComplete(id, entry, out state);
     }
 
-    /// <summary>Records one session's confirmation; returns true (with the state) when the publish is complete.</summary>
-    public bool OnStored(long id, out TState state)
+    /// <summary>Records <paramref name="count"/> sessions' confirmation; returns true (with the state) when the publish is complete.</summary>
+    public bool OnStored(long id, out TState state, int count = 1)
     {
         if (_pending is null || !_pending.TryGetValue(id, out var entry))
         {
@@ -87,7 +87,7 @@ public sealed class AckCollector<TState>
             return false;
         }
 
-        entry.Outstanding--;
+        entry.Outstanding -= count;
         return TryComplete(id, entry, out state);
     }
 

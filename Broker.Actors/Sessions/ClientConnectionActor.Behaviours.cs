@@ -48,7 +48,7 @@ public sealed partial class ClientConnectionActor
                 InboundRouted(r.AckId, r.Deliveries);
                 break;
             case DeliveryStored r:
-                InboundStored(r.AckId);
+                InboundStored(r.AckId, r.Count);
                 break;
             case AckSweep:
                 SweepAcks();
@@ -141,7 +141,7 @@ public sealed partial class ClientConnectionActor
                 InboundRouted(r.AckId, r.Deliveries);
                 break;
             case DeliveryStored r:
-                InboundStored(r.AckId);
+                InboundStored(r.AckId, r.Count);
                 break;
             case SessionTakenOver:
                 _log.Info("Client {ClientId} ({Address}) taken over by a new connection", _clientId, _remote);

@@ -145,7 +145,7 @@ public sealed partial class ClientConnectionActor
         }
     }
 
-    private void InboundStored(long ackId)
+    private void InboundStored(long ackId, int count)
     {
         if (IsProbe(ackId))
         {
@@ -153,7 +153,7 @@ public sealed partial class ClientConnectionActor
             return;
         }
 
-        if (_qos1Acks.OnStored(ackId, out var packetId))
+        if (_qos1Acks.OnStored(ackId, out var packetId, count))
         {
             CompleteQos1(packetId);
         }

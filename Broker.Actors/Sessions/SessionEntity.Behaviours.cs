@@ -108,7 +108,7 @@ public sealed partial class SessionEntity
                 InboundRouted(r.AckId, r.Deliveries);
                 break;
             case Routing.DeliveryStored r:
-                InboundStored(r.AckId);
+                InboundStored(r.AckId, r.Count);
                 break;
             case PublishWillTimer:
                 PublishWill();

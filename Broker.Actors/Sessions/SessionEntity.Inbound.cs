@@ -145,9 +145,9 @@ public sealed partial class SessionEntity
         }
     }
 
-    private void InboundStored(long ackId)
+    private void InboundStored(long ackId, int count)
     {
-        if (_inboundAcks.OnStored(ackId, out var packetId))
+        if (_inboundAcks.OnStored(ackId, out var packetId, count))
         {
             InboundComplete(packetId);
         }

@@ -57,15 +57,26 @@ public sealed class SessionHost : UntypedActor
         }
     }
 
+    /// <summary>
+    /// Hands each recipient its delivery. A QoS 1/2 publish asks every recipient to confirm that it stored the message;
+    /// a live session is clean and keeps it in memory, so the message handed to it in process is as stored as it will
+    /// be: the host confirms for all of them in one <see cref="DeliveryStored"/> (one message back per node, not one
+    /// per subscriber). A QoS 0 probe is confirmed by each subscriber's connection once written (back-pressure).
+    /// </summary>
     private void HandleNodeDeliver(NodeDeliver nd)
     {
+        var confirmHere = nd.AckTo is not null && nd.Message.QoS != Protocol.MqttQoS.AtMostOnce;
+        var confirmed = 0;
         foreach (var recipient in nd.Recipients)
         {
-            var deliver = new Deliver(recipient.ClientId, nd.Message, recipient.SharedFilter, nd.RetainedForFilter, nd.AckTo, nd.AckId,
+            var found = _live.TryGetValue((recipient.ClientId, recipient.Incarnation), out var session);
+            var ackTo = found && confirmHere ? null : nd.AckTo;
+            var deliver = new Deliver(recipient.ClientId, nd.Message, recipient.SharedFilter, nd.RetainedForFilter, ackTo, nd.AckId,
                 nd.Origin, nd.PayloadId);
-            if (_live.TryGetValue((recipient.ClientId, recipient.Incarnation), out var session))
+            if (found)
             {
-                session.Tell(deliver);
+                session!.Tell(deliver);
+                confirmed += confirmHere ? 1 : 0;
             }
             else if (nd.FromEntity)
             {
@@ -77,6 +88,11 @@ public sealed class SessionHost : UntypedActor
             {
                 _context.SessionRegion.Tell(deliver);
             }
+        }
+
+        if (confirmed > 0)
+        {
+            nd.AckTo!.Tell(new DeliveryStored(nd.AckId, confirmed));
         }
     }
 

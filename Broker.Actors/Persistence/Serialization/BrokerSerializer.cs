@@ -115,6 +115,11 @@ public sealed partial class BrokerSerializer : SerializerWithStringManifest
                 break;
             case DeliveryStored m:
                 w.Long(m.AckId);
+                if (m.Count != 1)
+                {
+                    w.VarUInt((ulong)m.Count);
+                }
+
                 break;
             case Deliver m:
                 w.String(m.ClientId);
@@ -318,7 +323,7 @@ public sealed partial class BrokerSerializer : SerializerWithStringManifest
         {
             "rp" => new RoutePublish(r.Message(), Ref(ref r), r.Long(), r.TrailingOrigin()),
             "pr" => new PublishRouted(r.Long(), checked((int)r.VarUInt())),
-            "ds" => new DeliveryStored(r.Long()),
+            "ds" => new DeliveryStored(r.Long(), r.AtEnd ? 1 : checked((int)r.VarUInt())),
             "dl" => new Deliver(r.RequiredString(), r.Message(), r.String(), r.String(), Ref(ref r), r.Long(), r.TrailingOrigin()),
             "dlr" => ReadDeliverWithPayloadId(ref r),
             "ph" or "phd" or "prl" or "pf" or "pfd" or "pc" or "pcd" or "te-ps" or "te-ph" => ReadPayloadMessage(ref r, manifest),
