@@ -64,6 +64,7 @@ public sealed class BrokerSerializerSpecs : IDisposable
         yield return new RoutePublish(Message with { Properties = MqttMessageProperties.Empty, ExpiresAtUnixMs = 0 }, null, 0);
         yield return new PublishRouted(17, 3);
         yield return new DeliveryStored(17);
+        yield return new DeliveryStored(17, 40);
         yield return new Deliver("c1", Message, "$share/g/a/b", null, _ref, 5);
         yield return new Deliver("c1", Message, null, "a/#", null, 0);
         yield return new Deliver("c1", Message, null, null, _ref, 5, Origin);
