@@ -1,0 +1,90 @@
+using Akka.Actor;
+using Akka.Cluster.Sharding;
+using Broker.Tests.Durability;
+using Broker.Tests.EndToEnd;
+using MQTTnet;
+using MQTTnet.Formatter;
+using MQTTnet.Protocol;
+
+namespace Broker.Tests.Cluster;
+
+/// <summary>
+/// A clean session runs on its connection's node while the sharded entity of its client id, possibly on another node,
+/// guards the client id. When the guard's node leaves, the session keeps running and claims its client id from the
+/// guard's next incarnation: its client stays connected and subscribed, and a later CONNECT with the same client id
+/// anywhere still takes it over (one connection per client id).
+/// </summary>
+public sealed class LiveSessionGuardSpecs : IAsyncLifetime
+{
+    private readonly PostgresServer _postgres = new();
+    private ClusterHarness _cluster = null!;
+
+    public async Task InitializeAsync()
+    {
+        await _postgres.InitializeAsync();
+        _cluster = await ClusterHarness.StartAsync(await _postgres.CreateDatabaseAsync("guard3"));
+    }
+
+    public async Task DisposeAsync()
+    {
+        try
+        {
+            await _cluster.DisposeAsync();
+        }
+        finally
+        {
+            await _postgres.DisposeAsync();
+        }
+    }
+
+    [Fact]
+    public async Task A_clean_session_keeps_its_client_and_its_client_id_when_the_node_of_its_guard_leaves()
+    {
+        var run = Guid.NewGuid().ToString("N")[..6];
+
+        // Clean clients on node 2 until one has its guard on node 3 (guards are placed by a hash of the client id).
+        var candidates = new List<(string Id, IMqttClient Client, MessageCollector Received)>();
+        for (var i = 0; i < 24; i++)
+        {
+            var id = $"guard-{run}-{i}";
+            var (client, received) = await _cluster.ConnectCollectingAsync(2, id);
+            candidates.Add((id, client, received));
+        }
+
+        var onNode3 = await LocalShardsAsync(3);
+        var (guardedId, client2, received2) = candidates.First(c => onNode3.Contains(_cluster.Node(3).Context.SessionShardOf(c.Id)));
+        var topic = $"guard-{run}/t";
+        await E2E.SubscribeAsync(client2, topic);
+        var disconnected = new TaskCompletionSource<MqttClientDisconnectedEventArgs>(TaskCreationOptions.RunContinuationsAsynchronously);
+        client2.DisconnectedAsync += e =>
+        {
+            disconnected.TrySetResult(e);
+            return Task.CompletedTask;
+        };
+
+        await _cluster.StopNodeAsync(3);
+
+        // The client on node 2 was not troubled, and publishes still reach it.
+        var publisher = await _cluster.ConnectAsync(1, $"guard-{run}-pub");
+        await publisher.PublishAsync(topic, "after the guard moved", MqttQualityOfServiceLevel.AtLeastOnce);
+        Assert.Equal("after the guard moved", E2E.Text((await received2.WaitForAsync(1, TimeSpan.FromSeconds(15)))[0]));
+        Assert.True(client2.IsConnected);
+
+        // The guard's new incarnation knows the session: a CONNECT with its client id on node 1 takes it over.
+        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(10);
+        var (client1, received1) = await _cluster.ConnectCollectingAsync(1, guardedId);
+        var closed = await disconnected.Task.WaitAsync(deadline - DateTime.UtcNow);
+        Assert.Equal(MqttClientDisconnectReason.SessionTakenOver, closed.Reason);
+        Assert.True(client1.IsConnected);
+        await E2E.SubscribeAsync(client1, topic);
+        await publisher.PublishAsync(topic, "to the new connection", MqttQualityOfServiceLevel.AtLeastOnce);
+        Assert.Equal("to the new connection", E2E.Text((await received1.WaitForAsync(1, TimeSpan.FromSeconds(10)))[0]));
+    }
+
+    private async Task<HashSet<string>> LocalShardsAsync(int node)
+    {
+        var state = await _cluster.Node(node).Context.SessionRegion.Ask<CurrentShardRegionState>(
+            GetShardRegionState.Instance, TimeSpan.FromSeconds(10));
+        return state.Shards.Select(s => s.ShardId).ToHashSet();
+    }
+}
