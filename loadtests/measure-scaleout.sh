@@ -78,9 +78,11 @@ results="$out/results.tsv"
 # What this script started, for the cleanup: the cluster's state folder (its nodes and PostgreSQL are stopped by
 # local-cluster.sh down, by PID), the cgroups, and a child still running (local-cluster.sh up, the runner).
 run_dir="" child="" made_cgroups=()
+exec 3>&1 4>&2 # the script's own output: a signal may arrive while a child's output is redirected to a log
 cleanup() {
   local rc=$?
   trap - EXIT INT TERM
+  exec 1>&3 2>&4
   if [ -n "$child" ] && kill -0 "$child" 2>/dev/null; then kill -TERM "$child" 2>/dev/null || true; wait "$child" 2>/dev/null || true; fi
   child=""
   if [ -n "$run_dir" ] && [ -d "$run_dir" ]; then
@@ -150,7 +152,7 @@ for n in $nodes_list; do
   export LOCAL_CLUSTER_RUN_DIR="$run_dir" LOCAL_CLUSTER_BUILD=0 LOCAL_CLUSTER_PG_PORT
   LOCAL_CLUSTER_PG_PORT=$(free_port)
   LOCAL_CLUSTER_MQTT_PORTS=$(IFS=,; echo "${mqtt[*]}") LOCAL_CLUSTER_REMOTING_PORTS=$(IFS=,; echo "${remoting[*]}") \
-    run_child "$cluster" up >>"$out/cluster.log" 2>&1 || { echo "the $n-node cluster did not start (see $out/cluster.log)" >&2; exit 1; }
+    run_child "$cluster" up >>"$out/cluster.log" 2>&1 || { echo "the $n-node cluster did not start:" >&2; tail -n 12 "$out/cluster.log" >&2; exit 1; }
   mapfile -t pids < <(grep '^node' "$run_dir/state" | cut -d= -f2)
   pg_data=$(grep '^pg_data=' "$run_dir/state" | cut -d= -f2)
   echo "== $n node(s) up: postgresql pid $(head -1 "$pg_data/postmaster.pid")"
