@@ -141,7 +141,7 @@ if [ "$build" = 1 ]; then
 fi
 [ -f "$runner_dll" ] || fail "no runner at $runner_dll (BUILD=1 or dotnet build -c Release Cluster.sln)"
 
-echo "commit $(git -C "$repo" rev-parse --short HEAD 2>/dev/null || echo '?'), $(date -u '+%Y-%m-%d %H:%M UTC'), $(nproc) cores; nodes ${nodes_list// /,};" \
+echo "commit $(git -C "$repo" rev-parse --short HEAD 2>/dev/null || echo '?'), $(date -u '+%Y-%m-%d %H:%M UTC'), $(nproc) cores, load average $(cut -d' ' -f1-3 /proc/loadavg); nodes ${nodes_list// /,};" \
   "cap $( [ "$cgroups" = on ] && echo "$cpu_per_node core per node" || echo "none (CGROUPS=off)"); $pairs pairs, spread $spread;" \
   "${warmup} s warm-up + ${duration} s measured per mode; logs $out" | tee "$out/header.txt"
 failed=0
@@ -202,7 +202,8 @@ print("\t".join(map(str, [n, mode, f'{r["Rate"]:.0f}', f"{per100k:.3f}", f"{shar
                           f'{r["RunnerCores"]:.2f}', r["Errors"], "failed: " + failed[0] if failed else "ok"])))
 PY
     then
-      tail -1 "$results" | awk -F'\t' '{ printf "   %-4s %8s msg/s  %s CPU-s/100k  lost %s  (%s)\n", $2, $3, $4, $6, $10 }'
+      tail -1 "$results" | awk -F'\t' -v load="$(cut -d' ' -f1 /proc/loadavg)" \
+        '{ printf "   %-4s %8s msg/s  %s CPU-s/100k  %s %% of cap  lost %s  (%s; machine load average %s)\n", $2, $3, $4, $5, $6, $10, load }'
       [ "$(tail -1 "$results" | cut -f10)" = ok ] || failed=1
     else echo "   $mode: no report (see $report.log)"; failed=1; fi
   done
