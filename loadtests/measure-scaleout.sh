@@ -23,6 +23,7 @@
 #   BUILD         1 | 0: build Broker.Node and the runner (Release) first [1]
 #   SETTLE_MAX    before each mode, wait at most this long for the nodes to fall idle (under 1/4 of their caps) [90]
 #   OUT           folder for logs and reports [loadtests/reports/scaleout-<time>]
+#   TABLE_ONLY    a results.tsv of an earlier run (in its OUT): print its table again and stop
 # Needs root (cgroups, and PostgreSQL's initdb runs as the postgres user). Load goes only to 127.0.0.1; every node,
 # the PostgreSQL server and the runner started here are stopped by PID and the cgroups removed when the script ends,
 # by success, failure or SIGINT/SIGTERM. Exit code 0 when every run produced a report, 1 otherwise.
@@ -59,6 +60,40 @@ is_int "$duration" && [ "$duration" -le 600 ] || fail "DURATION = '$duration': s
 [[ $cgroups =~ ^(on|off)$ ]] || fail "CGROUPS = '$cgroups': on or off"
 [[ $build =~ ^[01]$ ]] || fail "BUILD = '$build': 1 or 0"
 [[ $settle_max =~ ^[0-9]+$ ]] && [ "$settle_max" -le 600 ] || fail "SETTLE_MAX = '$settle_max': seconds, from 0 to 600"
+
+# The table of a results file (one line per run: nodes, mode, rate, CPU-s per 100k, % of cap, lost, crossing pairs,
+# runner cores, errors, status). "At full caps" = N x cap / CPU per message: the rate the nodes would reach if each got
+# its whole cap at the CPU per message measured. It stays comparable when the machine's other load kept the nodes
+# below their caps, where the delivered rate does not.
+print_table() { # results-file on|off cap
+  python3 - "$@" <<'PY'
+import sys
+rows = [l.rstrip("\n").split("\t") for l in open(sys.argv[1]) if l.strip()]
+capped, cap = sys.argv[2] == "on", float(sys.argv[3])
+names = {"q0": "0", "q1": "1 clean", "q1p": "1 persistent"}
+def full(r): return int(r[0]) * cap * 1e5 / float(r[3]) if capped and float(r[3]) > 0 else None
+base = {r[1]: float(r[2]) for r in rows if r[0] == "1"}
+base_full = {r[1]: full(r) for r in rows if r[0] == "1"}
+print()
+print("| nodes | QoS | delivered msg/s | ratio to 1 node | msg/s at full caps | ratio at full caps "
+      "| broker CPU-s per 100k delivered | node CPU used, % of cap | pairs crossing nodes "
+      "| lost (QoS 1: acknowledged, never delivered) | runner cores | run |")
+print("|---|---|---|---|---|---|---|---|---|---|---|---|")
+for r in rows:
+    n, mode, rate, per100k, share, lost, crossing, runner, errors, status = r
+    rate = float(rate)
+    ratio = f"{rate / base[mode]:.2f}x" if mode in base and base[mode] > 0 else "-"
+    f = full(r)
+    at_full = f"{f:,.0f}" if f else "-"
+    ratio_full = f"{f / base_full[mode]:.2f}x" if f and base_full.get(mode) else "-"
+    cpu = f"{float(per100k):.2f}" if float(per100k) >= 0 else "-"
+    share = f"{share} %" if capped and float(share) >= 0 else "-"
+    lost = f"{int(lost):,}" + (" (QoS 0, sent)" if mode == "q0" and int(lost) > 0 else "")
+    status = status if errors == "0" else f"{status}, {errors} errors"
+    print(f"| {n} | {names[mode]} | {rate:,.0f} | {ratio} | {at_full} | {ratio_full} | {cpu} | {share} | {crossing} | {lost} | {runner} | {status} |")
+PY
+}
+if [ -n "${TABLE_ONLY:-}" ]; then print_table "$TABLE_ONLY" "$cgroups" "$cpu_per_node"; exit 0; fi
 
 # The mount point of a cgroup v1 controller (cpu, cpuacct; they may share one mount such as cpu,cpuacct).
 cgroup_root() {
@@ -212,23 +247,5 @@ PY
   remove_cgroups
 done
 
-python3 - "$results" "$cgroups" <<'PY' | tee "$out/table.md"
-import sys
-rows = [l.rstrip("\n").split("\t") for l in open(sys.argv[1]) if l.strip()]
-capped = sys.argv[2] == "on"
-names = {"q0": "0", "q1": "1 clean", "q1p": "1 persistent"}
-base = {r[1]: float(r[2]) for r in rows if r[0] == "1"}
-print()
-print("| nodes | QoS | delivered msg/s | ratio to 1 node | broker CPU-s per 100k delivered | node CPU used, % of cap "
-      "| pairs crossing nodes | lost (QoS 1: acknowledged, never delivered) | runner cores | run |")
-print("|---|---|---|---|---|---|---|---|---|---|")
-for n, mode, rate, per100k, share, lost, crossing, runner, errors, status in rows:
-    rate = float(rate)
-    ratio = f"{rate / base[mode]:.2f}x" if mode in base and base[mode] > 0 else "-"
-    cpu = f"{float(per100k):.2f}" if float(per100k) >= 0 else "-"
-    share = f"{share} %" if capped and float(share) >= 0 else "-"
-    lost = f"{int(lost):,}" + (" (QoS 0, sent)" if mode == "q0" and int(lost) > 0 else "")
-    status = status if errors == "0" else f"{status}, {errors} errors"
-    print(f"| {n} | {names[mode]} | {rate:,.0f} | {ratio} | {cpu} | {share} | {crossing} | {lost} | {runner} | {status} |")
-PY
+print_table "$results" "$cgroups" "$cpu_per_node" | tee "$out/table.md"
 exit $failed

@@ -58,23 +58,29 @@ public sealed partial class ScaleOutScriptSpecs(ITestOutputHelper output)
             output.WriteLine(script.Report());
             Assert.True(code == 0, $"exit code {code}");
 
-            var rows = script.StdoutLines.Where(l => TableRow().IsMatch(l)).Select(l => l.Split('|').Select(c => c.Trim()).ToArray()).ToList();
-            Assert.Equal(["0", "1 clean", "1 persistent"], rows.Select(r => r[2]));
+            static string[] Cells(string line) => line.Split('|').Select(c => c.Trim()).ToArray();
+            var header = Cells(Assert.Single(script.StdoutLines, l => l.StartsWith("| nodes | QoS |", StringComparison.Ordinal)));
+            // A column by its whole name, else by the start of its name ("run" is not "runner cores").
+            int Column(string name) => Array.IndexOf(header, name) is >= 0 and var i ? i
+                : Array.FindIndex(header, h => h.StartsWith(name, StringComparison.Ordinal)) is >= 0 and var j ? j
+                : throw new Xunit.Sdk.XunitException($"no column '{name}' in the table");
+            var rows = script.StdoutLines.Where(l => TableRow().IsMatch(l)).Select(Cells).ToList();
+            Assert.Equal(["0", "1 clean", "1 persistent"], rows.Select(r => r[Column("QoS")]));
             foreach (var row in rows)
             {
-                Assert.Equal("2", row[1]);
-                var delivered = double.Parse(row[3].Replace(",", ""), System.Globalization.CultureInfo.InvariantCulture);
-                Assert.True(delivered > 0, $"QoS {row[2]}: nothing delivered: {string.Join(" | ", row)}");
-                Assert.True(double.Parse(row[5], System.Globalization.CultureInfo.InvariantCulture) > 0, $"QoS {row[2]}: no broker CPU: {string.Join(" | ", row)}");
+                var what = $"QoS {row[Column("QoS")]}: {string.Join(" | ", row)}";
+                Assert.Equal("2", row[Column("nodes")]);
+                Assert.True(Number(row[Column("delivered msg/s")]) > 0, $"nothing delivered: {what}");
+                Assert.True(Number(row[Column("broker CPU-s per 100k")]) > 0, $"no broker CPU: {what}");
                 // Pairs spread evenly over two nodes: about every second one crosses.
-                Assert.Matches("^[456] of 10$", row[7]);
-                Assert.Equal("ok", row[10]);
+                Assert.Matches("^[456] of 10$", row[Column("pairs crossing")]);
+                Assert.Equal("ok", row[Column("run")]);
                 if (CgroupsMounted)
                 {
                     // The caps hold: the nodes together used at most their 2 x 0.4 core (the kernel's quota; a little over
                     // 100 % is the edge of a 100 ms quota period at the ends of a 2 s measurement).
-                    var share = int.Parse(row[6].TrimEnd('%', ' '), System.Globalization.CultureInfo.InvariantCulture);
-                    Assert.InRange(share, 1, 115);
+                    Assert.InRange(Number(row[Column("node CPU used")].TrimEnd('%', ' ')), 1, 115);
+                    Assert.True(Number(row[Column("msg/s at full caps")]) > 0, $"no rate at full caps: {what}");
                 }
             }
 
@@ -207,6 +213,8 @@ public sealed partial class ScaleOutScriptSpecs(ITestOutputHelper output)
             return false;
         }
     }
+
+    private static double Number(string cell) => double.Parse(cell.Replace(",", ""), System.Globalization.CultureInfo.InvariantCulture);
 
     [GeneratedRegex(@"^\| \d+ \| (0|1 clean|1 persistent) \|")]
     private static partial Regex TableRow();
