@@ -5,6 +5,8 @@
 #   local-cluster.sh down   stop exactly what "up" started (node PIDs from .run/state, then PostgreSQL)
 # The ports and the state folder can be moved (the test of this script runs it on free ports, beside a user's cluster):
 #   LOCAL_CLUSTER_MQTT_PORTS=a,b,c  LOCAL_CLUSTER_REMOTING_PORTS=x,y,z  LOCAL_CLUSTER_PG_PORT=p  LOCAL_CLUSTER_RUN_DIR=dir
+# The number of MQTT ports is the number of nodes (one or more; node N takes nodeN.json, or node1.json beyond node3,
+# with its ports and folder from these variables). LOCAL_CLUSTER_BUILD=0 skips the build (the caller built already).
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 repo=$(cd "$here/.." && pwd)
@@ -13,6 +15,12 @@ state="$run/state"
 pg_port="${LOCAL_CLUSTER_PG_PORT:-55432}"
 IFS=, read -r -a mqtt_ports <<<"${LOCAL_CLUSTER_MQTT_PORTS:-1883,1884,1885}"
 IFS=, read -r -a remoting_ports <<<"${LOCAL_CLUSTER_REMOTING_PORTS:-4053,4054,4055}"
+count=${#mqtt_ports[@]}
+nodes=$(seq "$count")
+if [ "$count" -lt 1 ] || [ "${#remoting_ports[@]}" -ne "$count" ]; then
+  echo "LOCAL_CLUSTER_MQTT_PORTS ($count ports) and LOCAL_CLUSTER_REMOTING_PORTS (${#remoting_ports[@]}) must name one port per node" >&2
+  exit 2
+fi
 pg_bin=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -1)
 node_dll="$repo/Broker.Node/bin/Release/net10.0/Broker.Node.dll"
 conn="Host=127.0.0.1;Port=$pg_port;Database=broker;Username=postgres"
@@ -46,8 +54,10 @@ up() {
   trap 'rc=$?; if [ $rc -ne 0 ] && [ -f "$state" ]; then echo "up failed; the nodes said last:" >&2; tail -n 4 "$run"/node*.log >&2; echo "stopping what it started" >&2; down >&2; fi' EXIT
   [ -n "$pg_bin" ] || { echo "PostgreSQL server binaries not found (apt-get install postgresql)" >&2; exit 1; }
   mkdir -p "$run"
-  echo "building Broker.Node (Release) ..."
-  dotnet build -c Release -v q --nologo "$repo/Broker.Node" >"$run/build.log" 2>&1 || { cat "$run/build.log"; exit 1; }
+  if [ "${LOCAL_CLUSTER_BUILD:-1}" != 0 ]; then
+    echo "building Broker.Node (Release) ..."
+    dotnet build -c Release -v q --nologo "$repo/Broker.Node" >"$run/build.log" 2>&1 || { cat "$run/build.log"; exit 1; }
+  fi
 
   rm -rf "$run/pg"; mkdir -p "$run/pg"
   [ "$(id -u)" = 0 ] && chown postgres:postgres "$run/pg"
@@ -65,8 +75,9 @@ up() {
   echo "pg_data=$run/pg/data" >"$state"
   psql -h 127.0.0.1 -p $pg_port -U postgres -qc 'create database broker' >/dev/null
 
-  for i in 1 2 3; do
-    mapfile -t args < <(flags "$here/node$i.json")
+  for i in $nodes; do
+    config="$here/node$i.json"; [ -f "$config" ] || config="$here/node1.json"
+    mapfile -t args < <(flags "$config")
     # 9>&-: callers hold /tmp/broker-fixed-ports.lock on fd 9; a node must not inherit it and keep it after they exit.
     # The node<N>.json values, then the ports and folder of this run (a later flag wins).
     args+=("--Mqtt:Port=${mqtt_ports[i-1]}" "--Cluster:Port=${remoting_ports[i-1]}" "--Node:DataDir=$run/node$i"
@@ -76,17 +87,15 @@ up() {
     # Node 1 is the seed: the others can join only once it is up.
     [ $i = 1 ] && wait_for 90 "node1 ready" grep -q "Broker ready" "$run/node1.log"
   done
-  for i in 1 2 3; do wait_for 90 "node$i ready" grep -q "Broker ready" "$run/node$i.log"; done
-  # Each node logs "Leader is moving node [...] to [Up]" on the leader; check every node's view instead: a node logs
-  # "Welcome from" once joined, and the leader moved all three to Up.
-  # Nodes 2 and 3 must have joined node 1's cluster (Akka logs "Welcome from" on the joining node), and the leader
-  # on node 1 must have moved all three to Up.
-  for i in 2 3; do wait_for 60 "node$i to join node1" grep -q "Welcome from" "$run/node$i.log"; done
+  for i in $nodes; do wait_for 90 "node$i ready" grep -q "Broker ready" "$run/node$i.log"; done
+  # Every node but the seed must have joined node 1's cluster (Akka logs "Welcome from" on the joining node), and the
+  # leader must have moved every member to Up.
+  for i in $(seq 2 "$count"); do wait_for 60 "node$i to join node1" grep -q "Welcome from" "$run/node$i.log"; done
   # The leader is the member with the lowest address, which need not be node 1 when the ports are moved: read every log.
-  wait_for 120 "3 members Up" bash -c "[ \$(cat '$run'/node*.log | grep -o 'Leader is moving node \[[^]]*\] to \[Up\]' | sort -u | wc -l) -ge 3 ]"
+  wait_for 120 "$count members Up" bash -c "[ \$(cat '$run'/node*.log | grep -o 'Leader is moving node \[[^]]*\] to \[Up\]' | sort -u | wc -l) -ge $count ]"
 
   echo "cluster up:"
-  for i in 1 2 3; do
+  for i in $nodes; do
     pid=$(grep "^node$i=" "$state" | cut -d= -f2)
     echo "  node$i  mqtt://127.0.0.1:${mqtt_ports[i-1]}  akka.tcp://broker@127.0.0.1:${remoting_ports[i-1]}  pid $pid  log $run/node$i.log"
   done

@@ -129,6 +129,17 @@ public sealed class RunnerSmokeSpecs(SmokeBrokerFixture fixture, ITestOutputHelp
         Assert.Equal(2, result.ThresholdFailures.Count);
     }
 
+    [Fact]
+    public void Scale_out_options_parse_and_a_bad_value_names_the_option()
+    {
+        var o = RunOptions.Parse(["point-to-point", "--spread", "even", "--persistent"]);
+        Assert.Equal((PairSpread.Even, true), (o.Spread, o.Persistent));
+        Assert.Equal(PairSpread.Cross, RunOptions.Parse(["point-to-point"]).Spread);
+        Assert.Contains("--spread", Assert.Throws<ArgumentException>(() => RunOptions.Parse(["point-to-point", "--spread", "diagonal"])).Message);
+        Assert.Contains("--broker-cgroup", Assert.Throws<ArgumentException>(
+            () => RunOptions.Parse(["point-to-point", "--broker-cgroup", "/nonexistent/cgroup"])).Message);
+    }
+
     [Theory]
     [InlineData("inject:100:2s", 100.0, 100.0, 2.0)]
     [InlineData("ramp:0-200:4s", 0.0, 200.0, 4.0)]

@@ -77,7 +77,7 @@ public static class ConsoleView
         yield return ("errors", r.Errors == 0 ? "0" : $"{r.Errors} (last: {r.LastError})");
         yield return ("runner CPU", string.Create(Inv, $"{r.RunnerCpuSeconds:0.00} s = {r.RunnerCores:0.00} of {r.Cores} cores"));
         yield return ("broker CPU", r.BrokerCpuSeconds is { } b
-            ? string.Create(Inv, $"{b:0.00} s = {r.BrokerCores:0.00} cores (pid {string.Join(",", r.BrokerPids)}); {r.BrokerCpuMicrosPerUnit:0.00} µs per {(r.RateUnit == "msg/s" ? "delivery" : "operation")}")
+            ? string.Create(Inv, $"{b:0.00} s = {r.BrokerCores:0.00} cores ({(r.BrokerCgroups.Length > 0 ? "cgroups " + string.Join(",", r.BrokerCgroups.Select(Path.GetFileName)) : "pid " + string.Join(",", r.BrokerPids))}); {r.BrokerCpuMicrosPerUnit:0.00} µs per {(r.RateUnit == "msg/s" ? "delivery" : "operation")}")
             : "not measured");
         if (r.BrokerRssEndBytes is { } rss)
         {

@@ -24,12 +24,20 @@ public sealed record RunOptions
           --window N            unacknowledged QoS 1/2 publishes per client [100]
           --mqtt 3|5            protocol version (request-response always uses 5) [3 = 3.1.1]
           --broker-pid PID,...  broker processes for CPU and RSS, summed (a cluster: every node) [the listeners of the targets' ports]
+          --broker-cgroup DIR,...  read broker CPU from these cgroup v1 cpuacct folders (cpuacct.usage, summed) instead of
+                                the processes' /proc figures; RSS still comes from the processes
           --report-dir DIR      write report.md, report.html, report.json there [load-reports/<scenario>-<time>]
           --no-report           write no report files
           --no-live             plain progress lines instead of the live table (automatic when output is redirected)
         thresholds (exit code 2 when one fails):
           --max-loss N  --max-duplicates N  --max-p99-ms X  --max-p50-ms X  --min-rate X  --max-errors N
         scenario options:
+          --spread cross|same|even  point-to-point with several --targets: where a pair's publisher connects relative to
+                                its subscriber (subscriber i on target i): cross = the next target (every pair crosses),
+                                same = the same target, even = the next k-th target with k cycling 0..targets-1, so
+                                about (targets-1)/targets of the pairs cross [cross]
+          --persistent          fan-in, fan-out, point-to-point: every client keeps a persistent session (3.1.1 clean
+                                session 0, v5 session expiry 600 s); the run discards them at the end
           --max-connections N   connect-storm: stop opening at N connections, hold them --hold T [1s]
           --topics N            retained-storm: retained topics stored before the subscribe load [1000]
           --offline T --online T  persistent-sessions: each subscriber's off/on cycle [1s / 2s]
@@ -67,6 +75,13 @@ public sealed record RunOptions
 
     /// <summary>--broker-pid: the broker's processes (a list for a cluster); empty = the listeners of the targets.</summary>
     public IReadOnlyList<int> BrokerPids { get; init; } = [];
+
+    /// <summary>--broker-cgroup: cgroup v1 cpuacct folders whose cpuacct.usage is the broker's CPU; empty = /proc.</summary>
+    public IReadOnlyList<string> BrokerCgroups { get; init; } = [];
+
+    public PairSpread Spread { get; init; } = PairSpread.Cross;
+
+    public bool Persistent { get; init; }
 
     public string? ReportDir { get; init; }
 
@@ -134,6 +149,9 @@ public sealed record RunOptions
                 "--window" => o with { Window = Int() },
                 "--mqtt" => o with { Version = Value() == "5" ? MqttProtocolVersion.V500 : MqttProtocolVersion.V311 },
                 "--broker-pid" => o with { BrokerPids = Value().Split(',').Select(p => int.Parse(p, CultureInfo.InvariantCulture)).ToArray() },
+                "--broker-cgroup" => o with { BrokerCgroups = Value().Split(',', StringSplitOptions.RemoveEmptyEntries) },
+                "--spread" => o with { Spread = ParseSpread(Value()) },
+                "--persistent" => o with { Persistent = true },
                 "--report-dir" => o with { ReportDir = Value() },
                 "--no-report" => o with { NoReport = true },
                 "--no-live" => o with { NoLive = true },
@@ -156,6 +174,14 @@ public sealed record RunOptions
             };
         }
 
+        foreach (var dir in o.BrokerCgroups)
+        {
+            if (!File.Exists(Path.Combine(dir, "cpuacct.usage")))
+            {
+                throw new ArgumentException($"--broker-cgroup: {dir} has no cpuacct.usage (not a cgroup v1 cpuacct folder)");
+            }
+        }
+
         if (o.PayloadSize < Payload.HeaderSize)
         {
             throw new ArgumentException($"--payload must be at least {Payload.HeaderSize} bytes");
@@ -164,9 +190,30 @@ public sealed record RunOptions
         return o;
     }
 
+    private static PairSpread ParseSpread(string value) => value switch
+    {
+        "cross" => PairSpread.Cross,
+        "same" => PairSpread.Same,
+        "even" => PairSpread.Even,
+        _ => throw new ArgumentException($"--spread: '{value}' is not one of cross, same, even"),
+    };
+
     public MqttQoS QoSOf(int client) => QoS is { Count: > 0 } list ? list[client % list.Count] : MqttQoS.AtMostOnce;
 
     public MqttQoS MaxQoS => QoS is { Count: > 0 } list ? list.Max() : MqttQoS.AtMostOnce;
 
     public Target TargetOf(int client) => Targets[client % Targets.Count];
+}
+
+/// <summary>Where a point-to-point pair's publisher connects relative to its subscriber (see --spread).</summary>
+public enum PairSpread
+{
+    /// <summary>The target after the subscriber's: with two or more targets every message crosses nodes.</summary>
+    Cross,
+
+    /// <summary>The subscriber's own target.</summary>
+    Same,
+
+    /// <summary>The k-th target after the subscriber's, k cycling over 0..targets-1: about (targets-1)/targets cross.</summary>
+    Even,
 }

@@ -59,6 +59,9 @@ public sealed class RunResult
     /// <summary>Every broker process measured; CPU and RSS figures are their sums.</summary>
     public int[] BrokerPids { get; set; } = [];
 
+    /// <summary>cgroup v1 cpuacct folders the broker CPU was read from (their cpuacct.usage); empty: from the PIDs' /proc.</summary>
+    public string[] BrokerCgroups { get; set; } = [];
+
     public double? BrokerCpuSeconds { get; set; }
 
     public double? BrokerCores { get; set; }

@@ -27,7 +27,8 @@ public sealed class ScenarioRunner(Scenario scenario, ScenarioContext context, A
         };
         var broker = BrokerProcesses.Find(_options);
         result.BrokerPids = broker?.Pids.ToArray() ?? [];
-        result.BrokerPid = broker?.Pids[0];
+        result.BrokerPid = broker?.Pids.FirstOrDefault() is > 0 and var first ? first : null;
+        result.BrokerCgroups = broker?.Cgroups.ToArray() ?? [];
         using var samplerStop = new CancellationTokenSource();
         var sampler = Task.Run(() => SampleLoopAsync(result, broker, samplerStop.Token), CancellationToken.None);
         var errors = 0L;
@@ -189,7 +190,7 @@ public sealed class ScenarioRunner(Scenario scenario, ScenarioContext context, A
                 "runner and broker compete for the CPU, compare broker CPU per message rather than rates");
         }
 
-        if (result.BrokerPid is null)
+        if (result.BrokerPid is null && result.BrokerCgroups.Length == 0)
         {
             result.Warnings.Add("broker process not found (give --broker-pid): no broker CPU or RSS");
         }

@@ -11,7 +11,10 @@ namespace Broker.LoadTests.Scenarios;
 /// <item>fan-out: P publishers (default 1) on <c>fo/{run}/t</c>, S subscribers (default 100) on it;</item>
 /// <item>point-to-point: P pairs, publisher i on <c>p2p/{run}/{i}</c> and subscriber i on that topic alone.</item>
 /// </list>
-/// Subscribers subscribe at the highest QoS in --qos, so each message arrives at its publisher's QoS.
+/// Subscribers subscribe at the highest QoS in --qos, so each message arrives at its publisher's QoS. Subscriber i
+/// connects to target i (modulo the targets); a point-to-point publisher goes where --spread puts it (by default the
+/// next target, so that with several nodes every pair crosses), other publishers to the target after their index.
+/// With --persistent every client keeps a persistent session, discarded at the end of the run.
 /// </summary>
 public sealed class PubSubScenario : Scenario
 {
@@ -39,8 +42,9 @@ public sealed class PubSubScenario : Scenario
     {
         Shape.FanIn => $"{VirtualClients} publishers, each on its own topic; {SubscriberCount} subscriber(s) on the wildcard",
         Shape.FanOut => $"{VirtualClients} publisher(s) on one topic; {SubscriberCount} subscribers on it",
-        _ => $"{VirtualClients} pair(s): publisher i to subscriber i on topic i",
-    };
+        _ => $"{VirtualClients} pair(s): publisher i to subscriber i on topic i" +
+            (Options.Targets.Count > 1 ? $", spread {Options.Spread.ToString().ToLowerInvariant()} ({CrossingPairs} crossing targets)" : ""),
+    } + (Options.Persistent ? "; persistent sessions" : "");
 
     public override int VirtualClients => Options.Clients ?? _shape switch { Shape.FanIn => 50, Shape.FanOut => 1, _ => 50 };
 
@@ -55,6 +59,24 @@ public sealed class PubSubScenario : Scenario
         [new LoadSimulation.KeepConstant(VirtualClients, TimeSpan.FromSeconds(10))];
 
     private string Prefix => _shape switch { Shape.FanIn => "fi", Shape.FanOut => "fo", _ => "p2p" } + "/" + Context.RunId;
+
+    /// <summary>The connect index of publisher <paramref name="p"/> (its target is Targets[index % count]).</summary>
+    private int PublisherTargetIndex(int p) => _shape != Shape.PointToPoint ? p + 1 : Options.Spread switch
+    {
+        PairSpread.Same => p,
+        PairSpread.Even => p + (p / Options.Targets.Count),
+        _ => p + 1,
+    };
+
+    private int CrossingPairs => Enumerable.Range(0, VirtualClients)
+        .Count(p => Options.TargetOf(p) != Options.TargetOf(PublisherTargetIndex(p)));
+
+    private ClientSettings Session(ClientSettings settings) =>
+        Options.Persistent ? settings with { CleanStart = false, SessionExpiry = 600 } : settings;
+
+    private string SubscriberId(int s) => $"{Prefix}-sub-{s}".Replace('/', '-');
+
+    private string PublisherId(int p) => $"{Prefix}-pub-{p}".Replace('/', '-');
 
     private string TopicOf(int publisher) => _shape switch
     {
@@ -71,10 +93,10 @@ public sealed class PubSubScenario : Scenario
 
     public override async Task SetupAsync(CancellationToken ct)
     {
-        var subscriberSettings = DefaultSettings with { ReadBufferSize = _shape == Shape.FanIn ? 1024 * 1024 : 64 * 1024 };
+        var subscriberSettings = Session(DefaultSettings with { ReadBufferSize = _shape == Shape.FanIn ? 1024 * 1024 : 64 * 1024 });
         _subscribers = await ConnectManyAsync(SubscriberCount, async s =>
         {
-            var client = await ConnectAsync(s, $"{Prefix}-sub-{s}".Replace('/', '-'), ct, subscriberSettings, p =>
+            var client = await ConnectAsync(s, SubscriberId(s), ct, subscriberSettings, p =>
             {
                 Metrics.OnReceived(s, p.Payload.Span);
                 return null;
@@ -89,9 +111,14 @@ public sealed class PubSubScenario : Scenario
             Metrics.ExpectAtSubscriber(s, _shape == Shape.PointToPoint ? [s] : Enumerable.Range(0, VirtualClients).ToArray());
         }
 
-        // Publishers connect after the subscribers, each to the target after its pair's (so pairs cross nodes in a cluster).
+        // Publishers connect after the subscribers, each where --spread puts it relative to its pair's subscriber.
         _publishers = await ConnectManyAsync(VirtualClients, p =>
-            ConnectAsync(p + 1, $"{Prefix}-pub-{p}".Replace('/', '-'), ct));
+            ConnectAsync(PublisherTargetIndex(p), PublisherId(p), ct, Session(DefaultSettings)));
+        if (_shape == Shape.PointToPoint)
+        {
+            Facts["pairs crossing targets"] = $"{CrossingPairs} of {VirtualClients} (spread {Options.Spread.ToString().ToLowerInvariant()})";
+        }
+
         Context.Log($"{_subscribers.Length} subscriber(s) and {_publishers.Length} publisher(s) connected");
         await PrimeAsync(ct);
     }
@@ -135,5 +162,29 @@ public sealed class PubSubScenario : Scenario
     {
         await DisposeAllAsync(_publishers);
         await DisposeAllAsync(_subscribers);
+        if (Options.Persistent)
+        {
+            await DiscardSessionsAsync();
+        }
+    }
+
+    /// <summary>Leaves no persistent sessions behind: a clean-start connect of every client id discards its session.</summary>
+    private async Task DiscardSessionsAsync()
+    {
+        using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(30));
+        var ids = Enumerable.Range(0, SubscriberCount).Select(s => (s, SubscriberId(s)))
+            .Concat(Enumerable.Range(0, VirtualClients).Select(p => (PublisherTargetIndex(p), PublisherId(p)))).ToArray();
+        await ConnectManyAsync(ids.Length, async i =>
+        {
+            try
+            {
+                await DisposeAllAsync([await ConnectAsync(ids[i].Item1, ids[i].Item2, cts.Token, DefaultSettings)]);
+            }
+            catch (Exception e) when (e is IOException or System.Net.Sockets.SocketException or InvalidOperationException or OperationCanceledException or TimeoutException)
+            {
+            }
+
+            return 0;
+        });
     }
 }
