@@ -152,7 +152,11 @@ public sealed class BrokerServer : IAsyncDisposable
             "topic",
             id => TopicEntity.Props(id, context),
             baseSettings.WithPassivateIdleAfter(TimeSpan.FromMinutes(2)),
-            context.TopicExtractor).ConfigureAwait(false);
+            context.TopicExtractor,
+            Options.Cluster.PlaceTopicsByFirstUse
+                ? new FirstUseAllocationStrategy()
+                : ShardAllocationStrategy.LeastShardAllocationStrategy(absoluteLimit: 20, relativeLimit: 0.1), // as configured in BrokerHocon
+            PoisonPill.Instance).ConfigureAwait(false);
 
         using var registration = cancellationToken.Register(() => up.TrySetCanceled());
         await up.Task.WaitAsync(TimeSpan.FromSeconds(60), cancellationToken).ConfigureAwait(false);

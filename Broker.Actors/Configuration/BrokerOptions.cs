@@ -129,6 +129,12 @@ public sealed record ClusterOptions
     public IReadOnlyList<string> SeedNodes { get; init; } = [];
 
     /// <summary>
+    /// A new topic shard goes to the node that first addresses it (a subscriber's or publisher's node) unless that node
+    /// holds more than its share; false: to the node with the fewest shards.
+    /// </summary>
+    public bool PlaceTopicsByFirstUse { get; init; } = true;
+
+    /// <summary>
     /// How the node finds its cluster: "seed" (default: <see cref="SeedNodes"/>) or "kubernetes" (Akka.Management
     /// cluster bootstrap with Akka.Discovery.KubernetesApi: pods found by label through the Kubernetes API).
     /// </summary>
