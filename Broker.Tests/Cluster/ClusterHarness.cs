@@ -283,3 +283,35 @@ public sealed class ThreeNodeClusterCollection : ICollectionFixture<ThreeNodeClu
 {
     public const string Name = "Three-node cluster";
 }
+
+/// <summary>
+/// A three-node cluster of a spec class's own (one per test), for specs that stop or crash nodes: a throwaway
+/// PostgreSQL and the nodes, started before each test and stopped after it.
+/// </summary>
+public abstract class OwnClusterSpecs(string database) : IAsyncLifetime
+{
+    private readonly PostgresServer _postgres = new();
+
+    protected ClusterHarness Cluster { get; private set; } = null!;
+
+    public async Task InitializeAsync()
+    {
+        await _postgres.InitializeAsync();
+        Cluster = await ClusterHarness.StartAsync(await _postgres.CreateDatabaseAsync(database));
+    }
+
+    public async Task DisposeAsync()
+    {
+        try
+        {
+            if (Cluster is not null)
+            {
+                await Cluster.DisposeAsync();
+            }
+        }
+        finally
+        {
+            await _postgres.DisposeAsync();
+        }
+    }
+}

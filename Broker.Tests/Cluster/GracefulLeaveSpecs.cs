@@ -11,34 +11,13 @@ namespace Broker.Tests.Cluster;
 /// A node that stops gracefully closes its clients with v5 reason 0x8B (server shutting down) and hands its shards to
 /// the others; a client that reconnects to another node resumes its persistent session and loses nothing.
 /// </summary>
-public sealed class GracefulLeaveSpecs : IAsyncLifetime
+public sealed class GracefulLeaveSpecs() : OwnClusterSpecs("leave3")
 {
-    private readonly PostgresServer _postgres = new();
-    private ClusterHarness _cluster = null!;
-
-    public async Task InitializeAsync()
-    {
-        await _postgres.InitializeAsync();
-        _cluster = await ClusterHarness.StartAsync(await _postgres.CreateDatabaseAsync("leave3"));
-    }
-
-    public async Task DisposeAsync()
-    {
-        try
-        {
-            await _cluster.DisposeAsync();
-        }
-        finally
-        {
-            await _postgres.DisposeAsync();
-        }
-    }
-
     [Fact]
     public async Task Clients_of_a_leaving_node_get_0x8B_and_resume_their_session_on_another_node_without_loss()
     {
         const string topic = "leave/readings";
-        var subscriber = _cluster.NewClient();
+        var subscriber = Cluster.NewClient();
         var received = new MessageCollector(subscriber);
         var disconnected = new TaskCompletionSource<MqttClientDisconnectedEventArgs>(TaskCreationOptions.RunContinuationsAsynchronously);
         subscriber.DisconnectedAsync += e =>
@@ -46,15 +25,15 @@ public sealed class GracefulLeaveSpecs : IAsyncLifetime
             disconnected.TrySetResult(e);
             return Task.CompletedTask;
         };
-        await subscriber.ConnectAsync(_cluster.Options(3, MqttProtocolVersion.V500, "leaver")
+        await subscriber.ConnectAsync(Cluster.Options(3, MqttProtocolVersion.V500, "leaver")
             .WithCleanStart(true).WithSessionExpiryInterval(300).Build());
         await subscriber.SubscribeAsync(topic, MqttQualityOfServiceLevel.AtLeastOnce);
 
         // The publisher is on node 1, but its session entity may live on node 3 (sessions are sharded by client id):
         // a persistent session re-attaches where it recovers without the client noticing. (A clean session would be
         // closed instead: its state lived only in memory on the leaving node.)
-        var publisher = _cluster.NewClient();
-        await publisher.ConnectAsync(_cluster.Options(1, MqttProtocolVersion.V500, "leave-publisher")
+        var publisher = Cluster.NewClient();
+        await publisher.ConnectAsync(Cluster.Options(1, MqttProtocolVersion.V500, "leave-publisher")
             .WithCleanStart(true).WithSessionExpiryInterval(300).Build());
         async Task PublishAsync(int from, int to)
         {
@@ -70,16 +49,16 @@ public sealed class GracefulLeaveSpecs : IAsyncLifetime
         await received.WaitForAsync(20);
 
         // Node 3 leaves: its client hears why, so that it reconnects elsewhere.
-        await _cluster.StopNodeAsync(3);
+        await Cluster.StopNodeAsync(3);
         var reason = await disconnected.Task.WaitAsync(TimeSpan.FromSeconds(10));
         Assert.Equal(MqttClientDisconnectReason.ServerShuttingDown, reason.Reason);
 
         // Published while the client is away: its session (wherever it went) queues them.
         await PublishAsync(20, 40);
 
-        var resumed = _cluster.NewClient();
+        var resumed = Cluster.NewClient();
         var after = new MessageCollector(resumed);
-        var connAck = await resumed.ConnectAsync(_cluster.Options(1, MqttProtocolVersion.V500, "leaver")
+        var connAck = await resumed.ConnectAsync(Cluster.Options(1, MqttProtocolVersion.V500, "leaver")
             .WithCleanStart(false).WithSessionExpiryInterval(300).Build());
         Assert.True(connAck.IsSessionPresent);
         // Redeliveries (DUP) of earlier messages may come first: wait until the last one published has arrived.

@@ -14,29 +14,8 @@ namespace Broker.Tests.Cluster;
 /// guard's next incarnation: its client stays connected and subscribed, and a later CONNECT with the same client id
 /// anywhere still takes it over (one connection per client id).
 /// </summary>
-public sealed class LiveSessionGuardSpecs : IAsyncLifetime
+public sealed class LiveSessionGuardSpecs() : OwnClusterSpecs("guard3")
 {
-    private readonly PostgresServer _postgres = new();
-    private ClusterHarness _cluster = null!;
-
-    public async Task InitializeAsync()
-    {
-        await _postgres.InitializeAsync();
-        _cluster = await ClusterHarness.StartAsync(await _postgres.CreateDatabaseAsync("guard3"));
-    }
-
-    public async Task DisposeAsync()
-    {
-        try
-        {
-            await _cluster.DisposeAsync();
-        }
-        finally
-        {
-            await _postgres.DisposeAsync();
-        }
-    }
-
     [Fact]
     public async Task A_clean_session_keeps_its_client_and_its_client_id_when_the_node_of_its_guard_leaves()
     {
@@ -47,12 +26,12 @@ public sealed class LiveSessionGuardSpecs : IAsyncLifetime
         for (var i = 0; i < 24; i++)
         {
             var id = $"guard-{run}-{i}";
-            var (client, received) = await _cluster.ConnectCollectingAsync(2, id);
+            var (client, received) = await Cluster.ConnectCollectingAsync(2, id);
             candidates.Add((id, client, received));
         }
 
         var onNode3 = await LocalShardsAsync(3);
-        var (guardedId, client2, received2) = candidates.First(c => onNode3.Contains(_cluster.Node(3).Context.SessionShardOf(c.Id)));
+        var (guardedId, client2, received2) = candidates.First(c => onNode3.Contains(Cluster.Node(3).Context.SessionShardOf(c.Id)));
         var topic = $"guard-{run}/t";
         await E2E.SubscribeAsync(client2, topic);
         var disconnected = new TaskCompletionSource<MqttClientDisconnectedEventArgs>(TaskCreationOptions.RunContinuationsAsynchronously);
@@ -62,17 +41,17 @@ public sealed class LiveSessionGuardSpecs : IAsyncLifetime
             return Task.CompletedTask;
         };
 
-        await _cluster.StopNodeAsync(3);
+        await Cluster.StopNodeAsync(3);
 
         // The client on node 2 was not troubled, and publishes still reach it.
-        var publisher = await _cluster.ConnectAsync(1, $"guard-{run}-pub");
+        var publisher = await Cluster.ConnectAsync(1, $"guard-{run}-pub");
         await publisher.PublishAsync(topic, "after the guard moved", MqttQualityOfServiceLevel.AtLeastOnce);
         Assert.Equal("after the guard moved", E2E.Text((await received2.WaitForAsync(1, TimeSpan.FromSeconds(15)))[0]));
         Assert.True(client2.IsConnected);
 
         // The guard's new incarnation knows the session: a CONNECT with its client id on node 1 takes it over.
         var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(10);
-        var (client1, received1) = await _cluster.ConnectCollectingAsync(1, guardedId);
+        var (client1, received1) = await Cluster.ConnectCollectingAsync(1, guardedId);
         var closed = await disconnected.Task.WaitAsync(deadline - DateTime.UtcNow);
         Assert.Equal(MqttClientDisconnectReason.SessionTakenOver, closed.Reason);
         Assert.True(client1.IsConnected);
@@ -83,7 +62,7 @@ public sealed class LiveSessionGuardSpecs : IAsyncLifetime
 
     private async Task<HashSet<string>> LocalShardsAsync(int node)
     {
-        var state = await _cluster.Node(node).Context.SessionRegion.Ask<CurrentShardRegionState>(
+        var state = await Cluster.Node(node).Context.SessionRegion.Ask<CurrentShardRegionState>(
             GetShardRegionState.Instance, TimeSpan.FromSeconds(10));
         return state.Shards.Select(s => s.ShardId).ToHashSet();
     }
