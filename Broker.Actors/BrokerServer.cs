@@ -59,6 +59,7 @@ public sealed class BrokerServer : IAsyncDisposable
         BrokerOptions options, CancellationToken cancellationToken = default, ActorSystemSetup? setup = null,
         Security.IAuthenticator? authenticator = null)
     {
+        ListenerPorts.EnsureFree(ListenerPorts.Of(options, includeMetrics: false));
         await Persistence.StorageSetup.VerifyAsync(options, cancellationToken).ConfigureAwait(false);
         var config = ConfigurationFactory.ParseString(BrokerHocon.Build(options))
             .WithFallback(Akka.Persistence.Sql.SqlPersistence.DefaultConfiguration)
@@ -68,8 +69,18 @@ public sealed class BrokerServer : IAsyncDisposable
             config = hostConfig.WithFallback(config);
         }
 
-        var system = ActorSystem.Create(BrokerHocon.SystemName,
-            (setup ?? ActorSystemSetup.Empty).And(BootstrapSetup.Create().WithConfig(config)));
+        ActorSystem system;
+        try
+        {
+            system = ActorSystem.Create(BrokerHocon.SystemName,
+                (setup ?? ActorSystemSetup.Empty).And(BootstrapSetup.Create().WithConfig(config)));
+        }
+        catch (Exception e) when (ListenerPorts.IsAddressInUse(e))
+        {
+            // Remoting binds Cluster:Port while the actor system starts.
+            throw new PortInUseException("Cluster:Port", options.Cluster.Hostname, options.Cluster.Port, e);
+        }
+
         var server = new BrokerServer(options, system);
         try
         {

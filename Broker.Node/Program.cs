@@ -21,6 +21,17 @@ if (options is null)
     return 2;
 }
 
+// A port that another process holds stops start-up here, in one line, before storage or the cluster are touched.
+try
+{
+    Broker.Transport.ListenerPorts.EnsureFree(Broker.Transport.ListenerPorts.Of(options, includeMetrics: true));
+}
+catch (Broker.Transport.PortInUseException e)
+{
+    Console.Error.WriteLine($"Broker failed to start: {e.Message}");
+    return 1;
+}
+
 var builder = Host.CreateApplicationBuilder(new HostApplicationBuilderSettings { Args = [], DisableDefaults = true });
 // Console logs: one line each by default; --Logging:Console:FormatterName=json writes JSON lines whose fields
 // include the named values of each message (ClientId, Address, Reason, ...). Levels: --Logging:LogLevel:Default=...
@@ -46,7 +57,22 @@ catch (Exception e)
 {
     // A storage error already is one line naming the provider and the target; its inner exception (the driver's
     // "Connection refused", "file is not a database") alone would not say which storage was meant.
-    var storage = e as Broker.Persistence.StorageUnavailableException ?? e.InnerException as Broker.Persistence.StorageUnavailableException;
-    Console.Error.WriteLine($"Broker failed to start: {storage?.Message ?? e.GetBaseException().Message}");
+    // A port in use is one line naming the key, the address and the port.
+    var known = Find<Broker.Persistence.StorageUnavailableException>(e) ?? (Exception?)Find<Broker.Transport.PortInUseException>(e);
+    Console.Error.WriteLine($"Broker failed to start: {known?.Message ?? e.GetBaseException().Message}");
     return 1;
+}
+
+static T? Find<T>(Exception? e)
+    where T : Exception
+{
+    for (; e is not null; e = e.InnerException)
+    {
+        if (e is T found)
+        {
+            return found;
+        }
+    }
+
+    return null;
 }

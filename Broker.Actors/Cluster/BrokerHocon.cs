@@ -46,6 +46,10 @@ public static class BrokerHocon
             dot-netty.tcp {
               hostname = "{{options.Cluster.Hostname}}"
               port = {{options.Cluster.Port}}
+              # default off-for-windows (= on here): .NET on Linux turns it into SO_REUSEPORT as well, so a second
+              # node could bind this port beside a running one and receive part of its cluster traffic. Off still
+              # binds with SO_REUSEADDR alone (.NET's default), so a restart is not blocked by TIME_WAIT.
+              tcp-reuse-addr = off
             }
             # default 5s: after a node died, messages to its address are dropped for this long; a node restarted on
             # the same host:port (whole-cluster restart, a pod rescheduled) should be reachable again sooner.
