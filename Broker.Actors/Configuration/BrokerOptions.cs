@@ -48,6 +48,12 @@ public sealed record MqttOptions
     public int ServerKeepAlive { get; init; }
 
     /// <summary>
+    /// When above 0, the longest keep alive a client may have: longer ones and 0 (none) are lowered to it, v5 clients are
+    /// told in CONNACK (Server Keep Alive), 3.1.1 clients are held to it (see <see cref="Sessions.KeepAlivePolicy"/>).
+    /// </summary>
+    public int MaxKeepAlive { get; init; }
+
+    /// <summary>
     /// Seconds a QoS 1/2 publish may wait for every subscriber's session to store it. Past that the publisher hears
     /// v5 reason 0x80 (3.1.1: the connection is closed) instead of an acknowledgement it could not be given.
     /// </summary>

@@ -15,6 +15,11 @@ public static class BrokerOptionsValidator
         Range(errors, "Mqtt:MaxConnections", o.Mqtt.MaxConnections, 1, 10_000_000);
         Range(errors, "Mqtt:TopicAliasMaximum", o.Mqtt.TopicAliasMaximum, 0, 65535);
         Range(errors, "Mqtt:ServerKeepAlive", o.Mqtt.ServerKeepAlive, 0, 65535);
+        Range(errors, "Mqtt:MaxKeepAlive", o.Mqtt.MaxKeepAlive, 0, 65535);
+        if (o.Mqtt.MaxKeepAlive > 0 && o.Mqtt.ServerKeepAlive > o.Mqtt.MaxKeepAlive)
+        {
+            errors.Add($"Mqtt:ServerKeepAlive = {o.Mqtt.ServerKeepAlive} is above Mqtt:MaxKeepAlive = {o.Mqtt.MaxKeepAlive}");
+        }
         Range(errors, "Mqtt:ConnectTimeout", o.Mqtt.ConnectTimeout, 1, 3600);
         Range(errors, "Mqtt:DurableAckTimeout", o.Mqtt.DurableAckTimeout, 1, 3600);
         if (!System.Net.IPAddress.TryParse(o.Mqtt.Address, out _))

@@ -66,6 +66,8 @@ public sealed partial class ClientConnectionActor
         Authenticate(connect); // continues in ContinueConnect once the authenticator has answered
     }
 
+    private KeepAliveGrant _keepAlive;
+
     /// <summary>The client is authenticated: open (or resume) its session.</summary>
     private void ContinueConnect()
     {
@@ -86,7 +88,8 @@ public sealed partial class ClientConnectionActor
         }
 
         _grantedExpiry = expiry;
-        _keepAliveSeconds = options.Mqtt.ServerKeepAlive > 0 && IsV5 ? options.Mqtt.ServerKeepAlive : connect.KeepAlive;
+        _keepAlive = KeepAlivePolicy.Resolve(connect.KeepAlive, IsV5, options.Mqtt.ServerKeepAlive, options.Mqtt.MaxKeepAlive);
+        _keepAliveSeconds = _keepAlive.Seconds;
         _clientMaxPacketSize = connect.MaximumPacketSize ?? uint.MaxValue;
         _clientTopicAliasMaximum = IsV5 ? connect.TopicAliasMaximum : (ushort)0;
 
@@ -135,7 +138,7 @@ public sealed partial class ClientConnectionActor
                 MaximumPacketSize = (uint)options.Mqtt.MaxPacketSize,
                 TopicAliasMaximum = (ushort)options.Mqtt.TopicAliasMaximum,
                 SessionExpiryInterval = _grantedExpiry != _connect!.SessionExpiryInterval ? _grantedExpiry : null,
-                ServerKeepAlive = options.Mqtt.ServerKeepAlive > 0 ? (ushort)options.Mqtt.ServerKeepAlive : null,
+                ServerKeepAlive = _keepAlive.ServerKeepAlive,
                 RetainAvailable = true,
                 WildcardSubscriptionAvailable = true,
                 SubscriptionIdentifiersAvailable = true,
