@@ -33,8 +33,18 @@ public sealed record MqttOptions
 
     public int Port { get; init; } = 1883;
 
-    /// <summary>Largest packet accepted from a client, in bytes (announced as v5 Maximum Packet Size).</summary>
-    public int MaxPacketSize { get; init; } = 1024 * 1024;
+    /// <summary>
+    /// Largest packet accepted from a client, in bytes (announced as v5 Maximum Packet Size). Default: the protocol's
+    /// own limit (a Remaining Length of 268,435,455), as Mosquitto and HiveMQ do. A packet's bytes are buffered as
+    /// they arrive, never allocated from its declared length (README "Large payloads").
+    /// </summary>
+    public int MaxPacketSize { get; init; } = MqttProtocolMaxPacketSize;
+
+    /// <summary>
+    /// The largest packet MQTT can express: a Remaining Length of 268,435,455 (four bytes of variable byte integer)
+    /// plus the fixed header's first byte and those four bytes.
+    /// </summary>
+    public const int MqttProtocolMaxPacketSize = 268_435_455 + 5;
 
     /// <summary>How many unacknowledged QoS 1/2 PUBLISH a client may send at once (v5 Receive Maximum).</summary>
     public int ReceiveMaximum { get; init; } = 1024;

@@ -10,7 +10,7 @@ public static class BrokerOptionsValidator
     {
         var errors = new List<string>();
         Range(errors, "Mqtt:Port", o.Mqtt.Port, 0, 65535);
-        Range(errors, "Mqtt:MaxPacketSize", o.Mqtt.MaxPacketSize, 16, 268_435_455);
+        Range(errors, "Mqtt:MaxPacketSize", o.Mqtt.MaxPacketSize, 16, MqttOptions.MqttProtocolMaxPacketSize);
         Range(errors, "Mqtt:ReceiveMaximum", o.Mqtt.ReceiveMaximum, 1, 65535);
         Range(errors, "Mqtt:MaxConnections", o.Mqtt.MaxConnections, 1, 10_000_000);
         Range(errors, "Mqtt:TopicAliasMaximum", o.Mqtt.TopicAliasMaximum, 0, 65535);
