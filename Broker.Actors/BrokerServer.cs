@@ -27,6 +27,7 @@ public sealed class BrokerServer : IAsyncDisposable
         Options = options;
         System = system;
         Context = new BrokerContext(options);
+        Log = Logging.GetLogger(system, typeof(BrokerServer));
     }
 
     public BrokerOptions Options { get; }
@@ -34,6 +35,9 @@ public sealed class BrokerServer : IAsyncDisposable
     public ActorSystem System { get; }
 
     public BrokerContext Context { get; }
+
+    /// <summary>The node's own log lines (start-up, storage, security) under the category Broker.BrokerServer, not Akka's.</summary>
+    private ILoggingAdapter Log { get; }
 
     /// <summary>
     /// The address and port the MQTT listener is bound to. DotNetty's dual-mode socket reports an IPv4 address as
@@ -84,7 +88,7 @@ public sealed class BrokerServer : IAsyncDisposable
         var server = new BrokerServer(options, system);
         try
         {
-            server.Context.Security = Security.BrokerSecurity.Create(options, system.Log, authenticator);
+            server.Context.Security = Security.BrokerSecurity.Create(options, server.Log, authenticator);
             await server.StartClusterAsync(cancellationToken).ConfigureAwait(false);
             await server.WakeStoredEntitiesAsync(cancellationToken).ConfigureAwait(false);
             if (options.Sys.Interval > 0)
@@ -101,7 +105,7 @@ public sealed class BrokerServer : IAsyncDisposable
                 var tlsSetup = Security.TlsServerSetup.Load(tls);
                 var address = IPAddress.Parse(tls.Address.Length > 0 ? tls.Address : options.Mqtt.Address);
                 await server._listener.StartTlsAsync(system, server.Context, address, tls.Port, tlsSetup).ConfigureAwait(false);
-                system.Log.Info("TLS listener on {0} with certificate {1}; client certificates {2}", server.MqttTlsEndPoint, tlsSetup.Subject,
+                server.Log.Info("TLS listener on {0} with certificate {1}; client certificates {2}", server.MqttTlsEndPoint, tlsSetup.Subject,
                     tls.RequireClientCertificate ? "required" : tls.ClientCaFile.Length > 0 ? "optional" : "not asked for");
             }
 
@@ -220,7 +224,7 @@ public sealed class BrokerServer : IAsyncDisposable
             .ConfigureAwait(false);
 
         var took = System.Scheduler.MonotonicClock - started;
-        System.Log.Info("Storage: woke {0} stored sessions and {1} topics in {2:F1} s ({3} did not answer); purged {4} rows of ended entities",
+        Log.Info("Storage: woke {0} stored sessions and {1} topics in {2:F1} s ({3} did not answer); purged {4} rows of ended entities",
             sessions, topics, took.TotalSeconds, unanswered, purged);
     }
 

@@ -36,8 +36,18 @@ var builder = Host.CreateApplicationBuilder(new HostApplicationBuilderSettings {
 // Console logs: one line each by default; --Logging:Console:FormatterName=json writes JSON lines whose fields
 // include the named values of each message (ClientId, Address, Reason, ...). Levels: --Logging:LogLevel:Default=...
 builder.Logging.SetMinimumLevel(LogLevel.Information);
+// Akka's own chatter (remoting started, singletons, shard coordinators) and the hosting/Kestrel banner stay at
+// Warning, so that the first lines say what matters: storage, cluster, security, listening addresses. Membership
+// changes (a node joining, up, unreachable, removed) stay visible. Configuration set later wins, for example
+// --Logging:LogLevel:Akka=Information.
+builder.Logging.AddFilter("Akka", LogLevel.Warning);
+builder.Logging.AddFilter(AkkaLogCategory.Membership, LogLevel.Information);
+builder.Logging.AddFilter("Microsoft", LogLevel.Warning);
 builder.Logging.AddConfiguration(configuration.GetSection("Logging"));
 builder.Logging.AddConsole(); // formatters "simple" (the default here), "json" and "systemd"
+// Without a formatter name the console logger takes its legacy path, which ignores SimpleConsoleFormatterOptions
+// (two lines per event, no timestamp); name it unless the configuration did (Logging:Console:FormatterName).
+builder.Services.Configure<ConsoleLoggerOptions>(o => o.FormatterName ??= ConsoleFormatterNames.Simple);
 builder.Services.Configure<SimpleConsoleFormatterOptions>(o =>
 {
     o.SingleLine = true;
