@@ -135,7 +135,9 @@ public sealed partial class ClientConnectionActor
             {
                 AssignedClientIdentifier = _assignedClientId,
                 ReceiveMaximum = (ushort)options.Mqtt.ReceiveMaximum,
-                MaximumPacketSize = (uint)options.Mqtt.MaxPacketSize,
+                // At the protocol's limit the property is left out ("no limit beyond the protocol's", MQTT-v5.0
+                // 3.2.2.3.6): paho refuses a CONNACK whose value is above 268,435,455.
+                MaximumPacketSize = options.Mqtt.MaxPacketSize > 268_435_455 ? null : (uint)options.Mqtt.MaxPacketSize,
                 TopicAliasMaximum = (ushort)options.Mqtt.TopicAliasMaximum,
                 SessionExpiryInterval = _grantedExpiry != _connect!.SessionExpiryInterval ? _grantedExpiry : null,
                 ServerKeepAlive = _keepAlive.ServerKeepAlive,

@@ -64,6 +64,19 @@ public sealed class LargePayloadSpecs(BrokerFixture fixture) : IClassFixture<Bro
         await subscriber.DisconnectAsync();
     }
 
+    [Fact]
+    public async Task CONNACK_leaves_Maximum_Packet_Size_out_at_the_protocol_limit_and_announces_a_lower_one()
+    {
+        var (client, connAck) = await RawMqttClient.ConnectAsync(_broker.Port, MqttProtocolVersion.V500, E2E.Id("mps", MqttProtocolVersion.V500));
+        await client.DisposeAsync();
+        Assert.Null(connAck.MaximumPacketSize);
+
+        await using var limited = await BrokerHarness.StartAsync(o => o with { Mqtt = o.Mqtt with { MaxPacketSize = OneMiB } });
+        var (other, limitedAck) = await RawMqttClient.ConnectAsync(limited.Port, MqttProtocolVersion.V500, "mps-limited");
+        await other.DisposeAsync();
+        Assert.Equal((uint)OneMiB, limitedAck.MaximumPacketSize);
+    }
+
     /// <summary>A QoS 1 subscriber whose first message's payload is copied out inside the handler (MQTTnet may reuse its buffer).</summary>
     private async Task<(IMqttClient Client, TaskCompletionSource<byte[]> Received)> SubscribeAsync(MqttProtocolVersion version, string topic)
     {
