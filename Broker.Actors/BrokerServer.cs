@@ -28,7 +28,11 @@ public sealed class BrokerServer : IAsyncDisposable
         System = system;
         Context = new BrokerContext(options);
         Log = Logging.GetLogger(system, typeof(BrokerServer));
+        Meter = new BrokerMeter(Context.Metrics);
     }
+
+    /// <summary>This node's metrics as System.Diagnostics.Metrics instruments (meter "Broker").</summary>
+    public BrokerMeter Meter { get; }
 
     public BrokerOptions Options { get; }
 
@@ -246,5 +250,6 @@ public sealed class BrokerServer : IAsyncDisposable
         await _listener.DisposeAsync().ConfigureAwait(false);
         await CoordinatedShutdown.Get(System).Run(CoordinatedShutdown.ClrExitReason.Instance).ConfigureAwait(false);
         Context.Security.Dispose();
+        Meter.Dispose();
     }
 }
