@@ -81,6 +81,12 @@ public static class BrokerOptionsValidator
     private static void ValidateOperations(List<string> errors, BrokerOptions o)
     {
         Range(errors, "Metrics:Port", o.Metrics.Port, 0, 65535);
+        Range(errors, "Metrics:OtlpIntervalSeconds", o.Metrics.OtlpIntervalSeconds, 1, 3600);
+        if (o.Metrics.OtlpEndpoint.Length > 0 &&
+            !(Uri.TryCreate(o.Metrics.OtlpEndpoint, UriKind.Absolute, out var otlp) && (otlp.Scheme == Uri.UriSchemeHttp || otlp.Scheme == Uri.UriSchemeHttps)))
+        {
+            errors.Add($"Metrics:OtlpEndpoint = '{o.Metrics.OtlpEndpoint}' is not an http:// or https:// address (for example http://127.0.0.1:4318)");
+        }
         if (!System.Net.IPAddress.TryParse(o.Metrics.Address, out _))
         {
             errors.Add($"Metrics:Address = '{o.Metrics.Address}' is not an IP address (for example 127.0.0.1 or 0.0.0.0)");

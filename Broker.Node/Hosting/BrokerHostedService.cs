@@ -12,6 +12,7 @@ public sealed class BrokerHostedService : IHostedService
     private readonly ILoggerFactory _loggerFactory;
     private BrokerServer? _server;
     private Operations.OperationsHttpServer? _http;
+    private OpenTelemetry.Metrics.MeterProvider? _otlp;
 
     public BrokerHostedService(BrokerOptions options, ILogger<BrokerHostedService> logger, ILoggerFactory loggerFactory)
     {
@@ -41,6 +42,11 @@ public sealed class BrokerHostedService : IHostedService
 
         _server = await BrokerServer.StartAsync(_options, cancellationToken, AkkaLogBridge.Setup(_loggerFactory)).ConfigureAwait(false);
         _http?.Attach(_server);
+        _otlp = Operations.OtlpMetricsExport.Start(_options.Metrics);
+        if (_otlp is not null)
+        {
+            _logger.LogInformation("Metrics pushed by OTLP/HTTP to {Endpoint} every {Interval} s", _options.Metrics.OtlpEndpoint, _options.Metrics.OtlpIntervalSeconds);
+        }
         var cluster = Akka.Cluster.Cluster.Get(_server.System);
         _logger.LogInformation(
             "Broker ready: MQTT listening on {Address}:{Port}{Tls}; cluster member {Member} (seed nodes: {Seeds})",
@@ -57,6 +63,7 @@ public sealed class BrokerHostedService : IHostedService
 
     public async Task StopAsync(CancellationToken cancellationToken)
     {
+        _otlp?.Dispose(); // a last push while the meter still reads live counters
         if (_server is not null)
         {
             _logger.LogInformation("Broker stopping");
@@ -69,5 +76,6 @@ public sealed class BrokerHostedService : IHostedService
         {
             await _http.DisposeAsync().ConfigureAwait(false);
         }
+
     }
 }
