@@ -109,6 +109,15 @@ public static class BrokerOptionsValidator
         Range(errors, "Auth:ReloadInterval", o.Auth.ReloadInterval, 1, 3600);
         FileExists(errors, "Auth:PasswordFile", o.Auth.PasswordFile);
         FileExists(errors, "Auth:AclFile", o.Auth.AclFile);
+        var http = o.Auth.Http;
+        if (http.Url.Length > 0 &&
+            !(Uri.TryCreate(http.Url, UriKind.Absolute, out var url) && (url.Scheme == Uri.UriSchemeHttp || url.Scheme == Uri.UriSchemeHttps)))
+        {
+            errors.Add($"Auth:Http:Url = '{http.Url}' is not an http:// or https:// address");
+        }
+
+        Range(errors, "Auth:Http:TimeoutSeconds", http.TimeoutSeconds, 1, 60);
+        Range(errors, "Auth:Http:CacheSeconds", http.CacheSeconds, 0, 3600);
         var tls = o.Mqtt.Tls;
         Range(errors, "Mqtt:Tls:Port", tls.Port, 0, 65535);
         if (!tls.Enabled)
