@@ -118,6 +118,12 @@ public static class BrokerOptionsValidator
 
         Range(errors, "Auth:Http:TimeoutSeconds", http.TimeoutSeconds, 1, 60);
         Range(errors, "Auth:Http:CacheSeconds", http.CacheSeconds, 0, 3600);
+        if (o.Auth.Jwt.Secret.Length is > 0 and < 32)
+        {
+            errors.Add($"Auth:Jwt:Secret is {o.Auth.Jwt.Secret.Length} characters long: at least 32 are needed for HS256");
+        }
+
+        FileExists(errors, "Auth:Jwt:JwksFile", o.Auth.Jwt.JwksFile);
         var tls = o.Mqtt.Tls;
         Range(errors, "Mqtt:Tls:Port", tls.Port, 0, 65535);
         if (!tls.Enabled)

@@ -75,6 +75,14 @@ public sealed class BrokerSecurity : IDisposable
             acl is null ? "none (every topic open to every client)" : auth.AclFile);
         authenticator ??= new PasswordFileAuthenticator(passwords, allowAnonymous, auth.UseCertificateSubjectAsUsername);
         HttpAuthenticator? http = null;
+        if (auth.Jwt.Enabled)
+        {
+            authenticator = new JwtAuthenticator(auth.Jwt, authenticator);
+            log.Info("Security: passwords that are JSON Web Tokens are validated with {0}{1}{2}",
+                auth.Jwt.JwksFile.Length > 0 ? $"the keys of {auth.Jwt.JwksFile}" : "the HMAC secret",
+                auth.Jwt.Issuer.Length > 0 ? $", issuer {auth.Jwt.Issuer}" : "", auth.Jwt.Audience.Length > 0 ? $", audience {auth.Jwt.Audience}" : "");
+        }
+
         if (auth.Http.Url.Length > 0)
         {
             // The HTTP service first; "ignore" (and, when not fail-closed, no answer) lets the password file decide.

@@ -26,6 +26,9 @@ public sealed record AuthOptions
     /// <summary>Authentication by an HTTP service, asked before the password file (<see cref="Security.HttpAuthenticator"/>).</summary>
     public HttpAuthOptions Http { get; init; } = new();
 
+    /// <summary>Passwords that are JSON Web Tokens, validated with a key from configuration (<see cref="Security.JwtAuthenticator"/>).</summary>
+    public JwtAuthOptions Jwt { get; init; } = new();
+
     /// <summary>Resolves <see cref="AllowAnonymous"/> against the listener addresses; the reason is for the log.</summary>
     public (bool Allowed, string Reason) ResolveAllowAnonymous(IEnumerable<string> listenerAddresses)
     {
@@ -56,6 +59,24 @@ public sealed record HttpAuthOptions
 
     /// <summary>No usable answer refuses the client (true) or lets the password file decide (false).</summary>
     public bool FailClosed { get; init; } = true;
+}
+
+/// <summary>The "Auth:Jwt" section: on when <see cref="Secret"/> or <see cref="JwksFile"/> is set.</summary>
+public sealed record JwtAuthOptions
+{
+    /// <summary>HMAC (HS256/384/512) key, at least 32 characters.</summary>
+    public string Secret { get; init; } = "";
+
+    /// <summary>A JSON Web Key Set file (public keys: RS256, ES256, ...), as an identity provider publishes it.</summary>
+    public string JwksFile { get; init; } = "";
+
+    /// <summary>Required "iss" claim; empty: not checked.</summary>
+    public string Issuer { get; init; } = "";
+
+    /// <summary>Required "aud" claim; empty: not checked.</summary>
+    public string Audience { get; init; } = "";
+
+    public bool Enabled => Secret.Length > 0 || JwksFile.Length > 0;
 }
 
 /// <summary>The TLS listener ("Mqtt:Tls" section); on when <see cref="Certificate"/> is set.</summary>
