@@ -27,13 +27,21 @@ public sealed class BrokerServer : IAsyncDisposable
         Options = options;
         System = system;
         Context = new BrokerContext(options);
+        Log = Logging.GetLogger(system, typeof(BrokerServer));
+        Meter = new BrokerMeter(Context.Metrics);
     }
+
+    /// <summary>This node's metrics as System.Diagnostics.Metrics instruments (meter "Broker").</summary>
+    public BrokerMeter Meter { get; }
 
     public BrokerOptions Options { get; }
 
     public ActorSystem System { get; }
 
     public BrokerContext Context { get; }
+
+    /// <summary>The node's own log lines (start-up, storage, security) under the category Broker.BrokerServer, not Akka's.</summary>
+    private ILoggingAdapter Log { get; }
 
     /// <summary>
     /// The address and port the MQTT listener is bound to. DotNetty's dual-mode socket reports an IPv4 address as
@@ -59,6 +67,7 @@ public sealed class BrokerServer : IAsyncDisposable
         BrokerOptions options, CancellationToken cancellationToken = default, ActorSystemSetup? setup = null,
         Security.IAuthenticator? authenticator = null)
     {
+        ListenerPorts.EnsureFree(ListenerPorts.Of(options, includeMetrics: false));
         await Persistence.StorageSetup.VerifyAsync(options, cancellationToken).ConfigureAwait(false);
         var config = ConfigurationFactory.ParseString(BrokerHocon.Build(options))
             .WithFallback(Akka.Persistence.Sql.SqlPersistence.DefaultConfiguration)
@@ -68,12 +77,22 @@ public sealed class BrokerServer : IAsyncDisposable
             config = hostConfig.WithFallback(config);
         }
 
-        var system = ActorSystem.Create(BrokerHocon.SystemName,
-            (setup ?? ActorSystemSetup.Empty).And(BootstrapSetup.Create().WithConfig(config)));
+        ActorSystem system;
+        try
+        {
+            system = ActorSystem.Create(BrokerHocon.SystemName,
+                (setup ?? ActorSystemSetup.Empty).And(BootstrapSetup.Create().WithConfig(config)));
+        }
+        catch (Exception e) when (ListenerPorts.IsAddressInUse(e))
+        {
+            // Remoting binds Cluster:Port while the actor system starts.
+            throw new PortInUseException("Cluster:Port", options.Cluster.Hostname, options.Cluster.Port, e);
+        }
+
         var server = new BrokerServer(options, system);
         try
         {
-            server.Context.Security = Security.BrokerSecurity.Create(options, system.Log, authenticator);
+            server.Context.Security = Security.BrokerSecurity.Create(options, server.Log, authenticator);
             await server.StartClusterAsync(cancellationToken).ConfigureAwait(false);
             await server.WakeStoredEntitiesAsync(cancellationToken).ConfigureAwait(false);
             if (options.Sys.Interval > 0)
@@ -90,7 +109,7 @@ public sealed class BrokerServer : IAsyncDisposable
                 var tlsSetup = Security.TlsServerSetup.Load(tls);
                 var address = IPAddress.Parse(tls.Address.Length > 0 ? tls.Address : options.Mqtt.Address);
                 await server._listener.StartTlsAsync(system, server.Context, address, tls.Port, tlsSetup).ConfigureAwait(false);
-                system.Log.Info("TLS listener on {0} with certificate {1}; client certificates {2}", server.MqttTlsEndPoint, tlsSetup.Subject,
+                server.Log.Info("TLS listener on {0} with certificate {1}; client certificates {2}", server.MqttTlsEndPoint, tlsSetup.Subject,
                     tls.RequireClientCertificate ? "required" : tls.ClientCaFile.Length > 0 ? "optional" : "not asked for");
             }
 
@@ -215,7 +234,7 @@ public sealed class BrokerServer : IAsyncDisposable
             .ConfigureAwait(false);
 
         var took = System.Scheduler.MonotonicClock - started;
-        System.Log.Info("Storage: woke {0} stored sessions and {1} topics in {2:F1} s ({3} did not answer); purged {4} rows of ended entities",
+        Log.Info("Storage: woke {0} stored sessions and {1} topics in {2:F1} s ({3} did not answer); purged {4} rows of ended entities",
             sessions, topics, took.TotalSeconds, unanswered, purged);
     }
 
@@ -237,5 +256,6 @@ public sealed class BrokerServer : IAsyncDisposable
         await _listener.DisposeAsync().ConfigureAwait(false);
         await CoordinatedShutdown.Get(System).Run(CoordinatedShutdown.ClrExitReason.Instance).ConfigureAwait(false);
         Context.Security.Dispose();
+        Meter.Dispose();
     }
 }

@@ -46,6 +46,14 @@ public static class BrokerHocon
             dot-netty.tcp {
               hostname = "{{options.Cluster.Hostname}}"
               port = {{options.Cluster.Port}}
+              # default off-for-windows (= on here): .NET on Linux turns it into SO_REUSEPORT as well, so a second
+              # node could bind this port beside a running one and receive part of its cluster traffic. Off still
+              # binds with SO_REUSEADDR alone (.NET's default), so a restart is not blocked by TIME_WAIT.
+              tcp-reuse-addr = off
+              # default 128000b: a publish to a subscriber on another node crosses as one remoting frame, and Akka
+              # drops larger frames ("Discarding oversized payload"). Mqtt:MaxPacketSize plus room for the envelope.
+              # Frames are buffered as their bytes arrive, never allocated from this limit.
+              maximum-frame-size = {{Math.Max(128_000L, options.Mqtt.MaxPacketSize + (1L << 20))}}b
             }
             # default 5s: after a node died, messages to its address are dropped for this long; a node restarted on
             # the same host:port (whole-cluster restart, a pod rescheduled) should be reachable again sooner.

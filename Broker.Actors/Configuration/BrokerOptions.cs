@@ -33,8 +33,18 @@ public sealed record MqttOptions
 
     public int Port { get; init; } = 1883;
 
-    /// <summary>Largest packet accepted from a client, in bytes (announced as v5 Maximum Packet Size).</summary>
-    public int MaxPacketSize { get; init; } = 1024 * 1024;
+    /// <summary>
+    /// Largest packet accepted from a client, in bytes (announced as v5 Maximum Packet Size). Default: the protocol's
+    /// own limit (a Remaining Length of 268,435,455), as Mosquitto and HiveMQ do. A packet's bytes are buffered as
+    /// they arrive, never allocated from its declared length (README "Large payloads").
+    /// </summary>
+    public int MaxPacketSize { get; init; } = MqttProtocolMaxPacketSize;
+
+    /// <summary>
+    /// The largest packet MQTT can express: a Remaining Length of 268,435,455 (four bytes of variable byte integer)
+    /// plus the fixed header's first byte and those four bytes.
+    /// </summary>
+    public const int MqttProtocolMaxPacketSize = 268_435_455 + 5;
 
     /// <summary>How many unacknowledged QoS 1/2 PUBLISH a client may send at once (v5 Receive Maximum).</summary>
     public int ReceiveMaximum { get; init; } = 1024;
@@ -46,6 +56,12 @@ public sealed record MqttOptions
 
     /// <summary>When above 0, overrides the client's keep alive (v5 Server Keep Alive).</summary>
     public int ServerKeepAlive { get; init; }
+
+    /// <summary>
+    /// When above 0, the longest keep alive a client may have: longer ones and 0 (none) are lowered to it, v5 clients are
+    /// told in CONNACK (Server Keep Alive), 3.1.1 clients are held to it (see <see cref="Sessions.KeepAlivePolicy"/>).
+    /// </summary>
+    public int MaxKeepAlive { get; init; }
 
     /// <summary>
     /// Seconds a QoS 1/2 publish may wait for every subscriber's session to store it. Past that the publisher hears

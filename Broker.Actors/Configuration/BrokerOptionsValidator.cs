@@ -10,11 +10,16 @@ public static class BrokerOptionsValidator
     {
         var errors = new List<string>();
         Range(errors, "Mqtt:Port", o.Mqtt.Port, 0, 65535);
-        Range(errors, "Mqtt:MaxPacketSize", o.Mqtt.MaxPacketSize, 16, 268_435_455);
+        Range(errors, "Mqtt:MaxPacketSize", o.Mqtt.MaxPacketSize, 16, MqttOptions.MqttProtocolMaxPacketSize);
         Range(errors, "Mqtt:ReceiveMaximum", o.Mqtt.ReceiveMaximum, 1, 65535);
         Range(errors, "Mqtt:MaxConnections", o.Mqtt.MaxConnections, 1, 10_000_000);
         Range(errors, "Mqtt:TopicAliasMaximum", o.Mqtt.TopicAliasMaximum, 0, 65535);
         Range(errors, "Mqtt:ServerKeepAlive", o.Mqtt.ServerKeepAlive, 0, 65535);
+        Range(errors, "Mqtt:MaxKeepAlive", o.Mqtt.MaxKeepAlive, 0, 65535);
+        if (o.Mqtt.MaxKeepAlive > 0 && o.Mqtt.ServerKeepAlive > o.Mqtt.MaxKeepAlive)
+        {
+            errors.Add($"Mqtt:ServerKeepAlive = {o.Mqtt.ServerKeepAlive} is above Mqtt:MaxKeepAlive = {o.Mqtt.MaxKeepAlive}");
+        }
         Range(errors, "Mqtt:ConnectTimeout", o.Mqtt.ConnectTimeout, 1, 3600);
         Range(errors, "Mqtt:DurableAckTimeout", o.Mqtt.DurableAckTimeout, 1, 3600);
         if (!System.Net.IPAddress.TryParse(o.Mqtt.Address, out _))
@@ -76,6 +81,12 @@ public static class BrokerOptionsValidator
     private static void ValidateOperations(List<string> errors, BrokerOptions o)
     {
         Range(errors, "Metrics:Port", o.Metrics.Port, 0, 65535);
+        Range(errors, "Metrics:OtlpIntervalSeconds", o.Metrics.OtlpIntervalSeconds, 1, 3600);
+        if (o.Metrics.OtlpEndpoint.Length > 0 &&
+            !(Uri.TryCreate(o.Metrics.OtlpEndpoint, UriKind.Absolute, out var otlp) && (otlp.Scheme == Uri.UriSchemeHttp || otlp.Scheme == Uri.UriSchemeHttps)))
+        {
+            errors.Add($"Metrics:OtlpEndpoint = '{o.Metrics.OtlpEndpoint}' is not an http:// or https:// address (for example http://127.0.0.1:4318)");
+        }
         if (!System.Net.IPAddress.TryParse(o.Metrics.Address, out _))
         {
             errors.Add($"Metrics:Address = '{o.Metrics.Address}' is not an IP address (for example 127.0.0.1 or 0.0.0.0)");
@@ -98,6 +109,21 @@ public static class BrokerOptionsValidator
         Range(errors, "Auth:ReloadInterval", o.Auth.ReloadInterval, 1, 3600);
         FileExists(errors, "Auth:PasswordFile", o.Auth.PasswordFile);
         FileExists(errors, "Auth:AclFile", o.Auth.AclFile);
+        var http = o.Auth.Http;
+        if (http.Url.Length > 0 &&
+            !(Uri.TryCreate(http.Url, UriKind.Absolute, out var url) && (url.Scheme == Uri.UriSchemeHttp || url.Scheme == Uri.UriSchemeHttps)))
+        {
+            errors.Add($"Auth:Http:Url = '{http.Url}' is not an http:// or https:// address");
+        }
+
+        Range(errors, "Auth:Http:TimeoutSeconds", http.TimeoutSeconds, 1, 60);
+        Range(errors, "Auth:Http:CacheSeconds", http.CacheSeconds, 0, 3600);
+        if (o.Auth.Jwt.Secret.Length is > 0 and < 32)
+        {
+            errors.Add($"Auth:Jwt:Secret is {o.Auth.Jwt.Secret.Length} characters long: at least 32 are needed for HS256");
+        }
+
+        FileExists(errors, "Auth:Jwt:JwksFile", o.Auth.Jwt.JwksFile);
         var tls = o.Mqtt.Tls;
         Range(errors, "Mqtt:Tls:Port", tls.Port, 0, 65535);
         if (!tls.Enabled)

@@ -9,6 +9,15 @@ public sealed record MetricsOptions
     public string Address { get; init; } = "127.0.0.1";
 
     public int Port { get; init; }
+
+    /// <summary>
+    /// OTLP/HTTP receiver (an OpenTelemetry Collector, Prometheus with OTLP on, ...) that the "Broker" meter is pushed
+    /// to, e.g. http://127.0.0.1:4318; empty: no push. Independent of <see cref="Port"/>.
+    /// </summary>
+    public string OtlpEndpoint { get; init; } = "";
+
+    /// <summary>Seconds between OTLP pushes.</summary>
+    public int OtlpIntervalSeconds { get; init; } = 15;
 }
 
 /// <summary>

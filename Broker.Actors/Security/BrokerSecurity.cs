@@ -11,6 +11,7 @@ public sealed class BrokerSecurity : IDisposable
 {
     private readonly ReloadingFile<PasswordFile>? _passwords;
     private readonly ReloadingFile<AclFile>? _acl;
+    private HttpAuthenticator? _http; // created here from Auth:Http, so disposed here
 
     private BrokerSecurity(IAuthenticator authenticator, ReloadingFile<PasswordFile>? passwords, ReloadingFile<AclFile>? acl,
         bool allowAnonymous, string anonymousReason)
@@ -73,7 +74,25 @@ public sealed class BrokerSecurity : IDisposable
             passwords is null ? "none" : $"{auth.PasswordFile} ({passwords.Current.Users.Count} users)",
             acl is null ? "none (every topic open to every client)" : auth.AclFile);
         authenticator ??= new PasswordFileAuthenticator(passwords, allowAnonymous, auth.UseCertificateSubjectAsUsername);
-        return new BrokerSecurity(authenticator, passwords, acl, allowAnonymous, reason);
+        HttpAuthenticator? http = null;
+        if (auth.Jwt.Enabled)
+        {
+            authenticator = new JwtAuthenticator(auth.Jwt, authenticator);
+            log.Info("Security: passwords that are JSON Web Tokens are validated with {0}{1}{2}",
+                auth.Jwt.JwksFile.Length > 0 ? $"the keys of {auth.Jwt.JwksFile}" : "the HMAC secret",
+                auth.Jwt.Issuer.Length > 0 ? $", issuer {auth.Jwt.Issuer}" : "", auth.Jwt.Audience.Length > 0 ? $", audience {auth.Jwt.Audience}" : "");
+        }
+
+        if (auth.Http.Url.Length > 0)
+        {
+            // The HTTP service first; "ignore" (and, when not fail-closed, no answer) lets the password file decide.
+            authenticator = http = new HttpAuthenticator(auth.Http, authenticator);
+            log.Info("Security: HTTP authentication at {0} (timeout {1} s, allows cached {2} s, {3}), then the password file",
+                auth.Http.Url, auth.Http.TimeoutSeconds, auth.Http.CacheSeconds,
+                auth.Http.FailClosed ? "no answer refuses" : "no answer lets the password file decide");
+        }
+
+        return new BrokerSecurity(authenticator, passwords, acl, allowAnonymous, reason) { _http = http };
     }
 
     private static ReloadingFile<T>? Load<T>(string key, string path, Func<string, string, T> parse, TimeSpan interval, ILoggingAdapter log)
@@ -105,5 +124,6 @@ public sealed class BrokerSecurity : IDisposable
     {
         _passwords?.Dispose();
         _acl?.Dispose();
+        _http?.Dispose();
     }
 }

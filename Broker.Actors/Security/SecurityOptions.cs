@@ -23,6 +23,12 @@ public sealed record AuthOptions
     /// <summary>On the TLS listener, a client certificate's subject Common Name (CN) is the client's username.</summary>
     public bool UseCertificateSubjectAsUsername { get; init; }
 
+    /// <summary>Authentication by an HTTP service, asked before the password file (<see cref="Security.HttpAuthenticator"/>).</summary>
+    public HttpAuthOptions Http { get; init; } = new();
+
+    /// <summary>Passwords that are JSON Web Tokens, validated with a key from configuration (<see cref="Security.JwtAuthenticator"/>).</summary>
+    public JwtAuthOptions Jwt { get; init; } = new();
+
     /// <summary>Resolves <see cref="AllowAnonymous"/> against the listener addresses; the reason is for the log.</summary>
     public (bool Allowed, string Reason) ResolveAllowAnonymous(IEnumerable<string> listenerAddresses)
     {
@@ -37,6 +43,40 @@ public sealed record AuthOptions
             ? (true, $"Auth:AllowAnonymous not set and every listener is on loopback ({string.Join(", ", addresses.Distinct())})")
             : (false, $"Auth:AllowAnonymous not set and a listener is reachable from other hosts ({string.Join(", ", nonLoopback.Distinct())})");
     }
+}
+
+/// <summary>The "Auth:Http" section: an HTTP service that decides CONNECTs; off while <see cref="Url"/> is empty.</summary>
+public sealed record HttpAuthOptions
+{
+    /// <summary>The URL every CONNECT is POSTed to; empty: no HTTP authentication.</summary>
+    public string Url { get; init; } = "";
+
+    /// <summary>Seconds to wait for the answer.</summary>
+    public int TimeoutSeconds { get; init; } = 5;
+
+    /// <summary>Seconds an "allow" is remembered; 0: ask every time.</summary>
+    public int CacheSeconds { get; init; } = 60;
+
+    /// <summary>No usable answer refuses the client (true) or lets the password file decide (false).</summary>
+    public bool FailClosed { get; init; } = true;
+}
+
+/// <summary>The "Auth:Jwt" section: on when <see cref="Secret"/> or <see cref="JwksFile"/> is set.</summary>
+public sealed record JwtAuthOptions
+{
+    /// <summary>HMAC (HS256/384/512) key, at least 32 characters.</summary>
+    public string Secret { get; init; } = "";
+
+    /// <summary>A JSON Web Key Set file (public keys: RS256, ES256, ...), as an identity provider publishes it.</summary>
+    public string JwksFile { get; init; } = "";
+
+    /// <summary>Required "iss" claim; empty: not checked.</summary>
+    public string Issuer { get; init; } = "";
+
+    /// <summary>Required "aud" claim; empty: not checked.</summary>
+    public string Audience { get; init; } = "";
+
+    public bool Enabled => Secret.Length > 0 || JwksFile.Length > 0;
 }
 
 /// <summary>The TLS listener ("Mqtt:Tls" section); on when <see cref="Certificate"/> is set.</summary>

@@ -129,6 +129,7 @@ public sealed partial class ClientConnectionActor
                 _inboundQos2Pending?.Remove(f.PacketId);
                 if (IsV5)
                 {
+                    _inboundQuota?.Complete(f.PacketId);
                     Write(new MqttPubRecPacket { PacketId = f.PacketId, ReasonCode = MqttReasonCode.UnspecifiedError });
                 }
                 else

@@ -66,6 +66,8 @@ public sealed partial class ClientConnectionActor
         Authenticate(connect); // continues in ContinueConnect once the authenticator has answered
     }
 
+    private KeepAliveGrant _keepAlive;
+
     /// <summary>The client is authenticated: open (or resume) its session.</summary>
     private void ContinueConnect()
     {
@@ -86,7 +88,8 @@ public sealed partial class ClientConnectionActor
         }
 
         _grantedExpiry = expiry;
-        _keepAliveSeconds = options.Mqtt.ServerKeepAlive > 0 && IsV5 ? options.Mqtt.ServerKeepAlive : connect.KeepAlive;
+        _keepAlive = KeepAlivePolicy.Resolve(connect.KeepAlive, IsV5, options.Mqtt.ServerKeepAlive, options.Mqtt.MaxKeepAlive);
+        _keepAliveSeconds = _keepAlive.Seconds;
         _clientMaxPacketSize = connect.MaximumPacketSize ?? uint.MaxValue;
         _clientTopicAliasMaximum = IsV5 ? connect.TopicAliasMaximum : (ushort)0;
 
@@ -132,10 +135,12 @@ public sealed partial class ClientConnectionActor
             {
                 AssignedClientIdentifier = _assignedClientId,
                 ReceiveMaximum = (ushort)options.Mqtt.ReceiveMaximum,
-                MaximumPacketSize = (uint)options.Mqtt.MaxPacketSize,
+                // At the protocol's limit the property is left out ("no limit beyond the protocol's", MQTT-v5.0
+                // 3.2.2.3.6): paho refuses a CONNACK whose value is above 268,435,455.
+                MaximumPacketSize = options.Mqtt.MaxPacketSize > 268_435_455 ? null : (uint)options.Mqtt.MaxPacketSize,
                 TopicAliasMaximum = (ushort)options.Mqtt.TopicAliasMaximum,
                 SessionExpiryInterval = _grantedExpiry != _connect!.SessionExpiryInterval ? _grantedExpiry : null,
-                ServerKeepAlive = options.Mqtt.ServerKeepAlive > 0 ? (ushort)options.Mqtt.ServerKeepAlive : null,
+                ServerKeepAlive = _keepAlive.ServerKeepAlive,
                 RetainAvailable = true,
                 WildcardSubscriptionAvailable = true,
                 SubscriptionIdentifiersAvailable = true,

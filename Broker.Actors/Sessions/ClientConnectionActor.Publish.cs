@@ -15,6 +15,7 @@ public sealed partial class ClientConnectionActor
     private Dictionary<ushort, string>? _inboundAliases; // the topic alias maps are created on first use
     private Dictionary<string, ushort>? _outboundAliases;
     private HashSet<ushort>? _inboundQos1InFlight; // created on the first QoS 1 publish
+    private InboundQuota? _inboundQuota; // v5 Receive Maximum over QoS 1 and 2; created on the first QoS > 0 publish
 
     /// <summary>
     /// QoS 2 publishes handed to the session and not yet answered with PUBREC. If the session's node dies, the hand-over
@@ -112,7 +113,7 @@ public sealed partial class ClientConnectionActor
                     return;
                 }
 
-                if (IsV5 && _inboundQos1InFlight.Count > _context.Options.Mqtt.ReceiveMaximum)
+                if (IsV5 && (_inboundQuota ??= new(_context.Options.Mqtt.ReceiveMaximum)).Qos1Exceeds(_inboundQos1InFlight.Count))
                 {
                     ProtocolViolation(MqttReasonCode.ReceiveMaximumExceeded, "more unacknowledged QoS>0 PUBLISH than Receive Maximum");
                     return;
@@ -124,6 +125,12 @@ public sealed partial class ClientConnectionActor
                 _context.TopicRegion.Tell(new RoutePublish(message, Self, ackId));
                 break;
             default:
+                if (IsV5 && !(_inboundQuota ??= new(_context.Options.Mqtt.ReceiveMaximum)).AdmitQos2(publish.PacketId, _inboundQos1InFlight?.Count ?? 0))
+                {
+                    ProtocolViolation(MqttReasonCode.ReceiveMaximumExceeded, "more unacknowledged QoS>0 PUBLISH than Receive Maximum");
+                    return;
+                }
+
                 var handOver = new InboundQos2Publish(Self, message, publish.PacketId);
                 (_inboundQos2Pending ??= new())[publish.PacketId] = (++_inboundQos2Arrivals, handOver);
                 _session!.Tell(handOver);

@@ -177,10 +177,15 @@ public sealed partial class ClientConnectionActor
         if (send.Packet is MqttPubRecPacket rec)
         {
             _inboundQos2Pending?.Remove(rec.PacketId);
+            if ((byte)rec.ReasonCode >= 0x80)
+            {
+                _inboundQuota?.Complete(rec.PacketId);
+            }
         }
         else if (send.Packet is MqttPubCompPacket comp)
         {
             _releasesPending?.Remove(comp.PacketId);
+            _inboundQuota?.Complete(comp.PacketId);
         }
         else if (send.Packet is MqttSubAckPacket or MqttUnsubAckPacket)
         {

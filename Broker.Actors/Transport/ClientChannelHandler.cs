@@ -54,7 +54,7 @@ public sealed class ClientChannelHandler : ChannelHandlerAdapter
         if (evt is DotNetty.Handlers.Tls.TlsHandshakeCompletionEvent { IsSuccessful: false } failed)
         {
             // A client with the wrong CA, no certificate where one is required, or plain MQTT on the TLS port.
-            _system.Log.Warning("Connection {0}: TLS handshake failed: {1}", ctx.Channel.RemoteAddress,
+            Akka.Event.Logging.GetLogger(_system, typeof(ClientChannelHandler)).Warning("Connection {0}: TLS handshake failed: {1}", ctx.Channel.RemoteAddress,
                 failed.Exception?.GetBaseException().Message ?? "?");
         }
 
@@ -64,7 +64,7 @@ public sealed class ClientChannelHandler : ChannelHandlerAdapter
     public override void ExceptionCaught(IChannelHandlerContext ctx, Exception exception)
     {
         // Socket errors (reset by peer and the like) end this connection only.
-        _system.Log.Debug("Connection {0}: {1}", ctx.Channel.RemoteAddress, exception.Message);
+        Akka.Event.Logging.GetLogger(_system, typeof(ClientChannelHandler)).Debug("Connection {0}: {1}", ctx.Channel.RemoteAddress, exception.Message);
         ctx.CloseAsync();
     }
 }

@@ -39,13 +39,25 @@ public sealed class MqttListener : IAsyncDisposable
 
     public async Task StartAsync(ActorSystem system, BrokerContext context, IPAddress address, int port)
     {
-        _serverChannel = await Bootstrap(system, context, tls: null).BindAsync(address, port).ConfigureAwait(false);
+        _serverChannel = await BindAsync(Bootstrap(system, context, tls: null), "Mqtt:Port", address, port).ConfigureAwait(false);
     }
 
     /// <summary>Opens the MQTT-over-TLS listener next to the plain one.</summary>
     public async Task StartTlsAsync(ActorSystem system, BrokerContext context, IPAddress address, int port, TlsServerSetup tls)
     {
-        _tlsChannel = await Bootstrap(system, context, tls).BindAsync(address, port).ConfigureAwait(false);
+        _tlsChannel = await BindAsync(Bootstrap(system, context, tls), "Mqtt:Tls:Port", address, port).ConfigureAwait(false);
+    }
+
+    private static async Task<IChannel> BindAsync(ServerBootstrap bootstrap, string key, IPAddress address, int port)
+    {
+        try
+        {
+            return await bootstrap.BindAsync(address, port).ConfigureAwait(false);
+        }
+        catch (Exception e) when (ListenerPorts.IsAddressInUse(e))
+        {
+            throw new PortInUseException(key, address.ToString(), port, e);
+        }
     }
 
     private ServerBootstrap Bootstrap(ActorSystem system, BrokerContext context, TlsServerSetup? tls)
@@ -55,7 +67,8 @@ public sealed class MqttListener : IAsyncDisposable
             .Group(_bossGroup, _workerGroup)
             .Channel<TcpServerSocketChannel>()
             .Option(ChannelOption.SoBacklog, 1024)
-            .Option(ChannelOption.SoReuseaddr, true)
+            // No SoReuseaddr: on Linux .NET makes it SO_REUSEPORT too, and a second broker could then share the port
+            // (see ListenerPorts). A plain bind keeps SO_REUSEADDR, so a restart is not blocked by TIME_WAIT.
             .ChildOption(ChannelOption.TcpNodelay, true)
             // A client that stops reading makes its channel unwritable past 256 KB of unsent data; QoS 0 to it is then
             // dropped (and counted) instead of piling up in memory. QoS 1/2 are bounded by the in-flight window.

@@ -15,7 +15,7 @@ namespace Broker.Node.Hosting;
 public sealed class AkkaLogBridge : ReceiveActor, IRequiresMessageQueue<ILoggerMessageQueueSemantics>
 {
     private readonly ILoggerFactory _factory;
-    private readonly Dictionary<Type, ILogger> _loggers = new();
+    private readonly Dictionary<string, ILogger> _loggers = new(StringComparer.Ordinal);
 
     public AkkaLogBridge()
     {
@@ -23,6 +23,20 @@ public sealed class AkkaLogBridge : ReceiveActor, IRequiresMessageQueue<ILoggerM
             ?? throw new InvalidOperationException($"{nameof(AkkaLogBridge)} needs a {nameof(LoggerFactorySetup)}");
         Receive<InitializeLogger>(_ => Sender.Tell(new LoggerInitialized()));
         Receive<LogEvent>(Log);
+    }
+
+    private ILogger Logger(string category)
+    {
+        if (!_loggers.TryGetValue(category, out var logger))
+        {
+            logger = _factory.CreateLogger(category);
+            if (_loggers.Count < 1000) // actor-path sources are bounded in practice; never grow without limit
+            {
+                _loggers[category] = logger;
+            }
+        }
+
+        return logger;
     }
 
     /// <summary>The setup that installs this bridge as the actor system's only logger.</summary>
@@ -49,13 +63,6 @@ public sealed class AkkaLogBridge : ReceiveActor, IRequiresMessageQueue<ILoggerM
 
     private void Log(LogEvent e)
     {
-        var type = e.LogClass ?? typeof(ActorSystem);
-        if (!_loggers.TryGetValue(type, out var logger))
-        {
-            logger = _factory.CreateLogger(type.FullName ?? type.Name);
-            _loggers[type] = logger;
-        }
-
         var level = e.LogLevel() switch
         {
             Akka.Event.LogLevel.DebugLevel => Microsoft.Extensions.Logging.LogLevel.Debug,
@@ -63,6 +70,14 @@ public sealed class AkkaLogBridge : ReceiveActor, IRequiresMessageQueue<ILoggerM
             Akka.Event.LogLevel.WarningLevel => Microsoft.Extensions.Logging.LogLevel.Warning,
             _ => Microsoft.Extensions.Logging.LogLevel.Error,
         };
+        var category = AkkaLogCategory.Of(e.LogClass, e.LogSource);
+        if (level == Microsoft.Extensions.Logging.LogLevel.Information && category.StartsWith("Akka.Cluster", StringComparison.Ordinal)
+            && AkkaLogCategory.IsMembershipChange(category, e.Message?.ToString() ?? ""))
+        {
+            category = AkkaLogCategory.Membership;
+        }
+
+        var logger = Logger(category);
         if (!logger.IsEnabled(level))
         {
             return;

@@ -12,6 +12,7 @@ public sealed class BrokerHostedService : IHostedService
     private readonly ILoggerFactory _loggerFactory;
     private BrokerServer? _server;
     private Operations.OperationsHttpServer? _http;
+    private OpenTelemetry.Metrics.MeterProvider? _otlp;
 
     public BrokerHostedService(BrokerOptions options, ILogger<BrokerHostedService> logger, ILoggerFactory loggerFactory)
     {
@@ -23,6 +24,12 @@ public sealed class BrokerHostedService : IHostedService
     public async Task StartAsync(CancellationToken cancellationToken)
     {
         Directory.CreateDirectory(_options.Node.DataDir);
+        var tlsOptions = _options.Mqtt.Tls;
+        _logger.LogInformation(
+            "Broker starting: MQTT on {Address}:{Port}{Tls}; storage: {Storage}; cluster node {ClusterHost}:{ClusterPort}, {Join}",
+            _options.Mqtt.Address, _options.Mqtt.Port,
+            tlsOptions.Enabled ? $", TLS on {(tlsOptions.Address.Length > 0 ? tlsOptions.Address : _options.Mqtt.Address)}:{tlsOptions.Port}" : "",
+            Broker.Persistence.StorageSetup.Describe(_options), _options.Cluster.Hostname, _options.Cluster.Port, JoinDescription());
         if (_options.Metrics.Port > 0)
         {
             // First, so that health probes see "live, not ready" while storage and the cluster come up.
@@ -35,16 +42,28 @@ public sealed class BrokerHostedService : IHostedService
 
         _server = await BrokerServer.StartAsync(_options, cancellationToken, AkkaLogBridge.Setup(_loggerFactory)).ConfigureAwait(false);
         _http?.Attach(_server);
+        _otlp = Operations.OtlpMetricsExport.Start(_options.Metrics);
+        if (_otlp is not null)
+        {
+            _logger.LogInformation("Metrics pushed by OTLP/HTTP to {Endpoint} every {Interval} s", _options.Metrics.OtlpEndpoint, _options.Metrics.OtlpIntervalSeconds);
+        }
         var cluster = Akka.Cluster.Cluster.Get(_server.System);
         _logger.LogInformation(
-            "Broker ready: MQTT listening on {Address}:{Port}; cluster member {Member} (seed nodes: {Seeds})",
-            _server.MqttEndPoint.Address, _server.MqttEndPoint.Port, cluster.SelfAddress,
+            "Broker ready: MQTT listening on {Address}:{Port}{Tls}; cluster member {Member} (seed nodes: {Seeds})",
+            _server.MqttEndPoint.Address, _server.MqttEndPoint.Port,
+            _server.MqttTlsEndPoint is { } tls ? $", TLS on {tls.Address}:{tls.Port}" : "", cluster.SelfAddress,
             Broker.Cluster.KubernetesDiscovery.Enabled(_options) ? "none, Kubernetes discovery"
                 : _options.Cluster.SeedNodes.Count == 0 ? "none, joined itself" : string.Join(", ", _options.Cluster.SeedNodes));
     }
 
+    private string JoinDescription() =>
+        Broker.Cluster.KubernetesDiscovery.Enabled(_options) ? "joining by Kubernetes discovery"
+            : _options.Cluster.SeedNodes.Count == 0 ? "forming a cluster by itself (no Cluster:SeedNodes)"
+            : "joining seed nodes " + string.Join(", ", _options.Cluster.SeedNodes);
+
     public async Task StopAsync(CancellationToken cancellationToken)
     {
+        _otlp?.Dispose(); // a last push while the meter still reads live counters
         if (_server is not null)
         {
             _logger.LogInformation("Broker stopping");
@@ -57,5 +76,6 @@ public sealed class BrokerHostedService : IHostedService
         {
             await _http.DisposeAsync().ConfigureAwait(false);
         }
+
     }
 }

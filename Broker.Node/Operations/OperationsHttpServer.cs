@@ -54,7 +54,16 @@ public sealed class OperationsHttpServer : IAsyncDisposable
         var server = new OperationsHttpServer(app);
         app.UseRouting();
         server.MapEndpoints(options);
-        await app.StartAsync().ConfigureAwait(false);
+        try
+        {
+            await app.StartAsync().ConfigureAwait(false);
+        }
+        catch (Exception e) when (global::Broker.Transport.ListenerPorts.IsAddressInUse(e))
+        {
+            await app.DisposeAsync().ConfigureAwait(false);
+            throw new global::Broker.Transport.PortInUseException("Metrics:Port", options.Metrics.Address, options.Metrics.Port, e);
+        }
+
         var bound = app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First();
         var uri = new Uri(bound);
         server.EndPoint = new IPEndPoint(IPAddress.Parse(options.Metrics.Address), uri.Port);

@@ -120,6 +120,30 @@ public sealed class CrossNodeRoutingSpecs(ThreeNodeClusterFixture fixture)
         Assert.Equal(Enumerable.Range(0, rounds).Select(r => r.ToString(System.Globalization.CultureInfo.InvariantCulture)), E2E.Texts(messages));
     }
 
+    [Fact]
+    public async Task A_1_MiB_payload_crosses_nodes_intact_to_an_exact_and_a_wildcard_subscriber()
+    {
+        // Akka remoting drops frames above its maximum-frame-size (128,000 bytes by default): the broker raises it
+        // with Mqtt:MaxPacketSize, so a large publish reaches subscribers on other nodes too.
+        var id = E2E.Id("large-route", MqttProtocolVersion.V500);
+        var (exact, exactReceived) = await _cluster.ConnectCollectingAsync(2, id + "-exact");
+        await E2E.SubscribeAsync(exact, id + "/image");
+        var (wildcard, wildcardReceived) = await _cluster.ConnectCollectingAsync(3, id + "-wild");
+        await E2E.SubscribeAsync(wildcard, id + "/+");
+
+        var payload = System.Security.Cryptography.RandomNumberGenerator.GetBytes(1 << 20);
+        var publisher = await _cluster.ConnectAsync(1, id + "-pub");
+        var result = await publisher.PublishAsync(new MqttApplicationMessageBuilder().WithTopic(id + "/image").WithPayload(payload)
+            .WithQualityOfServiceLevel(MqttQualityOfServiceLevel.AtLeastOnce).Build());
+        Assert.True(result.IsSuccess, $"PUBACK {result.ReasonCode}");
+
+        foreach (var received in new[] { exactReceived, wildcardReceived })
+        {
+            var message = Assert.Single(await received.WaitForAsync(1, TimeSpan.FromSeconds(20)));
+            Assert.True(payload.AsSpan().SequenceEqual(System.Buffers.BuffersExtensions.ToArray(message.Payload)), "payload differs");
+        }
+    }
+
     private static void AssertEveryMessageInOrder(IReadOnlyList<MqttApplicationMessage> messages, string[] topics, string who)
     {
         Assert.True(messages.Count == MessagesPerPublisher * topics.Length, $"{who}: {messages.Count} messages");

@@ -38,6 +38,8 @@ public sealed class OperationsConfigurationSpecs
     [InlineData("Metrics:Port", "70000", "Metrics:Port = 70000 is out of range")]
     [InlineData("Metrics:Address", "localhost", "Metrics:Address = 'localhost' is not an IP address")]
     [InlineData("Sys:Interval", "-1", "Sys:Interval = -1 is out of range")]
+    [InlineData("Metrics:OtlpEndpoint", "collector:4318", "Metrics:OtlpEndpoint = 'collector:4318' is not an http:// or https:// address")]
+    [InlineData("Metrics:OtlpIntervalSeconds", "0", "Metrics:OtlpIntervalSeconds = 0 is out of range")]
     [InlineData("Sys:Intervall", "5", "Sys:Intervall = '5' is not a known setting of section Sys")]
     [InlineData("Management:Token", "short", "Management:Token is set but Metrics:Port = 0")]
     public void A_bad_value_is_refused_naming_the_key(string key, string value, string expected)

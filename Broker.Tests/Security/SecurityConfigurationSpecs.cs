@@ -38,6 +38,9 @@ public sealed class SecurityConfigurationSpecs
     [InlineData("Mqtt:MaxPublishRate", "-1", "Mqtt:MaxPublishRate = -1 is out of range")]
     [InlineData("Mqtt:Tls:RequireClientCertificate", "true", "Mqtt:Tls:Certificate = '' must name a PEM or PFX file")]
     [InlineData("Mqtt:Tls:Certificate", "/nonexistent/server.pem", "Mqtt:Tls:Certificate = '/nonexistent/server.pem': file not found")]
+    [InlineData("Auth:Http:Url", "auth.local/check", "Auth:Http:Url = 'auth.local/check' is not an http:// or https:// address")]
+    [InlineData("Auth:Jwt:Secret", "short", "Auth:Jwt:Secret is 5 characters long: at least 32 are needed")]
+    [InlineData("Auth:Jwt:JwksFile", "/nonexistent/jwks.json", "Auth:Jwt:JwksFile = '/nonexistent/jwks.json': file not found")]
     public void A_bad_security_setting_names_its_key(string key, string value, string expected)
     {
         var (options, errors) = Load((key, value));

@@ -1,0 +1,74 @@
+using System.Diagnostics.Metrics;
+using Broker.Protocol;
+
+namespace Broker.Cluster;
+
+/// <summary>
+/// The node's metrics as System.Diagnostics.Metrics instruments on a <see cref="Meter"/> named
+/// <see cref="MeterName"/>, so that dotnet-counters, dotnet-monitor and OpenTelemetry's MeterProvider see them
+/// (<c>dotnet-counters monitor -n Broker.Node --counters Broker</c>). The instruments are observable: they read the
+/// lock-free counters of <see cref="BrokerMetrics"/> when a listener collects, so the message path pays nothing more.
+/// Names, tags and meanings are those of <c>/metrics</c> (README "Operations"); cluster membership and shard counts,
+/// which need the actor system, are on <c>/metrics</c> only.
+/// </summary>
+public sealed class BrokerMeter : IDisposable
+{
+    public const string MeterName = "Broker";
+
+    private static readonly MqttQoS[] QoSLevels = [MqttQoS.AtMostOnce, MqttQoS.AtLeastOnce, MqttQoS.ExactlyOnce];
+
+    public BrokerMeter(BrokerMetrics m)
+    {
+        Meter = new Meter(MeterName, typeof(BrokerMeter).Assembly.GetName().Version?.ToString());
+        var meter = Meter;
+        meter.CreateObservableGauge("mqtt_connections", () => m.Connections, description: "Open MQTT connections on this node (CONNECT received).");
+        meter.CreateObservableCounter("mqtt_connects_total", () => m.Connects, description: "CONNECTs accepted (CONNACK success).");
+        meter.CreateObservableCounter("mqtt_connects_refused_total", () => Enum.GetValues<MqttReasonCode>().Where(r => (byte)r >= 0x80).Distinct()
+            .Select(r => new Measurement<long>(m.ConnectRefused(r), new KeyValuePair<string, object?>("reason", r.ToString())))
+            .Where(x => x.Value > 0), description: "CONNECTs refused, by v5 reason code name.");
+        meter.CreateObservableCounter("mqtt_disconnects_total", () => Enum.GetValues<DisconnectReason>()
+            .Select(r => new Measurement<long>(m.Disconnects(r), new KeyValuePair<string, object?>("reason", Snake(r.ToString())))),
+            description: "Accepted connections that ended, by reason.");
+        PerQoS(meter, "mqtt_messages_received_total", "PUBLISH packets received from clients, by QoS.", m.PublishIn);
+        PerQoS(meter, "mqtt_messages_sent_total", "PUBLISH packets sent to clients (resends included), by QoS.", m.PublishOut);
+        PerQoS(meter, "mqtt_payload_bytes_received_total", "Payload bytes of PUBLISH packets received, by QoS.", m.PayloadBytesIn);
+        PerQoS(meter, "mqtt_payload_bytes_sent_total", "Payload bytes of PUBLISH packets sent, by QoS.", m.PayloadBytesOut);
+        meter.CreateObservableCounter("mqtt_bytes_received_total", () => m.BytesIn, "By", "Bytes of MQTT packets read from clients.");
+        meter.CreateObservableCounter("mqtt_bytes_sent_total", () => m.BytesOut, "By", "Bytes of MQTT packets written to clients.");
+        meter.CreateObservableCounter("mqtt_messages_dropped_total", () => new[]
+        {
+            new Measurement<long>(m.DroppedQueueFull, new KeyValuePair<string, object?>("reason", "queue_full")),
+            new Measurement<long>(m.DroppedSlowConsumer, new KeyValuePair<string, object?>("reason", "slow_consumer")),
+        }, description: "Messages dropped: a session queue was full, or a QoS 0 message met a client that was not reading.");
+        meter.CreateObservableCounter("mqtt_messages_expired_total", () => m.Expired, description: "Messages whose Message Expiry Interval ran out.");
+        meter.CreateObservableCounter("mqtt_auth_failures_total", () => m.AuthFailures, description: "Connections refused for credentials or authorization.");
+        meter.CreateObservableCounter("mqtt_protocol_errors_total", () => m.ProtocolErrors, description: "Connections closed for malformed or illegal input.");
+        meter.CreateObservableCounter("mqtt_durable_ack_timeouts_total", () => m.DurableAckTimeouts, description: "QoS 1/2 publishes not stored in time.");
+        meter.CreateObservableCounter("mqtt_qos2_duplicates_suppressed_total", () => m.Qos2DuplicatesSuppressed, description: "QoS 2 deliveries routed twice and taken once.");
+        meter.CreateObservableCounter("mqtt_read_pauses_total", () => m.ReadPauses, description: "Times a publisher's socket stopped being read (back-pressure).");
+        meter.CreateObservableGauge("mqtt_sessions", () => new[]
+        {
+            new Measurement<long>(m.SessionsOnline, new KeyValuePair<string, object?>("state", "online")),
+            new Measurement<long>(Math.Max(0, m.Sessions - m.SessionsOnline), new KeyValuePair<string, object?>("state", "offline")),
+        }, description: "Sessions hosted on this node, by state.");
+        meter.CreateObservableGauge("mqtt_subscriptions", () => m.Subscriptions, description: "Subscriptions of the sessions hosted on this node.");
+        meter.CreateObservableGauge("mqtt_messages_queued", () => m.Queued, description: "Messages waiting in the queues of sessions hosted on this node.");
+        meter.CreateObservableGauge("mqtt_messages_inflight", () => m.Inflight, description: "Messages sent and not yet acknowledged.");
+        meter.CreateObservableGauge("mqtt_retained_messages", () => m.RetainedMessages, description: "Topics holding a retained message.");
+        meter.CreateObservableCounter("broker_persist_latency_seconds_count", () => m.PersistLatency.Count, description: "Journal writes timed (count of broker_persist_latency_seconds).");
+        meter.CreateObservableCounter("broker_persist_latency_seconds_sum", () => m.PersistLatency.SumSeconds, "s", "Journal write latency, total (sum of broker_persist_latency_seconds).");
+        meter.CreateObservableCounter("broker_storage_failures_total", () => m.StorageFailures, description: "Failed journal writes or recoveries.");
+        meter.CreateObservableGauge("broker_uptime_seconds", () => (DateTimeOffset.UtcNow - m.StartedAt).TotalSeconds, "s", "Seconds since this node started.");
+    }
+
+    public Meter Meter { get; }
+
+    public void Dispose() => Meter.Dispose();
+
+    private static void PerQoS(Meter meter, string name, string description, Func<MqttQoS, long> read) =>
+        meter.CreateObservableCounter(name, () => QoSLevels.Select(q =>
+            new Measurement<long>(read(q), new KeyValuePair<string, object?>("qos", (int)q))), description: description);
+
+    private static string Snake(string pascal) =>
+        string.Concat(pascal.Select((c, i) => char.IsUpper(c) && i > 0 ? "_" + char.ToLowerInvariant(c) : char.ToLowerInvariant(c).ToString()));
+}
