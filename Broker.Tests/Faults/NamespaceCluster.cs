@@ -282,6 +282,9 @@ public sealed class NamespaceCluster : IAsyncDisposable
             $"--Metrics:Address={address}", $"--Metrics:Port={HttpPort}", $"--Management:Token={Token}",
             "--Storage:Provider=postgresql", $"--Storage:ConnectionString={_connectionString}",
             $"--Node:DataDir={Path.Combine(_dataDir, "node" + node)}", "--Mqtt:DurableAckTimeout=5", "--Auth:AllowAnonymous=true",
+            // One timestamped line per event (the logs are read side by side with the run clock); no line per HTTP probe.
+            "--Logging:Console:FormatterOptions:SingleLine=true", "--Logging:Console:FormatterOptions:TimestampFormat=HH:mm:ss.fff ",
+            "--Logging:LogLevel:Microsoft.AspNetCore=Warning",
             .. seeds, .. _extraArgs,
         ]);
     }

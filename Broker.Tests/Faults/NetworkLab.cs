@@ -8,16 +8,17 @@ namespace Broker.Tests.Faults;
 /// A private network for a fault-injection cluster: one Linux network namespace per node, each joined by a veth pair
 /// to a bridge in the root namespace, on 10.213.S.0/24 (S chosen free on this machine): node n is 10.213.S.n, the
 /// root namespace (PostgreSQL, the test's clients) is 10.213.S.254. Links are cut with iptables rules in a chain of
-/// each node's own namespace, so nothing outside the lab changes. Names carry this process's id
-/// (<c>mqf{pid}n{k}</c>, bridge <c>mqfbr{pid}</c>): the leftovers of a run that crashed (its process is gone) are
+/// each node's own namespace, so nothing outside the lab changes. Names carry this process's id and a letter per lab
+/// (<c>mqf{pid}{a}n{k}</c>, bridge <c>mqfbr{pid}{a}</c>): the leftovers of a run that crashed (its process is gone) are
 /// removed at the next start, the namespaces of a run still going are left alone. Needs root, iproute2, iptables.
 /// </summary>
 public sealed class NetworkLab : IAsyncDisposable
 {
     private const string Chain = "MQF"; // jumped to from INPUT and OUTPUT of each node's namespace
     private static readonly TimeSpan CommandTimeout = TimeSpan.FromSeconds(20);
-    private static readonly Regex OurName = new(@"^mqf(?:br)?(\d+)(?:n\d+)?$", RegexOptions.Compiled);
-    private readonly int _pid = Environment.ProcessId;
+    private static readonly Regex OurName = new(@"^mqf(?:br)?(\d+)[a-z](?:n\d+)?$", RegexOptions.Compiled);
+    private static int _labs;
+    private readonly string _id = $"{Environment.ProcessId}{(char)('a' + Interlocked.Increment(ref _labs) % 26)}";
     private readonly int _nodes;
     private bool _up;
 
@@ -36,9 +37,9 @@ public sealed class NetworkLab : IAsyncDisposable
 
     public IPAddress Address(int node) => IPAddress.Parse($"10.213.{Subnet}.{node}");
 
-    public string Namespace(int node) => $"mqf{_pid}n{node}";
+    public string Namespace(int node) => $"mqf{_id}n{node}";
 
-    private string Bridge => $"mqfbr{_pid}";
+    private string Bridge => $"mqfbr{_id}";
 
     /// <summary>Why fault tests cannot run here, or null when they can (root, ip, iptables).</summary>
     public static string? Unavailable()
@@ -79,7 +80,7 @@ public sealed class NetworkLab : IAsyncDisposable
         for (var n = 1; n <= _nodes; n++)
         {
             var ns = Namespace(n);
-            var veth = $"mqf{_pid}v{n}";
+            var veth = $"mqf{_id}v{n}";
             await RunAsync("ip", "netns", "add", ns);
             await RunAsync("ip", "link", "add", veth, "type", "veth", "peer", "name", "eth0", "netns", ns);
             await RunAsync("ip", "link", "set", veth, "master", Bridge, "up");
@@ -136,7 +137,7 @@ public sealed class NetworkLab : IAsyncDisposable
         }
 
         _up = false;
-        await RemoveAsync(_pid);
+        await RemoveAsync(_id);
     }
 
     /// <summary>Removes the namespaces and bridge of runs whose process is gone (a test host that crashed or was killed).</summary>
@@ -144,17 +145,19 @@ public sealed class NetworkLab : IAsyncDisposable
     {
         var names = (await RunAsync("ip", "netns", "list")).StdoutLines.Select(l => l.Split(' ')[0])
             .Concat((await RunAsync("ip", "-o", "link", "show")).StdoutLines.Select(l => l.Split(':')[1].Trim().Split('@')[0]));
-        var pids = names.Select(n => OurName.Match(n)).Where(m => m.Success).Select(m => int.Parse(m.Groups[1].Value)).Distinct();
-        foreach (var pid in pids.Where(p => p != Environment.ProcessId && !Directory.Exists($"/proc/{p}")))
+        var labs = names.Select(n => OurName.Match(n)).Where(m => m.Success)
+            .Select(m => (Pid: int.Parse(m.Groups[1].Value), Id: m.Value[(m.Value.StartsWith("mqfbr", StringComparison.Ordinal) ? 5 : 3)..].Split('n')[0]))
+            .Distinct();
+        foreach (var (_, id) in labs.Where(l => l.Pid != Environment.ProcessId && !Directory.Exists($"/proc/{l.Pid}")))
         {
-            await RemoveAsync(pid);
+            await RemoveAsync(id);
         }
     }
 
-    private static async Task RemoveAsync(int pid)
+    private static async Task RemoveAsync(string lab)
     {
         var namespaces = (await RunAsync("ip", "netns", "list")).StdoutLines.Select(l => l.Split(' ')[0])
-            .Where(n => n.StartsWith($"mqf{pid}n", StringComparison.Ordinal)).ToList();
+            .Where(n => n.StartsWith($"mqf{lab}n", StringComparison.Ordinal)).ToList();
         foreach (var ns in namespaces)
         {
             // Node processes of a crashed run may still live in its namespaces: they were started by this harness.
@@ -169,7 +172,7 @@ public sealed class NetworkLab : IAsyncDisposable
             await RunAsync("ip", ["netns", "del", ns], check: false); // its veth ends go with it
         }
 
-        await RunAsync("ip", ["link", "del", $"mqfbr{pid}"], check: false);
+        await RunAsync("ip", ["link", "del", $"mqfbr{lab}"], check: false);
     }
 
     private static Task<ExternalProcess> RunAsync(string file, params string[] args) => RunAsync(file, args, check: true);
