@@ -67,6 +67,9 @@ public sealed class FaultClient
 
     public List<MqttReasonCode> DisconnectReasons { get; } = new();
 
+    /// <summary>Every PUBLISH received: "seq/packet id/dup/node@ms", for the report of a duplicate.</summary>
+    public List<(string Publisher, int Seq, string Trace)> PublishTrace { get; } = new();
+
     /// <summary>(run-clock ms, node) of every successful CONNECT.</summary>
     public List<(long AtMs, int Node)> Connections { get; } = new();
 
@@ -287,12 +290,16 @@ public sealed class FaultClient
         switch (packet)
         {
             case MqttPublishPacket p:
-                if (p.QoS != MqttQoS.ExactlyOnce || _awaitingRel.Add(p.PacketId))
+                var taken = p.QoS != MqttQoS.ExactlyOnce || _awaitingRel.Add(p.PacketId);
+                var parts = Encoding.UTF8.GetString(p.Payload.Span).Split('|');
+                var seq = int.Parse(parts[1], CultureInfo.InvariantCulture);
+                lock (_gate)
                 {
-                    var parts = Encoding.UTF8.GetString(p.Payload.Span).Split('|');
-                    lock (_gate)
+                    PublishTrace.Add((parts[0], seq,
+                        $"id {p.PacketId}{(p.Dup ? " dup" : "")} n{Node}@{_clock.ElapsedMilliseconds / 1000.0:F1}{(taken ? "" : " (known id)")}"));
+                    if (taken)
                     {
-                        _receipts.Add(new Receipt(parts[0], int.Parse(parts[1], CultureInfo.InvariantCulture), _clock.ElapsedMilliseconds));
+                        _receipts.Add(new Receipt(parts[0], seq, _clock.ElapsedMilliseconds));
                     }
                 }
 

@@ -76,7 +76,10 @@ public sealed class FaultMixSpecs(ITestOutputHelper output)
         var all = Enumerable.Range(1, count).ToArray();
         var notFirst = all.Skip(1).ToArray();
         Task Done() => Task.CompletedTask;
-        switch (random.Next(7))
+        // BROKER_FAULT_ONLY=k draws only fault k (0..6, in the order below) to reproduce one kind again.
+        var only = Setting("BROKER_FAULT_ONLY", -1);
+        var kind = random.Next(7);
+        switch (only >= 0 ? only : kind)
         {
             case 0:
             {
@@ -95,7 +98,7 @@ public sealed class FaultMixSpecs(ITestOutputHelper output)
             {
                 var minority = notFirst.OrderBy(_ => random.Next()).Take((count - 1) / 2).Order().ToArray();
                 var majority = all.Except(minority).ToArray();
-                return ($"split {string.Join('+', majority)} | {string.Join('+', minority)}", minority, async () =>
+                return ($"split {string.Join('+', majority)} from {string.Join('+', minority)}", minority, async () =>
                 {
                     foreach (var n in minority)
                     {

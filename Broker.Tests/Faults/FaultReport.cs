@@ -38,9 +38,16 @@ public sealed class FaultReport
         return _run.Publishers.SelectMany(p => p.Acked.Keys.Select(seq => (p.Id, seq))).Where(m => !received.Contains(m)).ToList();
     }
 
-    /// <summary>Acknowledgements that publishers connected to the minority side got while the fault lasted.</summary>
-    public int MinorityAcks => _run.Publishers.Where(p => _run.Minority.Contains(_run.NodeAtFault[p]))
-        .Sum(p => p.Acked.Values.Count(at => at >= _run.FaultAtMs && at <= _run.HealedAtMs));
+    /// <summary>
+    /// Acknowledgements given by minority-side nodes while the fault lasted: those a publisher received while its
+    /// connection was to one of the faulted nodes (by its connection history).
+    /// </summary>
+    public int MinorityAcks => _run.Publishers.Sum(p =>
+    {
+        var connections = p.Connections.ToList();
+        return p.Acked.Values.Count(at => at >= _run.FaultAtMs && at <= _run.HealedAtMs &&
+            connections.LastOrDefault(c => c.AtMs <= at).Node is var node && _run.Minority.Contains(node));
+    });
 
     /// <summary>
     /// Longest time a client of that side (by the node it was on when the fault began) could not do its work from
@@ -104,7 +111,12 @@ public sealed class FaultReport
                     var twice = seqs.GroupBy(s => s).Where(g => g.Count() > 1).Select(g => g.Key).ToList();
                     if (twice.Count > 0)
                     {
-                        violations.Add($"{subscriber.Id}: QoS 2 from {publisher.Id} taken more than once: {string.Join(", ", twice.Take(10))}");
+                        var trace = subscriber.PublishTrace.Where(t => t.Publisher == publisher.Id && twice.Contains(t.Seq))
+                            .Select(t => $"{t.Seq}: {t.Trace}");
+                        var acked = publisher.Acked;
+                        violations.Add($"{subscriber.Id}: QoS 2 from {publisher.Id} taken more than once: " +
+                            $"{string.Join(", ", twice.Take(10).Select(s => acked.ContainsKey(s) ? $"{s} (acknowledged)" : $"{s} (not acknowledged)"))}; " +
+                            $"received as {string.Join("; ", trace)}");
                     }
                 }
 
