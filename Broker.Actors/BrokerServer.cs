@@ -143,6 +143,11 @@ public sealed class BrokerServer : IAsyncDisposable
         context.TopicDirectory = System.ActorOf(
             Persistence.StoredEntityDirectory.Props("topic-", context.TopicShardOf, janitor), "topic-directory");
         context.ClientRegistry = System.ActorOf(Operations.ClientRegistryActor.Props(), Operations.ClientRegistryActor.Name);
+        if (!KubernetesDiscovery.Enabled(Options) && Options.Cluster.SeedNodes.Count > 1)
+        {
+            System.ActorOf(StrayClusterDetector.Props(Options.Cluster.SeedNodes), StrayClusterDetector.Name);
+        }
+
         context.ConnectionLog = Akka.Event.Logging.GetLogger(System, typeof(Sessions.ClientConnectionActor));
         context.SessionLog = Akka.Event.Logging.GetLogger(System, typeof(Sessions.SessionEntity));
 

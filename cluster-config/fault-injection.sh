@@ -9,8 +9,8 @@
 # Faults drawn: one node partitioned (both ways / inbound only), the cluster split in halves (3+2 with five nodes),
 # one node cut off from PostgreSQL, SIGSTOP + SIGCONT, kill -9 + restart of one node, kill -9 + restart of all.
 # Each node runs under a restart-on-exit supervisor (like systemd Restart=always). Prints one results row per fault
-# (the table of docs/faults.md) and writes the rows to cluster-config/.run/faults-<seed>.md, the node logs of a
-# failed run to cluster-config/.run/fault-logs/. Needs root (network namespaces), iproute2, iptables, PostgreSQL
+# (the table of docs/faults.md) and writes the rows to cluster-config/.run/faults-<seed>.md, the logs of every
+# node to cluster-config/.run/fault-logs/. Needs root (network namespaces), iproute2, iptables, PostgreSQL
 # server binaries; everything it creates (namespaces, bridge, processes, PostgreSQL) is removed at the end, and the
 # leftovers of a run that was killed are removed at the next start. The short form of each fault runs in the tests
 # (Broker.Tests/Faults/FaultSpecs.cs).

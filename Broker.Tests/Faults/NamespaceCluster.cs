@@ -324,7 +324,8 @@ public sealed class NamespaceCluster : IAsyncDisposable
             }
             catch (Exception e) when (!stop.IsCancellationRequested)
             {
-                Note(slot, "did not become ready: " + e.Message.Split('\n')[0]);
+                // The exit itself is noted by the next turn of the loop ("exited with 1": it could not join in time).
+                Note(slot, e is TimeoutException ? $"not ready within {StartTimeout.TotalSeconds:F0} s" : "ended before ready");
             }
             catch (Exception)
             {
