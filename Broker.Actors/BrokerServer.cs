@@ -1,4 +1,5 @@
 using System.Net;
+using Akka;
 using Akka.Actor;
 using Akka.Actor.Setup;
 using Akka.Cluster.Sharding;
@@ -21,6 +22,10 @@ public sealed class BrokerServer : IAsyncDisposable
 {
     public const int MaxShards = 100; // ten per node for a ten-node cluster; rebalancing moves whole shards
     private readonly MqttListener _listener = new();
+    private readonly TaskCompletionSource<string> _removed = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    private readonly object _closeLock = new();
+    private Task? _closeClients;
+    private int _stopRequested;
 
     private BrokerServer(BrokerOptions options, ActorSystem system)
     {
@@ -56,6 +61,13 @@ public sealed class BrokerServer : IAsyncDisposable
         ? bound.Address.IsIPv4MappedToIPv6 ? new IPEndPoint(bound.Address.MapToIPv4(), bound.Port) : bound
         : null;
 
+    /// <summary>
+    /// Completes (with the reason) when this node leaves the cluster without its host asking: downed by the
+    /// split-brain resolver, quarantined by the others, or its actor system stopped. By then the MQTT listeners are
+    /// closing; an actor system cannot rejoin, so the host must end the process and let its supervisor start a new one.
+    /// </summary>
+    public Task<string> Removed => _removed.Task;
+
     /// <param name="setup">
     /// Extra actor system setup from the host (e.g. its logger bridge); the HOCON of its <see cref="BootstrapSetup"/>,
     /// if any, takes precedence over the broker's.
@@ -90,6 +102,9 @@ public sealed class BrokerServer : IAsyncDisposable
         }
 
         var server = new BrokerServer(options, system);
+        // First phase of every coordinated shutdown, whoever started it: no client may stay on a node that is leaving.
+        CoordinatedShutdown.Get(system).AddTask(CoordinatedShutdown.PhaseBeforeServiceUnbind, "broker-close-listeners",
+            server.OnShutdownStartedAsync);
         try
         {
             server.Context.Security = Security.BrokerSecurity.Create(options, server.Log, authenticator);
@@ -149,6 +164,11 @@ public sealed class BrokerServer : IAsyncDisposable
         context.ClientRegistry = System.ActorOf(Operations.ClientRegistryActor.Props(), Operations.ClientRegistryActor.Name);
         context.Nodes.Start(System, System.ActorOf(SessionHost.Props(context), SessionHost.Name));
         System.ActorOf(NodeDirectoryActor.Props(context.Nodes, context.WildcardIndexActor), NodeDirectoryActor.Name);
+        if (!KubernetesDiscovery.Enabled(Options) && Options.Cluster.SeedNodes.Count > 1)
+        {
+            System.ActorOf(StrayClusterDetector.Props(Options.Cluster.SeedNodes), StrayClusterDetector.Name);
+        }
+
         context.ConnectionLog = Akka.Event.Logging.GetLogger(System, typeof(Sessions.ClientConnectionActor));
         context.SessionLog = Akka.Event.Logging.GetLogger(System, typeof(Sessions.SessionEntity));
 
@@ -244,18 +264,47 @@ public sealed class BrokerServer : IAsyncDisposable
     /// </summary>
     public async ValueTask DisposeAsync()
     {
-
-        await _listener.StopAcceptingAsync().ConfigureAwait(false);
-        System.EventStream.Publish(ClientConnectionActor.ServerShuttingDown.Instance);
-        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(5);
-        while (Context.Metrics.Connections > 0 && DateTime.UtcNow < deadline)
-        {
-            await Task.Delay(20).ConfigureAwait(false);
-        }
-
-        await _listener.DisposeAsync().ConfigureAwait(false);
+        Interlocked.Exchange(ref _stopRequested, 1);
+        await CloseClientsAsync(TimeSpan.FromSeconds(5)).ConfigureAwait(false);
         await CoordinatedShutdown.Get(System).Run(CoordinatedShutdown.ClrExitReason.Instance).ConfigureAwait(false);
         Context.Security.Dispose();
         Meter.Dispose();
+    }
+
+    private async Task<Done> OnShutdownStartedAsync()
+    {
+        if (Volatile.Read(ref _stopRequested) == 0)
+        {
+            var reason = CoordinatedShutdown.Get(System).ShutdownReason?.GetType().Name ?? "unknown";
+            System.Log.Error("This node is leaving the cluster without being asked to ({0}): closing the MQTT listeners " +
+                "and every client connection; the process must be restarted to serve again", reason);
+            _removed.TrySetResult(reason);
+            // Within the phase's default timeout (5 s): clients get 0x8B; whatever is still open then is cut.
+            await CloseClientsAsync(TimeSpan.FromSeconds(2)).ConfigureAwait(false);
+        }
+
+        return Done.Instance;
+    }
+
+    /// <summary>Stops accepting, asks every connection to close (v5: 0x8B), then closes the listeners (once).</summary>
+    private Task CloseClientsAsync(TimeSpan grace)
+    {
+        lock (_closeLock)
+        {
+            return _closeClients ??= CloseAsync();
+        }
+
+        async Task CloseAsync()
+        {
+            await _listener.StopAcceptingAsync().ConfigureAwait(false);
+            System.EventStream.Publish(ClientConnectionActor.ServerShuttingDown.Instance);
+            var deadline = DateTime.UtcNow + grace;
+            while (Context.Metrics.Connections > 0 && DateTime.UtcNow < deadline && !System.WhenTerminated.IsCompleted)
+            {
+                await Task.Delay(20).ConfigureAwait(false);
+            }
+
+            await _listener.DisposeAsync().ConfigureAwait(false); // its event loops end: any channel left is closed
+        }
     }
 }

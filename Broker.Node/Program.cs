@@ -61,7 +61,8 @@ builder.Services.Configure<HostOptions>(o => o.ShutdownTimeout = TimeSpan.FromSe
 try
 {
     await builder.Build().RunAsync();
-    return 0;
+    // 0 after a requested stop; BrokerHostedService.RemovedExitCode when the node was removed from its cluster.
+    return Environment.ExitCode;
 }
 catch (Exception e)
 {

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Runs every test of the solution on a fresh machine: installs the Debian packages the interop tests drive
-# (mosquitto-clients, python3-paho-mqtt) and the durability specs need (postgresql) when they are missing, builds,
+# (mosquitto-clients, python3-paho-mqtt), the durability specs need (postgresql) and the fault-injection specs need
+# (iproute2, iptables) when they are missing, builds,
 # runs the tests, and prints one summary line "N passed, M failed" read from the TRX results. Exit code: 0 only
 # when nothing failed.
 set -euo pipefail
@@ -13,6 +14,9 @@ command -v mosquitto >/dev/null 2>&1 || [ -x /usr/sbin/mosquitto ] || missing+=(
 /usr/bin/python3 -c 'import paho.mqtt.client' >/dev/null 2>&1 || missing+=(python3-paho-mqtt)
 # The durability specs start a throwaway PostgreSQL server of their own (initdb + pg_ctl), never the system's.
 compgen -G '/usr/lib/postgresql/*/bin/initdb' >/dev/null || missing+=(postgresql)
+# The fault-injection specs put nodes in network namespaces (ip netns, veth, bridge) and cut links with iptables.
+[ -x /usr/sbin/ip ] || [ -x /sbin/ip ] || missing+=(iproute2)
+[ -x /usr/sbin/iptables ] || missing+=(iptables)
 if [ ${#missing[@]} -gt 0 ]; then
   if [ "$(id -u)" -eq 0 ]; then
     echo "Installing ${missing[*]}"

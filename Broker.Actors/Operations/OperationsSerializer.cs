@@ -20,6 +20,8 @@ public sealed class OperationsSerializer : SerializerWithStringManifest
         ["ops-kr"] = typeof(KickResult),
         ["ops-gs"] = typeof(GetSessionInfo),
         ["ops-si"] = typeof(SessionInfo),
+        ["ops-pc"] = typeof(Cluster.ProbeCluster),
+        ["ops-cp"] = typeof(Cluster.ClusterProbed),
     };
 
     private static readonly Dictionary<Type, string> Manifests = Types.ToDictionary(kv => kv.Value, kv => kv.Key);

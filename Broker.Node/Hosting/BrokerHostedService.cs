@@ -4,21 +4,35 @@ using Microsoft.Extensions.Logging;
 
 namespace Broker.Node.Hosting;
 
-/// <summary>Starts the <see cref="BrokerServer"/> with the host and stops it gracefully on SIGTERM / Ctrl-C.</summary>
+/// <summary>
+/// Starts the <see cref="BrokerServer"/> with the host and stops it gracefully on SIGTERM / Ctrl-C. A node that leaves
+/// the cluster on its own (downed by the split-brain resolver, quarantined) cannot serve again: its listeners are
+/// already closed, readiness turns false, and the process ends with <see cref="RemovedExitCode"/> so that a supervisor
+/// (systemd, Kubernetes) starts a fresh one that joins again.
+/// </summary>
 public sealed class BrokerHostedService : IHostedService
 {
+    /// <summary>Exit code of a process whose node was removed from the cluster.</summary>
+    public const int RemovedExitCode = 3;
+
+    // The graceful stop after a removal is bounded by its own phases; should anything still hold the process (a
+    // phase that hangs, a foreground thread), it ends anyway after this.
+    private static readonly TimeSpan ExitDeadline = TimeSpan.FromSeconds(45);
     private readonly BrokerOptions _options;
     private readonly ILogger<BrokerHostedService> _logger;
     private readonly ILoggerFactory _loggerFactory;
+    private readonly IHostApplicationLifetime _lifetime;
     private BrokerServer? _server;
     private Operations.OperationsHttpServer? _http;
     private OpenTelemetry.Metrics.MeterProvider? _otlp;
 
-    public BrokerHostedService(BrokerOptions options, ILogger<BrokerHostedService> logger, ILoggerFactory loggerFactory)
+    public BrokerHostedService(
+        BrokerOptions options, ILogger<BrokerHostedService> logger, ILoggerFactory loggerFactory, IHostApplicationLifetime lifetime)
     {
         _options = options;
         _logger = logger;
         _loggerFactory = loggerFactory;
+        _lifetime = lifetime;
     }
 
     public async Task StartAsync(CancellationToken cancellationToken)
@@ -47,6 +61,8 @@ public sealed class BrokerHostedService : IHostedService
         {
             _logger.LogInformation("Metrics pushed by OTLP/HTTP to {Endpoint} every {Interval} s", _options.Metrics.OtlpEndpoint, _options.Metrics.OtlpIntervalSeconds);
         }
+        _ = _server.Removed.ContinueWith(t => OnRemoved(t.Result), CancellationToken.None,
+            TaskContinuationOptions.OnlyOnRanToCompletion, TaskScheduler.Default);
         var cluster = Akka.Cluster.Cluster.Get(_server.System);
         _logger.LogInformation(
             "Broker ready: MQTT listening on {Address}:{Port}{Tls}; cluster member {Member} (seed nodes: {Seeds})",
@@ -61,13 +77,30 @@ public sealed class BrokerHostedService : IHostedService
             : _options.Cluster.SeedNodes.Count == 0 ? "forming a cluster by itself (no Cluster:SeedNodes)"
             : "joining seed nodes " + string.Join(", ", _options.Cluster.SeedNodes);
 
+    private void OnRemoved(string reason)
+    {
+        _http?.Detach(stopping: true);
+        Environment.ExitCode = RemovedExitCode;
+        _logger.LogCritical(
+            "Removed from the cluster ({Reason}): MQTT listeners closed, not ready; exiting with code {ExitCode} so that the node is restarted",
+            reason, RemovedExitCode);
+        var watchdog = new Thread(() =>
+        {
+            Thread.Sleep(ExitDeadline);
+            Console.Error.WriteLine($"Graceful stop after removal did not end within {ExitDeadline.TotalSeconds:F0} s: exiting now");
+            Environment.Exit(RemovedExitCode);
+        }) { IsBackground = true, Name = "removed-exit-watchdog" };
+        watchdog.Start();
+        _lifetime.StopApplication();
+    }
+
     public async Task StopAsync(CancellationToken cancellationToken)
     {
         _otlp?.Dispose(); // a last push while the meter still reads live counters
         if (_server is not null)
         {
             _logger.LogInformation("Broker stopping");
-            _http?.Detach();
+            _http?.Detach(stopping: true);
             await _server.DisposeAsync().ConfigureAwait(false);
             _logger.LogInformation("Broker stopped");
         }

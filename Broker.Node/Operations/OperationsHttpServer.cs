@@ -22,6 +22,7 @@ public sealed class OperationsHttpServer : IAsyncDisposable
     private readonly WebApplication _app;
     private readonly ReadinessProbe _readiness = new();
     private volatile BrokerServer? _broker;
+    private volatile string _notReady = "starting";
 
     private OperationsHttpServer(WebApplication app)
     {
@@ -73,8 +74,12 @@ public sealed class OperationsHttpServer : IAsyncDisposable
     /// <summary>The broker is running: metrics, readiness and the API now answer for it.</summary>
     public void Attach(BrokerServer broker) => _broker = broker;
 
-    /// <summary>The broker is stopping: readiness turns false at once.</summary>
-    public void Detach() => _broker = null;
+    /// <summary>The broker is stopping (or was removed from its cluster): readiness turns false at once.</summary>
+    public void Detach(bool stopping = true)
+    {
+        _notReady = stopping ? "stopping" : "starting";
+        _broker = null;
+    }
 
     private void MapEndpoints(BrokerOptions options)
     {
@@ -103,7 +108,7 @@ public sealed class OperationsHttpServer : IAsyncDisposable
         {
             if (_broker is not { } broker)
             {
-                return Results.Json(new { ready = false, member = "starting", storage = "unknown" }, statusCode: StatusCodes.Status503ServiceUnavailable);
+                return Results.Json(new { ready = false, member = _notReady, storage = "unknown" }, statusCode: StatusCodes.Status503ServiceUnavailable);
             }
 
             var member = Akka.Cluster.Cluster.Get(broker.System).SelfMember.Status;

@@ -19,22 +19,34 @@ public sealed class ProcessCluster : IAsyncDisposable
     private readonly string _dataDir = Directory.CreateTempSubdirectory("broker-cluster-").FullName;
     private readonly int[] _mqttPorts = [InteropEnvironment.FreePort(), InteropEnvironment.FreePort(), InteropEnvironment.FreePort()];
     private readonly int[] _clusterPorts = [InteropEnvironment.FreePort(), InteropEnvironment.FreePort(), InteropEnvironment.FreePort()];
+    private readonly int[]? _httpPorts;
 
-    private ProcessCluster(PostgresServer postgres, string connectionString, string[] extraArgs)
+    private ProcessCluster(PostgresServer postgres, string connectionString, string[] extraArgs, bool operations)
     {
         _postgres = postgres;
         _connectionString = connectionString;
         _extraArgs = extraArgs;
+        _httpPorts = operations ? [InteropEnvironment.FreePort(), InteropEnvironment.FreePort(), InteropEnvironment.FreePort()] : null;
     }
 
     /// <summary>MQTT ports of nodes 1..3 (index 0..2); they stay the same across restarts.</summary>
     public IReadOnlyList<int> MqttPorts => _mqttPorts;
 
-    public static async Task<ProcessCluster> StartAsync(params string[] extraArgs)
+    /// <summary>Operations HTTP ports (health, management API with <see cref="ManagementToken"/>) when started with them.</summary>
+    public IReadOnlyList<int> HttpPorts => _httpPorts ?? throw new InvalidOperationException("started without operations HTTP");
+
+    public const string ManagementToken = "process-cluster-token-0123456789";
+
+    public static Task<ProcessCluster> StartAsync(params string[] extraArgs) => StartAsync(operations: false, extraArgs);
+
+    /// <summary>As <see cref="StartAsync(string[])"/>, each node also serving health and the management API.</summary>
+    public static Task<ProcessCluster> StartWithOperationsAsync(params string[] extraArgs) => StartAsync(operations: true, extraArgs);
+
+    private static async Task<ProcessCluster> StartAsync(bool operations, string[] extraArgs)
     {
         var postgres = new PostgresServer();
         await postgres.InitializeAsync();
-        var cluster = new ProcessCluster(postgres, await postgres.CreateDatabaseAsync("cluster"), extraArgs);
+        var cluster = new ProcessCluster(postgres, await postgres.CreateDatabaseAsync("cluster"), extraArgs, operations);
         try
         {
             await cluster.StartAllAsync();
@@ -67,6 +79,8 @@ public sealed class ProcessCluster : IAsyncDisposable
             // As in cluster-config/node*.json: a publish whose delivery went to a node that died in the meantime is
             // refused (v5 0x80; 3.1.1: disconnect) after 5 s instead of 15, so its publisher retries sooner.
             "--Mqtt:DurableAckTimeout=5",
+            .. _httpPorts is null ? Array.Empty<string>()
+                : ["--Metrics:Address=127.0.0.1", $"--Metrics:Port={_httpPorts[n - 1]}", $"--Management:Token={ManagementToken}"],
             .. _extraArgs,
         ]);
     }
@@ -89,6 +103,15 @@ public sealed class ProcessCluster : IAsyncDisposable
         var code = await node.Process.WaitForExitAsync(TimeSpan.FromSeconds(60));
         Ended(n, node);
         Assert.True(code == 0, $"node {n} exited with {code} after SIGTERM\n{node.Process.Report()}");
+    }
+
+    /// <summary>Waits (bounded) for node <paramref name="n"/> to end on its own and returns its exit code.</summary>
+    public async Task<int> WaitForExitAsync(int n, TimeSpan timeout)
+    {
+        var node = Node(n);
+        var code = await node.Process.WaitForExitAsync(timeout);
+        Ended(n, node);
+        return code;
     }
 
     /// <summary>The log of a node, running or ended (the latest process of that node).</summary>

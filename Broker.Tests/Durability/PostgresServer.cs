@@ -14,12 +14,28 @@ public sealed class PostgresServer : IAsyncLifetime
 {
     private static readonly TimeSpan CommandTimeout = TimeSpan.FromSeconds(60);
     private readonly string _dir = Directory.CreateTempSubdirectory("broker-pg-").FullName;
+    private readonly string? _trustNetwork;
     private string _bin = "";
     private bool _running;
 
+    public PostgresServer()
+        : this("127.0.0.1", null)
+    {
+    }
+
+    /// <summary>
+    /// A server listening on <paramref name="host"/> (an address of this machine) that also lets clients from
+    /// <paramref name="trustNetwork"/> (CIDR, e.g. nodes in network namespaces) in without a password.
+    /// </summary>
+    public PostgresServer(string host, string? trustNetwork)
+    {
+        Host = host;
+        _trustNetwork = trustNetwork;
+    }
+
     public int Port { get; } = InteropEnvironment.FreePort();
 
-    public string Host => "127.0.0.1";
+    public string Host { get; }
 
     /// <summary>The connection string of the <c>broker</c> database.</summary>
     public string ConnectionString => ConnectionStringFor("broker");
@@ -42,6 +58,11 @@ public sealed class PostgresServer : IAsyncLifetime
         }
 
         await RunAsPostgresAsync("initdb", "-D", DataDir, "-U", "postgres", "--auth=trust", "-E", "UTF8", "--no-instructions");
+        if (_trustNetwork is not null)
+        {
+            await File.AppendAllTextAsync(Path.Combine(DataDir, "pg_hba.conf"), $"\nhost all all {_trustNetwork} trust\n");
+        }
+
         await StartAsync();
         await CreateDatabaseAsync("broker");
     }

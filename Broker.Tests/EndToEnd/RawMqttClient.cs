@@ -32,10 +32,12 @@ public sealed class RawMqttClient : IAsyncDisposable
 
     public BrokerVersion Version { get; }
 
-    public static async Task<RawMqttClient> OpenAsync(int port, ClientVersion version)
+    public static Task<RawMqttClient> OpenAsync(int port, ClientVersion version) => OpenAsync(IPAddress.Loopback, port, version);
+
+    public static async Task<RawMqttClient> OpenAsync(IPAddress host, int port, ClientVersion version)
     {
         var tcp = new TcpClient { NoDelay = true };
-        await tcp.ConnectAsync(IPAddress.Loopback, port);
+        await tcp.ConnectAsync(host, port);
         return new RawMqttClient(tcp, (BrokerVersion)(byte)version);
     }
 

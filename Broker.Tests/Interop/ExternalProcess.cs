@@ -178,6 +178,20 @@ public sealed class ExternalProcess : IDisposable
         }
     }
 
+    /// <summary>SIGSTOP: the process freezes (like a very long GC pause or a VM stall) until <see cref="Resume"/>.</summary>
+    public void Pause() => Signal(19, "SIGSTOP");
+
+    /// <summary>SIGCONT after <see cref="Pause"/>.</summary>
+    public void Resume() => Signal(18, "SIGCONT");
+
+    private void Signal(int signal, string name)
+    {
+        if (kill(_process.Id, signal) != 0)
+        {
+            throw new InvalidOperationException($"kill({_process.Id}, {name}) failed: errno {Marshal.GetLastPInvokeError()}");
+        }
+    }
+
     /// <summary>Sends SIGKILL to the process (a crash: no shutdown hooks run) and waits, bounded, until it is gone.</summary>
     public async Task KillHardAsync(TimeSpan timeout)
     {
