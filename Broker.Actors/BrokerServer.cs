@@ -21,6 +21,7 @@ public sealed class BrokerServer : IAsyncDisposable
 {
     public const int MaxShards = 100; // ten per node for a ten-node cluster; rebalancing moves whole shards
     private readonly MqttListener _listener = new();
+    private WebSocketListener? _webSockets;
 
     private BrokerServer(BrokerOptions options, ActorSystem system)
     {
@@ -47,6 +48,12 @@ public sealed class BrokerServer : IAsyncDisposable
     public IPEndPoint? MqttTlsEndPoint => _listener.TlsEndPoint is { } bound
         ? bound.Address.IsIPv4MappedToIPv6 ? new IPEndPoint(bound.Address.MapToIPv4(), bound.Port) : bound
         : null;
+
+    /// <summary>The ws:// listener's address and port, or null when Mqtt:WebSocket:Port is off.</summary>
+    public IPEndPoint? WebSocketEndPoint => _webSockets?.EndPoint;
+
+    /// <summary>The wss:// listener's address and port, or null when Mqtt:WebSocket:TlsPort is off.</summary>
+    public IPEndPoint? WebSocketTlsEndPoint => _webSockets?.TlsEndPoint;
 
     /// <param name="setup">
     /// Extra actor system setup from the host (e.g. its logger bridge); the HOCON of its <see cref="BootstrapSetup"/>,
@@ -84,14 +91,21 @@ public sealed class BrokerServer : IAsyncDisposable
 
             await server._listener.StartAsync(system, server.Context, IPAddress.Parse(options.Mqtt.Address), options.Mqtt.Port)
                 .ConfigureAwait(false);
+            Security.TlsServerSetup? tlsSetup = null;
             if (options.Mqtt.Tls.Enabled)
             {
                 var tls = options.Mqtt.Tls;
-                var tlsSetup = Security.TlsServerSetup.Load(tls);
+                tlsSetup = Security.TlsServerSetup.Load(tls);
                 var address = IPAddress.Parse(tls.Address.Length > 0 ? tls.Address : options.Mqtt.Address);
                 await server._listener.StartTlsAsync(system, server.Context, address, tls.Port, tlsSetup).ConfigureAwait(false);
                 system.Log.Info("TLS listener on {0} with certificate {1}; client certificates {2}", server.MqttTlsEndPoint, tlsSetup.Subject,
                     tls.RequireClientCertificate ? "required" : tls.ClientCaFile.Length > 0 ? "optional" : "not asked for");
+            }
+
+            if (options.Mqtt.WebSocket.Enabled)
+            {
+                server._webSockets = new WebSocketListener(system, server.Context, server._listener.WorkerGroup);
+                await server._webSockets.StartAsync(tlsSetup).ConfigureAwait(false);
             }
 
             return server;
@@ -221,11 +235,21 @@ public sealed class BrokerServer : IAsyncDisposable
     {
 
         await _listener.StopAcceptingAsync().ConfigureAwait(false);
+        if (_webSockets is not null)
+        {
+            await _webSockets.StopAcceptingAsync().ConfigureAwait(false);
+        }
+
         System.EventStream.Publish(ClientConnectionActor.ServerShuttingDown.Instance);
         var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(5);
         while (Context.Metrics.Connections > 0 && DateTime.UtcNow < deadline)
         {
             await Task.Delay(20).ConfigureAwait(false);
+        }
+
+        if (_webSockets is not null)
+        {
+            await _webSockets.DisposeAsync().ConfigureAwait(false);
         }
 
         await _listener.DisposeAsync().ConfigureAwait(false);
