@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Runs every test of the solution on a fresh machine: installs the Debian packages the interop tests drive
-# (mosquitto-clients, python3-paho-mqtt) and the durability specs need (postgresql) when they are missing, builds,
+# (mosquitto-clients, python3-paho-mqtt, nodejs/npm for MQTT.js, chromium for the browser specs) and the durability
+# specs need (postgresql) when they are missing, MQTT.js from Broker.Tests/WebSocket/js/package-lock.json, builds,
 # runs the tests, and prints one summary line "N passed, M failed" read from the TRX results. Exit code: 0 only
 # when nothing failed.
 set -euo pipefail
@@ -13,6 +14,10 @@ command -v mosquitto >/dev/null 2>&1 || [ -x /usr/sbin/mosquitto ] || missing+=(
 /usr/bin/python3 -c 'import paho.mqtt.client' >/dev/null 2>&1 || missing+=(python3-paho-mqtt)
 # The durability specs start a throwaway PostgreSQL server of their own (initdb + pg_ctl), never the system's.
 compgen -G '/usr/lib/postgresql/*/bin/initdb' >/dev/null || missing+=(postgresql)
+# MQTT.js runs on Node; the browser specs drive Debian's Chromium (a browser download is not reachable).
+command -v node >/dev/null 2>&1 || missing+=(nodejs)
+command -v npm >/dev/null 2>&1 || missing+=(npm)
+[ -x /usr/bin/chromium ] || missing+=(chromium)
 if [ ${#missing[@]} -gt 0 ]; then
   if [ "$(id -u)" -eq 0 ]; then
     echo "Installing ${missing[*]}"
@@ -30,6 +35,13 @@ if [ ${#missing[@]} -gt 0 ]; then
     echo "Missing Debian packages: ${missing[*]} (run as root, or apt-get install them)" >&2
     exit 1
   fi
+fi
+
+# MQTT.js (npm "mqtt", pinned by package-lock.json) for the Node and browser WebSocket specs.
+js="$root/Broker.Tests/WebSocket/js"
+if [ ! -f "$js/node_modules/mqtt/package.json" ]; then
+  echo "Installing MQTT.js in $js"
+  (cd "$js" && npm ci --no-audit --no-fund --loglevel=error)
 fi
 
 results="$root/TestResults"
