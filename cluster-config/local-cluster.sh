@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # A local three-node broker cluster on 127.0.0.1: a throwaway PostgreSQL (port 55432, data under .run/) and three
-# Broker.Node processes (MQTT 1883/1884/1885, remoting 4053/4054/4055, seed 4053), configured by node1..3.json.
+# Broker.Node processes (MQTT 1883/1884/1885, MQTT over WebSocket ws://127.0.0.1:8083/mqtt, 8084, 8085, remoting
+# 4053/4054/4055, seed 4053), configured by node1..3.json.
 #   local-cluster.sh up     start everything, wait until every node is ready and the cluster has 3 members Up
 #   local-cluster.sh down   stop exactly what "up" started (node PIDs from .run/state, then PostgreSQL)
 # The ports and the state folder can be moved (the test of this script runs it on free ports, beside a user's cluster):
-#   LOCAL_CLUSTER_MQTT_PORTS=a,b,c  LOCAL_CLUSTER_REMOTING_PORTS=x,y,z  LOCAL_CLUSTER_PG_PORT=p  LOCAL_CLUSTER_RUN_DIR=dir
+#   LOCAL_CLUSTER_MQTT_PORTS=a,b,c  LOCAL_CLUSTER_WS_PORTS=a,b,c  LOCAL_CLUSTER_REMOTING_PORTS=x,y,z  LOCAL_CLUSTER_PG_PORT=p  LOCAL_CLUSTER_RUN_DIR=dir
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 repo=$(cd "$here/.." && pwd)
@@ -12,6 +13,7 @@ run="${LOCAL_CLUSTER_RUN_DIR:-$here/.run}"
 state="$run/state"
 pg_port="${LOCAL_CLUSTER_PG_PORT:-55432}"
 IFS=, read -r -a mqtt_ports <<<"${LOCAL_CLUSTER_MQTT_PORTS:-1883,1884,1885}"
+IFS=, read -r -a ws_ports <<<"${LOCAL_CLUSTER_WS_PORTS:-8083,8084,8085}"
 IFS=, read -r -a remoting_ports <<<"${LOCAL_CLUSTER_REMOTING_PORTS:-4053,4054,4055}"
 pg_bin=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -1)
 node_dll="$repo/Broker.Node/bin/Release/net10.0/Broker.Node.dll"
@@ -69,7 +71,7 @@ up() {
     mapfile -t args < <(flags "$here/node$i.json")
     # 9>&-: callers hold /tmp/broker-fixed-ports.lock on fd 9; a node must not inherit it and keep it after they exit.
     # The node<N>.json values, then the ports and folder of this run (a later flag wins).
-    args+=("--Mqtt:Port=${mqtt_ports[i-1]}" "--Cluster:Port=${remoting_ports[i-1]}" "--Node:DataDir=$run/node$i"
+    args+=("--Mqtt:Port=${mqtt_ports[i-1]}" "--Mqtt:WebSocket:Port=${ws_ports[i-1]}" "--Cluster:Port=${remoting_ports[i-1]}" "--Node:DataDir=$run/node$i"
       "--Cluster:SeedNodes:0=akka.tcp://broker@127.0.0.1:${remoting_ports[0]}" "--Storage:ConnectionString=$conn")
     (cd "$here" && exec dotnet "$node_dll" "${args[@]}") >"$run/node$i.log" 2>&1 9>&- &
     echo "node$i=$!" >>"$state"
@@ -88,7 +90,7 @@ up() {
   echo "cluster up:"
   for i in 1 2 3; do
     pid=$(grep "^node$i=" "$state" | cut -d= -f2)
-    echo "  node$i  mqtt://127.0.0.1:${mqtt_ports[i-1]}  akka.tcp://broker@127.0.0.1:${remoting_ports[i-1]}  pid $pid  log $run/node$i.log"
+    echo "  node$i  mqtt://127.0.0.1:${mqtt_ports[i-1]}  ws://127.0.0.1:${ws_ports[i-1]}/mqtt  akka.tcp://broker@127.0.0.1:${remoting_ports[i-1]}  pid $pid  log $run/node$i.log"
   done
   echo "  postgresql 127.0.0.1:$pg_port database broker (data $run/pg/data)"
   echo "state: $state"

@@ -26,10 +26,12 @@ public sealed class LocalClusterScriptSpecs(ITestOutputHelper output)
     public async Task Up_starts_three_nodes_that_route_across_each_other_and_down_stops_them()
     {
         var mqtt = new[] { FreePort(), FreePort(), FreePort() };
+        var ws = new[] { FreePort(), FreePort(), FreePort() };
         var runDir = Path.Combine(Path.GetTempPath(), "local-cluster-" + Guid.NewGuid().ToString("N")[..8]);
         var environment = new Dictionary<string, string?>
         {
             ["LOCAL_CLUSTER_MQTT_PORTS"] = string.Join(',', mqtt),
+            ["LOCAL_CLUSTER_WS_PORTS"] = string.Join(',', ws),
             ["LOCAL_CLUSTER_REMOTING_PORTS"] = string.Join(',', FreePort(), FreePort(), FreePort()),
             ["LOCAL_CLUSTER_PG_PORT"] = FreePort().ToString(),
             ["LOCAL_CLUSTER_RUN_DIR"] = runDir,
@@ -45,7 +47,7 @@ public sealed class LocalClusterScriptSpecs(ITestOutputHelper output)
                 // It prints each node's endpoint and PID.
                 for (var i = 0; i < 3; i++)
                 {
-                    var line = Assert.Single(up.StdoutLines, l => l.Contains($"mqtt://127.0.0.1:{mqtt[i]}", StringComparison.Ordinal));
+                    var line = Assert.Single(up.StdoutLines, l => l.Contains($"mqtt://127.0.0.1:{mqtt[i]}  ws://127.0.0.1:{ws[i]}/mqtt", StringComparison.Ordinal));
                     pids.Add(int.Parse(line.Split(" pid ")[1].Split(' ')[0]));
                 }
             }
@@ -76,6 +78,26 @@ public sealed class LocalClusterScriptSpecs(ITestOutputHelper output)
 
             await live.WaitForSuccessAsync(TimeSpan.FromSeconds(5));
             Assert.Contains($"{topic}/live across", live.StdoutLines);
+
+            // MQTT over WebSocket across the cluster: MQTT.js on node 2's ws:// listener gets a QoS 1 message that
+            // mosquitto_pub sends to node 1 over TCP, and its answer reaches mosquitto_sub on node 3.
+            using var answers = ExternalProcess.Start(MosquittoSub,
+                ["-h", "127.0.0.1", "-p", mqtt[2].ToString(), "-q", "1", "-t", $"{topic}/ws-out", "-C", "1", "-W", "60", "-v"]);
+            using var mqttJs = ExternalProcess.Start(Transport.JsEnvironment.Node,
+                [Transport.JsEnvironment.Script("mqttjs-client.js"), "echo", $"ws://127.0.0.1:{ws[1]}/mqtt", "5", $"{topic}/ws-in", $"{topic}/ws-out"],
+                new Dictionary<string, string?> { ["MQTTJS_TIMEOUT_MS"] = "60000" });
+            await mqttJs.WaitForLineAsync(l => l.StartsWith("SUBSCRIBED|", StringComparison.Ordinal), TimeSpan.FromSeconds(30));
+            while (!mqttJs.HasExited)
+            {
+                await ExternalProcess.RunAsync(MosquittoPub,
+                    ["-h", "127.0.0.1", "-p", mqtt[0].ToString(), "-q", "1", "-t", $"{topic}/ws-in", "-m", "to websocket"], TimeSpan.FromSeconds(30));
+                await Task.Delay(200);
+            }
+
+            await mqttJs.WaitForSuccessAsync(TimeSpan.FromSeconds(5));
+            Assert.Contains($"MSG|{topic}/ws-in|1|to websocket", mqttJs.StdoutLines);
+            await answers.WaitForSuccessAsync(TimeSpan.FromSeconds(60));
+            Assert.Contains($"{topic}/ws-out echo:to websocket", answers.StdoutLines);
         }
         finally
         {

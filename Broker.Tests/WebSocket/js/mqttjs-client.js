@@ -4,7 +4,7 @@
 //   node mqttjs-client.js echo <url> <protocolVersion> <inTopic> <outTopic>
 //     subscribes to <inTopic> at QoS 1, prints "SUBSCRIBED", and answers the first message on <outTopic> at QoS 1
 //     with "echo:" + payload.
-// Every line is flushed as printed; the process exits 0 when done, 1 on an error or after 15 s.
+// Every line is flushed as printed; the process exits 0 when done, 1 on an error or after 15 s (MQTTJS_TIMEOUT_MS).
 'use strict';
 const fs = require('fs');
 const mqtt = require('mqtt');
@@ -22,7 +22,7 @@ if (mode === 'roundtrip' && extra) {
 }
 
 const fail = (why) => { console.log(`ERROR|${why}`); process.exit(1); };
-setTimeout(() => fail('timeout'), 15000).unref();
+setTimeout(() => fail('timeout'), Number(process.env.MQTTJS_TIMEOUT_MS || 15000)).unref();
 
 const client = mqtt.connect(url, options);
 client.on('error', (e) => fail(e.message));
