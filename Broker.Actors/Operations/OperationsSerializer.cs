@@ -20,6 +20,8 @@ public sealed class OperationsSerializer : SerializerWithStringManifest
         ["ops-kr"] = typeof(KickResult),
         ["ops-gs"] = typeof(GetSessionInfo),
         ["ops-si"] = typeof(SessionInfo),
+        ["ops-gns"] = typeof(GetNodeStats),
+        ["ops-ns"] = typeof(NodeStats),
     };
 
     private static readonly Dictionary<Type, string> Manifests = Types.ToDictionary(kv => kv.Value, kv => kv.Key);
