@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
 # A local three-node broker cluster on 127.0.0.1: a throwaway PostgreSQL (port 55432, data under .run/) and three
 # Broker.Node processes (MQTT 1883/1884/1885, MQTT over WebSocket ws://127.0.0.1:8083/mqtt, 8084, 8085, remoting
-# 4053/4054/4055, seed 4053), configured by node1..3.json.
+# 4053/4054/4055, seed 4053, operations endpoint and dashboard http://127.0.0.1:9101/dashboard, 9102, 9103 with a
+# management token made at "up" and kept in the state folder), configured by node1..3.json.
 #   local-cluster.sh up     start everything, wait until every node is ready and the cluster has 3 members Up
 #   local-cluster.sh down   stop exactly what "up" started (node PIDs from .run/state, then PostgreSQL)
 # The ports and the state folder can be moved (the test of this script runs it on free ports, beside a user's cluster):
-#   LOCAL_CLUSTER_MQTT_PORTS=a,b,c  LOCAL_CLUSTER_WS_PORTS=a,b,c  LOCAL_CLUSTER_REMOTING_PORTS=x,y,z  LOCAL_CLUSTER_PG_PORT=p  LOCAL_CLUSTER_RUN_DIR=dir
+#   LOCAL_CLUSTER_MQTT_PORTS=a,b,c  LOCAL_CLUSTER_WS_PORTS=a,b,c  LOCAL_CLUSTER_METRICS_PORTS=a,b,c
+#   LOCAL_CLUSTER_REMOTING_PORTS=x,y,z  LOCAL_CLUSTER_PG_PORT=p  LOCAL_CLUSTER_RUN_DIR=dir
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 repo=$(cd "$here/.." && pwd)
@@ -14,6 +16,7 @@ state="$run/state"
 pg_port="${LOCAL_CLUSTER_PG_PORT:-55432}"
 IFS=, read -r -a mqtt_ports <<<"${LOCAL_CLUSTER_MQTT_PORTS:-1883,1884,1885}"
 IFS=, read -r -a ws_ports <<<"${LOCAL_CLUSTER_WS_PORTS:-8083,8084,8085}"
+IFS=, read -r -a metrics_ports <<<"${LOCAL_CLUSTER_METRICS_PORTS:-9101,9102,9103}"
 IFS=, read -r -a remoting_ports <<<"${LOCAL_CLUSTER_REMOTING_PORTS:-4053,4054,4055}"
 pg_bin=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -1)
 node_dll="$repo/Broker.Node/bin/Release/net10.0/Broker.Node.dll"
@@ -67,13 +70,18 @@ up() {
   echo "pg_data=$run/pg/data" >"$state"
   psql -h 127.0.0.1 -p $pg_port -U postgres -qc 'create database broker' >/dev/null
 
+  # The management API and dashboard need a token: a fresh random one per "up", readable only here.
+  token=$(python3 -c 'import secrets; print(secrets.token_hex(16))')
+  (umask 077 && echo "$token" >"$run/management-token")
   for i in 1 2 3; do
     mapfile -t args < <(flags "$here/node$i.json")
     # 9>&-: callers hold /tmp/broker-fixed-ports.lock on fd 9; a node must not inherit it and keep it after they exit.
     # The node<N>.json values, then the ports and folder of this run (a later flag wins).
-    args+=("--Mqtt:Port=${mqtt_ports[i-1]}" "--Mqtt:WebSocket:Port=${ws_ports[i-1]}" "--Cluster:Port=${remoting_ports[i-1]}" "--Node:DataDir=$run/node$i"
+    args+=("--Mqtt:Port=${mqtt_ports[i-1]}" "--Mqtt:WebSocket:Port=${ws_ports[i-1]}"
+      "--Metrics:Port=${metrics_ports[i-1]}" "--Cluster:Port=${remoting_ports[i-1]}" "--Node:DataDir=$run/node$i"
       "--Cluster:SeedNodes:0=akka.tcp://broker@127.0.0.1:${remoting_ports[0]}" "--Storage:ConnectionString=$conn")
-    (cd "$here" && exec dotnet "$node_dll" "${args[@]}") >"$run/node$i.log" 2>&1 9>&- &
+    # The token goes by environment, not by flag: flags show in every process listing.
+    (cd "$here" && BROKER__MANAGEMENT__TOKEN="$token" exec dotnet "$node_dll" "${args[@]}") >"$run/node$i.log" 2>&1 9>&- &
     echo "node$i=$!" >>"$state"
     # Node 1 is the seed: the others can join only once it is up.
     [ $i = 1 ] && wait_for 90 "node1 ready" grep -q "Broker ready" "$run/node1.log"
@@ -92,6 +100,7 @@ up() {
     pid=$(grep "^node$i=" "$state" | cut -d= -f2)
     echo "  node$i  mqtt://127.0.0.1:${mqtt_ports[i-1]}  ws://127.0.0.1:${ws_ports[i-1]}/mqtt  akka.tcp://broker@127.0.0.1:${remoting_ports[i-1]}  pid $pid  log $run/node$i.log"
   done
+  echo "  dashboard  http://127.0.0.1:${metrics_ports[0]}/dashboard (also :${metrics_ports[1]}, :${metrics_ports[2]}); management token in $run/management-token"
   echo "  postgresql 127.0.0.1:$pg_port database broker (data $run/pg/data)"
   echo "state: $state"
 }

@@ -27,11 +27,13 @@ public sealed class LocalClusterScriptSpecs(ITestOutputHelper output)
     {
         var mqtt = new[] { FreePort(), FreePort(), FreePort() };
         var ws = new[] { FreePort(), FreePort(), FreePort() };
+        var metrics = new[] { FreePort(), FreePort(), FreePort() };
         var runDir = Path.Combine(Path.GetTempPath(), "local-cluster-" + Guid.NewGuid().ToString("N")[..8]);
         var environment = new Dictionary<string, string?>
         {
             ["LOCAL_CLUSTER_MQTT_PORTS"] = string.Join(',', mqtt),
             ["LOCAL_CLUSTER_WS_PORTS"] = string.Join(',', ws),
+            ["LOCAL_CLUSTER_METRICS_PORTS"] = string.Join(',', metrics),
             ["LOCAL_CLUSTER_REMOTING_PORTS"] = string.Join(',', FreePort(), FreePort(), FreePort()),
             ["LOCAL_CLUSTER_PG_PORT"] = FreePort().ToString(),
             ["LOCAL_CLUSTER_RUN_DIR"] = runDir,
@@ -98,6 +100,27 @@ public sealed class LocalClusterScriptSpecs(ITestOutputHelper output)
             Assert.Contains($"MSG|{topic}/ws-in|1|to websocket", mqttJs.StdoutLines);
             await answers.WaitForSuccessAsync(TimeSpan.FromSeconds(60));
             Assert.Contains($"{topic}/ws-out echo:to websocket", answers.StdoutLines);
+
+            // The dashboard of node 2, in headless Chromium, signed in with the token "up" made: three members Up,
+            // three nodes, and a client connected to node 3 that it finds and disconnects.
+            var token = (await File.ReadAllTextAsync(Path.Combine(runDir, "management-token"))).Trim();
+            var device = await ConnectDeviceAsync(mqtt[2], $"dash-{Guid.NewGuid():N}"[..16]);
+            await using var chromium = await Browser.HeadlessChromium.LaunchAsync();
+            var errors = new List<string>();
+            var page = await chromium.NewPageAsync(errors);
+            await page.GoToAsync($"http://127.0.0.1:{metrics[1]}/dashboard");
+            await page.TypeAsync("#token", token);
+            await page.ClickAsync("#login button[type=submit]");
+            await Browser.HeadlessChromium.WaitForAsync(page, "document.getElementById('member-count').textContent === '(3 members)'", TimeSpan.FromSeconds(30));
+            await Browser.HeadlessChromium.WaitForAsync(page, "document.querySelectorAll('#nodes tbody tr').length === 3");
+            await page.TypeAsync("#search", device.Id);
+            await Browser.HeadlessChromium.WaitForAsync(page, "document.querySelectorAll('#clients tbody tr').length === 1");
+            await page.ClickAsync("#clients tbody tr");
+            await Browser.HeadlessChromium.WaitForAsync(page, "document.querySelector('#client button.danger') && !document.querySelector('#client button.danger').disabled");
+            await page.ClickAsync("#client button.danger");
+            Assert.Equal(MQTTnet.MqttClientDisconnectReason.AdministrativeAction, (await device.Kicked.WaitAsync(TimeSpan.FromSeconds(10))).Reason);
+            Assert.True(errors.Count == 0, string.Join("\n", errors));
+            device.Client.Dispose();
         }
         finally
         {
@@ -108,6 +131,20 @@ public sealed class LocalClusterScriptSpecs(ITestOutputHelper output)
 
         Assert.All(pids, pid => Assert.False(IsRunning(pid), $"node pid {pid} still runs after down"));
         Assert.False(Directory.Exists(runDir), "down left the state folder behind");
+    }
+
+    private static async Task<(string Id, MQTTnet.IMqttClient Client, Task<MQTTnet.MqttClientDisconnectedEventArgs> Kicked)> ConnectDeviceAsync(int port, string id)
+    {
+        var client = new MQTTnet.MqttClientFactory().CreateMqttClient();
+        var kicked = new TaskCompletionSource<MQTTnet.MqttClientDisconnectedEventArgs>(TaskCreationOptions.RunContinuationsAsynchronously);
+        client.DisconnectedAsync += e =>
+        {
+            kicked.TrySetResult(e);
+            return Task.CompletedTask;
+        };
+        await client.ConnectAsync(new MQTTnet.MqttClientOptionsBuilder().WithTcpServer("127.0.0.1", port)
+            .WithProtocolVersion(MQTTnet.Formatter.MqttProtocolVersion.V500).WithClientId(id).WithTimeout(TimeSpan.FromSeconds(10)).Build());
+        return (id, client, kicked.Task);
     }
 
     private static bool IsRunning(int pid)
