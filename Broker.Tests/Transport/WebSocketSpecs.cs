@@ -262,3 +262,32 @@ public sealed class WebSocketSpecs(WebSocketFixture fixture) : IClassFixture<Web
         Assert.Equal("still here", E2E.Text((await received.WaitForAsync(1))[0]));
     }
 }
+
+/// <summary>A graceful stop closes WebSocket clients as it closes TCP ones: v5 DISCONNECT 0x8B, then the close.</summary>
+public sealed class WebSocketShutdownSpecs
+{
+    [Fact]
+    public async Task A_graceful_stop_sends_a_WebSocket_v5_client_DISCONNECT_server_shutting_down()
+    {
+        var broker = await BrokerHarness.StartAsync(o => o with
+        {
+            Mqtt = o.Mqtt with { WebSocket = new Broker.Configuration.WebSocketOptions { Port = 0 } },
+        });
+        // Not made by the harness, which would disconnect it itself before stopping the broker.
+        using var client = new MqttClientFactory().CreateMqttClient();
+        var disconnected = new TaskCompletionSource<MqttClientDisconnectedEventArgs>(TaskCreationOptions.RunContinuationsAsynchronously);
+        client.DisconnectedAsync += e =>
+        {
+            disconnected.TrySetResult(e);
+            return Task.CompletedTask;
+        };
+        await client.ConnectAsync(new MqttClientOptionsBuilder()
+            .WithWebSocketServer(o => o.WithUri($"ws://127.0.0.1:{broker.Server.WebSocketEndPoint!.Port}/mqtt"))
+            .WithProtocolVersion(MqttProtocolVersion.V500).WithClientId("ws-shutdown").WithTimeout(TimeSpan.FromSeconds(10)).Build());
+
+        await broker.DisposeAsync();
+
+        var closed = await disconnected.Task.WaitAsync(TimeSpan.FromSeconds(10));
+        Assert.Equal(MqttClientDisconnectReason.ServerShuttingDown, closed.Reason);
+    }
+}
