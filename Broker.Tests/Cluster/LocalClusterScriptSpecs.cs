@@ -28,12 +28,15 @@ public sealed class LocalClusterScriptSpecs(ITestOutputHelper output)
         var mqtt = new[] { FreePort(), FreePort(), FreePort() };
         var ws = new[] { FreePort(), FreePort(), FreePort() };
         var metrics = new[] { FreePort(), FreePort(), FreePort() };
+        var wss = new[] { FreePort(), FreePort(), FreePort() };
         var runDir = Path.Combine(Path.GetTempPath(), "local-cluster-" + Guid.NewGuid().ToString("N")[..8]);
         var environment = new Dictionary<string, string?>
         {
             ["LOCAL_CLUSTER_MQTT_PORTS"] = string.Join(',', mqtt),
             ["LOCAL_CLUSTER_WS_PORTS"] = string.Join(',', ws),
             ["LOCAL_CLUSTER_METRICS_PORTS"] = string.Join(',', metrics),
+            ["LOCAL_CLUSTER_WSS_PORTS"] = string.Join(',', wss),
+            ["LOCAL_CLUSTER_TLS_PORTS"] = string.Join(',', FreePort(), FreePort(), FreePort()),
             ["LOCAL_CLUSTER_REMOTING_PORTS"] = string.Join(',', FreePort(), FreePort(), FreePort()),
             ["LOCAL_CLUSTER_PG_PORT"] = FreePort().ToString(),
             ["LOCAL_CLUSTER_RUN_DIR"] = runDir,
@@ -49,7 +52,7 @@ public sealed class LocalClusterScriptSpecs(ITestOutputHelper output)
                 // It prints each node's endpoint and PID.
                 for (var i = 0; i < 3; i++)
                 {
-                    var line = Assert.Single(up.StdoutLines, l => l.Contains($"mqtt://127.0.0.1:{mqtt[i]}  ws://127.0.0.1:{ws[i]}/mqtt", StringComparison.Ordinal));
+                    var line = Assert.Single(up.StdoutLines, l => l.Contains($"mqtt://127.0.0.1:{mqtt[i]}  ws://127.0.0.1:{ws[i]}/mqtt  wss://127.0.0.1:{wss[i]}/mqtt", StringComparison.Ordinal));
                     pids.Add(int.Parse(line.Split(" pid ")[1].Split(' ')[0]));
                 }
             }
@@ -100,6 +103,15 @@ public sealed class LocalClusterScriptSpecs(ITestOutputHelper output)
             Assert.Contains($"MSG|{topic}/ws-in|1|to websocket", mqttJs.StdoutLines);
             await answers.WaitForSuccessAsync(TimeSpan.FromSeconds(60));
             Assert.Contains($"{topic}/ws-out echo:to websocket", answers.StdoutLines);
+
+            // MQTT.js over wss:// to node 3, trusting the certificate "up" made.
+            using (var secure = ExternalProcess.Start(Transport.JsEnvironment.Node,
+                [Transport.JsEnvironment.Script("mqttjs-client.js"), "roundtrip", $"wss://127.0.0.1:{wss[2]}/mqtt", "5", $"{topic}/wss",
+                    Path.Combine(runDir, "tls", "server.pem")]))
+            {
+                await secure.WaitForSuccessAsync(TimeSpan.FromSeconds(30));
+                Assert.Contains($"MSG|{topic}/wss|1|hello from mqtt.js", secure.StdoutLines);
+            }
 
             // The dashboard of node 2, in headless Chromium, signed in with the token "up" made: three members Up,
             // three nodes, and a client connected to node 3 that it finds and disconnects.
