@@ -26,6 +26,7 @@ public sealed class BrokerServer : IAsyncDisposable
     private readonly object _closeLock = new();
     private Task? _closeClients;
     private int _stopRequested;
+    private WebSocketListener? _webSockets;
 
     private BrokerServer(BrokerOptions options, ActorSystem system)
     {
@@ -67,6 +68,11 @@ public sealed class BrokerServer : IAsyncDisposable
     /// closing; an actor system cannot rejoin, so the host must end the process and let its supervisor start a new one.
     /// </summary>
     public Task<string> Removed => _removed.Task;
+    /// <summary>The ws:// listener's address and port, or null when Mqtt:WebSocket:Port is off.</summary>
+    public IPEndPoint? WebSocketEndPoint => _webSockets?.EndPoint;
+
+    /// <summary>The wss:// listener's address and port, or null when Mqtt:WebSocket:TlsPort is off.</summary>
+    public IPEndPoint? WebSocketTlsEndPoint => _webSockets?.TlsEndPoint;
 
     /// <param name="setup">
     /// Extra actor system setup from the host (e.g. its logger bridge); the HOCON of its <see cref="BootstrapSetup"/>,
@@ -118,14 +124,21 @@ public sealed class BrokerServer : IAsyncDisposable
 
             await server._listener.StartAsync(system, server.Context, IPAddress.Parse(options.Mqtt.Address), options.Mqtt.Port)
                 .ConfigureAwait(false);
+            Security.TlsServerSetup? tlsSetup = null;
             if (options.Mqtt.Tls.Enabled)
             {
                 var tls = options.Mqtt.Tls;
-                var tlsSetup = Security.TlsServerSetup.Load(tls);
+                tlsSetup = Security.TlsServerSetup.Load(tls);
                 var address = IPAddress.Parse(tls.Address.Length > 0 ? tls.Address : options.Mqtt.Address);
                 await server._listener.StartTlsAsync(system, server.Context, address, tls.Port, tlsSetup).ConfigureAwait(false);
                 server.Log.Info("TLS listener on {0} with certificate {1}; client certificates {2}", server.MqttTlsEndPoint, tlsSetup.Subject,
                     tls.RequireClientCertificate ? "required" : tls.ClientCaFile.Length > 0 ? "optional" : "not asked for");
+            }
+
+            if (options.Mqtt.WebSocket.Enabled)
+            {
+                server._webSockets = new WebSocketListener(system, server.Context, server._listener.WorkerGroup);
+                await server._webSockets.StartAsync(tlsSetup).ConfigureAwait(false);
             }
 
             return server;
@@ -161,7 +174,7 @@ public sealed class BrokerServer : IAsyncDisposable
             Persistence.StoredEntityDirectory.Props("session-", context.SessionShardOf, janitor), "session-directory");
         context.TopicDirectory = System.ActorOf(
             Persistence.StoredEntityDirectory.Props("topic-", context.TopicShardOf, janitor), "topic-directory");
-        context.ClientRegistry = System.ActorOf(Operations.ClientRegistryActor.Props(), Operations.ClientRegistryActor.Name);
+        context.ClientRegistry = System.ActorOf(Operations.ClientRegistryActor.Props(context.Metrics), Operations.ClientRegistryActor.Name);
         context.Nodes.Start(System, System.ActorOf(SessionHost.Props(context), SessionHost.Name));
         System.ActorOf(NodeDirectoryActor.Props(context.Nodes, context.WildcardIndexActor), NodeDirectoryActor.Name);
         if (!KubernetesDiscovery.Enabled(Options) && Options.Cluster.SeedNodes.Count > 1)
@@ -297,11 +310,21 @@ public sealed class BrokerServer : IAsyncDisposable
         async Task CloseAsync()
         {
             await _listener.StopAcceptingAsync().ConfigureAwait(false);
+            if (_webSockets is not null)
+            {
+                await _webSockets.StopAcceptingAsync().ConfigureAwait(false);
+            }
+
             System.EventStream.Publish(ClientConnectionActor.ServerShuttingDown.Instance);
             var deadline = DateTime.UtcNow + grace;
             while (Context.Metrics.Connections > 0 && DateTime.UtcNow < deadline && !System.WhenTerminated.IsCompleted)
             {
                 await Task.Delay(20).ConfigureAwait(false);
+            }
+
+            if (_webSockets is not null)
+            {
+                await _webSockets.DisposeAsync().ConfigureAwait(false);
             }
 
             await _listener.DisposeAsync().ConfigureAwait(false); // its event loops end: any channel left is closed

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Runs every test of the solution on a fresh machine: installs the Debian packages the interop tests drive
-# (mosquitto-clients, python3-paho-mqtt), the durability specs need (postgresql) and the fault-injection specs need
-# (iproute2, iptables) when they are missing, builds,
+# (mosquitto-clients, python3-paho-mqtt, nodejs/npm for MQTT.js, chromium for the browser specs), the durability
+# specs need (postgresql) and the fault-injection specs need (iproute2, iptables) when they are missing, MQTT.js from
+# Broker.Tests/WebSocket/js/package-lock.json, builds,
 # runs the tests, and prints one summary line "N passed, M failed" read from the TRX results. Exit code: 0 only
 # when nothing failed.
 set -euo pipefail
@@ -17,6 +18,12 @@ compgen -G '/usr/lib/postgresql/*/bin/initdb' >/dev/null || missing+=(postgresql
 # The fault-injection specs put nodes in network namespaces (ip netns, veth, bridge) and cut links with iptables.
 [ -x /usr/sbin/ip ] || [ -x /sbin/ip ] || missing+=(iproute2)
 [ -x /usr/sbin/iptables ] || missing+=(iptables)
+# MQTT.js runs on Node; the browser specs drive Debian's Chromium (a browser download is not reachable).
+command -v node >/dev/null 2>&1 || missing+=(nodejs)
+command -v npm >/dev/null 2>&1 || missing+=(npm)
+[ -x /usr/bin/chromium ] || missing+=(chromium)
+# local-cluster.sh makes a TLS certificate with openssl.
+command -v openssl >/dev/null 2>&1 || missing+=(openssl)
 if [ ${#missing[@]} -gt 0 ]; then
   if [ "$(id -u)" -eq 0 ]; then
     echo "Installing ${missing[*]}"
@@ -34,6 +41,13 @@ if [ ${#missing[@]} -gt 0 ]; then
     echo "Missing Debian packages: ${missing[*]} (run as root, or apt-get install them)" >&2
     exit 1
   fi
+fi
+
+# MQTT.js (npm "mqtt", pinned by package-lock.json) for the Node and browser WebSocket specs.
+js="$root/Broker.Tests/WebSocket/js"
+if [ ! -f "$js/node_modules/mqtt/package.json" ]; then
+  echo "Installing MQTT.js in $js"
+  (cd "$js" && npm ci --no-audit --no-fund --loglevel=error)
 fi
 
 results="$root/TestResults"

@@ -1,12 +1,19 @@
 #!/usr/bin/env bash
 # A local three-node broker cluster on 127.0.0.1: a throwaway PostgreSQL (port 55432, data under .run/) and three
-# Broker.Node processes (MQTT 1883/1884/1885, remoting 4053/4054/4055, seed 4053), configured by node1..3.json.
+# Broker.Node processes (MQTT 1883/1884/1885, MQTT over WebSocket ws://127.0.0.1:8083/mqtt, 8084, 8085, remoting
+# 4053/4054/4055, seed 4053, MQTT over TLS 8883-8885 and wss://127.0.0.1:8443/mqtt (8444, 8445) with a self-signed
+# certificate for 127.0.0.1 made at "up" (.run/tls/server.pem, the file clients trust), operations endpoint and dashboard http://127.0.0.1:9101/dashboard, 9102, 9103 with a
+# management token made at "up" and kept in the state folder), configured by node1..3.json.
 #   local-cluster.sh up     start everything, wait until every node is ready and the cluster has 3 members Up
 #   local-cluster.sh down   stop exactly what "up" started (node PIDs from .run/state, then PostgreSQL)
 # The ports and the state folder can be moved (the test of this script runs it on free ports, beside a user's cluster):
-#   LOCAL_CLUSTER_MQTT_PORTS=a,b,c  LOCAL_CLUSTER_REMOTING_PORTS=x,y,z  LOCAL_CLUSTER_PG_PORT=p  LOCAL_CLUSTER_RUN_DIR=dir
+#   LOCAL_CLUSTER_MQTT_PORTS=a,b,c  LOCAL_CLUSTER_WS_PORTS=a,b,c  LOCAL_CLUSTER_METRICS_PORTS=a,b,c
+#   LOCAL_CLUSTER_TLS_PORTS=a,b,c  LOCAL_CLUSTER_WSS_PORTS=a,b,c
+#   LOCAL_CLUSTER_REMOTING_PORTS=x,y,z  LOCAL_CLUSTER_PG_PORT=p  LOCAL_CLUSTER_RUN_DIR=dir
 # The number of MQTT ports is the number of nodes (one or more; node N takes nodeN.json, or node1.json beyond node3,
-# with its ports and folder from these variables). LOCAL_CLUSTER_BUILD=0 skips the build (the caller built already).
+# with its ports and folder from these variables). When LOCAL_CLUSTER_MQTT_PORTS is given, the WebSocket, TLS, wss and
+# operations ports default to none (those listeners stay off unless their variable names ports).
+# LOCAL_CLUSTER_BUILD=0 skips the build (the caller built already).
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 repo=$(cd "$here/.." && pwd)
@@ -14,6 +21,12 @@ run="${LOCAL_CLUSTER_RUN_DIR:-$here/.run}"
 state="$run/state"
 pg_port="${LOCAL_CLUSTER_PG_PORT:-55432}"
 IFS=, read -r -a mqtt_ports <<<"${LOCAL_CLUSTER_MQTT_PORTS:-1883,1884,1885}"
+# The fixed cluster opens every listener; a cluster on moved ports opens only those whose ports are given.
+if [ -z "${LOCAL_CLUSTER_MQTT_PORTS:-}" ]; then fixed=1; else fixed=""; fi
+IFS=, read -r -a ws_ports <<<"${LOCAL_CLUSTER_WS_PORTS:-${fixed:+8083,8084,8085}}"
+IFS=, read -r -a tls_ports <<<"${LOCAL_CLUSTER_TLS_PORTS:-${fixed:+8883,8884,8885}}"
+IFS=, read -r -a wss_ports <<<"${LOCAL_CLUSTER_WSS_PORTS:-${fixed:+8443,8444,8445}}"
+IFS=, read -r -a metrics_ports <<<"${LOCAL_CLUSTER_METRICS_PORTS:-${fixed:+9101,9102,9103}}"
 IFS=, read -r -a remoting_ports <<<"${LOCAL_CLUSTER_REMOTING_PORTS:-4053,4054,4055}"
 count=${#mqtt_ports[@]}
 nodes=$(seq "$count")
@@ -75,6 +88,13 @@ up() {
   echo "pg_data=$run/pg/data" >"$state"
   psql -h 127.0.0.1 -p $pg_port -U postgres -qc 'create database broker' >/dev/null
 
+  # The management API and dashboard need a token: a fresh random one per "up", readable only here.
+  token=$(python3 -c 'import secrets; print(secrets.token_hex(16))')
+  (umask 077 && echo "$token" >"$run/management-token")
+  # TLS and wss: a self-signed certificate for 127.0.0.1 and localhost, which clients trust as their CA file.
+  mkdir -p "$run/tls"
+  openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 30 -subj "/CN=localhost" \
+    -addext "subjectAltName=IP:127.0.0.1,DNS:localhost" -keyout "$run/tls/server.key" -out "$run/tls/server.pem" 2>/dev/null
   for i in $nodes; do
     config="$here/node$i.json"; [ -f "$config" ] || config="$here/node1.json"
     mapfile -t args < <(flags "$config")
@@ -82,7 +102,15 @@ up() {
     # The node<N>.json values, then the ports and folder of this run (a later flag wins).
     args+=("--Mqtt:Port=${mqtt_ports[i-1]}" "--Cluster:Port=${remoting_ports[i-1]}" "--Node:DataDir=$run/node$i"
       "--Cluster:SeedNodes:0=akka.tcp://broker@127.0.0.1:${remoting_ports[0]}" "--Storage:ConnectionString=$conn")
-    (cd "$here" && exec dotnet "$node_dll" "${args[@]}") >"$run/node$i.log" 2>&1 9>&- &
+    [ -n "${ws_ports[i-1]:-}" ] && args+=("--Mqtt:WebSocket:Port=${ws_ports[i-1]}")
+    [ -n "${metrics_ports[i-1]:-}" ] && args+=("--Metrics:Port=${metrics_ports[i-1]}")
+    if [ -n "${tls_ports[i-1]:-}" ] || [ -n "${wss_ports[i-1]:-}" ]; then
+      args+=("--Mqtt:Tls:Certificate=$run/tls/server.pem" "--Mqtt:Tls:Key=$run/tls/server.key")
+      [ -n "${tls_ports[i-1]:-}" ] && args+=("--Mqtt:Tls:Port=${tls_ports[i-1]}")
+      [ -n "${wss_ports[i-1]:-}" ] && args+=("--Mqtt:WebSocket:TlsPort=${wss_ports[i-1]}")
+    fi
+    # The token goes by environment, not by flag: flags show in every process listing.
+    (cd "$here" && BROKER__MANAGEMENT__TOKEN="$token" exec dotnet "$node_dll" "${args[@]}") >"$run/node$i.log" 2>&1 9>&- &
     echo "node$i=$!" >>"$state"
     # Node 1 is the seed: the others can join only once it is up.
     [ $i = 1 ] && wait_for 90 "node1 ready" grep -q "Broker ready" "$run/node1.log"
@@ -97,8 +125,12 @@ up() {
   echo "cluster up:"
   for i in $nodes; do
     pid=$(grep "^node$i=" "$state" | cut -d= -f2)
-    echo "  node$i  mqtt://127.0.0.1:${mqtt_ports[i-1]}  akka.tcp://broker@127.0.0.1:${remoting_ports[i-1]}  pid $pid  log $run/node$i.log"
+    echo "  node$i  mqtt://127.0.0.1:${mqtt_ports[i-1]}${ws_ports[i-1]:+  ws://127.0.0.1:${ws_ports[i-1]}/mqtt}${wss_ports[i-1]:+  wss://127.0.0.1:${wss_ports[i-1]}/mqtt}${tls_ports[i-1]:+  mqtts://127.0.0.1:${tls_ports[i-1]}}  akka.tcp://broker@127.0.0.1:${remoting_ports[i-1]}  pid $pid  log $run/node$i.log"
   done
+  echo "  tls        certificate (trust it as the CA file) $run/tls/server.pem"
+  if [ ${#metrics_ports[@]} -gt 0 ]; then
+    echo "  dashboard  http://127.0.0.1:${metrics_ports[0]}/dashboard (each node on its own Metrics:Port: ${metrics_ports[*]}); management token in $run/management-token"
+  fi
   echo "  postgresql 127.0.0.1:$pg_port database broker (data $run/pg/data)"
   echo "state: $state"
 }

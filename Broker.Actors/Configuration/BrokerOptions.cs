@@ -83,6 +83,9 @@ public sealed record MqttOptions
 
     /// <summary>The MQTT-over-TLS listener.</summary>
     public TlsOptions Tls { get; init; } = new();
+
+    /// <summary>The MQTT-over-WebSocket listeners (ws and wss).</summary>
+    public WebSocketOptions WebSocket { get; init; } = new();
 }
 
 /// <summary>Per-session limits and expiry.</summary>

@@ -31,6 +31,7 @@ public static class BrokerOptionsValidator
         Range(errors, "Mqtt:MaxSubscriptionsPerClient", o.Mqtt.MaxSubscriptionsPerClient, 0, 10_000_000);
         Range(errors, "Mqtt:MaxTopicLevels", o.Mqtt.MaxTopicLevels, 0, 65535);
         ValidateSecurity(errors, o);
+        ValidateWebSocket(errors, o);
         Range(errors, "Sessions:MaxQueuedMessages", o.Sessions.MaxQueuedMessages, 1, 10_000_000);
         Range(errors, "Sessions:MaxInflight", o.Sessions.MaxInflight, 1, 65535);
         Range(errors, "Sessions:MaxSessionExpiry", o.Sessions.MaxSessionExpiry, 0, uint.MaxValue);
@@ -152,6 +153,49 @@ public static class BrokerOptionsValidator
         if (tls.RequireClientCertificate && string.IsNullOrWhiteSpace(tls.ClientCaFile))
         {
             errors.Add("Mqtt:Tls:ClientCaFile = '' must name the CA that issues client certificates when Mqtt:Tls:RequireClientCertificate is true");
+        }
+    }
+
+    private static void ValidateWebSocket(List<string> errors, BrokerOptions o)
+    {
+        var ws = o.Mqtt.WebSocket;
+        Range(errors, "Mqtt:WebSocket:Port", ws.Port, -1, 65535);
+        Range(errors, "Mqtt:WebSocket:TlsPort", ws.TlsPort, -1, 65535);
+        Range(errors, "Mqtt:WebSocket:MaxMessageSize", ws.MaxMessageSize, 0, 268_435_455);
+        if (ws.Address.Length > 0 && !System.Net.IPAddress.TryParse(ws.Address, out _))
+        {
+            errors.Add($"Mqtt:WebSocket:Address = '{ws.Address}' is not an IP address (empty means the same as Mqtt:Address)");
+        }
+
+        if (!ws.Path.StartsWith('/') || ws.Path.Contains('?') || ws.Path.Contains('#') || ws.Path.Any(char.IsWhiteSpace))
+        {
+            errors.Add($"Mqtt:WebSocket:Path = '{ws.Path}' must be an absolute URL path like /mqtt");
+        }
+
+        if (ws.TlsPort >= 0 && !o.Mqtt.Tls.Enabled)
+        {
+            errors.Add($"Mqtt:WebSocket:TlsPort = {ws.TlsPort} needs a certificate: set Mqtt:Tls:Certificate");
+        }
+
+        if (ws.Port > 0 && ws.Port == ws.TlsPort)
+        {
+            errors.Add($"Mqtt:WebSocket:TlsPort = {ws.TlsPort} is the same as Mqtt:WebSocket:Port");
+        }
+
+        foreach (var (key, port) in new[] { ("Mqtt:WebSocket:Port", ws.Port), ("Mqtt:WebSocket:TlsPort", ws.TlsPort) })
+        {
+            if (port > 0 && (port == o.Mqtt.Port || (o.Mqtt.Tls.Enabled && port == o.Mqtt.Tls.Port)))
+            {
+                errors.Add($"{key} = {port} is already the port of the MQTT {(port == o.Mqtt.Port ? "TCP" : "TLS")} listener");
+            }
+        }
+
+        foreach (var origin in ws.AllowedOrigins)
+        {
+            if (!Uri.TryCreate(origin, UriKind.Absolute, out var uri) || uri.Scheme is not ("http" or "https") || uri.AbsolutePath != "/")
+            {
+                errors.Add($"Mqtt:WebSocket:AllowedOrigins = '{origin}' is not an origin like https://dashboard.example.com or http://localhost:8080");
+            }
         }
     }
 

@@ -13,7 +13,7 @@ public sealed class ClientRegistryActor : ReceiveActor
     private readonly Dictionary<string, (ClientInfo Info, IActorRef Connection)> _byClientId = new(StringComparer.Ordinal);
     private readonly Dictionary<IActorRef, string> _byConnection = new();
 
-    public ClientRegistryActor()
+    public ClientRegistryActor(Cluster.BrokerMetrics? metrics = null)
     {
         Receive<ClientOnline>(o =>
         {
@@ -34,6 +34,7 @@ public sealed class ClientRegistryActor : ReceiveActor
                 _byClientId.Remove(clientId);
             }
         });
+        Receive<GetNodeStats>(_ => Sender.Tell(Stats(metrics ?? new Cluster.BrokerMetrics())));
         Receive<ListClients>(_ => Sender.Tell(new ClientList(_byClientId.Values.Select(e => e.Info).ToList())));
         Receive<KickClient>(k =>
         {
@@ -47,5 +48,21 @@ public sealed class ClientRegistryActor : ReceiveActor
         });
     }
 
-    public static Props Props() => Akka.Actor.Props.Create(() => new ClientRegistryActor());
+    public static Props Props(Cluster.BrokerMetrics? metrics = null) => Akka.Actor.Props.Create(() => new ClientRegistryActor(metrics));
+
+    private static NodeStats Stats(Cluster.BrokerMetrics m)
+    {
+        var online = m.SessionsOnline;
+        return new NodeStats(
+            Akka.Cluster.Cluster.Get(Context.System).SelfAddress.ToString(),
+            m.Connections, online, Math.Max(0, m.Sessions - online), m.Subscriptions, m.RetainedMessages, m.Queued,
+            m.Inflight, m.MessagesIn, m.MessagesOut,
+            new Dictionary<string, long>
+            {
+                ["queue_full"] = m.DroppedQueueFull,
+                ["slow_consumer"] = m.DroppedSlowConsumer,
+                ["expired"] = m.Expired,
+            },
+            (DateTimeOffset.UtcNow - m.StartedAt).TotalSeconds);
+    }
 }

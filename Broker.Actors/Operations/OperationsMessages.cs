@@ -27,6 +27,30 @@ public sealed record ListClients : IOperationsMessage
 
 public sealed record ClientList(IReadOnlyList<ClientInfo> Clients) : IOperationsMessage;
 
+/// <summary>Asks one node's registry for the node's gauges and counters (for the dashboard); answered by <see cref="NodeStats"/>.</summary>
+public sealed record GetNodeStats : IOperationsMessage
+{
+    public static readonly GetNodeStats Instance = new();
+}
+
+/// <summary>
+/// One node's numbers: gauges now, counters since the node started (the dashboard turns counters into rates).
+/// Drops are keyed by reason (queue_full, slow_consumer, expired).
+/// </summary>
+public sealed record NodeStats(
+    string Address,
+    long Connections,
+    long SessionsOnline,
+    long SessionsOffline,
+    long Subscriptions,
+    long Retained,
+    long Queued,
+    long Inflight,
+    long MessagesIn,
+    long MessagesOut,
+    IReadOnlyDictionary<string, long> Drops,
+    double UptimeSeconds) : IOperationsMessage;
+
 /// <summary>Disconnects the client if it is connected to this node (v5 DISCONNECT 0x98); answered by <see cref="KickResult"/>.</summary>
 public sealed record KickClient(string ClientId) : IOperationsMessage;
 

@@ -22,6 +22,8 @@ public sealed class OperationsSerializer : SerializerWithStringManifest
         ["ops-si"] = typeof(SessionInfo),
         ["ops-pc"] = typeof(Cluster.ProbeCluster),
         ["ops-cp"] = typeof(Cluster.ClusterProbed),
+        ["ops-gns"] = typeof(GetNodeStats),
+        ["ops-ns"] = typeof(NodeStats),
     };
 
     private static readonly Dictionary<Type, string> Manifests = Types.ToDictionary(kv => kv.Value, kv => kv.Key);

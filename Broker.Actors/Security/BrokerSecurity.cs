@@ -54,6 +54,11 @@ public sealed class BrokerSecurity : IDisposable
             addresses.Add(options.Mqtt.Tls.Address.Length > 0 ? options.Mqtt.Tls.Address : options.Mqtt.Address);
         }
 
+        if (options.Mqtt.WebSocket.Enabled)
+        {
+            addresses.Add(options.Mqtt.WebSocket.Address.Length > 0 ? options.Mqtt.WebSocket.Address : options.Mqtt.Address);
+        }
+
         var (allowAnonymous, reason) = auth.ResolveAllowAnonymous(addresses);
         var interval = TimeSpan.FromSeconds(auth.ReloadInterval);
         ReloadingFile<PasswordFile>? passwords = null;

@@ -28,6 +28,21 @@ public sealed class TlsServerSetup
 
     public string Subject => _certificate.Subject;
 
+    /// <summary>The server certificate (also served by the wss:// listener).</summary>
+    public X509Certificate2 Certificate => _certificate;
+
+    /// <summary>Whether clients are asked for a certificate (Mqtt:Tls:ClientCaFile set).</summary>
+    public bool AsksForClientCertificate => _clientCas.Count > 0;
+
+    public bool RequiresClientCertificate => _requireClientCertificate;
+
+    /// <summary>The same check as the TLS listener's handshake, for the wss:// listener (Kestrel).</summary>
+    public bool AcceptsClientCertificate(X509Certificate2? certificate, SslPolicyErrors errors) =>
+        ValidateClientCertificate(this, certificate, null, errors);
+
+    /// <summary>The verified client certificate of a wss:// connection (Kestrel did the handshake, not a TlsHandler).</summary>
+    public static readonly AttributeKey<X509Certificate2> ClientCertificateKey = AttributeKey<X509Certificate2>.ValueOf("broker-client-certificate");
+
     /// <summary>Loads the files; an error names the key (Mqtt:Tls:Certificate, Mqtt:Tls:Key, Mqtt:Tls:ClientCaFile).</summary>
     public static TlsServerSetup Load(TlsOptions tls)
     {
@@ -107,6 +122,12 @@ public sealed class TlsServerSetup
     /// <summary>The Common Name of the verified client certificate of a TLS connection; null without one.</summary>
     public static string? ClientCertificateName(IChannel channel)
     {
+        if (channel.GetAttribute(ClientCertificateKey).Get() is { } verified)
+        {
+            var cn = verified.GetNameInfo(X509NameType.SimpleName, forIssuer: false);
+            return string.IsNullOrEmpty(cn) ? null : cn;
+        }
+
         if (channel.GetAttribute(SslStreamKey).Get() is not { IsAuthenticated: true, RemoteCertificate: { } certificate })
         {
             return null;

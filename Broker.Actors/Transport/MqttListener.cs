@@ -33,6 +33,9 @@ public sealed class MqttListener : IAsyncDisposable
         }
     }
 
+    /// <summary>The event loops of client channels, shared with the WebSocket listener's channels.</summary>
+    internal IEventLoopGroup WorkerGroup => _workerGroup;
+
     public IPEndPoint? LocalEndPoint => _serverChannel?.LocalAddress as IPEndPoint;
 
     public IPEndPoint? TlsEndPoint => _tlsChannel?.LocalAddress as IPEndPoint;

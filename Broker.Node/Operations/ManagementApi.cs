@@ -17,6 +17,7 @@ namespace Broker.Node.Operations;
 /// <item><c>GET /api/clients/{id}</c>: the client's connection (if connected) and its session with subscriptions.</item>
 /// <item><c>POST /api/clients/{id}/disconnect</c>: closes its connection (v5 DISCONNECT 0x98 Administrative action).</item>
 /// <item><c>GET /api/cluster/members</c>: the cluster members as this node sees them.</item>
+/// <item><c>GET /api/cluster/stats</c>: every Up node's gauges and counters (<see cref="NodeStats"/>), for the dashboard.</item>
 /// </list>
 /// </summary>
 public static class ManagementApi
@@ -82,6 +83,12 @@ public static class ManagementApi
             return Results.Json(
                 new { clientId, disconnected = found, unansweredNodes = unanswered },
                 statusCode: found ? StatusCodes.Status200OK : StatusCodes.Status404NotFound);
+        });
+
+        api.MapGet("/cluster/stats", async () =>
+        {
+            var (stats, unanswered) = await AskEveryNodeAsync<NodeStats>(broker()!, GetNodeStats.Instance).ConfigureAwait(false);
+            return Results.Json(new { nodes = stats.OrderBy(n => n.Address, StringComparer.Ordinal), unansweredNodes = unanswered });
         });
 
         api.MapGet("/cluster/members", () =>

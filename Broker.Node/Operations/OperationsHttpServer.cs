@@ -122,6 +122,7 @@ public sealed class OperationsHttpServer : IAsyncDisposable
         if (options.Management.Token.Length > 0)
         {
             ManagementApi.Map(_app, options.Management.Token, () => _broker);
+            DashboardEndpoint.Map(_app);
         }
     }
 

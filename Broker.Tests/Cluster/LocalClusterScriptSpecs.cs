@@ -26,10 +26,17 @@ public sealed class LocalClusterScriptSpecs(ITestOutputHelper output)
     public async Task Up_starts_three_nodes_that_route_across_each_other_and_down_stops_them()
     {
         var mqtt = new[] { FreePort(), FreePort(), FreePort() };
+        var ws = new[] { FreePort(), FreePort(), FreePort() };
+        var metrics = new[] { FreePort(), FreePort(), FreePort() };
+        var wss = new[] { FreePort(), FreePort(), FreePort() };
         var runDir = Path.Combine(Path.GetTempPath(), "local-cluster-" + Guid.NewGuid().ToString("N")[..8]);
         var environment = new Dictionary<string, string?>
         {
             ["LOCAL_CLUSTER_MQTT_PORTS"] = string.Join(',', mqtt),
+            ["LOCAL_CLUSTER_WS_PORTS"] = string.Join(',', ws),
+            ["LOCAL_CLUSTER_METRICS_PORTS"] = string.Join(',', metrics),
+            ["LOCAL_CLUSTER_WSS_PORTS"] = string.Join(',', wss),
+            ["LOCAL_CLUSTER_TLS_PORTS"] = string.Join(',', FreePort(), FreePort(), FreePort()),
             ["LOCAL_CLUSTER_REMOTING_PORTS"] = string.Join(',', FreePort(), FreePort(), FreePort()),
             ["LOCAL_CLUSTER_PG_PORT"] = FreePort().ToString(),
             ["LOCAL_CLUSTER_RUN_DIR"] = runDir,
@@ -45,7 +52,7 @@ public sealed class LocalClusterScriptSpecs(ITestOutputHelper output)
                 // It prints each node's endpoint and PID.
                 for (var i = 0; i < 3; i++)
                 {
-                    var line = Assert.Single(up.StdoutLines, l => l.Contains($"mqtt://127.0.0.1:{mqtt[i]}", StringComparison.Ordinal));
+                    var line = Assert.Single(up.StdoutLines, l => l.Contains($"mqtt://127.0.0.1:{mqtt[i]}  ws://127.0.0.1:{ws[i]}/mqtt  wss://127.0.0.1:{wss[i]}/mqtt", StringComparison.Ordinal));
                     pids.Add(int.Parse(line.Split(" pid ")[1].Split(' ')[0]));
                 }
             }
@@ -76,6 +83,56 @@ public sealed class LocalClusterScriptSpecs(ITestOutputHelper output)
 
             await live.WaitForSuccessAsync(TimeSpan.FromSeconds(5));
             Assert.Contains($"{topic}/live across", live.StdoutLines);
+
+            // MQTT over WebSocket across the cluster: MQTT.js on node 2's ws:// listener gets a QoS 1 message that
+            // mosquitto_pub sends to node 1 over TCP, and its answer reaches mosquitto_sub on node 3.
+            using var answers = ExternalProcess.Start(MosquittoSub,
+                ["-h", "127.0.0.1", "-p", mqtt[2].ToString(), "-q", "1", "-t", $"{topic}/ws-out", "-C", "1", "-W", "60", "-v"]);
+            using var mqttJs = ExternalProcess.Start(Transport.JsEnvironment.Node,
+                [Transport.JsEnvironment.Script("mqttjs-client.js"), "echo", $"ws://127.0.0.1:{ws[1]}/mqtt", "5", $"{topic}/ws-in", $"{topic}/ws-out"],
+                new Dictionary<string, string?> { ["MQTTJS_TIMEOUT_MS"] = "60000" });
+            await mqttJs.WaitForLineAsync(l => l.StartsWith("SUBSCRIBED|", StringComparison.Ordinal), TimeSpan.FromSeconds(30));
+            while (!mqttJs.HasExited)
+            {
+                await ExternalProcess.RunAsync(MosquittoPub,
+                    ["-h", "127.0.0.1", "-p", mqtt[0].ToString(), "-q", "1", "-t", $"{topic}/ws-in", "-m", "to websocket"], TimeSpan.FromSeconds(30));
+                await Task.Delay(200);
+            }
+
+            await mqttJs.WaitForSuccessAsync(TimeSpan.FromSeconds(5));
+            Assert.Contains($"MSG|{topic}/ws-in|1|to websocket", mqttJs.StdoutLines);
+            await answers.WaitForSuccessAsync(TimeSpan.FromSeconds(60));
+            Assert.Contains($"{topic}/ws-out echo:to websocket", answers.StdoutLines);
+
+            // MQTT.js over wss:// to node 3, trusting the certificate "up" made.
+            using (var secure = ExternalProcess.Start(Transport.JsEnvironment.Node,
+                [Transport.JsEnvironment.Script("mqttjs-client.js"), "roundtrip", $"wss://127.0.0.1:{wss[2]}/mqtt", "5", $"{topic}/wss",
+                    Path.Combine(runDir, "tls", "server.pem")]))
+            {
+                await secure.WaitForSuccessAsync(TimeSpan.FromSeconds(30));
+                Assert.Contains($"MSG|{topic}/wss|1|hello from mqtt.js", secure.StdoutLines);
+            }
+
+            // The dashboard of node 2, in headless Chromium, signed in with the token "up" made: three members Up,
+            // three nodes, and a client connected to node 3 that it finds and disconnects.
+            var token = (await File.ReadAllTextAsync(Path.Combine(runDir, "management-token"))).Trim();
+            var device = await ConnectDeviceAsync(mqtt[2], $"dash-{Guid.NewGuid():N}"[..16]);
+            await using var chromium = await Browser.HeadlessChromium.LaunchAsync();
+            var errors = new List<string>();
+            var page = await chromium.NewPageAsync(errors);
+            await page.GoToAsync($"http://127.0.0.1:{metrics[1]}/dashboard");
+            await page.TypeAsync("#token", token);
+            await page.ClickAsync("#login button[type=submit]");
+            await Browser.HeadlessChromium.WaitForAsync(page, "document.getElementById('member-count').textContent === '(3 members)'", TimeSpan.FromSeconds(30));
+            await Browser.HeadlessChromium.WaitForAsync(page, "document.querySelectorAll('#nodes tbody tr').length === 3");
+            await page.TypeAsync("#search", device.Id);
+            await Browser.HeadlessChromium.WaitForAsync(page, "document.querySelectorAll('#clients tbody tr').length === 1");
+            await page.ClickAsync("#clients tbody tr");
+            await Browser.HeadlessChromium.WaitForAsync(page, "document.querySelector('#client button.danger') && !document.querySelector('#client button.danger').disabled");
+            await page.ClickAsync("#client button.danger");
+            Assert.Equal(MQTTnet.MqttClientDisconnectReason.AdministrativeAction, (await device.Kicked.WaitAsync(TimeSpan.FromSeconds(10))).Reason);
+            Assert.True(errors.Count == 0, string.Join("\n", errors));
+            device.Client.Dispose();
         }
         finally
         {
@@ -86,6 +143,20 @@ public sealed class LocalClusterScriptSpecs(ITestOutputHelper output)
 
         Assert.All(pids, pid => Assert.False(IsRunning(pid), $"node pid {pid} still runs after down"));
         Assert.False(Directory.Exists(runDir), "down left the state folder behind");
+    }
+
+    private static async Task<(string Id, MQTTnet.IMqttClient Client, Task<MQTTnet.MqttClientDisconnectedEventArgs> Kicked)> ConnectDeviceAsync(int port, string id)
+    {
+        var client = new MQTTnet.MqttClientFactory().CreateMqttClient();
+        var kicked = new TaskCompletionSource<MQTTnet.MqttClientDisconnectedEventArgs>(TaskCreationOptions.RunContinuationsAsynchronously);
+        client.DisconnectedAsync += e =>
+        {
+            kicked.TrySetResult(e);
+            return Task.CompletedTask;
+        };
+        await client.ConnectAsync(new MQTTnet.MqttClientOptionsBuilder().WithTcpServer("127.0.0.1", port)
+            .WithProtocolVersion(MQTTnet.Formatter.MqttProtocolVersion.V500).WithClientId(id).WithTimeout(TimeSpan.FromSeconds(10)).Build());
+        return (id, client, kicked.Task);
     }
 
     private static bool IsRunning(int pid)

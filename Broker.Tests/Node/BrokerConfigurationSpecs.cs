@@ -92,4 +92,31 @@ public sealed class BrokerConfigurationSpecs
         Assert.Null(options);
         Assert.Equal(expected, Assert.Single(errors));
     }
+
+    [Fact]
+    public void WebSocket_keys_should_bind_and_a_wss_port_without_certificate_should_be_named()
+    {
+        var (options, errors) = Load(("Mqtt:WebSocket:Port", "8083"), ("Mqtt:WebSocket:Path", "/ws"),
+            ("Mqtt:WebSocket:AllowedOrigins:0", "https://dash.example.com"), ("Mqtt:WebSocket:MaxMessageSize", "65536"));
+        Assert.Empty(errors);
+        Assert.Equal(8083, options!.Mqtt.WebSocket.Port);
+        Assert.Equal(-1, options.Mqtt.WebSocket.TlsPort);
+        Assert.Equal("/ws", options.Mqtt.WebSocket.Path);
+        Assert.Equal(["https://dash.example.com"], options.Mqtt.WebSocket.AllowedOrigins);
+        Assert.Equal(65536, options.Mqtt.WebSocket.MaxMessageSize);
+        Assert.False(Load().Options!.Mqtt.WebSocket.Enabled);
+
+        (options, errors) = Load(("Mqtt:WebSocket:TlsPort", "8084"));
+        Assert.Null(options);
+        Assert.Equal("Mqtt:WebSocket:TlsPort = 8084 needs a certificate: set Mqtt:Tls:Certificate", Assert.Single(errors));
+
+        (_, errors) = Load(("Mqtt:WebSocket:Port", "1883"));
+        Assert.Equal("Mqtt:WebSocket:Port = 1883 is already the port of the MQTT TCP listener", Assert.Single(errors));
+
+        (_, errors) = Load(("Mqtt:WebSocket:Port", "8083"), ("Mqtt:WebSocket:Path", "mqtt"), ("Mqtt:WebSocket:AllowedOrigins:0", "dash.example.com"));
+        Assert.Equal(
+            ["Mqtt:WebSocket:Path = 'mqtt' must be an absolute URL path like /mqtt",
+             "Mqtt:WebSocket:AllowedOrigins = 'dash.example.com' is not an origin like https://dashboard.example.com or http://localhost:8080"],
+            errors);
+    }
 }

@@ -48,6 +48,17 @@ public sealed class TestCertificates
         return pki;
     }
 
+    /// <summary>Whether <paramref name="certificate"/> chains to <paramref name="ca"/> alone (no system roots).</summary>
+    public static bool ChainsTo(System.Security.Cryptography.X509Certificates.X509Certificate certificate, X509Certificate2 ca)
+    {
+        using var chain = new X509Chain();
+        chain.ChainPolicy.TrustMode = X509ChainTrustMode.CustomRootTrust;
+        chain.ChainPolicy.CustomTrustStore.Add(ca);
+        chain.ChainPolicy.RevocationMode = X509RevocationMode.NoCheck;
+        using var presented = X509CertificateLoader.LoadCertificate(certificate.GetRawCertData());
+        return chain.Build(presented);
+    }
+
     /// <summary>Issues a client certificate; writes name.pem and name.key and returns it with its private key.</summary>
     public X509Certificate2 IssueClient(string commonName)
     {

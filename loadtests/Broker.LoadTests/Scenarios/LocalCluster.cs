@@ -6,7 +6,7 @@ namespace Broker.LoadTests.Scenarios;
 
 /// <summary>
 /// cluster-config/local-cluster.sh up/down under an exclusive flock on /tmp/broker-fixed-ports.lock (its ports are
-/// fixed: 1883-1885, 4053-4055, 55432), held from before "up" until after "down".
+/// fixed: 1883-1885, 8883-8885, 8083-8085, 8443-8445, 9101-9103, 4053-4055, 55432), held from before "up" until after "down".
 /// </summary>
 public sealed partial class LocalCluster : IAsyncDisposable
 {
