@@ -16,6 +16,8 @@ public sealed class NodeDirectory
     private readonly ConcurrentDictionary<string, IActorRef> _hosts = new(StringComparer.Ordinal);
     private ImmutableHashSet<string> _left = ImmutableHashSet<string>.Empty;
     private readonly ConcurrentDictionary<string, string> _upByAddress = new(StringComparer.Ordinal);
+    private readonly ConcurrentDictionary<string, bool> _verdicts = new(StringComparer.Ordinal);
+    private readonly object _membershipLock = new();
     private ExtendedActorSystem? _system;
     private Address? _selfAddress;
 
@@ -43,18 +45,39 @@ public sealed class NodeDirectory
     /// </summary>
     public bool HasLeft(string node)
     {
-        if (_left.Contains(node))
+        // Asked for every recipient of every publish: answered from a cache that membership changes clear.
+        if (_verdicts.TryGetValue(node, out var left))
         {
-            return true;
+            return left;
         }
 
-        var separator = node.LastIndexOf('#');
-        return separator > 0 && _upByAddress.TryGetValue(node[..separator], out var current) && current != node;
+        lock (_membershipLock)
+        {
+            var separator = node.LastIndexOf('#');
+            left = _left.Contains(node)
+                || (separator > 0 && _upByAddress.TryGetValue(node[..separator], out var current) && current != node);
+            _verdicts[node] = left;
+            return left;
+        }
     }
 
-    internal void Left(string node) => ImmutableInterlocked.Update(ref _left, (set, n) => set.Add(n), node);
+    internal void Left(string node)
+    {
+        lock (_membershipLock)
+        {
+            _left = _left.Add(node);
+            _verdicts.Clear();
+        }
+    }
 
-    internal void Up(UniqueAddress member) => _upByAddress[member.Address.ToString()] = NameOf(member);
+    internal void Up(UniqueAddress member)
+    {
+        lock (_membershipLock)
+        {
+            _upByAddress[member.Address.ToString()] = NameOf(member);
+            _verdicts.Clear();
+        }
+    }
 
     /// <summary>The session host of a node (resolved once; a remote reference needs no round trip).</summary>
     public IActorRef HostOf(string node) => _hosts.GetOrAdd(node, static (n, directory) =>
