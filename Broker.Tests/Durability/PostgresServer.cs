@@ -25,9 +25,12 @@ public sealed class PostgresServer : IAsyncLifetime
 
     /// <summary>
     /// A server listening on <paramref name="host"/> (an address of this machine) that also lets clients from
-    /// <paramref name="trustNetwork"/> (CIDR, e.g. nodes in network namespaces) in without a password.
+    /// <paramref name="trustNetwork"/> (CIDR, e.g. nodes in network namespaces) in without a password. (A factory,
+    /// not a second public constructor: xunit creates fixtures only from a type with one public constructor.)
     /// </summary>
-    public PostgresServer(string host, string? trustNetwork)
+    public static PostgresServer Listening(string host, string? trustNetwork) => new(host, trustNetwork);
+
+    private PostgresServer(string host, string? trustNetwork)
     {
         Host = host;
         _trustNetwork = trustNetwork;

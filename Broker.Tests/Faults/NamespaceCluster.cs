@@ -51,7 +51,7 @@ public sealed class NamespaceCluster : IAsyncDisposable
         var cluster = new NamespaceCluster(lab, nodes);
         try
         {
-            cluster._postgres = new PostgresServer(lab.HostAddress.ToString(), lab.Cidr);
+            cluster._postgres = PostgresServer.Listening(lab.HostAddress.ToString(), lab.Cidr);
             await cluster._postgres.InitializeAsync();
             cluster._connectionString = await cluster._postgres.CreateDatabaseAsync("faults");
             cluster._extraArgs = extraArgs;
