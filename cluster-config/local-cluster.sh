@@ -109,8 +109,11 @@ up() {
       [ -n "${tls_ports[i-1]:-}" ] && args+=("--Mqtt:Tls:Port=${tls_ports[i-1]}")
       [ -n "${wss_ports[i-1]:-}" ] && args+=("--Mqtt:WebSocket:TlsPort=${wss_ports[i-1]}")
     fi
-    # The token goes by environment, not by flag: flags show in every process listing.
-    (cd "$here" && BROKER__MANAGEMENT__TOKEN="$token" exec dotnet "$node_dll" "${args[@]}") >"$run/node$i.log" 2>&1 9>&- &
+    # The token goes by environment, not by flag: flags show in every process listing. The management API is served
+    # on the operations port, so a node without one gets no token.
+    token_env=()
+    [ -n "${metrics_ports[i-1]:-}" ] && token_env=("BROKER__MANAGEMENT__TOKEN=$token")
+    (cd "$here" && exec env "${token_env[@]}" dotnet "$node_dll" "${args[@]}") >"$run/node$i.log" 2>&1 9>&- &
     echo "node$i=$!" >>"$state"
     # Node 1 is the seed: the others can join only once it is up.
     [ $i = 1 ] && wait_for 90 "node1 ready" grep -q "Broker ready" "$run/node1.log"
