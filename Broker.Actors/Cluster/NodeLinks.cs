@@ -18,17 +18,37 @@ namespace Broker.Cluster;
 /// direct way. A batch is sent once the link has handled every message that was queued before its first item (it
 /// tells itself to flush), so a message waits at most one turn of the link's mailbox; under load batches grow by
 /// themselves. The sender travels as no one: these messages carry their reply address in their fields.
+/// <para>
+/// Rolling upgrades: a node of a version without links cannot read batches. Each node asks every member for its link
+/// (Akka's Identify) and batches only to nodes that answered with one; it sends directly until then (a switch from
+/// direct to batched keeps order: the batch is sent after the direct messages, and handed on after them). Batches of
+/// publishes (<see cref="Routing.RoutePublishes"/>) go through the topic region to whichever node hosts the topic, so
+/// connections gather them only while <see cref="EveryMemberReadsBatches"/>.
+/// </para>
 /// </summary>
 public sealed class NodeLinks
 {
+    private readonly System.Collections.Concurrent.ConcurrentDictionary<Address, bool> _linked = new();
     private IActorRef _link = ActorRefs.Nobody;
+    private volatile bool _everyMemberReadsBatches = true;
+
+    /// <summary>True while every other member of the cluster was found to have a link (so reads every batch).</summary>
+    public bool EveryMemberReadsBatches => _everyMemberReadsBatches;
 
     internal void Start(IActorRef link) => _link = link;
+
+    internal void Linked(Address node, bool linked) => _linked[node] = linked;
+
+    internal void Forget(Address node) => _linked.TryRemove(node, out _);
+
+    internal bool IsLinked(Address node) => _linked.TryGetValue(node, out var linked) && linked;
+
+    internal void MembersChanged(IEnumerable<Address> others) => _everyMemberReadsBatches = others.All(IsLinked);
 
     /// <summary>Sends <paramref name="message"/> (an <see cref="IBrokerSerializable"/>) to <paramref name="target"/>.</summary>
     public void Tell(IActorRef target, object message)
     {
-        if (target is IInternalActorRef { IsLocal: true } || _link.IsNobody())
+        if (target is IInternalActorRef { IsLocal: true } || !IsLinked(target.Path.Address))
         {
             target.Tell(message, ActorRefs.NoSender);
             return;
@@ -51,7 +71,7 @@ public readonly record struct LinkItem(IActorRef Target, object Message);
 /// The link of one node, named "node-link": it collects what actors of this node send to each other node and sends
 /// it as batches, and hands the items of batches from other nodes to their targets.
 /// </summary>
-public sealed class NodeLinkActor : UntypedActor
+public sealed class NodeLinkActor : UntypedActor, IWithTimers
 {
     public const string Name = "node-link";
 
@@ -61,16 +81,49 @@ public sealed class NodeLinkActor : UntypedActor
     /// <summary>A batch is sent when its payloads reach this many bytes (a large payload travels in a batch of its own).</summary>
     internal const int MaxBytes = 256 * 1024;
 
+    private static readonly TimeSpan AskAgainAfter = TimeSpan.FromSeconds(2);
+    private readonly Akka.Cluster.Cluster _cluster = Akka.Cluster.Cluster.Get(Context.System);
+    private readonly NodeLinks _links;
     private readonly Dictionary<Address, Outbound> _outbound = new();
     private readonly List<Outbound> _pending = new();
     private bool _flushQueued;
 
-    public static Props Props() => Akka.Actor.Props.Create(() => new NodeLinkActor()).WithMailbox(LeanMailbox.ConfigPath);
+    public NodeLinkActor(NodeLinks links)
+    {
+        _links = links;
+    }
+
+    public ITimerScheduler Timers { get; set; } = null!;
+
+    public static Props Props(NodeLinks links) => Akka.Actor.Props.Create(() => new NodeLinkActor(links)).WithMailbox(LeanMailbox.ConfigPath);
+
+    protected override void PreStart() =>
+        _cluster.Subscribe(Self, Akka.Cluster.ClusterEvent.SubscriptionInitialStateMode.InitialStateAsEvents,
+            typeof(Akka.Cluster.ClusterEvent.MemberUp), typeof(Akka.Cluster.ClusterEvent.MemberRemoved));
+
+    protected override void PostStop() => _cluster.Unsubscribe(Self);
 
     protected override void OnReceive(object message)
     {
         switch (message)
         {
+            case Akka.Cluster.ClusterEvent.MemberUp up when !up.Member.Address.Equals(_cluster.SelfAddress):
+                AskForLink(up.Member.Address);
+                MembersChanged();
+                break;
+            case Akka.Cluster.ClusterEvent.MemberRemoved removed:
+                _links.Forget(removed.Member.Address);
+                _outbound.Remove(removed.Member.Address);
+                MembersChanged();
+                break;
+            case AskForLinkAgain again when _cluster.State.Members.Any(m => m.Address.Equals(again.Node)):
+                AskForLink(again.Node);
+                break;
+            case ActorIdentity { MessageId: Address node } identity:
+                Timers.Cancel(node);
+                _links.Linked(node, identity.Subject is not null);
+                MembersChanged();
+                break;
             case LinkSend send:
                 Queue(send);
                 break;
@@ -95,6 +148,18 @@ public sealed class NodeLinkActor : UntypedActor
                 break;
         }
     }
+
+    /// <summary>Asks a member for its link; an old version answers that it has none, an unreachable one not at all.</summary>
+    private void AskForLink(Address node)
+    {
+        Context.ActorSelection(new RootActorPath(node) / "user" / Name).Tell(new Identify(node));
+        Timers.StartSingleTimer(node, new AskForLinkAgain(node), AskAgainAfter);
+    }
+
+    private void MembersChanged() =>
+        _links.MembersChanged(_cluster.State.Members
+            .Where(m => m.Status is Akka.Cluster.MemberStatus.Up or Akka.Cluster.MemberStatus.WeaklyUp && !m.Address.Equals(_cluster.SelfAddress))
+            .Select(m => m.Address));
 
     private void Queue(LinkSend send)
     {
@@ -147,6 +212,8 @@ public sealed class NodeLinkActor : UntypedActor
             _bytes = 0;
         }
     }
+
+    private sealed record AskForLinkAgain(Address Node);
 
     private sealed class Flush
     {

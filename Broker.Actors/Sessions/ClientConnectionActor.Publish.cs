@@ -142,6 +142,13 @@ public sealed partial class ClientConnectionActor
     /// <summary>QoS 0 and 1 publishes go to their topic gathered (see <see cref="RouteBatcher"/>) until the next flush.</summary>
     private void RouteToTopic(RoutePublish publish)
     {
+        if (!_context.Links.EveryMemberReadsBatches)
+        {
+            _routes.Send(_context.TopicRegion);
+            _context.TopicRegion.Tell(publish, ActorRefs.NoSender); // a member of an older version is in the cluster
+            return;
+        }
+
         _routes.Add(publish, _context.TopicRegion);
         if (!_routes.IsEmpty)
         {
