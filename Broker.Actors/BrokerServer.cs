@@ -182,6 +182,11 @@ public sealed class BrokerServer : IAsyncDisposable
             System.ActorOf(StrayClusterDetector.Props(Options.Cluster.SeedNodes), StrayClusterDetector.Name);
         }
 
+        if (KubernetesDiscovery.Enabled(Options) || Options.Cluster.SeedNodes.Count > 1)
+        {
+            System.ActorOf(Fence.Props(Fence.PauseLimitOf(System.Settings.Config)), Fence.Name);
+        }
+
         context.ConnectionLog = Akka.Event.Logging.GetLogger(System, typeof(Sessions.ClientConnectionActor));
         context.SessionLog = Akka.Event.Logging.GetLogger(System, typeof(Sessions.SessionEntity));
 
