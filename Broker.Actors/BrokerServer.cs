@@ -175,6 +175,7 @@ public sealed class BrokerServer : IAsyncDisposable
         context.TopicDirectory = System.ActorOf(
             Persistence.StoredEntityDirectory.Props("topic-", context.TopicShardOf, janitor), "topic-directory");
         context.ClientRegistry = System.ActorOf(Operations.ClientRegistryActor.Props(context.Metrics), Operations.ClientRegistryActor.Name);
+        context.Links.Start(System.ActorOf(NodeLinkActor.Props(context.Links), NodeLinkActor.Name));
         context.Nodes.Start(System, System.ActorOf(SessionHost.Props(context), SessionHost.Name));
         System.ActorOf(NodeDirectoryActor.Props(context.Nodes, context.WildcardIndexActor), NodeDirectoryActor.Name);
         if (!KubernetesDiscovery.Enabled(Options) && Options.Cluster.SeedNodes.Count > 1)

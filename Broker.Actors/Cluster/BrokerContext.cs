@@ -37,6 +37,9 @@ public sealed class BrokerContext
 
     public BrokerMetrics Metrics { get; } = new();
 
+    /// <summary>Batches deliveries and confirmations to other nodes (see <see cref="NodeLinks"/>).</summary>
+    public NodeLinks Links { get; } = new();
+
     /// <summary>Authentication, ACLs and the failure throttle (Broker.Actors/Security); open until the server sets it.</summary>
     public Security.BrokerSecurity Security { get; internal set; } = Broker.Security.BrokerSecurity.Open;
 

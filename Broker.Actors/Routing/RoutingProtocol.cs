@@ -43,6 +43,12 @@ public sealed record RoutePublish(MqttApplicationMessage Message, IActorRef? Ack
     public string Topic => Message.Topic;
 }
 
+/// <summary>
+/// Consecutive publishes of one connection to one topic, none of them retained, routed by the topic entity one after
+/// the other as if each had come alone: a burst of publishes crosses to the topic's node as one message, not one each.
+/// </summary>
+public sealed record RoutePublishes(string Topic, IReadOnlyList<RoutePublish> Items) : IWithTopic, Persistence.Serialization.IBrokerSerializable;
+
 /// <summary>The topic routed a publish and sent it to <see cref="Deliveries"/> sessions that will confirm.</summary>
 public sealed record PublishRouted(long AckId, int Deliveries) : Persistence.Serialization.IBrokerSerializable;
 

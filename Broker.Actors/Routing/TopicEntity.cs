@@ -143,6 +143,13 @@ public sealed partial class TopicEntity : UntypedActor, IWithUnboundedStash
             case RoutePublish publish:
                 HandlePublish(publish);
                 break;
+            case RoutePublishes publishes:
+                foreach (var publish in publishes.Items)
+                {
+                    Route(publish); // not retained (see RoutePublishes): nothing to store first
+                }
+
+                break;
             case SubscribeTopic subscribe:
                 HandleSubscribe(subscribe);
                 break;
@@ -300,7 +307,10 @@ public sealed partial class TopicEntity : UntypedActor, IWithUnboundedStash
             : 0;
         _dispatch.Send(_targets, message, ackTo, publish.AckId, publish.Origin, payloadId);
         DropRoutesOfLeftNodes();
-        publish.AckTo?.Tell(new PublishRouted(publish.AckId, wantsAck ? _targets.Count : 0));
+        if (publish.AckTo is { } routedTo)
+        {
+            _context.Links.Tell(routedTo, new PublishRouted(publish.AckId, wantsAck ? _targets.Count : 0));
+        }
     }
 
     /// <summary>Exact subscribers whose live session was on a node that has left: their sessions ended with it.</summary>

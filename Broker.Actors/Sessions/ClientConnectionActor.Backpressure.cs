@@ -38,12 +38,12 @@ public sealed partial class ClientConnectionActor
     {
         if (++_qos0Count % ProbeEvery != 0)
         {
-            _context.TopicRegion.Tell(new RoutePublish(message, null, 0));
+            RouteToTopic(new RoutePublish(message, null, 0));
             return;
         }
 
         var probeId = _qos0Probes.Expect(true, Environment.TickCount64);
-        _context.TopicRegion.Tell(new RoutePublish(message, Self, probeId));
+        RouteToTopic(new RoutePublish(message, Self, probeId));
         EnsureAckSweep();
         UpdateReading();
     }

@@ -13,6 +13,7 @@ public sealed partial class ClientConnectionActor
 {
     private readonly AckCollector<(ushort PacketId, MqttApplicationMessage Message)> _qos1Acks = new();
     private long _reroutedForLeftAtMs; // see RouteRetry
+    private readonly RouteBatcher _routes = new();
     private Dictionary<ushort, string>? _inboundAliases; // the topic alias maps are created on first use
     private Dictionary<string, ushort>? _outboundAliases;
     private HashSet<ushort>? _inboundQos1InFlight; // created on the first QoS 1 publish
@@ -123,7 +124,7 @@ public sealed partial class ClientConnectionActor
                 var ackId = _qos1Acks.Expect((publish.PacketId, message), Environment.TickCount64);
                 EnsureAckSweep();
                 UpdateReading();
-                _context.TopicRegion.Tell(new RoutePublish(message, Self, ackId));
+                RouteToTopic(new RoutePublish(message, Self, ackId));
                 break;
             default:
                 if (IsV5 && !(_inboundQuota ??= new(_context.Options.Mqtt.ReceiveMaximum)).AdmitQos2(publish.PacketId, _inboundQos1InFlight?.Count ?? 0))
@@ -136,6 +137,23 @@ public sealed partial class ClientConnectionActor
                 (_inboundQos2Pending ??= new())[publish.PacketId] = (++_inboundQos2Arrivals, handOver);
                 _session!.Tell(handOver);
                 break;
+        }
+    }
+
+    /// <summary>QoS 0 and 1 publishes go to their topic gathered (see <see cref="RouteBatcher"/>) until the next flush.</summary>
+    private void RouteToTopic(RoutePublish publish)
+    {
+        if (!_context.Links.EveryMemberReadsBatches)
+        {
+            _routes.Send(_context.TopicRegion);
+            _context.TopicRegion.Tell(publish, ActorRefs.NoSender); // a member of an older version is in the cluster
+            return;
+        }
+
+        _routes.Add(publish, _context.TopicRegion);
+        if (!_routes.IsEmpty)
+        {
+            ScheduleFlush();
         }
     }
 

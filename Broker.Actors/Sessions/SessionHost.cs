@@ -82,7 +82,10 @@ public sealed class SessionHost : UntypedActor
             {
                 // The session entity forwarded it to a live session that has ended since: a clean session ends with
                 // its connection, and what was on its way to it is dropped (confirmed, so no publisher waits for it).
-                deliver.AckTo?.Tell(new DeliveryStored(deliver.AckId));
+                if (deliver.AckTo is { } confirmTo)
+                {
+                    _context.Links.Tell(confirmTo, new DeliveryStored(deliver.AckId));
+                }
             }
             else
             {
@@ -92,7 +95,7 @@ public sealed class SessionHost : UntypedActor
 
         if (confirmed > 0)
         {
-            nd.AckTo!.Tell(new DeliveryStored(nd.AckId, confirmed));
+            _context.Links.Tell(nd.AckTo!, new DeliveryStored(nd.AckId, confirmed));
         }
     }
 

@@ -32,6 +32,7 @@ public sealed partial class BrokerSerializer : SerializerWithStringManifest
     public override string Manifest(object o) => o switch
     {
         RoutePublish => "rp",
+        RoutePublishes => "rpb",
         PublishRouted => "pr",
         DeliveryStored => "ds",
         Deliver { PayloadId: not 0 } => "dlr",
@@ -77,6 +78,7 @@ public sealed partial class BrokerSerializer : SerializerWithStringManifest
         RetainedMessageCleared => "te-rc",
         TopicSnapshot => "te-snap3",
         NodeDeliver => "nd",
+        Cluster.LinkBatch => "lb",
         SessionOpened => "se-o",
         SessionCleared => "se-c",
         SubscriptionAdded => "se-sa",
@@ -101,8 +103,20 @@ public sealed partial class BrokerSerializer : SerializerWithStringManifest
     public override byte[] ToBinary(object obj)
     {
         var w = new BrokerBinaryWriter();
+        Write(w, obj);
+        return w.ToArray();
+    }
+
+    private void Write(BrokerBinaryWriter w, object obj)
+    {
         switch (obj)
         {
+            case Cluster.LinkBatch m:
+                WriteLinkBatch(w, m);
+                break;
+            case RoutePublishes m:
+                WriteRoutePublishes(w, m);
+                break;
             case RoutePublish m:
                 w.Message(m.Message);
                 Ref(w, m.AckTo);
@@ -312,15 +326,17 @@ public sealed partial class BrokerSerializer : SerializerWithStringManifest
                 WriteSessionEvent(w, obj);
                 break;
         }
-
-        return w.ToArray();
     }
 
-    public override object FromBinary(byte[] bytes, string manifest)
+    public override object FromBinary(byte[] bytes, string manifest) => Read(bytes, manifest);
+
+    private object Read(ReadOnlySpan<byte> bytes, string manifest)
     {
         var r = new BrokerBinaryReader(bytes);
         return manifest switch
         {
+            "lb" => ReadLinkBatch(ref r),
+            "rpb" => ReadRoutePublishes(ref r),
             "rp" => new RoutePublish(r.Message(), Ref(ref r), r.Long(), r.TrailingOrigin()),
             "pr" => new PublishRouted(r.Long(), checked((int)r.VarUInt())),
             "ds" => new DeliveryStored(r.Long(), r.AtEnd ? 1 : checked((int)r.VarUInt())),
