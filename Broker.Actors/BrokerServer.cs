@@ -183,6 +183,11 @@ public sealed class BrokerServer : IAsyncDisposable
             System.ActorOf(StrayClusterDetector.Props(Options.Cluster.SeedNodes), StrayClusterDetector.Name);
         }
 
+        if (KubernetesDiscovery.Enabled(Options) || Options.Cluster.SeedNodes.Count > 1)
+        {
+            System.ActorOf(Fence.Props(Fence.PauseLimitOf(System.Settings.Config)), Fence.Name);
+        }
+
         context.ConnectionLog = Akka.Event.Logging.GetLogger(System, typeof(Sessions.ClientConnectionActor));
         context.SessionLog = Akka.Event.Logging.GetLogger(System, typeof(Sessions.SessionEntity));
 
@@ -213,9 +218,25 @@ public sealed class BrokerServer : IAsyncDisposable
 
         using var registration = cancellationToken.Register(() => up.TrySetCanceled());
         await up.Task.WaitAsync(TimeSpan.FromSeconds(60), cancellationToken).ConfigureAwait(false);
+        await SyncRoutesAsync(cancellationToken).ConfigureAwait(false);
         await Persistence.StorageProbe.ProbeAsync(System, Persistence.StorageSetup.Describe(Options), TimeSpan.FromSeconds(30))
             .ConfigureAwait(false);
+    }
 
+    /// <summary>
+    /// Changes to the wildcard and retained indexes made before this node was a member reached it only by gossip:
+    /// read every node's copy now. Sharding may already have given this node topic shards (it does as soon as the node
+    /// joins, before its listener opens); their entities route only once this is done (see
+    /// <see cref="BrokerContext.RoutesSynced"/>). Changes made from now on are sent to this node directly.
+    /// </summary>
+    private async Task SyncRoutesAsync(CancellationToken ct)
+    {
+        var syncTimeout = TimeSpan.FromSeconds(5);
+        await Task.WhenAll(
+            Context.WildcardIndexActor.Ask<ReplicaSynced>(new SyncReplica(syncTimeout), syncTimeout + TimeSpan.FromSeconds(5), ct),
+            Context.RetainedIndexActor.Ask<ReplicaSynced>(new SyncReplica(syncTimeout), syncTimeout + TimeSpan.FromSeconds(5), ct))
+            .ConfigureAwait(false);
+        Context.MarkRoutesSynced();
     }
 
     /// <summary>
@@ -258,14 +279,6 @@ public sealed class BrokerServer : IAsyncDisposable
                 unanswered += asks.Count(t => !t.IsCompletedSuccessfully);
             }
         }
-
-        // Routes that sessions woken by other nodes announced before this node joined reached it only by gossip:
-        // read every node's copy of the wildcard and retained indexes before accepting publishes.
-        var syncTimeout = TimeSpan.FromSeconds(5);
-        await Task.WhenAll(
-            Context.WildcardIndexActor.Ask<ReplicaSynced>(new SyncReplica(syncTimeout), syncTimeout + TimeSpan.FromSeconds(5), ct),
-            Context.RetainedIndexActor.Ask<ReplicaSynced>(new SyncReplica(syncTimeout), syncTimeout + TimeSpan.FromSeconds(5), ct))
-            .ConfigureAwait(false);
 
         var took = System.Scheduler.MonotonicClock - started;
         Log.Info("Storage: woke {0} stored sessions and {1} topics in {2:F1} s ({3} did not answer); purged {4} rows of ended entities",

@@ -20,6 +20,18 @@ public sealed class BrokerContext
 
     public WildcardIndex Wildcards { get; } = new();
 
+    /// <summary>
+    /// Completes once this node's replicas of the wildcard and retained indexes hold what the cluster knew when the
+    /// node became a member (<see cref="SyncReplica"/>). Sharding may give the node topic shards as soon as it joins;
+    /// a topic entity routes only after this, or it would find none of the cluster's wildcard subscribers and
+    /// acknowledge a QoS 1/2 publish that reached nobody.
+    /// </summary>
+    public Task RoutesSynced => _routesSynced.Task;
+
+    private readonly TaskCompletionSource _routesSynced = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+    internal void MarkRoutesSynced() => _routesSynced.TrySetResult();
+
     /// <summary>The nodes that live sessions run on, and their session hosts (see Sessions/SessionHost.cs).</summary>
     public NodeDirectory Nodes { get; } = new();
 

@@ -105,8 +105,35 @@ public sealed partial class TopicEntity : UntypedActor, IWithUnboundedStash
 
     private void BecomeActive()
     {
+        if (!_context.RoutesSynced.IsCompleted)
+        {
+            // Started on a node that joined a moment ago: its wildcard replica may not hold the cluster's
+            // subscriptions yet, and routing now would acknowledge publishes that reached nobody.
+            Become(AwaitingRoutes);
+            _log.Info("Topic {0}: started before this node's replica of the wildcard subscriptions was read; it routes once it is", _topic);
+            _context.RoutesSynced.PipeTo(Self, success: () => RoutesSynced.Instance);
+            return;
+        }
+
         Become(Active);
         Stash.UnstashAll();
+    }
+
+    private void AwaitingRoutes(object message)
+    {
+        if (message is RoutesSynced)
+        {
+            BecomeActive();
+        }
+        else
+        {
+            _journal.StashUnlessStopped(message, Stash);
+        }
+    }
+
+    private sealed class RoutesSynced
+    {
+        public static readonly RoutesSynced Instance = new();
     }
 
     private void Active(object message)

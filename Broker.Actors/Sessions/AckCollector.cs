@@ -54,6 +54,7 @@ public sealed class AckCollector<TState>
             return null;
         }
 
+        expired.Sort(); // ids grow with arrival: the publishes come back in the order they came
         var states = new List<TState>(expired.Count);
         foreach (var id in expired)
         {

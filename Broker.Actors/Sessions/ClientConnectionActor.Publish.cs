@@ -11,7 +11,8 @@ namespace Broker.Sessions;
 /// <summary>PUBLISH in both directions, topic aliases, SUBSCRIBE/UNSUBSCRIBE hand-off (MQTT-v5.0 3.3, 3.8, 3.10).</summary>
 public sealed partial class ClientConnectionActor
 {
-    private readonly AckCollector<ushort> _qos1Acks = new();
+    private readonly AckCollector<(ushort PacketId, MqttApplicationMessage Message)> _qos1Acks = new();
+    private long _reroutedForLeftAtMs; // see RouteRetry
     private readonly RouteBatcher _routes = new();
     private Dictionary<ushort, string>? _inboundAliases; // the topic alias maps are created on first use
     private Dictionary<string, ushort>? _outboundAliases;
@@ -120,7 +121,7 @@ public sealed partial class ClientConnectionActor
                     return;
                 }
 
-                var ackId = _qos1Acks.Expect(publish.PacketId, Environment.TickCount64);
+                var ackId = _qos1Acks.Expect((publish.PacketId, message), Environment.TickCount64);
                 EnsureAckSweep();
                 UpdateReading();
                 RouteToTopic(new RoutePublish(message, Self, ackId));
@@ -164,9 +165,9 @@ public sealed partial class ClientConnectionActor
             return;
         }
 
-        if (_qos1Acks.OnRouted(ackId, deliveries, out var packetId))
+        if (_qos1Acks.OnRouted(ackId, deliveries, out var state))
         {
-            CompleteQos1(packetId);
+            CompleteQos1(state.PacketId);
         }
     }
 
@@ -178,9 +179,9 @@ public sealed partial class ClientConnectionActor
             return;
         }
 
-        if (_qos1Acks.OnStored(ackId, out var packetId, count))
+        if (_qos1Acks.OnStored(ackId, out var state, count))
         {
-            CompleteQos1(packetId);
+            CompleteQos1(state.PacketId);
         }
     }
 
@@ -211,6 +212,7 @@ public sealed partial class ClientConnectionActor
     private void SweepAcks()
     {
         var timeoutMs = _context.Options.Mqtt.DurableAckTimeout * 1000L;
+        RouteAgainAfterNodeLeft();
         var expired = _qos1Acks.RemoveStartedBefore(Environment.TickCount64 - timeoutMs);
         SweepProbes();
         if (_qos1Acks.Count == 0 && _qos0Probes.Count == 0)
@@ -223,7 +225,7 @@ public sealed partial class ClientConnectionActor
             return;
         }
 
-        foreach (var packetId in expired)
+        foreach (var (packetId, _) in expired)
         {
             _context.Metrics.DurableAckTimeout();
             _inboundQos1InFlight?.Remove(packetId);
@@ -240,6 +242,24 @@ public sealed partial class ClientConnectionActor
         if (!IsV5)
         {
             Disconnect(MqttReasonCode.UnspecifiedError);
+        }
+    }
+
+    /// <summary>QoS 1 publishes that may have been lost with a node that left: routed again (see <see cref="RouteRetry"/>).</summary>
+    private void RouteAgainAfterNodeLeft()
+    {
+        var nodes = _context.Nodes;
+        var now = Environment.TickCount64;
+        var cutoff = RouteRetry.Cutoff(nodes.LastLeftAtMs, (long)nodes.ShardsMovedAfter.TotalMilliseconds, now, ref _reroutedForLeftAtMs);
+        if (cutoff == 0 || _qos1Acks.RemoveStartedBefore(cutoff) is not { } waiting)
+        {
+            return;
+        }
+
+        _log.Info("Client {ClientId}: routing {Count} QoS 1 publish(es) again that waited for sessions since a node left", _clientId, waiting.Count);
+        foreach (var (packetId, message) in waiting)
+        {
+            _context.TopicRegion.Tell(new RoutePublish(message, Self, _qos1Acks.Expect((packetId, message), now)));
         }
     }
 

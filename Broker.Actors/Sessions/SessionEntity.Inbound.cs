@@ -33,6 +33,7 @@ public sealed partial class SessionEntity
     private SortedSet<long>? _unsettled;
     private long _originStream; // 0 until this session's first QoS 2 message
     private long _originSeq;
+    private long _reroutedForLeftAtMs; // see RouteRetry
 
     private void HandleInboundQos2(InboundQos2Publish publish)
     {
@@ -173,6 +174,7 @@ public sealed partial class SessionEntity
     /// </summary>
     private void SweepInbound()
     {
+        RouteAgainAfterNodeLeft();
         var expired = _inboundAcks.RemoveStartedBefore(Environment.TickCount64 - (_context.Options.Mqtt.DurableAckTimeout * 1000L));
         if (_inboundAcks.Count == 0)
         {
@@ -195,6 +197,35 @@ public sealed partial class SessionEntity
 
             _inboundRouting?.Remove(packetId);
             _connection?.Tell(new InboundStoreFailed(packetId));
+        }
+    }
+
+    /// <summary>
+    /// Pending QoS 2 messages that may have been lost with a node that left are routed again under their origins (see
+    /// <see cref="RouteRetry"/>). A clean session's messages have no origin to be recognised by, so they wait for the
+    /// timeout as before.
+    /// </summary>
+    private void RouteAgainAfterNodeLeft()
+    {
+        var nodes = _context.Nodes;
+        var now = Environment.TickCount64;
+        var cutoff = RouteRetry.Cutoff(nodes.LastLeftAtMs, (long)nodes.ShardsMovedAfter.TotalMilliseconds, now, ref _reroutedForLeftAtMs);
+        if (cutoff == 0 || !_persistent || _inboundPending is null || _inboundAcks.RemoveStartedBefore(cutoff) is not { } waiting)
+        {
+            return;
+        }
+
+        _log.Info("Session {ClientId}: routing {Count} QoS 2 message(s) again that waited for subscribers since a node left", _clientId, waiting.Count);
+        foreach (var packetId in waiting)
+        {
+            if (_inboundPending.TryGetValue(packetId, out var pending))
+            {
+                RouteInbound(pending);
+            }
+            else
+            {
+                _inboundRouting?.Remove(packetId); // not pending any more: a Clean Start discarded it
+            }
         }
     }
 
