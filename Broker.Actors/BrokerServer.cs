@@ -185,7 +185,7 @@ public sealed class BrokerServer : IAsyncDisposable
 
         if (KubernetesDiscovery.Enabled(Options) || Options.Cluster.SeedNodes.Count > 1)
         {
-            System.ActorOf(Fence.Props(Fence.PauseLimitOf(System.Settings.Config)), Fence.Name);
+            System.ActorOf(Fence.Props(Fence.PauseLimitOf(System.Settings.Config), context), Fence.Name);
         }
 
         context.ConnectionLog = Akka.Event.Logging.GetLogger(System, typeof(Sessions.ClientConnectionActor));

@@ -37,6 +37,9 @@ public sealed class BrokerContext
 
     public BrokerMetrics Metrics { get; } = new();
 
+    /// <summary>Watches for this process standing still (see <see cref="Fence"/>); none on a single node.</summary>
+    public PauseWatch? Pauses { get; internal set; }
+
     /// <summary>Batches deliveries and confirmations to other nodes (see <see cref="NodeLinks"/>).</summary>
     public NodeLinks Links { get; } = new();
 

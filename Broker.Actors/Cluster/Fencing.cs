@@ -26,10 +26,11 @@ public sealed class Fence : ReceiveActor
     private readonly PauseWatch _pauses;
     private bool _fenced;
 
-    public Fence(TimeSpan pauseLimit)
+    public Fence(TimeSpan pauseLimit, BrokerContext context)
     {
         var self = Self;
         _pauses = new PauseWatch(pauseLimit, paused => self.Tell(new StoodStill(paused)));
+        context.Pauses = _pauses;
         Receive<ThisActorSystemQuarantinedEvent>(q => Stop(
             $"{q.RemoteAddress} quarantined this node: the cluster removed it", FencedReason.Quarantined));
         Receive<StoodStill>(s => Stop(
@@ -37,7 +38,7 @@ public sealed class Fence : ReceiveActor
             FencedReason.Paused));
     }
 
-    public static Props Props(TimeSpan pauseLimit) => Akka.Actor.Props.Create(() => new Fence(pauseLimit));
+    public static Props Props(TimeSpan pauseLimit, BrokerContext context) => Akka.Actor.Props.Create(() => new Fence(pauseLimit, context));
 
     /// <summary>
     /// The shortest time after which the others may have downed a node that went silent: the failure detector's
@@ -77,6 +78,12 @@ public sealed class Fence : ReceiveActor
 /// <summary>
 /// A thread of its own that wakes every 100 ms and reports when it woke much later than asked: the whole process stood
 /// still for that long (every thread stops under SIGSTOP or a frozen VM; the monotonic clock goes on).
+/// <para>
+/// <see cref="StoodStill"/> closes the gap between waking and the shutdown: when the process resumes, every thread
+/// resumes, and an actor may handle a message (a publish read before the pause) before this thread has run. It is
+/// true from the moment the process resumes: either this thread has not ticked for longer than the limit, or it has
+/// and found the pause (which it records before it ticks again). Topic entities ask it before they route.
+/// </para>
 /// </summary>
 public sealed class PauseWatch : IDisposable
 {
@@ -84,6 +91,23 @@ public sealed class PauseWatch : IDisposable
     private readonly TimeSpan _limit;
     private readonly Action<TimeSpan> _onPause;
     private readonly CancellationTokenSource _stop = new();
+    private long _lastTick; // Stopwatch timestamp of the latest tick; 0 before the first
+    private volatile bool _stoodStill;
+
+    /// <summary>True once the process stood still longer than the limit (for good: the node is leaving).</summary>
+    public bool StoodStill
+    {
+        get
+        {
+            if (_stoodStill)
+            {
+                return true;
+            }
+
+            var last = Volatile.Read(ref _lastTick);
+            return last != 0 && Stopwatch.GetElapsedTime(last) - Tick > _limit;
+        }
+    }
 
     public PauseWatch(TimeSpan limit, Action<TimeSpan> onPause)
     {
@@ -99,16 +123,19 @@ public sealed class PauseWatch : IDisposable
     {
         var clock = Stopwatch.StartNew();
         var last = clock.Elapsed;
+        Volatile.Write(ref _lastTick, Stopwatch.GetTimestamp());
         while (!_stop.IsCancellationRequested)
         {
             Thread.Sleep(Tick);
             var now = clock.Elapsed;
             if (now - last - Tick > _limit)
             {
+                _stoodStill = true;
                 _onPause(now - last);
             }
 
             last = now;
+            Volatile.Write(ref _lastTick, Stopwatch.GetTimestamp());
         }
     }
 }

@@ -290,6 +290,14 @@ public sealed partial class TopicEntity : UntypedActor, IWithUnboundedStash
 
     private void Route(RoutePublish publish)
     {
+        if (_context.Pauses?.StoodStill == true)
+        {
+            // This process stood still long enough for the others to have downed it and started this topic
+            // elsewhere: a publish read before the pause must not be routed beside the newer ones (the node is
+            // fencing itself; the publisher gets no acknowledgement, so nothing it was promised is lost).
+            return;
+        }
+
         _wildcardMatches.Clear();
         _targets.Clear();
         _context.Wildcards.Match(_topic, _wildcardMatches);
