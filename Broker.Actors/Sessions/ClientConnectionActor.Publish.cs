@@ -148,11 +148,12 @@ public sealed partial class ClientConnectionActor
 
         if (_qos1Acks.OnRouted(ackId, deliveries, out var packetId))
         {
-            CompleteQos1(packetId);
+            _heldAcks?.Remove(ackId);
+            CompleteQos1(packetId, _qos1Acks.CompletedRefused);
         }
     }
 
-    private void InboundStored(long ackId, int count)
+    private void InboundStored(long ackId, int count, DeliveryOutcome outcome)
     {
         if (IsProbe(ackId))
         {
@@ -160,17 +161,37 @@ public sealed partial class ClientConnectionActor
             return;
         }
 
-        if (_qos1Acks.OnStored(ackId, out var packetId, count))
+        if (outcome == DeliveryOutcome.Held)
         {
-            CompleteQos1(packetId);
+            PublishHeld(ackId);
+            return;
+        }
+
+        if (_qos1Acks.OnStored(ackId, out var packetId, count, outcome == DeliveryOutcome.Refused))
+        {
+            _heldAcks?.Remove(ackId);
+            CompleteQos1(packetId, _qos1Acks.CompletedRefused);
         }
     }
 
-    /// <summary>Every matching session has stored the message: now PUBACK may go (the durability promise).</summary>
-    private void CompleteQos1(ushort packetId)
+    /// <summary>
+    /// Every matching session has stored the message: now PUBACK may go (the durability promise). A message a full
+    /// queue refused is not acknowledged as taken: v5 hears 0x97 (Quota exceeded); 3.1.1 has no refusal code, so the
+    /// connection closes unacknowledged and the client sends the message again after reconnecting.
+    /// </summary>
+    private void CompleteQos1(ushort packetId, bool refused = false)
     {
         _inboundQos1InFlight?.Remove(packetId);
-        Write(new MqttPubAckPacket { PacketId = packetId });
+        if (refused)
+        {
+            PublishRefused(packetId, qos2: false);
+            if (!IsV5)
+            {
+                return;
+            }
+        }
+
+        Write(new MqttPubAckPacket { PacketId = packetId, ReasonCode = refused ? MqttReasonCode.QuotaExceeded : MqttReasonCode.Success });
         if (_readingPaused)
         {
             UpdateReading();
@@ -194,6 +215,11 @@ public sealed partial class ClientConnectionActor
     {
         var timeoutMs = _context.Options.Mqtt.DurableAckTimeout * 1000L;
         var expired = _qos1Acks.RemoveStartedBefore(Environment.TickCount64 - timeoutMs);
+        if (expired is not null)
+        {
+            _heldAcks?.RemoveWhere(id => !_qos1Acks.IsPending(id));
+        }
+
         SweepProbes();
         if (_qos1Acks.Count == 0 && _qos0Probes.Count == 0)
         {

@@ -70,17 +70,7 @@ public sealed partial class SessionEntity
             return;
         }
 
-        if (deliver.PayloadId != 0 && _persistent)
-        {
-            QueueByReference(deliver, resolved with { PayloadId = deliver.PayloadId });
-            return;
-        }
-
-        Store(new MessageQueued(resolved, deliver.Origin), () =>
-        {
-            Confirm(deliver);
-            Pump();
-        });
+        Offer(deliver, resolved);
     }
 
     private static void Confirm(Deliver deliver) => deliver.AckTo?.Tell(new DeliveryStored(deliver.AckId));
@@ -110,6 +100,8 @@ public sealed partial class SessionEntity
             // throughput.
             Store(new MessageSent(packetId), () => Send(head, packetId));
         }
+
+        ReleaseHeld();
     }
 
     private void Send(QueuedMessage message, ushort packetId)

@@ -205,7 +205,8 @@ public sealed class LoadClient : IAsyncDisposable
         return new MqttPublishPacket { Topic = topic, Payload = payload, QoS = qos, PacketId = packetId, Properties = properties };
     }
 
-    private void CompleteOutbound(ushort packetId)
+    /// <summary>A publish answered; <paramref name="refused"/> (a failure reason code) counts it as not acknowledged.</summary>
+    private void CompleteOutbound(ushort packetId, bool refused = false)
     {
         PublisherRecord? publisher;
         long seq;
@@ -224,7 +225,15 @@ public sealed class LoadClient : IAsyncDisposable
         if (publisher is not null)
         {
             Interlocked.Decrement(ref _inflight);
-            _metrics?.OnAcked(publisher, seq);
+            if (refused)
+            {
+                _metrics?.OnRefused();
+            }
+            else
+            {
+                _metrics?.OnAcked(publisher, seq);
+            }
+
             _window.Release();
         }
     }
@@ -317,7 +326,10 @@ public sealed class LoadClient : IAsyncDisposable
 
                 break;
             case MqttPubAckPacket ack:
-                CompleteOutbound(ack.PacketId);
+                CompleteOutbound(ack.PacketId, refused: (byte)ack.ReasonCode >= 0x80);
+                break;
+            case MqttPubRecPacket rec when (byte)rec.ReasonCode >= 0x80:
+                CompleteOutbound(rec.PacketId, refused: true); // the flow ends here (MQTT-v5.0 4.3.3)
                 break;
             case MqttPubRecPacket rec:
                 replies.Add(new MqttPubRelPacket { PacketId = rec.PacketId });
