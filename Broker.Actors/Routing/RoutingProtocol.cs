@@ -79,7 +79,14 @@ public sealed record Deliver(
     IActorRef? AckTo,
     long AckId,
     MessageOrigin? Origin = null,
-    long PayloadId = 0) : IWithClientId, Persistence.Serialization.IBrokerSerializable;
+    long PayloadId = 0) : IWithClientId, Persistence.Serialization.IBrokerSerializable
+{
+    /// <summary>
+    /// In process only (never serialized): a session host confirmed this delivery for its live session already
+    /// (Sessions/SessionHost.cs), within the room the session's <see cref="Sessions.LiveQueueGauge"/> showed.
+    /// </summary>
+    public bool ConfirmedByHost { get; init; }
+}
 
 /// <summary>
 /// Registers an exact-topic (non-wildcard) subscription in the topic's entity; answered by <see cref="TopicSubscribed"/>.

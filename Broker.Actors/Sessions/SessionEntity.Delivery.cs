@@ -15,6 +15,11 @@ public sealed partial class SessionEntity
 
     private void HandleDeliver(Deliver deliver)
     {
+        if (deliver.ConfirmedByHost)
+        {
+            _gauge?.Arrived();
+        }
+
         var now = DateTimeOffset.UtcNow.ToUnixTimeMilliseconds();
         var resolved = _ending ? null : DeliveryResolver.Resolve(_subscriptions, _clientId, deliver);
         if (resolved is null || deliver.Message.IsExpired(now))

@@ -168,10 +168,7 @@ public sealed partial class SessionEntity
 
     private void UpdateGauge()
     {
-        if (_gauge is not null)
-        {
-            _gauge.Pressure = _admission.UnderPressure(_queue);
-        }
+        _gauge?.Update(_admission.UnderPressure(_queue), _queue.Count);
     }
 
     /// <summary>Counts nothing (the caller does); logs at most once a minute per session, with the count since the last line.</summary>
@@ -191,17 +188,49 @@ public sealed partial class SessionEntity
 }
 
 /// <summary>
-/// What a live session shows its <see cref="SessionHost"/>, in process: whether its queue is under pressure
-/// (full, holding or refusing under "backpressure"). While it is, the host hands it deliveries with their publisher's
-/// reply address instead of confirming them itself, so the session can hold them.
+/// What a live session shares with its <see cref="SessionHost"/>, in process, so that the host confirms a delivery
+/// for it only when the session will surely take it: not while its queue is under pressure (full, holding or refusing
+/// under "backpressure"), and not beyond the queue's count bound together with the deliveries the host confirmed that
+/// the session has not seen yet. Otherwise the host hands the delivery on with its publisher's reply address, and the
+/// session holds or takes it itself.
 /// </summary>
 public sealed class LiveQueueGauge
 {
     private volatile bool _pressure;
+    private volatile int _queued;
+    private int _inTransit;
 
-    public bool Pressure
+    public LiveQueueGauge(int capacity)
     {
-        get => _pressure;
-        set => _pressure = value;
+        Capacity = capacity;
+    }
+
+    public int Capacity { get; }
+
+    /// <summary>Host: reserves room for one delivery it is about to confirm; false when the session must answer itself.</summary>
+    public bool TryReserve()
+    {
+        if (_pressure)
+        {
+            return false;
+        }
+
+        if (_queued + Interlocked.Increment(ref _inTransit) > Capacity)
+        {
+            Interlocked.Decrement(ref _inTransit);
+            return false;
+        }
+
+        return true;
+    }
+
+    /// <summary>Session: a delivery the host confirmed has arrived.</summary>
+    public void Arrived() => Interlocked.Decrement(ref _inTransit);
+
+    /// <summary>Session: its queue's state after a change.</summary>
+    public void Update(bool pressure, int queued)
+    {
+        _queued = queued;
+        _pressure = pressure;
     }
 }

@@ -73,10 +73,10 @@ public sealed class SessionHost : UntypedActor
         {
             var found = _live.TryGetValue((recipient.ClientId, recipient.Incarnation), out var live);
             // A session whose queue is under pressure confirms (or holds) for itself.
-            var here = found && confirmHere && !live.Gauge.Pressure;
+            var here = found && confirmHere && live.Gauge.TryReserve();
             var ackTo = here ? null : nd.AckTo;
             var deliver = new Deliver(recipient.ClientId, nd.Message, recipient.SharedFilter, nd.RetainedForFilter, ackTo, nd.AckId,
-                nd.Origin, nd.PayloadId);
+                nd.Origin, nd.PayloadId) { ConfirmedByHost = here };
             if (found)
             {
                 live.Session.Tell(deliver);
@@ -103,7 +103,7 @@ public sealed class SessionHost : UntypedActor
     private void HandleStart(StartLiveSession start)
     {
         var clientId = start.Attach.ClientId;
-        var gauge = new LiveQueueGauge();
+        var gauge = new LiveQueueGauge(_context.Options.Sessions.MaxQueuedMessages);
         var session = Context.ActorOf(SessionEntity.LiveProps(clientId, _context, start.Incarnation, Sender, gauge),
             "s" + start.Incarnation.ToString(System.Globalization.CultureInfo.InvariantCulture));
         Context.Watch(session);
