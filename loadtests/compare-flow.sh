@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # QoS 1 floods side by side: this build, an earlier build (BEFORE: a Broker.Node.dll, e.g. of the commit before a
 # change) and Mosquitto (loadtests/mosquitto-compare.conf: the same queue and in-flight limits), each started fresh on
-# free ports for each scenario of each round; prints acknowledged, delivered, lost and rate per run.
+# free ports for each scenario of each round; prints acknowledged, delivered, lost, rate and p99 latency per run
+# (delivery latency; for "storm" the well-behaved publisher's PUBACK latency).
 #   BEFORE=/path/to/Broker.Node.dll loadtests/compare-flow.sh [rounds]     (default 1)
 # Environment: DURATION (measured seconds per scenario, default 8), ONLY (scenario names, e.g. "p2p-q1"),
 # BROKER_FLAGS (extra flags for both Broker.Node builds), MQTT (3 or 5, default 3). Reports: loadtests/reports/flow-<time>/.
@@ -50,9 +51,10 @@ scenarios=(
   "p2p-q1|point-to-point --clients 50 --load constant:50:${duration}s $common"
   "fanin-q1-slow|fan-in --clients 50 --slow-subscribers 1 --slow-rate 5000 --load constant:50:${duration}s $common"
   "fanout-q1-slow|fan-out --clients 1 --subscribers 100 --slow-subscribers 1 --slow-rate 2000 --load constant:1:${duration}s $common"
+  "storm|storm --load inject:50:${duration}s --warmup 2s --drain 5s"
 )
 
-printf '%-9s %-15s %12s %12s %12s %10s %12s %10s %s\n' build scenario acknowledged owed received lost rate "peak rss MB" refused
+printf '%-9s %-15s %12s %12s %12s %10s %12s %9s %10s %s\n' build scenario acknowledged owed received lost rate "p99 ms" "peak rss MB" refused
 for round in $(seq "$rounds"); do
   for s in "${scenarios[@]}"; do
     name=${s%%|*}; args=${s#*|}
@@ -70,7 +72,7 @@ q = r["PerQoS"]
 acked = sum(x["Acked"] for x in q); owed = sum(x["Expected"] for x in q); recv = sum(x["Received"] for x in q); lost = sum(x["Lost"] for x in q)
 f = r.get("Facts", {})
 refused = next((v for k, v in f.items() if k.startswith("publishes refused")), "0")
-print(f'{sys.argv[2]:<9} {sys.argv[3]:<15} {acked:>12,} {owed:>12,} {recv:>12,} {lost:>10,} {r["Rate"]:>12,.0f} {max([x.get("BrokerRssMb") or 0 for x in r.get("Series", [])] or [0]):>10.0f} {refused}')
+print(f'{sys.argv[2]:<9} {sys.argv[3]:<15} {acked:>12,} {owed:>12,} {recv:>12,} {lost:>10,} {r["Rate"]:>12,.0f} {r["LatencyP99Ms"]:>9.2f} {max([x.get("BrokerRssMb") or 0 for x in r.get("Series", [])] or [0]):>10.0f} {refused}')
 PY
     done
   done

@@ -172,6 +172,26 @@ public sealed class LoadClient : IAsyncDisposable
         }
     }
 
+    private readonly System.Collections.Concurrent.ConcurrentDictionary<ushort, TaskCompletionSource<bool>> _ackWaiters = new();
+
+    /// <summary>
+    /// One QoS 1/2 message from <paramref name="publisher"/>, awaited until the broker answers it; true when it was
+    /// acknowledged, false when refused (a failure reason code). The caller times it: the PUBACK latency.
+    /// </summary>
+    public async Task<bool> PublishAwaitAckAsync(PublisherRecord publisher, string topic, int payloadSize, CancellationToken ct)
+    {
+        await _window.WaitAsync(ct);
+        var seq = publisher.NextSequence();
+        var packetId = AllocatePacketId(publisher, seq);
+        var answered = new TaskCompletionSource<bool>(TaskCreationOptions.RunContinuationsAsynchronously);
+        _ackWaiters[packetId] = answered;
+        await FlushAsync(publisher, [new MqttPublishPacket
+        {
+            Topic = topic, QoS = publisher.QoS, PacketId = packetId, Payload = Payload.Create(payloadSize, publisher.Id, seq),
+        }], [seq], ct);
+        return await answered.Task.WaitAsync(ct);
+    }
+
     private static readonly PublisherRecord Untracked = new(-1, MqttQoS.AtLeastOnce);
 
     /// <summary>
@@ -225,6 +245,11 @@ public sealed class LoadClient : IAsyncDisposable
         if (publisher is not null)
         {
             Interlocked.Decrement(ref _inflight);
+            if (_ackWaiters.TryRemove(packetId, out var waiter))
+            {
+                waiter.TrySetResult(!refused);
+            }
+
             if (refused)
             {
                 _metrics?.OnRefused();

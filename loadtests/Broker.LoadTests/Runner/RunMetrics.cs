@@ -62,6 +62,9 @@ public sealed class RunMetrics
 
     public void OnRefused() => Interlocked.Increment(ref _refused);
 
+    /// <summary>Whether delivered messages feed the latency histogram (false: a scenario records its own operations' latency only).</summary>
+    public bool DeliveryLatency { get; set; } = true;
+
     public long MeasuredDeliveries(MqttQoS qos) => Interlocked.Read(ref _measuredByQos[(int)qos]);
 
     public LongConcurrentHistogram Latency => _latency;
@@ -108,7 +111,10 @@ public sealed class RunMetrics
         if (_phase == RunPhase.Measure)
         {
             Interlocked.Increment(ref _measuredByQos[qos]);
-            RecordLatency(Payload.MicrosecondsSince(sentAt));
+            if (DeliveryLatency)
+            {
+                RecordLatency(Payload.MicrosecondsSince(sentAt));
+            }
         }
     }
 
