@@ -87,6 +87,18 @@ public sealed class QueueAdmission
         return _held.Count > 0 || queue.IsFull ? Admission.Hold : Admission.Take;
     }
 
+    /// <summary>The queue drained to its low-water mark: refusing ends (true when it did).</summary>
+    public bool Drained(MessageQueue queue)
+    {
+        if (Refusing && _held.Count == 0 && queue.IsBelowLowWater)
+        {
+            Refusing = false;
+            return true;
+        }
+
+        return false;
+    }
+
     public void Hold(Deliver deliver, QueuedMessage message, long nowMs) => _held.Enqueue(new HeldDelivery(deliver, message, nowMs));
 
     /// <summary>

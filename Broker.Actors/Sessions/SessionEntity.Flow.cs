@@ -98,6 +98,11 @@ public sealed partial class SessionEntity
     /// <summary>The queue drained: takes the held deliveries it has room for, in order.</summary>
     private void ReleaseHeld()
     {
+        if (_admission.Refusing && _admission.Drained(_queue))
+        {
+            UpdateGauge(); // a live session's host stops refusing for it
+        }
+
         if (_admission.HeldCount == 0 || _releasing)
         {
             return;
@@ -168,7 +173,7 @@ public sealed partial class SessionEntity
 
     private void UpdateGauge()
     {
-        _gauge?.Update(_admission.UnderPressure(_queue), _queue.Count);
+        _gauge?.Update(_admission.UnderPressure(_queue), _admission.Refusing, _queue.Count);
     }
 
     /// <summary>Counts nothing (the caller does); logs at most once a minute per session, with the count since the last line.</summary>
@@ -197,6 +202,7 @@ public sealed partial class SessionEntity
 public sealed class LiveQueueGauge
 {
     private volatile bool _pressure;
+    private volatile bool _refusing;
     private volatile int _queued;
     private int _inTransit;
 
@@ -208,6 +214,9 @@ public sealed class LiveQueueGauge
     public int Capacity { get; }
 
     /// <summary>Host: reserves room for one delivery it is about to confirm; false when the session must answer itself.</summary>
+    /// <summary>The session refuses every delivery until its queue drains: the host may refuse for it, in one answer per publish.</summary>
+    public bool Refusing => _refusing;
+
     public bool TryReserve()
     {
         if (_pressure)
@@ -228,9 +237,10 @@ public sealed class LiveQueueGauge
     public void Arrived() => Interlocked.Decrement(ref _inTransit);
 
     /// <summary>Session: its queue's state after a change.</summary>
-    public void Update(bool pressure, int queued)
+    public void Update(bool pressure, bool refusing, int queued)
     {
         _queued = queued;
+        _refusing = refusing;
         _pressure = pressure;
     }
 }

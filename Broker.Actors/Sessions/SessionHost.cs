@@ -62,16 +62,25 @@ public sealed class SessionHost : UntypedActor
     /// a live session is clean and keeps it in memory, so the message handed to it in process is as stored as it will
     /// be: the host confirms for all of them in one <see cref="DeliveryStored"/> (one message back per node, not one
     /// per subscriber). Except for a session whose queue is under pressure (its <see cref="LiveQueueGauge"/>): it gets
-    /// the publisher's reply address and holds or refuses the delivery itself (SessionEntity.Flow.cs). A QoS 0 probe is
+    /// the publisher's reply address and holds or refuses the delivery itself (SessionEntity.Flow.cs), or, once it refuses
+    /// everything until it drains, is refused here in one answer per publish. A QoS 0 probe is
     /// confirmed by each subscriber's connection once written (back-pressure).
     /// </summary>
     private void HandleNodeDeliver(NodeDeliver nd)
     {
         var confirmHere = nd.AckTo is not null && nd.Message.QoS != Protocol.MqttQoS.AtMostOnce;
         var confirmed = 0;
+        var refused = 0;
         foreach (var recipient in nd.Recipients)
         {
             var found = _live.TryGetValue((recipient.ClientId, recipient.Incarnation), out var live);
+            if (found && confirmHere && live.Gauge.Refusing)
+            {
+                // Its queue refuses until it drains (a client that stopped reading): not taken, answered here.
+                refused++;
+                continue;
+            }
+
             // A session whose queue is under pressure confirms (or holds) for itself.
             var here = found && confirmHere && live.Gauge.TryReserve();
             var ackTo = here ? null : nd.AckTo;
@@ -97,6 +106,12 @@ public sealed class SessionHost : UntypedActor
         if (confirmed > 0)
         {
             nd.AckTo!.Tell(new DeliveryStored(nd.AckId, confirmed));
+        }
+
+        if (refused > 0)
+        {
+            _context.Metrics.RefusedQueueFullAdd(refused);
+            nd.AckTo!.Tell(new DeliveryStored(nd.AckId, refused, DeliveryOutcome.Refused));
         }
     }
 
