@@ -167,11 +167,12 @@ public sealed partial class ClientConnectionActor
 
         if (_qos1Acks.OnRouted(ackId, deliveries, out var state))
         {
-            CompleteQos1(state.PacketId);
+            _heldAcks?.Remove(ackId);
+            CompleteQos1(state.PacketId, _qos1Acks.CompletedRefused);
         }
     }
 
-    private void InboundStored(long ackId, int count)
+    private void InboundStored(long ackId, int count, DeliveryOutcome outcome)
     {
         if (IsProbe(ackId))
         {
@@ -179,17 +180,37 @@ public sealed partial class ClientConnectionActor
             return;
         }
 
-        if (_qos1Acks.OnStored(ackId, out var state, count))
+        if (outcome == DeliveryOutcome.Held)
         {
-            CompleteQos1(state.PacketId);
+            PublishHeld(ackId);
+            return;
+        }
+
+        if (_qos1Acks.OnStored(ackId, out var state, count, outcome == DeliveryOutcome.Refused))
+        {
+            _heldAcks?.Remove(ackId);
+            CompleteQos1(state.PacketId, _qos1Acks.CompletedRefused);
         }
     }
 
-    /// <summary>Every matching session has stored the message: now PUBACK may go (the durability promise).</summary>
-    private void CompleteQos1(ushort packetId)
+    /// <summary>
+    /// Every matching session has stored the message: now PUBACK may go (the durability promise). A message a full
+    /// queue refused is not acknowledged as taken: v5 hears 0x97 (Quota exceeded); 3.1.1 has no refusal code, so the
+    /// connection closes unacknowledged and the client sends the message again after reconnecting.
+    /// </summary>
+    private void CompleteQos1(ushort packetId, bool refused = false)
     {
         _inboundQos1InFlight?.Remove(packetId);
-        Write(new MqttPubAckPacket { PacketId = packetId });
+        if (refused)
+        {
+            PublishRefused(packetId, qos2: false);
+            if (!IsV5)
+            {
+                return;
+            }
+        }
+
+        Write(new MqttPubAckPacket { PacketId = packetId, ReasonCode = refused ? MqttReasonCode.QuotaExceeded : MqttReasonCode.Success });
         if (_readingPaused)
         {
             UpdateReading();
@@ -214,6 +235,11 @@ public sealed partial class ClientConnectionActor
         var timeoutMs = _context.Options.Mqtt.DurableAckTimeout * 1000L;
         RouteAgainAfterNodeLeft();
         var expired = _qos1Acks.RemoveStartedBefore(Environment.TickCount64 - timeoutMs);
+        if (expired is not null)
+        {
+            _heldAcks?.RemoveWhere(id => !_qos1Acks.IsPending(id));
+        }
+
         SweepProbes();
         if (_qos1Acks.Count == 0 && _qos0Probes.Count == 0)
         {
@@ -257,6 +283,7 @@ public sealed partial class ClientConnectionActor
         }
 
         _log.Info("Client {ClientId}: routing {Count} QoS 1 publish(es) again that waited for sessions since a node left", _clientId, waiting.Count);
+        _routes.Send(_context.TopicRegion);
         foreach (var (packetId, message) in waiting)
         {
             _context.TopicRegion.Tell(new RoutePublish(message, Self, _qos1Acks.Expect((packetId, message), now)));

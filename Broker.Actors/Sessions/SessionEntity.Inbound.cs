@@ -142,14 +142,32 @@ public sealed partial class SessionEntity
     {
         if (_inboundAcks.OnRouted(ackId, deliveries, out var packetId))
         {
+            if (_inboundAcks.CompletedRefused)
+            {
+                InboundFailed(packetId, refused: true);
+                return;
+            }
+
             InboundComplete(packetId);
         }
     }
 
-    private void InboundStored(long ackId, int count)
+    private void InboundStored(long ackId, int count, DeliveryOutcome outcome = DeliveryOutcome.Stored)
     {
-        if (_inboundAcks.OnStored(ackId, out var packetId, count))
+        if (outcome == DeliveryOutcome.Held)
         {
+            // A subscriber's full queue holds it: PUBREC waits (the publisher's receive maximum slows it meanwhile).
+            return;
+        }
+
+        if (_inboundAcks.OnStored(ackId, out var packetId, count, outcome == DeliveryOutcome.Refused))
+        {
+            if (_inboundAcks.CompletedRefused)
+            {
+                InboundFailed(packetId, refused: true);
+                return;
+            }
+
             InboundComplete(packetId);
         }
     }
@@ -184,19 +202,7 @@ public sealed partial class SessionEntity
         foreach (var packetId in expired ?? [])
         {
             _context.Metrics.DurableAckTimeout();
-            if (_inboundPending?.TryGetValue(packetId, out var pending) == true && _connection is not null && _version == MqttProtocolVersion.V500)
-            {
-                Store(new InboundQos2Released(packetId), () =>
-                {
-                    _unsettled?.Remove(pending.Seq);
-                    _inboundRouting?.Remove(packetId);
-                    _connection?.Tell(new InboundStoreFailed(packetId));
-                });
-                continue;
-            }
-
-            _inboundRouting?.Remove(packetId);
-            _connection?.Tell(new InboundStoreFailed(packetId));
+            InboundFailed(packetId, refused: false);
         }
     }
 
@@ -227,6 +233,27 @@ public sealed partial class SessionEntity
                 _inboundRouting?.Remove(packetId); // not pending any more: a Clean Start discarded it
             }
         }
+    }
+
+    /// <summary>
+    /// An inbound QoS 2 message not stored for every subscriber in time, or <paramref name="refused"/> by a full queue:
+    /// never acknowledged as taken (v5 PUBREC 0x80 / 0x97; 3.1.1 disconnected, see <see cref="SweepInbound"/>).
+    /// </summary>
+    private void InboundFailed(ushort packetId, bool refused)
+    {
+        if (_inboundPending?.TryGetValue(packetId, out var pending) == true && _connection is not null && _version == MqttProtocolVersion.V500)
+        {
+            Store(new InboundQos2Released(packetId), () =>
+            {
+                _unsettled?.Remove(pending.Seq);
+                _inboundRouting?.Remove(packetId);
+                _connection?.Tell(new InboundStoreFailed(packetId, refused));
+            });
+            return;
+        }
+
+        _inboundRouting?.Remove(packetId);
+        _connection?.Tell(new InboundStoreFailed(packetId, refused));
     }
 
     private sealed class InboundSweep

@@ -69,6 +69,8 @@ public sealed class BrokerSerializerSpecs : IDisposable
         yield return new PublishRouted(17, 3);
         yield return new DeliveryStored(17);
         yield return new DeliveryStored(17, 40);
+        yield return new DeliveryStored(17, 0, DeliveryOutcome.Held);
+        yield return new DeliveryStored(17, 1, DeliveryOutcome.Refused);
         yield return new Deliver("c1", Message, "$share/g/a/b", null, _ref, 5);
         yield return new Deliver("c1", Message, null, "a/#", null, 0);
         yield return new Deliver("c1", Message, null, null, _ref, 5, Origin);
@@ -113,6 +115,7 @@ public sealed class BrokerSerializerSpecs : IDisposable
         yield return new SendPublish(Queued, 12, true);
         yield return new SendPublish(Queued with { QoS = MqttQoS.AtMostOnce }, 0, false, _ref, long.MinValue + 3);
         yield return new InboundStoreFailed(12);
+        yield return new InboundStoreFailed(12, Refused: true);
         yield return new WakeSession("c1");
         yield return new ReplicaChange("a/#\u0000c1\u0000", true, 42);
         yield return new ReplicaChangeApplied(42);

@@ -129,9 +129,14 @@ public sealed partial class BrokerSerializer : SerializerWithStringManifest
                 break;
             case DeliveryStored m:
                 w.Long(m.AckId);
-                if (m.Count != 1)
+                if (m.Count != 1 || m.Outcome != DeliveryOutcome.Stored)
                 {
                     w.VarUInt((ulong)m.Count);
+                }
+
+                if (m.Outcome != DeliveryOutcome.Stored)
+                {
+                    w.VarUInt((ulong)m.Outcome);
                 }
 
                 break;
@@ -274,6 +279,11 @@ public sealed partial class BrokerSerializer : SerializerWithStringManifest
                 break;
             case InboundStoreFailed m:
                 w.VarUInt(m.PacketId);
+                if (m.Refused)
+                {
+                    w.Bool(true);
+                }
+
                 break;
             case SendPublish m:
                 w.Queued(m.Message);
@@ -339,7 +349,7 @@ public sealed partial class BrokerSerializer : SerializerWithStringManifest
             "rpb" => ReadRoutePublishes(ref r),
             "rp" => new RoutePublish(r.Message(), Ref(ref r), r.Long(), r.TrailingOrigin()),
             "pr" => new PublishRouted(r.Long(), checked((int)r.VarUInt())),
-            "ds" => new DeliveryStored(r.Long(), r.AtEnd ? 1 : checked((int)r.VarUInt())),
+            "ds" => ReadDeliveryStored(ref r),
             "dl" => new Deliver(r.RequiredString(), r.Message(), r.String(), r.String(), Ref(ref r), r.Long(), r.TrailingOrigin()),
             "dlr" => ReadDeliverWithPayloadId(ref r),
             "ph" or "phd" or "prl" or "pf" or "pfd" or "pc" or "pcd" or "te-ps" or "te-ph" => ReadPayloadMessage(ref r, manifest),
@@ -363,7 +373,7 @@ public sealed partial class BrokerSerializer : SerializerWithStringManifest
             "ir" => new InboundRelease(Ref(ref r) ?? ActorRefs.Nobody, checked((ushort)r.VarUInt())),
             "sp" => new SendPacket(r.Packet()),
             "spub" => ReadSendPublish(ref r),
-            "isf" => new InboundStoreFailed(checked((ushort)r.VarUInt())),
+            "isf" => new InboundStoreFailed(checked((ushort)r.VarUInt()), !r.AtEnd && r.Bool()),
             "wks" => new WakeSession(r.RequiredString()),
             "rc" => new ReplicaChange(r.RequiredString(), r.Bool(), r.Long()),
             "rca" => new ReplicaChangeApplied(r.Long()),
@@ -445,6 +455,15 @@ public sealed partial class BrokerSerializer : SerializerWithStringManifest
 
     private static (string? Node, long Incarnation) TrailingNode(ref BrokerBinaryReader r) =>
         r.AtEnd ? (null, 0) : (r.String(), r.Long());
+
+    /// <summary>AckId, then Count when not 1 (or an outcome follows), then the outcome when not Stored.</summary>
+    private static DeliveryStored ReadDeliveryStored(ref BrokerBinaryReader r)
+    {
+        var ackId = r.Long();
+        var count = r.AtEnd ? 1 : checked((int)r.VarUInt());
+        var outcome = r.AtEnd ? DeliveryOutcome.Stored : (DeliveryOutcome)checked((byte)r.VarUInt());
+        return new DeliveryStored(ackId, count, outcome);
+    }
 
     private static SubscribeTopic ReadSubscribeTopic(ref BrokerBinaryReader r)
     {
