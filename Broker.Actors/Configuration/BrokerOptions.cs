@@ -171,12 +171,10 @@ public sealed record ClusterOptions
 
     /// <summary>
     /// A new topic shard goes to the node that first addresses it (a subscriber's or publisher's node) unless that node
-    /// holds more than its share; false (default): to the node with the fewest shards. Off by default: a telemetry
-    /// topic then lives on its publisher's node, and a node resumed after a long pause routes, through that local
-    /// topic, messages its clients had given up on, before it learns that it was downed (README, "Topics near their
+    /// holds more than its share (default); false: to the node with the fewest shards (README, "Topics near their
     /// users").
     /// </summary>
-    public bool PlaceTopicsByFirstUse { get; init; }
+    public bool PlaceTopicsByFirstUse { get; init; } = true;
 
     /// <summary>
     /// How the node finds its cluster: "seed" (default: <see cref="SeedNodes"/>) or "kubernetes" (Akka.Management
