@@ -9,6 +9,9 @@ public sealed record BrokerOptions
 {
     public MqttOptions Mqtt { get; init; } = new();
 
+    /// <summary>The hold in effect: <c>Sessions:MaxPublisherHold</c>, or unset 5 s and at most half the durable-ack timeout.</summary>
+    public double PublisherHoldSeconds => Sessions.MaxPublisherHold ?? Math.Min(5, Mqtt.DurableAckTimeout / 2.0);
+
     public SessionOptions Sessions { get; init; } = new();
 
     public NodeOptions Node { get; init; } = new();
@@ -109,9 +112,10 @@ public sealed record SessionOptions
 
     /// <summary>
     /// Seconds a publisher may be held by a full queue ("backpressure") before that queue refuses: v5 publishers get
-    /// PUBACK/PUBREC 0x97, 3.1.1 publishers (no refusal code) are disconnected without acknowledgement.
+    /// PUBACK/PUBREC 0x97, 3.1.1 publishers (no refusal code) are disconnected without acknowledgement. Unset: 5 s,
+    /// or half of <c>Mqtt:DurableAckTimeout</c> when that is shorter (see <see cref="BrokerOptions.PublisherHoldSeconds"/>).
     /// </summary>
-    public double MaxPublisherHold { get; init; } = 5;
+    public double? MaxPublisherHold { get; init; }
 
     /// <summary>The parsed <see cref="QueueFullPolicy"/> (validated at start-up).</summary>
     public global::Broker.Sessions.QueueFullPolicy Policy => global::Broker.Sessions.QueueFullPolicies.Parse(QueueFullPolicy) ?? global::Broker.Sessions.QueueFullPolicy.Backpressure;

@@ -39,7 +39,7 @@ public static class BrokerOptionsValidator
             errors.Add($"Sessions:QueueFullPolicy = '{o.Sessions.QueueFullPolicy}' is not supported: allowed backpressure, drop-oldest or drop-newest");
         }
 
-        if (!(o.Sessions.MaxPublisherHold >= 0.1 && o.Sessions.MaxPublisherHold < o.Mqtt.DurableAckTimeout))
+        if (o.Sessions.MaxPublisherHold is { } hold && !(hold >= 0.1 && hold < o.Mqtt.DurableAckTimeout))
         {
             errors.Add($"Sessions:MaxPublisherHold = {o.Sessions.MaxPublisherHold} is out of range: allowed 0.1 s to below Mqtt:DurableAckTimeout ({o.Mqtt.DurableAckTimeout} s)");
         }

@@ -102,7 +102,7 @@ public sealed partial class ClientConnectionActor
         if (_refusedLog.Due(Environment.TickCount64, 60_000, out var count))
         {
             _log.Warning("Client {ClientId} ({Address}): {Count} QoS {QoS} publish(es) refused by a subscriber's full queue (held {HoldSeconds} s){Consequence}",
-                _clientId, _remote, count, qos2 ? 2 : 1, _context.Options.Sessions.MaxPublisherHold,
+                _clientId, _remote, count, qos2 ? 2 : 1, _context.Options.PublisherHoldSeconds,
                 IsV5 ? "; answered with reason 0x97" : "; closing the connection unacknowledged (MQTT 3.1.1 has no refusal code)");
         }
 

@@ -22,8 +22,8 @@ public sealed partial class SessionEntity
     private bool _releasing;
     private LogThrottle _dropLog;
 
-    private static QueueAdmission NewAdmission(Configuration.SessionOptions o) =>
-        new(o.Policy, (long)(o.MaxPublisherHold * 1000));
+    private static QueueAdmission NewAdmission(Configuration.BrokerOptions o) =>
+        new(o.Sessions.Policy, (long)(o.PublisherHoldSeconds * 1000));
 
     private static MessageQueue NewQueue(Configuration.SessionOptions o) =>
         new(o.MaxQueuedMessages, o.MaxQueuedBytes, dropOldest: o.Policy == QueueFullPolicy.DropOldest);
@@ -92,7 +92,7 @@ public sealed partial class SessionEntity
     {
         _context.Metrics.RefusedQueueFullAdd(1);
         deliver.AckTo?.Tell(new DeliveryStored(deliver.AckId, 1, DeliveryOutcome.Refused));
-        Dropped($"refused (0x97) after holding its publishers for {_context.Options.Sessions.MaxPublisherHold} s", 1);
+        Dropped($"refused (0x97) after holding its publishers for {_context.Options.PublisherHoldSeconds} s", 1);
     }
 
     /// <summary>The queue drained: takes the held deliveries it has room for, in order.</summary>

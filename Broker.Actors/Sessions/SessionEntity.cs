@@ -65,7 +65,7 @@ public sealed partial class SessionEntity : UntypedActor, IWithTimers, IWithUnbo
         _context = context;
         _shardId = context.SessionShardOf(clientId);
         _queue = NewQueue(context.Options.Sessions);
-        _admission = NewAdmission(context.Options.Sessions);
+        _admission = NewAdmission(context.Options);
         _inflight = new InflightWindow(context.Options.Sessions.MaxInflight);
         _journal = new JournalLink(Context, context, context.SessionDirectory, "session-", clientId, _shardId);
 

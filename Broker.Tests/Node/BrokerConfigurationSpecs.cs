@@ -97,6 +97,16 @@ public sealed class BrokerConfigurationSpecs
     }
 
     [Fact]
+    public void A_short_durable_ack_timeout_alone_should_start_with_half_of_it_as_the_publisher_hold()
+    {
+        var (options, errors) = Load(("Mqtt:DurableAckTimeout", "3"));
+        Assert.Empty(errors);
+        Assert.Null(options!.Sessions.MaxPublisherHold);
+        Assert.Equal(1.5, options.PublisherHoldSeconds);
+        Assert.Equal(5, Load().Options!.PublisherHoldSeconds); // the default timeout (15 s): 5 s
+    }
+
+    [Fact]
     public void Flow_control_keys_should_bind()
     {
         var (options, errors) = Load(("Sessions:QueueFullPolicy", "drop-newest"), ("Sessions:MaxQueuedBytes", "1048576"),
