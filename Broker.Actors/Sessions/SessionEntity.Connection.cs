@@ -78,6 +78,13 @@ public sealed partial class SessionEntity
             if (_journaled)
             {
                 DeleteJournal(null);
+                if (!_isLive)
+                {
+                    // The old session's index rows go; a new persistent session writes its own.
+                    IndexWrite(info.SessionExpiry > 0
+                        ? Persistence.SessionIndexChange.RemoveRoutes(_clientId)
+                        : Persistence.SessionIndexChange.RemoveSession(_clientId));
+                }
             }
 
             _persistent = _journaled && info.SessionExpiry > 0;
@@ -90,7 +97,9 @@ public sealed partial class SessionEntity
         _inflight.Capacity = Math.Max(1, Math.Min(info.ReceiveMaximum, _context.Options.Sessions.MaxInflight));
         _connection = attach.Connection;
         Context.Watch(_connection);
+        DisarmPassivation();
 
+        var previousExpiry = _expirySeconds;
         Store(new SessionOpened(info.SessionExpiry, info.Will));
         if (becomesPersistent && !info.CleanStart)
         {
@@ -98,10 +107,22 @@ public sealed partial class SessionEntity
             foreach (var (filter, options) in _subscriptions.ToList())
             {
                 Store(new SubscriptionAdded(filter, options));
+                IndexRoute(filter, null);
             }
         }
 
-        AfterWrites(() =>
+        // A new persistent session (or one whose expiry shrank) stores a deadline before its CONNACK: the earliest it
+        // could expire, so that it is found on time even if this node fails while the client is connected.
+        if (Indexed && (!present || info.SessionExpiry < previousExpiry || becomesPersistent))
+        {
+            IndexDeadline(Attached);
+        }
+        else
+        {
+            Attached();
+        }
+
+        void Attached() => AfterWrites(() =>
         {
             if (_connection is null || !_connection.Equals(attach.Connection))
             {
@@ -158,6 +179,10 @@ public sealed partial class SessionEntity
         }
 
         Store(new SessionDetached(DateTimeOffset.UtcNow.ToUnixTimeMilliseconds()));
+        if (Indexed)
+        {
+            IndexDeadline();
+        }
 
         if (_will is not null)
         {
@@ -174,6 +199,7 @@ public sealed partial class SessionEntity
         }
 
         ScheduleExpiry();
+        ArmPassivation();
     }
 
     private void PublishWill()

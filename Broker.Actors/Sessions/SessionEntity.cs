@@ -237,7 +237,8 @@ public sealed partial class SessionEntity : UntypedActor, IWithTimers, IWithUnbo
         }
 
         // A persistent session came back (after passivation, a restart or a failover): make sure every node routes
-        // to it again, and start its expiry clock, since nothing is connected yet.
+        // to it again, and start its expiry clock, since nothing is connected yet (SessionEntity.Passivation.cs:
+        // it leaves memory again once idle).
         foreach (var (filter, _) in _subscriptions)
         {
             var requestId = ++_nextRequestId;
@@ -258,6 +259,7 @@ public sealed partial class SessionEntity : UntypedActor, IWithTimers, IWithUnbo
 
         ScheduleExpiry(TimeSpan.FromMilliseconds(remainingMs));
         RouteRecoveredInbound();
+        ArmPassivation();
     }
 
     private HashSet<long>? _wakeRegistrations; // created when a woken session re-announces routes
@@ -319,9 +321,16 @@ public sealed partial class SessionEntity : UntypedActor, IWithTimers, IWithUnbo
         Timers.CancelAll();
 
         // After every pending write: delete the journal and snapshots (then the payloads it referenced are released), then leave.
+        var indexed = !_isLive && _journaled;
         DeleteJournal(() =>
         {
             ReleaseRefs(released);
+            if (indexed)
+            {
+                // After the journal: a crash in between leaves rows whose session is gone, which the next wake deletes.
+                IndexWrite(Persistence.SessionIndexChange.RemoveSession(_clientId));
+            }
+
             Leave();
         });
     }
