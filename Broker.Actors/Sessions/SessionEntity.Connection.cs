@@ -111,18 +111,15 @@ public sealed partial class SessionEntity
             }
         }
 
-        // A new persistent session (or one whose expiry shrank) stores a deadline before its CONNACK: the earliest it
-        // could expire, so that it is found on time even if this node fails while the client is connected.
+        // A new persistent session (or one whose expiry shrank) stores a deadline: the earliest it could expire, so
+        // that it is found on time even if this node fails while the client is connected. (Not awaited: the CONNACK
+        // waits for the journal, and the index write of the same moment follows within one batch.)
         if (Indexed && (!present || info.SessionExpiry < previousExpiry || becomesPersistent))
         {
-            IndexDeadline(Attached);
-        }
-        else
-        {
-            Attached();
+            IndexDeadline();
         }
 
-        void Attached() => AfterWrites(() =>
+        AfterWrites(() =>
         {
             if (_connection is null || !_connection.Equals(attach.Connection))
             {
