@@ -16,7 +16,7 @@ internal static class StoredSessions
     /// (<paramref name="filterOf"/>), then disconnects them: real stored sessions, written by the broker itself.
     /// </summary>
     public static async Task SeedAsync(int port, int count, Func<int, string> clientIdOf, Func<int, string> filterOf,
-        uint expirySeconds = 3600, int concurrency = 256)
+        uint expirySeconds = 3600, int concurrency = 64)
     {
         var next = -1;
         var workers = Enumerable.Range(0, concurrency).Select(async _ =>
@@ -29,7 +29,13 @@ internal static class StoredSessions
                 await using (client)
                 {
                     Assert.Equal(0, connAck.ReasonCode);
-                    await client.SubscribeAsync(1, filterOf(i), BrokerQoS.AtLeastOnce);
+                    await client.SendAsync(new MqttSubscribePacket
+                    {
+                        PacketId = 1,
+                        Subscriptions = [new MqttTopicSubscription { TopicFilter = filterOf(i), QoS = BrokerQoS.AtLeastOnce }],
+                    });
+                    var subAck = await client.ExpectAsync<MqttSubAckPacket>(TimeSpan.FromSeconds(30));
+                    Assert.Equal([Broker.Protocol.MqttReasonCode.GrantedQoS1], subAck.ReasonCodes.ToArray());
                     await client.SendAsync(new MqttDisconnectPacket());
                     await client.ExpectClosedAsync(TimeSpan.FromSeconds(10));
                 }
