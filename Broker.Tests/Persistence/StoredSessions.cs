@@ -24,10 +24,15 @@ internal static class StoredSessions
             int i;
             while ((i = Interlocked.Increment(ref next)) < count)
             {
-                var (client, connAck) = await RawMqttClient.ConnectAsync(port, ClientVersion.V500, clientIdOf(i),
-                    c => c with { CleanStart = true, SessionExpiryInterval = expirySeconds });
+                var client = await RawMqttClient.OpenAsync(port, ClientVersion.V500);
                 await using (client)
                 {
+                    // Generous timeouts: this runs beside other test classes on a busy CI machine.
+                    await client.SendAsync(new MqttConnectPacket
+                    {
+                        ProtocolVersion = client.Version, ClientId = clientIdOf(i), CleanStart = true, SessionExpiryInterval = expirySeconds,
+                    });
+                    var connAck = await client.ExpectAsync<MqttConnAckPacket>(TimeSpan.FromSeconds(30));
                     Assert.Equal(0, connAck.ReasonCode);
                     await client.SendAsync(new MqttSubscribePacket
                     {

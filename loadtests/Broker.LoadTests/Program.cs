@@ -15,6 +15,21 @@ if (args is ["durable", ..])
     return await DurableScenario.RunAsync("127.0.0.1", Arg(1, 1883), Arg(2, 1), Arg(3, 10_000), Arg(4, 100), TimeSpan.FromSeconds(120), (MqttQoS)Arg(5, 1), Arg(6, 64));
 }
 
+if (args is ["stored-sessions-seed", var seedDir, var seedCount, ..])
+{
+    // Broker.LoadTests stored-sessions-seed <data dir> <count> [postgres connection string]: writes stored sessions for a stopped node
+    var seedOptions = new Broker.Configuration.BrokerOptions
+    {
+        Node = new Broker.Configuration.NodeOptions { DataDir = seedDir },
+        Storage = args.Length > 3
+            ? new Broker.Configuration.StorageOptions { Provider = "postgresql", ConnectionString = args[3] }
+            : new Broker.Configuration.StorageOptions(),
+    };
+    await StoredSessionSeeder.SeedAsync(seedOptions, 0, int.Parse(seedCount, System.Globalization.CultureInfo.InvariantCulture),
+        i => $"dev-{i}", i => i % 2 == 0 ? $"dev/{i}/cmd" : $"dev/{i}/+/set", 7 * 24 * 3600);
+    return 0;
+}
+
 if (args is ["stored-sessions", ..])
 {
     // Broker.LoadTests stored-sessions <stored> [resumes] [concurrency] [postgres connection string]
