@@ -106,7 +106,6 @@ public static class StorageSetup
                 }
             }
 
-            tables.RemoveAll(t => t.StartsWith("broker_", StringComparison.Ordinal)); // SessionIndex's, created beside the journal
             if (tables.Count > 0 && !tables.Contains("journal"))
             {
                 throw new StorageUnavailableException(

@@ -239,8 +239,15 @@ public sealed partial class SessionEntity : UntypedActor, IWithTimers, IWithUnbo
         // A persistent session came back (after passivation, a restart or a failover): make sure every node routes
         // to it again, and start its expiry clock, since nothing is connected yet (SessionEntity.Passivation.cs:
         // it leaves memory again once idle).
+        // Exact routes are in their topic entities' journals (written before the SUBACK), so only wildcard routes,
+        // which DistributedData keeps in memory, are announced again (the stored ones were also loaded at start-up).
         foreach (var (filter, _) in _subscriptions)
         {
+            if (!MqttTopic.HasWildcards(MqttTopic.TryParseShared(filter, out _, out var inner) ? inner : filter))
+            {
+                continue;
+            }
+
             var requestId = ++_nextRequestId;
             (_wakeRegistrations ??= new()).Add(requestId);
             Register(filter, requestId);
