@@ -30,6 +30,11 @@ public static class StoredSessionSeeder
         await StorageSetup.VerifyAsync(options, ct);
         var index = new SessionIndex(options);
         await index.EnsureCreatedAsync(ct);
+        if (count <= 0)
+        {
+            return;
+        }
+
         var config = ConfigurationFactory.ParseString(StorageSetup.Hocon(options) + """
 
             akka.loglevel = WARNING
