@@ -117,7 +117,7 @@ public sealed class BrokerServer : IAsyncDisposable
         {
             server.Context.Security = Security.BrokerSecurity.Create(options, server.Log, authenticator);
             await server.StartClusterAsync(cancellationToken).ConfigureAwait(false);
-            await server.LoadStoredRoutesAsync(cancellationToken).ConfigureAwait(false);
+            server.StartStoredSessionUpkeep();
             if (options.Sys.Interval > 0)
             {
                 system.ActorOf(Operations.SysTopicsActor.Props(server.Context, TimeSpan.FromSeconds(options.Sys.Interval)),
@@ -179,11 +179,17 @@ public sealed class BrokerServer : IAsyncDisposable
         context.TopicDirectory = System.ActorOf(
             Persistence.StoredEntityDirectory.Props("topic-", context.TopicShardOf, janitor), "topic-directory");
         context.ClientRegistry = System.ActorOf(Operations.ClientRegistryActor.Props(context.Metrics), Operations.ClientRegistryActor.Name);
+        context.Links.Start(System.ActorOf(NodeLinkActor.Props(context.Links), NodeLinkActor.Name));
         context.Nodes.Start(System, System.ActorOf(SessionHost.Props(context), SessionHost.Name));
         System.ActorOf(NodeDirectoryActor.Props(context.Nodes, context.WildcardIndexActor), NodeDirectoryActor.Name);
         if (!KubernetesDiscovery.Enabled(Options) && Options.Cluster.SeedNodes.Count > 1)
         {
             System.ActorOf(StrayClusterDetector.Props(Options.Cluster.SeedNodes), StrayClusterDetector.Name);
+        }
+
+        if (KubernetesDiscovery.Enabled(Options) || Options.Cluster.SeedNodes.Count > 1)
+        {
+            System.ActorOf(Fence.Props(Fence.PauseLimitOf(System.Settings.Config), context), Fence.Name);
         }
 
         context.ConnectionLog = Akka.Event.Logging.GetLogger(System, typeof(Sessions.ClientConnectionActor));
@@ -216,21 +222,38 @@ public sealed class BrokerServer : IAsyncDisposable
 
         using var registration = cancellationToken.Register(() => up.TrySetCanceled());
         await up.Task.WaitAsync(TimeSpan.FromSeconds(60), cancellationToken).ConfigureAwait(false);
+        await SyncRoutesAsync(cancellationToken).ConfigureAwait(false);
         await Persistence.StorageProbe.ProbeAsync(System, Persistence.StorageSetup.Describe(Options), TimeSpan.FromSeconds(30))
             .ConfigureAwait(false);
+    }
 
+    /// <summary>
+    /// Changes to the wildcard and retained indexes made before this node was a member reached it only by gossip:
+    /// read every node's copy now. Sharding may already have given this node topic shards (it does as soon as the node
+    /// joins, before its listener opens); their entities route only once this is done (see
+    /// <see cref="BrokerContext.RoutesSynced"/>). Changes made from now on are sent to this node directly.
+    /// </summary>
+    private async Task SyncRoutesAsync(CancellationToken ct)
+    {
+        await SeedStoredRoutesAsync(ct).ConfigureAwait(false);
+        var syncTimeout = TimeSpan.FromSeconds(5);
+        await Task.WhenAll(
+            Context.WildcardIndexActor.Ask<ReplicaSynced>(new SyncReplica(syncTimeout), syncTimeout + TimeSpan.FromSeconds(5), ct),
+            Context.RetainedIndexActor.Ask<ReplicaSynced>(new SyncReplica(syncTimeout), syncTimeout + TimeSpan.FromSeconds(5), ct))
+            .ConfigureAwait(false);
+        Context.MarkRoutesSynced();
     }
 
     /// <summary>
     /// After a restart nothing runs for a stored session until someone addresses it, and what lived only in memory
     /// (the DistributedData replicas of wildcard routes and retained topics) is gone after a whole-cluster restart.
-    /// Instead of waking every stored entity, this reads the stored wildcard routes and retained topics (one query
-    /// each, <see cref="Persistence.SessionIndex"/>) into this node's indexes, merges the other nodes' replicas, and
-    /// starts the expiry sweeper, which wakes only the sessions that are due. Exact routes are in the topic entities'
+    /// Instead of waking every stored entity, the stored wildcard routes and retained topics are read (one query each,
+    /// <see cref="Persistence.SessionIndex"/>) into this node's indexes before its topic entities may route (then the
+    /// other nodes' replicas are merged, <see cref="SyncRoutesAsync"/>). Exact routes are in the topic entities'
     /// journals already. So a publish accepted after "ready" reaches every stored subscriber, and start-up takes the
-    /// same few queries whatever the number of stored sessions. Rows of ended entities are purged in the background.
+    /// same few queries whatever the number of stored sessions.
     /// </summary>
-    private async Task LoadStoredRoutesAsync(CancellationToken ct)
+    private async Task SeedStoredRoutesAsync(CancellationToken ct)
     {
         var started = System.Scheduler.MonotonicClock;
         var routes = await _index.WildcardRoutesAsync(ct).ConfigureAwait(false);
@@ -246,19 +269,18 @@ public sealed class BrokerServer : IAsyncDisposable
         await Task.WhenAll(
             Context.WildcardIndexActor.Ask<ReplicaSynced>(new SeedReplica(elements), seedTimeout, ct),
             Context.RetainedIndexActor.Ask<ReplicaSynced>(new SeedReplica(retained), seedTimeout, ct)).ConfigureAwait(false);
-
-        // Routes that sessions on other nodes announced before this node joined reached it only by gossip: read every
-        // node's copy of the wildcard and retained indexes before accepting publishes.
-        var syncTimeout = TimeSpan.FromSeconds(5);
-        await Task.WhenAll(
-            Context.WildcardIndexActor.Ask<ReplicaSynced>(new SyncReplica(syncTimeout), syncTimeout + TimeSpan.FromSeconds(5), ct),
-            Context.RetainedIndexActor.Ask<ReplicaSynced>(new SyncReplica(syncTimeout), syncTimeout + TimeSpan.FromSeconds(5), ct))
-            .ConfigureAwait(false);
-
-        System.ActorOf(Persistence.ExpirySweeper.Props(_index, Context.SessionRegion), Persistence.ExpirySweeper.Name);
         var took = System.Scheduler.MonotonicClock - started;
         Log.Info("Storage: loaded {0} stored wildcard routes and {1} retained topics in {2:F1} s",
             routes.Count, retained.Count, took.TotalSeconds);
+    }
+
+    /// <summary>
+    /// Starts the expiry sweeper, which wakes only the stored sessions that are due, and purges the rows of ended
+    /// entities in the background.
+    /// </summary>
+    private void StartStoredSessionUpkeep()
+    {
+        System.ActorOf(Persistence.ExpirySweeper.Props(_index, Context.SessionRegion), Persistence.ExpirySweeper.Name);
         _ = PurgeEndedAsync();
     }
 

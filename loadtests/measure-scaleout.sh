@@ -3,7 +3,8 @@
 # Broker.Node processes (cluster-config/local-cluster.sh on free ports: one throwaway PostgreSQL shared by the nodes,
 # seed node 1), each node's process in a cgroup v1 cpu group of its own capped at CPU_PER_NODE cores
 # (cpu.cfs_quota_us / cpu.cfs_period_us) and a cpuacct group that counts its CPU; then the load runner's
-# point-to-point scenario (loadtests/Broker.LoadTests): PAIRS publisher/subscriber pairs, subscriber i on node
+# point-to-point scenario (loadtests/Broker.LoadTests; SCENARIO picks fan-in or fan-out instead): PAIRS
+# publisher/subscriber pairs, subscriber i on node
 # i mod N, publishers placed by SPREAD (even: the k-th node after the subscriber's, k cycling, so that about (N-1)/N
 # of the pairs have their two clients on different nodes), at QoS 0, QoS 1 with clean sessions and QoS 1 with
 # persistent sessions (stored in PostgreSQL). Prints one table: delivered messages/s, the ratio to one node, broker
@@ -15,7 +16,10 @@
 #
 # Environment (defaults in brackets):
 #   NODES         node counts to measure, in order ["1 2 3"]      CPU_PER_NODE  cores per node's cgroup [0.4]
-#   PAIRS         point-to-point pairs [50]                       SPREAD        even | cross | same [even]
+#   PAIRS         point-to-point pairs, fan-in publishers [50]    SPREAD        even | cross | same [even]
+#   SCENARIO      point-to-point | fan-in (PAIRS publishers spread over the nodes, one wildcard subscriber on node 1) |
+#                 fan-out (one publisher on node 2, SUBSCRIBERS subscribers spread over the nodes) [point-to-point]
+#   SUBSCRIBERS   fan-out subscribers [100]
 #   MODES         q0 (QoS 0), q1 (QoS 1 clean), q1p (QoS 1 persistent) ["q0 q1 q1p"]
 #   DURATION      measured seconds per mode [10]                  WARMUP        warm-up seconds per mode [3]
 #   DRAIN         seconds to wait for owed messages after the load; what has not arrived then counts as lost [15]
@@ -36,6 +40,8 @@ nodes_list=${NODES:-1 2 3}
 cpu_per_node=${CPU_PER_NODE:-0.4}
 pairs=${PAIRS:-50}
 spread=${SPREAD:-even}
+scenario=${SCENARIO:-point-to-point}
+subscribers=${SUBSCRIBERS:-100}
 modes=${MODES:-q0 q1 q1p}
 duration=${DURATION:-10}
 warmup=${WARMUP:-3}
@@ -53,6 +59,8 @@ for n in $nodes_list; do is_int "$n" && [ "$n" -le 9 ] || fail "NODES = '$nodes_
   fail "CPU_PER_NODE = '$cpu_per_node': cores per node, from 0.01 to 64"
 is_int "$pairs" && [ "$pairs" -le 1000 ] || fail "PAIRS = '$pairs': from 1 to 1000"
 [[ $spread =~ ^(even|cross|same)$ ]] || fail "SPREAD = '$spread': one of even, cross, same"
+[[ $scenario =~ ^(point-to-point|fan-in|fan-out)$ ]] || fail "SCENARIO = '$scenario': one of point-to-point, fan-in, fan-out"
+is_int "$subscribers" && [ "$subscribers" -le 10000 ] || fail "SUBSCRIBERS = '$subscribers': from 1 to 10000"
 for m in $modes; do [[ $m =~ ^(q0|q1|q1p)$ ]] || fail "MODES = '$modes': each one of q0, q1, q1p"; done
 is_int "$duration" && [ "$duration" -le 600 ] || fail "DURATION = '$duration': seconds, from 1 to 600"
 [[ $warmup =~ ^[0-9]+$ ]] && [ "$warmup" -le 120 ] || fail "WARMUP = '$warmup': seconds, from 0 to 120"
@@ -177,7 +185,7 @@ fi
 [ -f "$runner_dll" ] || fail "no runner at $runner_dll (BUILD=1 or dotnet build -c Release Cluster.sln)"
 
 echo "commit $(git -C "$repo" rev-parse --short HEAD 2>/dev/null || echo '?'), $(date -u '+%Y-%m-%d %H:%M UTC'), $(nproc) cores, load average $(cut -d' ' -f1-3 /proc/loadavg); nodes ${nodes_list// /,};" \
-  "cap $( [ "$cgroups" = on ] && echo "$cpu_per_node core per node" || echo "none (CGROUPS=off)"); $pairs pairs, spread $spread;" \
+  "cap $( [ "$cgroups" = on ] && echo "$cpu_per_node core per node" || echo "none (CGROUPS=off)"); $scenario: $( case $scenario in point-to-point) echo "$pairs pairs, spread $spread" ;; fan-in) echo "$pairs publishers, 1 wildcard subscriber" ;; *) echo "1 publisher, $subscribers subscribers" ;; esac );" \
   "${warmup} s warm-up + ${duration} s measured per mode; logs $out" | tee "$out/header.txt"
 failed=0
 for n in $nodes_list; do
@@ -219,8 +227,13 @@ for n in $nodes_list; do
     esac
     report="$out/n$n-$mode"
     settle
-    run_child dotnet "$runner_dll" point-to-point --targets "$targets" --spread "$spread" --clients "$pairs" --qos "$qos" \
-      "${extra[@]}" --load "constant:$pairs:${duration}s" --batch 100 --window 100 --warmup "${warmup}s" --drain "${drain}s" \
+    case $scenario in
+      point-to-point) shape=(point-to-point --spread "$spread" --clients "$pairs" --load "constant:$pairs:${duration}s") ;;
+      fan-in) shape=(fan-in --clients "$pairs" --subscribers 1 --load "constant:$pairs:${duration}s") ;;
+      fan-out) shape=(fan-out --clients 1 --subscribers "$subscribers" --load "constant:1:${duration}s") ;;
+    esac
+    run_child dotnet "$runner_dll" "${shape[@]}" --targets "$targets" --qos "$qos" \
+      "${extra[@]}" --batch 100 --window 100 --warmup "${warmup}s" --drain "${drain}s" \
       --broker-pid "$(IFS=,; echo "${pids[*]}")" ${acct_dirs[@]+--broker-cgroup "$(IFS=,; echo "${acct_dirs[*]}")"} \
       --no-live --report-dir "$report" >"$report.log" 2>&1 || true
     if python3 - "$report/report.json" "$n" "$mode" "$cpu_per_node" "$cgroups" >>"$results" <<'PY'

@@ -20,10 +20,28 @@ public sealed class BrokerContext
 
     public WildcardIndex Wildcards { get; } = new();
 
+    /// <summary>
+    /// Completes once this node's replicas of the wildcard and retained indexes hold what the cluster knew when the
+    /// node became a member (<see cref="SyncReplica"/>). Sharding may give the node topic shards as soon as it joins;
+    /// a topic entity routes only after this, or it would find none of the cluster's wildcard subscribers and
+    /// acknowledge a QoS 1/2 publish that reached nobody.
+    /// </summary>
+    public Task RoutesSynced => _routesSynced.Task;
+
+    private readonly TaskCompletionSource _routesSynced = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+    internal void MarkRoutesSynced() => _routesSynced.TrySetResult();
+
     /// <summary>The nodes that live sessions run on, and their session hosts (see Sessions/SessionHost.cs).</summary>
     public NodeDirectory Nodes { get; } = new();
 
     public BrokerMetrics Metrics { get; } = new();
+
+    /// <summary>Watches for this process standing still (see <see cref="Fence"/>); none on a single node.</summary>
+    public PauseWatch? Pauses { get; internal set; }
+
+    /// <summary>Batches deliveries and confirmations to other nodes (see <see cref="NodeLinks"/>).</summary>
+    public NodeLinks Links { get; } = new();
 
     /// <summary>Authentication, ACLs and the failure throttle (Broker.Actors/Security); open until the server sets it.</summary>
     public Security.BrokerSecurity Security { get; internal set; } = Broker.Security.BrokerSecurity.Open;
@@ -85,6 +103,10 @@ public sealed partial class BrokerMetrics
     private long _qos2DuplicatesSuppressed;
     private long _storageFailures;
     private long _droppedSlowConsumer;
+    private long _droppedNewest;
+    private long _droppedOverflow;
+    private long _refusedQueueFull;
+    private long _publisherHolds;
     private long _readPauses;
     private long _authFailures;
     private long _aclDeniedPublish;
@@ -99,7 +121,31 @@ public sealed partial class BrokerMetrics
 
     public long MessagesOut => Interlocked.Read(ref _messagesOut);
 
-    public long DroppedQueueFull => Interlocked.Read(ref _droppedQueueFull);
+    /// <summary>QoS 1/2 messages a full session queue dropped, all reasons together.</summary>
+    public long DroppedQueueFull => DroppedOldest + DroppedNewest + DroppedOverflow;
+
+    /// <summary>Queued messages dropped to make room (Sessions:QueueFullPolicy drop-oldest).</summary>
+    public long DroppedOldest => Interlocked.Read(ref _droppedQueueFull);
+
+    /// <summary>New messages not queued because the queue was full (Sessions:QueueFullPolicy drop-newest).</summary>
+    public long DroppedNewest => Interlocked.Read(ref _droppedNewest);
+
+    /// <summary>Messages nobody could be made to wait for (no publisher waiting on them) at twice a queue's bounds.</summary>
+    public long DroppedOverflow => Interlocked.Read(ref _droppedOverflow);
+
+    /// <summary>Deliveries a full queue refused after holding its publisher for Sessions:MaxPublisherHold (not acknowledged as taken).</summary>
+    public long RefusedQueueFull => Interlocked.Read(ref _refusedQueueFull);
+
+    /// <summary>Times a publisher started waiting on a subscriber's full queue (its PUBACK held, its socket not read).</summary>
+    public long PublisherHolds => Interlocked.Read(ref _publisherHolds);
+
+    public void DroppedNewestAdd(long n) => Interlocked.Add(ref _droppedNewest, n);
+
+    public void DroppedOverflowAdd(long n) => Interlocked.Add(ref _droppedOverflow, n);
+
+    public void RefusedQueueFullAdd(long n) => Interlocked.Add(ref _refusedQueueFull, n);
+
+    public void PublisherHeld() => Interlocked.Increment(ref _publisherHolds);
 
     public long Expired => Interlocked.Read(ref _expired);
 
@@ -178,7 +224,7 @@ public sealed partial class BrokerMetrics
 
     public void MessageOut() => Interlocked.Increment(ref _messagesOut);
 
-    public void DroppedQueueFullAdd(long n) => Interlocked.Add(ref _droppedQueueFull, n);
+    public void DroppedOldestAdd(long n) => Interlocked.Add(ref _droppedQueueFull, n);
 
     public void ExpiredAdd() => Interlocked.Increment(ref _expired);
 

@@ -37,9 +37,16 @@ public sealed class BrokerMeter : IDisposable
         meter.CreateObservableCounter("mqtt_bytes_sent_total", () => m.BytesOut, "By", "Bytes of MQTT packets written to clients.");
         meter.CreateObservableCounter("mqtt_messages_dropped_total", () => new[]
         {
-            new Measurement<long>(m.DroppedQueueFull, new KeyValuePair<string, object?>("reason", "queue_full")),
+            new Measurement<long>(m.DroppedOldest, new KeyValuePair<string, object?>("reason", "queue_full_oldest")),
+            new Measurement<long>(m.DroppedNewest, new KeyValuePair<string, object?>("reason", "queue_full_newest")),
+            new Measurement<long>(m.DroppedOverflow, new KeyValuePair<string, object?>("reason", "queue_overflow")),
             new Measurement<long>(m.DroppedSlowConsumer, new KeyValuePair<string, object?>("reason", "slow_consumer")),
-        }, description: "Messages dropped: a session queue was full, or a QoS 0 message met a client that was not reading.");
+        }, description: "Messages acknowledged and dropped: a full session queue (by policy or overflow), or a QoS 0 message met a client that was not reading.");
+        meter.CreateObservableCounter("mqtt_deliveries_refused_total", () => new[]
+        {
+            new Measurement<long>(m.RefusedQueueFull, new KeyValuePair<string, object?>("reason", "queue_full")),
+        }, description: "QoS 1/2 deliveries a full session queue refused after holding their publishers.");
+        meter.CreateObservableCounter("mqtt_publisher_holds_total", () => m.PublisherHolds, description: "Times a publisher started waiting on a subscriber's full queue.");
         meter.CreateObservableCounter("mqtt_messages_expired_total", () => m.Expired, description: "Messages whose Message Expiry Interval ran out.");
         meter.CreateObservableCounter("mqtt_auth_failures_total", () => m.AuthFailures, description: "Connections refused for credentials or authorization.");
         meter.CreateObservableCounter("mqtt_protocol_errors_total", () => m.ProtocolErrors, description: "Connections closed for malformed or illegal input.");

@@ -36,6 +36,9 @@ public sealed class NodeDirectory
         _selfAddress = Akka.Cluster.Cluster.Get(system).SelfAddress;
         SelfHost = selfHost;
         _hosts[Self] = selfHost;
+        var margin = system.Settings.Config.GetString("akka.cluster.down-removal-margin", "off");
+        ShardsMovedAfter = (margin == "off" ? TimeSpan.Zero : system.Settings.Config.GetTimeSpan("akka.cluster.down-removal-margin"))
+            + TimeSpan.FromSeconds(1);
     }
 
     /// <summary>
@@ -67,8 +70,20 @@ public sealed class NodeDirectory
         {
             _left = _left.Add(node);
             _verdicts.Clear();
+            Volatile.Write(ref _lastLeftAtMs, Environment.TickCount64);
         }
     }
+
+    private long _lastLeftAtMs;
+
+    /// <summary>When (Environment.TickCount64) the last node was downed or removed; 0 while none was.</summary>
+    public long LastLeftAtMs => Volatile.Read(ref _lastLeftAtMs);
+
+    /// <summary>
+    /// How long after a node was downed the shards it hosted can be reached again (down-removal-margin plus a second
+    /// for removal and the regions' hand-over); see <see cref="Sessions.RouteRetry"/>.
+    /// </summary>
+    public TimeSpan ShardsMovedAfter { get; private set; } = TimeSpan.FromSeconds(3);
 
     internal void Up(UniqueAddress member)
     {

@@ -91,8 +91,30 @@ public sealed record MqttOptions
 /// <summary>Per-session limits and expiry.</summary>
 public sealed record SessionOptions
 {
-    /// <summary>Messages queued per session beyond the in-flight window; the oldest is dropped (and counted) first.</summary>
+    /// <summary>
+    /// Messages queued per session beyond the in-flight window: the queue's high-water mark. What happens above it is
+    /// <see cref="QueueFullPolicy"/>'s choice.
+    /// </summary>
     public int MaxQueuedMessages { get; init; } = 1000;
+
+    /// <summary>Payload bytes queued per session beyond the in-flight window: a second high-water mark beside the count.</summary>
+    public long MaxQueuedBytes { get; init; } = 16 * 1024 * 1024;
+
+    /// <summary>
+    /// What a full queue does with a new QoS 1/2 message: "backpressure" (hold the publishers' acknowledgements and
+    /// stop reading them until the queue drains, refuse after <see cref="MaxPublisherHold"/>), "drop-oldest" or
+    /// "drop-newest" (acknowledge and drop, counted: what Mosquitto, EMQX and VerneMQ do).
+    /// </summary>
+    public string QueueFullPolicy { get; init; } = "backpressure";
+
+    /// <summary>
+    /// Seconds a publisher may be held by a full queue ("backpressure") before that queue refuses: v5 publishers get
+    /// PUBACK/PUBREC 0x97, 3.1.1 publishers (no refusal code) are disconnected without acknowledgement.
+    /// </summary>
+    public double MaxPublisherHold { get; init; } = 5;
+
+    /// <summary>The parsed <see cref="QueueFullPolicy"/> (validated at start-up).</summary>
+    public global::Broker.Sessions.QueueFullPolicy Policy => global::Broker.Sessions.QueueFullPolicies.Parse(QueueFullPolicy) ?? global::Broker.Sessions.QueueFullPolicy.Backpressure;
 
     /// <summary>Unacknowledged QoS 1/2 messages in flight to one client (capped by the client's receive maximum).</summary>
     public int MaxInflight { get; init; } = 32;
@@ -155,12 +177,10 @@ public sealed record ClusterOptions
 
     /// <summary>
     /// A new topic shard goes to the node that first addresses it (a subscriber's or publisher's node) unless that node
-    /// holds more than its share; false (default): to the node with the fewest shards. Off by default: a telemetry
-    /// topic then lives on its publisher's node, and a node resumed after a long pause routes, through that local
-    /// topic, messages its clients had given up on, before it learns that it was downed (README, "Topics near their
+    /// holds more than its share (default); false: to the node with the fewest shards (README, "Topics near their
     /// users").
     /// </summary>
-    public bool PlaceTopicsByFirstUse { get; init; }
+    public bool PlaceTopicsByFirstUse { get; init; } = true;
 
     /// <summary>
     /// How the node finds its cluster: "seed" (default: <see cref="SeedNodes"/>) or "kubernetes" (Akka.Management

@@ -33,6 +33,17 @@ public static class BrokerOptionsValidator
         ValidateSecurity(errors, o);
         ValidateWebSocket(errors, o);
         Range(errors, "Sessions:MaxQueuedMessages", o.Sessions.MaxQueuedMessages, 1, 10_000_000);
+        Range(errors, "Sessions:MaxQueuedBytes", o.Sessions.MaxQueuedBytes, 1024, long.MaxValue);
+        if (global::Broker.Sessions.QueueFullPolicies.Parse(o.Sessions.QueueFullPolicy) is null)
+        {
+            errors.Add($"Sessions:QueueFullPolicy = '{o.Sessions.QueueFullPolicy}' is not supported: allowed backpressure, drop-oldest or drop-newest");
+        }
+
+        if (!(o.Sessions.MaxPublisherHold >= 0.1 && o.Sessions.MaxPublisherHold < o.Mqtt.DurableAckTimeout))
+        {
+            errors.Add($"Sessions:MaxPublisherHold = {o.Sessions.MaxPublisherHold} is out of range: allowed 0.1 s to below Mqtt:DurableAckTimeout ({o.Mqtt.DurableAckTimeout} s)");
+        }
+
         Range(errors, "Sessions:MaxInflight", o.Sessions.MaxInflight, 1, 65535);
         Range(errors, "Sessions:MaxSessionExpiry", o.Sessions.MaxSessionExpiry, 0, uint.MaxValue);
         Range(errors, "Sessions:PersistentSessionExpiry", o.Sessions.PersistentSessionExpiry, 0, uint.MaxValue);

@@ -60,6 +60,10 @@ public sealed class ClientRegistryActor : ReceiveActor
             new Dictionary<string, long>
             {
                 ["queue_full"] = m.DroppedQueueFull,
+                ["queue_full_oldest"] = m.DroppedOldest,
+                ["queue_full_newest"] = m.DroppedNewest,
+                ["queue_overflow"] = m.DroppedOverflow,
+                ["refused_queue_full"] = m.RefusedQueueFull,
                 ["slow_consumer"] = m.DroppedSlowConsumer,
                 ["expired"] = m.Expired,
             },

@@ -69,7 +69,7 @@ public sealed class DeliveryDispatch
                 continue;
             }
 
-            nodes.HostOf(node).Tell(new NodeDeliver(message, recipients.ToArray(), ackTo, ackId, origin, payloadId, retainedForFilter));
+            _context.Links.Tell(nodes.HostOf(node), new NodeDeliver(message, recipients.ToArray(), ackTo, ackId, origin, payloadId, retainedForFilter));
             recipients.Clear();
         }
 

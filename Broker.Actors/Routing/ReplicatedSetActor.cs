@@ -143,9 +143,21 @@ public abstract class ReplicatedSetActor : ReceiveActor, IWithTimers
         var peers = new HashSet<Address>();
         foreach (var member in _cluster.State.Members)
         {
-            if (member.Status == MemberStatus.Up && !member.Address.Equals(_cluster.SelfAddress))
+            if (member.Address.Equals(_cluster.SelfAddress))
+            {
+                continue;
+            }
+
+            if (member.Status == MemberStatus.Up)
             {
                 peers.Add(member.Address);
+            }
+            else if (member.Status is MemberStatus.Joining or MemberStatus.WeaklyUp)
+            {
+                // A joining node reads every replica once it sees itself Up, which can be before this node sees it
+                // Up: a change made in between would reach it only by gossip. Tell it too (not awaited: its actor
+                // may not be running yet).
+                Peer(member.Address).Tell(new ReplicaChange(element, add, 0));
             }
         }
 

@@ -43,14 +43,31 @@ public sealed record RoutePublish(MqttApplicationMessage Message, IActorRef? Ack
     public string Topic => Message.Topic;
 }
 
+/// <summary>
+/// Consecutive publishes of one connection to one topic, none of them retained, routed by the topic entity one after
+/// the other as if each had come alone: a burst of publishes crosses to the topic's node as one message, not one each.
+/// </summary>
+public sealed record RoutePublishes(string Topic, IReadOnlyList<RoutePublish> Items) : IWithTopic, Persistence.Serialization.IBrokerSerializable;
+
 /// <summary>The topic routed a publish and sent it to <see cref="Deliveries"/> sessions that will confirm.</summary>
 public sealed record PublishRouted(long AckId, int Deliveries) : Persistence.Serialization.IBrokerSerializable;
 
 /// <summary>
 /// A session stored (or deliberately dropped) a delivery that asked for confirmation; a session host confirms for
-/// <see cref="Count"/> live sessions at once.
+/// <see cref="Count"/> live sessions at once. <see cref="Outcome"/> says otherwise when the session's queue was full:
+/// <see cref="DeliveryOutcome.Held"/> is no confirmation but a notice that one will come late (the publisher stops
+/// being read meanwhile), <see cref="DeliveryOutcome.Refused"/> confirms that the message was not taken.
 /// </summary>
-public sealed record DeliveryStored(long AckId, int Count = 1) : Persistence.Serialization.IBrokerSerializable;
+public sealed record DeliveryStored(long AckId, int Count = 1, DeliveryOutcome Outcome = DeliveryOutcome.Stored)
+    : Persistence.Serialization.IBrokerSerializable;
+
+/// <summary>How a session answered a delivery that asked for confirmation (see <see cref="DeliveryStored"/>).</summary>
+public enum DeliveryOutcome : byte
+{
+    Stored = 0,
+    Held = 1,
+    Refused = 2,
+}
 
 /// <summary>
 /// A message for one subscriber session. <see cref="SharedFilter"/> is the full "$share/group/filter" when the
@@ -68,7 +85,14 @@ public sealed record Deliver(
     IActorRef? AckTo,
     long AckId,
     MessageOrigin? Origin = null,
-    long PayloadId = 0) : IWithClientId, Persistence.Serialization.IBrokerSerializable;
+    long PayloadId = 0) : IWithClientId, Persistence.Serialization.IBrokerSerializable
+{
+    /// <summary>
+    /// In process only (never serialized): a session host confirmed this delivery for its live session already
+    /// (Sessions/SessionHost.cs), within the room the session's <see cref="Sessions.LiveQueueGauge"/> showed.
+    /// </summary>
+    public bool ConfirmedByHost { get; init; }
+}
 
 /// <summary>
 /// Registers an exact-topic (non-wildcard) subscription in the topic's entity; answered by <see cref="TopicSubscribed"/>.

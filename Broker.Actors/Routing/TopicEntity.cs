@@ -105,8 +105,35 @@ public sealed partial class TopicEntity : UntypedActor, IWithUnboundedStash
 
     private void BecomeActive()
     {
+        if (!_context.RoutesSynced.IsCompleted)
+        {
+            // Started on a node that joined a moment ago: its wildcard replica may not hold the cluster's
+            // subscriptions yet, and routing now would acknowledge publishes that reached nobody.
+            Become(AwaitingRoutes);
+            _log.Info("Topic {0}: started before this node's replica of the wildcard subscriptions was read; it routes once it is", _topic);
+            _context.RoutesSynced.PipeTo(Self, success: () => RoutesSynced.Instance);
+            return;
+        }
+
         Become(Active);
         Stash.UnstashAll();
+    }
+
+    private void AwaitingRoutes(object message)
+    {
+        if (message is RoutesSynced)
+        {
+            BecomeActive();
+        }
+        else
+        {
+            _journal.StashUnlessStopped(message, Stash);
+        }
+    }
+
+    private sealed class RoutesSynced
+    {
+        public static readonly RoutesSynced Instance = new();
     }
 
     private void Active(object message)
@@ -115,6 +142,13 @@ public sealed partial class TopicEntity : UntypedActor, IWithUnboundedStash
         {
             case RoutePublish publish:
                 HandlePublish(publish);
+                break;
+            case RoutePublishes publishes:
+                foreach (var publish in publishes.Items)
+                {
+                    Route(publish); // not retained (see RoutePublishes): nothing to store first
+                }
+
                 break;
             case SubscribeTopic subscribe:
                 HandleSubscribe(subscribe);
@@ -256,6 +290,14 @@ public sealed partial class TopicEntity : UntypedActor, IWithUnboundedStash
 
     private void Route(RoutePublish publish)
     {
+        if (_context.Pauses?.StoodStill == true)
+        {
+            // This process stood still long enough for the others to have downed it and started this topic
+            // elsewhere: a publish read before the pause must not be routed beside the newer ones (the node is
+            // fencing itself; the publisher gets no acknowledgement, so nothing it was promised is lost).
+            return;
+        }
+
         _wildcardMatches.Clear();
         _targets.Clear();
         _context.Wildcards.Match(_topic, _wildcardMatches);
@@ -273,7 +315,10 @@ public sealed partial class TopicEntity : UntypedActor, IWithUnboundedStash
             : 0;
         _dispatch.Send(_targets, message, ackTo, publish.AckId, publish.Origin, payloadId);
         DropRoutesOfLeftNodes();
-        publish.AckTo?.Tell(new PublishRouted(publish.AckId, wantsAck ? _targets.Count : 0));
+        if (publish.AckTo is { } routedTo)
+        {
+            _context.Links.Tell(routedTo, new PublishRouted(publish.AckId, wantsAck ? _targets.Count : 0));
+        }
     }
 
     /// <summary>Exact subscribers whose live session was on a node that has left: their sessions ended with it.</summary>

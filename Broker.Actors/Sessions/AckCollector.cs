@@ -54,6 +54,7 @@ public sealed class AckCollector<TState>
             return null;
         }
 
+        expired.Sort(); // ids grow with arrival: the publishes come back in the order they came
         var states = new List<TState>(expired.Count);
         foreach (var id in expired)
         {
@@ -78,8 +79,11 @@ public sealed class AckCollector<TState>
         return TryComplete(id, entry, out state);
     }
 
-    /// <summary>Records <paramref name="count"/> sessions' confirmation; returns true (with the state) when the publish is complete.</summary>
-    public bool OnStored(long id, out TState state, int count = 1)
+    /// <summary>
+    /// Records <paramref name="count"/> sessions' confirmation (<paramref name="refused"/>: they did not take the message);
+    /// returns true (with the state) when the publish is complete.
+    /// </summary>
+    public bool OnStored(long id, out TState state, int count = 1, bool refused = false)
     {
         if (_pending is null || !_pending.TryGetValue(id, out var entry))
         {
@@ -88,8 +92,14 @@ public sealed class AckCollector<TState>
         }
 
         entry.Outstanding -= count;
+        entry.Refused |= refused;
         return TryComplete(id, entry, out state);
     }
+
+    /// <summary>Whether the publish completed by the last <see cref="OnRouted"/> or <see cref="OnStored"/> was refused by a session.</summary>
+    public bool CompletedRefused { get; private set; }
+
+    public bool IsPending(long id) => _pending?.ContainsKey(id) == true;
 
     public bool Contains(Func<TState, bool> predicate)
     {
@@ -118,6 +128,7 @@ public sealed class AckCollector<TState>
         }
 
         _pending!.Remove(id);
+        CompletedRefused = entry.Refused;
         return true;
     }
 
@@ -128,6 +139,8 @@ public sealed class AckCollector<TState>
         public bool Routed { get; set; }
 
         public int Outstanding { get; set; }
+
+        public bool Refused { get; set; }
 
         public long StartedAtMs { get; init; }
     }

@@ -1,3 +1,6 @@
+using Akka.Event;
+using Broker.Protocol;
+using Broker.Protocol.Packets;
 using Akka.Actor;
 using Broker.Routing;
 
@@ -17,8 +20,9 @@ namespace Broker.Sessions;
 /// <see cref="Transport.MqttCodecState.BacklogHigh"/> decoded packets wait in this actor's mailbox (a starved actor
 /// cannot decide anything in time), and reading resumes at <see cref="Transport.MqttCodecState.BacklogLow"/>.
 /// <code>
-///   reading ──(QoS 0 probes outstanding ≥ 4, or QoS 1/2 pending ≥ Mqtt:ReceiveMaximum)──► paused
-///   paused  ──(probes ≤ 1 and QoS 1/2 pending below half)──────────────────────────────► reading
+///   reading ──(QoS 0 probes outstanding ≥ 4, QoS 1 pending ≥ Mqtt:ReceiveMaximum, or a QoS 1 publish held by a
+///              subscriber's full queue)──────────────────────────────────────────────────► paused
+///   paused  ──(probes ≤ 1, QoS 1 pending below half and nothing held)───────────────────► reading
 ///   (and over Mqtt:MaxPublishRate: paused until the token bucket has a token again, see ClientConnectionActor.Security)
 /// </code>
 /// </summary>
@@ -32,18 +36,20 @@ public sealed partial class ClientConnectionActor
     private readonly AckCollector<bool> _qos0Probes = new(firstId: long.MinValue);
     private long _qos0Count;
     private bool _readingPaused;
+    private HashSet<long>? _heldAcks; // QoS 1 publishes a full queue holds; created on the first
+    private LogThrottle _refusedLog;
 
     /// <summary>Routes a QoS 0 publish; one in <see cref="ProbeEvery"/> asks the topic to answer when routed.</summary>
     private void RouteQos0(MqttApplicationMessage message)
     {
         if (++_qos0Count % ProbeEvery != 0)
         {
-            _context.TopicRegion.Tell(new RoutePublish(message, null, 0));
+            RouteToTopic(new RoutePublish(message, null, 0));
             return;
         }
 
         var probeId = _qos0Probes.Expect(true, Environment.TickCount64);
-        _context.TopicRegion.Tell(new RoutePublish(message, Self, probeId));
+        RouteToTopic(new RoutePublish(message, Self, probeId));
         EnsureAckSweep();
         UpdateReading();
     }
@@ -77,11 +83,64 @@ public sealed partial class ClientConnectionActor
         }
     }
 
+    /// <summary>
+    /// A subscriber's full queue holds a QoS 1 publish of this client: its PUBACK waits, and so does reading, until
+    /// every held publish is taken or refused (the hold is bounded by Sessions:MaxPublisherHold at that queue).
+    /// </summary>
+    private void PublishHeld(long ackId)
+    {
+        if (_qos1Acks.IsPending(ackId) && (_heldAcks ??= new()).Add(ackId) && _heldAcks.Count == 1)
+        {
+            _context.Metrics.PublisherHeld();
+            UpdateReading();
+        }
+    }
+
+    /// <summary>A publish a full queue refused: logged at most once a minute per connection; 3.1.1 is disconnected.</summary>
+    private void PublishRefused(ushort packetId, bool qos2)
+    {
+        if (_refusedLog.Due(Environment.TickCount64, 60_000, out var count))
+        {
+            _log.Warning("Client {ClientId} ({Address}): {Count} QoS {QoS} publish(es) refused by a subscriber's full queue (held {HoldSeconds} s){Consequence}",
+                _clientId, _remote, count, qos2 ? 2 : 1, _context.Options.Sessions.MaxPublisherHold,
+                IsV5 ? "; answered with reason 0x97" : "; closing the connection unacknowledged (MQTT 3.1.1 has no refusal code)");
+        }
+
+        if (!IsV5)
+        {
+            Disconnect(MqttReasonCode.QuotaExceeded);
+        }
+    }
+
+    private void HandleInboundStoreFailed(InboundStoreFailed f)
+    {
+        _inboundQos2Pending?.Remove(f.PacketId);
+        if (f.Refused)
+        {
+            PublishRefused(f.PacketId, qos2: true);
+        }
+        else
+        {
+            _log.Warning("Client {ClientId} ({Address}): QoS 2 publish {PacketId} could not be stored for every subscriber in time", _clientId, _remote, f.PacketId);
+        }
+
+        if (IsV5)
+        {
+            _inboundQuota?.Complete(f.PacketId);
+            Write(new MqttPubRecPacket { PacketId = f.PacketId, ReasonCode = f.Refused ? MqttReasonCode.QuotaExceeded : MqttReasonCode.UnspecifiedError });
+        }
+        else if (!f.Refused)
+        {
+            Disconnect(MqttReasonCode.UnspecifiedError);
+        }
+    }
+
     private void UpdateReading()
     {
         var limit = _context.Options.Mqtt.ReceiveMaximum;
         var pending = _inboundQos1InFlight?.Count ?? 0;
-        if (!_readingPaused && (_qos0Probes.Count >= PauseAtProbes || pending >= limit || _rateLimited))
+        var held = _heldAcks?.Count > 0;
+        if (!_readingPaused && (_qos0Probes.Count >= PauseAtProbes || pending >= limit || _rateLimited || held))
         {
             _readingPaused = true;
             if (!_rateLimited)
@@ -91,7 +150,7 @@ public sealed partial class ClientConnectionActor
 
             SetAutoRead(false);
         }
-        else if (_readingPaused && _qos0Probes.Count <= 1 && pending < Math.Max(1, limit / 2) && !_rateLimited)
+        else if (_readingPaused && _qos0Probes.Count <= 1 && pending < Math.Max(1, limit / 2) && !_rateLimited && !held)
         {
             _readingPaused = false;
             SetAutoRead(true);

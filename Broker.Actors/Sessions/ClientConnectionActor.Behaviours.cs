@@ -48,7 +48,7 @@ public sealed partial class ClientConnectionActor
                 InboundRouted(r.AckId, r.Deliveries);
                 break;
             case DeliveryStored r:
-                InboundStored(r.AckId, r.Count);
+                InboundStored(r.AckId, r.Count, r.Outcome);
                 break;
             case AckSweep:
                 SweepAcks();
@@ -125,24 +125,13 @@ public sealed partial class ClientConnectionActor
                 HandleRateResume();
                 break;
             case InboundStoreFailed f:
-                _log.Warning("Client {ClientId} ({Address}): QoS 2 publish {PacketId} could not be stored for every subscriber in time", _clientId, _remote, f.PacketId);
-                _inboundQos2Pending?.Remove(f.PacketId);
-                if (IsV5)
-                {
-                    _inboundQuota?.Complete(f.PacketId);
-                    Write(new MqttPubRecPacket { PacketId = f.PacketId, ReasonCode = MqttReasonCode.UnspecifiedError });
-                }
-                else
-                {
-                    Disconnect(MqttReasonCode.UnspecifiedError);
-                }
-
+                HandleInboundStoreFailed(f);
                 break;
             case PublishRouted r:
                 InboundRouted(r.AckId, r.Deliveries);
                 break;
             case DeliveryStored r:
-                InboundStored(r.AckId, r.Count);
+                InboundStored(r.AckId, r.Count, r.Outcome);
                 break;
             case SessionTakenOver:
                 _log.Info("Client {ClientId} ({Address}) taken over by a new connection", _clientId, _remote);

@@ -11,7 +11,9 @@ namespace Broker.Sessions;
 /// <summary>PUBLISH in both directions, topic aliases, SUBSCRIBE/UNSUBSCRIBE hand-off (MQTT-v5.0 3.3, 3.8, 3.10).</summary>
 public sealed partial class ClientConnectionActor
 {
-    private readonly AckCollector<ushort> _qos1Acks = new();
+    private readonly AckCollector<(ushort PacketId, MqttApplicationMessage Message)> _qos1Acks = new();
+    private long _reroutedForLeftAtMs; // see RouteRetry
+    private readonly RouteBatcher _routes = new();
     private Dictionary<ushort, string>? _inboundAliases; // the topic alias maps are created on first use
     private Dictionary<string, ushort>? _outboundAliases;
     private HashSet<ushort>? _inboundQos1InFlight; // created on the first QoS 1 publish
@@ -119,10 +121,10 @@ public sealed partial class ClientConnectionActor
                     return;
                 }
 
-                var ackId = _qos1Acks.Expect(publish.PacketId, Environment.TickCount64);
+                var ackId = _qos1Acks.Expect((publish.PacketId, message), Environment.TickCount64);
                 EnsureAckSweep();
                 UpdateReading();
-                _context.TopicRegion.Tell(new RoutePublish(message, Self, ackId));
+                RouteToTopic(new RoutePublish(message, Self, ackId));
                 break;
             default:
                 if (IsV5 && !(_inboundQuota ??= new(_context.Options.Mqtt.ReceiveMaximum)).AdmitQos2(publish.PacketId, _inboundQos1InFlight?.Count ?? 0))
@@ -138,6 +140,23 @@ public sealed partial class ClientConnectionActor
         }
     }
 
+    /// <summary>QoS 0 and 1 publishes go to their topic gathered (see <see cref="RouteBatcher"/>) until the next flush.</summary>
+    private void RouteToTopic(RoutePublish publish)
+    {
+        if (!_context.Links.EveryMemberReadsBatches)
+        {
+            _routes.Send(_context.TopicRegion);
+            _context.TopicRegion.Tell(publish, ActorRefs.NoSender); // a member of an older version is in the cluster
+            return;
+        }
+
+        _routes.Add(publish, _context.TopicRegion);
+        if (!_routes.IsEmpty)
+        {
+            ScheduleFlush();
+        }
+    }
+
     private void InboundRouted(long ackId, int deliveries)
     {
         if (IsProbe(ackId))
@@ -146,13 +165,14 @@ public sealed partial class ClientConnectionActor
             return;
         }
 
-        if (_qos1Acks.OnRouted(ackId, deliveries, out var packetId))
+        if (_qos1Acks.OnRouted(ackId, deliveries, out var state))
         {
-            CompleteQos1(packetId);
+            _heldAcks?.Remove(ackId);
+            CompleteQos1(state.PacketId, _qos1Acks.CompletedRefused);
         }
     }
 
-    private void InboundStored(long ackId, int count)
+    private void InboundStored(long ackId, int count, DeliveryOutcome outcome)
     {
         if (IsProbe(ackId))
         {
@@ -160,17 +180,37 @@ public sealed partial class ClientConnectionActor
             return;
         }
 
-        if (_qos1Acks.OnStored(ackId, out var packetId, count))
+        if (outcome == DeliveryOutcome.Held)
         {
-            CompleteQos1(packetId);
+            PublishHeld(ackId);
+            return;
+        }
+
+        if (_qos1Acks.OnStored(ackId, out var state, count, outcome == DeliveryOutcome.Refused))
+        {
+            _heldAcks?.Remove(ackId);
+            CompleteQos1(state.PacketId, _qos1Acks.CompletedRefused);
         }
     }
 
-    /// <summary>Every matching session has stored the message: now PUBACK may go (the durability promise).</summary>
-    private void CompleteQos1(ushort packetId)
+    /// <summary>
+    /// Every matching session has stored the message: now PUBACK may go (the durability promise). A message a full
+    /// queue refused is not acknowledged as taken: v5 hears 0x97 (Quota exceeded); 3.1.1 has no refusal code, so the
+    /// connection closes unacknowledged and the client sends the message again after reconnecting.
+    /// </summary>
+    private void CompleteQos1(ushort packetId, bool refused = false)
     {
         _inboundQos1InFlight?.Remove(packetId);
-        Write(new MqttPubAckPacket { PacketId = packetId });
+        if (refused)
+        {
+            PublishRefused(packetId, qos2: false);
+            if (!IsV5)
+            {
+                return;
+            }
+        }
+
+        Write(new MqttPubAckPacket { PacketId = packetId, ReasonCode = refused ? MqttReasonCode.QuotaExceeded : MqttReasonCode.Success });
         if (_readingPaused)
         {
             UpdateReading();
@@ -193,7 +233,13 @@ public sealed partial class ClientConnectionActor
     private void SweepAcks()
     {
         var timeoutMs = _context.Options.Mqtt.DurableAckTimeout * 1000L;
+        RouteAgainAfterNodeLeft();
         var expired = _qos1Acks.RemoveStartedBefore(Environment.TickCount64 - timeoutMs);
+        if (expired is not null)
+        {
+            _heldAcks?.RemoveWhere(id => !_qos1Acks.IsPending(id));
+        }
+
         SweepProbes();
         if (_qos1Acks.Count == 0 && _qos0Probes.Count == 0)
         {
@@ -205,7 +251,7 @@ public sealed partial class ClientConnectionActor
             return;
         }
 
-        foreach (var packetId in expired)
+        foreach (var (packetId, _) in expired)
         {
             _context.Metrics.DurableAckTimeout();
             _inboundQos1InFlight?.Remove(packetId);
@@ -222,6 +268,25 @@ public sealed partial class ClientConnectionActor
         if (!IsV5)
         {
             Disconnect(MqttReasonCode.UnspecifiedError);
+        }
+    }
+
+    /// <summary>QoS 1 publishes that may have been lost with a node that left: routed again (see <see cref="RouteRetry"/>).</summary>
+    private void RouteAgainAfterNodeLeft()
+    {
+        var nodes = _context.Nodes;
+        var now = Environment.TickCount64;
+        var cutoff = RouteRetry.Cutoff(nodes.LastLeftAtMs, (long)nodes.ShardsMovedAfter.TotalMilliseconds, now, ref _reroutedForLeftAtMs);
+        if (cutoff == 0 || _qos1Acks.RemoveStartedBefore(cutoff) is not { } waiting)
+        {
+            return;
+        }
+
+        _log.Info("Client {ClientId}: routing {Count} QoS 1 publish(es) again that waited for sessions since a node left", _clientId, waiting.Count);
+        _routes.Send(_context.TopicRegion);
+        foreach (var (packetId, message) in waiting)
+        {
+            _context.TopicRegion.Tell(new RoutePublish(message, Self, _qos1Acks.Expect((packetId, message), now)));
         }
     }
 

@@ -62,6 +62,7 @@ public sealed partial class ClientConnectionActor
 
     private void Detach(bool publishWill, uint? newExpiry)
     {
+        _routes.Send(_context.TopicRegion); // publishes read before the connection ended go before its will
         if (_session is null)
         {
             return;
@@ -87,9 +88,14 @@ public sealed partial class ClientConnectionActor
             return;
         }
 
+        ScheduleFlush();
+    }
+
+    /// <summary>Everything already in the mailbox is handled before the flush, so one covers the whole batch (of writes and of publishes to route).</summary>
+    private void ScheduleFlush()
+    {
         if (!_flushScheduled)
         {
-            // Everything already in the mailbox is handled before this, so one flush covers the whole batch.
             _flushScheduled = true;
             Self.Tell(Flush.Instance);
         }

@@ -71,6 +71,7 @@ public sealed partial class ClientConnectionActor : UntypedActor, IWithTimers, I
 
     protected override void PostStop()
     {
+        _routes.Send(_context.TopicRegion);
         CountDisconnect();
         if (_countedConnection)
         {
@@ -146,6 +147,7 @@ public sealed partial class ClientConnectionActor : UntypedActor, IWithTimers, I
         {
             case Flush:
                 _flushScheduled = false;
+                _routes.Send(_context.TopicRegion);
                 FlushWrites();
                 break;
             case ChannelClosed:

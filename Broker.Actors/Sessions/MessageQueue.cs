@@ -1,41 +1,72 @@
 namespace Broker.Sessions;
 
 /// <summary>
-/// The bounded queue of messages a session holds beyond its in-flight window (emqx_mqueue's role).
+/// The queue of messages a session holds beyond its in-flight window (emqx_mqueue's role), bounded by a count and by
+/// payload bytes. Both bounds are a high-water mark; the low-water mark is three quarters of each.
 /// <code>
 ///   enqueue ─► [ m5 m4 m3 m2 m1 ] ─► dequeue (to the in-flight window)
-///                              ▲
-///              full? drop the oldest (m1) and count it
+///              ├── low ──┤
+///              ├────── high (Sessions:MaxQueuedMessages, Sessions:MaxQueuedBytes) ──┤
+///   full (at or above high)?   drop-oldest: m1 goes, counted      otherwise: the queue takes it; the session decides
+///                                                                 before enqueueing (hold, refuse, drop the newest)
 /// </code>
-/// Dropping the oldest keeps the freshest data for a device that was away, as Mosquitto and EMQX do by default.
+/// A message is taken whenever the queue is below both marks, so one message larger than the byte bound still passes.
 /// </summary>
 public sealed class MessageQueue
 {
     private readonly LinkedList<QueuedMessage> _items = new();
 
-    public MessageQueue(int capacity)
+    public MessageQueue(int capacity, long maxBytes = long.MaxValue, bool dropOldest = true)
     {
         Capacity = capacity;
+        MaxBytes = maxBytes;
+        DropsOldest = dropOldest;
     }
 
+    /// <summary>The count high-water mark.</summary>
     public int Capacity { get; set; }
+
+    /// <summary>The payload-bytes high-water mark.</summary>
+    public long MaxBytes { get; set; }
+
+    /// <summary>Enqueueing into a full queue drops the oldest messages until it is below both marks again.</summary>
+    public bool DropsOldest { get; set; }
 
     public int Count => _items.Count;
 
+    /// <summary>Payload bytes of the queued messages.</summary>
+    public long Bytes { get; private set; }
+
     public long Dropped { get; private set; }
 
-    /// <summary>Adds a message; returns the message dropped to make room, if any.</summary>
-    public QueuedMessage? Enqueue(QueuedMessage message)
+    /// <summary>At or above a high-water mark.</summary>
+    public bool IsFull => _items.Count >= Capacity || Bytes >= MaxBytes;
+
+    /// <summary>At or below both low-water marks (three quarters of each high-water mark).</summary>
+    public bool IsBelowLowWater => _items.Count <= Capacity - (Capacity / 4) && Bytes <= MaxBytes - (MaxBytes / 4);
+
+    /// <summary>At or above twice a high-water mark: the hard bound for messages nobody can be made to wait for.</summary>
+    public bool IsOverflowing => _items.Count >= 2L * Capacity || Bytes >= 2 * Math.Min(MaxBytes, long.MaxValue / 2);
+
+    private static long SizeOf(QueuedMessage m) => m.Message.Payload.Length;
+
+    /// <summary>Adds a message; with <see cref="DropsOldest"/>, returns the messages dropped to make room (else null).</summary>
+    public List<QueuedMessage>? Enqueue(QueuedMessage message)
     {
-        QueuedMessage? dropped = null;
-        if (_items.Count >= Capacity)
+        List<QueuedMessage>? dropped = null;
+        if (DropsOldest)
         {
-            dropped = _items.First!.Value;
-            _items.RemoveFirst();
-            Dropped++;
+            while (_items.First is { } first && IsFull)
+            {
+                _items.RemoveFirst();
+                Bytes -= SizeOf(first.Value);
+                Dropped++;
+                (dropped ??= new(1)).Add(first.Value);
+            }
         }
 
         _items.AddLast(message);
+        Bytes += SizeOf(message);
         return dropped;
     }
 
@@ -55,10 +86,15 @@ public sealed class MessageQueue
     {
         var first = _items.First ?? throw new InvalidOperationException("The queue is empty");
         _items.RemoveFirst();
+        Bytes -= SizeOf(first.Value);
         return first.Value;
     }
 
-    public void Clear() => _items.Clear();
+    public void Clear()
+    {
+        _items.Clear();
+        Bytes = 0;
+    }
 
     /// <summary>Removes every message the predicate selects, keeping the order of the rest.</summary>
     public List<QueuedMessage> RemoveWhere(Func<QueuedMessage, bool> predicate)
@@ -70,6 +106,7 @@ public sealed class MessageQueue
             if (predicate(node.Value))
             {
                 removed.Add(node.Value);
+                Bytes -= SizeOf(node.Value);
                 _items.Remove(node);
             }
 
@@ -84,7 +121,9 @@ public sealed class MessageQueue
     {
         for (var node = _items.First; node is not null; node = node.Next)
         {
+            var before = SizeOf(node.Value);
             node.Value = map(node.Value);
+            Bytes += SizeOf(node.Value) - before;
         }
     }
 

@@ -108,7 +108,10 @@ public sealed partial class SessionEntity
                 InboundRouted(r.AckId, r.Deliveries);
                 break;
             case Routing.DeliveryStored r:
-                InboundStored(r.AckId, r.Count);
+                InboundStored(r.AckId, r.Count, r.Outcome);
+                break;
+            case PublisherHoldCheck:
+                ExpireHolds();
                 break;
             case PublishWillTimer:
                 PublishWill();

@@ -15,6 +15,11 @@ public sealed partial class SessionEntity
 
     private void HandleDeliver(Deliver deliver)
     {
+        if (deliver.ConfirmedByHost)
+        {
+            _gauge?.Arrived();
+        }
+
         var now = DateTimeOffset.UtcNow.ToUnixTimeMilliseconds();
         var resolved = _ending ? null : DeliveryResolver.Resolve(_subscriptions, _clientId, deliver);
         if (resolved is null || deliver.Message.IsExpired(now))
@@ -70,17 +75,7 @@ public sealed partial class SessionEntity
             return;
         }
 
-        if (deliver.PayloadId != 0 && _persistent)
-        {
-            QueueByReference(deliver, resolved with { PayloadId = deliver.PayloadId });
-            return;
-        }
-
-        Store(new MessageQueued(resolved, deliver.Origin), () =>
-        {
-            Confirm(deliver);
-            Pump();
-        });
+        Offer(deliver, resolved);
     }
 
     private static void Confirm(Deliver deliver) => deliver.AckTo?.Tell(new DeliveryStored(deliver.AckId));
@@ -110,6 +105,8 @@ public sealed partial class SessionEntity
             // throughput.
             Store(new MessageSent(packetId), () => Send(head, packetId));
         }
+
+        ReleaseHeld();
     }
 
     private void Send(QueuedMessage message, ushort packetId)

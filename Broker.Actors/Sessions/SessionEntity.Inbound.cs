@@ -33,6 +33,7 @@ public sealed partial class SessionEntity
     private SortedSet<long>? _unsettled;
     private long _originStream; // 0 until this session's first QoS 2 message
     private long _originSeq;
+    private long _reroutedForLeftAtMs; // see RouteRetry
 
     private void HandleInboundQos2(InboundQos2Publish publish)
     {
@@ -141,14 +142,32 @@ public sealed partial class SessionEntity
     {
         if (_inboundAcks.OnRouted(ackId, deliveries, out var packetId))
         {
+            if (_inboundAcks.CompletedRefused)
+            {
+                InboundFailed(packetId, refused: true);
+                return;
+            }
+
             InboundComplete(packetId);
         }
     }
 
-    private void InboundStored(long ackId, int count)
+    private void InboundStored(long ackId, int count, DeliveryOutcome outcome = DeliveryOutcome.Stored)
     {
-        if (_inboundAcks.OnStored(ackId, out var packetId, count))
+        if (outcome == DeliveryOutcome.Held)
         {
+            // A subscriber's full queue holds it: PUBREC waits (the publisher's receive maximum slows it meanwhile).
+            return;
+        }
+
+        if (_inboundAcks.OnStored(ackId, out var packetId, count, outcome == DeliveryOutcome.Refused))
+        {
+            if (_inboundAcks.CompletedRefused)
+            {
+                InboundFailed(packetId, refused: true);
+                return;
+            }
+
             InboundComplete(packetId);
         }
     }
@@ -173,6 +192,7 @@ public sealed partial class SessionEntity
     /// </summary>
     private void SweepInbound()
     {
+        RouteAgainAfterNodeLeft();
         var expired = _inboundAcks.RemoveStartedBefore(Environment.TickCount64 - (_context.Options.Mqtt.DurableAckTimeout * 1000L));
         if (_inboundAcks.Count == 0)
         {
@@ -182,20 +202,58 @@ public sealed partial class SessionEntity
         foreach (var packetId in expired ?? [])
         {
             _context.Metrics.DurableAckTimeout();
-            if (_inboundPending?.TryGetValue(packetId, out var pending) == true && _connection is not null && _version == MqttProtocolVersion.V500)
-            {
-                Store(new InboundQos2Released(packetId), () =>
-                {
-                    _unsettled?.Remove(pending.Seq);
-                    _inboundRouting?.Remove(packetId);
-                    _connection?.Tell(new InboundStoreFailed(packetId));
-                });
-                continue;
-            }
-
-            _inboundRouting?.Remove(packetId);
-            _connection?.Tell(new InboundStoreFailed(packetId));
+            InboundFailed(packetId, refused: false);
         }
+    }
+
+    /// <summary>
+    /// Pending QoS 2 messages that may have been lost with a node that left are routed again under their origins (see
+    /// <see cref="RouteRetry"/>). A clean session's messages have no origin to be recognised by, so they wait for the
+    /// timeout as before.
+    /// </summary>
+    private void RouteAgainAfterNodeLeft()
+    {
+        var nodes = _context.Nodes;
+        var now = Environment.TickCount64;
+        var cutoff = RouteRetry.Cutoff(nodes.LastLeftAtMs, (long)nodes.ShardsMovedAfter.TotalMilliseconds, now, ref _reroutedForLeftAtMs);
+        if (cutoff == 0 || !_persistent || _inboundPending is null || _inboundAcks.RemoveStartedBefore(cutoff) is not { } waiting)
+        {
+            return;
+        }
+
+        _log.Info("Session {ClientId}: routing {Count} QoS 2 message(s) again that waited for subscribers since a node left", _clientId, waiting.Count);
+        foreach (var packetId in waiting)
+        {
+            if (_inboundPending.TryGetValue(packetId, out var pending))
+            {
+                RouteInbound(pending);
+            }
+            else
+            {
+                _inboundRouting?.Remove(packetId); // not pending any more: a Clean Start discarded it
+            }
+        }
+    }
+
+    /// <summary>
+    /// An inbound QoS 2 message not stored for every subscriber in time, or <paramref name="refused"/> by a full queue:
+    /// never acknowledged as taken (v5 PUBREC 0x80 / 0x97; 3.1.1 disconnected, see <see cref="SweepInbound"/>).
+    /// </summary>
+    private void InboundFailed(ushort packetId, bool refused)
+    {
+        if (_inboundPending?.TryGetValue(packetId, out var pending) == true && _connection is not null && _version == MqttProtocolVersion.V500)
+        {
+            Store(new InboundQos2Released(packetId), () =>
+            {
+                _unsettled?.Remove(pending.Seq);
+                _inboundRouting?.Remove(packetId);
+                _connection?.Tell(new InboundStoreFailed(packetId, refused));
+            });
+            return;
+        }
+
+        _inboundRouting?.Remove(packetId);
+        _connection?.Tell(new InboundStoreFailed(packetId, refused));
     }
 
     private sealed class InboundSweep

@@ -33,8 +33,8 @@ public sealed partial class SessionEntity
     private IActorRef? _owner; // live: the client id's session entity
     private Delegation? _delegate; // entity: the live session this client id's session runs as
 
-    public static Props LiveProps(string clientId, Cluster.BrokerContext context, long incarnation, IActorRef owner) =>
-        Akka.Actor.Props.Create(() => new SessionEntity(clientId, context, incarnation, owner))
+    public static Props LiveProps(string clientId, Cluster.BrokerContext context, long incarnation, IActorRef owner, LiveQueueGauge gauge) =>
+        Akka.Actor.Props.Create(() => new SessionEntity(clientId, context, incarnation, owner, gauge))
             .WithMailbox(Cluster.LeanMailbox.ConfigPath);
 
     /// <summary>The node routes name for this session: this node for a live session, none for an entity.</summary>

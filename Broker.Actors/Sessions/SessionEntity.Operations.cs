@@ -26,6 +26,7 @@ public sealed partial class SessionEntity
 
     protected override void PostStop()
     {
+        AnswerHeld(ended: false);
         ReportGauges(stopping: true);
         base.PostStop();
     }

@@ -55,15 +55,17 @@ public sealed partial class SessionEntity : UntypedActor, IWithTimers, IWithUnbo
     }
 
     /// <summary>With an <paramref name="owner"/>: a live session beside its connection (SessionEntity.Live.cs).</summary>
-    public SessionEntity(string clientId, BrokerContext context, long incarnation, IActorRef? owner)
+    public SessionEntity(string clientId, BrokerContext context, long incarnation, IActorRef? owner, LiveQueueGauge? gauge = null)
     {
+        _gauge = gauge;
         _clientId = clientId;
         _isLive = owner is not null;
         _incarnation = incarnation;
         _owner = owner;
         _context = context;
         _shardId = context.SessionShardOf(clientId);
-        _queue = new MessageQueue(context.Options.Sessions.MaxQueuedMessages);
+        _queue = NewQueue(context.Options.Sessions);
+        _admission = NewAdmission(context.Options.Sessions);
         _inflight = new InflightWindow(context.Options.Sessions.MaxInflight);
         _journal = new JournalLink(Context, context, context.SessionDirectory, "session-", clientId, _shardId);
 
@@ -159,10 +161,15 @@ public sealed partial class SessionEntity : UntypedActor, IWithTimers, IWithUnbo
                 RefAdded(q.Message);
                 if (_queue.Enqueue(q.Message) is { } dropped)
                 {
-                    RefRemoved(dropped);
+                    foreach (var d in dropped)
+                    {
+                        RefRemoved(d);
+                    }
+
                     if (!_recovering)
                     {
-                        _context.Metrics.DroppedQueueFullAdd(1);
+                        _context.Metrics.DroppedOldestAdd(dropped.Count);
+                        Dropped("dropped (drop-oldest)", dropped.Count);
                     }
                 }
 
@@ -322,6 +329,7 @@ public sealed partial class SessionEntity : UntypedActor, IWithTimers, IWithUnbo
         _subscriptions.Clear();
         _queue.Clear();
         _inflight.Clear();
+        AnswerHeld(ended: true);
         AbandonAwaitingHeld();
         var released = _payloadRefs?.Keys.ToList();
         _payloadRefs = null;

@@ -20,7 +20,7 @@ public sealed class SessionHost : UntypedActor
 {
     public const string Name = "session-host";
     private readonly BrokerContext _context;
-    private readonly Dictionary<(string ClientId, long Incarnation), IActorRef> _live = new();
+    private readonly Dictionary<(string ClientId, long Incarnation), (IActorRef Session, LiveQueueGauge Gauge)> _live = new();
     private readonly Dictionary<IActorRef, (string ClientId, long Incarnation)> _byRef = new();
     private readonly Dictionary<string, IActorRef> _latest = new(StringComparer.Ordinal);
 
@@ -61,28 +61,44 @@ public sealed class SessionHost : UntypedActor
     /// Hands each recipient its delivery. A QoS 1/2 publish asks every recipient to confirm that it stored the message;
     /// a live session is clean and keeps it in memory, so the message handed to it in process is as stored as it will
     /// be: the host confirms for all of them in one <see cref="DeliveryStored"/> (one message back per node, not one
-    /// per subscriber). A QoS 0 probe is confirmed by each subscriber's connection once written (back-pressure).
+    /// per subscriber). Except for a session whose queue is under pressure (its <see cref="LiveQueueGauge"/>): it gets
+    /// the publisher's reply address and holds or refuses the delivery itself (SessionEntity.Flow.cs), or, once it refuses
+    /// everything until it drains, is refused here in one answer per publish. A QoS 0 probe is
+    /// confirmed by each subscriber's connection once written (back-pressure).
     /// </summary>
     private void HandleNodeDeliver(NodeDeliver nd)
     {
         var confirmHere = nd.AckTo is not null && nd.Message.QoS != Protocol.MqttQoS.AtMostOnce;
         var confirmed = 0;
+        var refused = 0;
         foreach (var recipient in nd.Recipients)
         {
-            var found = _live.TryGetValue((recipient.ClientId, recipient.Incarnation), out var session);
-            var ackTo = found && confirmHere ? null : nd.AckTo;
+            var found = _live.TryGetValue((recipient.ClientId, recipient.Incarnation), out var live);
+            if (found && confirmHere && live.Gauge.Refusing)
+            {
+                // Its queue refuses until it drains (a client that stopped reading): not taken, answered here.
+                refused++;
+                continue;
+            }
+
+            // A session whose queue is under pressure confirms (or holds) for itself.
+            var here = found && confirmHere && live.Gauge.TryReserve();
+            var ackTo = here ? null : nd.AckTo;
             var deliver = new Deliver(recipient.ClientId, nd.Message, recipient.SharedFilter, nd.RetainedForFilter, ackTo, nd.AckId,
-                nd.Origin, nd.PayloadId);
+                nd.Origin, nd.PayloadId) { ConfirmedByHost = here };
             if (found)
             {
-                session!.Tell(deliver);
-                confirmed += confirmHere ? 1 : 0;
+                live.Session.Tell(deliver);
+                confirmed += here ? 1 : 0;
             }
             else if (nd.FromEntity)
             {
                 // The session entity forwarded it to a live session that has ended since: a clean session ends with
                 // its connection, and what was on its way to it is dropped (confirmed, so no publisher waits for it).
-                deliver.AckTo?.Tell(new DeliveryStored(deliver.AckId));
+                if (deliver.AckTo is { } confirmTo)
+                {
+                    _context.Links.Tell(confirmTo, new DeliveryStored(deliver.AckId));
+                }
             }
             else
             {
@@ -92,17 +108,24 @@ public sealed class SessionHost : UntypedActor
 
         if (confirmed > 0)
         {
-            nd.AckTo!.Tell(new DeliveryStored(nd.AckId, confirmed));
+            _context.Links.Tell(nd.AckTo!, new DeliveryStored(nd.AckId, confirmed));
+        }
+
+        if (refused > 0)
+        {
+            _context.Metrics.RefusedQueueFullAdd(refused);
+            _context.Links.Tell(nd.AckTo!, new DeliveryStored(nd.AckId, refused, DeliveryOutcome.Refused));
         }
     }
 
     private void HandleStart(StartLiveSession start)
     {
         var clientId = start.Attach.ClientId;
-        var session = Context.ActorOf(SessionEntity.LiveProps(clientId, _context, start.Incarnation, Sender),
+        var gauge = new LiveQueueGauge(_context.Options.Sessions.MaxQueuedMessages);
+        var session = Context.ActorOf(SessionEntity.LiveProps(clientId, _context, start.Incarnation, Sender, gauge),
             "s" + start.Incarnation.ToString(System.Globalization.CultureInfo.InvariantCulture));
         Context.Watch(session);
-        _live[(clientId, start.Incarnation)] = session;
+        _live[(clientId, start.Incarnation)] = (session, gauge);
         _byRef[session] = (clientId, start.Incarnation);
         _latest[clientId] = session;
         session.Tell(start.Attach);

@@ -57,8 +57,9 @@ public sealed record InboundRelease(IActorRef Connection, ushort PacketId) : ISe
 /// <summary>
 /// Session to connection: an inbound QoS 2 message could not be stored for every subscriber in time. v5 answers
 /// PUBREC 0x80; 3.1.1 has no failure code, so the connection closes and the client resends after reconnecting.
+/// <see cref="Refused"/>: a subscriber's full queue refused it after holding it (v5 PUBREC 0x97, Quota exceeded).
 /// </summary>
-public sealed record InboundStoreFailed(ushort PacketId) : Persistence.Serialization.IBrokerSerializable;
+public sealed record InboundStoreFailed(ushort PacketId, bool Refused = false) : Persistence.Serialization.IBrokerSerializable;
 
 /// <summary>
 /// Starts the session entity of a stored session after a restart (its expiry clock, its routes); answered with

@@ -56,9 +56,14 @@ public static class MetricsReport
         PerQoS(text, "mqtt_payload_bytes_sent_total", "Payload bytes of PUBLISH packets sent, by QoS.", m.PayloadBytesOut);
         text.Single("mqtt_bytes_received_total", "counter", "Bytes of MQTT packets read from clients (all packet types).", m.BytesIn);
         text.Single("mqtt_bytes_sent_total", "counter", "Bytes of MQTT packets written to clients (all packet types).", m.BytesOut);
-        text.Family("mqtt_messages_dropped_total", "counter", "Messages dropped: a session queue was full, or a QoS 0 message met a client that was not reading.")
-            .Sample("mqtt_messages_dropped_total", m.DroppedQueueFull, ("reason", "queue_full"))
+        text.Family("mqtt_messages_dropped_total", "counter", "Messages acknowledged and dropped: a full session queue dropped its oldest or the new one (Sessions:QueueFullPolicy), a message nobody waited on met a queue at twice its bounds, or a QoS 0 message met a client that was not reading.")
+            .Sample("mqtt_messages_dropped_total", m.DroppedOldest, ("reason", "queue_full_oldest"))
+            .Sample("mqtt_messages_dropped_total", m.DroppedNewest, ("reason", "queue_full_newest"))
+            .Sample("mqtt_messages_dropped_total", m.DroppedOverflow, ("reason", "queue_overflow"))
             .Sample("mqtt_messages_dropped_total", m.DroppedSlowConsumer, ("reason", "slow_consumer"));
+        text.Family("mqtt_deliveries_refused_total", "counter", "QoS 1/2 deliveries a full session queue refused after holding their publishers for Sessions:MaxPublisherHold (publisher told 0x97, or disconnected unacknowledged for 3.1.1).")
+            .Sample("mqtt_deliveries_refused_total", m.RefusedQueueFull, ("reason", "queue_full"));
+        text.Single("mqtt_publisher_holds_total", "counter", "Times a publisher started waiting on a subscriber's full queue (PUBACK held, socket not read).", m.PublisherHolds);
         text.Single("mqtt_messages_expired_total", "counter", "Messages whose Message Expiry Interval ran out before delivery.", m.Expired);
         text.Single("mqtt_auth_failures_total", "counter", "Connections refused for bad credentials or authorization.", m.AuthFailures);
         text.Single("mqtt_protocol_errors_total", "counter", "Connections closed for malformed or illegal input.", m.ProtocolErrors);

@@ -60,6 +60,15 @@ public sealed class SerializationWatch
         public override byte[] ToBinary(object obj)
         {
             seen.AddOrUpdate(obj.GetType(), 1, (_, n) => n + 1);
+            if (obj is Broker.Cluster.LinkBatch batch)
+            {
+                // Each item of a batch between nodes crossed too (serialized by the same serializer, inside the batch).
+                foreach (var item in batch.Items)
+                {
+                    seen.AddOrUpdate(item.Message.GetType(), 1, (_, n) => n + 1);
+                }
+            }
+
             return inner.ToBinary(obj);
         }
 

@@ -62,29 +62,6 @@ public sealed class PersistentSessionSpecs(SmallQueueBrokerFixture fixture) : IC
     [Theory]
     [InlineData(MqttProtocolVersion.V311)]
     [InlineData(MqttProtocolVersion.V500)]
-    public async Task Offline_queue_is_bounded_by_Sessions_MaxQueuedMessages_and_keeps_the_newest(MqttProtocolVersion version)
-    {
-        var id = E2E.Id("bounded", version);
-        var (client, _, _) = await _broker.ConnectPersistentAsync(version, id);
-        await client.SubscribeAsync(id + "/t");
-        await client.DisconnectAsync();
-
-        var publisher = await _broker.ConnectAsync(version, id + "-pub");
-        for (var i = 1; i <= 25; i++)
-        {
-            await publisher.PublishAsync(id + "/t", i.ToString());
-        }
-
-        var (again, _, received) = await _broker.ConnectPersistentAsync(version, id);
-        await received.WaitForAsync(10);
-        await received.AssertNoMoreAsync(10, E2E.Quiet);
-        Assert.Equal(Enumerable.Range(16, 10).Select(i => i.ToString()).ToArray(), E2E.Texts(received.Messages));
-        await again.DisconnectAsync();
-    }
-
-    [Theory]
-    [InlineData(MqttProtocolVersion.V311)]
-    [InlineData(MqttProtocolVersion.V500)]
     public async Task Clean_start_discards_the_session_and_its_queued_messages_MQTT_3_1_2_6(MqttProtocolVersion version)
     {
         var id = E2E.Id("discard", version);

@@ -15,7 +15,8 @@ namespace Broker.Tests.Faults;
 /// A persistent-session client of a fault run (publisher or subscriber, over the raw client) that behaves as a
 /// robust device would: keep alive (a PINGREQ after 2 s of silence, the connection given up after 6 s without any
 /// packet: a paused or cut-off node shows no RST), and on any loss of its connection it connects again, clean start
-/// off, to the next node in turn and requires "session present". QoS 2 is received by method B ([MQTT-4.3.3]): taken
+/// off, to the next node in turn and requires "session present"; then it resends the PUBLISH it had not had
+/// acknowledged (DUP set) and the PUBREL it had not had completed ([MQTT-4.4.0-1]). QoS 2 is received by method B ([MQTT-4.3.3]): taken
 /// on its first PUBLISH, its packet id remembered until PUBREL across reconnects. It records what the checker needs:
 /// acknowledged sequence numbers with their times, receipts, the windows without a connection, the nodes it used.
 /// </summary>
@@ -36,6 +37,7 @@ public sealed class FaultClient
     private bool _pinged;
     private bool _connectedOnce;
     private long? _downSinceMs;
+    private (MqttPublishPacket Packet, int Seq)? _unanswered; // sent, neither acknowledged nor refused when the connection was lost
 
     public FaultClient(string id, ClientVersion version, MqttQoS qos, int homeNode, IReadOnlyList<IPEndPoint> nodes, Stopwatch clock)
     {
@@ -119,6 +121,14 @@ public sealed class FaultClient
             if (_client is null && !await ReconnectAsync(stop))
             {
                 return;
+            }
+
+            if (_unanswered is { } resend)
+            {
+                // [MQTT-4.4.0-1] a session-present reconnect resends the PUBLISH left unacknowledged, with DUP.
+                _unanswered = null;
+                await PublishOneAsync(resend.Packet with { Dup = true }, resend.Seq);
+                continue;
             }
 
             seq++;
@@ -268,6 +278,7 @@ public sealed class FaultClient
                         break;
                     case MqttDisconnectPacket disconnect:
                         DisconnectReasons.Add(disconnect.ReasonCode);
+                        _unanswered = (publish, seq);
                         await DropAsync();
                         return;
                     default:
@@ -277,10 +288,12 @@ public sealed class FaultClient
             }
 
             Refusals.Add($"seq {seq}: no answer within {AckTimeout.TotalSeconds} s");
+            _unanswered = (publish, seq);
             await DropAsync();
         }
         catch (Exception e) when (e is IOException or SocketException or TimeoutException or ObjectDisposedException)
         {
+            _unanswered = (publish, seq);
             await DropAsync();
         }
     }
@@ -407,6 +420,8 @@ public sealed class FaultClient
         if (_connectedOnce && !connAck.SessionPresent)
         {
             Problems.Add($"{Id}: reconnected to node {Node} without its session (session present 0)");
+            _unanswered = null; // a new session: nothing to resend [MQTT-4.4.0-1]
+            _awaitingComp.Clear();
         }
 
         _client = client;

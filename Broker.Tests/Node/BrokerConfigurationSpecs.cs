@@ -86,11 +86,26 @@ public sealed class BrokerConfigurationSpecs
     [InlineData("Mqtt:Port", "70000", "Mqtt:Port = 70000 is out of range: allowed 0 to 65535")]
     [InlineData("Mqtt:Address", "nowhere", "Mqtt:Address = 'nowhere' is not an IP address (for example 127.0.0.1 or 0.0.0.0)")]
     [InlineData("Sessions:MaxInflight", "0", "Sessions:MaxInflight = 0 is out of range: allowed 1 to 65535")]
+    [InlineData("Sessions:QueueFullPolicy", "drop", "Sessions:QueueFullPolicy = 'drop' is not supported: allowed backpressure, drop-oldest or drop-newest")]
+    [InlineData("Sessions:MaxQueuedBytes", "100", "Sessions:MaxQueuedBytes = 100 is out of range: allowed 1024 to 9223372036854775807")]
+    [InlineData("Sessions:MaxPublisherHold", "15", "Sessions:MaxPublisherHold = 15 is out of range: allowed 0.1 s to below Mqtt:DurableAckTimeout (15 s)")]
     public void Bad_value_should_produce_one_line_naming_key_and_value(string key, string value, string expected)
     {
         var (options, errors) = Load((key, value));
         Assert.Null(options);
         Assert.Equal(expected, Assert.Single(errors));
+    }
+
+    [Fact]
+    public void Flow_control_keys_should_bind()
+    {
+        var (options, errors) = Load(("Sessions:QueueFullPolicy", "drop-newest"), ("Sessions:MaxQueuedBytes", "1048576"),
+            ("Sessions:MaxPublisherHold", "2.5"));
+        Assert.Empty(errors);
+        Assert.Equal(Broker.Sessions.QueueFullPolicy.DropNewest, options!.Sessions.Policy);
+        Assert.Equal(1048576, options.Sessions.MaxQueuedBytes);
+        Assert.Equal(2.5, options.Sessions.MaxPublisherHold);
+        Assert.Equal(Broker.Sessions.QueueFullPolicy.Backpressure, Load().Options!.Sessions.Policy);
     }
 
     [Fact]

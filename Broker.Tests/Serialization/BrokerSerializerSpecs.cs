@@ -20,6 +20,7 @@ public sealed class BrokerSerializerSpecs : IDisposable
 {
     private readonly ActorSystem _system;
     private readonly IActorRef _ref;
+    private readonly IActorRef _other;
 
     public BrokerSerializerSpecs()
     {
@@ -27,6 +28,7 @@ public sealed class BrokerSerializerSpecs : IDisposable
         var config = ConfigurationFactory.ParseString(BrokerHocon.Build(options).Replace("provider = cluster", "provider = remote"));
         _system = ActorSystem.Create("serializer-spec", config);
         _ref = _system.ActorOf(Props.Empty, "someone");
+        _other = _system.ActorOf(Props.Empty, "someone-else");
     }
 
     public void Dispose() => _system.Terminate().Wait(TimeSpan.FromSeconds(10));
@@ -62,9 +64,13 @@ public sealed class BrokerSerializerSpecs : IDisposable
         yield return new RoutePublish(Message, _ref, 17);
         yield return new RoutePublish(Message, _ref, 17, Origin);
         yield return new RoutePublish(Message with { Properties = MqttMessageProperties.Empty, ExpiresAtUnixMs = 0 }, null, 0);
+        yield return new RoutePublishes("a/b", [new RoutePublish(Message, _ref, 17), new RoutePublish(Message, null, 0), new RoutePublish(Message, _ref, 18, Origin)]);
+        yield return new RoutePublishes("a/b", [new RoutePublish(Message, null, 0), new RoutePublish(Message, null, 0)]);
         yield return new PublishRouted(17, 3);
         yield return new DeliveryStored(17);
         yield return new DeliveryStored(17, 40);
+        yield return new DeliveryStored(17, 0, DeliveryOutcome.Held);
+        yield return new DeliveryStored(17, 1, DeliveryOutcome.Refused);
         yield return new Deliver("c1", Message, "$share/g/a/b", null, _ref, 5);
         yield return new Deliver("c1", Message, null, "a/#", null, 0);
         yield return new Deliver("c1", Message, null, null, _ref, 5, Origin);
@@ -78,6 +84,13 @@ public sealed class BrokerSerializerSpecs : IDisposable
         yield return new RequestRetained("a/b", "c1", "a/+", LiveNode, 7);
         yield return new NodeDeliver(Message, [new NodeRecipient("c1", 7, null), new NodeRecipient("c2", long.MaxValue, "$share/g/a/b")], _ref, 5, Origin, 3);
         yield return new NodeDeliver(Message, [new NodeRecipient("c1", 7, null)], null, 0, RetainedForFilter: "a/#", FromEntity: true);
+        yield return new LinkBatch([
+            new LinkItem(_ref, new DeliveryStored(17)),
+            new LinkItem(_other, new PublishRouted(17, 3)),
+            new LinkItem(_ref, new DeliveryStored(18, 40)),
+            new LinkItem(_ref, new NodeDeliver(Message, [new NodeRecipient("c1", 7, null)], _ref, 5, Origin, 3)),
+        ]);
+        yield return new LinkBatch([]);
         yield return new StartLiveSession(new AttachSession("c1", _ref, new ConnectionInfo(MqttProtocolVersion.V500, true, 0, Will, 10)), 7);
         yield return new ClaimLiveSession("c1", _ref, 7);
         yield return new LiveSessionClaimed(7);
@@ -102,6 +115,7 @@ public sealed class BrokerSerializerSpecs : IDisposable
         yield return new SendPublish(Queued, 12, true);
         yield return new SendPublish(Queued with { QoS = MqttQoS.AtMostOnce }, 0, false, _ref, long.MinValue + 3);
         yield return new InboundStoreFailed(12);
+        yield return new InboundStoreFailed(12, Refused: true);
         yield return new WakeSession("c1");
         yield return new ReplicaChange("a/#\u0000c1\u0000", true, 42);
         yield return new ReplicaChangeApplied(42);

@@ -31,7 +31,7 @@ public sealed class MessageQueueSpecs
         {
             if (queue.Enqueue(Queued("m" + i)) is { } d)
             {
-                dropped.Add(PayloadOf(d));
+                dropped.AddRange(d.Select(PayloadOf));
             }
         }
 
@@ -59,5 +59,38 @@ public sealed class MessageQueueSpecs
         Assert.Equal(0, queue.Count);
         Assert.Equal(1, queue.Dropped);
         Assert.Null(queue.Enqueue(Queued("c")));
+    }
+
+    [Fact]
+    public void A_queue_that_does_not_drop_takes_beyond_its_mark_and_says_it_is_full()
+    {
+        var queue = new MessageQueue(4, dropOldest: false);
+        for (var i = 1; i <= 6; i++)
+        {
+            Assert.Null(queue.Enqueue(Queued("m" + i)));
+        }
+
+        Assert.Equal(6, queue.Count);
+        Assert.True(queue.IsFull);
+        Assert.False(queue.IsBelowLowWater);
+        queue.Dequeue();
+        queue.Dequeue();
+        queue.Dequeue();
+        Assert.False(queue.IsFull);
+        Assert.True(queue.IsBelowLowWater); // 3 = three quarters of 4
+    }
+
+    [Fact]
+    public void Payload_bytes_are_a_second_bound_and_one_large_message_still_passes()
+    {
+        var queue = new MessageQueue(100, maxBytes: 10);
+        queue.Enqueue(Queued(new string('x', 25)));
+        Assert.Equal(25, queue.Bytes);
+        Assert.True(queue.IsFull);
+        Assert.Equal([new string('x', 25)], queue.Enqueue(Queued("y1"))!.Select(PayloadOf)); // the large one goes, the new one stays
+        Assert.Equal(2, queue.Bytes);
+        Assert.False(queue.IsFull);
+        queue.Dequeue();
+        Assert.Equal(0, queue.Bytes);
     }
 }

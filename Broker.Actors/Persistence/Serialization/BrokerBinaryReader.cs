@@ -71,6 +71,9 @@ internal ref struct BrokerBinaryReader
 
     public byte[] Bytes() => Take(checked((int)VarUInt())).ToArray();
 
+    /// <summary>What <see cref="BrokerBinaryWriter.Bytes"/> wrote, in place (valid as long as the data read is).</summary>
+    public ReadOnlySpan<byte> BytesInPlace() => Take(checked((int)VarUInt()));
+
     public ReadOnlyMemory<byte>? NullableBytes() => Bool() ? Bytes() : null;
 
     public uint? NullableUInt() => Bool() ? UInt() : null;

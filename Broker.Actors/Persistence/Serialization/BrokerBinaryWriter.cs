@@ -19,6 +19,12 @@ internal sealed class BrokerBinaryWriter
 
     public byte[] ToArray() => _buffer.WrittenSpan.ToArray();
 
+    /// <summary>What was written so far (valid until the next write or <see cref="Clear"/>).</summary>
+    public ReadOnlySpan<byte> WrittenSpan => _buffer.WrittenSpan;
+
+    /// <summary>Forgets what was written, keeping the buffer.</summary>
+    public void Clear() => _buffer.ResetWrittenCount();
+
     public void Byte(byte value)
     {
         _buffer.GetSpan(1)[0] = value;

@@ -32,6 +32,7 @@ public sealed partial class BrokerSerializer : SerializerWithStringManifest
     public override string Manifest(object o) => o switch
     {
         RoutePublish => "rp",
+        RoutePublishes => "rpb",
         PublishRouted => "pr",
         DeliveryStored => "ds",
         Deliver { PayloadId: not 0 } => "dlr",
@@ -77,6 +78,7 @@ public sealed partial class BrokerSerializer : SerializerWithStringManifest
         RetainedMessageCleared => "te-rc",
         TopicSnapshot => "te-snap3",
         NodeDeliver => "nd",
+        Cluster.LinkBatch => "lb",
         SessionOpened => "se-o",
         SessionCleared => "se-c",
         SubscriptionAdded => "se-sa",
@@ -101,8 +103,20 @@ public sealed partial class BrokerSerializer : SerializerWithStringManifest
     public override byte[] ToBinary(object obj)
     {
         var w = new BrokerBinaryWriter();
+        Write(w, obj);
+        return w.ToArray();
+    }
+
+    private void Write(BrokerBinaryWriter w, object obj)
+    {
         switch (obj)
         {
+            case Cluster.LinkBatch m:
+                WriteLinkBatch(w, m);
+                break;
+            case RoutePublishes m:
+                WriteRoutePublishes(w, m);
+                break;
             case RoutePublish m:
                 w.Message(m.Message);
                 Ref(w, m.AckTo);
@@ -115,9 +129,14 @@ public sealed partial class BrokerSerializer : SerializerWithStringManifest
                 break;
             case DeliveryStored m:
                 w.Long(m.AckId);
-                if (m.Count != 1)
+                if (m.Count != 1 || m.Outcome != DeliveryOutcome.Stored)
                 {
                     w.VarUInt((ulong)m.Count);
+                }
+
+                if (m.Outcome != DeliveryOutcome.Stored)
+                {
+                    w.VarUInt((ulong)m.Outcome);
                 }
 
                 break;
@@ -260,6 +279,11 @@ public sealed partial class BrokerSerializer : SerializerWithStringManifest
                 break;
             case InboundStoreFailed m:
                 w.VarUInt(m.PacketId);
+                if (m.Refused)
+                {
+                    w.Bool(true);
+                }
+
                 break;
             case SendPublish m:
                 w.Queued(m.Message);
@@ -312,18 +336,20 @@ public sealed partial class BrokerSerializer : SerializerWithStringManifest
                 WriteSessionEvent(w, obj);
                 break;
         }
-
-        return w.ToArray();
     }
 
-    public override object FromBinary(byte[] bytes, string manifest)
+    public override object FromBinary(byte[] bytes, string manifest) => Read(bytes, manifest);
+
+    private object Read(ReadOnlySpan<byte> bytes, string manifest)
     {
         var r = new BrokerBinaryReader(bytes);
         return manifest switch
         {
+            "lb" => ReadLinkBatch(ref r),
+            "rpb" => ReadRoutePublishes(ref r),
             "rp" => new RoutePublish(r.Message(), Ref(ref r), r.Long(), r.TrailingOrigin()),
             "pr" => new PublishRouted(r.Long(), checked((int)r.VarUInt())),
-            "ds" => new DeliveryStored(r.Long(), r.AtEnd ? 1 : checked((int)r.VarUInt())),
+            "ds" => ReadDeliveryStored(ref r),
             "dl" => new Deliver(r.RequiredString(), r.Message(), r.String(), r.String(), Ref(ref r), r.Long(), r.TrailingOrigin()),
             "dlr" => ReadDeliverWithPayloadId(ref r),
             "ph" or "phd" or "prl" or "pf" or "pfd" or "pc" or "pcd" or "te-ps" or "te-ph" => ReadPayloadMessage(ref r, manifest),
@@ -347,7 +373,7 @@ public sealed partial class BrokerSerializer : SerializerWithStringManifest
             "ir" => new InboundRelease(Ref(ref r) ?? ActorRefs.Nobody, checked((ushort)r.VarUInt())),
             "sp" => new SendPacket(r.Packet()),
             "spub" => ReadSendPublish(ref r),
-            "isf" => new InboundStoreFailed(checked((ushort)r.VarUInt())),
+            "isf" => new InboundStoreFailed(checked((ushort)r.VarUInt()), !r.AtEnd && r.Bool()),
             "wks" => new WakeSession(r.RequiredString()),
             "rc" => new ReplicaChange(r.RequiredString(), r.Bool(), r.Long()),
             "rca" => new ReplicaChangeApplied(r.Long()),
@@ -429,6 +455,15 @@ public sealed partial class BrokerSerializer : SerializerWithStringManifest
 
     private static (string? Node, long Incarnation) TrailingNode(ref BrokerBinaryReader r) =>
         r.AtEnd ? (null, 0) : (r.String(), r.Long());
+
+    /// <summary>AckId, then Count when not 1 (or an outcome follows), then the outcome when not Stored.</summary>
+    private static DeliveryStored ReadDeliveryStored(ref BrokerBinaryReader r)
+    {
+        var ackId = r.Long();
+        var count = r.AtEnd ? 1 : checked((int)r.VarUInt());
+        var outcome = r.AtEnd ? DeliveryOutcome.Stored : (DeliveryOutcome)checked((byte)r.VarUInt());
+        return new DeliveryStored(ackId, count, outcome);
+    }
 
     private static SubscribeTopic ReadSubscribeTopic(ref BrokerBinaryReader r)
     {

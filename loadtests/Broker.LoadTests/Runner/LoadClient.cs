@@ -172,6 +172,26 @@ public sealed class LoadClient : IAsyncDisposable
         }
     }
 
+    private readonly System.Collections.Concurrent.ConcurrentDictionary<ushort, TaskCompletionSource<bool>> _ackWaiters = new();
+
+    /// <summary>
+    /// One QoS 1/2 message from <paramref name="publisher"/>, awaited until the broker answers it; true when it was
+    /// acknowledged, false when refused (a failure reason code). The caller times it: the PUBACK latency.
+    /// </summary>
+    public async Task<bool> PublishAwaitAckAsync(PublisherRecord publisher, string topic, int payloadSize, CancellationToken ct)
+    {
+        await _window.WaitAsync(ct);
+        var seq = publisher.NextSequence();
+        var packetId = AllocatePacketId(publisher, seq);
+        var answered = new TaskCompletionSource<bool>(TaskCreationOptions.RunContinuationsAsynchronously);
+        _ackWaiters[packetId] = answered;
+        await FlushAsync(publisher, [new MqttPublishPacket
+        {
+            Topic = topic, QoS = publisher.QoS, PacketId = packetId, Payload = Payload.Create(payloadSize, publisher.Id, seq),
+        }], [seq], ct);
+        return await answered.Task.WaitAsync(ct);
+    }
+
     private static readonly PublisherRecord Untracked = new(-1, MqttQoS.AtLeastOnce);
 
     /// <summary>
@@ -205,7 +225,8 @@ public sealed class LoadClient : IAsyncDisposable
         return new MqttPublishPacket { Topic = topic, Payload = payload, QoS = qos, PacketId = packetId, Properties = properties };
     }
 
-    private void CompleteOutbound(ushort packetId)
+    /// <summary>A publish answered; <paramref name="refused"/> (a failure reason code) counts it as not acknowledged.</summary>
+    private void CompleteOutbound(ushort packetId, bool refused = false)
     {
         PublisherRecord? publisher;
         long seq;
@@ -224,7 +245,20 @@ public sealed class LoadClient : IAsyncDisposable
         if (publisher is not null)
         {
             Interlocked.Decrement(ref _inflight);
-            _metrics?.OnAcked(publisher, seq);
+            if (_ackWaiters.TryRemove(packetId, out var waiter))
+            {
+                waiter.TrySetResult(!refused);
+            }
+
+            if (refused)
+            {
+                _metrics?.OnRefused();
+            }
+            else
+            {
+                _metrics?.OnAcked(publisher, seq);
+            }
+
             _window.Release();
         }
     }
@@ -317,7 +351,10 @@ public sealed class LoadClient : IAsyncDisposable
 
                 break;
             case MqttPubAckPacket ack:
-                CompleteOutbound(ack.PacketId);
+                CompleteOutbound(ack.PacketId, refused: (byte)ack.ReasonCode >= 0x80);
+                break;
+            case MqttPubRecPacket rec when (byte)rec.ReasonCode >= 0x80:
+                CompleteOutbound(rec.PacketId, refused: true); // the flow ends here (MQTT-v5.0 4.3.3)
                 break;
             case MqttPubRecPacket rec:
                 replies.Add(new MqttPubRelPacket { PacketId = rec.PacketId });

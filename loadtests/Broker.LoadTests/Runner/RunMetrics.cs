@@ -38,6 +38,7 @@ public sealed class RunMetrics
     private long _operations;
     private long _measuredOperations;
     private long _errors;
+    private long _refused;
     private volatile RunPhase _phase = RunPhase.Setup;
 
     public RunPhase Phase
@@ -55,6 +56,14 @@ public sealed class RunMetrics
     public long MeasuredOperations => Interlocked.Read(ref _measuredOperations);
 
     public long Errors => Interlocked.Read(ref _errors);
+
+    /// <summary>QoS 1/2 publishes the broker answered with a failure reason (v5 PUBACK/PUBREC 0x80 and above): not acknowledged.</summary>
+    public long Refused => Interlocked.Read(ref _refused);
+
+    public void OnRefused() => Interlocked.Increment(ref _refused);
+
+    /// <summary>Whether delivered messages feed the latency histogram (false: a scenario records its own operations' latency only).</summary>
+    public bool DeliveryLatency { get; set; } = true;
 
     public long MeasuredDeliveries(MqttQoS qos) => Interlocked.Read(ref _measuredByQos[(int)qos]);
 
@@ -102,7 +111,10 @@ public sealed class RunMetrics
         if (_phase == RunPhase.Measure)
         {
             Interlocked.Increment(ref _measuredByQos[qos]);
-            RecordLatency(Payload.MicrosecondsSince(sentAt));
+            if (DeliveryLatency)
+            {
+                RecordLatency(Payload.MicrosecondsSince(sentAt));
+            }
         }
     }
 

@@ -38,6 +38,9 @@ public sealed record RunOptions
                                 about (targets-1)/targets of the pairs cross [cross]
           --persistent          fan-in, fan-out, point-to-point: every client keeps a persistent session (3.1.1 clean
                                 session 0, v5 session expiry 600 s); the run discards them at the end
+          --slow-subscribers N  fan-in, fan-out, point-to-point: the first N subscribers read at most --slow-rate
+                                messages/s (their socket is read no faster: a slow consumer) [0]
+          --slow-rate N         messages/s of a slow subscriber [1000]
           --max-connections N   connect-storm: stop opening at N connections, hold them --hold T [1s]
           --topics N            retained-storm: retained topics stored before the subscribe load [1000]
           --offline T --online T  persistent-sessions: each subscriber's off/on cycle [1s / 2s]
@@ -82,6 +85,12 @@ public sealed record RunOptions
     public PairSpread Spread { get; init; } = PairSpread.Cross;
 
     public bool Persistent { get; init; }
+
+    /// <summary>fan-in, fan-out, point-to-point: how many subscribers (the first ones) read slowly.</summary>
+    public int SlowSubscribers { get; init; }
+
+    /// <summary>Messages per second a slow subscriber reads at most.</summary>
+    public int SlowRate { get; init; } = 1000;
 
     public string? ReportDir { get; init; }
 
@@ -152,6 +161,8 @@ public sealed record RunOptions
                 "--broker-cgroup" => o with { BrokerCgroups = Value().Split(',', StringSplitOptions.RemoveEmptyEntries) },
                 "--spread" => o with { Spread = ParseSpread(Value()) },
                 "--persistent" => o with { Persistent = true },
+                "--slow-subscribers" => o with { SlowSubscribers = Int() },
+                "--slow-rate" => o with { SlowRate = Int() },
                 "--report-dir" => o with { ReportDir = Value() },
                 "--no-report" => o with { NoReport = true },
                 "--no-live" => o with { NoLive = true },

@@ -174,6 +174,12 @@ public sealed class ScenarioRunner(Scenario scenario, ScenarioContext context, A
         result.PerQoS = _metrics.Tally();
         result.Errors = _metrics.Errors;
         result.LastError = _metrics.LastError;
+        if (_metrics.Refused > 0)
+        {
+            scenario.Facts["publishes refused (v5 reason 0x80 or above; not counted as acknowledged)"] =
+                _metrics.Refused.ToString("N0", System.Globalization.CultureInfo.InvariantCulture);
+        }
+
         foreach (var (k, v) in scenario.Facts)
         {
             result.Facts[k] = v;

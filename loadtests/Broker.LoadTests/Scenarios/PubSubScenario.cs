@@ -96,9 +96,11 @@ public sealed class PubSubScenario : Scenario
         var subscriberSettings = Session(DefaultSettings with { ReadBufferSize = _shape == Shape.FanIn ? 1024 * 1024 : 64 * 1024 });
         _subscribers = await ConnectManyAsync(SubscriberCount, async s =>
         {
+            var pace = s < Options.SlowSubscribers ? new ReadPace(Options.SlowRate) : null;
             var client = await ConnectAsync(s, SubscriberId(s), ct, subscriberSettings, p =>
             {
                 Metrics.OnReceived(s, p.Payload.Span);
+                pace?.Wait();
                 return null;
             });
             await client.SubscribeAsync(FilterOf(s), MaxQoS, ct);
@@ -120,6 +122,11 @@ public sealed class PubSubScenario : Scenario
         }
 
         Context.Log($"{_subscribers.Length} subscriber(s) and {_publishers.Length} publisher(s) connected");
+        if (Options.SlowSubscribers > 0)
+        {
+            Facts["slow subscribers"] = $"{Math.Min(Options.SlowSubscribers, SubscriberCount)} reading at most {Options.SlowRate:N0} msg/s";
+        }
+
         await PrimeAsync(ct);
     }
 
@@ -186,5 +193,25 @@ public sealed class PubSubScenario : Scenario
 
             return 0;
         });
+    }
+}
+
+/// <summary>
+/// A slow consumer: blocks the subscriber's read loop so that it takes at most <c>rate</c> messages a second (its
+/// socket is then read no faster, and the broker sees a client that falls behind).
+/// </summary>
+internal sealed class ReadPace(int rate)
+{
+    private readonly long _started = System.Diagnostics.Stopwatch.GetTimestamp();
+    private long _count;
+
+    public void Wait()
+    {
+        var due = TimeSpan.FromSeconds((double)++_count / Math.Max(1, rate));
+        var ahead = due - System.Diagnostics.Stopwatch.GetElapsedTime(_started);
+        if (ahead > TimeSpan.FromMilliseconds(2))
+        {
+            Thread.Sleep(ahead);
+        }
     }
 }

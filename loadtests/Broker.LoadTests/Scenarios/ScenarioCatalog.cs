@@ -14,6 +14,7 @@ public static class ScenarioCatalog
         ("request-response", "v5 devices send requests with response topic + correlation data; a backend answers [inject:500:10s, 20 devices]"),
         ("persistent-sessions", "QoS 1 into persistent sessions that go offline and come back while messages queue [inject:100:10s]"),
         ("retained-storm", "--topics retained messages stored, then clients subscribe to the wildcard and fetch them all [inject:5:5s]"),
+        ("storm", "a well-behaved QoS 1 publisher's PUBACK latency amid malformed, slow, half-open and churning clients, a noisy publisher and a # subscriber [inject:50:20s]"),
         ("failover", "QoS 1 across a cluster (--targets), a node SIGKILLed mid-run; counts acknowledged messages that never arrived [inject:200:20s]"),
     ];
 
@@ -26,6 +27,7 @@ public static class ScenarioCatalog
         "request-response" => new RequestResponseScenario(context),
         "persistent-sessions" => new PersistentSessionScenario(context),
         "retained-storm" => new RetainedStormScenario(context),
+        "storm" => new StormScenario(context),
         "failover" => new FailoverScenario(context),
         var other => throw new ArgumentException($"unknown scenario '{other}' (one of: {string.Join(", ", All.Select(s => s.Name))})"),
     };
