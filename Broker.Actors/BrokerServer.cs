@@ -22,6 +22,7 @@ public sealed class BrokerServer : IAsyncDisposable
 {
     public const int MaxShards = 100; // ten per node for a ten-node cluster; rebalancing moves whole shards
     private readonly MqttListener _listener = new();
+    private readonly Persistence.SessionIndex _index;
     private readonly TaskCompletionSource<string> _removed = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private readonly object _closeLock = new();
     private Task? _closeClients;
@@ -35,6 +36,7 @@ public sealed class BrokerServer : IAsyncDisposable
         Context = new BrokerContext(options);
         Log = Logging.GetLogger(system, typeof(BrokerServer));
         Meter = new BrokerMeter(Context.Metrics);
+        _index = new Persistence.SessionIndex(options);
     }
 
     /// <summary>This node's metrics as System.Diagnostics.Metrics instruments (meter "Broker").</summary>
@@ -115,7 +117,7 @@ public sealed class BrokerServer : IAsyncDisposable
         {
             server.Context.Security = Security.BrokerSecurity.Create(options, server.Log, authenticator);
             await server.StartClusterAsync(cancellationToken).ConfigureAwait(false);
-            await server.WakeStoredEntitiesAsync(cancellationToken).ConfigureAwait(false);
+            server.StartStoredSessionUpkeep();
             if (options.Sys.Interval > 0)
             {
                 system.ActorOf(Operations.SysTopicsActor.Props(server.Context, TimeSpan.FromSeconds(options.Sys.Interval)),
@@ -165,8 +167,10 @@ public sealed class BrokerServer : IAsyncDisposable
         }
 
         var context = Context;
+        await _index.EnsureCreatedAsync(cancellationToken).ConfigureAwait(false);
+        context.SessionIndexWriter = System.ActorOf(Persistence.SessionIndexWriter.Props(_index), Persistence.SessionIndexWriter.Name);
         context.WildcardIndexActor = System.ActorOf(WildcardIndexActor.Props(context.Wildcards), WildcardIndexActor.Name);
-        context.RetainedIndexActor = System.ActorOf(RetainedIndexActor.Props(context.Metrics), RetainedIndexActor.Name);
+        context.RetainedIndexActor = System.ActorOf(RetainedIndexActor.Props(context.Metrics, context.SessionIndexWriter), RetainedIndexActor.Name);
         context.SessionExtractor = new ClientIdExtractor(MaxShards);
         context.TopicExtractor = new TopicExtractor(MaxShards);
         var janitor = new Persistence.StorageJanitor(Options);
@@ -194,9 +198,9 @@ public sealed class BrokerServer : IAsyncDisposable
         var sharding = ClusterSharding.Get(System);
         var baseSettings = ClusterShardingSettings.Create(System);
 
-        // Sessions stay until they expire or their client reconnects elsewhere: no idle passivation (a connected
-        // client that is quiet for a while must keep its session entity), and no rebalancing of running shards (it
-        // would close live connections when a node joins).
+        // No idle passivation by the shard (a connected client that is quiet for a while must keep its session
+        // entity): an offline persistent session passivates itself (Sessions:PassivateAfterSeconds). No rebalancing
+        // of running shards (it would close live connections when a node joins).
         context.SessionRegion = await sharding.StartAsync(
             "session",
             id => SessionEntity.Props(id, context),
@@ -231,6 +235,7 @@ public sealed class BrokerServer : IAsyncDisposable
     /// </summary>
     private async Task SyncRoutesAsync(CancellationToken ct)
     {
+        await SeedStoredRoutesAsync(ct).ConfigureAwait(false);
         var syncTimeout = TimeSpan.FromSeconds(5);
         await Task.WhenAll(
             Context.WildcardIndexActor.Ask<ReplicaSynced>(new SyncReplica(syncTimeout), syncTimeout + TimeSpan.FromSeconds(5), ct),
@@ -240,49 +245,56 @@ public sealed class BrokerServer : IAsyncDisposable
     }
 
     /// <summary>
-    /// After a restart nothing runs for a stored session until someone addresses it: no expiry clock, and its wildcard
-    /// routes (kept in memory by DistributedData) are gone. So before the listener opens, every stored session and
-    /// topic is woken and confirms that its routes exist again; a publish accepted after "ready" cannot miss a
-    /// stored subscriber. Rows of entities that ended are purged first.
+    /// After a restart nothing runs for a stored session until someone addresses it, and what lived only in memory
+    /// (the DistributedData replicas of wildcard routes and retained topics) is gone after a whole-cluster restart.
+    /// Instead of waking every stored entity, the stored wildcard routes and retained topics are read (one query each,
+    /// <see cref="Persistence.SessionIndex"/>) into this node's indexes before its topic entities may route (then the
+    /// other nodes' replicas are merged, <see cref="SyncRoutesAsync"/>). Exact routes are in the topic entities'
+    /// journals already. So a publish accepted after "ready" reaches every stored subscriber, and start-up takes the
+    /// same few queries whatever the number of stored sessions.
     /// </summary>
-    private async Task WakeStoredEntitiesAsync(CancellationToken ct)
+    private async Task SeedStoredRoutesAsync(CancellationToken ct)
     {
-        var janitor = new Persistence.StorageJanitor(Options);
-        var purged = await janitor.PurgeEndedAsync(ct).ConfigureAwait(false);
-        var ids = await janitor.LiveEntityIdsAsync(ct).ConfigureAwait(false);
         var started = System.Scheduler.MonotonicClock;
-        int sessions = 0, topics = 0, unanswered = 0;
-        var timeout = TimeSpan.FromSeconds(30);
-        foreach (var batch in ids.Chunk(500))
+        var routes = await _index.WildcardRoutesAsync(ct).ConfigureAwait(false);
+        var retained = await _index.RetainedTopicsAsync(ct).ConfigureAwait(false);
+        var elements = new List<string>(routes.Count);
+        foreach (var (clientId, filter) in routes)
         {
-            var asks = new List<Task>(batch.Length);
-            foreach (var id in batch)
-            {
-                if (id.StartsWith("session-", StringComparison.Ordinal))
-                {
-                    asks.Add(Context.SessionRegion.Ask<SessionWoken>(new WakeSession(id["session-".Length..]), timeout, ct));
-                    sessions++;
-                }
-                else if (id.StartsWith("topic-", StringComparison.Ordinal))
-                {
-                    asks.Add(Context.TopicRegion.Ask<TopicWoken>(new WakeTopic(id["topic-".Length..]), timeout, ct));
-                    topics++;
-                }
-            }
-
-            try
-            {
-                await Task.WhenAll(asks).ConfigureAwait(false);
-            }
-            catch (Exception e) when (e is AskTimeoutException or TaskCanceledException)
-            {
-                unanswered += asks.Count(t => !t.IsCompletedSuccessfully);
-            }
+            var group = Protocol.MqttTopic.TryParseShared(filter, out var g, out var inner) ? g : null;
+            elements.Add(WildcardIndexActor.Encode(group is null ? filter : inner, new SubscriberKey(clientId, group)));
         }
 
+        var seedTimeout = TimeSpan.FromSeconds(30);
+        await Task.WhenAll(
+            Context.WildcardIndexActor.Ask<ReplicaSynced>(new SeedReplica(elements), seedTimeout, ct),
+            Context.RetainedIndexActor.Ask<ReplicaSynced>(new SeedReplica(retained), seedTimeout, ct)).ConfigureAwait(false);
         var took = System.Scheduler.MonotonicClock - started;
-        Log.Info("Storage: woke {0} stored sessions and {1} topics in {2:F1} s ({3} did not answer); purged {4} rows of ended entities",
-            sessions, topics, took.TotalSeconds, unanswered, purged);
+        Log.Info("Storage: loaded {0} stored wildcard routes and {1} retained topics in {2:F1} s",
+            routes.Count, retained.Count, took.TotalSeconds);
+    }
+
+    /// <summary>
+    /// Starts the expiry sweeper, which wakes only the stored sessions that are due, and purges the rows of ended
+    /// entities in the background.
+    /// </summary>
+    private void StartStoredSessionUpkeep()
+    {
+        System.ActorOf(Persistence.ExpirySweeper.Props(_index, Context.SessionRegion), Persistence.ExpirySweeper.Name);
+        _ = PurgeEndedAsync();
+    }
+
+    private async Task PurgeEndedAsync()
+    {
+        try
+        {
+            var purged = await new Persistence.StorageJanitor(Options).PurgeEndedAsync().ConfigureAwait(false);
+            Log.Info("Storage: purged {0} rows of ended entities", purged);
+        }
+        catch (Exception e)
+        {
+            Log.Warning("Storage: could not purge rows of ended entities: {0}", e.GetBaseException().Message);
+        }
     }
 
     /// <summary>

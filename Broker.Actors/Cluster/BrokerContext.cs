@@ -60,6 +60,9 @@ public sealed class BrokerContext
     /// <summary>This node's <see cref="Persistence.StoredEntityDirectory"/> of topics.</summary>
     public IActorRef TopicDirectory { get; internal set; } = ActorRefs.Nobody;
 
+    /// <summary>This node's <see cref="Persistence.SessionIndexWriter"/> (wildcard routes, expiry deadlines, retained topics).</summary>
+    public IActorRef SessionIndexWriter { get; internal set; } = ActorRefs.Nobody;
+
     /// <summary>The topic region's message extractor.</summary>
     public TopicExtractor TopicExtractor { get; internal set; } = new(100);
 

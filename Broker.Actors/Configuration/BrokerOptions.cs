@@ -135,6 +135,12 @@ public sealed record SessionOptions
     /// runs in its entity, wherever sharding placed it (one more network hop per delivery in a cluster).
     /// </summary>
     public bool CleanSessionsOnConnectionNode { get; init; } = true;
+
+    /// <summary>
+    /// An offline persistent session that nobody addresses for this many seconds leaves memory; a delivery, a
+    /// reconnect or its expiry brings it back from storage. 0: offline sessions stay in memory until they expire.
+    /// </summary>
+    public int PassivateAfterSeconds { get; init; } = 30;
 }
 
 /// <summary>Where the node keeps its files.</summary>

@@ -47,6 +47,7 @@ public static class BrokerOptionsValidator
         Range(errors, "Sessions:MaxInflight", o.Sessions.MaxInflight, 1, 65535);
         Range(errors, "Sessions:MaxSessionExpiry", o.Sessions.MaxSessionExpiry, 0, uint.MaxValue);
         Range(errors, "Sessions:PersistentSessionExpiry", o.Sessions.PersistentSessionExpiry, 0, uint.MaxValue);
+        Range(errors, "Sessions:PassivateAfterSeconds", o.Sessions.PassivateAfterSeconds, 0, 86_400);
         if (o.Storage.Provider is not ("sqlite" or "postgresql"))
         {
             errors.Add($"Storage:Provider = '{o.Storage.Provider}' is not supported: allowed sqlite or postgresql");

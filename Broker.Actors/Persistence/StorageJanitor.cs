@@ -42,6 +42,41 @@ public sealed class StorageJanitor(BrokerOptions options)
     public Task<IReadOnlyList<string>> LiveIdsWithPrefixAsync(string prefix, CancellationToken ct = default) =>
         QueryIdsAsync(LiveIdsWithPrefix, prefix + "%", ct);
 
+    /// <summary>Which of <paramref name="persistenceIds"/> have something stored (indexed look-ups).</summary>
+    public async Task<IReadOnlyList<string>> LiveAmongAsync(IReadOnlyList<string> persistenceIds, CancellationToken ct = default)
+    {
+        var found = new List<string>();
+        if (persistenceIds.Count == 0)
+        {
+            return found;
+        }
+
+        await using var connection = Open();
+        await connection.OpenAsync(ct).ConfigureAwait(false);
+        await using var command = connection.CreateCommand();
+        var names = new List<string>(persistenceIds.Count);
+        for (var i = 0; i < persistenceIds.Count; i++)
+        {
+            var parameter = command.CreateParameter();
+            parameter.ParameterName = "@p" + i.ToString(System.Globalization.CultureInfo.InvariantCulture);
+            parameter.Value = persistenceIds[i];
+            command.Parameters.Add(parameter);
+            names.Add(parameter.ParameterName);
+        }
+
+        var list = string.Join(", ", names);
+        command.CommandText =
+            $"SELECT DISTINCT persistence_id FROM journal WHERE deleted = false AND persistence_id IN ({list}) " +
+            $"UNION SELECT persistence_id FROM snapshot WHERE persistence_id IN ({list})";
+        await using var reader = await command.ExecuteReaderAsync(ct).ConfigureAwait(false);
+        while (await reader.ReadAsync(ct).ConfigureAwait(false))
+        {
+            found.Add(reader.GetString(0));
+        }
+
+        return found;
+    }
+
     private async Task<IReadOnlyList<string>> QueryIdsAsync(string sql, string? pattern, CancellationToken ct)
     {
         await using var connection = Open();

@@ -18,29 +18,38 @@ namespace Broker.Persistence;
 /// </para>
 /// <code>
 ///   entity starts ─► IsStored(id, shard) ────── ─► shard known? ── yes ─► answer at once
-///                                                      └ no ─► one query for all shards waiting ─► answer them all
+///                                                      └ no ─► look up the waiting ids (indexed) ─► answer them,
+///                                                              and read the region's ids once for all new shards
 /// </code>
-/// A failed query answers "stored" (the entity then recovers through the journal, which reports the same failure)
-/// and is not cached.
+/// A failed look-up answers "stored" (the entity then recovers through the journal, which reports the same failure);
+/// a failed read leaves its shards to look-ups until a later read succeeds.
 /// </summary>
 public sealed class StoredEntityDirectory : ReceiveActor
 {
+    private const int MaxPointBatch = 500;
     private readonly Func<string, string> _shardOf;
     private readonly Func<CancellationToken, Task<IReadOnlyList<string>>> _query;
+    private readonly Func<IReadOnlyList<string>, CancellationToken, Task<IReadOnlyList<string>>> _pointQuery;
     private readonly ILoggingAdapter _log = Context.GetLogger();
     private readonly Dictionary<string, (IActorRef Shard, HashSet<string> Stored)> _shards = new(StringComparer.Ordinal);
+    // Shards whose set is not read yet: the ids written since they arrived, and the ids looked up and found empty.
+    private readonly Dictionary<string, (IActorRef Shard, HashSet<string> Marked, HashSet<string> Empty)> _pending = new(StringComparer.Ordinal);
     private readonly List<(IsStored Ask, IActorRef ReplyTo)> _waiting = new();
     private readonly string _prefix;
-    private List<(IsStored Ask, IActorRef ReplyTo)>? _inQuery;
+    private List<(string ShardId, IActorRef Shard)>? _scanning;
+    private bool _pointInFlight;
 
     /// <param name="prefix">The persistence id prefix of the region's entities ("session-", "topic-").</param>
     /// <param name="shardOf">The region's shard of an entity id.</param>
     /// <param name="query">Reads the persistence ids with the prefix that have live rows.</param>
-    public StoredEntityDirectory(string prefix, Func<string, string> shardOf, Func<CancellationToken, Task<IReadOnlyList<string>>> query)
+    /// <param name="pointQuery">Which of these persistence ids have live rows (an indexed look-up).</param>
+    public StoredEntityDirectory(string prefix, Func<string, string> shardOf, Func<CancellationToken, Task<IReadOnlyList<string>>> query,
+        Func<IReadOnlyList<string>, CancellationToken, Task<IReadOnlyList<string>>> pointQuery)
     {
         _prefix = prefix;
         _shardOf = shardOf;
         _query = query;
+        _pointQuery = pointQuery;
 
         Receive<IsStored>(ask =>
         {
@@ -55,14 +64,31 @@ public sealed class StoredEntityDirectory : ReceiveActor
                 _shards.Remove(ask.ShardId); // the shard left this node and came back: read it again
             }
 
+            if (!_pending.TryGetValue(ask.ShardId, out var pending) || !pending.Shard.Equals(ask.Shard))
+            {
+                _pending[ask.ShardId] = (ask.Shard, new HashSet<string>(StringComparer.Ordinal), new HashSet<string>(StringComparer.Ordinal));
+            }
+            else if (pending.Marked.Contains(ask.EntityId) || pending.Empty.Contains(ask.EntityId))
+            {
+                // Known already (this node alone writes for the shard): answered without storage, even while it is down.
+                Sender.Tell(new StoredAnswer(pending.Marked.Contains(ask.EntityId)));
+                StartScan();
+                return;
+            }
+
             _waiting.Add((ask, Sender));
-            StartQuery();
+            StartPointQuery();
+            StartScan();
         });
         Receive<MarkStored>(s =>
         {
             if (_shards.TryGetValue(s.ShardId, out var known))
             {
                 known.Stored.Add(s.EntityId);
+            }
+            else if (_pending.TryGetValue(s.ShardId, out var pending))
+            {
+                pending.Marked.Add(s.EntityId); // written after a read may have started: kept beside its result
             }
         });
         Receive<MarkDeleted>(s =>
@@ -72,71 +98,122 @@ public sealed class StoredEntityDirectory : ReceiveActor
                 known.Stored.Remove(s.EntityId);
             }
         });
-        Receive<QueryResult>(OnQueryResult);
+        Receive<ScanResult>(OnScanResult);
+        Receive<PointResult>(OnPointResult);
     }
 
     public static Props Props(string prefix, Func<string, string> shardOf, StorageJanitor janitor) =>
-        Akka.Actor.Props.Create(() => new StoredEntityDirectory(prefix, shardOf, ct => janitor.LiveIdsWithPrefixAsync(prefix, ct)));
+        Akka.Actor.Props.Create(() => new StoredEntityDirectory(prefix, shardOf, ct => janitor.LiveIdsWithPrefixAsync(prefix, ct),
+            (ids, ct) => janitor.LiveAmongAsync(ids, ct)));
 
-    private void StartQuery()
+    /// <summary>
+    /// Until its shard's set is read, an entity is answered by an indexed look-up of its own id, which is exact
+    /// because only this node writes for a shard it hosts: so the first entities of a shard after a start (or a
+    /// shard's arrival) do not wait for the read of every stored id. Asks that arrive during a look-up share the next.
+    /// </summary>
+    private void StartPointQuery()
     {
-        // A query that started before an ask arrived may predate its shard's arrival here: such asks wait for the
-        // next one. Asks that arrive during a query are served together by the following query.
-        if (_inQuery is not null || _waiting.Count == 0)
+        if (_pointInFlight || _waiting.Count == 0)
         {
             return;
         }
 
-        _inQuery = new List<(IsStored, IActorRef)>(_waiting);
-        _waiting.Clear();
+        var batch = _waiting.GetRange(0, Math.Min(MaxPointBatch, _waiting.Count));
+        _waiting.RemoveRange(0, batch.Count);
+        _pointInFlight = true;
+        var ids = batch.Select(b => _prefix + b.Ask.EntityId).Distinct().ToList();
+        _pointQuery(ids, CancellationToken.None).PipeTo(
+            Self,
+            success: found => new PointResult(batch, found, null),
+            failure: e => new PointResult(batch, null, e));
+    }
+
+    private void OnPointResult(PointResult result)
+    {
+        _pointInFlight = false;
+        if (result.Found is null)
+        {
+            _log.Warning("Could not read whether {0} {1}* entities are stored ({2}); they recover through the journal",
+                result.Asks.Count, _prefix, result.Error?.GetBaseException().Message);
+        }
+
+        var found = result.Found is null ? null : new HashSet<string>(result.Found, StringComparer.Ordinal);
+        foreach (var (ask, replyTo) in result.Asks)
+        {
+            var isPending = _pending.TryGetValue(ask.ShardId, out var pending) && pending.Shard.Equals(ask.Shard);
+            var stored = found is null || found.Contains(_prefix + ask.EntityId) ||
+                         (_shards.TryGetValue(ask.ShardId, out var known) && known.Stored.Contains(ask.EntityId)) ||
+                         (isPending && pending.Marked.Contains(ask.EntityId));
+            if (!stored && isPending)
+            {
+                pending.Empty.Add(ask.EntityId);
+            }
+
+            replyTo.Tell(new StoredAnswer(stored));
+        }
+
+        StartPointQuery();
+    }
+
+    /// <summary>
+    /// Reads every stored id of the region once for all shards that arrived before the read started; from then on
+    /// their entities are answered from memory. Shards arriving during a read are covered by the following one.
+    /// </summary>
+    private void StartScan()
+    {
+        if (_scanning is not null || _pending.Count == 0)
+        {
+            return;
+        }
+
+        _scanning = _pending.Select(p => (p.Key, p.Value.Shard)).ToList();
         _query(CancellationToken.None).PipeTo(
             Self,
-            success: ids => new QueryResult(ids, null),
-            failure: e => new QueryResult(null, e));
+            success: ids => new ScanResult(ids, null),
+            failure: e => new ScanResult(null, e));
     }
 
-    private void OnQueryResult(QueryResult result)
+    private void OnScanResult(ScanResult result)
     {
-        var served = _inQuery ?? new List<(IsStored, IActorRef)>();
-        _inQuery = null;
+        var scanned = _scanning ?? new List<(string, IActorRef)>();
+        _scanning = null;
         if (result.Ids is null)
         {
-            _log.Warning("Could not read which {0}* entities are stored ({1}); {2} of them recover through the journal",
-                _prefix, result.Error?.GetBaseException().Message, served.Count);
-            foreach (var (_, replyTo) in served)
-            {
-                replyTo.Tell(new StoredAnswer(true));
-            }
+            _log.Warning("Could not read which {0}* entities are stored ({1}); their entities are looked up one by one meanwhile",
+                _prefix, result.Error?.GetBaseException().Message);
+            return; // the shards stay pending; the next ask starts another read
         }
-        else
+
+        var sets = new Dictionary<string, HashSet<string>>(StringComparer.Ordinal);
+        foreach (var (shardId, shard) in scanned)
         {
-            var wanted = new HashSet<string>(StringComparer.Ordinal);
-            foreach (var (ask, _) in served)
+            if (_pending.TryGetValue(shardId, out var pending) && pending.Shard.Equals(shard))
             {
-                wanted.Add(ask.ShardId);
-                _shards[ask.ShardId] = (ask.Shard, new HashSet<string>(StringComparer.Ordinal));
-            }
-
-            foreach (var persistenceId in result.Ids)
-            {
-                var entityId = persistenceId[_prefix.Length..];
-                var shard = _shardOf(entityId);
-                if (wanted.Contains(shard))
-                {
-                    _shards[shard].Stored.Add(entityId);
-                }
-            }
-
-            foreach (var (ask, replyTo) in served)
-            {
-                replyTo.Tell(new StoredAnswer(_shards[ask.ShardId].Stored.Contains(ask.EntityId)));
+                sets[shardId] = pending.Marked;
             }
         }
 
-        StartQuery();
+        foreach (var persistenceId in result.Ids)
+        {
+            var entityId = persistenceId[_prefix.Length..];
+            if (sets.TryGetValue(_shardOf(entityId), out var set))
+            {
+                set.Add(entityId);
+            }
+        }
+
+        foreach (var (shardId, set) in sets)
+        {
+            _shards[shardId] = (_pending[shardId].Shard, set);
+            _pending.Remove(shardId);
+        }
+
+        StartScan();
     }
 
-    private sealed record QueryResult(IReadOnlyList<string>? Ids, Exception? Error);
+    private sealed record ScanResult(IReadOnlyList<string>? Ids, Exception? Error);
+
+    private sealed record PointResult(List<(IsStored Ask, IActorRef ReplyTo)> Asks, IReadOnlyList<string>? Found, Exception? Error);
 }
 
 /// <summary>Does this entity have anything stored? Answered with <see cref="StoredAnswer"/>.</summary>

@@ -19,6 +19,13 @@ public sealed record ReplicaChangeApplied(long CorrelationId) : IBrokerSerializa
 /// </summary>
 public sealed record SyncReplica(TimeSpan Timeout) : INoSerializationVerificationNeeded;
 
+/// <summary>
+/// Add these elements, read from storage at start-up, to this node's replica only (not to DistributedData); answered
+/// with <see cref="ReplicaSynced"/>. Gossip does not remove them (after a whole-cluster restart it knows none of them);
+/// a direct removal does, and so does gossip once it has known them.
+/// </summary>
+public sealed record SeedReplica(IReadOnlyCollection<string> Elements) : INoSerializationVerificationNeeded;
+
 public sealed class ReplicaSynced : INoSerializationVerificationNeeded
 {
     public static readonly ReplicaSynced Instance = new();
@@ -48,6 +55,7 @@ public abstract class ReplicatedSetActor : ReceiveActor, IWithTimers
     private readonly HashSet<string> _known = new(StringComparer.Ordinal);
     private readonly HashSet<string> _pendingAdds = new(StringComparer.Ordinal);
     private readonly HashSet<string> _pendingRemoves = new(StringComparer.Ordinal);
+    private readonly HashSet<string> _seeded = new(StringComparer.Ordinal);
     private readonly Dictionary<long, PendingConfirm> _confirms = new();
     private long _nextCorrelation;
 
@@ -77,6 +85,19 @@ public abstract class ReplicatedSetActor : ReceiveActor, IWithTimers
             {
                 Reconcile(c.Get(_key).Elements);
             }
+        });
+        Receive<SeedReplica>(s =>
+        {
+            foreach (var element in s.Elements)
+            {
+                if (!_pendingRemoves.Contains(element) && _known.Add(element))
+                {
+                    _seeded.Add(element);
+                    OnAdded(element);
+                }
+            }
+
+            Sender.Tell(ReplicaSynced.Instance);
         });
         Receive<SyncReplica>(s => _replicator.Tell(Dsl.Get(_key, new ReadAll(s.Timeout), Sender)));
         Receive<GetSuccess>(g =>
@@ -198,6 +219,7 @@ public abstract class ReplicatedSetActor : ReceiveActor, IWithTimers
         else
         {
             _pendingAdds.Remove(element);
+            _seeded.Remove(element);
             _pendingRemoves.Add(element);
             if (_known.Remove(element))
             {
@@ -211,6 +233,7 @@ public abstract class ReplicatedSetActor : ReceiveActor, IWithTimers
         foreach (var element in current)
         {
             _pendingAdds.Remove(element); // gossip has caught up with the direct add
+            _seeded.Remove(element); // and gossip owns a seeded element once it knows it
             if (!_pendingRemoves.Contains(element) && _known.Add(element))
             {
                 OnAdded(element);
@@ -223,7 +246,7 @@ public abstract class ReplicatedSetActor : ReceiveActor, IWithTimers
             return;
         }
 
-        foreach (var element in _known.Where(e => !current.Contains(e) && !_pendingAdds.Contains(e)).ToList())
+        foreach (var element in _known.Where(e => !current.Contains(e) && !_pendingAdds.Contains(e) && !_seeded.Contains(e)).ToList())
         {
             _known.Remove(element);
             OnRemoved(element);

@@ -25,8 +25,14 @@ public sealed class RetainedIndexActor : ReplicatedSetActor
     public const string Name = "retained-index";
     private readonly TopicNameIndex _index = new();
     private readonly Cluster.BrokerMetrics? _metrics;
+    private readonly Dictionary<long, Action> _stored = new();
+    private long _nextStore;
 
-    public RetainedIndexActor(Cluster.BrokerMetrics? metrics = null)
+    /// <param name="indexWriter">
+    /// Also keeps the set in storage (<see cref="Persistence.SessionIndex"/>), read back at start-up, so that a restart
+    /// need not wake every topic entity to index its retained message again.
+    /// </param>
+    public RetainedIndexActor(Cluster.BrokerMetrics? metrics = null, IActorRef? indexWriter = null)
         : base("broker-retained-topics")
     {
         _metrics = metrics;
@@ -39,7 +45,35 @@ public sealed class RetainedIndexActor : ReplicatedSetActor
             }
 
             var replyTo = c.ReplyTo;
-            Change(c.Topic, c.HasRetained, replyTo is null ? null : () => replyTo.Tell(new RetainedIndexed(c.RequestId)));
+            var change = Persistence.SessionIndexChange.Retained(c.Topic, c.HasRetained);
+            if (replyTo is null || indexWriter is null)
+            {
+                indexWriter?.Tell(new Persistence.WriteSessionIndex(change));
+                Change(c.Topic, c.HasRetained, replyTo is null ? null : () => replyTo.Tell(new RetainedIndexed(c.RequestId)));
+                return;
+            }
+
+            // Confirmed once every node's index and the stored set have it.
+            var waiting = 2;
+            void Done()
+            {
+                if (--waiting == 0)
+                {
+                    replyTo.Tell(new RetainedIndexed(c.RequestId));
+                }
+            }
+
+            var id = ++_nextStore;
+            _stored[id] = Done;
+            indexWriter.Tell(new Persistence.WriteSessionIndex(change, Self, id));
+            Change(c.Topic, c.HasRetained, Done);
+        });
+        Receive<Persistence.SessionIndexWritten>(w =>
+        {
+            if (_stored.Remove(w.RequestId, out var done))
+            {
+                done();
+            }
         });
         Receive<FindRetainedTopics>(f =>
         {
@@ -51,7 +85,8 @@ public sealed class RetainedIndexActor : ReplicatedSetActor
 
     protected override string PeerName => Name;
 
-    public static Props Props(Cluster.BrokerMetrics? metrics = null) => Akka.Actor.Props.Create(() => new RetainedIndexActor(metrics));
+    public static Props Props(Cluster.BrokerMetrics? metrics = null, IActorRef? indexWriter = null) =>
+        Akka.Actor.Props.Create(() => new RetainedIndexActor(metrics, indexWriter));
 
     protected override void OnAdded(string element)
     {

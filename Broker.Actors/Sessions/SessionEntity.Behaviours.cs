@@ -120,6 +120,7 @@ public sealed partial class SessionEntity
                 // Recovery has run by now (expiry scheduled, routes being re-announced); answer once they are confirmed.
                 (_wakers ??= new()).Add(Sender);
                 AnswerWakersWhenRouted();
+                WokenForExpiry();
                 if (Unused)
                 {
                     Leave();
@@ -131,6 +132,12 @@ public sealed partial class SessionEntity
                 break;
             case ExpireTimer:
                 EndSession("expired");
+                break;
+            case ReceiveTimeout:
+                TryPassivate();
+                break;
+            case SessionIndexWritten written:
+                IndexWritten(written);
                 break;
             case JournalDone:
                 JournalAnswered();

@@ -78,6 +78,13 @@ public sealed partial class SessionEntity
             if (_journaled)
             {
                 DeleteJournal(null);
+                if (!_isLive)
+                {
+                    // The old session's index rows go; a new persistent session writes its own.
+                    IndexWrite(info.SessionExpiry > 0
+                        ? Persistence.SessionIndexChange.RemoveRoutes(_clientId)
+                        : Persistence.SessionIndexChange.RemoveSession(_clientId));
+                }
             }
 
             _persistent = _journaled && info.SessionExpiry > 0;
@@ -90,7 +97,9 @@ public sealed partial class SessionEntity
         _inflight.Capacity = Math.Max(1, Math.Min(info.ReceiveMaximum, _context.Options.Sessions.MaxInflight));
         _connection = attach.Connection;
         Context.Watch(_connection);
+        DisarmPassivation();
 
+        var previousExpiry = _expirySeconds;
         Store(new SessionOpened(info.SessionExpiry, info.Will));
         if (becomesPersistent && !info.CleanStart)
         {
@@ -98,7 +107,16 @@ public sealed partial class SessionEntity
             foreach (var (filter, options) in _subscriptions.ToList())
             {
                 Store(new SubscriptionAdded(filter, options));
+                IndexRoute(filter, null);
             }
+        }
+
+        // A new persistent session (or one whose expiry shrank) stores a deadline: the earliest it could expire, so
+        // that it is found on time even if this node fails while the client is connected. (Not awaited: the CONNACK
+        // waits for the journal, and the index write of the same moment follows within one batch.)
+        if (Indexed && (!present || info.SessionExpiry < previousExpiry || becomesPersistent))
+        {
+            IndexDeadline();
         }
 
         AfterWrites(() =>
@@ -158,6 +176,10 @@ public sealed partial class SessionEntity
         }
 
         Store(new SessionDetached(DateTimeOffset.UtcNow.ToUnixTimeMilliseconds()));
+        if (Indexed)
+        {
+            IndexDeadline();
+        }
 
         if (_will is not null)
         {
@@ -174,6 +196,7 @@ public sealed partial class SessionEntity
         }
 
         ScheduleExpiry();
+        ArmPassivation();
     }
 
     private void PublishWill()

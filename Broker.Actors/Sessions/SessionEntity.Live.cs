@@ -76,6 +76,7 @@ public sealed partial class SessionEntity
         }
 
         EndDelegation(takenOver: true);
+        DisarmPassivation();
         Timers.Cancel(PublishWillTimer.Instance);
         Timers.Cancel(ExpireTimer.Instance);
         if (_hasState || _subscriptions.Count > 0)
@@ -88,6 +89,7 @@ public sealed partial class SessionEntity
             if (_journaled)
             {
                 DeleteJournal(null);
+                IndexWrite(Persistence.SessionIndexChange.RemoveSession(_clientId));
             }
 
             _persistent = false;

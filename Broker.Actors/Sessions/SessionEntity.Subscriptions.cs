@@ -50,6 +50,11 @@ public sealed partial class SessionEntity
             var requestId = ++_nextRequestId;
             pending.Registrations.Add(requestId);
             Register(sub.TopicFilter, requestId);
+            var stored = ++_nextRequestId;
+            if (IndexRoute(sub.TopicFilter, () => SubscriptionConfirmed(stored)))
+            {
+                pending.Registrations.Add(stored); // the SUBACK also waits for the durable route
+            }
 
             var shared = MqttTopic.TryParseShared(sub.TopicFilter, out _, out _);
             var sendRetained = !shared && sub.RetainHandling switch
@@ -156,6 +161,7 @@ public sealed partial class SessionEntity
             {
                 Store(new SubscriptionRemoved(filter));
                 Unregister(filter);
+                UnindexRoute(filter);
                 HandBackShared(filter, store: true);
                 codes.Add(MqttReasonCode.Success);
             }

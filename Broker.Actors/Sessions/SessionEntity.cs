@@ -244,9 +244,17 @@ public sealed partial class SessionEntity : UntypedActor, IWithTimers, IWithUnbo
         }
 
         // A persistent session came back (after passivation, a restart or a failover): make sure every node routes
-        // to it again, and start its expiry clock, since nothing is connected yet.
+        // to it again, and start its expiry clock, since nothing is connected yet (SessionEntity.Passivation.cs:
+        // it leaves memory again once idle).
+        // Exact routes are in their topic entities' journals (written before the SUBACK), so only wildcard routes,
+        // which DistributedData keeps in memory, are announced again (the stored ones were also loaded at start-up).
         foreach (var (filter, _) in _subscriptions)
         {
+            if (!MqttTopic.HasWildcards(MqttTopic.TryParseShared(filter, out _, out var inner) ? inner : filter))
+            {
+                continue;
+            }
+
             var requestId = ++_nextRequestId;
             (_wakeRegistrations ??= new()).Add(requestId);
             Register(filter, requestId);
@@ -265,6 +273,7 @@ public sealed partial class SessionEntity : UntypedActor, IWithTimers, IWithUnbo
 
         ScheduleExpiry(TimeSpan.FromMilliseconds(remainingMs));
         RouteRecoveredInbound();
+        ArmPassivation();
     }
 
     private HashSet<long>? _wakeRegistrations; // created when a woken session re-announces routes
@@ -327,9 +336,16 @@ public sealed partial class SessionEntity : UntypedActor, IWithTimers, IWithUnbo
         Timers.CancelAll();
 
         // After every pending write: delete the journal and snapshots (then the payloads it referenced are released), then leave.
+        var indexed = !_isLive && _journaled;
         DeleteJournal(() =>
         {
             ReleaseRefs(released);
+            if (indexed)
+            {
+                // After the journal: a crash in between leaves rows whose session is gone, which the next wake deletes.
+                IndexWrite(Persistence.SessionIndexChange.RemoveSession(_clientId));
+            }
+
             Leave();
         });
     }

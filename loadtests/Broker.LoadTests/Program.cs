@@ -8,10 +8,32 @@ using Broker.Protocol;
 // arguments, 2 a threshold failed. The two quick probes of the first measurements stay, by their positional form:
 //   Broker.LoadTests fanin <port> [publishers] [messagesPerPublisher] [qos]
 //   Broker.LoadTests durable <port> [subscribers] [messages] [window] [qos: 1 (default) or 2] [payloadBytes: 64]
+//   Broker.LoadTests stored-sessions <stored> [resumes] [concurrency] [postgres connection string]  (StoredSessionsProbe)
 int Arg(int i, int fallback) => args.Length > i ? int.Parse(args[i], System.Globalization.CultureInfo.InvariantCulture) : fallback;
 if (args is ["durable", ..])
 {
     return await DurableScenario.RunAsync("127.0.0.1", Arg(1, 1883), Arg(2, 1), Arg(3, 10_000), Arg(4, 100), TimeSpan.FromSeconds(120), (MqttQoS)Arg(5, 1), Arg(6, 64));
+}
+
+if (args is ["stored-sessions-seed", var seedDir, var seedCount, ..])
+{
+    // Broker.LoadTests stored-sessions-seed <data dir> <count> [postgres connection string]: writes stored sessions for a stopped node
+    var seedOptions = new Broker.Configuration.BrokerOptions
+    {
+        Node = new Broker.Configuration.NodeOptions { DataDir = seedDir },
+        Storage = args.Length > 3
+            ? new Broker.Configuration.StorageOptions { Provider = "postgresql", ConnectionString = args[3] }
+            : new Broker.Configuration.StorageOptions(),
+    };
+    await StoredSessionSeeder.SeedAsync(seedOptions, 0, int.Parse(seedCount, System.Globalization.CultureInfo.InvariantCulture),
+        i => $"dev-{i}", i => i % 2 == 0 ? $"dev/{i}/cmd" : $"dev/{i}/+/set", 7 * 24 * 3600);
+    return 0;
+}
+
+if (args is ["stored-sessions", ..])
+{
+    // Broker.LoadTests stored-sessions <stored> [resumes] [concurrency] [postgres connection string]
+    return await StoredSessionsProbe.RunAsync(Arg(1, 20_000), Arg(2, 20_000), Arg(3, 64), args.Length > 4 ? args[4] : null);
 }
 
 if (args is ["fanin", ..])
