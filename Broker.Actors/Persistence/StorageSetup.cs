@@ -1,3 +1,4 @@
+using LinqToDB;
 using Broker.Configuration;
 using Microsoft.Data.Sqlite;
 using Npgsql;
@@ -123,6 +124,39 @@ public static class StorageSetup
         {
             throw new StorageUnavailableException($"Storage unusable: {Describe(o)}: {e.Message}", e);
         }
+    }
+
+    /// <summary>
+    /// SQLite only: every connection the journal and snapshot store open waits for the file's write lock inside SQLite
+    /// (PRAGMA busy_timeout: short sleeps of 1 to 100 ms) instead of getting SQLITE_BUSY at once, which
+    /// Microsoft.Data.Sqlite answers by sleeping 150 ms before it tries again. The journal's writes, its deletions after
+    /// a snapshot and the snapshot store's writes are separate connections to one file, so they meet that lock often;
+    /// each such meeting cost a stored message 150 ms (PUBACK p99 of 150–300 ms on SQLite). Null for PostgreSQL.
+    /// </summary>
+    public static Akka.Persistence.Sql.Config.DataOptionsSetup? DataOptions(BrokerOptions o)
+    {
+        if (!IsSqlite(o))
+        {
+            return null;
+        }
+
+        const string busy = "PRAGMA busy_timeout = 30000;";
+        var options = new DataOptions()
+            .UseConnectionString("SQLite.MS", ConnectionString(o))
+            .UseAfterConnectionOpened(
+                connection =>
+                {
+                    using var command = connection.CreateCommand();
+                    command.CommandText = busy;
+                    command.ExecuteNonQuery();
+                },
+                async (connection, ct) =>
+                {
+                    await using var command = connection.CreateCommand();
+                    command.CommandText = busy;
+                    await command.ExecuteNonQueryAsync(ct).ConfigureAwait(false);
+                });
+        return new Akka.Persistence.Sql.Config.DataOptionsSetup(options);
     }
 
     /// <summary>The persistence part of the node's HOCON.</summary>
