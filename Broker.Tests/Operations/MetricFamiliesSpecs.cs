@@ -7,7 +7,8 @@ namespace Broker.Tests.Operations;
 
 /// <summary>
 /// /metrics keeps the names, types and label names dashboards and alerts are written against: the table below is
-/// what the page served before it came from prometheus-net, and every family must still be there, as it was.
+/// what the page served before it came from prometheus-net (plus the ACL and rate-limit counters added with it), and
+/// every family must still be there, as it was.
 /// </summary>
 public sealed class MetricFamiliesSpecs
 {
@@ -33,6 +34,8 @@ public sealed class MetricFamiliesSpecs
         ["mqtt_durable_ack_timeouts_total"] = ("counter", ""),
         ["mqtt_qos2_duplicates_suppressed_total"] = ("counter", ""),
         ["mqtt_read_pauses_total"] = ("counter", ""),
+        ["mqtt_acl_denied_total"] = ("counter", "action"),
+        ["mqtt_rate_limit_pauses_total"] = ("counter", ""),
         ["mqtt_sessions"] = ("gauge", "state"),
         ["mqtt_subscriptions"] = ("gauge", ""),
         ["mqtt_messages_queued"] = ("gauge", ""),
