@@ -88,12 +88,32 @@ public sealed class HttpAuthorizer : IDisposable
             return Task.FromResult(cached);
         }
 
-        return _asking.GetOrAdd(question.Key, _ => SendAsync(question));
+        var asking = new TaskCompletionSource<AclAnswer>(TaskCreationOptions.RunContinuationsAsynchronously);
+        var shared = _asking.GetOrAdd(question.Key, asking.Task);
+        if (shared != asking.Task)
+        {
+            return shared; // the same question is already out: share its answer
+        }
+
+        _ = AnswerAsync(question, asking);
+        return asking.Task;
+    }
+
+    /// <summary>Asks, remembers, then lets go of the shared request (in that order: no window without either).</summary>
+    private async Task AnswerAsync(AclQuestion question, TaskCompletionSource<AclAnswer> asking)
+    {
+        var answer = await SendAsync(question).ConfigureAwait(false);
+        if (answer != AclAnswer.NoAnswer && _options.AclCacheSeconds > 0)
+        {
+            Remember(question.Key, answer);
+        }
+
+        _asking.TryRemove(new KeyValuePair<string, Task<AclAnswer>>(question.Key, asking.Task));
+        asking.SetResult(answer);
     }
 
     private async Task<AclAnswer> SendAsync(AclQuestion question)
     {
-        await Task.Yield(); // out of GetOrAdd's factory before any IO
         AclAnswer answer;
         try
         {
@@ -112,17 +132,13 @@ public sealed class HttpAuthorizer : IDisposable
                 _ => AclAnswer.NoAnswer,
             };
         }
-        catch (Exception e) when (e is HttpRequestException or TaskCanceledException or System.Text.Json.JsonException or NotSupportedException)
+        catch (Exception)
         {
+            // Unreachable, too slow, unreadable, or the node is stopping (client disposed): no answer. Nothing may
+            // escape, or the connection that waits for this answer would wait for ever.
             answer = AclAnswer.NoAnswer;
         }
 
-        if (answer != AclAnswer.NoAnswer && _options.AclCacheSeconds > 0)
-        {
-            Remember(question.Key, answer);
-        }
-
-        _asking.TryRemove(question.Key, out _);
         return answer;
     }
 
