@@ -144,6 +144,14 @@ public sealed class HttpAuthorizer : IDisposable
 
     private void Remember(string key, AclAnswer answer)
     {
+        lock (_answers) // after an HTTP round trip, not on the message path: a lock keeps the bound exact
+        {
+            RememberLocked(key, answer);
+        }
+    }
+
+    private void RememberLocked(string key, AclAnswer answer)
+    {
         var now = _clock();
         if (_answers.Count >= _options.AclCacheSize)
         {
