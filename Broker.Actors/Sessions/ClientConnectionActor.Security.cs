@@ -8,7 +8,8 @@ using Broker.Security;
 namespace Broker.Sessions;
 
 /// <summary>
-/// Authorization (Auth:AclFile) and the per-client limits Mqtt:MaxTopicLevels and Mqtt:MaxPublishRate, applied to
+/// Authorization (token claims, Auth:Http:AclUrl, Auth:AclFile: the chain is in ClientConnectionActor.Authorization.cs)
+/// and the per-client limits Mqtt:MaxTopicLevels and Mqtt:MaxPublishRate, applied to
 /// decoded packets after topic aliases are resolved, so that no encoding trick reaches past them:
 /// <list type="bullet">
 /// <item>PUBLISH not allowed: v5 PUBACK/PUBREC 0x87; 3.1.1 acknowledged as usual and dropped (3.1.1 has no way to
@@ -18,7 +19,7 @@ namespace Broker.Sessions;
 /// session never hears of it; the session's SUBACK for the rest is merged back in the client's order.</item>
 /// <item>Delivery: a message whose topic this client may not read is not sent (checked on the concrete topic, so a
 /// permitted wildcard subscription cannot reach into a denied subtree); decisions are cached per topic until the
-/// ACL file is reloaded.</item>
+/// ACL file is reloaded or the filters the HTTP service allowed change.</item>
 /// <item>Publish rate: over Mqtt:MaxPublishRate the socket is not read until tokens return (as EMQX throttles), so
 /// a fast client slows down instead of being disconnected and TCP pushes back on it.</item>
 /// </list>

@@ -33,6 +33,7 @@ public sealed class HttpAuthenticationSpecs : IDisposable
         Assert.Equal("http-dev-1", asked.GetProperty("clientId").GetString());
         Assert.Equal("dev", asked.GetProperty("username").GetString());
         Assert.Equal("127.0.0.1", asked.GetProperty("address").GetString());
+        Assert.Equal("connect", asked.GetProperty("action").GetString()); // one service can answer CONNECT and ACL questions
 
         var (refused, no) = await RawMqttClient.ConnectAsync(broker.Port, version, "http-dev-2",
             c => c with { Username = "dev", Password = Encoding.UTF8.GetBytes("wrong") });
