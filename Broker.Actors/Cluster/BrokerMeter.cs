@@ -8,8 +8,9 @@ namespace Broker.Cluster;
 /// <see cref="MeterName"/>, so that dotnet-counters, dotnet-monitor and OpenTelemetry's MeterProvider see them
 /// (<c>dotnet-counters monitor -n Broker.Node --counters Broker</c>). The instruments are observable: they read the
 /// lock-free counters of <see cref="BrokerMetrics"/> when a listener collects, so the message path pays nothing more.
-/// Names, tags and meanings are those of <c>/metrics</c> (README "Operations"); cluster membership and shard counts,
-/// which need the actor system, are on <c>/metrics</c> only.
+/// The journal latency is a histogram instrument, recorded as each write completes. Names, tags and meanings are
+/// those of <c>/metrics</c>, which is served from these instruments (README "Operations"); cluster membership and
+/// shard counts, which need the actor system, are added to <c>/metrics</c> by the node.
 /// </summary>
 public sealed class BrokerMeter : IDisposable
 {
@@ -52,6 +53,13 @@ public sealed class BrokerMeter : IDisposable
         meter.CreateObservableCounter("mqtt_protocol_errors_total", () => m.ProtocolErrors, description: "Connections closed for malformed or illegal input.");
         meter.CreateObservableCounter("mqtt_durable_ack_timeouts_total", () => m.DurableAckTimeouts, description: "QoS 1/2 publishes not stored in time.");
         meter.CreateObservableCounter("mqtt_qos2_duplicates_suppressed_total", () => m.Qos2DuplicatesSuppressed, description: "QoS 2 deliveries routed twice and taken once.");
+        meter.CreateObservableCounter("mqtt_acl_denied_total", () => new[]
+        {
+            new Measurement<long>(m.AclDeniedPublish, new KeyValuePair<string, object?>("action", "publish")),
+            new Measurement<long>(m.AclDeniedSubscribe, new KeyValuePair<string, object?>("action", "subscribe")),
+            new Measurement<long>(m.AclDeniedDelivery, new KeyValuePair<string, object?>("action", "delivery")),
+        }, description: "PUBLISH packets, SUBSCRIBE filters and deliveries refused by the topic checks (token claims, HTTP service, ACL file).");
+        meter.CreateObservableCounter("mqtt_rate_limit_pauses_total", () => m.RateLimitPauses, description: "Times a client's socket stopped being read for Mqtt:MaxPublishRate.");
         meter.CreateObservableCounter("mqtt_read_pauses_total", () => m.ReadPauses, description: "Times a publisher's socket stopped being read (back-pressure).");
         meter.CreateObservableGauge("mqtt_sessions", () => new[]
         {
@@ -62,8 +70,10 @@ public sealed class BrokerMeter : IDisposable
         meter.CreateObservableGauge("mqtt_messages_queued", () => m.Queued, description: "Messages waiting in the queues of sessions hosted on this node.");
         meter.CreateObservableGauge("mqtt_messages_inflight", () => m.Inflight, description: "Messages sent and not yet acknowledged.");
         meter.CreateObservableGauge("mqtt_retained_messages", () => m.RetainedMessages, description: "Topics holding a retained message.");
-        meter.CreateObservableCounter("broker_persist_latency_seconds_count", () => m.PersistLatency.Count, description: "Journal writes timed (count of broker_persist_latency_seconds).");
-        meter.CreateObservableCounter("broker_persist_latency_seconds_sum", () => m.PersistLatency.SumSeconds, "s", "Journal write latency, total (sum of broker_persist_latency_seconds).");
+        var persistLatency = meter.CreateHistogram<double>("broker_persist_latency_seconds", "s",
+            "Journal write latency of session and topic entities (PersistAsync to its callback).",
+            advice: new InstrumentAdvice<double> { HistogramBucketBoundaries = LatencyHistogram.Bounds });
+        m.PersistLatency.Observed = persistLatency.Record;
         meter.CreateObservableCounter("broker_storage_failures_total", () => m.StorageFailures, description: "Failed journal writes or recoveries.");
         meter.CreateObservableGauge("broker_uptime_seconds", () => (DateTimeOffset.UtcNow - m.StartedAt).TotalSeconds, "s", "Seconds since this node started.");
     }

@@ -183,7 +183,11 @@ public sealed class LatencyHistogram
         Interlocked.Increment(ref _buckets[i]);
         Interlocked.Add(ref _sumTicks, ticks);
         Interlocked.Increment(ref _count);
+        Observed?.Invoke((double)ticks / Stopwatch.Frequency);
     }
+
+    /// <summary>Each recorded latency in seconds, for the meter's histogram instrument (<see cref="BrokerMeter"/>).</summary>
+    public Action<double>? Observed { get; set; }
 
     /// <summary>Non-cumulative count of bucket <paramref name="i"/> (the last one is +Inf).</summary>
     public long Bucket(int i) => Interlocked.Read(ref _buckets[i]);

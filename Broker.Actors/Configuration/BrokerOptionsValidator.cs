@@ -129,8 +129,16 @@ public static class BrokerOptionsValidator
             errors.Add($"Auth:Http:Url = '{http.Url}' is not an http:// or https:// address");
         }
 
+        if (http.AclUrl.Length > 0 &&
+            !(Uri.TryCreate(http.AclUrl, UriKind.Absolute, out var aclUrl) && (aclUrl.Scheme == Uri.UriSchemeHttp || aclUrl.Scheme == Uri.UriSchemeHttps)))
+        {
+            errors.Add($"Auth:Http:AclUrl = '{http.AclUrl}' is not an http:// or https:// address");
+        }
+
         Range(errors, "Auth:Http:TimeoutSeconds", http.TimeoutSeconds, 1, 60);
         Range(errors, "Auth:Http:CacheSeconds", http.CacheSeconds, 0, 3600);
+        Range(errors, "Auth:Http:AclCacheSeconds", http.AclCacheSeconds, 0, 3600);
+        Range(errors, "Auth:Http:AclCacheSize", http.AclCacheSize, 100, 10_000_000);
         if (o.Auth.Jwt.Secret.Length is > 0 and < 32)
         {
             errors.Add($"Auth:Jwt:Secret is {o.Auth.Jwt.Secret.Length} characters long: at least 32 are needed for HS256");

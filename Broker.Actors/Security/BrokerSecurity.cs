@@ -38,6 +38,9 @@ public sealed class BrokerSecurity : IDisposable
     /// <summary>The ACL in force, or null when no Auth:AclFile is configured.</summary>
     public AclFile? Acl => _acl?.Current;
 
+    /// <summary>The HTTP ACL service (Auth:Http:AclUrl), or null when none is configured.</summary>
+    public HttpAuthorizer? HttpAcl { get; private init; }
+
     /// <summary>Changes with every ACL reload; connection actors keep their cached decisions while it stays the same.</summary>
     public int AclVersion => _acl?.Version ?? 0;
 
@@ -97,7 +100,16 @@ public sealed class BrokerSecurity : IDisposable
                 auth.Http.FailClosed ? "no answer refuses" : "no answer lets the password file decide");
         }
 
-        return new BrokerSecurity(authenticator, passwords, acl, allowAnonymous, reason) { _http = http };
+        HttpAuthorizer? httpAcl = null;
+        if (auth.Http.AclUrl.Length > 0)
+        {
+            httpAcl = new HttpAuthorizer(auth.Http);
+            log.Info("Security: PUBLISH and SUBSCRIBE are authorized by the HTTP service at {0} (timeout {1} s, answers cached {2} s, at most {3}, {4}), then the ACL file",
+                auth.Http.AclUrl, auth.Http.TimeoutSeconds, auth.Http.AclCacheSeconds, auth.Http.AclCacheSize,
+                auth.Http.FailClosed ? "no answer denies" : "no answer lets the ACL file decide");
+        }
+
+        return new BrokerSecurity(authenticator, passwords, acl, allowAnonymous, reason) { _http = http, HttpAcl = httpAcl };
     }
 
     private static ReloadingFile<T>? Load<T>(string key, string path, Func<string, string, T> parse, TimeSpan interval, ILoggingAdapter log)
@@ -130,5 +142,6 @@ public sealed class BrokerSecurity : IDisposable
         _passwords?.Dispose();
         _acl?.Dispose();
         _http?.Dispose();
+        HttpAcl?.Dispose();
     }
 }

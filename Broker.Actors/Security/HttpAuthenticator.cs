@@ -11,7 +11,7 @@ namespace Broker.Security;
 /// <summary>
 /// Authentication by an HTTP service (<c>Auth:Http:Url</c>), the way EMQX's HTTP authenticator and VerneMQ's webhooks
 /// do it: every CONNECT is POSTed as JSON
-/// <code>{"clientId":"...","username":"...","password":"...","address":"10.0.0.7","certificateCn":"..."}</code>
+/// <code>{"action":"connect","clientId":"...","username":"...","password":"...","address":"10.0.0.7","certificateCn":"..."}</code>
 /// and the service answers <c>200</c> with <c>{"result":"allow"}</c> (optionally <c>"username"</c>: the name the
 /// client is known by for ACLs), <c>{"result":"deny"}</c>, or <c>{"result":"ignore"}</c>: the next authenticator (the
 /// password file) decides. No answer within <c>Auth:Http:TimeoutSeconds</c>, another status, or an answer that does
@@ -46,7 +46,7 @@ public sealed class HttpAuthenticator : IAuthenticator, IDisposable
         Answer? answer;
         try
         {
-            using var response = await _http.PostAsJsonAsync(_options.Url, new Question(
+            using var response = await _http.PostAsJsonAsync(_options.Url, new Question("connect",
                 request.ClientId, request.Username, password, Host(request.RemoteAddress), request.CertificateSubject),
                 cancellationToken).ConfigureAwait(false);
             answer = response.StatusCode == HttpStatusCode.OK
@@ -98,6 +98,7 @@ public sealed class HttpAuthenticator : IAuthenticator, IDisposable
     };
 
     private sealed record Question(
+        [property: JsonPropertyName("action")] string Action,
         [property: JsonPropertyName("clientId")] string ClientId,
         [property: JsonPropertyName("username")] string? Username,
         [property: JsonPropertyName("password")] string? Password,

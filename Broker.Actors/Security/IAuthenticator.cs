@@ -33,8 +33,11 @@ public enum AuthOutcome
     NotAuthorized,
 }
 
-/// <summary>The decision, and the username the client is known by for ACLs (from the certificate, or as given).</summary>
-public sealed record AuthResult(AuthOutcome Outcome, string? Username)
+/// <summary>
+/// The decision, and the username the client is known by for ACLs (from the certificate, or as given);
+/// <see cref="Grants"/> are the topics its token's <c>acl</c> claim lets it use (null: the token carried none).
+/// </summary>
+public sealed record AuthResult(AuthOutcome Outcome, string? Username, TopicGrants? Grants = null)
 {
     public static AuthResult Bad { get; } = new(AuthOutcome.BadCredentials, null);
 

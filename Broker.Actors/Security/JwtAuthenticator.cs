@@ -1,4 +1,5 @@
 using System.Text;
+using System.Text.Json;
 using Broker.Configuration;
 using Microsoft.IdentityModel.JsonWebTokens;
 using Microsoft.IdentityModel.Tokens;
@@ -9,7 +10,8 @@ namespace Broker.Security;
 /// A client whose password is a JSON Web Token (three base64url parts) is let in when the token validates against the
 /// configured key (<c>Auth:Jwt:Secret</c> for HMAC, <c>Auth:Jwt:JwksFile</c> for public keys): signature, expiry
 /// ("exp", "nbf", 30 s of clock skew) and, when configured, issuer and audience. Its username is the one it sent, or
-/// the token's "sub" without one. A token that does not validate is refused (0x04 / 0x86); a password that is not a
+/// the token's "sub" without one; the topics of its <c>acl</c> claim, if any, are its <see cref="TopicGrants"/> (a claim
+/// that does not parse refuses the token). A token that does not validate is refused (0x04 / 0x86); a password that is not a
 /// token goes on to the next authenticator (the password file). The keys are read at start-up.
 /// </summary>
 public sealed class JwtAuthenticator : IAuthenticator
@@ -59,6 +61,18 @@ public sealed class JwtAuthenticator : IAuthenticator
         }
 
         var subject = result.Claims.TryGetValue("sub", out var sub) ? sub?.ToString() : null;
-        return new AuthResult(AuthOutcome.Allowed, request.Username ?? subject);
+        var username = request.Username ?? subject;
+        TopicGrants? grants;
+        try
+        {
+            using var payload = JsonDocument.Parse(Base64UrlEncoder.Decode(((JsonWebToken)result.SecurityToken).EncodedPayload));
+            grants = TopicGrants.FromClaim(payload.RootElement, request.ClientId, username);
+        }
+        catch (Exception e) when (e is FormatException or JsonException or ArgumentException)
+        {
+            return AuthResult.Bad; // a token whose topics cannot be read must not be let in with more than it grants
+        }
+
+        return new AuthResult(AuthOutcome.Allowed, username, grants);
     }
 }

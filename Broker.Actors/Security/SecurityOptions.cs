@@ -57,8 +57,17 @@ public sealed record HttpAuthOptions
     /// <summary>Seconds an "allow" is remembered; 0: ask every time.</summary>
     public int CacheSeconds { get; init; } = 60;
 
-    /// <summary>No usable answer refuses the client (true) or lets the password file decide (false).</summary>
+    /// <summary>No usable answer refuses the client (true) or lets the password file (for topics: the ACL file) decide (false).</summary>
     public bool FailClosed { get; init; } = true;
+
+    /// <summary>The URL PUBLISH and SUBSCRIBE are POSTed to (<see cref="Security.HttpAuthorizer"/>); empty: no HTTP authorization.</summary>
+    public string AclUrl { get; init; } = "";
+
+    /// <summary>Seconds an ACL answer (allow, deny or ignore) is remembered; 0: ask for every PUBLISH and SUBSCRIBE.</summary>
+    public int AclCacheSeconds { get; init; } = 60;
+
+    /// <summary>Most ACL answers remembered by a node.</summary>
+    public int AclCacheSize { get; init; } = 100_000;
 }
 
 /// <summary>The "Auth:Jwt" section: on when <see cref="Secret"/> or <see cref="JwksFile"/> is set.</summary>

@@ -65,7 +65,13 @@ public sealed partial class ClientConnectionActor
         if (decided.Result is { Outcome: AuthOutcome.Allowed } allowed)
         {
             _username = allowed.Username;
-            if (!MayPublishWill(_connect!))
+            _grants = allowed.Grants;
+            if (MayPublishWill(_connect!, decided) is not { } willAllowed)
+            {
+                return; // asked the HTTP service about the will; this runs again with its answer
+            }
+
+            if (!willAllowed)
             {
                 _context.Metrics.AclDenyPublish();
                 Warn("may not publish its will to {0}; refusing", _connect!.Will!.Topic);

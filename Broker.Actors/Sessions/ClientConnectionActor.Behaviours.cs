@@ -75,6 +75,9 @@ public sealed partial class ClientConnectionActor
     {
         switch (message)
         {
+            case MqttPacket or MqttDecodeError when _aclPending:
+                StashPacket(); // behind a packet that waits for the HTTP ACL service: order is kept
+                break;
             case MqttPublishPacket publish:
                 HandlePublish(publish);
                 break;

@@ -406,6 +406,14 @@ public sealed partial class ClientConnectionActor
 
     private void HandleUnsubscribe(MqttUnsubscribePacket unsubscribe)
     {
+        if (_httpGrantedFilters is not null)
+        {
+            foreach (var filter in unsubscribe.TopicFilters)
+            {
+                _grantsVersion += _httpGrantedFilters.Remove(InnerFilter(filter)) ? 1 : 0;
+            }
+        }
+
         var request = new SessionUnsubscribe(Self, unsubscribe);
         (_requestsPending ??= new()).Add((unsubscribe.PacketId, request));
         _session!.Tell(request);

@@ -8,7 +8,8 @@ using Broker.Security;
 namespace Broker.Sessions;
 
 /// <summary>
-/// Authorization (Auth:AclFile) and the per-client limits Mqtt:MaxTopicLevels and Mqtt:MaxPublishRate, applied to
+/// Authorization (token claims, Auth:Http:AclUrl, Auth:AclFile: the chain is in ClientConnectionActor.Authorization.cs)
+/// and the per-client limits Mqtt:MaxTopicLevels and Mqtt:MaxPublishRate, applied to
 /// decoded packets after topic aliases are resolved, so that no encoding trick reaches past them:
 /// <list type="bullet">
 /// <item>PUBLISH not allowed: v5 PUBACK/PUBREC 0x87; 3.1.1 acknowledged as usual and dropped (3.1.1 has no way to
@@ -18,7 +19,7 @@ namespace Broker.Sessions;
 /// session never hears of it; the session's SUBACK for the rest is merged back in the client's order.</item>
 /// <item>Delivery: a message whose topic this client may not read is not sent (checked on the concrete topic, so a
 /// permitted wildcard subscription cannot reach into a denied subtree); decisions are cached per topic until the
-/// ACL file is reloaded.</item>
+/// ACL file is reloaded or the filters the HTTP service allowed change.</item>
 /// <item>Publish rate: over Mqtt:MaxPublishRate the socket is not read until tokens return (as EMQX throttles), so
 /// a fast client slows down instead of being disconnected and TCP pushes back on it.</item>
 /// </list>
@@ -55,7 +56,14 @@ public sealed partial class ClientConnectionActor
         // $SYS/ belongs to the broker (MQTT-v5.0 4.7.2: topics starting with $ are for the server's own purposes);
         // a client's publish there would overwrite the broker's retained figures.
         var sys = topic.StartsWith("$SYS/", StringComparison.Ordinal) || topic == "$SYS";
-        if (sys || (_context.Security.Acl is { } acl && !acl.CanWrite(_clientId, _username, topic)))
+        var verdict = sys ? false : TopicsChecked ? MayPublish(topic, publish.QoS, publish.Retain) : true;
+        if (verdict is null)
+        {
+            return false; // the HTTP service is being asked; the packet waits in the stash
+        }
+
+        ForgetFreshAnswers();
+        if (verdict == false)
         {
             _context.Metrics.AclDenyPublish();
             _log.Info("Client {0} ({1}) may not publish to {2}: dropped", _clientId, _remote, topic);
@@ -122,26 +130,45 @@ public sealed partial class ClientConnectionActor
     /// </summary>
     private MqttSubscribePacket? AdmitSubscribe(MqttSubscribePacket subscribe)
     {
-        var acl = _context.Security.Acl;
         var maxLevels = _context.Options.Mqtt.MaxTopicLevels;
-        if (acl is null && maxLevels <= 0)
+        if (!TopicsChecked && maxLevels <= 0)
         {
             return subscribe;
         }
 
-        var refused = new MqttReasonCode?[subscribe.Subscriptions.Length];
-        var kept = ImmutableArray.CreateBuilder<MqttTopicSubscription>();
-        for (var i = 0; i < subscribe.Subscriptions.Length; i++)
+        var subscriptions = subscribe.Subscriptions;
+        var tooDeep = new bool[subscriptions.Length];
+        var judged = new (string Filter, MqttQoS QoS)?[subscriptions.Length];
+        for (var i = 0; i < subscriptions.Length; i++)
         {
-            var filter = subscribe.Subscriptions[i].TopicFilter;
+            var filter = subscriptions[i].TopicFilter;
             var levels = MqttTopic.TryParseShared(filter, out _, out var inner) ? Levels(inner) : Levels(filter);
-            if (maxLevels > 0 && levels > maxLevels)
+            tooDeep[i] = maxLevels > 0 && levels > maxLevels;
+            if (!tooDeep[i] && MqttTopic.IsValidTopicFilter(filter))
+            {
+                judged[i] = (filter, subscriptions[i].QoS); // an invalid filter is the session's to refuse
+            }
+        }
+
+        bool[]? verdicts = null;
+        if (TopicsChecked && (verdicts = MaySubscribe(judged)) is null)
+        {
+            return null; // the HTTP service is being asked; the packet waits in the stash
+        }
+
+        ForgetFreshAnswers();
+        var refused = new MqttReasonCode?[subscriptions.Length];
+        var kept = ImmutableArray.CreateBuilder<MqttTopicSubscription>();
+        for (var i = 0; i < subscriptions.Length; i++)
+        {
+            var filter = subscriptions[i].TopicFilter;
+            if (tooDeep[i])
             {
                 _context.Metrics.LimitRejected();
                 Warn("subscribed to a filter with more than Mqtt:MaxTopicLevels ({0}) levels", maxLevels);
                 refused[i] = IsV5 ? MqttReasonCode.TopicFilterInvalid : MqttReasonCode.UnspecifiedError;
             }
-            else if (acl is not null && MqttTopic.IsValidTopicFilter(filter) && !acl.CanSubscribe(_clientId, _username, filter))
+            else if (judged[i] is not null && verdicts is not null && !verdicts[i])
             {
                 _context.Metrics.AclDenySubscribe();
                 _log.Info("Client {0} ({1}) may not subscribe to {2}: refused", _clientId, _remote, filter);
@@ -149,7 +176,7 @@ public sealed partial class ClientConnectionActor
             }
             else
             {
-                kept.Add(subscribe.Subscriptions[i]);
+                kept.Add(subscriptions[i]);
             }
         }
 
@@ -212,31 +239,49 @@ public sealed partial class ClientConnectionActor
     /// <summary>May this client receive a message on <paramref name="topic"/>? Cached per topic until the ACL reloads.</summary>
     private bool MayRead(string topic)
     {
-        var security = _context.Security;
-        if (security.Acl is not { } acl)
+        if (!TopicsChecked)
         {
             return true;
         }
 
         var readDecisions = _readDecisions ??= new(StringComparer.Ordinal);
-        if (_readDecisionsVersion != security.AclVersion || readDecisions.Count >= MaxCachedReadDecisions)
+        var version = _context.Security.AclVersion + _grantsVersion;
+        if (_readDecisionsVersion != version || readDecisions.Count >= MaxCachedReadDecisions)
         {
             readDecisions.Clear();
-            _readDecisionsVersion = security.AclVersion;
+            _readDecisionsVersion = version;
         }
 
         if (!readDecisions.TryGetValue(topic, out var allowed))
         {
-            allowed = acl.CanRead(_clientId, _username, topic);
+            allowed = MayReadUncached(topic);
             readDecisions[topic] = allowed;
         }
 
         return allowed;
     }
 
-    /// <summary>Will messages are publishes too: a will the client could not publish itself refuses the CONNECT.</summary>
-    private bool MayPublishWill(MqttConnectPacket connect) =>
-        connect.Will is not { } will || _context.Security.Acl is not { } acl || acl.CanWrite(_clientId, _username, will.Topic);
+    /// <summary>
+    /// Will messages are publishes too: a will the client could not publish itself refuses the CONNECT. Null: the HTTP
+    /// service is being asked, and <paramref name="decided"/> runs again with its answer.
+    /// </summary>
+    private bool? MayPublishWill(MqttConnectPacket connect, object decided)
+    {
+        if (connect.Will is not { } will || !TopicsChecked)
+        {
+            return true;
+        }
+
+        var allowed = MayPublish(will.Topic, will.QoS, will.Retain, stashPacket: false);
+        if (allowed is null)
+        {
+            _authAwaitingWill = decided;
+            return null;
+        }
+
+        ForgetFreshAnswers();
+        return allowed;
+    }
 
     private static int Levels(string topic)
     {

@@ -175,6 +175,9 @@ public sealed partial class ClientConnectionActor : UntypedActor, IWithTimers, I
             case Operations.AdministrativeDisconnect:
                 HandleAdministrativeDisconnect();
                 break;
+            case AclDecided decided:
+                HandleAclDecided(decided);
+                break;
             default:
                 // An attach asked again (RequestAttach) can be answered twice; the second answer finds us attached.
                 // Timers of an earlier behaviour (ConnectTimeout, AttachTimeout, AttachRetry, KeepAliveCheck) and

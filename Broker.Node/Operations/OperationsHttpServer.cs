@@ -13,7 +13,7 @@ namespace Broker.Node.Operations;
 
 /// <summary>
 /// The node's HTTP endpoint for operators (Kestrel on <c>Metrics:Address</c>:<c>Metrics:Port</c>):
-/// <c>/metrics</c> (Prometheus text), <c>/health/live</c>, <c>/health/ready</c>, and with <c>Management:Token</c> the
+/// <c>/metrics</c> (Prometheus text, by prometheus-net: <see cref="PrometheusExport"/>), <c>/health/live</c>, <c>/health/ready</c>, and with <c>Management:Token</c> the
 /// management API under <c>/api</c> (see <see cref="ManagementApi"/>). It starts before the broker, so that a probe
 /// sees "live, not ready" while storage and the cluster come up; <see cref="Attach"/> hands it the running broker.
 /// </summary>
@@ -22,6 +22,7 @@ public sealed class OperationsHttpServer : IAsyncDisposable
     private readonly WebApplication _app;
     private readonly ReadinessProbe _readiness = new();
     private volatile BrokerServer? _broker;
+    private PrometheusExport? _export;
     private volatile string _notReady = "starting";
 
     private OperationsHttpServer(WebApplication app)
@@ -72,29 +73,34 @@ public sealed class OperationsHttpServer : IAsyncDisposable
     }
 
     /// <summary>The broker is running: metrics, readiness and the API now answer for it.</summary>
-    public void Attach(BrokerServer broker) => _broker = broker;
+    public void Attach(BrokerServer broker)
+    {
+        var previous = Interlocked.Exchange(ref _export, new PrometheusExport(broker));
+        previous?.Dispose();
+        _broker = broker;
+    }
 
     /// <summary>The broker is stopping (or was removed from its cluster): readiness turns false at once.</summary>
     public void Detach(bool stopping = true)
     {
         _notReady = stopping ? "stopping" : "starting";
         _broker = null;
+        Interlocked.Exchange(ref _export, null)?.Dispose();
     }
 
     private void MapEndpoints(BrokerOptions options)
     {
         _app.MapGet("/metrics", async (HttpContext http) =>
         {
-            if (_broker is not { } broker)
+            if (Volatile.Read(ref _export) is not { } export)
             {
                 http.Response.StatusCode = StatusCodes.Status503ServiceUnavailable;
                 await http.Response.WriteAsync("broker not started\n").ConfigureAwait(false);
                 return;
             }
 
-            var text = await MetricsReport.RenderAsync(broker).ConfigureAwait(false);
-            http.Response.ContentType = PrometheusText.ContentType;
-            await http.Response.WriteAsync(text).ConfigureAwait(false);
+            http.Response.ContentType = PrometheusExport.ContentType;
+            await export.WriteAsync(http.Response.Body, http.RequestAborted).ConfigureAwait(false);
         });
 
         // Live: the process serves HTTP and its actor system runs. A failing liveness probe means "restart me".
@@ -129,6 +135,7 @@ public sealed class OperationsHttpServer : IAsyncDisposable
     public async ValueTask DisposeAsync()
     {
         _broker = null;
+        Interlocked.Exchange(ref _export, null)?.Dispose();
         await _app.StopAsync().ConfigureAwait(false);
         await _app.DisposeAsync().ConfigureAwait(false);
     }

@@ -33,6 +33,7 @@ public sealed class HttpAuthenticationSpecs : IDisposable
         Assert.Equal("http-dev-1", asked.GetProperty("clientId").GetString());
         Assert.Equal("dev", asked.GetProperty("username").GetString());
         Assert.Equal("127.0.0.1", asked.GetProperty("address").GetString());
+        Assert.Equal("connect", asked.GetProperty("action").GetString()); // one service can answer CONNECT and ACL questions
 
         var (refused, no) = await RawMqttClient.ConnectAsync(broker.Port, version, "http-dev-2",
             c => c with { Username = "dev", Password = Encoding.UTF8.GetBytes("wrong") });
@@ -98,61 +99,5 @@ public sealed class HttpAuthenticationSpecs : IDisposable
             c => c with { Username = user, Password = Encoding.UTF8.GetBytes(password) });
         await client.DisposeAsync();
         return connAck.ReasonCode;
-    }
-
-    /// <summary>The device registry: answers each POSTed question with {"result": decide(question)}.</summary>
-    private sealed class AuthService : IDisposable
-    {
-        private readonly HttpListener _listener = new();
-        private readonly List<JsonElement> _questions = new();
-
-        public AuthService(Func<JsonElement, string> decide)
-        {
-            var port = InteropEnvironment.FreePort();
-            Url = $"http://127.0.0.1:{port}/auth";
-            _listener.Prefixes.Add($"http://127.0.0.1:{port}/");
-            _listener.Start();
-            _ = Task.Run(async () =>
-            {
-                while (_listener.IsListening)
-                {
-                    HttpListenerContext context;
-                    try
-                    {
-                        context = await _listener.GetContextAsync();
-                    }
-                    catch (Exception e) when (e is HttpListenerException or ObjectDisposedException)
-                    {
-                        return;
-                    }
-
-                    var question = (await JsonDocument.ParseAsync(context.Request.InputStream)).RootElement.Clone();
-                    lock (_questions)
-                    {
-                        _questions.Add(question);
-                    }
-
-                    var answer = Encoding.UTF8.GetBytes(JsonSerializer.Serialize(new { result = decide(question) }));
-                    context.Response.ContentType = "application/json";
-                    await context.Response.OutputStream.WriteAsync(answer);
-                    context.Response.Close();
-                }
-            });
-        }
-
-        public string Url { get; }
-
-        public IReadOnlyList<JsonElement> Questions
-        {
-            get
-            {
-                lock (_questions)
-                {
-                    return _questions.ToList();
-                }
-            }
-        }
-
-        public void Dispose() => _listener.Close();
     }
 }

@@ -27,6 +27,9 @@ public sealed class SecurityConfigurationSpecs
         Assert.Equal(50, options.Mqtt.MaxSubscriptionsPerClient);
         Assert.True(options.Mqtt.Tls.Enabled);
         Assert.Null(Load().Options!.Auth.AllowAnonymous);
+        var (acl, aclErrors) = Load(("AUTH:HTTP:ACLURL", "http://127.0.0.1:8080/acl"), ("AUTH:HTTP:ACLCACHESECONDS", "0"), ("AUTH:HTTP:ACLCACHESIZE", "5000"));
+        Assert.Empty(aclErrors);
+        Assert.Equal(("http://127.0.0.1:8080/acl", 0, 5000), (acl!.Auth.Http.AclUrl, acl.Auth.Http.AclCacheSeconds, acl.Auth.Http.AclCacheSize));
     }
 
     [Theory]
@@ -39,6 +42,10 @@ public sealed class SecurityConfigurationSpecs
     [InlineData("Mqtt:Tls:RequireClientCertificate", "true", "Mqtt:Tls:Certificate = '' must name a PEM or PFX file")]
     [InlineData("Mqtt:Tls:Certificate", "/nonexistent/server.pem", "Mqtt:Tls:Certificate = '/nonexistent/server.pem': file not found")]
     [InlineData("Auth:Http:Url", "auth.local/check", "Auth:Http:Url = 'auth.local/check' is not an http:// or https:// address")]
+    [InlineData("Auth:Http:AclUrl", "ftp://acl.local/check", "Auth:Http:AclUrl = 'ftp://acl.local/check' is not an http:// or https:// address")]
+    [InlineData("Auth:Http:AclCacheSeconds", "-1", "Auth:Http:AclCacheSeconds = -1 is out of range")]
+    [InlineData("Auth:Http:AclCacheSize", "10", "Auth:Http:AclCacheSize = 10 is out of range")]
+    [InlineData("Auth:Http:AclCacheSize", "many", "Auth:Http:AclCacheSize = 'many'")]
     [InlineData("Auth:Jwt:Secret", "short", "Auth:Jwt:Secret is 5 characters long: at least 32 are needed")]
     [InlineData("Auth:Jwt:JwksFile", "/nonexistent/jwks.json", "Auth:Jwt:JwksFile = '/nonexistent/jwks.json': file not found")]
     public void A_bad_security_setting_names_its_key(string key, string value, string expected)
