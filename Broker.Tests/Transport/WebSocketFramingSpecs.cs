@@ -19,10 +19,12 @@ public sealed class WebSocketFramingSpecs(WebSocketFixture fixture) : IClassFixt
 
     public static TheoryData<string, byte[]> MalformedFrames => new()
     {
-        // 5.1: "The server MUST close the connection upon receiving a frame that is not masked" (here carrying a
-        // PINGREQ and a DISCONNECT). .NET's WebSocket checks it once it holds six bytes (the header with the mask key
-        // it expects), so a shorter unmasked frame waits for more input or the MQTT keep-alive.
-        { "unmasked frame", [0x82, 0x04, 0xC0, 0x00, 0xE0, 0x00] },
+        // 5.1: "The server MUST close the connection upon receiving a frame that is not masked" (here carrying two
+        // PINGREQs; had they reached MQTT, the close would be the broker's own 1000, not 1002). .NET's WebSocket
+        // checks it once it holds six bytes (the header with the mask key it expects), so a shorter unmasked frame
+        // waits for more input or the MQTT keep-alive. An_unmasked_frame_after_masked_ones_... shows its payload is
+        // never delivered.
+        { "unmasked frame", [0x82, 0x04, 0xC0, 0x00, 0xC0, 0x00] },
         // 5.2: reserved bits set without a negotiated extension.
         { "RSV1 set", [0xC2, 0x82, 1, 2, 3, 4, 0xC0 ^ 1, 0x00 ^ 2] },
         // 5.2: opcode 0x3 is reserved.
