@@ -1,3 +1,5 @@
+using System.Security.Cryptography;
+using System.Security.Cryptography.X509Certificates;
 using PuppeteerSharp;
 
 namespace Broker.Tests.Browser;
@@ -20,7 +22,12 @@ public sealed class HeadlessChromium : IAsyncDisposable
         _profile = profile;
     }
 
-    public static async Task<HeadlessChromium> LaunchAsync()
+    /// <param name="trusted">
+    /// Server certificates (self-signed or from a test CA) whose keys this browser accepts for TLS, by Chromium's
+    /// <c>--ignore-certificate-errors-spki-list</c>: a certificate error is ignored only for a chain that holds one of
+    /// these public keys (SHA-256 of the SubjectPublicKeyInfo). Any other certificate is still refused.
+    /// </param>
+    public static async Task<HeadlessChromium> LaunchAsync(params X509Certificate2[] trusted)
     {
         if (!File.Exists(Executable))
         {
@@ -38,10 +45,15 @@ public sealed class HeadlessChromium : IAsyncDisposable
             [
                 "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
                 "--disable-component-update", "--disable-sync", "--disable-dev-shm-usage",
+                .. trusted.Length == 0 ? Array.Empty<string>() : ["--ignore-certificate-errors-spki-list=" + string.Join(',', trusted.Select(SpkiHash))],
             ],
         });
         return new HeadlessChromium(browser, profile);
     }
+
+    /// <summary>base64(SHA-256(SubjectPublicKeyInfo)): how Chromium names a public key in its SPKI lists.</summary>
+    public static string SpkiHash(X509Certificate2 certificate) =>
+        Convert.ToBase64String(SHA256.HashData(certificate.PublicKey.ExportSubjectPublicKeyInfo()));
 
     /// <summary>A new page whose console errors and page errors are collected in <paramref name="errors"/>.</summary>
     public async Task<IPage> NewPageAsync(List<string> errors, int width = 1280, int height = 900)

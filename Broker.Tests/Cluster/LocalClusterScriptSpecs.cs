@@ -1,3 +1,4 @@
+using System.Security.Cryptography.X509Certificates;
 using Broker.Tests.Interop;
 using Xunit.Abstractions;
 using static Broker.Tests.Interop.InteropEnvironment;
@@ -7,7 +8,9 @@ namespace Broker.Tests.Cluster;
 /// <summary>
 /// The README's one-command local cluster, as a user runs it: <c>cluster-config/local-cluster.sh up</c> starts a
 /// throwaway PostgreSQL and three Broker.Node processes, waits until all three are Up and prints the endpoints and
-/// PIDs; Mosquitto's clients then use the cluster across nodes; <c>down</c> stops exactly those processes. It runs on
+/// PIDs; Mosquitto's clients then use the cluster across nodes, MQTT.js over ws and wss from Node and from a page in
+/// headless Chromium (ws to node 1, wss to node 2, answering a message sent to node 3), and the dashboard in the same
+/// browser; <c>down</c> stops exactly those processes. It runs on
 /// free ports and its own state folder (the script's LOCAL_CLUSTER_* variables), so it never takes the fixed ports
 /// of a cluster a developer has running. (It broke unnoticed once: Akka's numbered log templates came out garbled
 /// through the log bridge, and "up" waited forever for "Leader is moving node [...] to [Up]".)
@@ -113,12 +116,18 @@ public sealed class LocalClusterScriptSpecs(ITestOutputHelper output)
                 Assert.Contains($"MSG|{topic}/wss|1|hello from mqtt.js", secure.StdoutLines);
             }
 
-            // The dashboard of node 2, in headless Chromium, signed in with the token "up" made: three members Up,
-            // three nodes, and a client connected to node 3 that it finds and disconnects.
+            // Headless Chromium, trusting the certificate "up" made by its key (the wss listeners use it).
+            using var certificate = X509Certificate2.CreateFromPem(await File.ReadAllTextAsync(Path.Combine(runDir, "tls", "server.pem")));
+            await using var chromium = await Browser.HeadlessChromium.LaunchAsync(certificate);
+            var errors = new List<string>();
+            var browserStep = System.Diagnostics.Stopwatch.StartNew();
+            await BrowserPagesAnswerAcrossTheClusterAsync(chromium, errors, topic, mqtt[2], $"ws://127.0.0.1:{ws[0]}/mqtt", $"wss://127.0.0.1:{wss[1]}/mqtt");
+            output.WriteLine($"MQTT.js pages in Chromium over ws (node 1) and wss (node 2), answered via node 3: {browserStep.Elapsed.TotalSeconds:F1} s");
+
+            // The dashboard of node 2, signed in with the token "up" made: three members Up, three nodes, and a client
+            // connected to node 3 that it finds and disconnects.
             var token = (await File.ReadAllTextAsync(Path.Combine(runDir, "management-token"))).Trim();
             var device = await ConnectDeviceAsync(mqtt[2], $"dash-{Guid.NewGuid():N}"[..16]);
-            await using var chromium = await Browser.HeadlessChromium.LaunchAsync();
-            var errors = new List<string>();
             var page = await chromium.NewPageAsync(errors);
             await page.GoToAsync($"http://127.0.0.1:{metrics[1]}/dashboard");
             await page.TypeAsync("#token", token);
@@ -143,6 +152,45 @@ public sealed class LocalClusterScriptSpecs(ITestOutputHelper output)
 
         Assert.All(pids, pid => Assert.False(IsRunning(pid), $"node pid {pid} still runs after down"));
         Assert.False(Directory.Exists(runDir), "down left the state folder behind");
+    }
+
+    /// <summary>
+    /// MQTT.js's browser page in Chromium, once over ws:// to node 1 and once over wss:// to node 2: mosquitto_pub sends
+    /// a QoS 1 message to node 3, both pages receive it and answer, and mosquitto_sub on node 3 receives both answers.
+    /// </summary>
+    private static async Task BrowserPagesAnswerAcrossTheClusterAsync(
+        Browser.HeadlessChromium chromium, List<string> errors, string topic, int node3Mqtt, string node1Ws, string node2Wss)
+    {
+        await using var files = await Browser.BrowserMqttSpecs.ServePageAsync();
+        using var answers = ExternalProcess.Start(StdBuf,
+            ["-oL", MosquittoSub, "-h", "127.0.0.1", "-p", node3Mqtt.ToString(), "-q", "1", "-t", $"{topic}/browser/+/out", "-W", "90", "-v"]);
+        var pages = new Dictionary<string, PuppeteerSharp.IPage>();
+        foreach (var (label, url) in new[] { ("ws", node1Ws), ("wss", node2Wss) })
+        {
+            var page = await chromium.NewPageAsync(errors);
+            await page.GoToAsync($"{files.Origin}/?ws={Uri.EscapeDataString(url)}&in={Uri.EscapeDataString(topic + "/browser/in")}" +
+                                 $"&out={Uri.EscapeDataString($"{topic}/browser/{label}/out")}&echo=1");
+            await Browser.HeadlessChromium.WaitForAsync(page, "window.state === 'subscribed'", TimeSpan.FromSeconds(30));
+            pages[label] = page;
+        }
+
+        // Published until both answers are back: the pages' subscriptions (made on nodes 1 and 2) and mosquitto_sub's
+        // (on node 3) reach the other nodes within moments; bounded by 60 s.
+        var expected = pages.Keys.Select(label => $"{topic}/browser/{label}/out echo:from node 3").ToArray();
+        var deadline = DateTime.UtcNow.AddSeconds(60);
+        while (expected.Except(answers.StdoutLines).Any())
+        {
+            Assert.True(DateTime.UtcNow < deadline && !answers.HasExited,
+                $"answers from the browser pages: {answers.Stdout}\nerrors: {string.Join("\n", errors)}");
+            await ExternalProcess.RunAsync(MosquittoPub,
+                ["-h", "127.0.0.1", "-p", node3Mqtt.ToString(), "-q", "1", "-t", $"{topic}/browser/in", "-m", "from node 3"], TimeSpan.FromSeconds(30));
+            await Task.Delay(300);
+        }
+
+        foreach (var page in pages.Values)
+        {
+            Assert.Contains($"{topic}/browser/in|1|from node 3", await page.EvaluateExpressionAsync<string[]>("window.received"));
+        }
     }
 
     private static async Task<(string Id, MQTTnet.IMqttClient Client, Task<MQTTnet.MqttClientDisconnectedEventArgs> Kicked)> ConnectDeviceAsync(int port, string id)
