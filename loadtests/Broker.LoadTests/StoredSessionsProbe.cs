@@ -62,10 +62,13 @@ public static class StoredSessionsProbe
             var (firstPresent, _) = await ResumeAsync(port, 0, resumes / 2, resumes, count, concurrency);
             await WaitPassivatedAsync(server);
             var afterFirst = Heap();
+            var cpuBefore = Process.GetCurrentProcess().TotalProcessorTime;
             var (present, took) = await ResumeAsync(port, resumes / 2, resumes, resumes, count, concurrency);
+            var cpu = Process.GetCurrentProcess().TotalProcessorTime - cpuBefore;
             var half = resumes - (resumes / 2);
             Console.WriteLine($"resumed {present} of {half} sessions (session present) from {concurrency} clients in " +
-                $"{took.TotalSeconds:F1} s: {present / took.TotalSeconds:F0} resumes/s (each CONNECT to CONNACK, then DISCONNECT)");
+                $"{took.TotalSeconds:F1} s: {present / took.TotalSeconds:F0} resumes/s (each CONNECT to CONNACK, then DISCONNECT); " +
+                $"CPU {cpu.TotalMilliseconds / Math.Max(1, half):F2} ms per resume ({cpu.TotalSeconds / took.TotalSeconds:F2} cores; broker and clients, both in this process)");
 
             await Task.Delay(TimeSpan.FromSeconds(1));
             var awakeHeap = Heap();
