@@ -100,8 +100,13 @@ public sealed class BrokerServer : IAsyncDisposable
         ActorSystem system;
         try
         {
-            system = ActorSystem.Create(BrokerHocon.SystemName,
-                (setup ?? ActorSystemSetup.Empty).And(BootstrapSetup.Create().WithConfig(config)));
+            var systemSetup = (setup ?? ActorSystemSetup.Empty).And(BootstrapSetup.Create().WithConfig(config));
+            if (Persistence.StorageSetup.DataOptions(options) is { } storage)
+            {
+                systemSetup = systemSetup.And(storage);
+            }
+
+            system = ActorSystem.Create(BrokerHocon.SystemName, systemSetup);
         }
         catch (Exception e) when (ListenerPorts.IsAddressInUse(e))
         {

@@ -53,6 +53,7 @@ public sealed class EntityJournal : ReceivePersistentActor
             _snapshot = null;
             _recovered.Clear();
         });
+        Recover<JournalBatch>(b => _recovered.AddRange(b.Events));
         Recover<object>(e => _recovered.Add(e));
 
         Command<JournalWrite>(w =>
@@ -136,6 +137,12 @@ public sealed class EntityJournal : ReceivePersistentActor
         }
     }
 }
+
+/// <summary>
+/// Events of one entity written as one row (<see cref="JournalLink"/>'s group commit); recovery replays them one by
+/// one, in order, so the entity never sees the batch.
+/// </summary>
+public sealed record JournalBatch(IReadOnlyList<object> Events) : Serialization.IBrokerSerializable;
 
 /// <summary>Journal this event; answer <see cref="JournalDone"/> once it is stored.</summary>
 public sealed record JournalWrite(object Event) : INoSerializationVerificationNeeded;

@@ -193,9 +193,9 @@ public sealed partial class TopicEntity : UntypedActor, IWithUnboundedStash
 
     private void JournalAnswered()
     {
-        var wrote = _journal.Answered();
+        var stored = _journal.Answered();
         FlushHolderChanges(whenIdle: true);
-        if (wrote && (++_eventsSinceSnapshot >= _context.Options.Storage.SnapshotEvery || PayloadRowsToDrop())
+        if (stored > 0 && ((_eventsSinceSnapshot += stored) >= _context.Options.Storage.SnapshotEvery || PayloadRowsToDrop())
             && _journal.PendingWrites == 0 && _holderChanges.Count == 0)
         {
             _eventsSinceSnapshot = 0;
@@ -409,7 +409,12 @@ public sealed partial class TopicEntity : UntypedActor, IWithUnboundedStash
     /// </summary>
     private void Store(ITopicEvent e, Action? then = null)
     {
-        _journal.Write(e, then);
+        _journal.Write(e, then, e switch
+        {
+            SharedPayloadStored p => p.Message.Payload.Length,
+            RetainedMessageSet r => r.Message.Payload.Length,
+            _ => 0,
+        });
         if (_subscribers.Count == 0 && _retained is null && _payloads.Count == 0 && _holderChanges.Count == 0)
         {
             _eventsSinceSnapshot = 0;

@@ -36,7 +36,7 @@ public sealed partial class SessionEntity
         }
 
         _journaled = true;
-        _journal.Write(e, then);
+        _journal.Write(e, then, e is MessageQueued q ? q.Message.Message.Payload.Length : 0);
     }
 
     private void AfterWrites(Action action) => _journal.AfterWrites(action);
@@ -45,19 +45,27 @@ public sealed partial class SessionEntity
 
     private void JournalAnswered()
     {
-        if (_journal.Answered())
+        if (_journal.Answered() is var stored and > 0)
         {
-            _eventsSinceSnapshot++;
+            _eventsSinceSnapshot += stored;
+            _rowsSinceSnapshot++;
             MaybeSnapshot();
         }
     }
 
+    /// <summary>
+    /// A snapshot after Storage:SnapshotEvery events, once they fill at least a tenth as many journal rows: under load
+    /// the journal writes many events per row (group commit), replaying them is cheap, and a snapshot with the deletion
+    /// it allows would cost more storage writes than the rows it saves.
+    /// </summary>
     private void MaybeSnapshot()
     {
         // Only when no write is pending: then the in-memory state is exactly the journaled state.
-        if (_journal.PendingWrites == 0 && !_ending && _eventsSinceSnapshot >= _context.Options.Storage.SnapshotEvery)
+        var every = _context.Options.Storage.SnapshotEvery;
+        if (_journal.PendingWrites == 0 && !_ending && _eventsSinceSnapshot >= every && _rowsSinceSnapshot >= every / 10)
         {
             _eventsSinceSnapshot = 0;
+            _rowsSinceSnapshot = 0;
             _journal.Snapshot(new SessionSnapshot(
                 _expirySeconds, _will, _subscriptions.ToList(), _queue.Items.ToList(), _inflight.Entries.ToList(), _inboundQos2?.ToList() ?? [], _detachedAtMs,
                 _inboundPending?.Values.ToList() ?? [], _originStream, _originSeq, _seen?.ToList() ?? []));

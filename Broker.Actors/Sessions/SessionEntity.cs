@@ -44,6 +44,7 @@ public sealed partial class SessionEntity : UntypedActor, IWithTimers, IWithUnbo
     private bool _journaled; // something of this session is in the journal (recovered or written)
     private bool _recovering;
     private int _eventsSinceSnapshot;
+    private int _rowsSinceSnapshot;
     private bool _ending;
 
     private IActorRef? _connection;

@@ -74,12 +74,14 @@ public sealed class SharedPayloadSpecs : IDisposable
         // expired already). Count what the journal holds.
         var deliveries = Subscribers * Messages;
         var sessions = $"persistence_id like 'session-shared-{run}-%' and persistence_id <> 'session-{shortLivedId}'";
-        var (refRows, refBytes) = Query($"select count(*), coalesce(sum(length(message)), 0) from journal where {sessions} and manifest = 'se-qr' and deleted = 0");
+        var (refRows, refBytes) = Query($"select count(*), coalesce(sum(length(message)), 0) from journal where {sessions} and manifest in ('se-qr', 'jb') and deleted = 0");
         var (inlineRows, _) = Query($"select count(*), 0 from journal where {sessions} and manifest = 'se-q' and deleted = 0");
         var (topicRows, topicBytes) = Query($"select count(*), coalesce(sum(length(message)), 0) from journal where persistence_id = 'topic-{topic}' and deleted = 0");
-        _output.WriteLine($"{deliveries} stored deliveries of {PayloadSize + 6}-byte payloads: sessions {refRows} reference rows, {refBytes} bytes " +
+        _output.WriteLine($"{deliveries} stored deliveries of {PayloadSize + 6}-byte payloads: sessions {refRows} rows of references, {refBytes} bytes " +
             $"({refBytes / Math.Max(1, refRows)} per row), {inlineRows} inline rows; topic {topicRows} rows, {topicBytes} bytes");
-        Assert.Equal(deliveries, refRows);
+        // One reference per delivery, several to a row when a session gathers them (group commit): the bytes show that
+        // no payload went into a session's journal (the payloads alone would be over 2 KB per delivery).
+        Assert.InRange(refRows, 1, deliveries);
         Assert.Equal(0, inlineRows);
         Assert.True(refBytes < deliveries * 200L, $"session references take {refBytes} bytes");
         Assert.InRange(topicBytes, (long)Messages * PayloadSize, 2L * Messages * PayloadSize); // each payload once, plus holder lists

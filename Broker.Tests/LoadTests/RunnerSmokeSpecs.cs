@@ -105,6 +105,21 @@ public sealed class RunnerSmokeSpecs(SmokeBrokerFixture fixture, ITestOutputHelp
     }
 
     [Fact]
+    public async Task Durable_at_QoS_1_and_2_gets_every_acknowledged_message_into_every_persistent_session()
+    {
+        var result = await RunAsync("durable --clients 4 --subscribers 2 --qos 1,2 --load inject:200:2s --warmup 500ms");
+        AssertDeliveredWithoutLoss(result);
+        Assert.Equal(2, result.PerQoS.Length);
+        Assert.All(result.PerQoS, q =>
+        {
+            Assert.Equal(q.Sent, q.Acked);
+            Assert.True(q.Received >= 2 * q.Acked, $"QoS {q.QoS}: {q.Received} received for {q.Acked} acknowledged into two sessions");
+        });
+        Assert.Equal(0, result.PerQoS.Single(q => q.QoS == 2).Duplicates);
+        Assert.Equal("0", result.Facts["publishes refused"]);
+    }
+
+    [Fact]
     public async Task Retained_storm_fetches_every_retained_message()
     {
         var result = await RunAsync("retained-storm --topics 100 --clients 2 --load inject:2:2s --warmup 0s");

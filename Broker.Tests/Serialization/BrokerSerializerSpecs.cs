@@ -91,6 +91,10 @@ public sealed class BrokerSerializerSpecs : IDisposable
             new LinkItem(_ref, new NodeDeliver(Message, [new NodeRecipient("c1", 7, null)], _ref, 5, Origin, 3)),
         ]);
         yield return new LinkBatch([]);
+        yield return new Broker.Persistence.JournalBatch([
+            new MessageQueued(Queued, Origin), new MessageQueued(QueuedByRef), new MessageSent(7), new MessageCompleted(7),
+            new SubscriptionAdded("a/#", Options), new TopicSubscriberAdded("c1", null, LiveNode, 9),
+        ]);
         yield return new StartLiveSession(new AttachSession("c1", _ref, new ConnectionInfo(MqttProtocolVersion.V500, true, 0, Will, 10)), 7);
         yield return new ClaimLiveSession("c1", _ref, 7);
         yield return new LiveSessionClaimed(7);

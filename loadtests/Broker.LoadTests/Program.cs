@@ -8,10 +8,11 @@ using Broker.Protocol;
 // arguments, 2 a threshold failed. The two quick probes of the first measurements stay, by their positional form:
 //   Broker.LoadTests fanin <port> [publishers] [messagesPerPublisher] [qos]
 //   Broker.LoadTests durable <port> [subscribers] [messages] [window] [qos: 1 (default) or 2] [payloadBytes: 64]
+//   Broker.LoadTests journal-limit sqlite:<file>|postgres:<connection string> [rows] [batch] [writers] [bytes]  (JournalInsertLimit)
 //   Broker.LoadTests stored-sessions <stored> [resumes] [concurrency] [postgres connection string]  (StoredSessionsProbe)
 //   Broker.LoadTests stored-sessions-resume <port,port,...> <stored> <resumes> [concurrency]  (running nodes, seeded ids)
 int Arg(int i, int fallback) => args.Length > i ? int.Parse(args[i], System.Globalization.CultureInfo.InvariantCulture) : fallback;
-if (args is ["durable", ..])
+if (args is ["durable", var durablePort, ..] && int.TryParse(durablePort, out _))
 {
     return await DurableScenario.RunAsync("127.0.0.1", Arg(1, 1883), Arg(2, 1), Arg(3, 10_000), Arg(4, 100), TimeSpan.FromSeconds(120), (MqttQoS)Arg(5, 1), Arg(6, 64));
 }
@@ -43,6 +44,12 @@ if (args is ["stored-sessions-resume", var resumePorts, var resumeStored, var re
     var ports = resumePorts.Split(',').Select(p => int.Parse(p, System.Globalization.CultureInfo.InvariantCulture)).ToArray();
     return await StoredSessionsProbe.ResumeOnNodesAsync(ports, int.Parse(resumeStored, System.Globalization.CultureInfo.InvariantCulture),
         int.Parse(resumeCount, System.Globalization.CultureInfo.InvariantCulture), Arg(4, 64));
+}
+
+if (args is ["journal-limit", var journalTarget, ..])
+{
+    // Broker.LoadTests journal-limit sqlite:<file>|postgres:<connection string> [rows] [batch] [writers] [messageBytes]
+    return await JournalInsertLimit.RunAsync(journalTarget, Arg(2, 200_000), Arg(3, 200), Arg(4, 1), Arg(5, 120));
 }
 
 if (args is ["fanin", ..])

@@ -11,6 +11,8 @@ namespace Broker.Persistence.Serialization;
 /// "lb", a <see cref="LinkBatch"/>: the item count; then per item its target (a number: 0 when the path follows,
 /// n for the n-th distinct path of this batch), its manifest and its own serialized form, length-prefixed, so that
 /// each item reads as it would alone (optional trailing fields included).
+/// "jb", a <see cref="JournalBatch"/> (a journal row of several events of one entity): the event count; per event its
+/// manifest and its own serialized form, length-prefixed, likewise.
 /// </summary>
 public sealed partial class BrokerSerializer
 {
@@ -67,6 +69,32 @@ public sealed partial class BrokerSerializer
         }
 
         return new LinkBatch(items);
+    }
+
+    private void WriteJournalBatch(BrokerBinaryWriter w, JournalBatch batch)
+    {
+        w.VarUInt((ulong)batch.Events.Count);
+        var item = new BrokerBinaryWriter();
+        foreach (var e in batch.Events)
+        {
+            w.String(Manifest(e));
+            item.Clear();
+            Write(item, e);
+            w.Bytes(item.WrittenSpan);
+        }
+    }
+
+    private JournalBatch ReadJournalBatch(ref BrokerBinaryReader r)
+    {
+        var count = checked((int)r.VarUInt());
+        var events = new object[count];
+        for (var i = 0; i < count; i++)
+        {
+            var manifest = r.RequiredString();
+            events[i] = Read(r.BytesInPlace(), manifest);
+        }
+
+        return new JournalBatch(events);
     }
 
     private void WriteRoutePublishes(BrokerBinaryWriter w, RoutePublishes batch)

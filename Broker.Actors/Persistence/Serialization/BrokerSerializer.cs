@@ -79,6 +79,7 @@ public sealed partial class BrokerSerializer : SerializerWithStringManifest
         TopicSnapshot => "te-snap3",
         NodeDeliver => "nd",
         Cluster.LinkBatch => "lb",
+        JournalBatch => "jb",
         SessionOpened => "se-o",
         SessionCleared => "se-c",
         SubscriptionAdded => "se-sa",
@@ -113,6 +114,9 @@ public sealed partial class BrokerSerializer : SerializerWithStringManifest
         {
             case Cluster.LinkBatch m:
                 WriteLinkBatch(w, m);
+                break;
+            case JournalBatch m:
+                WriteJournalBatch(w, m);
                 break;
             case RoutePublishes m:
                 WriteRoutePublishes(w, m);
@@ -346,6 +350,7 @@ public sealed partial class BrokerSerializer : SerializerWithStringManifest
         return manifest switch
         {
             "lb" => ReadLinkBatch(ref r),
+            "jb" => ReadJournalBatch(ref r),
             "rpb" => ReadRoutePublishes(ref r),
             "rp" => new RoutePublish(r.Message(), Ref(ref r), r.Long(), r.TrailingOrigin()),
             "pr" => new PublishRouted(r.Long(), checked((int)r.VarUInt())),

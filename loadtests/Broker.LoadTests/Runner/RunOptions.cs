@@ -8,7 +8,7 @@ public sealed record RunOptions
 {
     public const string Usage = """
         usage: Broker.LoadTests <scenario> [options]
-        scenarios: connect-storm, fan-in, fan-out, point-to-point, request-response, persistent-sessions,
+        scenarios: connect-storm, fan-in, fan-out, point-to-point, request-response, persistent-sessions, durable,
                    retained-storm, failover   (list: Broker.LoadTests list)
         common options (defaults in brackets; the scenario's own defaults are shown by 'list'):
           --targets H:P,H:P     brokers; virtual clients are spread over them [127.0.0.1:1883]
