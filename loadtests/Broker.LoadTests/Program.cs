@@ -10,6 +10,7 @@ using Broker.Protocol;
 //   Broker.LoadTests durable <port> [subscribers] [messages] [window] [qos: 1 (default) or 2] [payloadBytes: 64]
 //   Broker.LoadTests journal-limit sqlite:<file>|postgres:<connection string> [rows] [batch] [writers] [bytes]  (JournalInsertLimit)
 //   Broker.LoadTests stored-sessions <stored> [resumes] [concurrency] [postgres connection string]  (StoredSessionsProbe)
+//   Broker.LoadTests stored-sessions-resume <port,port,...> <stored> <resumes> [concurrency]  (running nodes, seeded ids)
 int Arg(int i, int fallback) => args.Length > i ? int.Parse(args[i], System.Globalization.CultureInfo.InvariantCulture) : fallback;
 if (args is ["durable", var durablePort, ..] && int.TryParse(durablePort, out _))
 {
@@ -35,6 +36,14 @@ if (args is ["stored-sessions", ..])
 {
     // Broker.LoadTests stored-sessions <stored> [resumes] [concurrency] [postgres connection string]
     return await StoredSessionsProbe.RunAsync(Arg(1, 20_000), Arg(2, 20_000), Arg(3, 64), args.Length > 4 ? args[4] : null);
+}
+
+if (args is ["stored-sessions-resume", var resumePorts, var resumeStored, var resumeCount, ..])
+{
+    // Resumes seeded sessions (stored-sessions-seed) on running nodes, each client on the next port in turn.
+    var ports = resumePorts.Split(',').Select(p => int.Parse(p, System.Globalization.CultureInfo.InvariantCulture)).ToArray();
+    return await StoredSessionsProbe.ResumeOnNodesAsync(ports, int.Parse(resumeStored, System.Globalization.CultureInfo.InvariantCulture),
+        int.Parse(resumeCount, System.Globalization.CultureInfo.InvariantCulture), Arg(4, 64));
 }
 
 if (args is ["journal-limit", var journalTarget, ..])

@@ -62,10 +62,13 @@ public static class StoredSessionsProbe
             var (firstPresent, _) = await ResumeAsync(port, 0, resumes / 2, resumes, count, concurrency);
             await WaitPassivatedAsync(server);
             var afterFirst = Heap();
+            var cpuBefore = Process.GetCurrentProcess().TotalProcessorTime;
             var (present, took) = await ResumeAsync(port, resumes / 2, resumes, resumes, count, concurrency);
+            var cpu = Process.GetCurrentProcess().TotalProcessorTime - cpuBefore;
             var half = resumes - (resumes / 2);
             Console.WriteLine($"resumed {present} of {half} sessions (session present) from {concurrency} clients in " +
-                $"{took.TotalSeconds:F1} s: {present / took.TotalSeconds:F0} resumes/s (each CONNECT to CONNACK, then DISCONNECT)");
+                $"{took.TotalSeconds:F1} s: {present / took.TotalSeconds:F0} resumes/s (each CONNECT to CONNACK, then DISCONNECT); " +
+                $"CPU {cpu.TotalMilliseconds / Math.Max(1, half):F2} ms per resume ({cpu.TotalSeconds / took.TotalSeconds:F2} cores; broker and clients, both in this process)");
 
             await Task.Delay(TimeSpan.FromSeconds(1));
             var awakeHeap = Heap();
@@ -93,7 +96,10 @@ public static class StoredSessionsProbe
         }
     }
 
-    private static async Task<(int Present, TimeSpan Took)> ResumeAsync(int port, int from, int to, int resumes, int count, int concurrency)
+    private static Task<(int Present, TimeSpan Took)> ResumeAsync(int port, int from, int to, int resumes, int count, int concurrency) =>
+        ResumeAsync([port], from, to, resumes, count, concurrency);
+
+    private static async Task<(int Present, TimeSpan Took)> ResumeAsync(int[] ports, int from, int to, int resumes, int count, int concurrency)
     {
         var next = from - 1;
         var present = 0;
@@ -108,7 +114,7 @@ public static class StoredSessionsProbe
                 RawMqttConnection c;
                 try
                 {
-                    c = await RawMqttConnection.ConnectAsync("127.0.0.1", port, id, MqttProtocolVersion.V500,
+                    c = await RawMqttConnection.ConnectAsync("127.0.0.1", ports[i % ports.Length], id, MqttProtocolVersion.V500,
                         cleanStart: false, sessionExpiry: 7 * 24 * 3600);
                 }
                 catch (InvalidOperationException)
@@ -134,6 +140,20 @@ public static class StoredSessionsProbe
         }
 
         return (present, resuming.Elapsed);
+    }
+
+    /// <summary>
+    /// K resumes of stored sessions (written by <c>stored-sessions-seed</c> before the nodes started) on running
+    /// nodes, from C concurrent clients, client i on node i mod n; prints resumes per second in all and per node.
+    /// </summary>
+    public static async Task<int> ResumeOnNodesAsync(int[] ports, int count, int resumes, int concurrency)
+    {
+        resumes = Math.Min(resumes, count);
+        var (present, took) = await ResumeAsync(ports, 0, resumes, resumes, count, concurrency);
+        var rate = present / took.TotalSeconds;
+        Console.WriteLine($"resumed {present} of {resumes} sessions (session present) on {ports.Length} node(s) from {concurrency} clients in " +
+            $"{took.TotalSeconds:F1} s: {rate:F0} resumes/s, {rate / ports.Length:F0} per node (each CONNECT to CONNACK, then DISCONNECT)");
+        return present == resumes ? 0 : 2;
     }
 
     private static async Task<int> WaitPassivatedAsync(BrokerServer server)
