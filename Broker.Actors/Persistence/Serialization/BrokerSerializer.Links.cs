@@ -34,11 +34,23 @@ public sealed partial class BrokerSerializer
                 Ref(w, target);
             }
 
-            w.String(Manifest(message));
-            item.Clear();
-            Write(item, message);
-            w.Bytes(item.WrittenSpan);
+            WriteNested(w, item, message);
         }
+    }
+
+    /// <summary>One item of a batch as it would be alone: its manifest, then its own form, length-prefixed (<paramref name="scratch"/> is reused).</summary>
+    private void WriteNested(BrokerBinaryWriter w, BrokerBinaryWriter scratch, object message)
+    {
+        w.String(Manifest(message));
+        scratch.Clear();
+        Write(scratch, message);
+        w.Bytes(scratch.WrittenSpan);
+    }
+
+    private object ReadNested(ref BrokerBinaryReader r)
+    {
+        var manifest = r.RequiredString();
+        return Read(r.BytesInPlace(), manifest);
     }
 
     private LinkBatch ReadLinkBatch(ref BrokerBinaryReader r)
@@ -64,8 +76,7 @@ public sealed partial class BrokerSerializer
                 throw new FormatException($"link batch item {i} names target {index} of {targets.Count}");
             }
 
-            var manifest = r.RequiredString();
-            items[i] = new LinkItem(target, Read(r.BytesInPlace(), manifest));
+            items[i] = new LinkItem(target, ReadNested(ref r));
         }
 
         return new LinkBatch(items);
@@ -77,10 +88,7 @@ public sealed partial class BrokerSerializer
         var item = new BrokerBinaryWriter();
         foreach (var e in batch.Events)
         {
-            w.String(Manifest(e));
-            item.Clear();
-            Write(item, e);
-            w.Bytes(item.WrittenSpan);
+            WriteNested(w, item, e);
         }
     }
 
@@ -90,8 +98,7 @@ public sealed partial class BrokerSerializer
         var events = new object[count];
         for (var i = 0; i < count; i++)
         {
-            var manifest = r.RequiredString();
-            events[i] = Read(r.BytesInPlace(), manifest);
+            events[i] = ReadNested(ref r);
         }
 
         return new JournalBatch(events);
