@@ -14,7 +14,7 @@ namespace Broker.Tests.Durability;
 /// and a third persistent client holds one QoS 1 message it received but did not acknowledge. Then kill -9 and a
 /// new process on the same storage: every message arrives (QoS 2 exactly once, QoS 1 at least once, each topic in
 /// order), the retained message is still there, and the unacknowledged message comes again with DUP and the same
-/// packet id [MQTT-4.4.0-1].
+/// packet id [MQTT-4.4.0-1], to a 3.1.1 and a v5 holder.
 /// </summary>
 public abstract class KillRecoverySpecs : IDisposable
 {
@@ -42,6 +42,7 @@ public abstract class KillRecoverySpecs : IDisposable
         var unackedTopic = $"dur/{run}/unacked";
         var subscribers = new (ClientVersion Version, string Id)[] { (ClientVersion.V500, $"kill-v5-{run}"), (ClientVersion.V311, $"kill-v311-{run}") };
         var holderId = $"kill-holder-{run}";
+        var holderV5Id = $"kill-holder-v5-{run}";
 
         var node = await StartNodeAsync(args);
         foreach (var (version, id) in subscribers)
@@ -55,6 +56,9 @@ public abstract class KillRecoverySpecs : IDisposable
         var (holder, _) = await ConnectAsync(node.MqttPort, ClientVersion.V311, holderId, cleanStart: false);
         await using var holderBeforeKill = holder;
         await holder.SubscribeAsync(1, unackedTopic, MqttQoS.AtLeastOnce);
+        var (holderV5, _) = await ConnectAsync(node.MqttPort, ClientVersion.V500, holderV5Id, cleanStart: true, sessionExpiry: 3600);
+        await using var holderV5BeforeKill = holderV5;
+        await holderV5.SubscribeAsync(1, unackedTopic, MqttQoS.AtLeastOnce);
 
         var clock = Stopwatch.StartNew();
         var (publisher, _) = await ConnectAsync(node.MqttPort, ClientVersion.V500, $"kill-pub-{run}", cleanStart: true);
@@ -70,6 +74,8 @@ public abstract class KillRecoverySpecs : IDisposable
 
         // Delivered, never acknowledged.
         var unacked = await holder.ExpectAsync<MqttPublishPacket>(TimeSpan.FromSeconds(10));
+        var unackedV5 = await holderV5.ExpectAsync<MqttPublishPacket>(TimeSpan.FromSeconds(10));
+        Assert.False(unackedV5.Dup);
         Assert.Equal(MqttQoS.AtLeastOnce, unacked.QoS);
         Assert.False(unacked.Dup);
 
@@ -87,6 +93,18 @@ public abstract class KillRecoverySpecs : IDisposable
             Assert.True(again.Dup, "redelivery without DUP");
             Assert.Equal(unacked.PacketId, again.PacketId);
             await holderAgain.SendAsync(new MqttPubAckPacket { PacketId = again.PacketId });
+        }
+
+        // The same in v5 [MQTT-4.4.0-1].
+        var (holderV5Again, holderV5Ack) = await ConnectAsync(node.MqttPort, ClientVersion.V500, holderV5Id, cleanStart: false, sessionExpiry: 3600);
+        await using (holderV5Again)
+        {
+            Assert.True(holderV5Ack.SessionPresent, "v5 holder's session lost");
+            var again = await holderV5Again.ExpectAsync<MqttPublishPacket>(TimeSpan.FromSeconds(30));
+            Assert.Equal("unacked-00001", System.Text.Encoding.UTF8.GetString(again.Payload.Span));
+            Assert.True(again.Dup, "v5 redelivery without DUP");
+            Assert.Equal(unackedV5.PacketId, again.PacketId);
+            await holderV5Again.SendAsync(new MqttPubAckPacket { PacketId = again.PacketId });
         }
 
         foreach (var (version, id) in subscribers)
