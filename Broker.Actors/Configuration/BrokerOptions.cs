@@ -162,6 +162,12 @@ public sealed record StorageOptions
     public int SnapshotEvery { get; init; } = 1000;
 
     /// <summary>
+    /// Payload bytes a session journals between snapshots at most (unless its own state is larger: then twice that),
+    /// so that large messages flowing through a connected session do not pile up in its journal until SnapshotEvery.
+    /// </summary>
+    public long SnapshotEveryBytes { get; init; } = 16L * 1024 * 1024;
+
+    /// <summary>
     /// A QoS 1/2 publish routed to 2 or more subscribers with a payload of at least this many bytes is journaled once,
     /// by its topic entity, and persistent sessions journal only a reference to it (README "Storage").
     /// </summary>

@@ -59,6 +59,7 @@ public static class BrokerOptionsValidator
         }
 
         Range(errors, "Storage:SnapshotEvery", o.Storage.SnapshotEvery, 10, 1_000_000);
+        Range(errors, "Storage:SnapshotEveryBytes", o.Storage.SnapshotEveryBytes, 64 * 1024, 1L << 40);
         Range(errors, "Storage:SharedPayloadMinBytes", o.Storage.SharedPayloadMinBytes, 0, int.MaxValue);
         if (string.IsNullOrWhiteSpace(o.Node.DataDir))
         {

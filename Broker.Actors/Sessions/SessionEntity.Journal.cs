@@ -36,7 +36,9 @@ public sealed partial class SessionEntity
         }
 
         _journaled = true;
-        _journal.Write(e, then, e is MessageQueued q ? q.Message.Message.Payload.Length : 0);
+        var bytes = e is MessageQueued { Message.PayloadId: 0 } q ? q.Message.Message.Payload.Length : 0; // a reference carries no payload
+        _bytesSinceSnapshot += bytes;
+        _journal.Write(e, then, bytes);
     }
 
     private void AfterWrites(Action action) => _journal.AfterWrites(action);
@@ -56,20 +58,41 @@ public sealed partial class SessionEntity
     /// <summary>
     /// A snapshot after Storage:SnapshotEvery events, once they fill at least a tenth as many journal rows: under load
     /// the journal writes many events per row (group commit), replaying them is cheap, and a snapshot with the deletion
-    /// it allows would cost more storage writes than the rows it saves.
+    /// it allows would cost more storage writes than the rows it saves. Or after Storage:SnapshotEveryBytes of payload,
+    /// once that is also twice the payload the snapshot itself would hold (so its cost stays a fraction of what it saves).
     /// </summary>
     private void MaybeSnapshot()
     {
         // Only when no write is pending: then the in-memory state is exactly the journaled state.
-        var every = _context.Options.Storage.SnapshotEvery;
-        if (_journal.PendingWrites == 0 && !_ending && _eventsSinceSnapshot >= every && _rowsSinceSnapshot >= every / 10)
+        var storage = _context.Options.Storage;
+        if (_journal.PendingWrites > 0 || _ending)
+        {
+            return;
+        }
+
+        var byCount = _eventsSinceSnapshot >= storage.SnapshotEvery && _rowsSinceSnapshot >= storage.SnapshotEvery / 10;
+        var byBytes = _bytesSinceSnapshot >= storage.SnapshotEveryBytes && _bytesSinceSnapshot >= 2 * StateBytes();
+        if (byCount || byBytes)
         {
             _eventsSinceSnapshot = 0;
             _rowsSinceSnapshot = 0;
+            _bytesSinceSnapshot = 0;
             _journal.Snapshot(new SessionSnapshot(
                 _expirySeconds, _will, _subscriptions.ToList(), _queue.Items.ToList(), _inflight.Entries.ToList(), _inboundQos2?.ToList() ?? [], _detachedAtMs,
                 _inboundPending?.Values.ToList() ?? [], _originStream, _originSeq, _seen?.ToList() ?? []));
         }
+    }
+
+    /// <summary>Payload bytes a snapshot would hold: the queue's and the in-flight messages'.</summary>
+    private long StateBytes()
+    {
+        var bytes = _queue.Bytes;
+        foreach (var i in _inflight.Entries)
+        {
+            bytes += i.Message.Message.Payload.Length;
+        }
+
+        return bytes;
     }
 
     private void Restore(SessionSnapshot s)

@@ -45,6 +45,7 @@ public sealed partial class SessionEntity : UntypedActor, IWithTimers, IWithUnbo
     private bool _recovering;
     private int _eventsSinceSnapshot;
     private int _rowsSinceSnapshot;
+    private long _bytesSinceSnapshot;
     private bool _ending;
 
     private IActorRef? _connection;

@@ -41,11 +41,13 @@ public sealed class CleanSessionsWithoutStorageSpecs : IDisposable
             "--Mqtt:DurableAckTimeout=3");
         var run = Guid.NewGuid().ToString("N")[..8];
 
-        // Warm-up while the database runs: every client id and topic once (their shards learn they have no rows).
+        // Warm-up while the database runs: every client id and topic once (their shards learn they have no rows). At
+        // QoS 1, so that each topic entity has routed it (its shard's stored ids read) before the database goes: a QoS 0
+        // warm-up let the test stop the database while a topic shard was still reading them (seen in CI under load).
         for (var p = 0; p < Publishers; p++)
         {
             var (warm, _) = await ConnectAsync(_node.MqttPort, ClientVersion.V500, $"pub-{run}-{p}", cleanStart: true);
-            await warm.SendAsync(new MqttPublishPacket { Topic = $"nostorage/{run}/{p}", Payload = new byte[] { 1 } });
+            await PublishAllAsync(warm, $"nostorage/{run}/{p}", MqttQoS.AtLeastOnce, ["warm"]);
             await DisconnectAsync(warm);
         }
 
