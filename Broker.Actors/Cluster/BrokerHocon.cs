@@ -20,6 +20,11 @@ public static class BrokerHocon
         }
 
         return $$"""
+        # The scheduler's timer wheel wakes every tick even when nothing is due (Akka's default: 10 ms, 100 wakes a
+        # second, each waking a pool thread). Nothing in the broker needs timers finer than a few tens of ms (keep
+        # alive, retries, rate-limit resumes, heartbeats); no message on its normal path waits on it. Measured idle:
+        # one node 2.45 -> 1.68 % of a core, three nodes 2.9-3.6 -> 2.8-2.9 % each, p99 at 1,000 msg/s unchanged.
+        akka.scheduler.tick-duration = 33ms
         akka {
           loglevel = INFO
           stdout-loglevel = WARNING
