@@ -83,29 +83,9 @@ public abstract class KillRecoverySpecs : IDisposable
         _output.WriteLine($"killed node pid {node.Process.Pid}");
         node = await StartNodeAsync(args);
 
-        // The unacknowledged delivery: sent again, with DUP, under its original packet id.
-        var (holderAgain, holderAck) = await ConnectAsync(node.MqttPort, ClientVersion.V311, holderId, cleanStart: false);
-        await using (holderAgain)
-        {
-            Assert.True(holderAck.SessionPresent, "holder's session lost");
-            var again = await holderAgain.ExpectAsync<MqttPublishPacket>(TimeSpan.FromSeconds(30));
-            Assert.Equal("unacked-00001", System.Text.Encoding.UTF8.GetString(again.Payload.Span));
-            Assert.True(again.Dup, "redelivery without DUP");
-            Assert.Equal(unacked.PacketId, again.PacketId);
-            await holderAgain.SendAsync(new MqttPubAckPacket { PacketId = again.PacketId });
-        }
-
-        // The same in v5 [MQTT-4.4.0-1].
-        var (holderV5Again, holderV5Ack) = await ConnectAsync(node.MqttPort, ClientVersion.V500, holderV5Id, cleanStart: false, sessionExpiry: 3600);
-        await using (holderV5Again)
-        {
-            Assert.True(holderV5Ack.SessionPresent, "v5 holder's session lost");
-            var again = await holderV5Again.ExpectAsync<MqttPublishPacket>(TimeSpan.FromSeconds(30));
-            Assert.Equal("unacked-00001", System.Text.Encoding.UTF8.GetString(again.Payload.Span));
-            Assert.True(again.Dup, "v5 redelivery without DUP");
-            Assert.Equal(unackedV5.PacketId, again.PacketId);
-            await holderV5Again.SendAsync(new MqttPubAckPacket { PacketId = again.PacketId });
-        }
+        // The unacknowledged delivery: sent again, with DUP, under its original packet id, in 3.1.1 and v5 [MQTT-4.4.0-1].
+        await ExpectResentAsync(node.MqttPort, ClientVersion.V311, holderId, unacked.PacketId);
+        await ExpectResentAsync(node.MqttPort, ClientVersion.V500, holderV5Id, unackedV5.PacketId);
 
         foreach (var (version, id) in subscribers)
         {
@@ -160,6 +140,20 @@ public abstract class KillRecoverySpecs : IDisposable
         }
         catch (IOException)
         {
+        }
+    }
+
+    private static async Task ExpectResentAsync(int port, ClientVersion version, string clientId, ushort packetId)
+    {
+        var (client, connAck) = await ConnectAsync(port, version, clientId, cleanStart: false, sessionExpiry: 3600);
+        await using (client)
+        {
+            Assert.True(connAck.SessionPresent, $"{clientId}: session lost");
+            var again = await client.ExpectAsync<MqttPublishPacket>(TimeSpan.FromSeconds(30));
+            Assert.Equal("unacked-00001", System.Text.Encoding.UTF8.GetString(again.Payload.Span));
+            Assert.True(again.Dup, $"{clientId}: redelivery without DUP");
+            Assert.Equal(packetId, again.PacketId);
+            await client.SendAsync(new MqttPubAckPacket { PacketId = again.PacketId });
         }
     }
 
