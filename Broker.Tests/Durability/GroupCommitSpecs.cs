@@ -61,15 +61,21 @@ public sealed class GroupCommitSpecs(ITestOutputHelper output) : IDisposable
         var (p2, _) = await ConnectAsync(node.MqttPort, ClientVersion.V500, $"group-p2-{run}", cleanStart: true);
         var acked1 = new List<string>();
         var acked2 = new List<string>();
-        var flood1 = FloodAsync(p1, q1Topic, MqttQoS.AtLeastOnce, "q1", acked1);
-        var flood2 = FloodAsync(p2, q2Topic, MqttQoS.ExactlyOnce, "q2", acked2);
+        var underWay = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var ackedSoFar = 0;
+        void Acked()
+        {
+            if (Interlocked.Increment(ref ackedSoFar) >= 3000)
+            {
+                underWay.TrySetResult();
+            }
+        }
+
+        var flood1 = FloodAsync(p1, q1Topic, MqttQoS.AtLeastOnce, "q1", acked1, Acked);
+        var flood2 = FloodAsync(p2, q2Topic, MqttQoS.ExactlyOnce, "q2", acked2, Acked);
 
         // Kill once the floods are well under way (thousands acknowledged), while both still have messages in flight.
-        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(60);
-        while (Count(acked1) + Count(acked2) < 3000 && DateTime.UtcNow < deadline && !flood1.IsCompleted && !flood2.IsCompleted)
-        {
-            await Task.Delay(20);
-        }
+        await Task.WhenAny(underWay.Task, flood1, flood2, Task.Delay(TimeSpan.FromSeconds(60)));
 
         Assert.False(flood1.IsCompleted || flood2.IsCompleted, "a flood ended before the kill (raise Max)");
         await node.KillHardAsync();
@@ -116,8 +122,8 @@ public sealed class GroupCommitSpecs(ITestOutputHelper output) : IDisposable
         }
     }
 
-    /// <summary>Publishes prefix-00000, prefix-00001, ... keeping 100 in flight; records each acknowledged payload (PUBACK, or PUBREC for QoS 2), in order of publishing, until the connection drops.</summary>
-    private static async Task FloodAsync(RawMqttClient client, string topic, MqttQoS qos, string prefix, List<string> acked)
+    /// <summary>Publishes prefix-00000, prefix-00001, ... keeping 100 in flight; records each acknowledged payload (PUBACK, or PUBREC for QoS 2), in order of publishing, and tells <paramref name="onAcked"/>, until the connection drops.</summary>
+    private static async Task FloodAsync(RawMqttClient client, string topic, MqttQoS qos, string prefix, List<string> acked, Action onAcked)
     {
         const int Window = 100;
         var inFlight = new Dictionary<ushort, int>();
@@ -177,6 +183,7 @@ public sealed class GroupCommitSpecs(ITestOutputHelper output) : IDisposable
                 }
 
                 // Acknowledged in any order; recorded as the contiguous prefix, so the list reads in publishing order.
+                onAcked();
                 done.Add(seq);
                 lock (acked)
                 {
@@ -191,14 +198,6 @@ public sealed class GroupCommitSpecs(ITestOutputHelper output) : IDisposable
         catch (Exception e) when (e is IOException or InvalidOperationException or TimeoutException or System.Net.Sockets.SocketException or ObjectDisposedException)
         {
             // The node was killed.
-        }
-    }
-
-    private static int Count(List<string> acked)
-    {
-        lock (acked)
-        {
-            return acked.Count;
         }
     }
 
