@@ -102,9 +102,8 @@ public sealed class JournalLink
         }
 
         var count = _group.Count;
+        var written = count == 1 ? _group[0] : new JournalBatch(_group.ToArray());
         Action? then;
-        object written;
-        written = count == 1 ? _group[0] : new JournalBatch(_group.ToArray());
         if (_groupThens.Count == 1)
         {
             then = _groupThens[0];

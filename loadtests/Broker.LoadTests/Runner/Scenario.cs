@@ -85,6 +85,24 @@ public abstract class Scenario(ScenarioContext context)
         return result;
     }
 
+    /// <summary>Leaves no persistent sessions behind: a clean-start connect of each (target index, client id) discards its session.</summary>
+    protected async Task DiscardSessionsAsync(IReadOnlyList<(int Target, string ClientId)> ids)
+    {
+        using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(30));
+        await ConnectManyAsync(ids.Count, async i =>
+        {
+            try
+            {
+                await DisposeAllAsync([await ConnectAsync(ids[i].Target, ids[i].ClientId, cts.Token, DefaultSettings)]);
+            }
+            catch (Exception e) when (e is IOException or System.Net.Sockets.SocketException or InvalidOperationException or OperationCanceledException or TimeoutException)
+            {
+            }
+
+            return 0;
+        });
+    }
+
     protected static async Task DisposeAllAsync(IEnumerable<LoadClient?> clients)
     {
         foreach (var c in clients)

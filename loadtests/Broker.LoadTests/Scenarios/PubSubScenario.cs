@@ -175,25 +175,9 @@ public sealed class PubSubScenario : Scenario
         }
     }
 
-    /// <summary>Leaves no persistent sessions behind: a clean-start connect of every client id discards its session.</summary>
-    private async Task DiscardSessionsAsync()
-    {
-        using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(30));
-        var ids = Enumerable.Range(0, SubscriberCount).Select(s => (s, SubscriberId(s)))
-            .Concat(Enumerable.Range(0, VirtualClients).Select(p => (PublisherTargetIndex(p), PublisherId(p)))).ToArray();
-        await ConnectManyAsync(ids.Length, async i =>
-        {
-            try
-            {
-                await DisposeAllAsync([await ConnectAsync(ids[i].Item1, ids[i].Item2, cts.Token, DefaultSettings)]);
-            }
-            catch (Exception e) when (e is IOException or System.Net.Sockets.SocketException or InvalidOperationException or OperationCanceledException or TimeoutException)
-            {
-            }
-
-            return 0;
-        });
-    }
+    private Task DiscardSessionsAsync() => DiscardSessionsAsync(
+        Enumerable.Range(0, SubscriberCount).Select(s => (s, SubscriberId(s)))
+            .Concat(Enumerable.Range(0, VirtualClients).Select(p => (PublisherTargetIndex(p), PublisherId(p)))).ToArray());
 }
 
 /// <summary>
