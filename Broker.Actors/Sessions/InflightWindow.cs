@@ -29,6 +29,8 @@ public sealed class InflightWindow
 
     public void Add(InflightMessage message) => _entries[message.PacketId] = message;
 
+    public bool Contains(ushort packetId) => _entries.ContainsKey(packetId);
+
     public bool TryGet(ushort packetId, out InflightMessage message) => _entries.TryGetValue(packetId, out message!);
 
     /// <summary>Marks a QoS 2 entry as released (PUBREC received, PUBREL sent).</summary>

@@ -50,11 +50,14 @@ public sealed class MessageQueue
 
     private static long SizeOf(QueuedMessage m) => m.Message.Payload.Length;
 
-    /// <summary>Adds a message; with <see cref="DropsOldest"/>, returns the messages dropped to make room (else null).</summary>
-    public List<QueuedMessage>? Enqueue(QueuedMessage message)
+    /// <summary>
+    /// Adds a message; with <see cref="DropsOldest"/> (and <paramref name="mayDrop"/>), returns the messages dropped to
+    /// make room (else null).
+    /// </summary>
+    public List<QueuedMessage>? Enqueue(QueuedMessage message, bool mayDrop = true)
     {
         List<QueuedMessage>? dropped = null;
-        if (DropsOldest)
+        if (DropsOldest && mayDrop)
         {
             while (_items.First is { } first && IsFull)
             {
@@ -88,6 +91,22 @@ public sealed class MessageQueue
         _items.RemoveFirst();
         Bytes -= SizeOf(first.Value);
         return first.Value;
+    }
+
+    /// <summary>Removes the first message the predicate selects; null when none does.</summary>
+    public QueuedMessage? RemoveFirst(Func<QueuedMessage, bool> predicate)
+    {
+        for (var node = _items.First; node is not null; node = node.Next)
+        {
+            if (predicate(node.Value))
+            {
+                Bytes -= SizeOf(node.Value);
+                _items.Remove(node);
+                return node.Value;
+            }
+        }
+
+        return null;
     }
 
     public void Clear()

@@ -84,34 +84,34 @@ public sealed partial class SessionEntity
     private void Pump()
     {
         var now = DateTimeOffset.UtcNow.ToUnixTimeMilliseconds();
-        while (Connected && !_inflight.IsFull && _queue.TryPeek(out var head))
+        // A message goes out only once it is stored (a copy the client has must survive a crash, or a publisher's
+        // resend would make a second one), under the packet id its position gives. The send itself is not journaled:
+        // after a crash the same message goes again with DUP set and the same id [MQTT-4.4.0-1], never a second copy
+        // under another id (for QoS 2 that would be a second delivery). It waits while a message in flight holds
+        // that id (65,535 positions back, or an id from an older journal).
+        while (Connected && !_inflight.IsFull && _queue.TryPeek(out var head) && head.Seq < _storedBelow)
         {
             if (head.Message.IsExpired(now))
             {
                 _context.Metrics.ExpiredAdd();
-                Store(QueueHeadDiscarded.Instance);
+                Store(new MessageDiscarded(head.Seq));
                 continue;
             }
 
-            var packetId = _packetIds.Allocate();
-            if (packetId == 0)
+            var packetId = QueuedMessage.PacketIdOf(head.Seq);
+            if (_inflight.Contains(packetId))
             {
-                return;
+                break;
             }
 
-            // A PUBLISH goes out only once its packet id is journaled: after a crash the same message is resent with
-            // DUP set and the same id [MQTT-4.4.0-1], never a second copy under another id (for QoS 2 that would be a
-            // second delivery). The writes of a whole window are batched by the journal, so this costs latency, not
-            // throughput.
-            Store(new MessageSent(packetId), () => Send(head, packetId));
+            _queue.Dequeue();
+            _inflight.Add(new InflightMessage(packetId, head, false));
+            var dup = head.Seq < _sentBelow;
+            _sentBelow = Math.Max(_sentBelow, head.Seq + 1);
+            _connection!.Tell(new SendPublish(head, packetId, dup));
         }
 
         ReleaseHeld();
-    }
-
-    private void Send(QueuedMessage message, ushort packetId)
-    {
-        _connection?.Tell(new SendPublish(message, packetId, false));
     }
 
     private void HandleOutboundAck(OutboundAck ack)

@@ -16,6 +16,7 @@ public sealed partial class SessionEntity
         where TEvent : ISessionEvent
     {
         Apply(e);
+        var storedBelow = e is MessageQueued ? _nextSeq : -1; // once stored, the message may be sent
         if (_released?.Count > 0)
         {
             // References whose last entry this event removed: released once the removal is stored.
@@ -31,8 +32,19 @@ public sealed partial class SessionEntity
 
         if (!_persistent)
         {
+            _storedBelow = Math.Max(_storedBelow, storedBelow);
             then?.Invoke();
             return;
+        }
+
+        if (storedBelow >= 0)
+        {
+            var after = then;
+            then = () =>
+            {
+                _storedBelow = storedBelow;
+                after?.Invoke();
+            };
         }
 
         _journaled = true;
@@ -79,7 +91,7 @@ public sealed partial class SessionEntity
             _bytesSinceSnapshot = 0;
             _journal.Snapshot(new SessionSnapshot(
                 _expirySeconds, _will, _subscriptions.ToList(), _queue.Items.ToList(), _inflight.Entries.ToList(), _inboundQos2?.ToList() ?? [], _detachedAtMs,
-                _inboundPending?.Values.ToList() ?? [], _originStream, _originSeq, _seen?.ToList() ?? []));
+                _inboundPending?.Values.ToList() ?? [], _originStream, _originSeq, _seen?.ToList() ?? [], _nextSeq, _sentBelow));
         }
     }
 
@@ -106,16 +118,21 @@ public sealed partial class SessionEntity
             _subscriptions[filter] = options;
         }
 
+        // An older snapshot's messages carry no position: they are numbered in order (its in-flight ones keep the
+        // packet ids they were sent with, which later sends avoid).
+        var legacy = s.NextSeq < 0;
+        _nextSeq = legacy ? 0 : s.NextSeq;
+        _sentBelow = s.SentBelow;
         foreach (var q in s.Queue)
         {
-            RefAdded(q);
-            _queue.Enqueue(q);
+            var queued = legacy ? q with { Seq = _nextSeq++ } : q;
+            RefAdded(queued);
+            _queue.Enqueue(queued, mayDrop: false);
         }
 
         foreach (var i in s.Inflight)
         {
             RefAdded(i.Message);
-            _packetIds.Reserve(i.PacketId);
             _inflight.Add(i);
         }
 

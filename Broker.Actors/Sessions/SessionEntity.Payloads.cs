@@ -245,7 +245,6 @@ public sealed partial class SessionEntity
         foreach (var removed in _inflight.RemoveWhere(i => !i.Released && Selected(i.Message)))
         {
             RefRemoved(removed.Message);
-            _packetIds.Release(removed.PacketId);
         }
     }
 

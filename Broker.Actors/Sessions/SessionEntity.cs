@@ -31,7 +31,9 @@ public sealed partial class SessionEntity : UntypedActor, IWithTimers, IWithUnbo
     private readonly Dictionary<string, SubscriptionOptions> _subscriptions = new(StringComparer.Ordinal);
     private readonly MessageQueue _queue;
     private readonly InflightWindow _inflight;
-    private readonly PacketIdAllocator _packetIds = new();
+    private long _nextSeq; // the position the next queued message takes (its packet id derives from it)
+    private long _storedBelow; // messages at positions below are journaled: only those may be sent
+    private long _sentBelow; // messages at positions below may have been sent: sent again, they carry DUP
     private HashSet<ushort>? _inboundQos2; // created when the first inbound QoS 2 id is recorded
 
     private readonly JournalLink _journal;
@@ -121,6 +123,7 @@ public sealed partial class SessionEntity : UntypedActor, IWithTimers, IWithUnbo
         switch (e)
         {
             case SessionOpened o:
+                _nextSeq = o.NextSeq ?? _nextSeq;
                 _expirySeconds = o.ExpirySeconds;
                 _detachedAtMs = 0;
                 _will = o.Will;
@@ -140,7 +143,6 @@ public sealed partial class SessionEntity : UntypedActor, IWithTimers, IWithUnbo
                 _subscriptions.Clear();
                 _queue.Clear();
                 _inflight.Clear();
-                _packetIds.Clear();
                 _inboundQos2?.Clear();
                 _inboundPending?.Clear();
                 _unsettled?.Clear();
@@ -160,8 +162,12 @@ public sealed partial class SessionEntity : UntypedActor, IWithTimers, IWithUnbo
                     (_seen ??= new()).Record(q.Message.Message.PublisherClientId, q.Origin);
                 }
 
-                RefAdded(q.Message);
-                if (_queue.Enqueue(q.Message) is { } dropped)
+                var queued = q.Message with { Seq = _nextSeq++ };
+                RefAdded(queued);
+
+                // Recovery drops nothing: its queue holds the messages that were in flight too (no send is journaled),
+                // so the oldest would be the wrong ones; what drop-oldest removed comes back instead.
+                if (_queue.Enqueue(queued, mayDrop: !_recovering) is { } dropped)
                 {
                     foreach (var d in dropped)
                     {
@@ -179,24 +185,37 @@ public sealed partial class SessionEntity : UntypedActor, IWithTimers, IWithUnbo
             case QueuedRefsDropped d:
                 DropRefs(d);
                 break;
-            case QueueHeadDiscarded:
-                RefRemoved(_queue.Dequeue());
-                break;
-            case MessageSent s:
-                _packetIds.Reserve(s.PacketId);
-                _inflight.Add(new InflightMessage(s.PacketId, _queue.Dequeue(), false));
+            case MessageDiscarded d:
+                if (_queue.RemoveFirst(m => m.Seq == d.Seq) is { } discarded)
+                {
+                    RefRemoved(discarded);
+                }
+
                 break;
             case MessageReleased r:
-                _inflight.Release(r.PacketId);
+                if (!_inflight.Release(r.PacketId) && TakeSentFromQueue(r.PacketId) is { } released)
+                {
+                    _inflight.Add(new InflightMessage(r.PacketId, released, true));
+                }
+
                 break;
             case MessageCompleted c:
                 if (_inflight.TryGet(c.PacketId, out var completed))
                 {
+                    _inflight.Remove(c.PacketId);
                     RefRemoved(completed.Message);
                 }
+                else if (TakeSentFromQueue(c.PacketId) is { } sent)
+                {
+                    RefRemoved(sent);
+                }
 
-                _inflight.Remove(c.PacketId);
-                _packetIds.Release(c.PacketId);
+                break;
+            case QueueHeadDiscarded: // older journals
+                RefRemoved(_queue.Dequeue());
+                break;
+            case MessageSent s: // older journals
+                _inflight.Add(new InflightMessage(s.PacketId, _queue.Dequeue(), false));
                 break;
             case InboundQos2Pending p:
                 (_inboundPending ??= new())[p.PacketId] = p;
@@ -213,6 +232,7 @@ public sealed partial class SessionEntity : UntypedActor, IWithTimers, IWithUnbo
                 break;
             case SessionDetached d:
                 _detachedAtMs = d.AtUnixMs;
+                _sentBelow = d.SentBelow ?? _sentBelow;
                 break;
             case SharedMessagesHandedBack h:
                 foreach (var removed in _queue.RemoveWhere(m => m.SharedFilter == h.SharedFilter))
@@ -223,7 +243,6 @@ public sealed partial class SessionEntity : UntypedActor, IWithTimers, IWithUnbo
                 foreach (var removed in _inflight.RemoveWhere(m => m.Message.SharedFilter == h.SharedFilter && !m.Released))
                 {
                     RefRemoved(removed.Message);
-                    _packetIds.Release(removed.PacketId);
                 }
 
                 break;
@@ -237,6 +256,14 @@ public sealed partial class SessionEntity : UntypedActor, IWithTimers, IWithUnbo
                 break;
         }
     }
+
+    /// <summary>
+    /// Recovery: the message a replayed PUBREC or completion was for, sent under <paramref name="packetId"/> but still in
+    /// the queue (sends are not journaled). It is the oldest with that id: a message is sent only when no message in
+    /// flight holds its id, and messages go in order.
+    /// </summary>
+    private QueuedMessage? TakeSentFromQueue(ushort packetId) =>
+        _recovering ? _queue.RemoveFirst(m => QueuedMessage.PacketIdOf(m.Seq) == packetId) : null;
 
     private void OnRecovered()
     {

@@ -10,8 +10,12 @@ public interface ISessionEvent : Persistence.Serialization.IBrokerSerializable
 {
 }
 
-/// <summary>A connection attached with these session settings (expiry in seconds, the will to publish).</summary>
-public sealed record SessionOpened(uint ExpirySeconds, MqttWill? Will) : ISessionEvent;
+/// <summary>
+/// A connection attached with these session settings (expiry in seconds, the will to publish). <see cref="NextSeq"/>
+/// is the position the next queued message takes (absent in older journals): messages a clean session held before it
+/// became persistent are not journaled, so recovery learns here where the positions continue.
+/// </summary>
+public sealed record SessionOpened(uint ExpirySeconds, MqttWill? Will, long? NextSeq = null) : ISessionEvent;
 
 /// <summary>Clean Start: everything before this event is discarded.</summary>
 public sealed record SessionCleared : ISessionEvent
@@ -35,19 +39,32 @@ public sealed record MessageQueued(QueuedMessage Message, Routing.MessageOrigin?
 /// </summary>
 public sealed record QueuedRefsDropped(string Topic, IReadOnlyList<long> Ids) : ISessionEvent;
 
-/// <summary>The head of the queue was discarded unsent (expired).</summary>
+/// <summary>The head of the queue was discarded unsent (expired). Older journals only: see <see cref="MessageDiscarded"/>.</summary>
 public sealed record QueueHeadDiscarded : ISessionEvent
 {
     public static readonly QueueHeadDiscarded Instance = new();
 }
 
-/// <summary>The head of the queue was sent with this packet id and is now in flight.</summary>
+/// <summary>The message at this position expired before it was sent: it is discarded.</summary>
+public sealed record MessageDiscarded(long Seq) : ISessionEvent;
+
+/// <summary>
+/// The head of the queue was sent with this packet id and is now in flight. Older journals only: a message's packet id
+/// now derives from its position (<see cref="QueuedMessage.PacketIdOf"/>), so a send is not journaled; recovery
+/// treats every message not completed as possibly sent, and resends it under the same id.
+/// </summary>
 public sealed record MessageSent(ushort PacketId) : ISessionEvent;
 
-/// <summary>PUBREC arrived for an in-flight QoS 2 message; PUBREL is now owed.</summary>
+/// <summary>
+/// PUBREC arrived for an in-flight QoS 2 message; PUBREL is now owed. Journaled before the PUBREL goes: from then on
+/// the client may have forgotten the id, so a PUBLISH under it must never go again.
+/// </summary>
 public sealed record MessageReleased(ushort PacketId) : ISessionEvent;
 
-/// <summary>PUBACK or PUBCOMP arrived: the in-flight message is done.</summary>
+/// <summary>
+/// PUBACK or PUBCOMP arrived: the in-flight message is done. Not awaited: lost in a crash, it only means the message
+/// is sent again (QoS 1 allows it; for QoS 2 the client still holds the id, or PUBREL is what goes again).
+/// </summary>
 public sealed record MessageCompleted(ushort PacketId) : ISessionEvent;
 
 /// <summary>
@@ -71,8 +88,11 @@ public sealed record InboundQos2Released(ushort PacketId) : ISessionEvent;
 /// </summary>
 public sealed record SharedMessagesHandedBack(string SharedFilter) : ISessionEvent;
 
-/// <summary>The client's connection ended at this time; expiry counts from here, also across restarts.</summary>
-public sealed record SessionDetached(long AtUnixMs) : ISessionEvent;
+/// <summary>
+/// The client's connection ended at this time; expiry counts from here, also across restarts. Messages at positions
+/// below <see cref="SentBelow"/> may have been sent (absent in older journals): sent again, they carry DUP.
+/// </summary>
+public sealed record SessionDetached(long AtUnixMs, long? SentBelow = null) : ISessionEvent;
 
 /// <summary>A v5 DISCONNECT changed the session expiry, or the will was published or cancelled.</summary>
 public sealed record SessionSettingsChanged(uint ExpirySeconds, bool WillCleared) : ISessionEvent;
@@ -81,6 +101,8 @@ public sealed record SessionSettingsChanged(uint ExpirySeconds, bool WillCleared
 /// The whole state of a persistent session, so that recovery reads one snapshot plus the events after it.
 /// <see cref="InboundPending"/>, <see cref="OriginStream"/>/<see cref="OriginSeq"/> (the next QoS 2 message's
 /// origin) and <see cref="SeenOrigins"/> (QoS 2 messages taken, by origin) came later: older snapshots lack them.
+/// So do <see cref="NextSeq"/> and <see cref="SentBelow"/> (-1: an older snapshot, whose messages carry no position
+/// and are numbered on restore) and the messages' own <see cref="QueuedMessage.Seq"/>.
 /// </summary>
 public sealed record SessionSnapshot(
     uint ExpirySeconds,
@@ -93,4 +115,6 @@ public sealed record SessionSnapshot(
     IReadOnlyList<InboundQos2Pending>? InboundPending = null,
     long OriginStream = 0,
     long OriginSeq = 0,
-    IReadOnlyList<SeenOrigin>? SeenOrigins = null) : Persistence.Serialization.IBrokerSerializable;
+    IReadOnlyList<SeenOrigin>? SeenOrigins = null,
+    long NextSeq = -1,
+    long SentBelow = 0) : Persistence.Serialization.IBrokerSerializable;

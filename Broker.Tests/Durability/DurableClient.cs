@@ -161,6 +161,85 @@ public static class DurableClient
         }
     }
 
+    /// <summary>Publishes prefix-00000, prefix-00001, ... (up to <paramref name="max"/>) keeping 100 in flight; records each acknowledged payload (PUBACK, or PUBREC for QoS 2), in order of publishing, and tells <paramref name="onAcked"/>, until the connection drops.</summary>
+    public static async Task FloodAsync(RawMqttClient client, string topic, MqttQoS qos, string prefix, List<string> acked, Action onAcked, int max)
+    {
+        const int Window = 100;
+        var inFlight = new Dictionary<ushort, int>();
+        var done = new SortedSet<int>();
+        var next = 0;
+        var contiguous = 0;
+        try
+        {
+            while (true)
+            {
+                while (inFlight.Count < Window && next < max)
+                {
+                    var id = (ushort)((next % (2 * Window)) + 1);
+                    inFlight[id] = next;
+                    await client.SendAsync(new MqttPublishPacket
+                    {
+                        Topic = topic,
+                        Payload = Encoding.UTF8.GetBytes($"{prefix}-{next:D5}"),
+                        QoS = qos,
+                        PacketId = id,
+                    });
+                    next++;
+                }
+
+                var packet = await client.ReceiveAsync(TimeSpan.FromSeconds(30));
+                if (packet is null)
+                {
+                    return;
+                }
+
+                var ackedId = packet switch
+                {
+                    MqttPubAckPacket a => a.PacketId,
+                    MqttPubRecPacket r => r.PacketId,
+                    _ => (ushort)0,
+                };
+                if (packet is MqttPubRecPacket rec)
+                {
+                    await client.SendAsync(new MqttPubRelPacket { PacketId = rec.PacketId });
+                }
+
+                if (packet is MqttPubCompPacket comp)
+                {
+                    inFlight.Remove(comp.PacketId);
+                    continue;
+                }
+
+                if (ackedId == 0 || !inFlight.TryGetValue(ackedId, out var seq))
+                {
+                    continue;
+                }
+
+                Assert.Equal(MqttReasonCode.Success, ((MqttPublishAckPacket)packet).ReasonCode);
+                if (qos == MqttQoS.AtLeastOnce)
+                {
+                    inFlight.Remove(ackedId);
+                }
+
+                // Acknowledged in any order; recorded as the contiguous prefix, so the list reads in publishing order.
+                onAcked();
+                done.Add(seq);
+                lock (acked)
+                {
+                    while (done.Remove(contiguous))
+                    {
+                        acked.Add($"{prefix}-{contiguous:D5}");
+                        contiguous++;
+                    }
+                }
+            }
+        }
+        catch (Exception e) when (e is IOException or InvalidOperationException or TimeoutException or System.Net.Sockets.SocketException or ObjectDisposedException)
+        {
+            // The node was killed.
+        }
+    }
+
     /// <summary>The sequence number at the end of a payload "name-00042".</summary>
     public static int Seq(string payload) => int.Parse(payload[(payload.LastIndexOf('-') + 1)..], System.Globalization.CultureInfo.InvariantCulture);
 

@@ -71,8 +71,8 @@ public sealed class GroupCommitSpecs(ITestOutputHelper output) : IDisposable
             }
         }
 
-        var flood1 = FloodAsync(p1, q1Topic, MqttQoS.AtLeastOnce, "q1", acked1, Acked);
-        var flood2 = FloodAsync(p2, q2Topic, MqttQoS.ExactlyOnce, "q2", acked2, Acked);
+        var flood1 = FloodAsync(p1, q1Topic, MqttQoS.AtLeastOnce, "q1", acked1, Acked, Max);
+        var flood2 = FloodAsync(p2, q2Topic, MqttQoS.ExactlyOnce, "q2", acked2, Acked, Max);
 
         // Kill once the floods are well under way (thousands acknowledged), while both still have messages in flight.
         await Task.WhenAny(underWay.Task, flood1, flood2, Task.Delay(TimeSpan.FromSeconds(60)));
@@ -119,85 +119,6 @@ public sealed class GroupCommitSpecs(ITestOutputHelper output) : IDisposable
             var rest = await ReceiveUntilAsync(onlineAgain, r => onlineReceived.Concat(r).Where(x => x.Topic == q1Topic).Select(x => x.Payload)
                 .ToHashSet().IsSupersetOf(Snapshot(acked1)), TimeSpan.FromSeconds(90));
             output.WriteLine($"online subscriber after restart: {rest.Count} more");
-        }
-    }
-
-    /// <summary>Publishes prefix-00000, prefix-00001, ... keeping 100 in flight; records each acknowledged payload (PUBACK, or PUBREC for QoS 2), in order of publishing, and tells <paramref name="onAcked"/>, until the connection drops.</summary>
-    private static async Task FloodAsync(RawMqttClient client, string topic, MqttQoS qos, string prefix, List<string> acked, Action onAcked)
-    {
-        const int Window = 100;
-        var inFlight = new Dictionary<ushort, int>();
-        var done = new SortedSet<int>();
-        var next = 0;
-        var contiguous = 0;
-        try
-        {
-            while (true)
-            {
-                while (inFlight.Count < Window && next < Max)
-                {
-                    var id = (ushort)((next % (2 * Window)) + 1);
-                    inFlight[id] = next;
-                    await client.SendAsync(new MqttPublishPacket
-                    {
-                        Topic = topic,
-                        Payload = Encoding.UTF8.GetBytes($"{prefix}-{next:D5}"),
-                        QoS = qos,
-                        PacketId = id,
-                    });
-                    next++;
-                }
-
-                var packet = await client.ReceiveAsync(TimeSpan.FromSeconds(30));
-                if (packet is null)
-                {
-                    return;
-                }
-
-                var ackedId = packet switch
-                {
-                    MqttPubAckPacket a => a.PacketId,
-                    MqttPubRecPacket r => r.PacketId,
-                    _ => (ushort)0,
-                };
-                if (packet is MqttPubRecPacket rec)
-                {
-                    await client.SendAsync(new MqttPubRelPacket { PacketId = rec.PacketId });
-                }
-
-                if (packet is MqttPubCompPacket comp)
-                {
-                    inFlight.Remove(comp.PacketId);
-                    continue;
-                }
-
-                if (ackedId == 0 || !inFlight.TryGetValue(ackedId, out var seq))
-                {
-                    continue;
-                }
-
-                Assert.Equal(MqttReasonCode.Success, ((MqttPublishAckPacket)packet).ReasonCode);
-                if (qos == MqttQoS.AtLeastOnce)
-                {
-                    inFlight.Remove(ackedId);
-                }
-
-                // Acknowledged in any order; recorded as the contiguous prefix, so the list reads in publishing order.
-                onAcked();
-                done.Add(seq);
-                lock (acked)
-                {
-                    while (done.Remove(contiguous))
-                    {
-                        acked.Add($"{prefix}-{contiguous:D5}");
-                        contiguous++;
-                    }
-                }
-            }
-        }
-        catch (Exception e) when (e is IOException or InvalidOperationException or TimeoutException or System.Net.Sockets.SocketException or ObjectDisposedException)
-        {
-            // The node was killed.
         }
     }
 

@@ -127,6 +127,7 @@ public sealed class BrokerSerializerSpecs : IDisposable
         yield return new SessionWoken("c1");
         yield return new TopicWoken("a/b");
         yield return new SessionDetached(1_700_000_000_123);
+        yield return new SessionDetached(1_700_000_000_123, 70_000);
         yield return new TopicSubscriberAdded("c1", "g");
         yield return new TopicSubscriberRemoved("c1", null);
         yield return new TopicSubscriberAdded("c1", null, LiveNode, 7);
@@ -155,6 +156,7 @@ public sealed class BrokerSerializerSpecs : IDisposable
         yield return new QueuedRefsDropped("a/b", [3, 4]);
         yield return new SessionOpened(3600, Will);
         yield return new SessionOpened(0, null);
+        yield return new SessionOpened(3600, null, 65_536);
         yield return SessionCleared.Instance;
         yield return new SubscriptionAdded("a/#", Options);
         yield return new SubscriptionRemoved("a/#");
@@ -163,6 +165,7 @@ public sealed class BrokerSerializerSpecs : IDisposable
         yield return new InboundQos2Pending(65535, Origin.Stream, 43, Message);
         yield return QueueHeadDiscarded.Instance;
         yield return new MessageSent(65535);
+        yield return new MessageDiscarded(long.MaxValue);
         yield return new MessageReleased(1);
         yield return new MessageCompleted(2);
         yield return new InboundQos2Stored(3);
@@ -175,6 +178,9 @@ public sealed class BrokerSerializerSpecs : IDisposable
             3600, Will, [new("a/#", Options)], [Queued], [new InflightMessage(3, Queued, true)], [1, 2], 1_700_000_000_999,
             [new InboundQos2Pending(9, Origin.Stream, 44, Message)], Origin.Stream, 44,
             [new SeenOrigin("p1", 17, 3, [3, 4, 9]), new SeenOrigin("p2", -5, 0, [])]);
+        yield return new SessionSnapshot(
+            3600, null, [], [Queued with { Seq = 70_001 }, QueuedByRef with { Seq = 70_002 }], [new InflightMessage(4465, Queued with { Seq = 69_999 }, false)], [], 0,
+            null, 0, 0, null, 70_003, 70_000);
     }
 
     /// <summary>A queued message held by reference, as recovery sees it: the payload comes from the topic entity.</summary>
@@ -270,11 +276,31 @@ public sealed class BrokerSerializerSpecs : IDisposable
         Assert.Null(((RoutePublish)RoundTrip(new RoutePublish(Message, _ref, 3, Origin), origin)).Origin);
         Assert.Null(((Deliver)RoundTrip(new Deliver("c", Message, null, null, _ref, 3, Origin), origin)).Origin);
 
-        // A snapshot written before the inbound QoS 2 origins: it ends after DetachedAtUnixMs (empty pending list,
-        // stream, sequence, empty seen list are 1 + 8 + 8 + 1 bytes).
+        // A snapshot written before the messages' positions ends after the seen origins (next position, sent bound
+        // and one position per message are 8 bytes each): it reads as an older snapshot (next position -1), whose
+        // messages are numbered on restore.
+        var positions = 3 * sizeof(long);
         var snapshot = new SessionSnapshot(60, null, [new("a/#", Options)], [Queued], [], [5], 77);
-        var old = (SessionSnapshot)RoundTrip(snapshot, 18);
+        var positioned = snapshot with { Queue = [Queued with { Seq = 12 }], NextSeq = 13, SentBelow = 12 };
+        Assert.Equal(Describe(snapshot), Describe(RoundTrip(positioned, positions)));
+
+        // One written before the inbound QoS 2 origins ends after DetachedAtUnixMs (empty pending list, stream,
+        // sequence, empty seen list are 1 + 8 + 8 + 1 bytes).
+        var old = (SessionSnapshot)RoundTrip(snapshot, 18 + positions);
         Assert.Equal(Describe(snapshot), Describe(old));
+    }
+
+    [Fact]
+    public void Session_events_written_before_packet_ids_came_from_positions_still_read()
+    {
+        var serializer = (SerializerWithStringManifest)_system.Serialization.FindSerializerFor(new DeliveryStored(1));
+        object RoundTrip(object o, int cut) => serializer.FromBinary(serializer.ToBinary(o)[..^cut], serializer.Manifest(o));
+
+        // The next position of "se-o" and the sent bound of "se-dt" are appended; without them, the older bytes.
+        Assert.Equal(serializer.ToBinary(new SessionOpened(60, Will)), serializer.ToBinary(new SessionOpened(60, Will, 9))[..^sizeof(long)]);
+        Assert.Null(((SessionOpened)RoundTrip(new SessionOpened(60, Will, 9), sizeof(long))).NextSeq);
+        Assert.Equal(serializer.ToBinary(new SessionDetached(5)), serializer.ToBinary(new SessionDetached(5, 9))[..^sizeof(long)]);
+        Assert.Null(((SessionDetached)RoundTrip(new SessionDetached(5, 9), sizeof(long))).SentBelow);
     }
 
     [Fact]

@@ -12,6 +12,11 @@ public sealed partial class BrokerSerializer
             case SessionOpened e:
                 w.VarUInt(e.ExpirySeconds);
                 w.Will(e.Will);
+                if (e.NextSeq is { } next)
+                {
+                    w.Long(next); // appended later: older events end before it
+                }
+
                 break;
             case SubscriptionAdded e:
                 w.String(e.Filter);
@@ -41,6 +46,9 @@ public sealed partial class BrokerSerializer
             case MessageSent e:
                 w.VarUInt(e.PacketId);
                 break;
+            case MessageDiscarded e:
+                w.Long(e.Seq);
+                break;
             case MessageReleased e:
                 w.VarUInt(e.PacketId);
                 break;
@@ -59,6 +67,11 @@ public sealed partial class BrokerSerializer
                 break;
             case SessionDetached e:
                 w.Long(e.AtUnixMs);
+                if (e.SentBelow is { } sentBelow)
+                {
+                    w.Long(sentBelow); // appended later: older events end before it
+                }
+
                 break;
             case SharedMessagesHandedBack e:
                 w.String(e.SharedFilter);
@@ -122,6 +135,19 @@ public sealed partial class BrokerSerializer
                     }
                 }
 
+                // Appended later still: the messages' positions (see SessionSnapshot).
+                w.Long(s.NextSeq);
+                w.Long(s.SentBelow);
+                foreach (var q in s.Queue)
+                {
+                    w.Long(q.Seq);
+                }
+
+                foreach (var i in s.Inflight)
+                {
+                    w.Long(i.Message.Seq);
+                }
+
                 break;
             default:
                 throw new ArgumentException($"{obj.GetType()} is not serialized by {nameof(BrokerSerializer)}");
@@ -130,7 +156,7 @@ public sealed partial class BrokerSerializer
 
     private static object ReadSessionEvent(ref BrokerBinaryReader r, string manifest) => manifest switch
     {
-        "se-o" => new SessionOpened(r.UInt(), r.Will()),
+        "se-o" => new SessionOpened(r.UInt(), r.Will(), r.AtEnd ? null : r.Long()),
         "se-c" => SessionCleared.Instance,
         "se-sa" => new SubscriptionAdded(r.RequiredString(), r.Options()),
         "se-sr" => new SubscriptionRemoved(r.RequiredString()),
@@ -140,13 +166,14 @@ public sealed partial class BrokerSerializer
         "se-qx" => new QueuedRefsDropped(r.RequiredString(), Ids(ref r)),
         "se-d" => QueueHeadDiscarded.Instance,
         "se-s" => new MessageSent(checked((ushort)r.VarUInt())),
+        "se-e" => new MessageDiscarded(r.Long()),
         "se-r" => new MessageReleased(checked((ushort)r.VarUInt())),
         "se-x" => new MessageCompleted(checked((ushort)r.VarUInt())),
         "se-i" => new InboundQos2Stored(checked((ushort)r.VarUInt())),
         "se-ir" => new InboundQos2Released(checked((ushort)r.VarUInt())),
         "se-sc" => new SessionSettingsChanged(r.UInt(), r.Bool()),
         "se-h" => new SharedMessagesHandedBack(r.RequiredString()),
-        "se-dt" => new SessionDetached(r.Long()),
+        "se-dt" => new SessionDetached(r.Long(), r.AtEnd ? null : r.Long()),
         "se-snap" => ReadSessionSnapshot(ref r, anyForm: false),
         "se-snap2" => ReadSessionSnapshot(ref r, anyForm: true),
         _ => throw new ArgumentException($"Unknown manifest '{manifest}' for {nameof(BrokerSerializer)}"),
@@ -219,7 +246,24 @@ public sealed partial class BrokerSerializer
             seen.Add(new SeenOrigin(publisher, stream, lowWater, seqs));
         }
 
+        long nextSeq = -1, sentBelow = 0;
+        if (!r.AtEnd)
+        {
+            nextSeq = r.Long();
+            sentBelow = r.Long();
+            for (var i = 0; i < queue.Count; i++)
+            {
+                queue[i] = queue[i] with { Seq = r.Long() };
+            }
+
+            for (var i = 0; i < inflight.Count; i++)
+            {
+                inflight[i] = inflight[i] with { Message = inflight[i].Message with { Seq = r.Long() } };
+            }
+        }
+
         return new SessionSnapshot(
-            expiry, will, subscriptions, queue, inflight, inbound, detachedAt, pending.Count == 0 ? null : pending, originStream, originSeq, seen.Count == 0 ? null : seen);
+            expiry, will, subscriptions, queue, inflight, inbound, detachedAt, pending.Count == 0 ? null : pending, originStream, originSeq,
+            seen.Count == 0 ? null : seen, nextSeq, sentBelow);
     }
 }

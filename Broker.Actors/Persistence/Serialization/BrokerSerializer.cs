@@ -16,7 +16,8 @@ namespace Broker.Persistence.Serialization;
 /// type with a new manifest (and an event adapter for old events) instead. Identifier 4711 is fixed. An optional
 /// field may be appended at the very end of a type when it is written as nothing when absent (readers stop before
 /// bytes they do not know, and read "nothing left" as absent): the QoS 2 origin of "rp", "dl", "dlr" and "se-q", the
-/// inbound QoS 2 origins and seen-origin memory at the end of "se-snap", and the live session's node and incarnation
+/// inbound QoS 2 origins, seen-origin memory and message positions at the end of "se-snap", the next position of
+/// "se-o", the sent bound of "se-dt", and the live session's node and incarnation
 /// of "st", "ut", "te-sa" and "te-sr" ("te-snap3" carries them for every subscriber; "te-snap2" had none).
 /// </para>
 /// </summary>
@@ -89,6 +90,7 @@ public sealed partial class BrokerSerializer : SerializerWithStringManifest
         QueuedRefsDropped => "se-qx",
         QueueHeadDiscarded => "se-d",
         MessageSent => "se-s",
+        MessageDiscarded => "se-e",
         MessageReleased => "se-r",
         MessageCompleted => "se-x",
         InboundQos2Stored => "se-i",

@@ -1,0 +1,200 @@
+using System.Text;
+using Broker.Protocol;
+using Broker.Protocol.Packets;
+using Broker.Tests.EndToEnd;
+using Xunit.Abstractions;
+using static Broker.Tests.Durability.DurableClient;
+using ClientVersion = MQTTnet.Formatter.MqttProtocolVersion;
+
+namespace Broker.Tests.Durability;
+
+/// <summary>
+/// A session's sends are not journaled: a message's packet id derives from its position in the session, and after a
+/// crash every message not completed goes again under that id. This spec holds the broker to it where it matters
+/// most, a connected QoS 2 subscriber: a flood of QoS 2 messages runs into a persistent session whose client reads
+/// and acknowledges as it goes, and the node is killed (-9) mid-flood, with messages of that session at every stage
+/// (sent and unread, PUBREC on its way, PUBREL sent, PUBCOMP on its way). The subscriber is a client that keeps its
+/// own session state as MQTT requires (the ids it answered with PUBREC and has not seen PUBREL for: a PUBLISH under
+/// such an id is the same message again, not delivered twice [MQTT-4.3.3-9]). After the restart it reconnects with
+/// that state: every message acknowledged to the publisher reaches it exactly once and in order. A message resent
+/// under another id would arrive twice; a new message under an id the client still holds would be lost.
+/// </summary>
+public sealed class OutboundExactlyOnceSpecs(ITestOutputHelper output) : IDisposable
+{
+    private const int Max = 20_000;
+    private readonly List<BrokerNodeProcess> _nodes = new();
+    private readonly string _dataDir = Directory.CreateTempSubdirectory("broker-qos2-out-").FullName;
+
+    [Theory]
+    [InlineData(ClientVersion.V500)]
+    [InlineData(ClientVersion.V311)]
+    public async Task A_connected_QoS_2_subscriber_should_get_every_acknowledged_message_once_across_kill_9(ClientVersion version)
+    {
+        string[] args = [$"--Node:DataDir={_dataDir}", "--Sessions:MaxQueuedMessages=100000"];
+        var run = Guid.NewGuid().ToString("N")[..8];
+        var topic = $"qos2out/{run}";
+        var subscriberId = $"qos2out-sub-{run}";
+        var node = await StartAsync(args);
+
+        var subscriber = new Qos2Receiver();
+        var (sub, _) = await ConnectAsync(node.MqttPort, version, subscriberId, cleanStart: false, sessionExpiry: 3600);
+        await sub.SubscribeAsync(1, topic, MqttQoS.ExactlyOnce);
+        var reading = subscriber.ReadUntilClosedAsync(sub);
+
+        var (publisher, _) = await ConnectAsync(node.MqttPort, ClientVersion.V500, $"qos2out-pub-{run}", cleanStart: true);
+        var acked = new List<string>();
+        var underWay = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var ackedSoFar = 0;
+        var flood = FloodAsync(publisher, topic, MqttQoS.ExactlyOnce, "m", acked, () =>
+        {
+            if (Interlocked.Increment(ref ackedSoFar) >= 3000)
+            {
+                underWay.TrySetResult();
+            }
+        }, Max);
+
+        await Task.WhenAny(underWay.Task, flood, Task.Delay(TimeSpan.FromSeconds(60)));
+        Assert.False(flood.IsCompleted, "the flood ended before the kill (raise Max)");
+        Assert.True(subscriber.Delivered.Count > 0, "the subscriber had nothing before the kill");
+        await node.KillHardAsync();
+        await flood;
+        await reading;
+        await publisher.DisposeAsync();
+        await sub.DisposeAsync();
+        output.WriteLine($"killed with {acked.Count} acknowledged; the subscriber had {subscriber.Delivered.Count} and held {subscriber.Held.Count} ids awaiting PUBREL");
+
+        node = await StartAsync(args);
+        var (again, connAck) = await ConnectAsync(node.MqttPort, version, subscriberId, cleanStart: false, sessionExpiry: 3600);
+        await using (again)
+        {
+            Assert.True(connAck.SessionPresent, "session lost");
+            await subscriber.ReadUntilAsync(again, () => subscriber.Delivered.ToHashSet().IsSupersetOf(acked), TimeSpan.FromSeconds(90));
+            await subscriber.ReadForAsync(again, TimeSpan.FromMilliseconds(500)); // anything extra would show here
+        }
+
+        output.WriteLine($"after the restart: {subscriber.Delivered.Count} delivered, {subscriber.SameIdAgain} PUBLISH again under an id held, {subscriber.DupFlagged} with DUP");
+        Assert.Equal(subscriber.Delivered.Count, subscriber.Delivered.Distinct().Count()); // exactly once
+        for (var i = 0; i < subscriber.Delivered.Count; i++)
+        {
+            Assert.Equal(i, Seq(subscriber.Delivered[i])); // in order, no gap
+        }
+
+        Assert.Equal(acked, subscriber.Delivered.Take(acked.Count));
+    }
+
+    /// <summary>
+    /// A QoS 2 receiver with the session state MQTT gives it: delivers a PUBLISH once, answers PUBREC, remembers the id
+    /// until PUBREL (a PUBLISH under a remembered id is answered, not delivered), answers PUBREL with PUBCOMP.
+    /// </summary>
+    private sealed class Qos2Receiver
+    {
+        public List<string> Delivered { get; } = new();
+
+        public HashSet<ushort> Held { get; } = new();
+
+        public int SameIdAgain { get; private set; }
+
+        public int DupFlagged { get; private set; }
+
+        /// <summary>Reads until the node is killed under it.</summary>
+        public async Task ReadUntilClosedAsync(RawMqttClient client)
+        {
+            await Task.Yield();
+            try
+            {
+                while (await client.ReceiveAsync(TimeSpan.FromSeconds(60)) is { } packet)
+                {
+                    await HandleAsync(client, packet);
+                }
+            }
+            catch (Exception e) when (e is IOException or InvalidOperationException or TimeoutException or System.Net.Sockets.SocketException or ObjectDisposedException)
+            {
+                // The node was killed.
+            }
+        }
+
+        public async Task ReadUntilAsync(RawMqttClient client, Func<bool> done, TimeSpan timeout)
+        {
+            var deadline = DateTime.UtcNow + timeout;
+            while (!done())
+            {
+                var left = deadline - DateTime.UtcNow;
+                Assert.True(left > TimeSpan.Zero, $"only {Delivered.Count} delivered within {timeout.TotalSeconds} s");
+                var packet = await client.ReceiveAsync(left);
+                Assert.NotNull(packet);
+                await HandleAsync(client, packet);
+            }
+        }
+
+        public async Task ReadForAsync(RawMqttClient client, TimeSpan window)
+        {
+            var deadline = DateTime.UtcNow + window;
+            while (DateTime.UtcNow < deadline)
+            {
+                MqttPacket? packet;
+                try
+                {
+                    packet = await client.ReceiveAsync(deadline - DateTime.UtcNow);
+                }
+                catch (TimeoutException)
+                {
+                    return;
+                }
+
+                Assert.NotNull(packet);
+                await HandleAsync(client, packet);
+            }
+        }
+
+        private async Task HandleAsync(RawMqttClient client, MqttPacket packet)
+        {
+            switch (packet)
+            {
+                case MqttPublishPacket p:
+                    Assert.Equal(MqttQoS.ExactlyOnce, p.QoS);
+                    DupFlagged += p.Dup ? 1 : 0;
+                    if (Held.Add(p.PacketId))
+                    {
+                        Delivered.Add(Encoding.UTF8.GetString(p.Payload.Span));
+                    }
+                    else
+                    {
+                        SameIdAgain++;
+                    }
+
+                    await client.SendAsync(new MqttPubRecPacket { PacketId = p.PacketId });
+                    break;
+                case MqttPubRelPacket rel:
+                    Held.Remove(rel.PacketId);
+                    await client.SendAsync(new MqttPubCompPacket { PacketId = rel.PacketId });
+                    break;
+                default:
+                    Assert.Fail($"unexpected {packet.Type}");
+                    break;
+            }
+        }
+    }
+
+    private async Task<BrokerNodeProcess> StartAsync(string[] args)
+    {
+        var node = await BrokerNodeProcess.StartAsync(args);
+        _nodes.Add(node);
+        return node;
+    }
+
+    public void Dispose()
+    {
+        foreach (var node in _nodes)
+        {
+            node.Dispose();
+        }
+
+        try
+        {
+            Directory.Delete(_dataDir, recursive: true);
+        }
+        catch (IOException)
+        {
+        }
+    }
+}
