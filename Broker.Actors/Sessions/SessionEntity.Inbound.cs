@@ -21,9 +21,12 @@ namespace Broker.Sessions;
 /// A clean session cannot be recovered, so it writes nothing and routes at once, without an origin.
 /// </para>
 /// <code>
-///   PUBLISH P ──► journal Pending(P, seq) ──► route (origin seq) ──► all stored ──► journal Stored(P) ──► PUBREC
+///   PUBLISH P ──► journal Pending(P, seq) ──► route (origin seq) ──► all stored ──► PUBREC, journal Stored(P)
 ///                        └─ session moves or dies before Stored ──► recovered: route Pending(P, seq) again
 /// </code>
+/// PUBREC does not wait for Stored: every subscriber has the message, and until Stored is journaled the pending entry
+/// answers for it (a recovery routes it again under its origin, and subscribers forget an origin only once Stored or
+/// Released is journaled). A PUBREL for a message the recovered session is routing again releases it at once.
 /// </summary>
 public sealed partial class SessionEntity
 {
@@ -31,6 +34,7 @@ public sealed partial class SessionEntity
     private HashSet<ushort>? _inboundRouting; // created on the first inbound QoS 2 publish
     private Dictionary<ushort, InboundQos2Pending>? _inboundPending; // created with the first pending message
     private SortedSet<long>? _unsettled;
+    private HashSet<ushort>? _releasedWhileRouting; // PUBREL for a message a recovered session was routing again
     private long _originStream; // 0 until this session's first QoS 2 message
     private long _originSeq;
     private long _reroutedForLeftAtMs; // see RouteRetry
@@ -174,14 +178,17 @@ public sealed partial class SessionEntity
 
     private void InboundComplete(ushort packetId)
     {
-        var seq = _inboundPending?.TryGetValue(packetId, out var pending) == true ? pending.Seq : 0;
-        Store(new InboundQos2Stored(packetId), () =>
+        _inboundRouting?.Remove(packetId);
+        if (_releasedWhileRouting?.Remove(packetId) == true)
         {
-            // Only now may subscribers forget it: until Stored is journaled, a recovery would route it again.
-            _unsettled?.Remove(seq);
-            _inboundRouting?.Remove(packetId);
-            _connection?.Tell(new SendPacket(new MqttPubRecPacket { PacketId = packetId }));
-        });
+            return; // routed again after a recovery, and released meanwhile: done
+        }
+
+        var seq = _inboundPending?.TryGetValue(packetId, out var pending) == true ? pending.Seq : 0;
+
+        // Only once Stored is journaled may subscribers forget the origin: until then a recovery routes it again.
+        Store(new InboundQos2Stored(packetId), () => _unsettled?.Remove(seq));
+        _connection?.Tell(new SendPacket(new MqttPubRecPacket { PacketId = packetId }));
     }
 
     /// <summary>
@@ -241,6 +248,12 @@ public sealed partial class SessionEntity
     /// </summary>
     private void InboundFailed(ushort packetId, bool refused)
     {
+        if (_releasedWhileRouting?.Remove(packetId) == true)
+        {
+            _inboundRouting?.Remove(packetId);
+            return; // the client completed it already (see InboundComplete)
+        }
+
         if (_inboundPending?.TryGetValue(packetId, out var pending) == true && _connection is not null && _version == MqttProtocolVersion.V500)
         {
             Store(new InboundQos2Released(packetId), () =>
@@ -265,6 +278,25 @@ public sealed partial class SessionEntity
     {
         if (!release.Connection.Equals(_connection))
         {
+            return;
+        }
+
+        if (_inboundQos2?.Contains(release.PacketId) != true && _inboundPending?.TryGetValue(release.PacketId, out var pending) == true)
+        {
+            // PUBREC went before this session was recovered (its Stored was not journaled yet), and the recovered
+            // session routes it again: the client's release ends it, and that routing only meets subscribers who
+            // have it.
+            var packetId = release.PacketId;
+            if (_inboundRouting?.Contains(packetId) == true)
+            {
+                (_releasedWhileRouting ??= new()).Add(packetId);
+            }
+
+            Store(new InboundQos2Released(packetId), () =>
+            {
+                _unsettled?.Remove(pending.Seq);
+                _connection?.Tell(new SendPacket(new MqttPubCompPacket { PacketId = packetId }));
+            });
             return;
         }
 

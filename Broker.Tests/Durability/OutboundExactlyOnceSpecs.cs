@@ -15,9 +15,11 @@ namespace Broker.Tests.Durability;
 /// and acknowledges as it goes, and the node is killed (-9) mid-flood, with messages of that session at every stage
 /// (sent and unread, PUBREC on its way, PUBREL sent, PUBCOMP on its way). The subscriber is a client that keeps its
 /// own session state as MQTT requires (the ids it answered with PUBREC and has not seen PUBREL for: a PUBLISH under
-/// such an id is the same message again, not delivered twice [MQTT-4.3.3-9]). After the restart it reconnects with
-/// that state: every message acknowledged to the publisher reaches it exactly once and in order. A message resent
-/// under another id would arrive twice; a new message under an id the client still holds would be lost.
+/// such an id is the same message again, not delivered twice [MQTT-4.3.3-9]). The publisher's session is persistent
+/// too, and its client resumes after the restart as MQTT requires (PUBLISH with DUP for what had no PUBREC, PUBREL for
+/// what had), so its own pending messages are recovered, routed again and released. After the restart both reconnect
+/// with their state: every message the publisher sent reaches the subscriber exactly once and in order. A message
+/// resent under another id would arrive twice; a new message under an id the client still holds would be lost.
 /// </summary>
 public sealed class OutboundExactlyOnceSpecs(ITestOutputHelper output) : IDisposable
 {
@@ -41,17 +43,17 @@ public sealed class OutboundExactlyOnceSpecs(ITestOutputHelper output) : IDispos
         await sub.SubscribeAsync(1, topic, MqttQoS.ExactlyOnce);
         var reading = subscriber.ReadUntilClosedAsync(sub);
 
-        var (publisher, _) = await ConnectAsync(node.MqttPort, ClientVersion.V500, $"qos2out-pub-{run}", cleanStart: true);
-        var acked = new List<string>();
+        var publisherId = $"qos2out-pub-{run}";
+        var (pub, _) = await ConnectAsync(node.MqttPort, ClientVersion.V500, publisherId, cleanStart: false, sessionExpiry: 3600);
+        var publisher = new Qos2Publisher(topic);
         var underWay = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-        var ackedSoFar = 0;
-        var flood = FloodAsync(publisher, topic, MqttQoS.ExactlyOnce, "m", acked, () =>
+        var flood = publisher.FloodUntilClosedAsync(pub, Max, () =>
         {
-            if (Interlocked.Increment(ref ackedSoFar) >= 3000)
+            if (publisher.Received >= 3000)
             {
                 underWay.TrySetResult();
             }
-        }, Max);
+        });
 
         await Task.WhenAny(underWay.Task, flood, Task.Delay(TimeSpan.FromSeconds(60)));
         Assert.False(flood.IsCompleted, "the flood ended before the kill (raise Max)");
@@ -59,27 +61,129 @@ public sealed class OutboundExactlyOnceSpecs(ITestOutputHelper output) : IDispos
         await node.KillHardAsync();
         await flood;
         await reading;
-        await publisher.DisposeAsync();
+        await pub.DisposeAsync();
         await sub.DisposeAsync();
-        output.WriteLine($"killed with {acked.Count} acknowledged; the subscriber had {subscriber.Delivered.Count} and held {subscriber.Held.Count} ids awaiting PUBREL");
+        output.WriteLine($"killed with {publisher.Sent} published, {publisher.Received} PUBREC and {publisher.Completed} PUBCOMP; " +
+            $"the subscriber had {subscriber.Delivered.Count} and held {subscriber.Held.Count} ids awaiting PUBREL");
 
         node = await StartAsync(args);
         var (again, connAck) = await ConnectAsync(node.MqttPort, version, subscriberId, cleanStart: false, sessionExpiry: 3600);
+        var (pubAgain, pubAck) = await ConnectAsync(node.MqttPort, ClientVersion.V500, publisherId, cleanStart: false, sessionExpiry: 3600);
         await using (again)
+        await using (pubAgain)
         {
-            Assert.True(connAck.SessionPresent, "session lost");
-            await subscriber.ReadUntilAsync(again, () => subscriber.Delivered.ToHashSet().IsSupersetOf(acked), TimeSpan.FromSeconds(90));
+            Assert.True(connAck.SessionPresent, "subscriber's session lost");
+            Assert.True(pubAck.SessionPresent, "publisher's session lost");
+            await publisher.ResumeAsync(pubAgain, TimeSpan.FromSeconds(60)); // every message it sent is now complete
+            var all = Enumerable.Range(0, publisher.Sent).Select(i => $"m-{i:D5}").ToHashSet();
+            await subscriber.ReadUntilAsync(again, () => subscriber.Delivered.ToHashSet().IsSupersetOf(all), TimeSpan.FromSeconds(90));
             await subscriber.ReadForAsync(again, TimeSpan.FromMilliseconds(500)); // anything extra would show here
         }
 
-        output.WriteLine($"after the restart: {subscriber.Delivered.Count} delivered, {subscriber.SameIdAgain} PUBLISH again under an id held, {subscriber.DupFlagged} with DUP");
+        output.WriteLine($"after the restart: {subscriber.Delivered.Count} delivered of {publisher.Sent} sent ({publisher.CompletedUnknown} PUBREL again for a stored release), " +
+            $"{subscriber.SameIdAgain} PUBLISH again under an id held, {subscriber.DupFlagged} with DUP");
         Assert.Equal(subscriber.Delivered.Count, subscriber.Delivered.Distinct().Count()); // exactly once
+        Assert.Equal(publisher.Sent, subscriber.Delivered.Count);
         for (var i = 0; i < subscriber.Delivered.Count; i++)
         {
             Assert.Equal(i, Seq(subscriber.Delivered[i])); // in order, no gap
         }
+    }
 
-        Assert.Equal(acked, subscriber.Delivered.Take(acked.Count));
+    /// <summary>
+    /// A QoS 2 publisher with the session state MQTT gives it: m-00000, m-00001, ... with 100 in flight; what had no
+    /// PUBREC is sent again with DUP after a reconnect, what had PUBREC gets PUBREL again [MQTT-4.4.0-1].
+    /// </summary>
+    private sealed class Qos2Publisher(string topic)
+    {
+        private const int Window = 100;
+        private readonly Dictionary<ushort, (int Seq, bool Received)> _inFlight = new();
+
+        public int Sent { get; private set; }
+
+        public int Received { get; private set; }
+
+        public int Completed { get; private set; }
+
+        /// <summary>PUBCOMP "Packet Identifier not found" (v5): a PUBREL sent again for a release the broker had stored.</summary>
+        public int CompletedUnknown { get; private set; }
+
+        public async Task FloodUntilClosedAsync(RawMqttClient client, int max, Action onReceived)
+        {
+            try
+            {
+                while (true)
+                {
+                    while (_inFlight.Count < Window && Sent < max)
+                    {
+                        var id = (ushort)((Sent % (2 * Window)) + 1);
+                        _inFlight[id] = (Sent, false);
+                        await client.SendAsync(Publish(id, Sent, dup: false));
+                        Sent++;
+                    }
+
+                    if (await client.ReceiveAsync(TimeSpan.FromSeconds(30)) is not { } packet)
+                    {
+                        return;
+                    }
+
+                    await HandleAsync(client, packet);
+                    onReceived();
+                }
+            }
+            catch (Exception e) when (e is IOException or InvalidOperationException or TimeoutException or System.Net.Sockets.SocketException or ObjectDisposedException)
+            {
+                // The node was killed.
+            }
+        }
+
+        public async Task ResumeAsync(RawMqttClient client, TimeSpan timeout)
+        {
+            foreach (var (id, (seq, received)) in _inFlight.OrderBy(e => e.Value.Seq))
+            {
+                await client.SendAsync(received ? new MqttPubRelPacket { PacketId = id } : Publish(id, seq, dup: true));
+            }
+
+            var deadline = DateTime.UtcNow + timeout;
+            while (_inFlight.Count > 0)
+            {
+                Assert.True(DateTime.UtcNow < deadline, $"{_inFlight.Count} publishes still in flight after {timeout.TotalSeconds} s");
+                var packet = await client.ReceiveAsync(deadline - DateTime.UtcNow);
+                Assert.NotNull(packet);
+                await HandleAsync(client, packet);
+            }
+        }
+
+        private MqttPublishPacket Publish(ushort id, int seq, bool dup) => new()
+        {
+            Topic = topic, Payload = Encoding.UTF8.GetBytes($"m-{seq:D5}"), QoS = MqttQoS.ExactlyOnce, PacketId = id, Dup = dup,
+        };
+
+        private async Task HandleAsync(RawMqttClient client, MqttPacket packet)
+        {
+            switch (packet)
+            {
+                case MqttPubRecPacket rec when _inFlight.TryGetValue(rec.PacketId, out var entry):
+                    Assert.Equal(MqttReasonCode.Success, rec.ReasonCode);
+                    if (!entry.Received)
+                    {
+                        Received++;
+                        _inFlight[rec.PacketId] = entry with { Received = true };
+                    }
+
+                    await client.SendAsync(new MqttPubRelPacket { PacketId = rec.PacketId });
+                    break;
+                case MqttPubCompPacket comp when _inFlight.Remove(comp.PacketId):
+                    Completed++;
+                    CompletedUnknown += comp.ReasonCode == MqttReasonCode.PacketIdentifierNotFound ? 1 : 0;
+                    break;
+                case MqttPubRecPacket or MqttPubCompPacket:
+                    break; // for an id completed already (a resend crossed its answer)
+                default:
+                    Assert.Fail($"publisher: unexpected {packet.Type}");
+                    break;
+            }
+        }
     }
 
     /// <summary>
