@@ -29,12 +29,7 @@ public sealed partial class SessionEntity
                 }
 
                 _recovering = false;
-                _storedBelow = _nextSeq; // everything recovered is stored
-                if (_detachedAtMs == 0)
-                {
-                    // Attached when its node stopped: any message may have been sent (sends are not journaled).
-                    _sentBelow = _nextSeq;
-                }
+                _out.Recovered(wasAttached: _detachedAtMs == 0); // attached when its node stopped: any message may have been sent
 
                 _persistent = _journaled = recovered.Snapshot is not null || recovered.Events.Count > 0;
                 if (FetchPayloadsAfterRecovery())

@@ -100,7 +100,7 @@ public sealed partial class SessionEntity
         DisarmPassivation();
 
         var previousExpiry = _expirySeconds;
-        Store(new SessionOpened(info.SessionExpiry, info.Will, _nextSeq));
+        Store(new SessionOpened(info.SessionExpiry, info.Will, _out.NextSeq));
         if (becomesPersistent && !info.CleanStart)
         {
             // A live clean session resumed as a persistent one: journal what it already has.
@@ -175,7 +175,7 @@ public sealed partial class SessionEntity
             return;
         }
 
-        Store(new SessionDetached(DateTimeOffset.UtcNow.ToUnixTimeMilliseconds(), _sentBelow));
+        Store(new SessionDetached(DateTimeOffset.UtcNow.ToUnixTimeMilliseconds(), _out.SentBelow));
         if (Indexed)
         {
             IndexDeadline();

@@ -89,26 +89,16 @@ public sealed partial class SessionEntity
         // after a crash the same message goes again with DUP set and the same id [MQTT-4.4.0-1], never a second copy
         // under another id (for QoS 2 that would be a second delivery). It waits while a message in flight holds
         // that id (65,535 positions back, or an id from an older journal).
-        while (Connected && !_inflight.IsFull && _queue.TryPeek(out var head) && head.Seq < _storedBelow)
+        while (Connected && _out.Next(now) is var step && (step.Send ?? step.Expired) is not null)
         {
-            if (head.Message.IsExpired(now))
+            if (step.Expired is { } expired)
             {
                 _context.Metrics.ExpiredAdd();
-                Store(new MessageDiscarded(head.Seq));
+                Store(new MessageDiscarded(expired.Seq));
                 continue;
             }
 
-            var packetId = QueuedMessage.PacketIdOf(head.Seq);
-            if (_inflight.Contains(packetId))
-            {
-                break;
-            }
-
-            _queue.Dequeue();
-            _inflight.Add(new InflightMessage(packetId, head, false));
-            var dup = head.Seq < _sentBelow;
-            _sentBelow = Math.Max(_sentBelow, head.Seq + 1);
-            _connection!.Tell(new SendPublish(head, packetId, dup));
+            _connection!.Tell(new SendPublish(step.Send!, step.PacketId, step.Dup));
         }
 
         ReleaseHeld();
@@ -116,38 +106,31 @@ public sealed partial class SessionEntity
 
     private void HandleOutboundAck(OutboundAck ack)
     {
-        if (!ack.Connection.Equals(_connection) || !_inflight.TryGet(ack.PacketId, out var entry))
+        if (!ack.Connection.Equals(_connection))
         {
-            if (ack.Type == MqttPacketType.PubRec && ack.Connection.Equals(_connection))
-            {
+            return;
+        }
+
+        switch (_out.OnAck(ack.Type, ack.PacketId, ack.ReasonCode))
+        {
+            case OutboundFlow.AckAction.Unknown when ack.Type == MqttPacketType.PubRec:
                 // MQTT-v5.0 3.6.2.1: PUBREL for an unknown id carries "Packet Identifier not found".
                 ack.Connection.Tell(new SendPacket(new MqttPubRelPacket
                 {
                     PacketId = ack.PacketId,
                     ReasonCode = _version == MqttProtocolVersion.V500 ? MqttReasonCode.PacketIdentifierNotFound : MqttReasonCode.Success,
                 }));
-            }
-
-            return;
-        }
-
-        switch (ack.Type)
-        {
-            case MqttPacketType.PubAck when entry.Message.QoS == MqttQoS.AtLeastOnce:
-            case MqttPacketType.PubComp when entry.Released:
-            case MqttPacketType.PubRec when entry.Message.QoS == MqttQoS.ExactlyOnce && (byte)ack.ReasonCode >= 0x80:
-                // Done; a PUBREC with a failure reason also ends the flow (MQTT-v5.0 4.3.3). The window slot is free
-                // at once: if the node dies before the completion is journaled, the message is only sent again.
+                break;
+            case OutboundFlow.AckAction.Complete:
+                // The window slot is free at once: if the node dies before the completion is journaled, the message
+                // is only sent again.
                 Store(new MessageCompleted(ack.PacketId));
                 Pump();
                 break;
-            case MqttPacketType.PubRec when entry.Message.QoS == MqttQoS.ExactlyOnce:
-                if (entry.Released)
-                {
-                    ack.Connection.Tell(new SendPacket(new MqttPubRelPacket { PacketId = ack.PacketId }));
-                    break;
-                }
-
+            case OutboundFlow.AckAction.PubRelAgain:
+                ack.Connection.Tell(new SendPacket(new MqttPubRelPacket { PacketId = ack.PacketId }));
+                break;
+            case OutboundFlow.AckAction.Release:
                 Store(new MessageReleased(ack.PacketId), () =>
                     _connection?.Tell(new SendPacket(new MqttPubRelPacket { PacketId = ack.PacketId })));
                 break;

@@ -16,7 +16,7 @@ public sealed partial class SessionEntity
         where TEvent : ISessionEvent
     {
         Apply(e);
-        var storedBelow = e is MessageQueued ? _nextSeq : -1; // once stored, the message may be sent
+        var storedBelow = e is MessageQueued ? _out.NextSeq : -1; // once stored, the message may be sent
         if (_released?.Count > 0)
         {
             // References whose last entry this event removed: released once the removal is stored.
@@ -32,7 +32,7 @@ public sealed partial class SessionEntity
 
         if (!_persistent)
         {
-            _storedBelow = Math.Max(_storedBelow, storedBelow);
+            _out.StoredBelow = Math.Max(_out.StoredBelow, storedBelow);
             then?.Invoke();
             return;
         }
@@ -42,7 +42,7 @@ public sealed partial class SessionEntity
             var after = then;
             then = () =>
             {
-                _storedBelow = storedBelow;
+                _out.StoredBelow = storedBelow;
                 after?.Invoke();
             };
         }
@@ -91,7 +91,7 @@ public sealed partial class SessionEntity
             _bytesSinceSnapshot = 0;
             _journal.Snapshot(new SessionSnapshot(
                 _expirySeconds, _will, _subscriptions.ToList(), _queue.Items.ToList(), _inflight.Entries.ToList(), _inboundQos2?.ToList() ?? [], _detachedAtMs,
-                _inboundPending?.Values.ToList() ?? [], _originStream, _originSeq, _seen?.ToList() ?? [], _nextSeq, _sentBelow));
+                _inboundPending?.Values.ToList() ?? [], _originStream, _originSeq, _seen?.ToList() ?? [], _out.NextSeq, _out.SentBelow));
         }
     }
 
@@ -121,11 +121,11 @@ public sealed partial class SessionEntity
         // An older snapshot's messages carry no position: they are numbered in order (its in-flight ones keep the
         // packet ids they were sent with, which later sends avoid).
         var legacy = s.NextSeq < 0;
-        _nextSeq = legacy ? 0 : s.NextSeq;
-        _sentBelow = s.SentBelow;
+        _out.NextSeq = legacy ? 0 : s.NextSeq;
+        _out.SentBelow = s.SentBelow;
         foreach (var q in s.Queue)
         {
-            var queued = legacy ? q with { Seq = _nextSeq++ } : q;
+            var queued = legacy ? q with { Seq = _out.NextSeq++ } : q;
             RefAdded(queued);
             _queue.Enqueue(queued, mayDrop: false);
         }

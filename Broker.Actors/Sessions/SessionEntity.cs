@@ -29,11 +29,9 @@ public sealed partial class SessionEntity : UntypedActor, IWithTimers, IWithUnbo
     private ILoggingAdapter _log => _context.SessionLog;
 
     private readonly Dictionary<string, SubscriptionOptions> _subscriptions = new(StringComparer.Ordinal);
-    private readonly MessageQueue _queue;
-    private readonly InflightWindow _inflight;
-    private long _nextSeq; // the position the next queued message takes (its packet id derives from it)
-    private long _storedBelow; // messages at positions below are journaled: only those may be sent
-    private long _sentBelow; // messages at positions below may have been sent: sent again, they carry DUP
+    private readonly OutboundFlow _out; // the queue, the in-flight window and the messages' positions
+    private readonly MessageQueue _queue; // _out's
+    private readonly InflightWindow _inflight; // _out's
     private HashSet<ushort>? _inboundQos2; // created when the first inbound QoS 2 id is recorded
 
     private readonly JournalLink _journal;
@@ -71,6 +69,7 @@ public sealed partial class SessionEntity : UntypedActor, IWithTimers, IWithUnbo
         _queue = NewQueue(context.Options.Sessions);
         _admission = NewAdmission(context.Options);
         _inflight = new InflightWindow(context.Options.Sessions.MaxInflight);
+        _out = new OutboundFlow(_queue, _inflight);
         _journal = new JournalLink(Context, context, context.SessionDirectory, "session-", clientId, _shardId);
 
         if (_isLive)
@@ -123,7 +122,7 @@ public sealed partial class SessionEntity : UntypedActor, IWithTimers, IWithUnbo
         switch (e)
         {
             case SessionOpened o:
-                _nextSeq = o.NextSeq ?? _nextSeq;
+                _out.NextSeq = o.NextSeq ?? _out.NextSeq;
                 _expirySeconds = o.ExpirySeconds;
                 _detachedAtMs = 0;
                 _will = o.Will;
@@ -141,8 +140,7 @@ public sealed partial class SessionEntity : UntypedActor, IWithTimers, IWithUnbo
                 }
 
                 _subscriptions.Clear();
-                _queue.Clear();
-                _inflight.Clear();
+                _out.Clear();
                 _inboundQos2?.Clear();
                 _inboundPending?.Clear();
                 _unsettled?.Clear();
@@ -162,12 +160,11 @@ public sealed partial class SessionEntity : UntypedActor, IWithTimers, IWithUnbo
                     (_seen ??= new()).Record(q.Message.Message.PublisherClientId, q.Origin);
                 }
 
-                var queued = q.Message with { Seq = _nextSeq++ };
-                RefAdded(queued);
-
                 // Recovery drops nothing: its queue holds the messages that were in flight too (no send is journaled),
                 // so the oldest would be the wrong ones; what drop-oldest removed comes back instead.
-                if (_queue.Enqueue(queued, mayDrop: !_recovering) is { } dropped)
+                var dropped = _out.Enqueue(q.Message, mayDrop: !_recovering, out var queued);
+                RefAdded(queued);
+                if (dropped is not null)
                 {
                     foreach (var d in dropped)
                     {
@@ -186,28 +183,19 @@ public sealed partial class SessionEntity : UntypedActor, IWithTimers, IWithUnbo
                 DropRefs(d);
                 break;
             case MessageDiscarded d:
-                if (_queue.RemoveFirst(m => m.Seq == d.Seq) is { } discarded)
+                if (_out.Discard(d.Seq) is { } discarded)
                 {
                     RefRemoved(discarded);
                 }
 
                 break;
             case MessageReleased r:
-                if (!_inflight.Release(r.PacketId) && TakeSentFromQueue(r.PacketId) is { } released)
-                {
-                    _inflight.Add(new InflightMessage(r.PacketId, released, true));
-                }
-
+                _out.Release(r.PacketId, _recovering);
                 break;
             case MessageCompleted c:
-                if (_inflight.TryGet(c.PacketId, out var completed))
+                if (_out.Complete(c.PacketId, _recovering) is { } completed)
                 {
-                    _inflight.Remove(c.PacketId);
-                    RefRemoved(completed.Message);
-                }
-                else if (TakeSentFromQueue(c.PacketId) is { } sent)
-                {
-                    RefRemoved(sent);
+                    RefRemoved(completed);
                 }
 
                 break;
@@ -215,7 +203,7 @@ public sealed partial class SessionEntity : UntypedActor, IWithTimers, IWithUnbo
                 RefRemoved(_queue.Dequeue());
                 break;
             case MessageSent s: // older journals
-                _inflight.Add(new InflightMessage(s.PacketId, _queue.Dequeue(), false));
+                _out.SentLegacy(s.PacketId);
                 break;
             case InboundQos2Pending p:
                 (_inboundPending ??= new())[p.PacketId] = p;
@@ -232,7 +220,7 @@ public sealed partial class SessionEntity : UntypedActor, IWithTimers, IWithUnbo
                 break;
             case SessionDetached d:
                 _detachedAtMs = d.AtUnixMs;
-                _sentBelow = d.SentBelow ?? _sentBelow;
+                _out.SentBelow = d.SentBelow ?? _out.SentBelow;
                 break;
             case SharedMessagesHandedBack h:
                 foreach (var removed in _queue.RemoveWhere(m => m.SharedFilter == h.SharedFilter))
@@ -256,14 +244,6 @@ public sealed partial class SessionEntity : UntypedActor, IWithTimers, IWithUnbo
                 break;
         }
     }
-
-    /// <summary>
-    /// Recovery: the message a replayed PUBREC or completion was for, sent under <paramref name="packetId"/> but still in
-    /// the queue (sends are not journaled). It is the oldest with that id: a message is sent only when no message in
-    /// flight holds its id, and messages go in order.
-    /// </summary>
-    private QueuedMessage? TakeSentFromQueue(ushort packetId) =>
-        _recovering ? _queue.RemoveFirst(m => QueuedMessage.PacketIdOf(m.Seq) == packetId) : null;
 
     private void OnRecovered()
     {
