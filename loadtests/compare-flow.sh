@@ -5,13 +5,17 @@
 # (delivery latency; for "storm" the well-behaved publisher's PUBACK latency).
 #   BEFORE=/path/to/Broker.Node.dll loadtests/compare-flow.sh [rounds]     (default 1)
 # Environment: DURATION (measured seconds per scenario, default 8), ONLY (scenario names, e.g. "p2p-q1"),
-# BROKER_FLAGS (extra flags for both Broker.Node builds), MQTT (3 or 5, default 3). Reports: loadtests/reports/flow-<time>/.
+# BROKER_FLAGS (extra flags for both Broker.Node builds), MQTT (3 or 5, default 3), CLUSTER=1 (this build as the local
+# three-node cluster of cluster-config/ on one PostgreSQL, started fresh for each scenario under
+# /tmp/broker-fixed-ports.lock; the runner spreads its clients over the three nodes and sums CPU and RSS over them; BEFORE
+# is not run then). Reports: loadtests/reports/flow-<time>/.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 rounds=${1:-1}
 duration=${DURATION:-8}
 mqtt=${MQTT:-3}
-out="loadtests/reports/flow-$(date -u +%Y%m%d-%H%M%S)"
+out="loadtests/reports/flow-$(date -u +%Y%m%d-%H%M%S)${CLUSTER:+-cluster}"
+cluster=${CLUSTER:-}
 mkdir -p "$out"
 ulimit -n "$(ulimit -Hn)"
 mosquitto_bin=$(command -v mosquitto || echo /usr/sbin/mosquitto)
@@ -20,13 +24,25 @@ dotnet build -c Release -v q --nologo Broker.Node >"$out/build.log" 2>&1 && \
 runner=(dotnet loadtests/Broker.LoadTests/bin/Release/net10.0/Broker.LoadTests.dll)
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 brokers=(broker mosquitto)
-[ -n "${BEFORE:-}" ] && brokers=(before broker mosquitto)
+[ -n "${BEFORE:-}" ] && [ -z "$cluster" ] && brokers=(before broker mosquitto)
 
 pid=""
-start_broker() { # name -> pid, port
+cluster_up=""
+start_broker() { # name -> pid (comma-separated for a cluster), targets
   port=$(free_port)
+  targets="127.0.0.1:$port"
   local dir="$out/$1-run"
   rm -rf "$dir" "$dir.log"; mkdir -p "$dir"
+  if [ "$1" = broker ] && [ -n "$cluster" ]; then
+    # The fixed ports of cluster-config (1883-1885, 4053-4055, 55432) are shared by every user of this machine.
+    exec 9>/tmp/broker-fixed-ports.lock
+    flock 9
+    cluster-config/local-cluster.sh up >"$dir.log" 2>&1 || { cat "$dir.log" >&2; flock -u 9; return 1; }
+    cluster_up=1
+    pid=$(grep -o 'node[0-9]=[0-9]*' cluster-config/.run/state | cut -d= -f2 | paste -sd, -)
+    targets="127.0.0.1:1883,127.0.0.1:1884,127.0.0.1:1885"
+    return 0
+  fi
   if [ "$1" = mosquitto ]; then
     sed "s/@PORT@/$port/" loadtests/mosquitto-compare.conf >"$dir/mosquitto.conf"
     "$mosquitto_bin" -c "$dir/mosquitto.conf" >"$dir.log" 2>&1 &
@@ -43,7 +59,15 @@ start_broker() { # name -> pid, port
   fi
   echo "$1 did not start (see $dir.log)" >&2; return 1
 }
-stop_broker() { [ -n "$pid" ] && { kill "$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true; }; pid=""; }
+stop_broker() {
+  if [ -n "$cluster_up" ]; then
+    cluster-config/local-cluster.sh down >/dev/null 2>&1 || true
+    cluster_up=""; flock -u 9
+  elif [ -n "$pid" ]; then
+    kill "$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true
+  fi
+  pid=""
+}
 trap 'stop_broker' EXIT
 
 common="--qos 1 --window 100 --batch 100 --warmup 2s --drain 15s --mqtt $mqtt"
@@ -62,7 +86,7 @@ for round in $(seq "$rounds"); do
     for b in "${brokers[@]}"; do
       start_broker "$b"
       # shellcheck disable=SC2086
-      timeout 300 "${runner[@]}" $args --targets "127.0.0.1:$port" --broker-pid "$pid" --no-live \
+      timeout 300 "${runner[@]}" $args --targets "$targets" --broker-pid "$pid" --no-live \
         --report-dir "$out/$b-$name-r$round" >"$out/$b-$name-r$round.log" 2>&1 || true
       stop_broker
       python3 - "$out/$b-$name-r$round/report.json" "$b" "$name" <<'PY' || echo "$b $name: no report (see log)"

@@ -6,6 +6,11 @@ namespace Broker.Sessions;
 /// Counts the confirmations a QoS 1/2 publish needs before its publisher may be acknowledged: the topic entity says
 /// how many sessions it delivered to (<see cref="PublishRouted"/>), and each of those sessions confirms
 /// (<see cref="DeliveryStored"/>) once the message is stored for it. The two kinds can arrive in either order.
+/// <para>
+/// A session whose queue is full may answer "held" first (<see cref="MarkHeld"/>): its publisher is then not read until
+/// no publish of it is held (<see cref="HeldCount"/>). A publish may not wait on one slow session beyond the publisher
+/// hold (<see cref="RemoveUnconfirmed"/>): it is then refused, never acknowledged.
+/// </para>
 /// </summary>
 public sealed class AckCollector<TState>
 {
@@ -21,6 +26,9 @@ public sealed class AckCollector<TState>
     }
 
     public int Count => _pending?.Count ?? 0;
+
+    /// <summary>Pending publishes a full queue holds (see <see cref="MarkHeld"/>).</summary>
+    public int HeldCount { get; private set; }
 
     public long Expect(TState state, long startedAtMs = 0)
     {
@@ -58,8 +66,68 @@ public sealed class AckCollector<TState>
         var states = new List<TState>(expired.Count);
         foreach (var id in expired)
         {
-            states.Add(_pending[id].State);
-            _pending.Remove(id);
+            states.Add(Remove(id).State);
+        }
+
+        return states;
+    }
+
+    /// <summary>
+    /// A full queue holds the publish (<see cref="DeliveryOutcome.Held"/>): true when it was not held before, with its state.
+    /// </summary>
+    public bool MarkHeld(long id, long nowMs, out TState state)
+    {
+        if (_pending is null || !_pending.TryGetValue(id, out var entry))
+        {
+            state = default!;
+            return false;
+        }
+
+        state = entry.State;
+        if (entry.HeldAtMs != 0)
+        {
+            return false;
+        }
+
+        entry.HeldAtMs = Math.Max(1, nowMs);
+        HeldCount++;
+        return true;
+    }
+
+    /// <summary>
+    /// Publishes that wait on a session that is slow to confirm (recovering, its shard moving, its storage stalled):
+    /// not confirmed within <paramref name="holdMs"/> of being routed, or, held by a full queue, not answered by it
+    /// within <paramref name="holdMs"/> and a grace of having been held (the queue refuses them itself at its hold; the
+    /// grace covers its check's period and the way back). Removed and returned, in the order they came, to be refused:
+    /// a publisher waits on a slow session no longer than on a full queue, and is never told that what was not stored is.
+    /// </summary>
+    public List<TState>? RemoveUnconfirmed(long nowMs, long holdMs)
+    {
+        if (_pending is null)
+        {
+            return null;
+        }
+
+        var graceMs = Math.Min(holdMs, 1000) + 500;
+        List<long>? due = null;
+        foreach (var (id, entry) in _pending)
+        {
+            if (entry.HeldAtMs == 0 ? nowMs - entry.StartedAtMs >= holdMs : nowMs - entry.HeldAtMs >= holdMs + graceMs)
+            {
+                (due ??= []).Add(id);
+            }
+        }
+
+        if (due is null)
+        {
+            return null;
+        }
+
+        due.Sort();
+        var states = new List<TState>(due.Count);
+        foreach (var id in due)
+        {
+            states.Add(Remove(id).State);
         }
 
         return states;
@@ -127,9 +195,20 @@ public sealed class AckCollector<TState>
             return false;
         }
 
-        _pending!.Remove(id);
+        Remove(id);
         CompletedRefused = entry.Refused;
         return true;
+    }
+
+    private Entry Remove(long id)
+    {
+        _pending!.Remove(id, out var entry);
+        if (entry!.HeldAtMs != 0)
+        {
+            HeldCount--;
+        }
+
+        return entry;
     }
 
     private sealed class Entry(TState state)
@@ -143,5 +222,7 @@ public sealed class AckCollector<TState>
         public bool Refused { get; set; }
 
         public long StartedAtMs { get; init; }
+
+        public long HeldAtMs { get; set; }
     }
 }

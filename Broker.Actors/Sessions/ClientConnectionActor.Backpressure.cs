@@ -20,8 +20,8 @@ namespace Broker.Sessions;
 /// <see cref="Transport.MqttCodecState.BacklogHigh"/> decoded packets wait in this actor's mailbox (a starved actor
 /// cannot decide anything in time), and reading resumes at <see cref="Transport.MqttCodecState.BacklogLow"/>.
 /// <code>
-///   reading ──(QoS 0 probes outstanding ≥ 4, QoS 1 pending ≥ Mqtt:ReceiveMaximum, or a QoS 1 publish held by a
-///              subscriber's full queue)──────────────────────────────────────────────────► paused
+///   reading ──(QoS 0 probes outstanding ≥ 4, QoS 1 pending ≥ Mqtt:ReceiveMaximum, or a QoS 1 or QoS 2 publish
+///              held by a subscriber's full queue)────────────────────────────────────────► paused
 ///   paused  ──(probes ≤ 1, QoS 1 pending below half and nothing held)───────────────────► reading
 ///   (and over Mqtt:MaxPublishRate: paused until the token bucket has a token again, see ClientConnectionActor.Security)
 /// </code>
@@ -36,7 +36,7 @@ public sealed partial class ClientConnectionActor
     private readonly AckCollector<bool> _qos0Probes = new(firstId: long.MinValue);
     private long _qos0Count;
     private bool _readingPaused;
-    private HashSet<long>? _heldAcks; // QoS 1 publishes a full queue holds; created on the first
+    private HashSet<ushort>? _heldQos2; // QoS 2 publishes (packet ids) a full queue holds; created on the first
     private LogThrottle _refusedLog;
 
     /// <summary>Routes a QoS 0 publish; one in <see cref="ProbeEvery"/> asks the topic to answer when routed.</summary>
@@ -89,19 +89,53 @@ public sealed partial class ClientConnectionActor
     /// </summary>
     private void PublishHeld(long ackId)
     {
-        if (_qos1Acks.IsPending(ackId) && (_heldAcks ??= new()).Add(ackId) && _heldAcks.Count == 1)
+        var wasHeld = AnyHeld;
+        if (_qos1Acks.MarkHeld(ackId, Environment.TickCount64, out _))
         {
-            _context.Metrics.PublisherHeld();
+            HoldBegan(wasHeld);
+        }
+    }
+
+    /// <summary>
+    /// The same for a QoS 2 publish (its session says so): its PUBREC waits, and reading pauses as for QoS 1, until
+    /// PUBREC (or a refusal) goes out.
+    /// </summary>
+    private void Qos2Held(ushort packetId)
+    {
+        var wasHeld = AnyHeld;
+        if (_inboundQos2Pending?.ContainsKey(packetId) == true && (_heldQos2 ??= new()).Add(packetId))
+        {
+            HoldBegan(wasHeld);
+        }
+    }
+
+    /// <summary>A held QoS 2 publish was answered (PUBREC, a refusal) or is handed to a new session (which says again if it holds).</summary>
+    private void Qos2Answered(ushort packetId)
+    {
+        if (_heldQos2?.Remove(packetId) == true && _readingPaused)
+        {
             UpdateReading();
         }
     }
 
-    /// <summary>A publish a full queue refused: logged at most once a minute per connection; 3.1.1 is disconnected.</summary>
+    private bool AnyHeld => _qos1Acks.HeldCount > 0 || _heldQos2?.Count > 0;
+
+    private void HoldBegan(bool wasHeld)
+    {
+        if (!wasHeld)
+        {
+            _context.Metrics.PublisherHeld();
+        }
+
+        UpdateReading();
+    }
+
+    /// <summary>A publish a full queue (or a session slow to confirm) refused: logged at most once a minute per connection; 3.1.1 is disconnected.</summary>
     private void PublishRefused(ushort packetId, bool qos2)
     {
         if (_refusedLog.Due(Environment.TickCount64, 60_000, out var count))
         {
-            _log.Warning("Client {ClientId} ({Address}): {Count} QoS {QoS} publish(es) refused by a subscriber's full queue (held {HoldSeconds} s){Consequence}",
+            _log.Warning("Client {ClientId} ({Address}): {Count} QoS {QoS} publish(es) refused after {HoldSeconds} s by a subscriber's full queue or a session slow to store them{Consequence}",
                 _clientId, _remote, count, qos2 ? 2 : 1, _context.Options.PublisherHoldSeconds,
                 IsV5 ? "; answered with reason 0x97" : "; closing the connection unacknowledged (MQTT 3.1.1 has no refusal code)");
         }
@@ -115,6 +149,7 @@ public sealed partial class ClientConnectionActor
     private void HandleInboundStoreFailed(InboundStoreFailed f)
     {
         _inboundQos2Pending?.Remove(f.PacketId);
+        Qos2Answered(f.PacketId);
         if (f.Refused)
         {
             PublishRefused(f.PacketId, qos2: true);
@@ -139,7 +174,7 @@ public sealed partial class ClientConnectionActor
     {
         var limit = _context.Options.Mqtt.ReceiveMaximum;
         var pending = _inboundQos1InFlight?.Count ?? 0;
-        var held = _heldAcks?.Count > 0;
+        var held = AnyHeld;
         if (!_readingPaused && (_qos0Probes.Count >= PauseAtProbes || pending >= limit || _rateLimited || held))
         {
             _readingPaused = true;

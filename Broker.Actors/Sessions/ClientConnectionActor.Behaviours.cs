@@ -130,6 +130,9 @@ public sealed partial class ClientConnectionActor
             case InboundStoreFailed f:
                 HandleInboundStoreFailed(f);
                 break;
+            case InboundQos2Held h:
+                Qos2Held(h.PacketId);
+                break;
             case PublishRouted r:
                 InboundRouted(r.AckId, r.Deliveries);
                 break;

@@ -167,7 +167,6 @@ public sealed partial class ClientConnectionActor
 
         if (_qos1Acks.OnRouted(ackId, deliveries, out var state))
         {
-            _heldAcks?.Remove(ackId);
             CompleteQos1(state.PacketId, _qos1Acks.CompletedRefused);
         }
     }
@@ -188,7 +187,6 @@ public sealed partial class ClientConnectionActor
 
         if (_qos1Acks.OnStored(ackId, out var state, count, outcome == DeliveryOutcome.Refused))
         {
-            _heldAcks?.Remove(ackId);
             CompleteQos1(state.PacketId, _qos1Acks.CompletedRefused);
         }
     }
@@ -221,9 +219,11 @@ public sealed partial class ClientConnectionActor
     {
         if (!Timers.IsTimerActive(AckSweep.Instance))
         {
-            Timers.StartPeriodicTimer(AckSweep.Instance, AckSweep.Instance, TimeSpan.FromSeconds(1));
+            Timers.StartPeriodicTimer(AckSweep.Instance, AckSweep.Instance, UnconfirmedBound.CheckEvery(PublisherHoldMs));
         }
     }
+
+    private long PublisherHoldMs => (long)(_context.Options.PublisherHoldSeconds * 1000);
 
     /// <summary>
     /// QoS 1 publishes whose storage did not complete in time (storage down, a node lost): the publisher must not
@@ -234,12 +234,8 @@ public sealed partial class ClientConnectionActor
     {
         var timeoutMs = _context.Options.Mqtt.DurableAckTimeout * 1000L;
         RouteAgainAfterNodeLeft();
+        RefuseUnconfirmed();
         var expired = _qos1Acks.RemoveStartedBefore(Environment.TickCount64 - timeoutMs);
-        if (expired is not null)
-        {
-            _heldAcks?.RemoveWhere(id => !_qos1Acks.IsPending(id));
-        }
-
         SweepProbes();
         if (_qos1Acks.Count == 0 && _qos0Probes.Count == 0)
         {
@@ -270,6 +266,38 @@ public sealed partial class ClientConnectionActor
             Disconnect(MqttReasonCode.UnspecifiedError);
         }
     }
+
+    /// <summary>
+    /// QoS 1 publishes that one session has not confirmed within Sessions:MaxPublisherHold (see
+    /// <see cref="UnconfirmedBound"/>): refused like a full queue's, not acknowledged (v5 0x97; 3.1.1 closed under
+    /// "backpressure"), and counted with the publishes not stored in time.
+    /// </summary>
+    private void RefuseUnconfirmed()
+    {
+        var now = Environment.TickCount64;
+        var nodes = _context.Nodes;
+        if (_qos1Acks.Count == 0
+            || !UnconfirmedBound.Applies(IsV5, _context.Options.Sessions.Policy, AnyNodeUnreachable,
+                nodes.LastLeftAtMs, (long)nodes.ShardsMovedAfter.TotalMilliseconds, PublisherHoldMs, now)
+            || _qos1Acks.RemoveUnconfirmed(now, PublisherHoldMs) is not { } unconfirmed)
+        {
+            return;
+        }
+
+        _log.Info("Client {ClientId}: {Count} QoS 1 publish(es) not confirmed by every subscriber's session within {HoldSeconds} s: refused",
+            _clientId, unconfirmed.Count, _context.Options.PublisherHoldSeconds);
+        foreach (var (packetId, _) in unconfirmed)
+        {
+            _context.Metrics.DurableAckTimeout();
+            CompleteQos1(packetId, refused: true);
+            if (!IsV5)
+            {
+                return; // closed: the client sends them all again
+            }
+        }
+    }
+
+    private bool AnyNodeUnreachable => Akka.Cluster.Cluster.Get(Context.System).State.Unreachable.Count > 0;
 
     /// <summary>QoS 1 publishes that may have been lost with a node that left: routed again (see <see cref="RouteRetry"/>).</summary>
     private void RouteAgainAfterNodeLeft()
@@ -427,6 +455,7 @@ public sealed partial class ClientConnectionActor
     /// </summary>
     private void ResendUnanswered()
     {
+        _heldQos2?.Clear(); // the session they go to says again which of them a full queue holds
         if (_inboundQos2Pending is not null)
         {
             foreach (var (_, handOver) in _inboundQos2Pending.Values.OrderBy(p => p.Order))

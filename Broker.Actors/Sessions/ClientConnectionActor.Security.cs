@@ -204,6 +204,7 @@ public sealed partial class ClientConnectionActor
         if (send.Packet is MqttPubRecPacket rec)
         {
             _inboundQos2Pending?.Remove(rec.PacketId);
+            Qos2Answered(rec.PacketId);
             if ((byte)rec.ReasonCode >= 0x80)
             {
                 _inboundQuota?.Complete(rec.PacketId);

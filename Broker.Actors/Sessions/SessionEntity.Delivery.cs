@@ -17,7 +17,7 @@ public sealed partial class SessionEntity
     {
         if (deliver.ConfirmedByHost)
         {
-            _gauge?.Arrived();
+            _gauge?.Arrived(deliver.Message.Payload.Length);
         }
 
         var now = DateTimeOffset.UtcNow.ToUnixTimeMilliseconds();

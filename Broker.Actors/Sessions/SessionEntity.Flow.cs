@@ -173,7 +173,7 @@ public sealed partial class SessionEntity
 
     private void UpdateGauge()
     {
-        _gauge?.Update(_admission.UnderPressure(_queue), _admission.Refusing, _queue.Count);
+        _gauge?.Update(_admission.UnderPressure(_queue), _admission.Refusing, _queue.Count, _queue.Bytes);
     }
 
     /// <summary>Counts nothing (the caller does); logs at most once a minute per session, with the count since the last line.</summary>
@@ -189,58 +189,5 @@ public sealed partial class SessionEntity
     private sealed class PublisherHoldCheck
     {
         public static readonly PublisherHoldCheck Instance = new();
-    }
-}
-
-/// <summary>
-/// What a live session shares with its <see cref="SessionHost"/>, in process, so that the host confirms a delivery
-/// for it only when the session will surely take it: not while its queue is under pressure (full, holding or refusing
-/// under "backpressure"), and not beyond the queue's count bound together with the deliveries the host confirmed that
-/// the session has not seen yet. Otherwise the host hands the delivery on with its publisher's reply address, and the
-/// session holds or takes it itself.
-/// </summary>
-public sealed class LiveQueueGauge
-{
-    private volatile bool _pressure;
-    private volatile bool _refusing;
-    private volatile int _queued;
-    private int _inTransit;
-
-    public LiveQueueGauge(int capacity)
-    {
-        Capacity = capacity;
-    }
-
-    public int Capacity { get; }
-
-    /// <summary>Host: reserves room for one delivery it is about to confirm; false when the session must answer itself.</summary>
-    /// <summary>The session refuses every delivery until its queue drains: the host may refuse for it, in one answer per publish.</summary>
-    public bool Refusing => _refusing;
-
-    public bool TryReserve()
-    {
-        if (_pressure)
-        {
-            return false;
-        }
-
-        if (_queued + Interlocked.Increment(ref _inTransit) > Capacity)
-        {
-            Interlocked.Decrement(ref _inTransit);
-            return false;
-        }
-
-        return true;
-    }
-
-    /// <summary>Session: a delivery the host confirmed has arrived.</summary>
-    public void Arrived() => Interlocked.Decrement(ref _inTransit);
-
-    /// <summary>Session: its queue's state after a change.</summary>
-    public void Update(bool pressure, bool refusing, int queued)
-    {
-        _queued = queued;
-        _refusing = refusing;
-        _pressure = pressure;
     }
 }

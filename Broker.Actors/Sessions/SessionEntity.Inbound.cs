@@ -138,7 +138,8 @@ public sealed partial class SessionEntity
         _context.TopicRegion.Tell(new RoutePublish(message, Self, ackId, origin));
         if (!Timers.IsTimerActive(InboundSweep.Instance))
         {
-            Timers.StartPeriodicTimer(InboundSweep.Instance, InboundSweep.Instance, TimeSpan.FromSeconds(1));
+            Timers.StartPeriodicTimer(InboundSweep.Instance, InboundSweep.Instance,
+                UnconfirmedBound.CheckEvery((long)(_context.Options.PublisherHoldSeconds * 1000)));
         }
     }
 
@@ -160,7 +161,12 @@ public sealed partial class SessionEntity
     {
         if (outcome == DeliveryOutcome.Held)
         {
-            // A subscriber's full queue holds it: PUBREC waits (the publisher's receive maximum slows it meanwhile).
+            // A subscriber's full queue holds it: PUBREC waits, and the connection stops reading meanwhile, as for QoS 1.
+            if (_inboundAcks.MarkHeld(ackId, Environment.TickCount64, out var heldId))
+            {
+                _connection?.Tell(new InboundQos2Held(heldId));
+            }
+
             return;
         }
 
@@ -200,6 +206,7 @@ public sealed partial class SessionEntity
     private void SweepInbound()
     {
         RouteAgainAfterNodeLeft();
+        RefuseUnconfirmed();
         var expired = _inboundAcks.RemoveStartedBefore(Environment.TickCount64 - (_context.Options.Mqtt.DurableAckTimeout * 1000L));
         if (_inboundAcks.Count == 0)
         {
@@ -210,6 +217,33 @@ public sealed partial class SessionEntity
         {
             _context.Metrics.DurableAckTimeout();
             InboundFailed(packetId, refused: false);
+        }
+    }
+
+    /// <summary>
+    /// Inbound QoS 2 messages that one subscriber's session has not confirmed within Sessions:MaxPublisherHold (see
+    /// <see cref="UnconfirmedBound"/>): refused like a full queue's (v5 PUBREC 0x97; 3.1.1 closed under "backpressure").
+    /// </summary>
+    private void RefuseUnconfirmed()
+    {
+        var now = Environment.TickCount64;
+        var nodes = _context.Nodes;
+        var holdMs = (long)(_context.Options.PublisherHoldSeconds * 1000);
+        if (_inboundAcks.Count == 0
+            || !UnconfirmedBound.Applies(_version == MqttProtocolVersion.V500, _context.Options.Sessions.Policy,
+                Akka.Cluster.Cluster.Get(Context.System).State.Unreachable.Count > 0, nodes.LastLeftAtMs,
+                (long)nodes.ShardsMovedAfter.TotalMilliseconds, holdMs, now)
+            || _inboundAcks.RemoveUnconfirmed(now, holdMs) is not { } unconfirmed)
+        {
+            return;
+        }
+
+        _log.Info("Session {ClientId}: {Count} QoS 2 publish(es) not confirmed by every subscriber's session within {HoldSeconds} s: refused",
+            _clientId, unconfirmed.Count, _context.Options.PublisherHoldSeconds);
+        foreach (var packetId in unconfirmed)
+        {
+            _context.Metrics.DurableAckTimeout();
+            InboundFailed(packetId, refused: true);
         }
     }
 

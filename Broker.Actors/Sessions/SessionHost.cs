@@ -82,7 +82,7 @@ public sealed class SessionHost : UntypedActor
             }
 
             // A session whose queue is under pressure confirms (or holds) for itself.
-            var here = found && confirmHere && live.Gauge.TryReserve();
+            var here = found && confirmHere && live.Gauge.TryReserve(nd.Message.Payload.Length);
             var ackTo = here ? null : nd.AckTo;
             var deliver = new Deliver(recipient.ClientId, nd.Message, recipient.SharedFilter, nd.RetainedForFilter, ackTo, nd.AckId,
                 nd.Origin, nd.PayloadId) { ConfirmedByHost = here };
@@ -121,7 +121,7 @@ public sealed class SessionHost : UntypedActor
     private void HandleStart(StartLiveSession start)
     {
         var clientId = start.Attach.ClientId;
-        var gauge = new LiveQueueGauge(_context.Options.Sessions.MaxQueuedMessages);
+        var gauge = new LiveQueueGauge(_context.Options.Sessions.MaxQueuedMessages, _context.Options.Sessions.MaxQueuedBytes);
         var session = Context.ActorOf(SessionEntity.LiveProps(clientId, _context, start.Incarnation, Sender, gauge),
             "s" + start.Incarnation.ToString(System.Globalization.CultureInfo.InvariantCulture));
         Context.Watch(session);

@@ -62,6 +62,12 @@ public sealed record InboundRelease(IActorRef Connection, ushort PacketId) : ISe
 public sealed record InboundStoreFailed(ushort PacketId, bool Refused = false) : Persistence.Serialization.IBrokerSerializable;
 
 /// <summary>
+/// Session to connection: a subscriber's full queue holds this inbound QoS 2 publish; its PUBREC waits, and the
+/// connection stops reading until it goes out (as for a held QoS 1 publish).
+/// </summary>
+public sealed record InboundQos2Held(ushort PacketId) : Persistence.Serialization.IBrokerSerializable;
+
+/// <summary>
 /// Starts the session entity of a stored session after a restart (its expiry clock, its routes); answered with
 /// <see cref="SessionWoken"/> once every route of the session is confirmed on every node.
 /// </summary>

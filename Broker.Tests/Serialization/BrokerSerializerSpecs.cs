@@ -120,6 +120,7 @@ public sealed class BrokerSerializerSpecs : IDisposable
         yield return new SendPublish(Queued with { QoS = MqttQoS.AtMostOnce }, 0, false, _ref, long.MinValue + 3);
         yield return new InboundStoreFailed(12);
         yield return new InboundStoreFailed(12, Refused: true);
+        yield return new InboundQos2Held(12);
         yield return new WakeSession("c1");
         yield return new ReplicaChange("a/#\u0000c1\u0000", true, 42);
         yield return new ReplicaChangeApplied(42);

@@ -67,6 +67,7 @@ public sealed partial class BrokerSerializer : SerializerWithStringManifest
         SendPacket => "sp",
         SendPublish => "spub",
         InboundStoreFailed => "isf",
+        InboundQos2Held => "iqh",
         WakeSession => "wks",
         ReplicaChange => "rc",
         ReplicaChangeApplied => "rca",
@@ -283,6 +284,9 @@ public sealed partial class BrokerSerializer : SerializerWithStringManifest
             case TopicWoken m:
                 w.String(m.Topic);
                 break;
+            case InboundQos2Held m:
+                w.VarUInt(m.PacketId);
+                break;
             case InboundStoreFailed m:
                 w.VarUInt(m.PacketId);
                 if (m.Refused)
@@ -381,6 +385,7 @@ public sealed partial class BrokerSerializer : SerializerWithStringManifest
             "sp" => new SendPacket(r.Packet()),
             "spub" => ReadSendPublish(ref r),
             "isf" => new InboundStoreFailed(checked((ushort)r.VarUInt()), !r.AtEnd && r.Bool()),
+            "iqh" => new InboundQos2Held(checked((ushort)r.VarUInt())),
             "wks" => new WakeSession(r.RequiredString()),
             "rc" => new ReplicaChange(r.RequiredString(), r.Bool(), r.Long()),
             "rca" => new ReplicaChangeApplied(r.Long()),
