@@ -346,7 +346,7 @@ public sealed class BrokerServer : IAsyncDisposable
                 await _webSockets.StopAcceptingAsync().ConfigureAwait(false);
             }
 
-            System.EventStream.Publish(ClientConnectionActor.ServerShuttingDown.Instance);
+            Context.Connections.TellAll(ClientConnectionActor.ServerShuttingDown.Instance);
             var deadline = DateTime.UtcNow + grace;
             while (Context.Metrics.Connections > 0 && DateTime.UtcNow < deadline && !System.WhenTerminated.IsCompleted)
             {

@@ -64,13 +64,14 @@ public sealed partial class ClientConnectionActor : UntypedActor, IWithTimers, I
 
     protected override void PreStart()
     {
-        Context.System.EventStream.Subscribe(Self, typeof(ServerShuttingDown));
+        _context.Connections.Add(Self);
         Timers.StartSingleTimer(ConnectTimeout.Instance, ConnectTimeout.Instance,
             TimeSpan.FromSeconds(_context.Options.Mqtt.ConnectTimeout));
     }
 
     protected override void PostStop()
     {
+        _context.Connections.Remove(Self);
         _routes.Send(_context.TopicRegion);
         CountDisconnect();
         if (_countedConnection)
@@ -194,7 +195,7 @@ public sealed partial class ClientConnectionActor : UntypedActor, IWithTimers, I
             string.Format(System.Globalization.CultureInfo.InvariantCulture, format, arg));
     }
 
-    /// <summary>Published on the event stream when the node stops: every connection closes with 0x8B.</summary>
+    /// <summary>Told to every connection (<see cref="ConnectionSet"/>) when the node stops: each closes with 0x8B.</summary>
     public sealed class ServerShuttingDown
     {
         public static readonly ServerShuttingDown Instance = new();
