@@ -312,6 +312,7 @@ public sealed class BrokerServer : IAsyncDisposable
         await CloseClientsAsync(TimeSpan.FromSeconds(5)).ConfigureAwait(false);
         await CoordinatedShutdown.Get(System).Run(CoordinatedShutdown.ClrExitReason.Instance).ConfigureAwait(false);
         Context.Security.Dispose();
+        Context.Connections.Dispose();
         Meter.Dispose();
     }
 
