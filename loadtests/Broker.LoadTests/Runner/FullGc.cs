@@ -36,7 +36,7 @@ public static partial class FullGc
     /// <summary>Runs a full GC in <paramref name="pid"/> by taking a gcdump to <paramref name="dumpPath"/>; the managed heap bytes, or null.</summary>
     public static long? Collect(int pid, string dumpPath, Action<string> log)
     {
-        if (Tool() is not { } tool || !IsDotNet(pid))
+        if (Tool() is not { } tool || !IsDotNet(pid) || pid == Environment.ProcessId)
         {
             return null;
         }
