@@ -312,6 +312,7 @@ public sealed class BrokerServer : IAsyncDisposable
         await CloseClientsAsync(TimeSpan.FromSeconds(5)).ConfigureAwait(false);
         await CoordinatedShutdown.Get(System).Run(CoordinatedShutdown.ClrExitReason.Instance).ConfigureAwait(false);
         Context.Security.Dispose();
+        Context.Connections.Dispose();
         Meter.Dispose();
     }
 
@@ -346,7 +347,7 @@ public sealed class BrokerServer : IAsyncDisposable
                 await _webSockets.StopAcceptingAsync().ConfigureAwait(false);
             }
 
-            System.EventStream.Publish(ClientConnectionActor.ServerShuttingDown.Instance);
+            Context.Connections.TellAll(ClientConnectionActor.ServerShuttingDown.Instance);
             var deadline = DateTime.UtcNow + grace;
             while (Context.Metrics.Connections > 0 && DateTime.UtcNow < deadline && !System.WhenTerminated.IsCompleted)
             {

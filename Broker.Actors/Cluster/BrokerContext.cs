@@ -37,6 +37,9 @@ public sealed class BrokerContext
 
     public BrokerMetrics Metrics { get; } = new();
 
+    /// <summary>This node's connection actors (a graceful stop tells each of them).</summary>
+    public Sessions.ConnectionSet Connections { get; } = new();
+
     /// <summary>Watches for this process standing still (see <see cref="Fence"/>); none on a single node.</summary>
     public PauseWatch? Pauses { get; internal set; }
 

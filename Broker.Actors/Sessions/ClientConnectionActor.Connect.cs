@@ -13,7 +13,7 @@ public sealed partial class ClientConnectionActor
         _connect = connect;
         _version = connect.ProtocolVersion;
         _codec.Version = connect.ProtocolVersion;
-        Timers.Cancel(ConnectTimeout.Instance);
+        _clock.ConnectDeadline = 0;
         var options = _context.Options;
 
         if (!_context.Metrics.TryOpenConnection(options.Mqtt.MaxConnections))
@@ -155,12 +155,9 @@ public sealed partial class ClientConnectionActor
             "session expiry {SessionExpiry} s, keep alive {KeepAlive} s, session present {SessionPresent}",
             new object[] { _clientId, _remote, VersionName(_version), _connect!.CleanStart, _grantedExpiry, _keepAliveSeconds, attached.SessionPresent });
 
-        if (_keepAliveSeconds > 0)
-        {
-            // [MQTT-3.1.2-24] close after one and a half keep alive periods without a packet.
-            var period = TimeSpan.FromMilliseconds(Math.Max(250, _keepAliveSeconds * 250));
-            Timers.StartPeriodicTimer(KeepAliveCheck.Instance, KeepAliveCheck.Instance, period);
-        }
+        // [MQTT-3.1.2-24] close after one and a half keep alive periods without a packet: the node's sweep
+        // (ConnectionSet) asks for a check once that much silence has passed.
+        _clock.KeepAliveMs = _keepAliveSeconds * 1000;
 
         Become(Connected);
         Stash.UnstashAll();
@@ -179,11 +176,11 @@ public sealed partial class ClientConnectionActor
 
     private void CheckKeepAlive()
     {
-        var idleMs = Environment.TickCount64 - _lastPacketTicks;
+        var idleMs = Environment.TickCount64 - _clock.LastPacketTicks;
         if (_readingPaused)
         {
             // We stopped reading this client (back-pressure): its silence is ours, not a dead connection.
-            _lastPacketTicks = Environment.TickCount64;
+            _clock.LastPacketTicks = Environment.TickCount64;
             return;
         }
 

@@ -45,9 +45,18 @@ public sealed partial class ClientConnectionActor
 
     protected override bool AroundReceive(Receive receive, object message)
     {
-        if (message is MqttPacket or MqttDecodeError)
+        if (message is ActorTimers.Tick tick)
         {
-            _lastPacketTicks = Environment.TickCount64;
+            if (_timers.Accept(tick) is not { } due)
+            {
+                return true; // cancelled or replaced meanwhile
+            }
+
+            message = due;
+        }
+        else if (message is MqttPacket or MqttDecodeError)
+        {
+            _clock.LastPacketTicks = Environment.TickCount64;
             if (Interlocked.Decrement(ref _codec.PendingPackets) == MqttCodecState.BacklogLow)
             {
                 ResumeAfterBacklog();

@@ -20,7 +20,7 @@ namespace Broker.Sessions;
 ///   AwaitingConnect ──CONNECT──► Attaching ──SessionAttached──► Connected ──DISCONNECT/close/error──► stopped
 /// </code>
 /// </summary>
-public sealed partial class ClientConnectionActor : UntypedActor, IWithTimers, IWithUnboundedStash
+public sealed partial class ClientConnectionActor : UntypedActor, IWithUnboundedStash
 {
     private readonly IChannel _channel;
     private readonly MqttCodecState _codec;
@@ -40,7 +40,7 @@ public sealed partial class ClientConnectionActor : UntypedActor, IWithTimers, I
     private MqttProtocolVersion _version = MqttProtocolVersion.V311;
     private IActorRef? _session;
     private AttachSession? _attachRequest;
-    private long _lastPacketTicks = Environment.TickCount64;
+    private ConnectionClock _clock = null!;
     private int _keepAliveSeconds;
 
     public ClientConnectionActor(IChannel channel, MqttCodecState codec, BrokerContext context)
@@ -54,7 +54,9 @@ public sealed partial class ClientConnectionActor : UntypedActor, IWithTimers, I
             : channel.RemoteAddress?.ToString() ?? "?";
     }
 
-    public ITimerScheduler Timers { get; set; } = null!;
+    private ActorTimers _timers; // a struct: allocates only while a timer runs
+
+    private ref ActorTimers Timers => ref _timers;
 
     public static Props Props(IChannel channel, MqttCodecState codec, BrokerContext context) =>
         Akka.Actor.Props.Create(() => new ClientConnectionActor(channel, codec, context))
@@ -64,13 +66,13 @@ public sealed partial class ClientConnectionActor : UntypedActor, IWithTimers, I
 
     protected override void PreStart()
     {
-        Context.System.EventStream.Subscribe(Self, typeof(ServerShuttingDown));
-        Timers.StartSingleTimer(ConnectTimeout.Instance, ConnectTimeout.Instance,
-            TimeSpan.FromSeconds(_context.Options.Mqtt.ConnectTimeout));
+        // CONNECT's deadline and keep alive are watched by the node's one sweep (ConnectionSet), not a timer each.
+        _clock = _context.Connections.Add(Self, TimeSpan.FromSeconds(_context.Options.Mqtt.ConnectTimeout));
     }
 
     protected override void PostStop()
     {
+        _context.Connections.Remove(Self);
         _routes.Send(_context.TopicRegion);
         CountDisconnect();
         if (_countedConnection)
@@ -194,7 +196,7 @@ public sealed partial class ClientConnectionActor : UntypedActor, IWithTimers, I
             string.Format(System.Globalization.CultureInfo.InvariantCulture, format, arg));
     }
 
-    /// <summary>Published on the event stream when the node stops: every connection closes with 0x8B.</summary>
+    /// <summary>Told to every connection (<see cref="ConnectionSet"/>) when the node stops: each closes with 0x8B.</summary>
     public sealed class ServerShuttingDown
     {
         public static readonly ServerShuttingDown Instance = new();
@@ -211,7 +213,7 @@ public sealed partial class ClientConnectionActor : UntypedActor, IWithTimers, I
         public static readonly Flush Instance = new();
     }
 
-    private sealed class ConnectTimeout
+    internal sealed class ConnectTimeout
     {
         public static readonly ConnectTimeout Instance = new();
     }
@@ -226,7 +228,7 @@ public sealed partial class ClientConnectionActor : UntypedActor, IWithTimers, I
         public static readonly AttachRetry Instance = new();
     }
 
-    private sealed class KeepAliveCheck
+    internal sealed class KeepAliveCheck
     {
         public static readonly KeepAliveCheck Instance = new();
     }

@@ -19,6 +19,16 @@ public sealed partial class SessionEntity
 
     protected override bool AroundReceive(Receive receive, object message)
     {
+        if (message is ActorTimers.Tick tick)
+        {
+            if (_timers.Accept(tick) is not { } due)
+            {
+                return true; // cancelled or replaced meanwhile
+            }
+
+            message = due;
+        }
+
         var handled = base.AroundReceive(receive, message);
         ReportGauges(stopping: false);
         return handled;

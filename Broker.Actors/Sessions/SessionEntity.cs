@@ -21,7 +21,7 @@ namespace Broker.Sessions;
 /// The connection actor owns the socket; this entity decides what to send and when.
 /// </para>
 /// </summary>
-public sealed partial class SessionEntity : UntypedActor, IWithTimers, IWithUnboundedStash
+public sealed partial class SessionEntity : UntypedActor, IWithUnboundedStash
 {
     private readonly string _clientId;
     private readonly string _shardId;
@@ -108,7 +108,9 @@ public sealed partial class SessionEntity : UntypedActor, IWithTimers, IWithUnbo
 
     public IStash Stash { get; set; } = null!;
 
-    public ITimerScheduler Timers { get; set; } = null!;
+    private ActorTimers _timers; // a struct: allocates only while a timer runs
+
+    private ref ActorTimers Timers => ref _timers;
 
     public static Props Props(string clientId, BrokerContext context) =>
         Akka.Actor.Props.Create(() => new SessionEntity(clientId, context))

@@ -8,7 +8,7 @@ public sealed record RunOptions
 {
     public const string Usage = """
         usage: Broker.LoadTests <scenario> [options]
-        scenarios: connect-storm, fan-in, fan-out, point-to-point, request-response, persistent-sessions, durable,
+        scenarios: connect-storm, connect-rate, reconnect-storm, fan-in, fan-out, point-to-point, request-response, persistent-sessions, durable,
                    retained-storm, failover   (list: Broker.LoadTests list)
         common options (defaults in brackets; the scenario's own defaults are shown by 'list'):
           --targets H:P,H:P     brokers; virtual clients are spread over them [127.0.0.1:1883]
@@ -41,7 +41,10 @@ public sealed record RunOptions
           --slow-subscribers N  fan-in, fan-out, point-to-point: the first N subscribers read at most --slow-rate
                                 messages/s (their socket is read no faster: a slow consumer) [0]
           --slow-rate N         messages/s of a slow subscriber [1000]
-          --max-connections N   connect-storm: stop opening at N connections, hold them --hold T [1s]
+          --max-connections N   connect-storm: stop opening at N connections, hold them --hold T [1s];
+                                connect-rate, reconnect-storm: the number of devices
+          --backoff T           reconnect-storm: longest random wait before a device reconnects (and the cap of
+                                its doubling back-off after a failed try) [2s]
           --topics N            retained-storm: retained topics stored before the subscribe load [1000]
           --offline T --online T  persistent-sessions: each subscriber's off/on cycle [1s / 2s]
           --kill-after T        failover: SIGKILL a node this long into the measurement [load duration / 3]
@@ -114,6 +117,8 @@ public sealed record RunOptions
 
     public TimeSpan Hold { get; init; } = TimeSpan.FromSeconds(1);
 
+    public TimeSpan Backoff { get; init; } = TimeSpan.FromSeconds(2);
+
     public int Topics { get; init; } = 1000;
 
     public TimeSpan Offline { get; init; } = TimeSpan.FromSeconds(1);
@@ -174,6 +179,7 @@ public sealed record RunOptions
                 "--max-errors" => o with { MaxErrors = long.Parse(Value(), CultureInfo.InvariantCulture) },
                 "--max-connections" => o with { MaxConnections = Int() },
                 "--hold" => o with { Hold = Dur() },
+                "--backoff" => o with { Backoff = Dur() },
                 "--topics" => o with { Topics = Int() },
                 "--offline" => o with { Offline = Dur() },
                 "--online" => o with { Online = Dur() },

@@ -8,6 +8,8 @@ public static class ScenarioCatalog
     public static readonly (string Name, string Summary)[] All =
     [
         ("connect-storm", "clients connect at a rate and stay idle: connections/s, CONNACK latency, broker RSS per connection [inject:200:5s]"),
+        ("connect-rate", "--max-connections lean devices connect as fast as they are taken, --clients in flight, and stay idle: connects/s, CONNACK latency, RSS and heap per connection after a full GC; --persistent: resumes [10,000, 100 in flight]"),
+        ("reconnect-storm", "--max-connections devices connected and flowing are dropped at once and reconnect within a random --backoff: time until all are back and their messages flow, refusals, broker RSS peak [2,000, 2s]"),
         ("fan-in", "50 publishers on their own topics, 1 subscriber on the wildcard [constant:50:10s, QoS 0]"),
         ("fan-out", "1 publisher, 100 subscribers on its topic [constant:1:10s]"),
         ("point-to-point", "50 publisher/subscriber pairs on a topic each [constant:50:10s]"),
@@ -22,6 +24,8 @@ public static class ScenarioCatalog
     public static Scenario Create(ScenarioContext context) => context.Options.Scenario switch
     {
         "connect-storm" => new ConnectStormScenario(context),
+        "connect-rate" => new ConnectRateScenario(context),
+        "reconnect-storm" => new ReconnectStormScenario(context),
         "fan-in" => new PubSubScenario(context, PubSubScenario.Shape.FanIn),
         "fan-out" => new PubSubScenario(context, PubSubScenario.Shape.FanOut),
         "point-to-point" => new PubSubScenario(context, PubSubScenario.Shape.PointToPoint),
