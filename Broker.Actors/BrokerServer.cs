@@ -197,6 +197,13 @@ public sealed class BrokerServer : IAsyncDisposable
             System.ActorOf(Fence.Props(Fence.PauseLimitOf(System.Settings.Config), context), Fence.Name);
         }
 
+        // Any node on PostgreSQL may have members (a single seed listed, nodes joining it); alone it never suspects anyone.
+        if (!Persistence.StorageSetup.IsSqlite(Options) && Options.Cluster.DownEndedNodes)
+        {
+            System.ActorOf(NodePresence.Props(Options.Storage.ConnectionString, cluster.SelfAddress), NodePresence.Name);
+            System.ActorOf(EndedNodeDetector.Props(Options.Storage.ConnectionString), EndedNodeDetector.Name);
+        }
+
         context.ConnectionLog = Akka.Event.Logging.GetLogger(System, typeof(Sessions.ClientConnectionActor));
         context.SessionLog = Akka.Event.Logging.GetLogger(System, typeof(Sessions.SessionEntity));
 
