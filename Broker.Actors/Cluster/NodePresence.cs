@@ -1,4 +1,5 @@
 using Akka.Actor;
+using Akka.Cluster;
 using Akka.Event;
 using Npgsql;
 
@@ -10,25 +11,36 @@ namespace Broker.Cluster;
 /// included) its kernel closes the socket and PostgreSQL ends that session at once; while the process lives the session
 /// stays, even when a firewall cuts the node off from the others or from the database (an idle session's server side
 /// learns of a cut only from TCP keep-alive, hours later). <see cref="EndedNodeDetector"/> asks for it before it downs a
-/// node whose remoting port refuses connections. One per node, at <c>/user/node-presence</c>.
+/// node whose remoting port refuses connections. While the node is an Up member the name carries " up"
+/// (<see cref="UpNodesAsync"/>): a first seed node that starts while others are Up joins them instead of forming a
+/// cluster of its own (<see cref="FirstSeed"/>). One per node, at <c>/user/node-presence</c>.
 /// </summary>
 public sealed class NodePresence : ReceiveActor, IWithTimers
 {
     public const string Name = "node-presence";
     private static readonly TimeSpan CheckEvery = TimeSpan.FromSeconds(5);
-    private readonly string _connectionString;
+    private readonly string _storage;
+    private readonly Address _self;
     private readonly ILoggingAdapter _log = Context.GetLogger();
     private NpgsqlConnection? _connection;
     private bool _busy;
+    private bool _up;
+    private string _asked = "";   // the name of the latest open or check
+    private string _applied = ""; // the name the session carries
 
     public NodePresence(string storageConnectionString, Address self)
     {
-        _connectionString = new NpgsqlConnectionStringBuilder(storageConnectionString)
-        {
-            ApplicationName = ApplicationNameOf(self),
-            Pooling = false,
-        }.ToString();
+        _storage = storageConnectionString;
+        _self = self;
         Receive<Check>(_ => CheckNow());
+        Receive<ClusterEvent.IMemberEvent>(e =>
+        {
+            if (e.Member.Address.Equals(_self) && _up != (e.Member.Status == MemberStatus.Up))
+            {
+                _up = e.Member.Status == MemberStatus.Up;
+                CheckNow();
+            }
+        });
         Receive<Checked>(c =>
         {
             _busy = false;
@@ -37,7 +49,11 @@ public sealed class NodePresence : ReceiveActor, IWithTimers
                 _log.Warning("Database presence of this node lost ({0}); opening it again", c.Error);
                 _connection?.Dispose();
                 _connection = null;
+                return;
             }
+
+            _applied = _asked;
+            CheckIfStale();
         });
         Receive<Opened>(o =>
         {
@@ -45,6 +61,8 @@ public sealed class NodePresence : ReceiveActor, IWithTimers
             if (o.Connection is not null)
             {
                 _connection = o.Connection;
+                _applied = _asked;
+                CheckIfStale();
             }
             else
             {
@@ -59,10 +77,39 @@ public sealed class NodePresence : ReceiveActor, IWithTimers
         Akka.Actor.Props.Create(() => new NodePresence(storageConnectionString, self));
 
     /// <summary>The application name of a node's presence session (PostgreSQL keeps 63 bytes of it).</summary>
-    public static string ApplicationNameOf(Address node)
+    public static string ApplicationNameOf(Address node, bool up = false)
     {
-        var name = $"broker {node.Host}:{node.Port}";
+        var name = $"broker {node.Host}:{node.Port}" + (up ? " up" : "");
         return name.Length <= 63 ? name : name[..63];
+    }
+
+    /// <summary>
+    /// Which of <paramref name="nodes"/> hold their presence session marked Up (members of a running cluster), or null
+    /// when the database could not be asked.
+    /// </summary>
+    public static async Task<IReadOnlyList<Address>?> UpNodesAsync(string storageConnectionString, IReadOnlyList<Address> nodes, TimeSpan timeout)
+    {
+        try
+        {
+            using var cts = new CancellationTokenSource(timeout);
+            await using var connection = new NpgsqlConnection(storageConnectionString);
+            await connection.OpenAsync(cts.Token).ConfigureAwait(false);
+            await using var command = new NpgsqlCommand(
+                "SELECT DISTINCT application_name FROM pg_stat_activity WHERE datname = current_database() AND application_name = ANY(@names)", connection);
+            command.Parameters.AddWithValue("names", nodes.Select(n => ApplicationNameOf(n, up: true)).ToArray());
+            var found = new HashSet<string>();
+            await using var reader = await command.ExecuteReaderAsync(cts.Token).ConfigureAwait(false);
+            while (await reader.ReadAsync(cts.Token).ConfigureAwait(false))
+            {
+                found.Add(reader.GetString(0));
+            }
+
+            return nodes.Where(n => found.Contains(ApplicationNameOf(n, up: true))).ToList();
+        }
+        catch (Exception e) when (e is NpgsqlException or OperationCanceledException or InvalidOperationException or System.Net.Sockets.SocketException)
+        {
+            return null;
+        }
     }
 
     /// <summary>
@@ -77,8 +124,9 @@ public sealed class NodePresence : ReceiveActor, IWithTimers
             await using var connection = new NpgsqlConnection(storageConnectionString);
             await connection.OpenAsync(cts.Token).ConfigureAwait(false);
             await using var command = new NpgsqlCommand(
-                "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND application_name = @name", connection);
+                "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND application_name IN (@name, @up)", connection);
             command.Parameters.AddWithValue("name", ApplicationNameOf(node));
+            command.Parameters.AddWithValue("up", ApplicationNameOf(node, up: true));
             var count = (long)(await command.ExecuteScalarAsync(cts.Token).ConfigureAwait(false) ?? 0L);
             return count > 0;
         }
@@ -90,11 +138,17 @@ public sealed class NodePresence : ReceiveActor, IWithTimers
 
     protected override void PreStart()
     {
+        Akka.Cluster.Cluster.Get(Context.System).Subscribe(Self, ClusterEvent.SubscriptionInitialStateMode.InitialStateAsEvents,
+            typeof(ClusterEvent.IMemberEvent));
         CheckNow();
         Timers.StartPeriodicTimer("check", Check.Instance, CheckEvery);
     }
 
-    protected override void PostStop() => _connection?.Dispose();
+    protected override void PostStop()
+    {
+        Akka.Cluster.Cluster.Get(Context.System).Unsubscribe(Self);
+        _connection?.Dispose();
+    }
 
     private void CheckNow()
     {
@@ -104,13 +158,14 @@ public sealed class NodePresence : ReceiveActor, IWithTimers
         }
 
         _busy = true;
+        var name = _asked = ApplicationNameOf(_self, _up);
         if (_connection is null)
         {
-            OpenAsync(_connectionString).PipeTo(Self);
+            OpenAsync(new NpgsqlConnectionStringBuilder(_storage) { ApplicationName = name, Pooling = false }.ToString()).PipeTo(Self);
             return;
         }
 
-        PingAsync(_connection).PipeTo(Self);
+        PingAsync(_connection, name).PipeTo(Self);
     }
 
     private static async Task<Opened> OpenAsync(string connectionString)
@@ -129,12 +184,23 @@ public sealed class NodePresence : ReceiveActor, IWithTimers
         }
     }
 
-    private static async Task<Checked> PingAsync(NpgsqlConnection connection)
+    /// <summary>The node's state changed while the session was being opened or checked: name it again.</summary>
+    private void CheckIfStale()
+    {
+        if (_applied != ApplicationNameOf(_self, _up))
+        {
+            CheckNow();
+        }
+    }
+
+    /// <summary>Checks the session and names it as the node's state asks (with or without " up").</summary>
+    private static async Task<Checked> PingAsync(NpgsqlConnection connection, string name)
     {
         try
         {
             using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(10));
-            await using var command = new NpgsqlCommand("SELECT 1", connection);
+            await using var command = new NpgsqlCommand("SELECT set_config('application_name', @name, false)", connection);
+            command.Parameters.AddWithValue("name", name);
             await command.ExecuteScalarAsync(cts.Token).ConfigureAwait(false);
             return new Checked(null);
         }
