@@ -89,6 +89,7 @@ public sealed class BrokerServer : IAsyncDisposable
     {
         ListenerPorts.EnsureFree(ListenerPorts.Of(options, includeMetrics: false));
         await Persistence.StorageSetup.VerifyAsync(options, cancellationToken).ConfigureAwait(false);
+        (options, var seedNote) = await FirstSeed.GuardAsync(options, cancellationToken).ConfigureAwait(false);
         var config = ConfigurationFactory.ParseString(BrokerHocon.Build(options))
             .WithFallback(Akka.Persistence.Sql.SqlPersistence.DefaultConfiguration)
             .WithFallback(KubernetesDiscovery.Fallback(options));
@@ -115,6 +116,11 @@ public sealed class BrokerServer : IAsyncDisposable
         }
 
         var server = new BrokerServer(options, system);
+        if (seedNote is not null)
+        {
+            server.Log.Warning("Cluster: {0}", seedNote);
+        }
+
         // First phase of every coordinated shutdown, whoever started it: no client may stay on a node that is leaving.
         CoordinatedShutdown.Get(system).AddTask(CoordinatedShutdown.PhaseBeforeServiceUnbind, "broker-close-listeners",
             server.OnShutdownStartedAsync);
@@ -175,7 +181,7 @@ public sealed class BrokerServer : IAsyncDisposable
         await _index.EnsureCreatedAsync(cancellationToken).ConfigureAwait(false);
         context.SessionIndexWriter = System.ActorOf(Persistence.SessionIndexWriter.Props(_index), Persistence.SessionIndexWriter.Name);
         context.WildcardIndexActor = System.ActorOf(WildcardIndexActor.Props(context.Wildcards), WildcardIndexActor.Name);
-        context.RetainedIndexActor = System.ActorOf(RetainedIndexActor.Props(context.Metrics, context.SessionIndexWriter), RetainedIndexActor.Name);
+        context.RetainedIndexActor = System.ActorOf(RetainedIndexActor.Props(context.Metrics, context.SessionIndexWriter, context.RoutesSynced), RetainedIndexActor.Name);
         context.SessionExtractor = new ClientIdExtractor(MaxShards);
         context.TopicExtractor = new TopicExtractor(MaxShards);
         var janitor = new Persistence.StorageJanitor(Options);
@@ -195,6 +201,13 @@ public sealed class BrokerServer : IAsyncDisposable
         if (KubernetesDiscovery.Enabled(Options) || Options.Cluster.SeedNodes.Count > 1)
         {
             System.ActorOf(Fence.Props(Fence.PauseLimitOf(System.Settings.Config), context), Fence.Name);
+        }
+
+        // Any node on PostgreSQL may have members (a single seed listed, nodes joining it); alone it never suspects anyone.
+        if (!Persistence.StorageSetup.IsSqlite(Options) && Options.Cluster.DownEndedNodes)
+        {
+            System.ActorOf(NodePresence.Props(Options.Storage.ConnectionString, cluster.SelfAddress), NodePresence.Name);
+            System.ActorOf(EndedNodeDetector.Props(Options.Storage.ConnectionString), EndedNodeDetector.Name);
         }
 
         context.ConnectionLog = Akka.Event.Logging.GetLogger(System, typeof(Sessions.ClientConnectionActor));

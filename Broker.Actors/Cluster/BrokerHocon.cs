@@ -90,6 +90,13 @@ public static class BrokerHocon
               expected-response-after = 500ms    # default 1s: first heartbeat from a new member expected sooner
             }
             min-nr-of-members = 1
+            # default 1s: how often the leader moves members on (a downed member to removed, after which its shards and
+            # singletons move). A node whose process ended is downed at once (EndedNodeDetector); its removal should not
+            # wait most of a second for the next round. The rounds only compare the gossip state: cheap.
+            leader-actions-interval = 250ms
+            # default 1s: the removal reaches the other members (the shard coordinator's node among them) on the next
+            # gossip round; half the wait for one small message per second more to each member.
+            gossip-interval = 500ms
             sharding {
               state-store-mode = ddata            # coordinator state in ddata (not the journal); remember-entities off
               remember-entities = off

@@ -193,6 +193,13 @@ public sealed record ClusterOptions
     public bool PlaceTopicsByFirstUse { get; init; } = true;
 
     /// <summary>
+    /// With PostgreSQL storage: a member whose process has ended (its remoting port refuses connections and its
+    /// database session is gone) is downed at once by the majority, without waiting for the failure detector and the
+    /// split-brain resolver (README, "Failover"). False: every downing goes through the resolver.
+    /// </summary>
+    public bool DownEndedNodes { get; init; } = true;
+
+    /// <summary>
     /// How the node finds its cluster: "seed" (default: <see cref="SeedNodes"/>) or "kubernetes" (Akka.Management
     /// cluster bootstrap with Akka.Discovery.KubernetesApi: pods found by label through the Kubernetes API).
     /// </summary>

@@ -1,4 +1,5 @@
 using Akka.Actor;
+using Akka.Event;
 
 namespace Broker.Routing;
 
@@ -19,6 +20,12 @@ public sealed record RetainedTopicsFound(string SubscriptionFilter, IReadOnlyLis
 /// One per node, named "retained-index". Knows the name of every topic that holds a retained message, cluster-wide (a
 /// <see cref="ReplicatedSetActor"/> set mirrored into a <see cref="TopicNameIndex"/>), so that a wildcard SUBSCRIBE
 /// asks only the topic entities that match instead of scanning the world. The messages stay in their topic entities.
+/// <para>
+/// A node's index is whole only once it has been read (the stored set, then every member's replica, at start-up):
+/// sharding may start a session entity on a node that has just joined, before that read. A lookup asked earlier waits
+/// for it (in order) instead of answering from a partial index, so that a wildcard SUBSCRIBE on such a session gets
+/// every retained message.
+/// </para>
 /// </summary>
 public sealed class RetainedIndexActor : ReplicatedSetActor
 {
@@ -27,15 +34,22 @@ public sealed class RetainedIndexActor : ReplicatedSetActor
     private readonly Cluster.BrokerMetrics? _metrics;
     private readonly Dictionary<long, Action> _stored = new();
     private long _nextStore;
+    private readonly Task? _indexRead;
+    private List<(IActorRef Sender, FindRetainedTopics Find)>? _waiting; // lookups asked before the index was read
 
     /// <param name="indexWriter">
     /// Also keeps the set in storage (<see cref="Persistence.SessionIndex"/>), read back at start-up, so that a restart
     /// need not wake every topic entity to index its retained message again.
     /// </param>
-    public RetainedIndexActor(Cluster.BrokerMetrics? metrics = null, IActorRef? indexWriter = null)
+    /// <param name="indexRead">
+    /// Completes once this node's index has been read (<see cref="Cluster.BrokerContext.RoutesSynced"/>); lookups wait
+    /// for it. Null: the index is whole from the start.
+    /// </param>
+    public RetainedIndexActor(Cluster.BrokerMetrics? metrics = null, IActorRef? indexWriter = null, Task? indexRead = null)
         : base("broker-retained-topics")
     {
         _metrics = metrics;
+        _indexRead = indexRead is { IsCompleted: false } ? indexRead : null;
         Receive<RetainedTopicChanged>(c =>
         {
             if (c.HasRetained == Contains(c.Topic))
@@ -77,16 +91,51 @@ public sealed class RetainedIndexActor : ReplicatedSetActor
         });
         Receive<FindRetainedTopics>(f =>
         {
-            var topics = new List<string>();
-            _index.Match(f.Filter, topics);
-            Sender.Tell(new RetainedTopicsFound(f.SubscriptionFilter, topics));
+            if (_waiting is not null)
+            {
+                _waiting.Add((Sender, f));
+                return;
+            }
+
+            Find(Sender, f);
         });
+        Receive<IndexRead>(_ =>
+        {
+            var waiting = _waiting ?? [];
+            _waiting = null;
+            if (waiting.Count > 0)
+            {
+                Log.Info("Retained index read: answering {0} lookup(s) of wildcard subscriptions that waited for it", waiting.Count);
+            }
+
+            foreach (var (sender, find) in waiting)
+            {
+                Find(sender, find);
+            }
+        });
+    }
+
+    protected override void PreStart()
+    {
+        base.PreStart();
+        if (_indexRead is not null)
+        {
+            _waiting = new List<(IActorRef, FindRetainedTopics)>();
+            _indexRead.PipeTo(Self, success: () => IndexRead.Instance, failure: _ => IndexRead.Instance);
+        }
+    }
+
+    private void Find(IActorRef sender, FindRetainedTopics f)
+    {
+        var topics = new List<string>();
+        _index.Match(f.Filter, topics);
+        sender.Tell(new RetainedTopicsFound(f.SubscriptionFilter, topics));
     }
 
     protected override string PeerName => Name;
 
-    public static Props Props(Cluster.BrokerMetrics? metrics = null, IActorRef? indexWriter = null) =>
-        Akka.Actor.Props.Create(() => new RetainedIndexActor(metrics, indexWriter));
+    public static Props Props(Cluster.BrokerMetrics? metrics = null, IActorRef? indexWriter = null, Task? indexRead = null) =>
+        Akka.Actor.Props.Create(() => new RetainedIndexActor(metrics, indexWriter, indexRead));
 
     protected override void OnAdded(string element)
     {
@@ -98,5 +147,10 @@ public sealed class RetainedIndexActor : ReplicatedSetActor
     {
         _index.Remove(element);
         _metrics?.RetainedAdd(-1);
+    }
+
+    private sealed class IndexRead
+    {
+        public static readonly IndexRead Instance = new();
     }
 }

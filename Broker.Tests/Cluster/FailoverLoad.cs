@@ -73,7 +73,7 @@ public sealed class FailoverLoad
             }
 
             await fault();
-            log($"fault applied (signal at {_faultAtMs} ms, node gone at {_clock.ElapsedMilliseconds} ms)");
+            log($"fault applied (signal at {_faultAtMs} ms, node gone at {_clock.ElapsedMilliseconds} ms, {DateTime.UtcNow:HH:mm:ss.fff} UTC)");
 
             await WaitForAsync(() => ResumeTimes().All(r => r.Value is not null), "every client resumed",
                 () => string.Join(", ", ResumeTimes().Where(r => r.Value is null).Select(r => r.Key)));

@@ -66,6 +66,16 @@ public sealed class FailoverSpecs
 
         var violations = load.Verify();
         _output.WriteLine($"{what} node {Victim}: {load.Summary()}");
+        // BROKER_FAILOVER_LOGS=dir keeps every node's log (for the time budget in docs/benchmarks.md).
+        if (Environment.GetEnvironmentVariable("BROKER_FAILOVER_LOGS") is { Length: > 0 } logs)
+        {
+            Directory.CreateDirectory(logs);
+            for (var n = 1; n <= 3; n++)
+            {
+                await File.WriteAllTextAsync(Path.Combine(logs, $"node{n}.log"), cluster.Report(n));
+            }
+        }
+
         if (violations.Count > 0)
         {
             for (var n = 1; n <= 3; n++)

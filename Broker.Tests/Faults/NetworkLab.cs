@@ -99,16 +99,19 @@ public sealed class NetworkLab : IAsyncDisposable
 
     /// <summary>
     /// Cuts node <paramref name="node"/> off from the given nodes: both ways, or only what they send to it
-    /// (<paramref name="inboundOnly"/>: it still sends, it hears nothing back).
+    /// (<paramref name="inboundOnly"/>: it still sends, it hears nothing back). Packets are dropped (silence), or with
+    /// <paramref name="reject"/> answered as a firewall's REJECT does (ICMP port unreachable: a connection attempt
+    /// fails with "connection refused", as if nothing listened).
     /// </summary>
-    public async Task CutAsync(int node, IEnumerable<int> from, bool inboundOnly = false)
+    public async Task CutAsync(int node, IEnumerable<int> from, bool inboundOnly = false, bool reject = false)
     {
+        var target = reject ? "REJECT" : "DROP";
         foreach (var other in from)
         {
-            await InAsync(node, "iptables", "-A", Chain, "-s", Address(other).ToString(), "-j", "DROP");
+            await InAsync(node, "iptables", "-A", Chain, "-s", Address(other).ToString(), "-j", target);
             if (!inboundOnly)
             {
-                await InAsync(node, "iptables", "-A", Chain, "-d", Address(other).ToString(), "-j", "DROP");
+                await InAsync(node, "iptables", "-A", Chain, "-d", Address(other).ToString(), "-j", target);
             }
         }
     }
