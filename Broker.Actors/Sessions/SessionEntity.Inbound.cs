@@ -7,37 +7,15 @@ using Broker.Routing;
 namespace Broker.Sessions;
 
 /// <summary>
-/// Inbound QoS 2 (MQTT-4.3.3, method B of the spec's figure 4.3): the message is routed once, stored for every
-/// subscriber, then its packet id is journaled and PUBREC sent; a duplicate PUBLISH with that id is answered with
-/// PUBREC again without routing, until PUBREL releases the id.
-/// <para>
-/// Exactly once across a move of this session. A persistent session first journals the message as pending under an
-/// origin (<see cref="InboundQos2Pending"/>: this session's random stream id and the next sequence number) and routes
-/// it only once that is stored. If the session then stops before every subscriber has stored the message (its shard
-/// handed off, its node killed), the session that recovers routes the pending message again under the same origin,
-/// and each subscriber's session that took it already acknowledges it without storing it again
-/// (<see cref="SeenOrigins"/>). Every routed message carries the lowest sequence number that may still be routed
-/// again (<see cref="_unsettled"/>: allocated and not yet journaled as stored), so that subscribers forget the rest.
-/// A clean session cannot be recovered, so it writes nothing and routes at once, without an origin.
-/// </para>
-/// <code>
-///   PUBLISH P ──► journal Pending(P, seq) ──► route (origin seq) ──► all stored ──► PUBREC, journal Stored(P)
-///                        └─ session moves or dies before Stored ──► recovered: route Pending(P, seq) again
-/// </code>
-/// PUBREC does not wait for Stored: every subscriber has the message, and until Stored is journaled the pending entry
-/// answers for it (a recovery routes it again under its origin, and subscribers forget an origin only once Stored or
-/// Released is journaled). A PUBREL for a message the recovered session is routing again releases it at once.
+/// Inbound QoS 2 (MQTT-4.3.3): the rules are <see cref="InboundQos2Flow"/>'s; this part journals, routes and answers.
 /// </summary>
 public sealed partial class SessionEntity
 {
     private readonly AckCollector<ushort> _inboundAcks = new();
-    private HashSet<ushort>? _inboundRouting; // created on the first inbound QoS 2 publish
-    private Dictionary<ushort, InboundQos2Pending>? _inboundPending; // created with the first pending message
-    private SortedSet<long>? _unsettled;
-    private HashSet<ushort>? _releasedWhileRouting; // PUBREL for a message a recovered session was routing again
-    private long _originStream; // 0 until this session's first QoS 2 message
-    private long _originSeq;
+    private InboundQos2Flow? _inFlow; // created on the first inbound QoS 2 message
     private long _reroutedForLeftAtMs; // see RouteRetry
+
+    private InboundQos2Flow Inbound => _inFlow ??= new();
 
     private void HandleInboundQos2(InboundQos2Publish publish)
     {
@@ -47,45 +25,29 @@ public sealed partial class SessionEntity
         }
 
         var packetId = publish.PacketId;
-        if (_inboundQos2?.Contains(packetId) == true)
+        switch (Inbound.OnPublish(packetId, publish.Message, _persistent, NewOriginStream, out var pending))
         {
-            _connection.Tell(new SendPacket(new MqttPubRecPacket { PacketId = packetId }));
-            return;
+            case InboundQos2Flow.PublishAction.PubRecAgain:
+                _connection.Tell(new SendPacket(new MqttPubRecPacket { PacketId = packetId }));
+                break;
+            case InboundQos2Flow.PublishAction.AlreadyRouting:
+                break; // PUBREC follows once the first copy is stored
+            case InboundQos2Flow.PublishAction.RouteAgain:
+                RouteInbound(pending!); // accepted before, not yet stored everywhere: the same message, the same origin
+                break;
+            case InboundQos2Flow.PublishAction.Route:
+                RouteInbound(packetId, publish.Message, null);
+                break;
+            case InboundQos2Flow.PublishAction.JournalPending:
+                Store(pending!, () =>
+                {
+                    if (Inbound.StillPending(pending!))
+                    {
+                        RouteInbound(pending!);
+                    }
+                });
+                break;
         }
-
-        if (!(_inboundRouting ??= new()).Add(packetId))
-        {
-            return; // a duplicate while the first copy is still being stored: PUBREC follows once it is
-        }
-
-        if (_inboundPending?.TryGetValue(packetId, out var known) == true)
-        {
-            // Accepted before and not yet stored for every subscriber (the client resends it with DUP): the same
-            // message again, under the same origin.
-            RouteInbound(known);
-            return;
-        }
-
-        if (!_persistent)
-        {
-            RouteInbound(packetId, publish.Message, null);
-            return;
-        }
-
-        var stream = _originStream != 0 ? _originStream : NewOriginStream();
-        var pending = new InboundQos2Pending(packetId, stream, _originSeq + 1, publish.Message);
-        (_unsettled ??= new()).Add(pending.Seq);
-        Store(pending, () =>
-        {
-            if (_inboundPending?.TryGetValue(packetId, out var current) == true && current.Seq == pending.Seq)
-            {
-                RouteInbound(pending);
-            }
-            else
-            {
-                _inboundRouting?.Remove(packetId); // a Clean Start discarded it meanwhile
-            }
-        });
     }
 
     private static long NewOriginStream()
@@ -103,34 +65,20 @@ public sealed partial class SessionEntity
     /// <summary>After recovery: route again, under their origins, the messages accepted and not yet stored everywhere.</summary>
     private void RouteRecoveredInbound()
     {
-        if (_inboundPending is null || _inboundPending.Count == 0)
+        if (_inFlow is not { PendingCount: > 0 } flow)
         {
             return;
         }
 
-        var pending = _inboundPending.Values.OrderBy(p => p.Seq).ToList();
-        foreach (var p in pending)
-        {
-            (_unsettled ??= new()).Add(p.Seq);
-        }
-
         _log.Info("Session {ClientId}: routing {Count} QoS 2 message(s) again that were accepted but not yet stored for every subscriber",
-            _clientId, pending.Count);
-        foreach (var p in pending)
+            _clientId, flow.PendingCount);
+        foreach (var p in flow.RouteRecovered())
         {
-            if ((_inboundRouting ??= new()).Add(p.PacketId))
-            {
-                RouteInbound(p);
-            }
+            RouteInbound(p);
         }
     }
 
-    private void RouteInbound(InboundQos2Pending pending)
-    {
-        var unsettled = _unsettled ??= new();
-        unsettled.Add(pending.Seq);
-        RouteInbound(pending.PacketId, pending.Message, new MessageOrigin(pending.Stream, pending.Seq, unsettled.Min));
-    }
+    private void RouteInbound(InboundQos2Pending pending) => RouteInbound(pending.PacketId, pending.Message, Inbound.OriginFor(pending));
 
     private void RouteInbound(ushort packetId, MqttApplicationMessage message, MessageOrigin? origin)
     {
@@ -182,18 +130,15 @@ public sealed partial class SessionEntity
         }
     }
 
+    /// <summary>Every subscriber stored it: PUBREC at once; Stored follows in the journal (see <see cref="InboundQos2Flow"/>).</summary>
     private void InboundComplete(ushort packetId)
     {
-        _inboundRouting?.Remove(packetId);
-        if (_releasedWhileRouting?.Remove(packetId) == true)
+        if (!Inbound.OnStored(packetId, out var seq))
         {
             return; // routed again after a recovery, and released meanwhile: done
         }
 
-        var seq = _inboundPending?.TryGetValue(packetId, out var pending) == true ? pending.Seq : 0;
-
-        // Only once Stored is journaled may subscribers forget the origin: until then a recovery routes it again.
-        Store(new InboundQos2Stored(packetId), () => _unsettled?.Remove(seq));
+        Store(new InboundQos2Stored(packetId), () => _inFlow?.Settled(seq));
         _connection?.Tell(new SendPacket(new MqttPubRecPacket { PacketId = packetId }));
     }
 
@@ -257,7 +202,7 @@ public sealed partial class SessionEntity
         var nodes = _context.Nodes;
         var now = Environment.TickCount64;
         var cutoff = RouteRetry.Cutoff(nodes.LastLeftAtMs, (long)nodes.ShardsMovedAfter.TotalMilliseconds, now, ref _reroutedForLeftAtMs);
-        if (cutoff == 0 || !_persistent || _inboundPending is null || _inboundAcks.RemoveStartedBefore(cutoff) is not { } waiting)
+        if (cutoff == 0 || !_persistent || _inFlow is not { } flow || _inboundAcks.RemoveStartedBefore(cutoff) is not { } waiting)
         {
             return;
         }
@@ -265,13 +210,13 @@ public sealed partial class SessionEntity
         _log.Info("Session {ClientId}: routing {Count} QoS 2 message(s) again that waited for subscribers since a node left", _clientId, waiting.Count);
         foreach (var packetId in waiting)
         {
-            if (_inboundPending.TryGetValue(packetId, out var pending))
+            if (flow.TryGetPending(packetId, out var pending))
             {
                 RouteInbound(pending);
             }
             else
             {
-                _inboundRouting?.Remove(packetId); // not pending any more: a Clean Start discarded it
+                flow.StopRouting(packetId); // not pending any more: a Clean Start discarded it
             }
         }
     }
@@ -282,24 +227,22 @@ public sealed partial class SessionEntity
     /// </summary>
     private void InboundFailed(ushort packetId, bool refused)
     {
-        if (_releasedWhileRouting?.Remove(packetId) == true)
+        if (!Inbound.OnFailed(packetId, _connection is not null && _version == MqttProtocolVersion.V500, out var pending))
         {
-            _inboundRouting?.Remove(packetId);
-            return; // the client completed it already (see InboundComplete)
+            return; // the client completed it already
         }
 
-        if (_inboundPending?.TryGetValue(packetId, out var pending) == true && _connection is not null && _version == MqttProtocolVersion.V500)
+        if (pending is not null)
         {
             Store(new InboundQos2Released(packetId), () =>
             {
-                _unsettled?.Remove(pending.Seq);
-                _inboundRouting?.Remove(packetId);
+                _inFlow?.Settled(pending.Seq);
+                _inFlow?.StopRouting(packetId);
                 _connection?.Tell(new InboundStoreFailed(packetId, refused));
             });
             return;
         }
 
-        _inboundRouting?.Remove(packetId);
         _connection?.Tell(new InboundStoreFailed(packetId, refused));
     }
 
@@ -315,37 +258,31 @@ public sealed partial class SessionEntity
             return;
         }
 
-        if (_inboundQos2?.Contains(release.PacketId) != true && _inboundPending?.TryGetValue(release.PacketId, out var pending) == true)
+        var packetId = release.PacketId;
+        long seq = 0;
+        switch (_inFlow is null ? InboundQos2Flow.ReleaseAction.NotFound : _inFlow.OnRelease(packetId, out seq))
         {
-            // PUBREC went before this session was recovered (its Stored was not journaled yet), and the recovered
-            // session routes it again: the client's release ends it, and that routing only meets subscribers who
-            // have it.
-            var packetId = release.PacketId;
-            if (_inboundRouting?.Contains(packetId) == true)
-            {
-                (_releasedWhileRouting ??= new()).Add(packetId);
-            }
-
-            Store(new InboundQos2Released(packetId), () =>
-            {
-                _unsettled?.Remove(pending.Seq);
-                _connection?.Tell(new SendPacket(new MqttPubCompPacket { PacketId = packetId }));
-            });
-            return;
+            case InboundQos2Flow.ReleaseAction.NotFound:
+                // MQTT-v5.0 3.7.2.1: PUBCOMP "Packet Identifier not found" (3.1.1 simply completes).
+                _connection.Tell(new SendPacket(new MqttPubCompPacket
+                {
+                    PacketId = packetId,
+                    ReasonCode = _version == MqttProtocolVersion.V500 ? MqttReasonCode.PacketIdentifierNotFound : MqttReasonCode.Success,
+                }));
+                break;
+            case InboundQos2Flow.ReleaseAction.Release:
+                Store(new InboundQos2Released(packetId), () =>
+                    _connection?.Tell(new SendPacket(new MqttPubCompPacket { PacketId = packetId })));
+                break;
+            case InboundQos2Flow.ReleaseAction.ReleasePending:
+                // PUBREC went before this session was recovered (its Stored was not journaled yet): the release ends
+                // it, and a routing still on its way only meets subscribers who have it.
+                Store(new InboundQos2Released(packetId), () =>
+                {
+                    _inFlow?.Settled(seq);
+                    _connection?.Tell(new SendPacket(new MqttPubCompPacket { PacketId = packetId }));
+                });
+                break;
         }
-
-        if (_inboundQos2?.Contains(release.PacketId) != true)
-        {
-            // MQTT-v5.0 3.7.2.1: PUBCOMP "Packet Identifier not found" (3.1.1 simply completes).
-            _connection.Tell(new SendPacket(new MqttPubCompPacket
-            {
-                PacketId = release.PacketId,
-                ReasonCode = _version == MqttProtocolVersion.V500 ? MqttReasonCode.PacketIdentifierNotFound : MqttReasonCode.Success,
-            }));
-            return;
-        }
-
-        Store(new InboundQos2Released(release.PacketId), () =>
-            _connection?.Tell(new SendPacket(new MqttPubCompPacket { PacketId = release.PacketId })));
     }
 }

@@ -90,8 +90,8 @@ public sealed partial class SessionEntity
             _rowsSinceSnapshot = 0;
             _bytesSinceSnapshot = 0;
             _journal.Snapshot(new SessionSnapshot(
-                _expirySeconds, _will, _subscriptions.ToList(), _queue.Items.ToList(), _inflight.Entries.ToList(), _inboundQos2?.ToList() ?? [], _detachedAtMs,
-                _inboundPending?.Values.ToList() ?? [], _originStream, _originSeq, _seen?.ToList() ?? [], _out.NextSeq, _out.SentBelow));
+                _expirySeconds, _will, _subscriptions.ToList(), _queue.Items.ToList(), _inflight.Entries.ToList(), _inFlow?.Held.ToList() ?? [], _detachedAtMs,
+                _inFlow?.Pending.ToList() ?? [], _inFlow?.OriginStream ?? 0, _inFlow?.OriginSeq ?? 0, _seen?.ToList() ?? [], _out.NextSeq, _out.SentBelow));
         }
     }
 
@@ -136,19 +136,12 @@ public sealed partial class SessionEntity
             _inflight.Add(i);
         }
 
-        if (s.InboundQos2.Count > 0)
+        if (s.InboundQos2.Count > 0 || s.InboundPending?.Count > 0 || s.OriginStream != 0)
         {
-            (_inboundQos2 ??= new()).UnionWith(s.InboundQos2);
+            Inbound.Restore(s.InboundQos2, s.InboundPending ?? [], s.OriginStream, s.OriginSeq);
         }
 
         _detachedAtMs = s.DetachedAtUnixMs;
-        foreach (var pending in s.InboundPending ?? [])
-        {
-            (_inboundPending ??= new())[pending.PacketId] = pending;
-        }
-
-        _originStream = s.OriginStream;
-        _originSeq = s.OriginSeq;
         if (s.SeenOrigins is { Count: > 0 } seen)
         {
             (_seen ??= new()).Restore(seen);

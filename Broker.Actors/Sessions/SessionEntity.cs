@@ -32,7 +32,6 @@ public sealed partial class SessionEntity : UntypedActor, IWithUnboundedStash
     private readonly OutboundFlow _out; // the queue, the in-flight window and the messages' positions
     private readonly MessageQueue _queue; // _out's
     private readonly InflightWindow _inflight; // _out's
-    private HashSet<ushort>? _inboundQos2; // created when the first inbound QoS 2 id is recorded
 
     private readonly JournalLink _journal;
 
@@ -143,9 +142,7 @@ public sealed partial class SessionEntity : UntypedActor, IWithUnboundedStash
 
                 _subscriptions.Clear();
                 _out.Clear();
-                _inboundQos2?.Clear();
-                _inboundPending?.Clear();
-                _unsettled?.Clear();
+                _inFlow?.Clear();
                 _seen?.Clear();
                 _will = null;
                 _hasState = false;
@@ -207,18 +204,8 @@ public sealed partial class SessionEntity : UntypedActor, IWithUnboundedStash
             case MessageSent s: // older journals
                 _out.SentLegacy(s.PacketId);
                 break;
-            case InboundQos2Pending p:
-                (_inboundPending ??= new())[p.PacketId] = p;
-                _originStream = p.Stream;
-                _originSeq = Math.Max(_originSeq, p.Seq);
-                break;
-            case InboundQos2Stored s:
-                (_inboundQos2 ??= new()).Add(s.PacketId);
-                _inboundPending?.Remove(s.PacketId);
-                break;
-            case InboundQos2Released r:
-                _inboundQos2?.Remove(r.PacketId);
-                _inboundPending?.Remove(r.PacketId);
+            case InboundQos2Pending or InboundQos2Stored or InboundQos2Released:
+                Inbound.Apply(e);
                 break;
             case SessionDetached d:
                 _detachedAtMs = d.AtUnixMs;
