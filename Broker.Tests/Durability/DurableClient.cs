@@ -141,7 +141,11 @@ public static class DurableClient
     }
 
     /// <summary>Reads (and acknowledges) whatever arrives during <paramref name="window"/>; the connection must stay open.</summary>
-    public static async Task DrainAsync(RawMqttClient client, TimeSpan window, List<ReceivedPublish> into)
+    public static Task DrainAsync(RawMqttClient client, TimeSpan window, List<ReceivedPublish> into) =>
+        ReadForAsync(client, window, packet => HandleAsync(client, packet, into));
+
+    /// <summary>Hands whatever arrives during <paramref name="window"/> to <paramref name="handle"/>; the connection must stay open.</summary>
+    public static async Task ReadForAsync(RawMqttClient client, TimeSpan window, Func<MqttPacket, Task> handle)
     {
         var deadline = DateTime.UtcNow + window;
         while (DateTime.UtcNow < deadline)
@@ -157,7 +161,7 @@ public static class DurableClient
             }
 
             Assert.NotNull(packet);
-            await HandleAsync(client, packet, into);
+            await handle(packet);
         }
     }
 

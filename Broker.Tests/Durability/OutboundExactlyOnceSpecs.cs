@@ -230,25 +230,8 @@ public sealed class OutboundExactlyOnceSpecs(ITestOutputHelper output) : IDispos
             }
         }
 
-        public async Task ReadForAsync(RawMqttClient client, TimeSpan window)
-        {
-            var deadline = DateTime.UtcNow + window;
-            while (DateTime.UtcNow < deadline)
-            {
-                MqttPacket? packet;
-                try
-                {
-                    packet = await client.ReceiveAsync(deadline - DateTime.UtcNow);
-                }
-                catch (TimeoutException)
-                {
-                    return;
-                }
-
-                Assert.NotNull(packet);
-                await HandleAsync(client, packet);
-            }
-        }
+        public Task ReadForAsync(RawMqttClient client, TimeSpan window) =>
+            DurableClient.ReadForAsync(client, window, packet => HandleAsync(client, packet));
 
         private async Task HandleAsync(RawMqttClient client, MqttPacket packet)
         {
