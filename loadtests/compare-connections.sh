@@ -5,7 +5,7 @@
 #   loadtests/compare-connections.sh [rounds]          (default 3)
 # Environment: CONNECTIONS (clean connections held open, default 19000: the open-file limit here is 20,000),
 # RESUMES (persistent sessions created, then resumed and measured, default 2000; 0 skips), INFLIGHT (connects in
-# flight at once, default 100), ONLY ("clean", "resume", "storm", "latency"; default "clean resume"), BROKER_DLL (another
+# flight at once, default 100), ONLY ("clean", "resume", "storm", "latency", "latency50k"; default "clean resume storm"), BROKER_DLL (another
 # build's Broker.Node.dll as this broker), STORM (reconnect-storm arguments, default "--max-connections 5000
 # --backoff 2s"). The memory figures are read after a full GC of the broker (dotnet-gcdump, installed on first use;
 # the dumps stay in the report folders). Reports land in loadtests/reports/connections-<time>/.
@@ -15,7 +15,7 @@ rounds=${1:-3}
 connections=${CONNECTIONS:-19000}
 resumes=${RESUMES:-2000}
 inflight=${INFLIGHT:-100}
-only=${ONLY:-clean resume}
+only=${ONLY:-clean resume storm}
 storm=${STORM:---max-connections 5000 --backoff 2s}
 broker_dll=${BROKER_DLL:-Broker.Node/bin/Release/net10.0/Broker.Node.dll}
 out="loadtests/reports/connections-$(date -u +%Y%m%d-%H%M%S)"
@@ -67,10 +67,11 @@ trap 'stop_broker' EXIT
 
 # name | runner arguments
 scenarios=(
-  "clean|connect-rate --max-connections $connections --clients $inflight --hold 3s --warmup 0s"
-  "resume|connect-rate --persistent --max-connections $resumes --clients $inflight --hold 1s --warmup 0s"
-  "storm|reconnect-storm $storm --warmup 0s"
+  "clean|connect-rate --max-connections $connections --clients $inflight --hold 3s --warmup 0s --timeout 600s"
+  "resume|connect-rate --persistent --max-connections $resumes --clients $inflight --hold 1s --warmup 0s --timeout 600s"
+  "storm|reconnect-storm $storm --warmup 0s --timeout 600s"
   "latency|point-to-point --clients 1 --qos 0 --load inject:1000:10s --warmup 3s --drain 5s"
+  "latency50k|point-to-point --clients 50 --qos 0 --load inject:50000:8s --warmup 3s --drain 5s"
 )
 
 echo "load average before: $(cut -d' ' -f1-3 /proc/loadavg)" | tee "$out/load.txt"
@@ -126,6 +127,10 @@ rows = [
     ("reconnect storm: refusals", "storm", "CONNACKs", fact("refused (CONNACK code not 0)")),
     ("latency at 1,000 msg/s, p50", "latency", "ms", lambda r: r["LatencyP50Ms"]),
     ("latency at 1,000 msg/s, p99", "latency", "ms", lambda r: r["LatencyP99Ms"]),
+    ("latency at 50,000 msg/s (50 pairs), p50", "latency50k", "ms", lambda r: r["LatencyP50Ms"]),
+    ("latency at 50,000 msg/s (50 pairs), p99", "latency50k", "ms", lambda r: r["LatencyP99Ms"]),
+    ("rate reached in the 50,000 msg/s run", "latency50k", "msg/s", lambda r: r["Rate"]),
+    ("generator CPU in the 50,000 msg/s run", "latency50k", "cores", lambda r: r["RunnerCores"]),
 ]
 print(f"Medians of {rounds} rounds (broker and Mosquitto alternately, each started fresh), {out}; samples per cell in brackets when fewer\n")
 print("| measure | unit | this broker | Mosquitto | broker / Mosquitto |")

@@ -1,5 +1,4 @@
 using Akka.Actor;
-using Akka.Actor.Internal;
 using Akka.Event;
 
 namespace Broker.Sessions;
@@ -10,13 +9,21 @@ namespace Broker.Sessions;
 /// it; a cancelled one is never delivered, even when its message is already in the mailbox) without its cost per
 /// actor: <c>IWithTimers</c> gives every actor a scheduler object and a dictionary when it is created, timer or not,
 /// and an idle client's connection, session and session guard run none (docs/benchmarks.md, "Connections").
-/// Use from inside the actor only (it reads the current actor cell). The actor passes every <see cref="Tick"/>
-/// through <see cref="Accept"/> (in AroundReceive) and handles the message it returns.
+/// The actor creates it in its constructor and passes every <see cref="Tick"/> through <see cref="Accept"/> (in
+/// AroundReceive), then handles the message it returns.
 /// </summary>
 public struct ActorTimers
 {
+    private readonly IActorRef _self;
+    private readonly IScheduler _scheduler;
     private Dictionary<object, Entry>? _timers;
     private int _generation;
+
+    public ActorTimers(IActorRef self, IScheduler scheduler)
+    {
+        _self = self;
+        _scheduler = scheduler;
+    }
 
     public void StartSingleTimer(object key, object message, TimeSpan delay) => Start(key, message, delay, null);
 
@@ -88,11 +95,9 @@ public struct ActorTimers
         (_timers ??= new Dictionary<object, Entry>(2))[key] = new Entry(message, generation, interval, Schedule(delay, new Tick(key, generation)));
     }
 
-    private static ICancelable Schedule(TimeSpan delay, Tick tick)
-    {
-        var cell = InternalCurrentActorCellKeeper.Current ?? throw new InvalidOperationException("ActorTimers used outside its actor");
-        return cell.System.Scheduler.ScheduleTellOnceCancelable(delay, cell.Self, tick, ActorRefs.NoSender);
-    }
+    private readonly ICancelable Schedule(TimeSpan delay, Tick tick) =>
+        (_scheduler ?? throw new InvalidOperationException("ActorTimers used before its actor created it"))
+            .ScheduleTellOnceCancelable(delay, _self, tick, ActorRefs.NoSender);
 
     private sealed class Entry(object message, int generation, TimeSpan? interval, ICancelable cancelable)
     {
