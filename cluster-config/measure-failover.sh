@@ -6,6 +6,8 @@
 #     PostgreSQL, persistent QoS 1/2 publishers and subscribers on every node) once per run, killing node 1, 2, 3, 1,
 #     2, ... in turn, and prints each run's "every client resumed N ms after the kill", "missing" (acknowledged
 #     messages never delivered) and whether a QoS 2 message was taken twice (which fails the spec), then the median time. Requires a Release build (dotnet build Cluster.sln -c Release).
+#     BROKER_FAILOVER_BEFORE=<path of another checkout, built the same way> alternates: each run first with that build,
+#     then with this one, and prints both medians (before/after comparisons on a shared machine).
 #
 #   cluster-config/measure-failover.sh throughput [rounds] [qos] [pairs]   # default 3, 0 then 1, 10
 #     Cross-node against single-node, in one run on this machine, alternating (single, cluster) for each round: the
@@ -109,27 +111,43 @@ PY
   rm -f "$results"
 }
 
+# One SIGKILL run of the spec in repo $1 (its Release build) with node $2 as the victim; prints one result line and
+# appends the time to the file $3.
+failover_run() {
+  local repo=$1 node=$2 times=$3 log ms missing dups result
+  log=$(mktemp)
+  BROKER_FAILOVER_NODE=$node dotnet test "$repo/Broker.Tests" -c Release --no-build \
+    --filter "FullyQualifiedName~FailoverSpecs.Kill_9" --logger "console;verbosity=detailed" >"$log" 2>&1 || true
+  ms=$(grep -m1 -o 'every client resumed [0-9]* ms' "$log" | grep -o '[0-9]*' || echo "")
+  missing=$(grep -m1 -o 'missing: [0-9]*' "$log" | grep -o '[0-9]*' || echo "?")
+  if grep -q 'taken more than once' "$log"; then dups=yes; else dups=no; fi # a duplicate fails the spec; its message names them
+  if grep -q "Passed: *1" "$log"; then result=passed; else result=FAILED; fi
+  echo "SIGKILL node $node: every client resumed ${ms:-?} ms after the kill; acknowledged but missing: $missing; QoS 2 taken twice: $dups; spec $result; load $(cut -d' ' -f1 /proc/loadavg)"
+  [ "$result" = FAILED ] && grep -m3 -A3 "Error Message" "$log" | sed 's/^/    /'
+  [ -n "$ms" ] && echo "$ms" >>"$times"
+  rm -f "$log"
+}
+
+median() { sort -n "$1" | awk '{a[NR]=$1} END {if (NR) {m=(NR%2)?a[(NR+1)/2]:(a[NR/2]+a[NR/2+1])/2; print "median of " NR " kills: " m " ms"}}'; }
+
+# BROKER_FAILOVER_BEFORE=<another checkout, built> alternates: each run first with that build, then with this one.
 failover() {
-  local runs=${1:-5} times=() i node log ms missing
+  local runs=${1:-5} i node before_times after_times
+  before_times=$(mktemp); after_times=$(mktemp)
   for i in $(seq "$runs"); do
     node=$(( (i - 1) % 3 + 1 ))
-    log=$(mktemp)
-    BROKER_FAILOVER_NODE=$node dotnet test "$repo/Broker.Tests" -c Release --no-build \
-      --filter "FullyQualifiedName~FailoverSpecs.Kill_9" --logger "console;verbosity=detailed" >"$log" 2>&1 || true
-    ms=$(grep -m1 -o 'every client resumed [0-9]* ms' "$log" | grep -o '[0-9]*' || echo "")
-    missing=$(grep -m1 -o 'missing: [0-9]*' "$log" | grep -o '[0-9]*' || echo "?")
-    if grep -q 'taken more than once' "$log"; then dups=yes; else dups=no; fi # a duplicate fails the spec; its message names them
-    if grep -q "Passed: *1" "$log"; then result=passed; else result=FAILED; fi
-    echo "run $i: SIGKILL node $node: every client resumed ${ms:-?} ms after the kill; acknowledged but missing: $missing; QoS 2 taken twice: $dups; spec $result"
-    [ "$result" = FAILED ] && grep -m3 -A3 "Error Message" "$log" | sed 's/^/    /'
-    [ -n "$ms" ] && times+=("$ms")
-    rm -f "$log"
+    if [ -n "${BROKER_FAILOVER_BEFORE:-}" ]; then
+      echo -n "run $i, before: "; failover_run "$BROKER_FAILOVER_BEFORE" "$node" "$before_times"
+    fi
+    echo -n "run $i: "; failover_run "$repo" "$node" "$after_times"
   done
-  [ ${#times[@]} -gt 0 ] && printf '%s\n' "${times[@]}" | sort -n | awk '{a[NR]=$1} END {m=(NR%2)?a[(NR+1)/2]:(a[NR/2]+a[NR/2+1])/2; print "median of " NR " kills: " m " ms"}'
+  if [ -n "${BROKER_FAILOVER_BEFORE:-}" ]; then echo -n "before: "; median "$before_times"; echo -n "this build: "; fi
+  median "$after_times"
+  rm -f "$before_times" "$after_times"
 }
 
 case "${1:-}" in
   failover) shift; failover "$@" ;;
   throughput) shift; throughput "$@" ;;
-  *) sed -n '2,19p' "$0"; exit 1 ;;
+  *) sed -n '2,21p' "$0"; exit 1 ;;
 esac

@@ -90,15 +90,19 @@ public sealed class EndedNodeDetector : ReceiveActor, IWithTimers
         try
         {
             await socket.ConnectAsync(node.Host!, node.Port!.Value, cts.Token).ConfigureAwait(false);
-            return new Probed(node, false); // something listens: not ended
+            return new Probed(node, false, "accepted"); // something listens: not ended
         }
         catch (SocketException e) when (e.SocketErrorCode == SocketError.ConnectionRefused)
         {
-            return new Probed(node, true);
+            return new Probed(node, true, "refused");
         }
-        catch (Exception e) when (e is SocketException or OperationCanceledException)
+        catch (SocketException e)
         {
-            return new Probed(node, false); // silent or unreachable: not a proof of anything
+            return new Probed(node, false, e.SocketErrorCode.ToString()); // unreachable: not a proof of anything
+        }
+        catch (OperationCanceledException)
+        {
+            return new Probed(node, false, "no answer"); // silent: not a proof of anything
         }
     }
 
@@ -112,6 +116,11 @@ public sealed class EndedNodeDetector : ReceiveActor, IWithTimers
         if (!probe.Refused || LiveMember(probe.Node) is null)
         {
             _refusals.Remove(probe.Node);
+            if (!probe.Refused)
+            {
+                _log.Debug("Suspected node {0}: connection to its remoting port {1}", probe.Node, probe.Outcome);
+            }
+
             return;
         }
 
@@ -169,7 +178,7 @@ public sealed class EndedNodeDetector : ReceiveActor, IWithTimers
 
     private sealed record ProbeAgain(Address Node);
 
-    private sealed record Probed(Address Node, bool Refused);
+    private sealed record Probed(Address Node, bool Refused, string Outcome);
 
     private sealed record PresenceRead(Address Node, bool? Present);
 }

@@ -100,20 +100,31 @@ public sealed class NetworkLab : IAsyncDisposable
     /// <summary>
     /// Cuts node <paramref name="node"/> off from the given nodes: both ways, or only what they send to it
     /// (<paramref name="inboundOnly"/>: it still sends, it hears nothing back). Packets are dropped (silence), or with
-    /// <paramref name="reject"/> answered as a firewall's REJECT does (ICMP port unreachable: a connection attempt
-    /// fails with "connection refused", as if nothing listened).
+    /// <paramref name="reject"/> answered as a firewall's REJECT does (a TCP reset: a connection attempt fails with
+    /// "connection refused", as if nothing listened).
     /// </summary>
     public async Task CutAsync(int node, IEnumerable<int> from, bool inboundOnly = false, bool reject = false)
     {
-        var target = reject ? "REJECT" : "DROP";
         foreach (var other in from)
         {
-            await InAsync(node, "iptables", "-A", Chain, "-s", Address(other).ToString(), "-j", target);
+            await BlockAsync(node, "-s", Address(other).ToString(), reject);
             if (!inboundOnly)
             {
-                await InAsync(node, "iptables", "-A", Chain, "-d", Address(other).ToString(), "-j", target);
+                await BlockAsync(node, "-d", Address(other).ToString(), reject);
             }
         }
+    }
+
+    // REJECT answers TCP with a reset (ICMP port unreachable, the default, is rate-limited per peer by the kernel, so a
+    // chatty peer would mostly see silence); anything else is dropped.
+    private async Task BlockAsync(int node, string direction, string address, bool reject)
+    {
+        if (reject)
+        {
+            await InAsync(node, "iptables", "-A", Chain, direction, address, "-p", "tcp", "-j", "REJECT", "--reject-with", "tcp-reset");
+        }
+
+        await InAsync(node, "iptables", "-A", Chain, direction, address, "-j", "DROP");
     }
 
     /// <summary>Cuts node <paramref name="node"/> off from a TCP service of the root namespace (PostgreSQL) only.</summary>
