@@ -176,7 +176,22 @@ public static class StorageSetup
         // Read-uncommitted is a deferred BEGIN: in WAL mode a reader takes no lock and reads the last committed state
         // (read_uncommitted only matters with a shared cache, which is not used here).
         var readIsolation = IsSqlite(o) ? "read-uncommitted" : "unspecified";
+
+        // Microsoft.Data.Sqlite has no asynchronous I/O: its async calls run the statement (and the commit) on the
+        // calling thread. The plugin's write stream runs on its materializer's dispatcher, by default the actors' one,
+        // so each journal batch held a thread of the pool every actor runs on (a storm profile: about one thread's
+        // worth), and a publisher's PUBACK path waited behind it. Its own two threads keep that wait off the actors.
+        // Npgsql is asynchronous: PostgreSQL keeps the default.
+        var materializer = IsSqlite(o) ? "broker-storage-dispatcher" : "akka.actor.default-dispatcher";
         return $$"""
+        broker-storage-dispatcher {
+          type = ForkJoinDispatcher
+          throughput = 100
+          dedicated-thread-pool {
+            thread-count = 2
+            threadtype = background
+          }
+        }
         akka.persistence {
           journal {
             plugin = "akka.persistence.journal.sql"
@@ -187,6 +202,7 @@ public static class StorageSetup
               parallelism = {{parallelism}}
               batch-size = 200        # default 100: fan-out to many persistent sessions writes in larger batches
               read-isolation-level = {{readIsolation}}
+              materializer-dispatcher = "{{materializer}}"
             }
           }
           snapshot-store {

@@ -112,7 +112,7 @@ public sealed class LoadClient : IAsyncDisposable
                 {
                     // The window is full: send what is built so far (its acks free the window), then wait.
                     await FlushAsync(publisher, packets, sequences, ct);
-                    await _window.WaitAsync(ct);
+                    await UntilOpenAsync(_window.WaitAsync, ct);
                 }
             }
 
@@ -180,7 +180,7 @@ public sealed class LoadClient : IAsyncDisposable
     /// </summary>
     public async Task<bool> PublishAwaitAckAsync(PublisherRecord publisher, string topic, int payloadSize, CancellationToken ct)
     {
-        await _window.WaitAsync(ct);
+        await UntilOpenAsync(_window.WaitAsync, ct);
         var seq = publisher.NextSequence();
         var packetId = AllocatePacketId(publisher, seq);
         var answered = new TaskCompletionSource<bool>(TaskCreationOptions.RunContinuationsAsynchronously);
@@ -189,7 +189,26 @@ public sealed class LoadClient : IAsyncDisposable
         {
             Topic = topic, QoS = publisher.QoS, PacketId = packetId, Payload = Payload.Create(payloadSize, publisher.Id, seq),
         }], [seq], ct);
-        return await answered.Task.WaitAsync(ct);
+        await UntilOpenAsync(answered.Task.WaitAsync, ct);
+        return answered.Task.Result;
+    }
+
+    /// <summary>
+    /// Waits for the window or an acknowledgement, but not on a connection the broker closed (a 3.1.1 publisher
+    /// refused by a full queue, or not answered in time, is closed unacknowledged): that throws, so that the iteration
+    /// fails and the run goes on instead of waiting for its time limit.
+    /// </summary>
+    private async Task UntilOpenAsync(Func<CancellationToken, Task> wait, CancellationToken ct)
+    {
+        using var linked = CancellationTokenSource.CreateLinkedTokenSource(ct, _closed.Token);
+        try
+        {
+            await wait(linked.Token);
+        }
+        catch (OperationCanceledException) when (_closed.IsCancellationRequested && !ct.IsCancellationRequested)
+        {
+            throw new IOException($"{ClientId}: connection to {Target} closed while waiting for acknowledgements");
+        }
     }
 
     private static readonly PublisherRecord Untracked = new(-1, MqttQoS.AtLeastOnce);
