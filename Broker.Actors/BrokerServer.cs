@@ -333,6 +333,10 @@ public sealed class BrokerServer : IAsyncDisposable
     {
         if (Volatile.Read(ref _stopRequested) == 0)
         {
+            // Downed, quarantined or fenced: the majority starts this node's sessions and topics elsewhere after its
+            // removal margin, while this shutdown takes longer. Its entities stop journaling, routing and delivering
+            // now, so that no two incarnations of one session run (BrokerContext.Fenced).
+            Context.Downed();
             var reason = CoordinatedShutdown.Get(System).ShutdownReason?.GetType().Name ?? "unknown";
             System.Log.Error("This node is leaving the cluster without being asked to ({0}): closing the MQTT listeners " +
                 "and every client connection; the process must be restarted to serve again", reason);

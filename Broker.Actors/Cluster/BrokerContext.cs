@@ -43,6 +43,18 @@ public sealed class BrokerContext
     /// <summary>Watches for this process standing still (see <see cref="Fence"/>); none on a single node.</summary>
     public PauseWatch? Pauses { get; internal set; }
 
+    private volatile bool _downed;
+
+    /// <summary>
+    /// This node may have been replaced by the others: it stood still past their limit, or it is leaving the cluster
+    /// without being asked to (downed by its own split-brain resolver on the losing side or by the others, quarantined,
+    /// fenced: the first phase of such a coordinated shutdown sets it). From then on its session and topic entities neither journal, route
+    /// nor deliver: their successors may already run elsewhere, and the node is on its way out (see <see cref="Fence"/>).
+    /// </summary>
+    public bool Fenced => _downed || Pauses?.StoodStill == true;
+
+    internal void Downed() => _downed = true;
+
     /// <summary>Batches deliveries and confirmations to other nodes (see <see cref="NodeLinks"/>).</summary>
     public NodeLinks Links { get; } = new();
 

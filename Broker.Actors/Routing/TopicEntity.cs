@@ -290,10 +290,10 @@ public sealed partial class TopicEntity : UntypedActor, IWithUnboundedStash
 
     private void Route(RoutePublish publish)
     {
-        if (_context.Pauses?.StoodStill == true)
+        if (_context.Fenced)
         {
-            // This process stood still long enough for the others to have downed it and started this topic
-            // elsewhere: a publish read before the pause must not be routed beside the newer ones (the node is
+            // This process stood still long enough for the others to have downed it, or it was downed: they may have
+            // started this topic elsewhere, and a publish routed here must not go beside the newer ones (the node is
             // fencing itself; the publisher gets no acknowledgement, so nothing it was promised is lost).
             return;
         }

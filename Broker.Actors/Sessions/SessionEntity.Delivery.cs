@@ -83,6 +83,11 @@ public sealed partial class SessionEntity
     /// <summary>Moves queued messages into the in-flight window while the client is connected and the window has room.</summary>
     private void Pump()
     {
+        if (_context.Fenced)
+        {
+            return; // see Store
+        }
+
         var now = DateTimeOffset.UtcNow.ToUnixTimeMilliseconds();
         // A message goes out only once it is stored (a copy the client has must survive a crash, or a publisher's
         // resend would make a second one), under the packet id its position gives. The send itself is not journaled:

@@ -15,6 +15,13 @@ public sealed partial class SessionEntity
     private void Store<TEvent>(TEvent e, Action? then = null)
         where TEvent : ISessionEvent
     {
+        if (_context.Fenced)
+        {
+            // The node may have been replaced (BrokerContext.Fenced): this incarnation changes nothing more, neither
+            // in the journal nor for anyone waiting on it, so that it never runs beside its successor.
+            return;
+        }
+
         Apply(e);
         var storedBelow = e is MessageQueued ? _out.NextSeq : -1; // once stored, the message may be sent
         if (_released?.Count > 0)
