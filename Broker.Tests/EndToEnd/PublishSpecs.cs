@@ -1,3 +1,4 @@
+using Akka.Actor;
 using System.Text;
 using Broker.Protocol.Packets;
 using MQTTnet;
@@ -261,6 +262,17 @@ public sealed class PublishSpecs(BrokerFixture fixture) : IClassFixture<BrokerFi
         var (subscriber, _, _) = await _broker.ConnectPersistentAsync(version, id + "-sub");
         await subscriber.SubscribeAsync(id);
         await subscriber.DisconnectAsync();
+
+        // Offline as the session sees it: a message that reaches it while the old connection is still attached goes
+        // out on it, and once sent it is sent again on reconnect, expired or not (MQTT-v5.0 3.3.2.3.3 deletes only
+        // copies whose onward delivery has not started).
+        var deadline = DateTime.UtcNow.AddSeconds(10);
+        while ((await _broker.Server.Context.SessionRegion.Ask<Broker.Operations.SessionInfo>(
+                   new Broker.Operations.GetSessionInfo(id + "-sub"), TimeSpan.FromSeconds(5))).Connected)
+        {
+            Assert.True(DateTime.UtcNow < deadline, "the session still saw its client connected 10 s after DISCONNECT");
+            await Task.Delay(20);
+        }
 
         var publisher = await _broker.ConnectAsync(MqttProtocolVersion.V500, id + "-pub");
         await publisher.PublishAsync(new MqttApplicationMessageBuilder().WithTopic(id).WithPayload("short-lived")
