@@ -126,6 +126,7 @@ public sealed partial class SessionEntity
                 return; // the connection went away (or was taken over) while the attach was being stored
             }
 
+            RouteInboundAgainOnAttach(); // before anything the client publishes on this connection
             _connection.Tell(new SessionAttached(present));
             ResendInflight();
             Pump();

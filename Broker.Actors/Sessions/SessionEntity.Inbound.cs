@@ -193,6 +193,34 @@ public sealed partial class SessionEntity
     }
 
     /// <summary>
+    /// A client came back on a new connection: the QoS 2 messages of a persistent session still on their way to their
+    /// subscribers are routed again now, under their origins and in order (subscribers that took them only confirm).
+    /// Their first routing may have been lost with a node that failed together with the old connection, and whatever
+    /// the client publishes next must not overtake them (per-publisher order), which a route retry on a timer would
+    /// let happen.
+    /// </summary>
+    private void RouteInboundAgainOnAttach()
+    {
+        if (!_persistent || _inFlow is not { PendingCount: > 0 } flow || _inboundAcks.RemoveStartedBefore(long.MaxValue) is not { } waiting)
+        {
+            return;
+        }
+
+        _log.Info("Session {ClientId}: routing {Count} QoS 2 message(s) again that were still on their way when its client came back", _clientId, waiting.Count);
+        foreach (var packetId in waiting)
+        {
+            if (flow.TryGetPending(packetId, out var pending))
+            {
+                RouteInbound(pending);
+            }
+            else
+            {
+                flow.StopRouting(packetId); // not pending: a Clean Start discarded it, or it has no origin to be recognised by
+            }
+        }
+    }
+
+    /// <summary>
     /// Pending QoS 2 messages that may have been lost with a node that left are routed again under their origins (see
     /// <see cref="RouteRetry"/>). A clean session's messages have no origin to be recognised by, so they wait for the
     /// timeout as before.
