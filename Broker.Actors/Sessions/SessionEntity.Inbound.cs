@@ -207,6 +207,12 @@ public sealed partial class SessionEntity
         }
 
         _log.Info("Session {ClientId}: routing {Count} QoS 2 message(s) again that were still on their way when its client came back", _clientId, waiting.Count);
+        RouteAgain(flow, waiting);
+    }
+
+    /// <summary>Routes the waiting messages again under their origins, in order; one no longer pending stops routing.</summary>
+    private void RouteAgain(InboundQos2Flow flow, List<ushort> waiting)
+    {
         foreach (var packetId in waiting)
         {
             if (flow.TryGetPending(packetId, out var pending))
@@ -236,17 +242,7 @@ public sealed partial class SessionEntity
         }
 
         _log.Info("Session {ClientId}: routing {Count} QoS 2 message(s) again that waited for subscribers since a node left", _clientId, waiting.Count);
-        foreach (var packetId in waiting)
-        {
-            if (flow.TryGetPending(packetId, out var pending))
-            {
-                RouteInbound(pending);
-            }
-            else
-            {
-                flow.StopRouting(packetId); // not pending any more: a Clean Start discarded it
-            }
-        }
+        RouteAgain(flow, waiting);
     }
 
     /// <summary>

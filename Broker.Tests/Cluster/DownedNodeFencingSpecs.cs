@@ -18,14 +18,18 @@ public sealed class DownedNodeFencingSpecs(ITestOutputHelper output) : OwnCluste
         var address = Akka.Cluster.Cluster.Get(node3.System).SelfAddress;
         Assert.False(node3.Context.Fenced);
 
+        // Awaited: the phase after the one that fences (service-unbind follows before-service-unbind).
+        var unbinding = new TaskCompletionSource<bool>(TaskCreationOptions.RunContinuationsAsynchronously);
+        Akka.Actor.CoordinatedShutdown.Get(node3.System).AddTask(Akka.Actor.CoordinatedShutdown.PhaseServiceUnbind, "spec-fenced-yet", () =>
+        {
+            unbinding.TrySetResult(node3.Context.Fenced);
+            return Task.FromResult(Akka.Done.Instance);
+        });
+
         Akka.Cluster.Cluster.Get(Cluster.Node(1).System).Down(address);
 
-        var deadline = DateTime.UtcNow.AddSeconds(30);
-        while (!node3.Context.Fenced)
-        {
-            Assert.True(DateTime.UtcNow < deadline, "node 3 was downed but did not fence itself within 30 s");
-            await Task.Delay(50);
-        }
+        Assert.True(await unbinding.Task.WaitAsync(TimeSpan.FromSeconds(30)), "node 3's shutdown went past its first phase unfenced");
+        Assert.True(node3.Context.Fenced);
 
         output.WriteLine($"node 3 fenced; its actor system terminated: {node3.System.WhenTerminated.IsCompleted}");
         Assert.False(Cluster.Node(1).Context.Fenced);
