@@ -9,7 +9,8 @@ namespace Broker.Routing;
 /// <see cref="NodeDeliver"/> listing them, so a publish crosses the network once per node that has recipients, with
 /// its payload once. A recipient on a node that has left goes through the session region, whose entity confirms or
 /// drops it (the live session ended with its node), and the node is noted in <see cref="LeftNodes"/> so that its
-/// routes can be dropped. One per topic entity; the lists are reused.
+/// routes can be dropped. A node's route (<see cref="SubscriberKey.NodeRoute"/>) travels as a recipient with no client
+/// id, which the node's session host expands to its local subscribers. One per topic entity; the lists are reused.
 /// </summary>
 public sealed class DeliveryDispatch
 {
@@ -51,6 +52,16 @@ public sealed class DeliveryDispatch
             if (target.Node is not null)
             {
                 LeftNodes.Add(target.Node);
+                if (target.ClientId.Length == 0)
+                {
+                    // A departed node's route: its live sessions ended with it. Confirmed here, so no publisher waits.
+                    if (ackTo is not null)
+                    {
+                        _context.Links.Tell(ackTo, new DeliveryStored(ackId));
+                    }
+
+                    continue;
+                }
             }
 
             _context.SessionRegion.Tell(new Deliver(

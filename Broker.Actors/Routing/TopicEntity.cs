@@ -8,7 +8,8 @@ namespace Broker.Routing;
 /// <summary>
 /// The sharded entity of one topic name (Akka.Cluster.Sharding, keyed by topic). It owns:
 /// <list type="bullet">
-/// <item>the exact-topic subscribers of this topic (client ids; shared-group members too),</item>
+/// <item>the exact-topic subscribers of this topic: persistent sessions and shared-group members by client id, clean
+/// sessions by one route per node (their node's session host knows which of them subscribe),</item>
 /// <item>the topic's retained message (MQTT-v5.0 3.3.1.3),</item>
 /// <item>payloads of QoS 1/2 publishes stored once for several persistent sessions (TopicEntity.Payloads.cs),</item>
 /// </list>

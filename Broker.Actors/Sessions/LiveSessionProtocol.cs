@@ -18,3 +18,13 @@ public sealed record StartLiveSession(AttachSession Attach, long Incarnation) : 
 public sealed record ClaimLiveSession(string ClientId, IActorRef Connection, long Incarnation) : IWithClientId, Persistence.Serialization.IBrokerSerializable;
 
 public sealed record LiveSessionClaimed(long Incarnation) : Persistence.Serialization.IBrokerSerializable;
+
+/// <summary>
+/// In process, live session to its session host: the session subscribes to the exact topic <see cref="Topic"/> (not
+/// shared). Answered with <see cref="Routing.TopicSubscribed"/> once this node's route to the topic is stored
+/// (see <see cref="LocalRouteTable{TWaiter}"/>).
+/// </summary>
+public sealed record AddLocalRoute(string Topic, string ClientId, long Incarnation, long RequestId);
+
+/// <summary>In process, live session to its session host: the session no longer subscribes to <see cref="Topic"/>.</summary>
+public sealed record RemoveLocalRoute(string Topic, string ClientId, long Incarnation);

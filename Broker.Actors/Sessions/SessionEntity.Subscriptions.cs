@@ -186,6 +186,11 @@ public sealed partial class SessionEntity
         {
             _context.WildcardIndexActor.Tell(new RegisterWildcard(topicFilter, key, requestId));
         }
+        else if (_isLive && group is null)
+        {
+            // Held by this node's session host; the topic entity stores one route per node (SessionHost).
+            Context.Parent.Tell(new AddLocalRoute(topicFilter, _clientId, _incarnation, requestId));
+        }
         else
         {
             _context.TopicRegion.Tell(new SubscribeTopic(topicFilter, _clientId, group, requestId, RouteNode, _incarnation));
@@ -199,6 +204,10 @@ public sealed partial class SessionEntity
         if (MqttTopic.HasWildcards(topicFilter))
         {
             _context.WildcardIndexActor.Tell(new UnregisterWildcard(topicFilter, new SubscriberKey(_clientId, group, RouteNode, _incarnation)));
+        }
+        else if (_isLive && group is null)
+        {
+            Context.Parent.Tell(new RemoveLocalRoute(topicFilter, _clientId, _incarnation));
         }
         else
         {

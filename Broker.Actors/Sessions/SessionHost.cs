@@ -15,6 +15,11 @@ namespace Broker.Sessions;
 /// </code>
 /// A recipient that is no longer here (its connection closed while the publish was on its way) gets the delivery
 /// through the session region, whose entity forwards it to a newer live session of the client or confirms and drops it.
+/// <para>
+/// It also keeps the exact-topic subscriptions of its live sessions (<see cref="LocalRouteTable{TWaiter}"/>): a topic
+/// entity stores one route to this node per topic, not one per clean session, so clean sessions that come and go
+/// (a reconnect storm) write nothing.
+/// </para>
 /// </summary>
 public sealed class SessionHost : UntypedActor
 {
@@ -23,10 +28,37 @@ public sealed class SessionHost : UntypedActor
     private readonly Dictionary<(string ClientId, long Incarnation), (IActorRef Session, LiveQueueGauge Gauge)> _live = new();
     private readonly Dictionary<IActorRef, (string ClientId, long Incarnation)> _byRef = new();
     private readonly Dictionary<string, IActorRef> _latest = new(StringComparer.Ordinal);
+    private readonly LocalRouteTable<(IActorRef Session, long RequestId)> _routes = new(
+        (long)RouteLinger.TotalMilliseconds, (long)EnsureRetry.TotalMilliseconds);
+    private readonly Dictionary<long, string> _ensures = new();
+    private readonly List<NodeRecipient> _recipients = new();
+    private readonly List<(IActorRef To, Deliver Deliver)> _sends = new();
+    private readonly List<string> _dropped = new();
+    private readonly List<string> _ensureAgain = new();
+    private ICancelable? _sweep;
+    private long _nextEnsure;
+
+    /// <summary>How long this node's route to a topic stays after its last local subscriber left (devices come back).</summary>
+    public static readonly TimeSpan RouteLinger = TimeSpan.FromSeconds(60);
+
+    private static readonly TimeSpan EnsureRetry = TimeSpan.FromSeconds(5);
 
     public SessionHost(BrokerContext context)
     {
         _context = context;
+    }
+
+    protected override void PreStart()
+    {
+        _sweep = Context.System.Scheduler.ScheduleTellRepeatedlyCancelable(
+            TimeSpan.FromSeconds(5), TimeSpan.FromSeconds(5), Self, SweepRoutesTick.Instance, ActorRefs.NoSender);
+    }
+
+    protected override void PostStop() => _sweep?.Cancel();
+
+    private sealed class SweepRoutesTick
+    {
+        public static readonly SweepRoutesTick Instance = new();
     }
 
     public static Props Props(BrokerContext context) =>
@@ -38,6 +70,18 @@ public sealed class SessionHost : UntypedActor
         {
             case NodeDeliver deliver:
                 HandleNodeDeliver(deliver);
+                break;
+            case AddLocalRoute add:
+                HandleAddRoute(add);
+                break;
+            case RemoveLocalRoute remove:
+                _routes.Remove(remove.Topic, remove.ClientId, remove.Incarnation, Environment.TickCount64);
+                break;
+            case TopicSubscribed stored:
+                RouteStored(stored);
+                break;
+            case SweepRoutesTick:
+                SweepRoutes();
                 break;
             case StartLiveSession start:
                 HandleStart(start);
@@ -58,21 +102,60 @@ public sealed class SessionHost : UntypedActor
     }
 
     /// <summary>
-    /// Hands each recipient its delivery. A QoS 1/2 publish asks every recipient to confirm that it stored the message;
-    /// a live session is clean and keeps it in memory, so the message handed to it in process is as stored as it will
-    /// be: the host confirms for all of them in one <see cref="DeliveryStored"/> (one message back per node, not one
-    /// per subscriber). Except for a session whose queue is under pressure (its <see cref="LiveQueueGauge"/>): it gets
-    /// the publisher's reply address and holds or refuses the delivery itself (SessionEntity.Flow.cs), or, once it refuses
-    /// everything until it drains, is refused here in one answer per publish. A QoS 0 probe is
-    /// confirmed by each subscriber's connection once written (back-pressure).
+    /// Hands each recipient its delivery; a recipient with no client id (the node's route) stands for every local
+    /// subscriber of the topic (<see cref="LocalRouteTable{TWaiter}"/>). A QoS 1/2 publish asks every recipient to
+    /// confirm that it stored the message; a live session is clean and keeps it in memory, so the message handed to it
+    /// in process is as stored as it will be: the host confirms for all of them in one <see cref="DeliveryStored"/> (one
+    /// message back per node, not one per subscriber). Except for a session whose queue is under pressure (its
+    /// <see cref="LiveQueueGauge"/>): it gets the publisher's reply address and holds or refuses the delivery itself
+    /// (SessionEntity.Flow.cs), or, once it refuses everything until it drains, is refused here in one answer per
+    /// publish. A QoS 0 probe is confirmed by each subscriber's connection once written (back-pressure).
+    /// <para>
+    /// The topic entity counted the node's route as one recipient. The host's own answer makes up the difference (one
+    /// more confirmation for each further local subscriber, or the one confirmation when none is left), and goes
+    /// before any delivery, so that no subscriber's own confirmation can complete the publish early.
+    /// </para>
     /// </summary>
     private void HandleNodeDeliver(NodeDeliver nd)
     {
+        var recipients = _recipients;
+        recipients.Clear();
+        var viaRoute = false;
+        foreach (var r in nd.Recipients)
+        {
+            if (r.ClientId.Length == 0)
+            {
+                viaRoute = true;
+            }
+            else
+            {
+                recipients.Add(r);
+            }
+        }
+
+        var explicitCount = recipients.Count;
+        var extra = 0; // confirmations beyond those the topic entity counted
+        if (viaRoute)
+        {
+            var added = _routes.AddSubscribers(nd.Message.Topic, recipients, explicitCount);
+            if (added < 0)
+            {
+                // A route this host does not hold (it gave it up a moment ago): the topic entity drops it.
+                _context.TopicRegion.Tell(new UnsubscribeTopic(nd.Message.Topic, string.Empty, null, _context.Nodes.Self));
+                added = 0;
+            }
+
+            extra = added - 1;
+        }
+
         var confirmHere = nd.AckTo is not null && nd.Message.QoS != Protocol.MqttQoS.AtMostOnce;
         var confirmed = 0;
         var refused = 0;
-        foreach (var recipient in nd.Recipients)
+        var sends = _sends;
+        sends.Clear();
+        for (var i = 0; i < recipients.Count; i++)
         {
+            var recipient = recipients[i];
             var found = _live.TryGetValue((recipient.ClientId, recipient.Incarnation), out var live);
             if (found && confirmHere && live.Gauge.Refusing)
             {
@@ -88,33 +171,97 @@ public sealed class SessionHost : UntypedActor
                 nd.Origin, nd.PayloadId) { ConfirmedByHost = here };
             if (found)
             {
-                live.Session.Tell(deliver);
+                sends.Add((live.Session, deliver));
                 confirmed += here ? 1 : 0;
             }
-            else if (nd.FromEntity)
+            else if (nd.FromEntity || i >= explicitCount)
             {
-                // The session entity forwarded it to a live session that has ended since: a clean session ends with
-                // its connection, and what was on its way to it is dropped (confirmed, so no publisher waits for it).
-                if (deliver.AckTo is { } confirmTo)
-                {
-                    _context.Links.Tell(confirmTo, new DeliveryStored(deliver.AckId));
-                }
+                // The session entity forwarded it to a live session that has ended since (or a route's subscriber is
+                // ending): a clean session ends with its connection, and what was on its way to it is dropped
+                // (confirmed, so no publisher waits for it).
+                confirmed += deliver.AckTo is not null ? 1 : 0;
             }
             else
             {
-                _context.SessionRegion.Tell(deliver);
+                sends.Add((_context.SessionRegion, deliver));
             }
         }
 
-        if (confirmed > 0)
+        if (nd.AckTo is { } replyTo)
         {
-            _context.Links.Tell(nd.AckTo!, new DeliveryStored(nd.AckId, confirmed));
+            if (confirmed - extra != 0)
+            {
+                _context.Links.Tell(replyTo, new DeliveryStored(nd.AckId, confirmed - extra));
+            }
+
+            if (refused > 0)
+            {
+                _context.Metrics.RefusedQueueFullAdd(refused);
+                _context.Links.Tell(replyTo, new DeliveryStored(nd.AckId, refused, DeliveryOutcome.Refused));
+            }
         }
 
-        if (refused > 0)
+        foreach (var (to, deliver) in sends)
         {
-            _context.Metrics.RefusedQueueFullAdd(refused);
-            _context.Links.Tell(nd.AckTo!, new DeliveryStored(nd.AckId, refused, DeliveryOutcome.Refused));
+            to.Tell(deliver);
+        }
+
+        sends.Clear();
+    }
+
+    private void HandleAddRoute(AddLocalRoute add)
+    {
+        var waiter = (Sender, add.RequestId);
+        switch (_routes.Add(add.Topic, add.ClientId, add.Incarnation, waiter, Environment.TickCount64))
+        {
+            case LocalRouteTable<(IActorRef, long)>.AddOutcome.Routed:
+                Sender.Tell(new TopicSubscribed(add.RequestId));
+                break;
+            case LocalRouteTable<(IActorRef, long)>.AddOutcome.Ensure:
+                EnsureRoute(add.Topic);
+                break;
+        }
+    }
+
+    /// <summary>Asks the topic's entity to store this node's route; its answer comes back as a <see cref="TopicSubscribed"/>.</summary>
+    private void EnsureRoute(string topic)
+    {
+        var requestId = ++_nextEnsure;
+        _ensures[requestId] = topic;
+        _context.TopicRegion.Tell(new SubscribeTopic(topic, string.Empty, null, requestId, _context.Nodes.Self));
+    }
+
+    private void RouteStored(TopicSubscribed stored)
+    {
+        if (!_ensures.Remove(stored.RequestId, out var topic) || _routes.Stored(topic) is not { } waiters)
+        {
+            return;
+        }
+
+        foreach (var (session, requestId) in waiters)
+        {
+            session.Tell(new TopicSubscribed(requestId));
+        }
+    }
+
+    private void SweepRoutes()
+    {
+        _dropped.Clear();
+        _ensureAgain.Clear();
+        _routes.Sweep(Environment.TickCount64, _dropped, _ensureAgain);
+        foreach (var topic in _dropped)
+        {
+            _context.TopicRegion.Tell(new UnsubscribeTopic(topic, string.Empty, null, _context.Nodes.Self));
+        }
+
+        foreach (var topic in _ensureAgain)
+        {
+            EnsureRoute(topic);
+        }
+
+        if (_ensures.Count > 4 * (_routes.TopicCount + 16))
+        {
+            _ensures.Clear(); // answers that never came (their requests were asked again under new ids)
         }
     }
 
@@ -139,6 +286,7 @@ public sealed class SessionHost : UntypedActor
         }
 
         _live.Remove(key);
+        _routes.RemoveSession(key.ClientId, key.Incarnation, Environment.TickCount64);
         if (_latest.TryGetValue(key.ClientId, out var latest) && latest.Equals(session))
         {
             _latest.Remove(key.ClientId);

@@ -14,6 +14,8 @@ namespace Broker.Tests.Durability;
 /// does need storage, is refused. (Before the stored-entity directory, every CONNECT and every topic's first publish
 /// read the journal, and all of them failed.) The one read left is per shard: the first entity of a shard on a node
 /// reads which ids of that shard have rows, so the clients and topics are used once before the outage.
+/// A clean session's exact subscription is not stored either: its node's route to the topic is, once, and it outlives
+/// the session for a while, so a device that comes back after an outage subscribes again without a write.
 /// </summary>
 [Collection(PostgresCollection.Name)]
 public sealed class CleanSessionsWithoutStorageSpecs : IDisposable
@@ -52,6 +54,13 @@ public sealed class CleanSessionsWithoutStorageSpecs : IDisposable
         }
 
         await DisconnectAsync((await ConnectAsync(_node.MqttPort, ClientVersion.V500, $"sub-{run}", cleanStart: true)).Client);
+
+        // A device's command topic, subscribed exactly by a clean session that then goes (a network outage): the node
+        // keeps its route to the topic for a while, so the device's next session subscribes without a write.
+        var commands = $"nostorage/{run}/device/cmd";
+        var (device, _) = await ConnectAsync(_node.MqttPort, ClientVersion.V311, $"device-{run}", cleanStart: true);
+        Assert.Equal(MqttReasonCode.GrantedQoS1, (await device.SubscribeAsync(1, commands, MqttQoS.AtLeastOnce)).ReasonCodes[0]);
+        await DisconnectAsync(device);
 
         await _postgres.StopAsync();
         try
@@ -92,6 +101,19 @@ public sealed class CleanSessionsWithoutStorageSpecs : IDisposable
                 // In order per publisher.
                 Assert.Equal(group.Select(m => Seq(m.Payload)).OrderBy(s => s), group.Select(m => Seq(m.Payload)));
             }
+
+            // The device comes back on a new connection and subscribes to its command topic again, exactly: granted and
+            // served with the database down (a clean session's subscription is not stored; the node's route still is).
+            var (returned, _) = await ConnectAsync(_node.MqttPort, ClientVersion.V311, $"device-{run}", cleanStart: true);
+            await using var back = returned;
+            var again = await returned.SubscribeAsync(2, commands, MqttQoS.AtLeastOnce);
+            Assert.Equal(MqttReasonCode.GrantedQoS1, again.ReasonCodes[0]);
+            // (the backend reuses a warmed client id: a session shard reads its stored ids once, see below)
+            var (backend, _) = await ConnectAsync(_node.MqttPort, ClientVersion.V500, $"pub-{run}-0", cleanStart: true);
+            await PublishAllAsync(backend, commands, MqttQoS.AtLeastOnce, Payloads("cmd", 5));
+            await DisconnectAsync(backend);
+            var delivered = await ReceiveUntilAsync(returned, r => r.Count >= 5, TimeSpan.FromSeconds(30));
+            Assert.Equal(Payloads("cmd", 5), delivered.Select(m => m.Payload).ToList());
         }
         catch
         {
