@@ -25,68 +25,27 @@ public sealed partial class ClientConnectionActor
 
         _countedConnection = true;
         _clientId = connect.ClientId;
-        string? assigned = null;
-        if (_clientId.Length == 0)
+        if (ConnectRules.Admit(connect, static () => "auto-" + Guid.NewGuid().ToString("N"), out var admission) is { } refusal)
         {
-            if (IsV5)
-            {
-                // MQTT-v5.0 3.2.2.3.7: the server assigns a client identifier and returns it in CONNACK.
-                assigned = "auto-" + Guid.NewGuid().ToString("N");
-                _clientId = assigned;
-            }
-            else if (connect.CleanStart && _version == MqttProtocolVersion.V311)
-            {
-                // [MQTT-3.1.3-6] 3.1.1 allows an empty id with Clean Session 1; the server makes one up.
-                _clientId = "auto-" + Guid.NewGuid().ToString("N");
-            }
-            else
-            {
-                // [MQTT-3.1.3-8] empty id with Clean Session 0 (or MQTT 3.1): identifier rejected.
-                Warn("sent an empty client id with {0}", connect.CleanStart ? "MQTT 3.1" : "Clean Session 0");
-                RefuseConnect(MqttReasonCode.ClientIdentifierNotValid, MqttConnectReturnCode.IdentifierRejected);
-                return;
-            }
-        }
-
-        if (connect.Will is { } will && !MqttTopic.IsValidTopicName(will.Topic))
-        {
-            Warn("sent an invalid will topic '{0}'", will.Topic);
-            RefuseConnect(MqttReasonCode.TopicNameInvalid, MqttConnectReturnCode.IdentifierRejected, closeOnly: !IsV5);
+            Warn("{0}", refusal.Why);
+            RefuseConnect(refusal.V5Reason, refusal.V3Code, refusal.CloseOnly);
             return;
         }
 
-        if (connect.AuthenticationMethod is not null)
-        {
-            // No enhanced authentication methods are offered (MQTT-v5.0 4.12).
-            RefuseConnect(MqttReasonCode.BadAuthenticationMethod, MqttConnectReturnCode.NotAuthorized);
-            return;
-        }
-
-        _assignedClientId = assigned;
+        _clientId = admission.ClientId;
+        _admission = admission;
         Authenticate(connect); // continues in ContinueConnect once the authenticator has answered
     }
 
     private KeepAliveGrant _keepAlive;
+    private ConnectAdmission _admission;
 
     /// <summary>The client is authenticated: open (or resume) its session.</summary>
     private void ContinueConnect()
     {
         var connect = _connect!;
         var options = _context.Options;
-        uint expiry;
-        if (IsV5)
-        {
-            expiry = (uint)Math.Min(connect.SessionExpiryInterval, options.Sessions.MaxSessionExpiry);
-            if (connect.SessionExpiryInterval == uint.MaxValue && options.Sessions.MaxSessionExpiry >= uint.MaxValue)
-            {
-                expiry = uint.MaxValue;
-            }
-        }
-        else
-        {
-            expiry = connect.CleanStart ? 0 : (uint)Math.Min(options.Sessions.PersistentSessionExpiry, uint.MaxValue - 1);
-        }
-
+        var expiry = ConnectRules.GrantExpiry(connect, options.Sessions);
         _grantedExpiry = expiry;
         _keepAlive = KeepAlivePolicy.Resolve(connect.KeepAlive, IsV5, options.Mqtt.ServerKeepAlive, options.Mqtt.MaxKeepAlive);
         _keepAliveSeconds = _keepAlive.Seconds;
@@ -127,27 +86,7 @@ public sealed partial class ClientConnectionActor
         Timers.Cancel(AttachRetry.Instance);
         _session = Sender;
         Context.Watch(_session);
-        var options = _context.Options;
-        var connack = new MqttConnAckPacket { SessionPresent = attached.SessionPresent };
-        if (IsV5)
-        {
-            connack = connack with
-            {
-                AssignedClientIdentifier = _assignedClientId,
-                ReceiveMaximum = (ushort)options.Mqtt.ReceiveMaximum,
-                // At the protocol's limit the property is left out ("no limit beyond the protocol's", MQTT-v5.0
-                // 3.2.2.3.6): paho refuses a CONNACK whose value is above 268,435,455.
-                MaximumPacketSize = options.Mqtt.MaxPacketSize > 268_435_455 ? null : (uint)options.Mqtt.MaxPacketSize,
-                TopicAliasMaximum = (ushort)options.Mqtt.TopicAliasMaximum,
-                SessionExpiryInterval = _grantedExpiry != _connect!.SessionExpiryInterval ? _grantedExpiry : null,
-                ServerKeepAlive = _keepAlive.ServerKeepAlive,
-                RetainAvailable = true,
-                WildcardSubscriptionAvailable = true,
-                SubscriptionIdentifiersAvailable = true,
-                SharedSubscriptionAvailable = true,
-            };
-        }
-
+        var connack = ConnectRules.ConnAck(_connect!, attached.SessionPresent, _admission, _grantedExpiry, _keepAlive, _context.Options.Mqtt);
         Write(connack);
         AnnounceConnected();
         _log.Info(
@@ -193,24 +132,16 @@ public sealed partial class ClientConnectionActor
 
     private void HandleDisconnect(MqttDisconnectPacket disconnect)
     {
-        uint? newExpiry = null;
-        if (IsV5 && disconnect.SessionExpiryInterval is { } requested)
+        if (ConnectRules.Disconnect(_connect!, disconnect, _context.Options.Sessions) is not { } effect)
         {
-            if (_connect!.SessionExpiryInterval == 0 && requested != 0)
-            {
-                // [MQTT-3.14.2-2] a session that was opened with expiry 0 cannot be extended at DISCONNECT.
-                ProtocolViolation(MqttReasonCode.ProtocolError, "DISCONNECT raised a zero Session Expiry Interval");
-                return;
-            }
-
-            newExpiry = (uint)Math.Min(requested, _context.Options.Sessions.MaxSessionExpiry);
+            // [MQTT-3.14.2-2] a session that was opened with expiry 0 cannot be extended at DISCONNECT.
+            ProtocolViolation(MqttReasonCode.ProtocolError, "DISCONNECT raised a zero Session Expiry Interval");
+            return;
         }
 
-        // [MQTT-3.14.4-3] a normal DISCONNECT discards the will; v5 reason 0x04 asks for it to be published.
-        var publishWill = IsV5 && disconnect.ReasonCode == MqttReasonCode.DisconnectWithWillMessage;
         EndingBecause(Cluster.DisconnectReason.ClientDisconnect);
         _log.Info("Client {ClientId} ({Address}) disconnected (reason 0x{Reason:X2})", _clientId, _remote, (byte)disconnect.ReasonCode);
-        Detach(publishWill, newExpiry);
+        Detach(effect.PublishWill, effect.NewExpiry);
         _closing = true;
         _channel.CloseAsync();
         Context.Stop(Self);

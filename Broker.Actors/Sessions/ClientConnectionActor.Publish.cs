@@ -37,7 +37,6 @@ public sealed partial class ClientConnectionActor
     /// <summary>SUBSCRIBE and UNSUBSCRIBE handed to the session and not yet answered, in order; handed over again after a re-attach, like the releases.</summary>
     private List<(ushort PacketId, object Request)>? _requestsPending;
     private uint _grantedExpiry;
-    private string? _assignedClientId;
     private uint _clientMaxPacketSize = uint.MaxValue;
     private ushort _clientTopicAliasMaximum;
 
