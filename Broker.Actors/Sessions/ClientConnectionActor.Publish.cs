@@ -12,8 +12,7 @@ namespace Broker.Sessions;
 public sealed partial class ClientConnectionActor
 {
     private readonly RouteBatcher _routes = new();
-    private Dictionary<ushort, string>? _inboundAliases; // the topic alias maps are created on first use
-    private Dictionary<string, ushort>? _outboundAliases;
+    private TopicAliases? _aliases; // created on first use: most connections never use aliases
     private HashSet<ushort>? _inboundQos1InFlight; // created on the first QoS 1 publish
     private InboundQuota? _inboundQuota; // v5 Receive Maximum over QoS 1 and 2; created on the first QoS > 0 publish
 
@@ -69,27 +68,13 @@ public sealed partial class ClientConnectionActor
         var topic = publish.Topic;
         if (publish.TopicAlias != 0)
         {
-            // MQTT-v5.0 3.3.2.3.4: alias 0 or above our Topic Alias Maximum is a protocol error (0x94).
-            if (!IsV5 || publish.TopicAlias > _context.Options.Mqtt.TopicAliasMaximum)
+            if (Aliases.Resolve(publish.TopicAlias, topic, IsV5, out var violation, out var why) is not { } resolved)
             {
-                ProtocolViolation(MqttReasonCode.TopicAliasInvalid, $"topic alias {publish.TopicAlias} out of range");
+                ProtocolViolation(violation, why);
                 return;
             }
 
-            if (topic.Length == 0)
-            {
-                if (_inboundAliases is null || !_inboundAliases.TryGetValue(publish.TopicAlias, out var known))
-                {
-                    ProtocolViolation(MqttReasonCode.ProtocolError, $"unknown topic alias {publish.TopicAlias}");
-                    return;
-                }
-
-                topic = known;
-            }
-            else
-            {
-                (_inboundAliases ??= new())[publish.TopicAlias] = topic;
-            }
+            topic = resolved;
         }
 
         if (!MqttTopic.IsValidTopicName(topic))
@@ -206,7 +191,8 @@ public sealed partial class ClientConnectionActor
 
         if (_clientTopicAliasMaximum > 0)
         {
-            packet = ApplyOutboundAlias(packet);
+            var (topic, alias) = Aliases.Outbound(packet.Topic);
+            packet = alias == 0 ? packet : packet with { Topic = topic, TopicAlias = alias };
         }
 
         if (_clientMaxPacketSize != uint.MaxValue &&
@@ -234,23 +220,7 @@ public sealed partial class ClientConnectionActor
         }
     }
 
-    private MqttPublishPacket ApplyOutboundAlias(MqttPublishPacket packet)
-    {
-        var outboundAliases = _outboundAliases ??= new(StringComparer.Ordinal);
-        if (outboundAliases.TryGetValue(packet.Topic, out var alias))
-        {
-            return packet with { Topic = "", TopicAlias = alias };
-        }
-
-        if (outboundAliases.Count < _clientTopicAliasMaximum)
-        {
-            alias = (ushort)(outboundAliases.Count + 1);
-            outboundAliases[packet.Topic] = alias;
-            return packet with { TopicAlias = alias };
-        }
-
-        return packet;
-    }
+    private TopicAliases Aliases => _aliases ??= new TopicAliases(_context.Options.Mqtt.TopicAliasMaximum, _clientTopicAliasMaximum);
 
     private void HandleSubscribe(MqttSubscribePacket subscribe)
     {
