@@ -189,7 +189,13 @@ public sealed class SessionHost : UntypedActor
 
         if (nd.AckTo is { } replyTo)
         {
-            if (confirmed - extra != 0)
+            if (extra > 0)
+            {
+                // It raises the count: sent the way the subscribers' own confirmations go (a plain send, not the
+                // batching link), so that it arrives before any of them.
+                replyTo.Tell(new DeliveryStored(nd.AckId, confirmed - extra));
+            }
+            else if (confirmed - extra != 0)
             {
                 _context.Links.Tell(replyTo, new DeliveryStored(nd.AckId, confirmed - extra));
             }

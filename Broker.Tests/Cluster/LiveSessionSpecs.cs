@@ -113,6 +113,30 @@ public sealed class LiveSessionSpecs(ThreeNodeClusterFixture fixture)
         Assert.InRange(Crossed(typeof(DeliveryStored)), 0, 2 * 2 * MessagesPerQoS);
     }
 
+    [Fact]
+    public async Task A_clean_session_with_an_exact_and_a_wildcard_filter_gets_a_message_once_and_a_shared_one_again()
+    {
+        // The exact filter reaches it through its node's route (expanded by the node's session host), the wildcard
+        // through its own entry: the host hands it the message once [MQTT-3.3.4-2 allows one copy per matching
+        // subscription; this broker sends one]. A shared subscription is a subscription of its own: a second copy.
+        var id = E2E.Id("live-overlap", MqttProtocolVersion.V500);
+        var topic = id + "/cmd";
+        var (both, bothReceived) = await _cluster.ConnectCollectingAsync(2, id + "-both");
+        await E2E.SubscribeAsync(both, topic, MqttQualityOfServiceLevel.AtLeastOnce);
+        await E2E.SubscribeAsync(both, id + "/#", MqttQualityOfServiceLevel.AtLeastOnce);
+        var (shared, sharedReceived) = await _cluster.ConnectCollectingAsync(2, id + "-shared");
+        await E2E.SubscribeAsync(shared, topic, MqttQualityOfServiceLevel.AtLeastOnce);
+        await E2E.SubscribeAsync(shared, $"$share/g/{topic}", MqttQualityOfServiceLevel.AtLeastOnce);
+
+        var publisher = await _cluster.ConnectAsync(1, id + "-pub");
+        await publisher.PublishAsync(topic, "one", MqttQualityOfServiceLevel.AtLeastOnce);
+
+        Assert.Equal(["one"], (await bothReceived.WaitForAsync(1, TimeSpan.FromSeconds(10))).Select(E2E.Text));
+        Assert.Equal(["one", "one"], (await sharedReceived.WaitForAsync(2, TimeSpan.FromSeconds(10))).Select(E2E.Text));
+        await bothReceived.AssertNoMoreAsync(1, E2E.Quiet);
+        await sharedReceived.AssertNoMoreAsync(2, E2E.Quiet);
+    }
+
     private Dictionary<Type, int> Snapshot() => new(fixture.Serialization.ByBroker);
 
     private string AddressOf(int node) => Akka.Cluster.Cluster.Get(_cluster.Node(node).System).SelfAddress.ToString();
