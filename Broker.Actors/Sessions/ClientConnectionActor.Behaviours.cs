@@ -75,8 +75,10 @@ public sealed partial class ClientConnectionActor
     {
         switch (message)
         {
-            case MqttPacket or MqttDecodeError when _aclPending:
-                StashPacket(); // behind a packet that waits for the HTTP ACL service: order is kept
+            case MqttPacket or MqttDecodeError when _aclPending || _subscribing:
+                // Behind a packet that waits for the HTTP ACL service, or behind a SUBSCRIBE not yet answered (what the
+                // client sends after it, a PUBLISH to the topic it just subscribed to, finds the subscription): order is kept.
+                StashPacket();
                 break;
             case MqttPublishPacket publish:
                 HandlePublish(publish);

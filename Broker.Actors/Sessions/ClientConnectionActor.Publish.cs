@@ -35,6 +35,9 @@ public sealed partial class ClientConnectionActor
 
     /// <summary>SUBSCRIBE and UNSUBSCRIBE handed to the session and not yet answered, in order; handed over again after a re-attach, like the releases.</summary>
     private List<(ushort PacketId, object Request)>? _requestsPending;
+
+    /// <summary>A SUBSCRIBE is with the session and not yet answered: the packets that follow it wait (see Connected).</summary>
+    private bool _subscribing;
     private uint _grantedExpiry;
     private uint _clientMaxPacketSize = uint.MaxValue;
     private ushort _clientTopicAliasMaximum;
@@ -239,6 +242,7 @@ public sealed partial class ClientConnectionActor
             var request = new SessionSubscribe(Self, admitted);
             (_requestsPending ??= new()).Add((admitted.PacketId, request));
             _session!.Tell(request);
+            _subscribing = true;
         }
     }
 
@@ -257,7 +261,18 @@ public sealed partial class ClientConnectionActor
         _session!.Tell(request);
     }
 
-    private void RequestAnswered(ushort packetId) => _requestsPending?.RemoveAll(r => r.PacketId == packetId);
+    private void RequestAnswered(ushort packetId)
+    {
+        _requestsPending?.RemoveAll(r => r.PacketId == packetId);
+        if (_subscribing && _requestsPending?.Exists(r => r.Request is SessionSubscribe) != true)
+        {
+            _subscribing = false;
+            if (!_aclPending && _session is not null)
+            {
+                Stash.UnstashAll(); // what came after the SUBSCRIBE (while re-attaching, SessionAttached unstashes it)
+            }
+        }
+    }
 
     /// <summary>
     /// After a re-attach: hand the session again what the client sent and the stopped session never answered: QoS 2

@@ -45,6 +45,42 @@ public sealed class SubscribeSpecs(BrokerFixture fixture) : IClassFixture<Broker
     [Theory]
     [InlineData(MqttProtocolVersion.V311)]
     [InlineData(MqttProtocolVersion.V500)]
+    public async Task A_publish_sent_right_behind_its_SUBSCRIBE_in_the_same_write_reaches_the_new_subscription(MqttProtocolVersion version)
+    {
+        // A device that connects, subscribes to its own topic and publishes to it in one write (no wait for SUBACK)
+        // gets its own message back: the broker handles a client's packets in the order they came.
+        var id = E2E.Id("oneshot", version);
+        var raw = await RawMqttClient.OpenAsync(_broker.Port, version);
+        await using var _ = raw;
+        var v = raw.Version;
+        byte[][] frames =
+        [
+            Broker.Protocol.Codec.MqttPacketEncoder.Encode(new MqttConnectPacket { ProtocolVersion = v, ClientId = id, CleanStart = true }, v),
+            Broker.Protocol.Codec.MqttPacketEncoder.Encode(new MqttSubscribePacket
+            {
+                PacketId = 1, Subscriptions = [new MqttTopicSubscription { TopicFilter = id + "/echo", QoS = MqttQoS.AtLeastOnce }],
+            }, v),
+            Broker.Protocol.Codec.MqttPacketEncoder.Encode(new MqttPublishPacket
+            {
+                Topic = id + "/echo", QoS = MqttQoS.AtLeastOnce, PacketId = 2, Payload = "echo"u8.ToArray(),
+            }, v),
+        ];
+        await raw.SendRawAsync(frames.SelectMany(f => f).ToArray());
+
+        var packets = new List<MqttPacket>();
+        while (packets.OfType<MqttPublishPacket>().Count() < 1 || packets.OfType<MqttPubAckPacket>().Count() < 1)
+        {
+            packets.Add(await raw.ReceiveAsync(TimeSpan.FromSeconds(10)) ?? throw new InvalidOperationException("closed"));
+        }
+
+        Assert.IsType<MqttConnAckPacket>(packets[0]);
+        Assert.IsType<MqttSubAckPacket>(packets[1]);
+        Assert.Equal("echo", System.Text.Encoding.UTF8.GetString(packets.OfType<MqttPublishPacket>().Single().Payload.Span));
+    }
+
+    [Theory]
+    [InlineData(MqttProtocolVersion.V311)]
+    [InlineData(MqttProtocolVersion.V500)]
     public async Task Single_and_multi_level_wildcards_match_as_specified_MQTT_4_7_1_2_and_3(MqttProtocolVersion version)
     {
         var id = E2E.Id("wild", version);
