@@ -5,7 +5,8 @@
 #   loadtests/compare-connections.sh [rounds]          (default 3)
 # Environment: CONNECTIONS (clean connections held open, default 19000: the open-file limit here is 20,000),
 # RESUMES (persistent sessions created, then resumed and measured, default 2000; 0 skips), INFLIGHT (connects in
-# flight at once, default 100), ONLY ("clean", "resume", "storm", "latency", "latency50k"; default "clean resume storm"), BROKER_DLL (another
+# flight at once, default 100), ONLY ("clean", "resume", "resume-passivated", "storm", "latency", "latency50k"; default
+# "clean resume resume-passivated storm"), BROKER_DLL (another
 # build's Broker.Node.dll as this broker), STORM (reconnect-storm arguments, default "--max-connections 5000
 # --backoff 2s"). The memory figures are read after a full GC of the broker (dotnet-gcdump, installed on first use;
 # the dumps stay in the report folders). Reports land in loadtests/reports/connections-<time>/.
@@ -15,7 +16,7 @@ rounds=${1:-3}
 connections=${CONNECTIONS:-19000}
 resumes=${RESUMES:-2000}
 inflight=${INFLIGHT:-100}
-only=${ONLY:-clean resume storm}
+only=${ONLY:-clean resume resume-passivated storm}
 storm=${STORM:---max-connections 5000 --backoff 2s}
 broker_dll=${BROKER_DLL:-Broker.Node/bin/Release/net10.0/Broker.Node.dll}
 out="loadtests/reports/connections-$(date -u +%Y%m%d-%H%M%S)"
@@ -40,13 +41,14 @@ runner=(dotnet loadtests/Broker.LoadTests/bin/Release/net10.0/Broker.LoadTests.d
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 
 pid=""
-start_broker() { # name dir -> sets pid, port
+start_broker() { # name dir [broker flags...] -> sets pid, port
   port=$(free_port)
   local dir="$2"
+  local extra=("${@:3}")
   rm -rf "$dir" "$dir.log"; mkdir -p "$dir"
   if [ "$1" = broker ]; then
     dotnet "$broker_dll" --Mqtt:Address=127.0.0.1 --Mqtt:Port="$port" \
-      --Cluster:Hostname=127.0.0.1 --Cluster:Port="$(free_port)" --Node:DataDir="$dir/data" >"$dir.log" 2>&1 &
+      --Cluster:Hostname=127.0.0.1 --Cluster:Port="$(free_port)" --Node:DataDir="$dir/data" "${extra[@]}" >"$dir.log" 2>&1 &
     pid=$!
     for _ in $(seq 300); do grep -q "Broker ready" "$dir.log" 2>/dev/null && return 0; sleep 0.2; done
   else
@@ -65,10 +67,14 @@ stop_broker() {
 }
 trap 'stop_broker' EXIT
 
-# name | runner arguments
+# name | runner arguments. "resume": the sessions left a few seconds before and are still in the broker's memory
+# (it passivates after 30 s by default); "resume-passivated": this broker passivates offline sessions after 1 s and
+# the sessions stay away 5 s, so each resume recovers its session from storage (Mosquitto keeps every session in memory).
+declare -A broker_flags=([resume-passivated]="--Sessions:PassivateAfterSeconds=1")
 scenarios=(
   "clean|connect-rate --max-connections $connections --clients $inflight --hold 3s --warmup 0s --timeout 600s"
   "resume|connect-rate --persistent --max-connections $resumes --clients $inflight --hold 1s --warmup 0s --timeout 600s"
+  "resume-passivated|connect-rate --persistent --away 5s --max-connections $resumes --clients $inflight --hold 1s --warmup 0s --timeout 600s"
   "storm|reconnect-storm $storm --warmup 0s --timeout 600s"
   "latency|point-to-point --clients 1 --qos 0 --load inject:1000:10s --warmup 3s --drain 5s"
   "latency50k|point-to-point --clients 50 --qos 0 --load inject:50000:8s --warmup 3s --drain 5s"
@@ -80,7 +86,8 @@ for round in $(seq "$rounds"); do
     name=${s%%|*}; args=${s#*|}
     [[ " $only " == *" $name "* ]] || continue
     for b in broker mosquitto; do
-      start_broker "$b" "$out/$b-$name-r$round-run"
+      # shellcheck disable=SC2086
+      start_broker "$b" "$out/$b-$name-r$round-run" ${broker_flags[$name]:-}
       # shellcheck disable=SC2086
       timeout 900 "${runner[@]}" $args --targets "127.0.0.1:$port" --broker-pid "$pid" --no-live \
         --report-dir "$out/$b-$name-r$round" >"$out/$b-$name-r$round.log" 2>&1 || true
@@ -121,6 +128,8 @@ rows = [
     ("generator CPU during the clean pass", "clean", "cores", lambda r: r["RunnerCores"]),
     ("persistent sessions resumed per second", "resume", "connects/s", lambda r: r["Rate"]),
     ("broker CPU per resume", "resume", "µs", lambda r: r["BrokerCpuMicrosPerUnit"]),
+    ("passivated sessions resumed per second (recovered from storage)", "resume-passivated", "connects/s", lambda r: r["Rate"]),
+    ("broker CPU per resume of a passivated session", "resume-passivated", "µs", lambda r: r["BrokerCpuMicrosPerUnit"]),
     ("reconnect storm: all back (CONNACK)", "storm", "s", fact("all reconnected after")),
     ("reconnect storm: messages flow again (all echoes back)", "storm", "s", fact("messages flow again after")),
     ("reconnect storm: broker RSS peak", "storm", "MB", fact("broker RSS peak during the storm")),

@@ -118,6 +118,9 @@ public sealed partial class SessionEntity
             case PublishWillTimer:
                 PublishWill();
                 break;
+            case AttachRecordTimer:
+                StoreAttachRecord(null);
+                break;
             case WakeSession:
                 // Recovery has run by now (expiry scheduled, routes being re-announced); answer once they are confirmed.
                 (_wakers ??= new()).Add(Sender);

@@ -41,6 +41,7 @@ public sealed partial class SessionEntity
         }
 
         var info = attach.Info;
+        var wasConnected = _connection is not null;
         if (_connection is not null && !_connection.Equals(attach.Connection))
         {
             // [MQTT-3.1.4-3] takeover: close the existing connection. Its will goes out unless the session continues
@@ -92,6 +93,7 @@ public sealed partial class SessionEntity
         }
 
         var becomesPersistent = info.SessionExpiry > 0 && !_persistent;
+        var deferRecord = MayDeferAttachRecord(info, present, becomesPersistent, wasConnected);
         _persistent = info.SessionExpiry > 0;
         _version = info.Version;
         _inflight.Capacity = Math.Max(1, Math.Min(info.ReceiveMaximum, _context.Options.Sessions.MaxInflight));
@@ -100,7 +102,15 @@ public sealed partial class SessionEntity
         DisarmPassivation();
 
         var previousExpiry = _expirySeconds;
-        Store(new SessionOpened(info.SessionExpiry, info.Will, _out.NextSeq));
+        if (deferRecord)
+        {
+            DeferAttachRecord(info); // a plain resume: the CONNACK needs nothing stored (SessionEntity.Resume.cs)
+        }
+        else
+        {
+            Store(new SessionOpened(info.SessionExpiry, info.Will, _out.NextSeq));
+        }
+
         if (becomesPersistent && !info.CleanStart)
         {
             // A live clean session resumed as a persistent one: journal what it already has.

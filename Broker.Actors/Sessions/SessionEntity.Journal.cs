@@ -22,6 +22,11 @@ public sealed partial class SessionEntity
             return;
         }
 
+        if (_attachRecordPending)
+        {
+            StoreAttachRecord(e); // before the event, with the state before it
+        }
+
         Apply(e);
         var storedBelow = e is MessageQueued ? _out.NextSeq : -1; // once stored, the message may be sent
         if (_released?.Count > 0)

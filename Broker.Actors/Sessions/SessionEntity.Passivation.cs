@@ -168,6 +168,7 @@ public sealed partial class SessionEntity
 
         if (Connected && _persistent)
         {
+            StoreAttachRecord(null); // a deferred attach record goes with the later deadline (SessionEntity.Resume.cs)
             var deadline = _expirySeconds == uint.MaxValue
                 ? long.MaxValue
                 : DateTimeOffset.UtcNow.ToUnixTimeMilliseconds() + (_expirySeconds * 1000L);

@@ -50,7 +50,7 @@ public sealed class ConnectionScenarioSpecs(ConnectionBrokerFixture fixture, ITe
     [Fact]
     public async Task Connect_rate_with_persistent_sessions_resumes_each_with_session_present()
     {
-        var result = await RunAsync("connect-rate --persistent --max-connections 40 --clients 10 --hold 200ms");
+        var result = await RunAsync("connect-rate --persistent --away 200ms --max-connections 40 --clients 10 --hold 200ms");
         Assert.True(result.Errors == 0, $"{result.Errors} errors, last: {result.LastError}");
         Assert.Equal(40, result.MeasuredCount);
         Assert.Equal("0", result.Facts["resumed without session present"]);

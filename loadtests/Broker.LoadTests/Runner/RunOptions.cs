@@ -43,6 +43,8 @@ public sealed record RunOptions
           --slow-rate N         messages/s of a slow subscriber [1000]
           --max-connections N   connect-storm: stop opening at N connections, hold them --hold T [1s];
                                 connect-rate, reconnect-storm: the number of devices
+          --away T              connect-rate --persistent: how long the created sessions stay offline before they
+                                resume (a broker that passivates offline sessions sooner resumes them from storage) [0s]
           --backoff T           reconnect-storm: longest random wait before a device reconnects (and the cap of
                                 its doubling back-off after a failed try) [2s]
           --topics N            retained-storm: retained topics stored before the subscribe load [1000]
@@ -119,6 +121,8 @@ public sealed record RunOptions
 
     public TimeSpan Backoff { get; init; } = TimeSpan.FromSeconds(2);
 
+    public TimeSpan Away { get; init; } = TimeSpan.Zero;
+
     public int Topics { get; init; } = 1000;
 
     public TimeSpan Offline { get; init; } = TimeSpan.FromSeconds(1);
@@ -180,6 +184,7 @@ public sealed record RunOptions
                 "--max-connections" => o with { MaxConnections = Int() },
                 "--hold" => o with { Hold = Dur() },
                 "--backoff" => o with { Backoff = Dur() },
+                "--away" => o with { Away = Dur() },
                 "--topics" => o with { Topics = Int() },
                 "--offline" => o with { Offline = Dur() },
                 "--online" => o with { Online = Dur() },

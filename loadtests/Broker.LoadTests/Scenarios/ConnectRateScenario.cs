@@ -10,7 +10,8 @@ namespace Broker.LoadTests.Scenarios;
 /// --max-connections devices (default 10,000) connect as fast as the broker takes them, --clients at a time (default
 /// 100 in flight), and stay connected and idle. The measured part is that one pass: the rate is CONNACKs per second,
 /// the latency CONNECT to CONNACK. Clean sessions by default; with --persistent the devices first create persistent
-/// sessions and leave (not measured), and the measured pass resumes them (CONNACK must say session present).
+/// sessions and leave (not measured), and the measured pass resumes them (CONNACK must say session present), after
+/// --away (default 0: the broker still holds them in memory unless it passivates sooner than the set-up takes).
 /// After --hold the broker's RSS is read after a full GC (<see cref="FullGc"/>, .NET brokers only) and compared with
 /// the same figure before the pass: RSS growth per open connection, and the managed heap's growth beside it.
 /// </summary>
@@ -62,6 +63,11 @@ public sealed class ConnectRateScenario(ScenarioContext context) : Scenario(cont
             // The sessions to resume: created and left (DISCONNECT), not measured.
             await PassAsync(Count, ClientId, cleanStart: false, keep: false, measure: false, ct);
             Context.Log($"connect-rate: {Count:N0} persistent sessions created");
+            if (Options.Away > TimeSpan.Zero)
+            {
+                await Task.Delay(Options.Away, ct);
+                Context.Log($"connect-rate: the sessions were offline for {Options.Away.TotalSeconds:0.#} s");
+            }
         }
 
         _before = Memory("before");

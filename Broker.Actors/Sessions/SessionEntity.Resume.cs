@@ -1,0 +1,91 @@
+namespace Broker.Sessions;
+
+/// <summary>
+/// A plain resume stores nothing before its CONNACK. What <see cref="SessionOpened"/> records on a resume is, besides
+/// settings that did not change, only "a client is attached since": a recovery after a crash reads it to count the
+/// expiry from the crash rather than from when the client left before (<see cref="OnRecovered"/>), and to send every
+/// message the crashed node may have sent again with DUP (<see cref="OutboundFlow.Recovered"/>). Neither needs the
+/// record at the moment of the CONNACK, so a resume that changes nothing else defers it:
+/// <code>
+///   CONNECT (Clean Start 0, same expiry, no will; session idle, nothing queued or in flight, client back within
+///            a quarter of its expiry)
+///     └─► attached in memory, CONNACK at once ── the record is stored, just before the session's next event
+///                                                (a message queued, a subscription, ...; so before anything sent),
+///                                                or after <see cref="AttachRecordDelay"/> (a quarter of the expiry,
+///                                                at most a minute), whichever comes first; a client that leaves
+///                                                before stores its departure instead
+/// </code>
+/// A crash before the record is stored finds the session as the client left it last time, which it was, except for
+/// the clock: its expiry counts from that departure. Since the client came back within a quarter of the expiry and the
+/// record follows within another quarter, at least half the expiry remains after the crash (and the stored deadline of
+/// the expiry sweeper, written at that departure, is no later than the recovered one). Anything else (Clean Start, a
+/// will, another expiry, queued or in-flight messages, a takeover, a session recovered as attached) stores the record
+/// before the CONNACK, as before.
+/// </summary>
+public sealed partial class SessionEntity
+{
+    private bool _attachRecordPending; // attached in memory; SessionOpened not yet stored
+
+    /// <summary>A resume that may defer its <see cref="SessionOpened"/> record (see the type's remarks).</summary>
+    private bool MayDeferAttachRecord(ConnectionInfo info, bool present, bool becomesPersistent, bool wasConnected)
+    {
+        if (!present || !_persistent || !_journaled || _isLive || becomesPersistent || wasConnected || _attachRecordPending ||
+            info.CleanStart || info.Will is not null || _will is not null || info.SessionExpiry != _expirySeconds ||
+            _detachedAtMs <= 0 || _queue.Count > 0 || _inflight.Count > 0)
+        {
+            return false;
+        }
+
+        if (_expirySeconds == uint.MaxValue)
+        {
+            return true; // never expires: only the DUP flag depends on the record, and it is stored before any send
+        }
+
+        var away = DateTimeOffset.UtcNow.ToUnixTimeMilliseconds() - _detachedAtMs;
+        return away >= 0 && away <= _expirySeconds * 250L;
+    }
+
+    /// <summary>When a deferred record is stored at the latest: a quarter of the expiry, at most a minute, spread over its second half.</summary>
+    private TimeSpan AttachRecordDelay()
+    {
+        var max = Math.Min(_expirySeconds * 250.0, 60_000.0);
+        return TimeSpan.FromMilliseconds(max * (0.5 + (Random.Shared.NextDouble() / 2)));
+    }
+
+    /// <summary>Attaches without storing: the record follows (<see cref="StoreAttachRecord"/>).</summary>
+    private void DeferAttachRecord(ConnectionInfo info)
+    {
+        Apply(new SessionOpened(info.SessionExpiry, info.Will, _out.NextSeq));
+        _attachRecordPending = true;
+        Timers.StartSingleTimer(AttachRecordTimer.Instance, AttachRecordTimer.Instance, AttachRecordDelay());
+    }
+
+    /// <summary>
+    /// Stores a pending record: when its time is up (<paramref name="next"/> null), or before any other event of the
+    /// session (called by <see cref="Store{TEvent}"/> with that event) while the client is attached. Once the client
+    /// has left, its departure (stored next) replaces the record; a new attach stores its own.
+    /// </summary>
+    private void StoreAttachRecord(ISessionEvent? next)
+    {
+        if (!_attachRecordPending)
+        {
+            return;
+        }
+
+        _attachRecordPending = false;
+        Timers.Cancel(AttachRecordTimer.Instance);
+        if (!Connected || next is SessionOpened or SessionCleared || !_persistent)
+        {
+            return;
+        }
+
+        // Not applied again: the state already holds it. Its position counter is the one before `next`.
+        _journaled = true;
+        _journal.Write(new SessionOpened(_expirySeconds, _will, _out.NextSeq), null);
+    }
+
+    private sealed class AttachRecordTimer
+    {
+        public static readonly AttachRecordTimer Instance = new();
+    }
+}
