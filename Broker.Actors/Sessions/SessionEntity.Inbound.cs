@@ -14,8 +14,11 @@ public sealed partial class SessionEntity
     private readonly AckCollector<ushort> _inboundAcks = new();
     private InboundQos2Flow? _inFlow; // created on the first inbound QoS 2 message
     private long _reroutedForLeftAtMs; // see RouteRetry
+    private InboundRouteOrder? _order; // created when a message is first routed again
 
     private InboundQos2Flow Inbound => _inFlow ??= new();
+
+    private InboundRouteOrder Order => _order ??= new();
 
     private void HandleInboundQos2(InboundQos2Publish publish)
     {
@@ -33,7 +36,9 @@ public sealed partial class SessionEntity
             case InboundQos2Flow.PublishAction.AlreadyRouting:
                 break; // PUBREC follows once the first copy is stored
             case InboundQos2Flow.PublishAction.RouteAgain:
-                RouteInbound(pending!); // accepted before, not yet stored everywhere: the same message, the same origin
+                // Accepted before, not yet stored everywhere: the same message, the same origin; later ones wait for it.
+                Order.RoutedAgain(packetId);
+                RouteInbound(pending!);
                 break;
             case InboundQos2Flow.PublishAction.Route:
                 RouteInbound(packetId, publish.Message, null);
@@ -41,7 +46,7 @@ public sealed partial class SessionEntity
             case InboundQos2Flow.PublishAction.JournalPending:
                 Store(pending!, () =>
                 {
-                    if (Inbound.StillPending(pending!))
+                    if (Inbound.StillPending(pending!) && _order?.TryHold(pending!) != true)
                     {
                         RouteInbound(pending!);
                     }
@@ -72,8 +77,10 @@ public sealed partial class SessionEntity
 
         _log.Info("Session {ClientId}: routing {Count} QoS 2 message(s) again that were accepted but not yet stored for every subscriber",
             _clientId, flow.PendingCount);
+        _order?.Clear();
         foreach (var p in flow.RouteRecovered())
         {
+            Order.RoutedAgain(p.PacketId);
             RouteInbound(p);
         }
     }
@@ -135,11 +142,30 @@ public sealed partial class SessionEntity
     {
         if (!Inbound.OnStored(packetId, out var seq))
         {
+            RouteHeld(packetId);
             return; // routed again after a recovery, and released meanwhile: done
         }
 
         Store(new InboundQos2Stored(packetId), () => _inFlow?.Settled(seq));
         _connection?.Tell(new SendPacket(new MqttPubRecPacket { PacketId = packetId }));
+        RouteHeld(packetId);
+    }
+
+    /// <summary><paramref name="packetId"/> no longer blocks: route what was held behind it, in order, once nothing does (see <see cref="InboundRouteOrder"/>).</summary>
+    private void RouteHeld(ushort packetId)
+    {
+        if (_order?.Done(packetId) is not { } held)
+        {
+            return;
+        }
+
+        foreach (var pending in held)
+        {
+            if (Inbound.StillPending(pending))
+            {
+                RouteInbound(pending);
+            }
+        }
     }
 
     /// <summary>
@@ -201,7 +227,22 @@ public sealed partial class SessionEntity
     /// </summary>
     private void RouteInboundAgainOnAttach()
     {
-        if (!_persistent || _inFlow is not { PendingCount: > 0 } flow || _inboundAcks.RemoveStartedBefore(long.MaxValue) is not { } waiting)
+        if (!_persistent || _inFlow is not { PendingCount: > 0 } flow)
+        {
+            return;
+        }
+
+        // Also those that block later messages and whose routing timed out (a 3.1.1 client was disconnected for them).
+        var waiting = _inboundAcks.RemoveStartedBefore(long.MaxValue) ?? [];
+        foreach (var packetId in _order?.Blocking ?? [])
+        {
+            if (!waiting.Contains(packetId) && flow.IsPending(packetId) && flow.StartRouting(packetId))
+            {
+                waiting.Add(packetId);
+            }
+        }
+
+        if (waiting.Count == 0)
         {
             return;
         }
@@ -210,19 +251,37 @@ public sealed partial class SessionEntity
         RouteAgain(flow, waiting);
     }
 
-    /// <summary>Routes the waiting messages again under their origins, in order; one no longer pending stops routing.</summary>
+    /// <summary>
+    /// Routes the waiting messages again under their origins, in the order they came; the messages accepted next wait
+    /// for them (<see cref="InboundRouteOrder"/>). One no longer pending stops routing.
+    /// </summary>
     private void RouteAgain(InboundQos2Flow flow, List<ushort> waiting)
     {
+        var again = new List<InboundQos2Pending>(waiting.Count);
+        List<ushort>? gone = null;
         foreach (var packetId in waiting)
         {
             if (flow.TryGetPending(packetId, out var pending))
             {
-                RouteInbound(pending);
+                again.Add(pending);
+                Order.RoutedAgain(packetId);
             }
             else
             {
-                flow.StopRouting(packetId); // not pending: a Clean Start discarded it, or it has no origin to be recognised by
+                (gone ??= []).Add(packetId);
             }
+        }
+
+        again.Sort((a, b) => a.Seq.CompareTo(b.Seq));
+        foreach (var pending in again)
+        {
+            RouteInbound(pending);
+        }
+
+        foreach (var packetId in gone ?? [])
+        {
+            flow.StopRouting(packetId); // not pending: a Clean Start discarded it, or it has no origin to be recognised by
+            RouteHeld(packetId);
         }
     }
 
@@ -253,6 +312,7 @@ public sealed partial class SessionEntity
     {
         if (!Inbound.OnFailed(packetId, _connection is not null && _version == MqttProtocolVersion.V500, out var pending))
         {
+            RouteHeld(packetId);
             return; // the client completed it already
         }
 
@@ -264,9 +324,16 @@ public sealed partial class SessionEntity
                 _inFlow?.StopRouting(packetId);
                 _connection?.Tell(new InboundStoreFailed(packetId, refused));
             });
+            RouteHeld(packetId); // given up: it will not be routed again
             return;
         }
 
+        if (!Inbound.IsPending(packetId))
+        {
+            RouteHeld(packetId);
+        }
+
+        // Still pending (3.1.1: the client is disconnected and sends it again): if it blocks, it keeps blocking.
         _connection?.Tell(new InboundStoreFailed(packetId, refused));
     }
 
@@ -306,6 +373,11 @@ public sealed partial class SessionEntity
                     _inFlow?.Settled(seq);
                     _connection?.Tell(new SendPacket(new MqttPubCompPacket { PacketId = packetId }));
                 });
+                if (!(_inFlow?.IsRouting(packetId) ?? false))
+                {
+                    RouteHeld(packetId); // not on its way (else it is done once its routing ends)
+                }
+
                 break;
         }
     }
