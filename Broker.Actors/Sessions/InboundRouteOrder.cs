@@ -1,47 +1,63 @@
 namespace Broker.Sessions;
 
 /// <summary>
-/// Keeps a persistent session's inbound QoS 2 messages in the order they came while some of them are routed again
-/// ([MQTT-4.6.0-6]: a server sends the messages of one client on one topic to its subscribers in the order it received
-/// them). Pure; the session entity owns the routing.
+/// Keeps a persistent session's inbound QoS 2 messages on one topic in the order they came while earlier ones may
+/// have been lost on their way ([MQTT-4.6.0-6]: a server sends the messages of one client on one topic to its
+/// subscribers in the order it received them). Pure; the session entity owns the routing and decides what blocks.
 /// <para>
 /// A routing can be lost with a node that fails: until the others have removed the node, a shard region still sends
 /// to it. A message routed after the removal goes through at once (the region buffers it until the shard lives
-/// elsewhere), and a message lost before it, routed again later, would reach the subscribers after it. So once the
-/// session routes messages again (its client came back on a new connection, a node left, the session was recovered,
-/// the client sent a pending message again), those messages block: what the session accepts next is journaled as
-/// pending as always but held, and routed in order only when every blocking message was stored for every subscriber
-/// or given up.
+/// elsewhere), and a message lost before it, routed again later, would reach the subscribers after it. So a message
+/// that may have been lost blocks its topic: one routed again (its client came back on a new connection, a node left,
+/// the session was recovered, the client sent a pending message again), or one still on its way while a node is
+/// unreachable or has just left. What the session accepts next on a blocked topic is journaled as pending as always
+/// but held, and routed in order once nothing blocks the topic any more (every blocking message was stored for every
+/// subscriber or given up). Other topics go on.
 /// </para>
 /// <code>
-///   41 routed again ──► blocking {41}      42 accepted ──► journaled pending, held [42]
-///   41 stored everywhere (or released) ──► blocking {} ──► route 42, 43, ... in the order they came
+///   41 on t routed again ──► blocking {41: t}      42 on t accepted ──► journaled pending, held [42]
+///   43 on u accepted ──► routed at once
+///   41 stored everywhere (or released) ──► t unblocked ──► route 42 (and what else was held on t, in order)
 /// </code>
 /// A blocking message whose routing timed out but stays pending (a 3.1.1 client is disconnected and resends it) keeps
 /// blocking until its client sends it again or comes back, when it is routed again first.
 /// </summary>
 public sealed class InboundRouteOrder
 {
-    private readonly HashSet<ushort> _blocking = new();
+    private readonly Dictionary<ushort, string> _blocking = new(); // packet id -> topic
+    private readonly Dictionary<string, int> _blockedTopics = new(StringComparer.Ordinal);
     private readonly List<InboundQos2Pending> _held = new();
 
-    /// <summary>Messages accepted now are held.</summary>
+    /// <summary>Some topic is blocked.</summary>
     public bool Blocked => _blocking.Count > 0;
 
     public int HeldCount => _held.Count;
 
-    public bool IsBlocking(ushort packetId) => _blocking.Contains(packetId);
-
     /// <summary>The blocking messages (packet ids), for routing them again.</summary>
-    public IReadOnlyCollection<ushort> Blocking => _blocking;
+    public IReadOnlyCollection<ushort> Blocking => _blocking.Keys;
 
-    /// <summary><paramref name="packetId"/> is routed again: later messages wait for it.</summary>
-    public void RoutedAgain(ushort packetId) => _blocking.Add(packetId);
+    /// <summary>
+    /// <paramref name="packetId"/>, on <paramref name="topic"/>, may have been lost (it is routed again, or was on its
+    /// way when a node failed): later messages on its topic wait for it.
+    /// </summary>
+    public void Block(ushort packetId, string topic)
+    {
+        if (_blocking.TryAdd(packetId, topic))
+        {
+            _blockedTopics[topic] = _blockedTopics.GetValueOrDefault(topic) + 1;
+        }
+    }
 
-    /// <summary>A message accepted and journaled: true when it is held (something blocks), false to route it now.</summary>
+    /// <summary>A message accepted and journaled: true when it is held (its topic is blocked), false to route it now.</summary>
     public bool TryHold(InboundQos2Pending pending)
     {
-        if (_blocking.Count == 0 && _held.Count == 0)
+        if (_blockedTopics.Count == 0)
+        {
+            return false;
+        }
+
+        var topic = pending.Message.Topic;
+        if (!_blockedTopics.ContainsKey(topic))
         {
             return false;
         }
@@ -52,17 +68,32 @@ public sealed class InboundRouteOrder
 
     /// <summary>
     /// <paramref name="packetId"/> no longer blocks (stored for every subscriber, released or discarded): the held
-    /// messages to route now, in the order they came, once nothing blocks; otherwise null.
+    /// messages to route now, in the order they came, of the topics nothing blocks any more; otherwise null.
     /// </summary>
     public List<InboundQos2Pending>? Done(ushort packetId)
     {
-        if (!_blocking.Remove(packetId) || _blocking.Count > 0 || _held.Count == 0)
+        if (!_blocking.Remove(packetId, out var topic))
         {
             return null;
         }
 
-        var release = _held.ToList();
-        _held.Clear();
+        if (--_blockedTopics[topic] > 0)
+        {
+            return null;
+        }
+
+        _blockedTopics.Remove(topic);
+        List<InboundQos2Pending>? release = null;
+        _held.RemoveAll(h =>
+        {
+            if (_blockedTopics.ContainsKey(h.Message.Topic))
+            {
+                return false;
+            }
+
+            (release ??= []).Add(h);
+            return true;
+        });
         return release;
     }
 
@@ -70,6 +101,7 @@ public sealed class InboundRouteOrder
     public void Clear()
     {
         _blocking.Clear();
+        _blockedTopics.Clear();
         _held.Clear();
     }
 }

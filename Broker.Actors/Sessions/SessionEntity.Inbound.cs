@@ -37,7 +37,7 @@ public sealed partial class SessionEntity
                 break; // PUBREC follows once the first copy is stored
             case InboundQos2Flow.PublishAction.RouteAgain:
                 // Accepted before, not yet stored everywhere: the same message, the same origin; later ones wait for it.
-                Order.RoutedAgain(packetId);
+                Order.Block(packetId, pending!.Message.Topic);
                 RouteInbound(pending!);
                 break;
             case InboundQos2Flow.PublishAction.Route:
@@ -46,13 +46,49 @@ public sealed partial class SessionEntity
             case InboundQos2Flow.PublishAction.JournalPending:
                 Store(pending!, () =>
                 {
-                    if (Inbound.StillPending(pending!) && _order?.TryHold(pending!) != true)
+                    if (Inbound.StillPending(pending!) && !HoldBehindEarlier(pending!))
                     {
                         RouteInbound(pending!);
                     }
                 });
                 break;
         }
+    }
+
+    /// <summary>
+    /// Whether a message just journaled waits for earlier ones on its topic (see <see cref="InboundRouteOrder"/>): those
+    /// routed again, and, while a node is unreachable or has just left, those still on their way (their routing may
+    /// have gone to the failed node and be routed again once its shards have moved, when this one must not have gone
+    /// before them).
+    /// </summary>
+    private bool HoldBehindEarlier(InboundQos2Pending pending)
+    {
+        if (_inboundAcks.Count > 0 && NodeInTrouble())
+        {
+            var topic = pending.Message.Topic;
+            foreach (var packetId in _inboundAcks.States)
+            {
+                if (Inbound.TryGetPending(packetId, out var earlier) && string.Equals(earlier.Message.Topic, topic, StringComparison.Ordinal))
+                {
+                    Order.Block(packetId, topic);
+                }
+            }
+        }
+
+        return _order?.TryHold(pending) == true;
+    }
+
+    /// <summary>
+    /// A member is unreachable, or one left so recently that what was routed to it has not been routed again yet
+    /// (<see cref="RouteRetry"/>: once its shards have moved, at the next sweep).
+    /// </summary>
+    private bool NodeInTrouble()
+    {
+        var nodes = _context.Nodes;
+        var leftAt = nodes.LastLeftAtMs;
+        var sweepMs = (long)UnconfirmedBound.CheckEvery((long)(_context.Options.PublisherHoldSeconds * 1000)).TotalMilliseconds;
+        return (leftAt != 0 && Environment.TickCount64 < leftAt + (long)nodes.ShardsMovedAfter.TotalMilliseconds + (2 * sweepMs))
+            || Akka.Cluster.Cluster.Get(Context.System).State.Unreachable.Count > 0;
     }
 
     private static long NewOriginStream()
@@ -80,7 +116,7 @@ public sealed partial class SessionEntity
         _order?.Clear();
         foreach (var p in flow.RouteRecovered())
         {
-            Order.RoutedAgain(p.PacketId);
+            Order.Block(p.PacketId, p.Message.Topic);
             RouteInbound(p);
         }
     }
@@ -264,7 +300,7 @@ public sealed partial class SessionEntity
             if (flow.TryGetPending(packetId, out var pending))
             {
                 again.Add(pending);
-                Order.RoutedAgain(packetId);
+                Order.Block(packetId, pending.Message.Topic);
             }
             else
             {
