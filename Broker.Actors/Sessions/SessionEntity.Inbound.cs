@@ -14,11 +14,11 @@ public sealed partial class SessionEntity
     private readonly AckCollector<ushort> _inboundAcks = new();
     private InboundQos2Flow? _inFlow; // created on the first inbound QoS 2 message
     private long _reroutedForLeftAtMs; // see RouteRetry
-    private InboundRouteOrder? _order; // created when a message is first routed again
+    private InboundRouteOrder<InboundQos2Pending>? _order; // created when a topic is first blocked
 
     private InboundQos2Flow Inbound => _inFlow ??= new();
 
-    private InboundRouteOrder Order => _order ??= new();
+    private InboundRouteOrder<InboundQos2Pending> Order => _order ??= new();
 
     private void HandleInboundQos2(InboundQos2Publish publish)
     {
@@ -56,14 +56,14 @@ public sealed partial class SessionEntity
     }
 
     /// <summary>
-    /// Whether a message just journaled waits for earlier ones on its topic (see <see cref="InboundRouteOrder"/>): those
+    /// Whether a message just journaled waits for earlier ones on its topic (see <see cref="InboundRouteOrder{T}"/>): those
     /// routed again, and, while a node is unreachable or has just left, those still on their way (their routing may
     /// have gone to the failed node and be routed again once its shards have moved, when this one must not have gone
     /// before them).
     /// </summary>
     private bool HoldBehindEarlier(InboundQos2Pending pending)
     {
-        if (_inboundAcks.Count > 0 && NodeInTrouble())
+        if (_inboundAcks.Count > 0 && RouteRetry.InTrouble(_context.Nodes, AnyNodeUnreachable, InboundSweepMs, Environment.TickCount64))
         {
             var topic = pending.Message.Topic;
             foreach (var packetId in _inboundAcks.States)
@@ -75,21 +75,12 @@ public sealed partial class SessionEntity
             }
         }
 
-        return _order?.TryHold(pending) == true;
+        return _order?.TryHold(pending, pending.Message.Topic) == true;
     }
 
-    /// <summary>
-    /// A member is unreachable, or one left so recently that what was routed to it has not been routed again yet
-    /// (<see cref="RouteRetry"/>: once its shards have moved, at the next sweep).
-    /// </summary>
-    private bool NodeInTrouble()
-    {
-        var nodes = _context.Nodes;
-        var leftAt = nodes.LastLeftAtMs;
-        var sweepMs = (long)UnconfirmedBound.CheckEvery((long)(_context.Options.PublisherHoldSeconds * 1000)).TotalMilliseconds;
-        return (leftAt != 0 && Environment.TickCount64 < leftAt + (long)nodes.ShardsMovedAfter.TotalMilliseconds + (2 * sweepMs))
-            || Akka.Cluster.Cluster.Get(Context.System).State.Unreachable.Count > 0;
-    }
+    private long InboundSweepMs => (long)UnconfirmedBound.CheckEvery((long)(_context.Options.PublisherHoldSeconds * 1000)).TotalMilliseconds;
+
+    private bool AnyNodeUnreachable => Akka.Cluster.Cluster.Get(Context.System).State.Unreachable.Count > 0;
 
     private static long NewOriginStream()
     {
@@ -187,7 +178,7 @@ public sealed partial class SessionEntity
         RouteHeld(packetId);
     }
 
-    /// <summary><paramref name="packetId"/> no longer blocks: route what was held behind it, in order, once nothing does (see <see cref="InboundRouteOrder"/>).</summary>
+    /// <summary><paramref name="packetId"/> no longer blocks: route what was held behind it, in order, once nothing does (see <see cref="InboundRouteOrder{T}"/>).</summary>
     private void RouteHeld(ushort packetId)
     {
         if (_order?.Done(packetId) is not { } held)
@@ -289,7 +280,7 @@ public sealed partial class SessionEntity
 
     /// <summary>
     /// Routes the waiting messages again under their origins, in the order they came; the messages accepted next wait
-    /// for them (<see cref="InboundRouteOrder"/>). One no longer pending stops routing.
+    /// for them (<see cref="InboundRouteOrder{T}"/>). One no longer pending stops routing.
     /// </summary>
     private void RouteAgain(InboundQos2Flow flow, List<ushort> waiting)
     {

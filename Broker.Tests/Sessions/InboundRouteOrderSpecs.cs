@@ -13,14 +13,16 @@ public sealed class InboundRouteOrderSpecs
 {
     private static readonly Broker.Routing.MqttApplicationMessage M = Message("t", MqttQoS.ExactlyOnce);
 
+    private static bool Hold(InboundRouteOrder<InboundQos2Pending> order, InboundQos2Pending pending) => order.TryHold(pending, pending.Message.Topic);
+
     private static InboundQos2Pending Pending(ushort id, long seq, string topic = "t") =>
         new(id, 7, seq, topic == "t" ? M : Message(topic, MqttQoS.ExactlyOnce));
 
     [Fact]
     public void Nothing_routed_again_nothing_waits()
     {
-        var order = new InboundRouteOrder();
-        Assert.False(order.TryHold(Pending(1, 1)));
+        var order = new InboundRouteOrder<InboundQos2Pending>();
+        Assert.False(Hold(order, Pending(1, 1)));
         Assert.Equal(0, order.HeldCount);
         Assert.Null(order.Done(1));
     }
@@ -28,25 +30,25 @@ public sealed class InboundRouteOrderSpecs
     [Fact]
     public void Messages_accepted_while_one_is_routed_again_wait_for_it_and_then_go_in_the_order_they_came()
     {
-        var order = new InboundRouteOrder();
+        var order = new InboundRouteOrder<InboundQos2Pending>();
         order.Block(41, "t");
         Assert.True(order.Blocked);
-        Assert.True(order.TryHold(Pending(42, 42)));
-        Assert.True(order.TryHold(Pending(43, 43)));
+        Assert.True(Hold(order, Pending(42, 42)));
+        Assert.True(Hold(order, Pending(43, 43)));
 
         var release = order.Done(41);
         Assert.Equal([42, 43], release!.Select(p => (int)p.PacketId));
         Assert.False(order.Blocked);
-        Assert.False(order.TryHold(Pending(44, 44))); // routed at once again
+        Assert.False(Hold(order, Pending(44, 44))); // routed at once again
     }
 
     [Fact]
     public void Held_messages_wait_for_every_message_routed_again()
     {
-        var order = new InboundRouteOrder();
+        var order = new InboundRouteOrder<InboundQos2Pending>();
         order.Block(40, "t");
         order.Block(41, "t");
-        Assert.True(order.TryHold(Pending(42, 42)));
+        Assert.True(Hold(order, Pending(42, 42)));
 
         Assert.Null(order.Done(41)); // 40 still on its way
         Assert.Null(order.Done(99)); // not blocking: changes nothing
@@ -59,9 +61,9 @@ public sealed class InboundRouteOrderSpecs
     {
         // A 3.1.1 client is disconnected when its message cannot be stored in time, and the message stays pending:
         // the session routes it again when the client comes back, so it blocks until then.
-        var order = new InboundRouteOrder();
+        var order = new InboundRouteOrder<InboundQos2Pending>();
         order.Block(41, "t");
-        Assert.True(order.TryHold(Pending(42, 42)));
+        Assert.True(Hold(order, Pending(42, 42)));
         Assert.Contains((ushort)41, order.Blocking);
         order.Block(41, "t"); // routed again once more on the client's return
         Assert.Equal([42], order.Done(41)!.Select(p => (int)p.PacketId));
@@ -70,13 +72,13 @@ public sealed class InboundRouteOrderSpecs
     [Fact]
     public void Only_the_topic_of_a_blocking_message_waits()
     {
-        var order = new InboundRouteOrder();
+        var order = new InboundRouteOrder<InboundQos2Pending>();
         order.Block(41, "t");
         order.Block(50, "u");
-        Assert.False(order.TryHold(Pending(42, 42, "v"))); // another topic goes on
-        Assert.True(order.TryHold(Pending(43, 43)));
-        Assert.True(order.TryHold(Pending(44, 44, "u")));
-        Assert.True(order.TryHold(Pending(45, 45)));
+        Assert.False(Hold(order, Pending(42, 42, "v"))); // another topic goes on
+        Assert.True(Hold(order, Pending(43, 43)));
+        Assert.True(Hold(order, Pending(44, 44, "u")));
+        Assert.True(Hold(order, Pending(45, 45)));
 
         Assert.Equal([43, 45], order.Done(41)!.Select(p => (int)p.PacketId)); // t is free, u still waits for 50
         Assert.Equal([44], order.Done(50)!.Select(p => (int)p.PacketId));
@@ -85,12 +87,12 @@ public sealed class InboundRouteOrderSpecs
     [Fact]
     public void Clear_forgets_what_blocks_and_what_waits()
     {
-        var order = new InboundRouteOrder();
+        var order = new InboundRouteOrder<InboundQos2Pending>();
         order.Block(41, "t");
-        order.TryHold(Pending(42, 42));
+        Hold(order, Pending(42, 42));
         order.Clear();
         Assert.False(order.Blocked);
         Assert.Equal(0, order.HeldCount);
-        Assert.False(order.TryHold(Pending(43, 43)));
+        Assert.False(Hold(order, Pending(43, 43)));
     }
 }
