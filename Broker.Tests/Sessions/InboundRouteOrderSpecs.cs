@@ -7,7 +7,7 @@ namespace Broker.Tests.Sessions;
 /// <summary>
 /// A persistent session's inbound QoS 2 order while messages are routed again: what it accepts meanwhile waits, and
 /// goes in the order it came once every message routed again is stored everywhere or given up ([MQTT-4.6.0-6]).
-/// Qos2OrderAfterLostRoutingSpecs shows the same on a cluster whose node fails.
+/// OrderAfterLostRoutingSpecs shows the same on a cluster whose node fails.
 /// </summary>
 public sealed class InboundRouteOrderSpecs
 {

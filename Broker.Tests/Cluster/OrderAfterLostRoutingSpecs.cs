@@ -25,15 +25,15 @@ namespace Broker.Tests.Cluster;
 /// </list>
 /// The subscriber must get each publisher's m1, m2, m3 in that order, each once.
 /// </summary>
-public sealed class Qos2OrderAfterLostRoutingSpecs
+public sealed class OrderAfterLostRoutingSpecs
 {
     private static readonly TimeSpan Bound = TimeSpan.FromSeconds(40);
     private readonly ITestOutputHelper _output;
 
-    public Qos2OrderAfterLostRoutingSpecs(ITestOutputHelper output) => _output = output;
+    public OrderAfterLostRoutingSpecs(ITestOutputHelper output) => _output = output;
 
     [Fact]
-    public async Task A_QoS_2_message_whose_routing_was_lost_with_a_node_reaches_the_subscriber_before_the_next_one()
+    public async Task A_message_whose_routing_was_lost_with_a_node_reaches_the_subscriber_before_the_next_one_of_its_publisher()
     {
         // Downing by the resolver only (~2.5 s detection + 3 s stable-after): the window in which routings to V are lost.
         // DurableAckTimeout 30 s: no publish is given up on while the node is being replaced.
