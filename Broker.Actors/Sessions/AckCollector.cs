@@ -169,6 +169,9 @@ public sealed class AckCollector<TState>
 
     public bool IsPending(long id) => _pending?.ContainsKey(id) == true;
 
+    /// <summary>The states of the publishes still waiting, in no order.</summary>
+    public IEnumerable<TState> States => _pending is null ? [] : _pending.Values.Select(e => e.State);
+
     public bool Contains(Func<TState, bool> predicate)
     {
         if (_pending is null)

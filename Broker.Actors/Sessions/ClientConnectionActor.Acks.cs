@@ -16,6 +16,7 @@ public sealed partial class ClientConnectionActor
 {
     private readonly AckCollector<(ushort PacketId, MqttApplicationMessage Message)> _qos1Acks = new();
     private long _reroutedForLeftAtMs; // see RouteRetry
+    private InboundRouteOrder<(ushort PacketId, MqttApplicationMessage Message)>? _qos1Order; // created when a topic is first blocked
 
     private void InboundRouted(long ackId, int deliveries)
     {
@@ -59,6 +60,11 @@ public sealed partial class ClientConnectionActor
     private void CompleteQos1(ushort packetId, bool refused = false)
     {
         _inboundQos1InFlight?.Remove(packetId);
+        if (!refused || IsV5)
+        {
+            RouteHeldQos1(packetId); // (a refused 3.1.1 client is closed and sends them all again)
+        }
+
         if (refused)
         {
             PublishRefused(packetId, qos2: false);
@@ -115,6 +121,7 @@ public sealed partial class ClientConnectionActor
             if (IsV5)
             {
                 Write(new MqttPubAckPacket { PacketId = packetId, ReasonCode = MqttReasonCode.UnspecifiedError });
+                RouteHeldQos1(packetId); // given up: what waited behind it goes (a 3.1.1 client is closed and sends them all again)
             }
         }
 
@@ -176,6 +183,46 @@ public sealed partial class ClientConnectionActor
         {
             _context.TopicRegion.Tell(new RoutePublish(message, Self, _qos1Acks.Expect((packetId, message), now)));
         }
+    }
+
+    /// <summary>
+    /// Whether a QoS 1 publish waits for earlier ones on its topic that may have been lost with a failed node: while a
+    /// member is unreachable or one has just left, those still on their way block the topic (see
+    /// <see cref="InboundRouteOrder{T}"/>; QoS 1 publishes are routed again by <see cref="RouteAgainAfterNodeLeft"/>).
+    /// </summary>
+    private bool HoldQos1(ushort packetId, MqttApplicationMessage message)
+    {
+        var topic = message.Topic;
+        if (_qos1Acks.Count > 0
+            && RouteRetry.InTrouble(_context.Nodes, AnyNodeUnreachable, (long)UnconfirmedBound.CheckEvery(PublisherHoldMs).TotalMilliseconds,
+                Environment.TickCount64))
+        {
+            foreach (var (earlierId, earlier) in _qos1Acks.States)
+            {
+                if (string.Equals(earlier.Topic, topic, StringComparison.Ordinal))
+                {
+                    (_qos1Order ??= new()).Block(earlierId, topic);
+                }
+            }
+        }
+
+        return _qos1Order?.TryHold((packetId, message), topic) == true;
+    }
+
+    /// <summary><paramref name="packetId"/> is acknowledged or given up: route what waited behind it, in order, once nothing blocks its topic.</summary>
+    private void RouteHeldQos1(ushort packetId)
+    {
+        if (_qos1Order?.Done(packetId) is not { } held)
+        {
+            return;
+        }
+
+        foreach (var (id, message) in held)
+        {
+            RouteToTopic(new RoutePublish(message, Self, _qos1Acks.Expect((id, message), Environment.TickCount64)));
+        }
+
+        EnsureAckSweep();
     }
 
     private sealed class AckSweep

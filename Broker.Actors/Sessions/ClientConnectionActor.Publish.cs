@@ -115,6 +115,12 @@ public sealed partial class ClientConnectionActor
                     return;
                 }
 
+                if (HoldQos1(publish.PacketId, message))
+                {
+                    UpdateReading();
+                    break; // behind earlier ones on its topic that may have been lost with a failed node
+                }
+
                 var ackId = _qos1Acks.Expect((publish.PacketId, message), Environment.TickCount64);
                 EnsureAckSweep();
                 UpdateReading();

@@ -213,6 +213,11 @@ public sealed class InboundQos2Flow
 
     public void StopRouting(ushort packetId) => _routing.Remove(packetId);
 
+    /// <summary>Marks a pending message as on its way again: false when it is already.</summary>
+    public bool StartRouting(ushort packetId) => _routing.Add(packetId);
+
+    public bool IsRouting(ushort packetId) => _routing.Contains(packetId);
+
     /// <summary>A PUBREL; for <see cref="ReleaseAction.ReleasePending"/>, <paramref name="seq"/> is the origin's sequence number.</summary>
     public ReleaseAction OnRelease(ushort packetId, out long seq)
     {

@@ -34,4 +34,16 @@ public static class RouteRetry
         doneForLeftAtMs = lastLeftAtMs;
         return Math.Min(nowMs - MinWaitMs, movedAt);
     }
+
+    /// <summary>
+    /// Whether a routing sent now may overtake an earlier one lost with a failed node (see
+    /// <see cref="InboundRouteOrder{T}"/>): a member is unreachable, or one left so recently that what was lost with it
+    /// has not been routed again yet (once its shards have moved, at the next sweep of <paramref name="sweepMs"/>; two
+    /// sweeps allowed).
+    /// </summary>
+    public static bool InTrouble(long lastLeftAtMs, long shardsMovedAfterMs, bool anyUnreachable, long sweepMs, long nowMs) =>
+        (lastLeftAtMs != 0 && nowMs < lastLeftAtMs + shardsMovedAfterMs + (2 * sweepMs)) || anyUnreachable;
+
+    public static bool InTrouble(Cluster.NodeDirectory nodes, bool anyUnreachable, long sweepMs, long nowMs) =>
+        InTrouble(nodes.LastLeftAtMs, (long)nodes.ShardsMovedAfter.TotalMilliseconds, anyUnreachable, sweepMs, nowMs);
 }

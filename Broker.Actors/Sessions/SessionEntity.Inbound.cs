@@ -13,7 +13,6 @@ public sealed partial class SessionEntity
 {
     private readonly AckCollector<ushort> _inboundAcks = new();
     private InboundQos2Flow? _inFlow; // created on the first inbound QoS 2 message
-    private long _reroutedForLeftAtMs; // see RouteRetry
 
     private InboundQos2Flow Inbound => _inFlow ??= new();
 
@@ -33,7 +32,9 @@ public sealed partial class SessionEntity
             case InboundQos2Flow.PublishAction.AlreadyRouting:
                 break; // PUBREC follows once the first copy is stored
             case InboundQos2Flow.PublishAction.RouteAgain:
-                RouteInbound(pending!); // accepted before, not yet stored everywhere: the same message, the same origin
+                // Accepted before, not yet stored everywhere: the same message, the same origin; later ones wait for it.
+                Order.Block(packetId, pending!.Message.Topic);
+                RouteInbound(pending!);
                 break;
             case InboundQos2Flow.PublishAction.Route:
                 RouteInbound(packetId, publish.Message, null);
@@ -41,7 +42,7 @@ public sealed partial class SessionEntity
             case InboundQos2Flow.PublishAction.JournalPending:
                 Store(pending!, () =>
                 {
-                    if (Inbound.StillPending(pending!))
+                    if (Inbound.StillPending(pending!) && !HoldBehindEarlier(pending!))
                     {
                         RouteInbound(pending!);
                     }
@@ -72,8 +73,10 @@ public sealed partial class SessionEntity
 
         _log.Info("Session {ClientId}: routing {Count} QoS 2 message(s) again that were accepted but not yet stored for every subscriber",
             _clientId, flow.PendingCount);
+        _order?.Clear();
         foreach (var p in flow.RouteRecovered())
         {
+            Order.Block(p.PacketId, p.Message.Topic);
             RouteInbound(p);
         }
     }
@@ -135,11 +138,13 @@ public sealed partial class SessionEntity
     {
         if (!Inbound.OnStored(packetId, out var seq))
         {
+            RouteHeld(packetId);
             return; // routed again after a recovery, and released meanwhile: done
         }
 
         Store(new InboundQos2Stored(packetId), () => _inFlow?.Settled(seq));
         _connection?.Tell(new SendPacket(new MqttPubRecPacket { PacketId = packetId }));
+        RouteHeld(packetId);
     }
 
     /// <summary>
@@ -193,59 +198,6 @@ public sealed partial class SessionEntity
     }
 
     /// <summary>
-    /// A client came back on a new connection: the QoS 2 messages of a persistent session still on their way to their
-    /// subscribers are routed again now, under their origins and in order (subscribers that took them only confirm).
-    /// Their first routing may have been lost with a node that failed together with the old connection, and whatever
-    /// the client publishes next must not overtake them (per-publisher order), which a route retry on a timer would
-    /// let happen.
-    /// </summary>
-    private void RouteInboundAgainOnAttach()
-    {
-        if (!_persistent || _inFlow is not { PendingCount: > 0 } flow || _inboundAcks.RemoveStartedBefore(long.MaxValue) is not { } waiting)
-        {
-            return;
-        }
-
-        _log.Info("Session {ClientId}: routing {Count} QoS 2 message(s) again that were still on their way when its client came back", _clientId, waiting.Count);
-        RouteAgain(flow, waiting);
-    }
-
-    /// <summary>Routes the waiting messages again under their origins, in order; one no longer pending stops routing.</summary>
-    private void RouteAgain(InboundQos2Flow flow, List<ushort> waiting)
-    {
-        foreach (var packetId in waiting)
-        {
-            if (flow.TryGetPending(packetId, out var pending))
-            {
-                RouteInbound(pending);
-            }
-            else
-            {
-                flow.StopRouting(packetId); // not pending: a Clean Start discarded it, or it has no origin to be recognised by
-            }
-        }
-    }
-
-    /// <summary>
-    /// Pending QoS 2 messages that may have been lost with a node that left are routed again under their origins (see
-    /// <see cref="RouteRetry"/>). A clean session's messages have no origin to be recognised by, so they wait for the
-    /// timeout as before.
-    /// </summary>
-    private void RouteAgainAfterNodeLeft()
-    {
-        var nodes = _context.Nodes;
-        var now = Environment.TickCount64;
-        var cutoff = RouteRetry.Cutoff(nodes.LastLeftAtMs, (long)nodes.ShardsMovedAfter.TotalMilliseconds, now, ref _reroutedForLeftAtMs);
-        if (cutoff == 0 || !_persistent || _inFlow is not { } flow || _inboundAcks.RemoveStartedBefore(cutoff) is not { } waiting)
-        {
-            return;
-        }
-
-        _log.Info("Session {ClientId}: routing {Count} QoS 2 message(s) again that waited for subscribers since a node left", _clientId, waiting.Count);
-        RouteAgain(flow, waiting);
-    }
-
-    /// <summary>
     /// An inbound QoS 2 message not stored for every subscriber in time, or <paramref name="refused"/> by a full queue:
     /// never acknowledged as taken (v5 PUBREC 0x80 / 0x97; 3.1.1 disconnected, see <see cref="SweepInbound"/>).
     /// </summary>
@@ -253,6 +205,7 @@ public sealed partial class SessionEntity
     {
         if (!Inbound.OnFailed(packetId, _connection is not null && _version == MqttProtocolVersion.V500, out var pending))
         {
+            RouteHeld(packetId);
             return; // the client completed it already
         }
 
@@ -264,9 +217,16 @@ public sealed partial class SessionEntity
                 _inFlow?.StopRouting(packetId);
                 _connection?.Tell(new InboundStoreFailed(packetId, refused));
             });
+            RouteHeld(packetId); // given up: it will not be routed again
             return;
         }
 
+        if (!Inbound.IsPending(packetId))
+        {
+            RouteHeld(packetId);
+        }
+
+        // Still pending (3.1.1: the client is disconnected and sends it again): if it blocks, it keeps blocking.
         _connection?.Tell(new InboundStoreFailed(packetId, refused));
     }
 
@@ -306,6 +266,11 @@ public sealed partial class SessionEntity
                     _inFlow?.Settled(seq);
                     _connection?.Tell(new SendPacket(new MqttPubCompPacket { PacketId = packetId }));
                 });
+                if (!(_inFlow?.IsRouting(packetId) ?? false))
+                {
+                    RouteHeld(packetId); // not on its way (else it is done once its routing ends)
+                }
+
                 break;
         }
     }

@@ -144,6 +144,7 @@ public sealed partial class SessionEntity : UntypedActor, IWithUnboundedStash
                 _subscriptions.Clear();
                 _out.Clear();
                 _inFlow?.Clear();
+                _order?.Clear();
                 _seen?.Clear();
                 _will = null;
                 _hasState = false;

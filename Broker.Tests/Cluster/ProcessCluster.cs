@@ -32,6 +32,9 @@ public sealed class ProcessCluster : IAsyncDisposable
     /// <summary>MQTT ports of nodes 1..3 (index 0..2); they stay the same across restarts.</summary>
     public IReadOnlyList<int> MqttPorts => _mqttPorts;
 
+    /// <summary>Remoting ports of nodes 1..3 (index 0..2), as in the nodes' cluster addresses.</summary>
+    public IReadOnlyList<int> ClusterPorts => _clusterPorts;
+
     /// <summary>Operations HTTP ports (health, management API with <see cref="ManagementToken"/>) when started with them.</summary>
     public IReadOnlyList<int> HttpPorts => _httpPorts ?? throw new InvalidOperationException("started without operations HTTP");
 

@@ -64,4 +64,15 @@ public sealed class RouteRetrySpecs
         var waiting = acks.RemoveStartedBefore(2)!;
         Assert.Equal(waiting.Order().ToList(), waiting);
     }
+
+    [Fact]
+    public void Routings_may_overtake_lost_ones_while_a_member_is_unreachable_or_until_two_sweeps_after_the_shards_moved()
+    {
+        const long sweep = 1_000;
+        Assert.False(RouteRetry.InTrouble(0, MovedAfter, anyUnreachable: false, sweep, 100_000));
+        Assert.True(RouteRetry.InTrouble(0, MovedAfter, anyUnreachable: true, sweep, 100_000));
+        Assert.True(RouteRetry.InTrouble(10_000, MovedAfter, anyUnreachable: false, sweep, 10_000)); // just downed
+        Assert.True(RouteRetry.InTrouble(10_000, MovedAfter, anyUnreachable: false, sweep, 14_999));
+        Assert.False(RouteRetry.InTrouble(10_000, MovedAfter, anyUnreachable: false, sweep, 15_000)); // the sweeps have routed again
+    }
 }
