@@ -48,7 +48,7 @@ LOCAL_CLUSTER_RUN_DIR="$run_dir" LOCAL_CLUSTER_BUILD=0 LOCAL_CLUSTER_PG_PORT=$(f
   "$cluster" up >"$run_dir/cluster.log" 2>&1 || { echo "the cluster did not start:" >&2; tail -n 12 "$run_dir/cluster.log" >&2; exit 1; }
 mapfile -t pids < <(grep '^node' "$run_dir/state" | cut -d= -f2)
 echo "commit $(git -C "$repo" rev-parse --short HEAD 2>/dev/null || echo '?'), $(date -u '+%Y-%m-%d %H:%M UTC'), $(nproc) cores;" \
-  "$nodes node(s) ready, pids ${pids[*]}; $windows windows of $window s, no clients"
+  "$nodes node(s) ready, pids ${pids[*]}; $windows windows of $window s, no clients; folder $run_dir (removed at the end)"
 
 python3 - "$window" "$windows" "${pids[@]}" <<'PY'
 import os, sys, time
