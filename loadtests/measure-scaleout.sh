@@ -22,7 +22,13 @@
 #   SUBSCRIBERS   fan-out subscribers [100]
 #   MODES         q0 (QoS 0), q1 (QoS 1 clean), q1p (QoS 1 persistent) ["q0 q1 q1p"]
 #   DURATION      measured seconds per mode [10]                  WARMUP        warm-up seconds per mode [3]
+#   RATE          batches of 100 messages per second, offered at that fixed rate (the runner's inject:RATE), instead
+#                 of every client publishing as fast as the broker takes them; a rate the nodes carry without
+#                 dropping measures CPU per message away from overload (fan-out: publishes x SUBSCRIBERS deliveries) []
 #   DRAIN         seconds to wait for owed messages after the load; what has not arrived then counts as lost [15]
+#   IDLE_FIRST    seconds the fresh nodes stay idle before the first mode: the runtime compiles the start-up code
+#                 again, optimized, in the background for a minute or two (about 7 % of a core per node in the first
+#                 30 s), which otherwise falls into the first measurements, once per node [0]
 #   CGROUPS       on | off: off measures uncapped, CPU from /proc (only where cgroup v1 cpu is not mounted) [on]
 #   BUILD         1 | 0: build Broker.Node and the runner (Release) first [1]
 #   SETTLE_MAX    before each mode, wait at most this long for the nodes to fall idle (under 1/4 of their caps) [90]
@@ -49,6 +55,8 @@ drain=${DRAIN:-15}
 cgroups=${CGROUPS:-on}
 build=${BUILD:-1}
 settle_max=${SETTLE_MAX:-90}
+rate=${RATE:-}
+idle_first=${IDLE_FIRST:-0}
 out=${OUT:-$repo/loadtests/reports/scaleout-$(date -u +%Y%m%d-%H%M%S)}
 
 fail() { echo "measure-scaleout: $*" >&2; exit 2; }
@@ -68,6 +76,8 @@ is_int "$duration" && [ "$duration" -le 600 ] || fail "DURATION = '$duration': s
 [[ $cgroups =~ ^(on|off)$ ]] || fail "CGROUPS = '$cgroups': on or off"
 [[ $build =~ ^[01]$ ]] || fail "BUILD = '$build': 1 or 0"
 [[ $settle_max =~ ^[0-9]+$ ]] && [ "$settle_max" -le 600 ] || fail "SETTLE_MAX = '$settle_max': seconds, from 0 to 600"
+[[ $idle_first =~ ^[0-9]+$ ]] && [ "$idle_first" -le 600 ] || fail "IDLE_FIRST = '$idle_first': seconds, from 0 to 600"
+[ -z "$rate" ] || { is_int "$rate" && [ "$rate" -le 100000 ]; } || fail "RATE = '$rate': batches per second, from 1 to 100000"
 
 # The table of a results file (one line per run: nodes, mode, rate, CPU-s per 100k, % of cap, lost, crossing pairs,
 # runner cores, errors, status). "At full caps" = N x cap / CPU per message: the rate the nodes would reach if each got
@@ -186,7 +196,7 @@ fi
 
 echo "commit $(git -C "$repo" rev-parse --short HEAD 2>/dev/null || echo '?'), $(date -u '+%Y-%m-%d %H:%M UTC'), $(nproc) cores, load average $(cut -d' ' -f1-3 /proc/loadavg); nodes ${nodes_list// /,};" \
   "cap $( [ "$cgroups" = on ] && echo "$cpu_per_node core per node" || echo "none (CGROUPS=off)"); $scenario: $( case $scenario in point-to-point) echo "$pairs pairs, spread $spread" ;; fan-in) echo "$pairs publishers, 1 wildcard subscriber" ;; *) echo "1 publisher, $subscribers subscribers" ;; esac );" \
-  "${warmup} s warm-up + ${duration} s measured per mode; logs $out" | tee "$out/header.txt"
+  "${warmup} s warm-up + ${duration} s measured per mode${rate:+, offered $rate batches of 100 per second}; logs $out" | tee "$out/header.txt"
 failed=0
 for n in $nodes_list; do
   mqtt=() remoting=()
@@ -219,6 +229,7 @@ for n in $nodes_list; do
     echo "   node$i pid $pid  mqtt 127.0.0.1:${mqtt[i-1]}${acct_dirs:+  cgroup $name}"
   done
   targets=$(printf '127.0.0.1:%s,' "${mqtt[@]}"); targets=${targets%,}
+  [ "$idle_first" = 0 ] || { echo "   idle for ${idle_first} s first"; run_child sleep "$idle_first"; }
   for mode in $modes; do
     case $mode in
       q0) qos=0 extra=() ;;
@@ -227,10 +238,14 @@ for n in $nodes_list; do
     esac
     report="$out/n$n-$mode"
     settle
+    # Every client as fast as the broker takes (constant), or RATE batches a second spread over the clients (inject).
+    case $scenario in fan-out) load="constant:1:${duration}s" ;; *) load="constant:$pairs:${duration}s" ;; esac
+    [[ $idle_first =~ ^[0-9]+$ ]] && [ "$idle_first" -le 600 ] || fail "IDLE_FIRST = '$idle_first': seconds, from 0 to 600"
+[ -z "$rate" ] || load="inject:$rate:${duration}s"
     case $scenario in
-      point-to-point) shape=(point-to-point --spread "$spread" --clients "$pairs" --load "constant:$pairs:${duration}s") ;;
-      fan-in) shape=(fan-in --clients "$pairs" --subscribers 1 --load "constant:$pairs:${duration}s") ;;
-      fan-out) shape=(fan-out --clients 1 --subscribers "$subscribers" --load "constant:1:${duration}s") ;;
+      point-to-point) shape=(point-to-point --spread "$spread" --clients "$pairs" --load "$load") ;;
+      fan-in) shape=(fan-in --clients "$pairs" --subscribers 1 --load "$load") ;;
+      fan-out) shape=(fan-out --clients 1 --subscribers "$subscribers" --load "$load") ;;
     esac
     run_child dotnet "$runner_dll" "${shape[@]}" --targets "$targets" --qos "$qos" \
       "${extra[@]}" --batch 100 --window 100 --warmup "${warmup}s" --drain "${drain}s" \

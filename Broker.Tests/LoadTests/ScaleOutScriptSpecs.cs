@@ -115,6 +115,23 @@ public sealed partial class ScaleOutScriptSpecs(ITestOutputHelper output)
         }
     }
 
+    [Theory]
+    [InlineData("RATE", "0", "RATE = '0': batches per second")]
+    [InlineData("RATE", "fast", "RATE = 'fast': batches per second")]
+    [InlineData("IDLE_FIRST", "-5", "IDLE_FIRST = '-5': seconds")]
+    public async Task A_bad_rate_or_idle_time_stops_it_before_it_starts_anything_naming_the_variable(string variable, string value, string message)
+    {
+        var outDir = OutDir();
+        var environment = ScriptEnvironment(outDir, "1");
+        environment[variable] = value;
+        using var script = ExternalProcess.Start("bash", [Script], environment);
+        var code = await script.WaitForExitAsync(TimeSpan.FromSeconds(30));
+        output.WriteLine(script.Report());
+        Assert.Equal(2, code);
+        Assert.Contains(message, script.Stderr);
+        Assert.False(Directory.Exists(outDir), "it created its output folder before checking its settings");
+    }
+
     private void AssertEverythingGone(ExternalProcess script, string outDir, int expectedNodes)
     {
         var pids = script.StdoutLines.SelectMany(l => PidMention().Matches(l)).Select(m => int.Parse(m.Groups[1].Value)).ToList();
