@@ -127,7 +127,7 @@ public sealed partial class SessionEntity
         _hasState = true;
         foreach (var (filter, options) in s.Subscriptions)
         {
-            _subscriptions[filter] = options;
+            OwnSubscriptions[filter] = options;
         }
 
         // An older snapshot's messages carry no position: they are numbered in order (its in-flight ones keep the

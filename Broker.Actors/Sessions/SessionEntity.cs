@@ -28,7 +28,12 @@ public sealed partial class SessionEntity : UntypedActor, IWithUnboundedStash
     private readonly BrokerContext _context;
     private ILoggingAdapter _log => _context.SessionLog;
 
-    private readonly Dictionary<string, SubscriptionOptions> _subscriptions = new(StringComparer.Ordinal);
+    // Shared and empty until the first subscription (only read while so: Clear and Remove on it change nothing).
+    private static readonly Dictionary<string, SubscriptionOptions> NoSubscriptions = new(StringComparer.Ordinal);
+    private Dictionary<string, SubscriptionOptions> _subscriptions = NoSubscriptions;
+
+    private Dictionary<string, SubscriptionOptions> OwnSubscriptions =>
+        ReferenceEquals(_subscriptions, NoSubscriptions) ? _subscriptions = new(StringComparer.Ordinal) : _subscriptions;
     private readonly OutboundFlow _out; // the queue, the in-flight window and the messages' positions
     private readonly MessageQueue _queue; // _out's
     private readonly InflightWindow _inflight; // _out's
@@ -149,7 +154,7 @@ public sealed partial class SessionEntity : UntypedActor, IWithUnboundedStash
                 _hasState = false;
                 break;
             case SubscriptionAdded a:
-                _subscriptions[a.Filter] = a.Options;
+                OwnSubscriptions[a.Filter] = a.Options;
                 break;
             case SubscriptionRemoved r:
                 _subscriptions.Remove(r.Filter);
