@@ -13,12 +13,13 @@ public sealed class JournalLink
     private readonly IActorContext _owner;
     private readonly BrokerContext _context;
     private readonly IActorRef _directory;
-    private readonly string _persistenceId;
+    private readonly string _prefix;
     private readonly string _entityId;
     private readonly string _shardId;
-    private readonly Queue<(Action? Then, int Events)> _waiting = new(); // per JournalDone to come: what waits, events stored
-    private readonly List<object> _group = new(); // events gathered while a write is on its way
-    private readonly List<Action?> _groupThens = new();
+    // Created on the first write: most entities (every clean session) never write.
+    private Queue<(Action? Then, int Events)>? _waiting; // per JournalDone to come: what waits, events stored
+    private List<object>? _group; // events gathered while a write is on its way
+    private List<Action?>? _groupThens;
     private int _groupBytes;
     private int _writesInFlight;
     private bool _marked; // the directory was told this entity has rows (and no deletion was asked since)
@@ -28,7 +29,7 @@ public sealed class JournalLink
         _owner = owner;
         _context = context;
         _directory = directory;
-        _persistenceId = prefix + entityId;
+        _prefix = prefix;
         _entityId = entityId;
         _shardId = shardId;
     }
@@ -48,7 +49,7 @@ public sealed class JournalLink
         }
 
         Mark();
-        Journal = _owner.ActorOf(EntityJournal.Props(_persistenceId, _owner.Self, _context, recover), "journal");
+        Journal = _owner.ActorOf(EntityJournal.Props(_prefix + _entityId, _owner.Self, _context, recover), "journal");
         _owner.Watch(Journal);
     }
 
@@ -78,8 +79,8 @@ public sealed class JournalLink
         Start(recover: false);
         Mark();
         PendingWrites++;
-        _group.Add(e);
-        _groupThens.Add(then);
+        (_group ??= new()).Add(e);
+        (_groupThens ??= new()).Add(then);
         _groupBytes += bytes;
         if (_writesInFlight == 0 || _group.Count >= MaxGroupEvents || _groupBytes >= MaxGroupBytes)
         {
@@ -96,7 +97,7 @@ public sealed class JournalLink
     /// <summary>Sends the gathered events as one write (one event alone as itself).</summary>
     private void Flush()
     {
-        if (_group.Count == 0)
+        if (_group is not { Count: > 0 } || _groupThens is null)
         {
             return;
         }
@@ -124,21 +125,21 @@ public sealed class JournalLink
         _groupThens.Clear();
         _groupBytes = 0;
         _writesInFlight++;
-        _waiting.Enqueue((then, count));
+        (_waiting ??= new()).Enqueue((then, count));
         Journal!.Tell(new JournalWrite(written));
     }
 
     /// <summary>Runs <paramref name="action"/> once every write asked so far is stored (at once if none is pending).</summary>
     public void AfterWrites(Action action)
     {
-        if (_group.Count > 0)
+        if (_group is { Count: > 0 })
         {
             // After the gathered events, which go after every write on its way.
-            _groupThens.Add(action);
+            _groupThens!.Add(action);
             return;
         }
 
-        if (Journal is null || _waiting.Count == 0)
+        if (Journal is null || _waiting is not { Count: > 0 })
         {
             action();
             return;
@@ -159,7 +160,7 @@ public sealed class JournalLink
 
         Flush();
         _marked = false;
-        _waiting.Enqueue((() =>
+        (_waiting ??= new()).Enqueue((() =>
         {
             if (!_marked)
             {
@@ -181,7 +182,7 @@ public sealed class JournalLink
     /// </summary>
     public int Answered()
     {
-        var (then, events) = _waiting.Dequeue();
+        var (then, events) = _waiting!.Dequeue();
         PendingWrites -= events;
 
         // What this write's callbacks write gathers (the write still counts as on its way), and goes as one row next.

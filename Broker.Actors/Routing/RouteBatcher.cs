@@ -18,11 +18,11 @@ public sealed class RouteBatcher
     internal const int MaxItems = 256;
     internal const int MaxBytes = 256 * 1024;
 
-    private readonly List<RoutePublish> _items = new();
+    private List<RoutePublish>? _items; // created with the first publish: most connections only subscribe
     private int _bytes;
 
     /// <summary>Nothing is gathered.</summary>
-    public bool IsEmpty => _items.Count == 0;
+    public bool IsEmpty => _items is not { Count: > 0 };
 
     /// <summary>Gathers <paramref name="publish"/>, sending first or at once what cannot wait (see the class).</summary>
     public void Add(RoutePublish publish, IActorRef topicRegion)
@@ -34,12 +34,12 @@ public sealed class RouteBatcher
             return;
         }
 
-        if (_items.Count > 0 && !string.Equals(_items[0].Message.Topic, publish.Message.Topic, StringComparison.Ordinal))
+        if (_items is { Count: > 0 } && !string.Equals(_items[0].Message.Topic, publish.Message.Topic, StringComparison.Ordinal))
         {
             Send(topicRegion);
         }
 
-        _items.Add(publish);
+        (_items ??= new()).Add(publish);
         _bytes += publish.Message.Payload.Length;
         if (_items.Count >= MaxItems || _bytes >= MaxBytes)
         {
@@ -50,20 +50,20 @@ public sealed class RouteBatcher
     /// <summary>Sends what was gathered: a lone publish as itself, several as one batch.</summary>
     public void Send(IActorRef topicRegion)
     {
-        switch (_items.Count)
+        switch (_items?.Count ?? 0)
         {
             case 0:
                 return;
             case 1:
                 // No sender: the reply address travels in the message, so no sender path is serialized.
-                topicRegion.Tell(_items[0], ActorRefs.NoSender);
+                topicRegion.Tell(_items![0], ActorRefs.NoSender);
                 break;
             default:
-                topicRegion.Tell(new RoutePublishes(_items[0].Message.Topic, _items.ToArray()), ActorRefs.NoSender);
+                topicRegion.Tell(new RoutePublishes(_items![0].Message.Topic, _items.ToArray()), ActorRefs.NoSender);
                 break;
         }
 
-        _items.Clear();
+        _items!.Clear();
         _bytes = 0;
     }
 }

@@ -14,7 +14,11 @@ namespace Broker.Sessions;
 /// </summary>
 public sealed partial class ClientConnectionActor
 {
-    private readonly AckCollector<(ushort PacketId, MqttApplicationMessage Message)> _qos1Acks = new();
+    private AckCollector<(ushort PacketId, MqttApplicationMessage Message)>? _qos1AcksState; // created with the first QoS 1 publish
+
+    private AckCollector<(ushort PacketId, MqttApplicationMessage Message)> _qos1Acks => _qos1AcksState ??= new();
+
+    private int Qos1AcksCount => _qos1AcksState?.Count ?? 0;
     private long _reroutedForLeftAtMs; // see RouteRetry
     private InboundRouteOrder<(ushort PacketId, MqttApplicationMessage Message)>? _qos1Order; // created when a topic is first blocked
 
@@ -101,9 +105,9 @@ public sealed partial class ClientConnectionActor
         var timeoutMs = _context.Options.Mqtt.DurableAckTimeout * 1000L;
         RouteAgainAfterNodeLeft();
         RefuseUnconfirmed();
-        var expired = _qos1Acks.RemoveStartedBefore(Environment.TickCount64 - timeoutMs);
+        var expired = _qos1AcksState?.RemoveStartedBefore(Environment.TickCount64 - timeoutMs);
         SweepProbes();
-        if (_qos1Acks.Count == 0 && _qos0Probes.Count == 0)
+        if (Qos1AcksCount == 0 && Qos0ProbesCount == 0)
         {
             Timers.Cancel(AckSweep.Instance);
         }
@@ -143,7 +147,7 @@ public sealed partial class ClientConnectionActor
     {
         var now = Environment.TickCount64;
         var nodes = _context.Nodes;
-        if (_qos1Acks.Count == 0
+        if (Qos1AcksCount == 0
             || !UnconfirmedBound.Applies(IsV5, _context.Options.Sessions.Policy, AnyNodeUnreachable,
                 nodes.LastLeftAtMs, (long)nodes.ShardsMovedAfter.TotalMilliseconds, PublisherHoldMs, now)
             || _qos1Acks.RemoveUnconfirmed(now, PublisherHoldMs) is not { } unconfirmed)
@@ -172,7 +176,7 @@ public sealed partial class ClientConnectionActor
         var nodes = _context.Nodes;
         var now = Environment.TickCount64;
         var cutoff = RouteRetry.Cutoff(nodes.LastLeftAtMs, (long)nodes.ShardsMovedAfter.TotalMilliseconds, now, ref _reroutedForLeftAtMs);
-        if (cutoff == 0 || _qos1Acks.RemoveStartedBefore(cutoff) is not { } waiting)
+        if (cutoff == 0 || _qos1AcksState?.RemoveStartedBefore(cutoff) is not { } waiting)
         {
             return;
         }

@@ -33,7 +33,11 @@ public sealed partial class ClientConnectionActor
     private const long ProbeTimeoutMs = 5000;
 
     // Probe ids count up from long.MinValue, apart from the QoS 1 collector's ids, which count up from 1.
-    private readonly AckCollector<bool> _qos0Probes = new(firstId: long.MinValue);
+    private AckCollector<bool>? _qos0ProbesState; // created with the first QoS 0 probe
+
+    private AckCollector<bool> _qos0Probes => _qos0ProbesState ??= new(firstId: long.MinValue);
+
+    private int Qos0ProbesCount => _qos0ProbesState?.Count ?? 0;
     private long _qos0Count;
     private bool _readingPaused;
     private HashSet<ushort>? _heldQos2; // QoS 2 publishes (packet ids) a full queue holds; created on the first
@@ -77,7 +81,7 @@ public sealed partial class ClientConnectionActor
     /// <summary>Probes unanswered for <see cref="ProbeTimeoutMs"/> count as answered (their session may be gone).</summary>
     private void SweepProbes()
     {
-        if (_qos0Probes.Count > 0 && _qos0Probes.RemoveStartedBefore(Environment.TickCount64 - ProbeTimeoutMs) is not null)
+        if (Qos0ProbesCount > 0 && _qos0Probes.RemoveStartedBefore(Environment.TickCount64 - ProbeTimeoutMs) is not null)
         {
             UpdateReading();
         }
@@ -118,7 +122,7 @@ public sealed partial class ClientConnectionActor
         }
     }
 
-    private bool AnyHeld => _qos1Acks.HeldCount > 0 || _heldQos2?.Count > 0;
+    private bool AnyHeld => _qos1AcksState?.HeldCount > 0 || _heldQos2?.Count > 0;
 
     private void HoldBegan(bool wasHeld)
     {
@@ -175,7 +179,7 @@ public sealed partial class ClientConnectionActor
         var limit = _context.Options.Mqtt.ReceiveMaximum;
         var pending = _inboundQos1InFlight?.Count ?? 0;
         var held = AnyHeld;
-        if (!_readingPaused && (_qos0Probes.Count >= PauseAtProbes || pending >= limit || _rateLimited || held))
+        if (!_readingPaused && (Qos0ProbesCount >= PauseAtProbes || pending >= limit || _rateLimited || held))
         {
             _readingPaused = true;
             if (!_rateLimited)
@@ -185,7 +189,7 @@ public sealed partial class ClientConnectionActor
 
             SetAutoRead(false);
         }
-        else if (_readingPaused && _qos0Probes.Count <= 1 && pending < Math.Max(1, limit / 2) && !_rateLimited && !held)
+        else if (_readingPaused && Qos0ProbesCount <= 1 && pending < Math.Max(1, limit / 2) && !_rateLimited && !held)
         {
             _readingPaused = false;
             SetAutoRead(true);

@@ -84,6 +84,7 @@ public sealed partial class ClientConnectionActor
     {
         Timers.Cancel(AttachTimeout.Instance);
         Timers.Cancel(AttachRetry.Instance);
+        _attachRequest = null; // answered: nothing to ask again
         _session = Sender;
         Context.Watch(_session);
         var connack = ConnectRules.ConnAck(_connect!, attached.SessionPresent, _admission, _grantedExpiry, _keepAlive, _context.Options.Mqtt);

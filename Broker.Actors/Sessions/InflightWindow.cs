@@ -12,7 +12,7 @@ namespace Broker.Sessions;
 /// </summary>
 public sealed class InflightWindow
 {
-    private readonly OrderedDictionary<ushort, InflightMessage> _entries = new();
+    private OrderedDictionary<ushort, InflightMessage>? _entries; // created with the first message sent: most sessions never send one
 
     public InflightWindow(int capacity)
     {
@@ -21,22 +21,26 @@ public sealed class InflightWindow
 
     public int Capacity { get; set; }
 
-    public int Count => _entries.Count;
+    public int Count => _entries?.Count ?? 0;
 
-    public bool IsFull => _entries.Count >= Capacity;
+    public bool IsFull => Count >= Capacity;
 
-    public IEnumerable<InflightMessage> Entries => _entries.Values;
+    public IEnumerable<InflightMessage> Entries => _entries?.Values ?? (IEnumerable<InflightMessage>)[];
 
-    public void Add(InflightMessage message) => _entries[message.PacketId] = message;
+    public void Add(InflightMessage message) => (_entries ??= new())[message.PacketId] = message;
 
-    public bool Contains(ushort packetId) => _entries.ContainsKey(packetId);
+    public bool Contains(ushort packetId) => _entries?.ContainsKey(packetId) == true;
 
-    public bool TryGet(ushort packetId, out InflightMessage message) => _entries.TryGetValue(packetId, out message!);
+    public bool TryGet(ushort packetId, out InflightMessage message)
+    {
+        message = null!;
+        return _entries?.TryGetValue(packetId, out message!) == true;
+    }
 
     /// <summary>Marks a QoS 2 entry as released (PUBREC received, PUBREL sent).</summary>
     public bool Release(ushort packetId)
     {
-        if (!_entries.TryGetValue(packetId, out var m) || m.Message.QoS != Protocol.MqttQoS.ExactlyOnce)
+        if (_entries is null || !_entries.TryGetValue(packetId, out var m) || m.Message.QoS != Protocol.MqttQoS.ExactlyOnce)
         {
             return false;
         }
@@ -45,24 +49,29 @@ public sealed class InflightWindow
         return true;
     }
 
-    public bool Remove(ushort packetId) => _entries.Remove(packetId);
+    public bool Remove(ushort packetId) => _entries?.Remove(packetId) == true;
 
     /// <summary>Replaces every entry by <paramref name="map"/>'s result (same packet id), keeping the order.</summary>
     public void Map(Func<InflightMessage, InflightMessage> map)
     {
-        for (var i = 0; i < _entries.Count; i++)
+        for (var i = 0; i < Count; i++)
         {
-            var (id, entry) = _entries.GetAt(i);
+            var (id, entry) = _entries!.GetAt(i);
             _entries.SetAt(i, map(entry) with { PacketId = id });
         }
     }
 
-    public void Clear() => _entries.Clear();
+    public void Clear() => _entries?.Clear();
 
     /// <summary>Removes every entry the predicate selects (their packet ids become free).</summary>
     public List<InflightMessage> RemoveWhere(Func<InflightMessage, bool> predicate)
     {
         var removed = new List<InflightMessage>();
+        if (_entries is null)
+        {
+            return removed;
+        }
+
         foreach (var entry in _entries.Values)
         {
             if (predicate(entry))

@@ -14,7 +14,7 @@ namespace Broker.Sessions;
 /// </summary>
 public sealed class MessageQueue
 {
-    private readonly LinkedList<QueuedMessage> _items = new();
+    private LinkedList<QueuedMessage>? _items; // created with the first message: most sessions never queue one
 
     public MessageQueue(int capacity, long maxBytes = long.MaxValue, bool dropOldest = true)
     {
@@ -32,7 +32,7 @@ public sealed class MessageQueue
     /// <summary>Enqueueing into a full queue drops the oldest messages until it is below both marks again.</summary>
     public bool DropsOldest { get; set; }
 
-    public int Count => _items.Count;
+    public int Count => _items?.Count ?? 0;
 
     /// <summary>Payload bytes of the queued messages.</summary>
     public long Bytes { get; private set; }
@@ -40,13 +40,13 @@ public sealed class MessageQueue
     public long Dropped { get; private set; }
 
     /// <summary>At or above a high-water mark.</summary>
-    public bool IsFull => _items.Count >= Capacity || Bytes >= MaxBytes;
+    public bool IsFull => Count >= Capacity || Bytes >= MaxBytes;
 
     /// <summary>At or below both low-water marks (three quarters of each high-water mark).</summary>
-    public bool IsBelowLowWater => _items.Count <= Capacity - (Capacity / 4) && Bytes <= MaxBytes - (MaxBytes / 4);
+    public bool IsBelowLowWater => Count <= Capacity - (Capacity / 4) && Bytes <= MaxBytes - (MaxBytes / 4);
 
     /// <summary>At or above twice a high-water mark: the hard bound for messages nobody can be made to wait for.</summary>
-    public bool IsOverflowing => _items.Count >= 2L * Capacity || Bytes >= 2 * Math.Min(MaxBytes, long.MaxValue / 2);
+    public bool IsOverflowing => Count >= 2L * Capacity || Bytes >= 2 * Math.Min(MaxBytes, long.MaxValue / 2);
 
     private static long SizeOf(QueuedMessage m) => m.Message.Payload.Length;
 
@@ -59,7 +59,7 @@ public sealed class MessageQueue
         List<QueuedMessage>? dropped = null;
         if (DropsOldest && mayDrop)
         {
-            while (_items.First is { } first && IsFull)
+            while (_items?.First is { } first && IsFull)
             {
                 _items.RemoveFirst();
                 Bytes -= SizeOf(first.Value);
@@ -68,14 +68,14 @@ public sealed class MessageQueue
             }
         }
 
-        _items.AddLast(message);
+        (_items ??= new()).AddLast(message);
         Bytes += SizeOf(message);
         return dropped;
     }
 
     public bool TryPeek(out QueuedMessage message)
     {
-        if (_items.First is { } first)
+        if (_items?.First is { } first)
         {
             message = first.Value;
             return true;
@@ -87,8 +87,8 @@ public sealed class MessageQueue
 
     public QueuedMessage Dequeue()
     {
-        var first = _items.First ?? throw new InvalidOperationException("The queue is empty");
-        _items.RemoveFirst();
+        var first = _items?.First ?? throw new InvalidOperationException("The queue is empty");
+        _items!.RemoveFirst();
         Bytes -= SizeOf(first.Value);
         return first.Value;
     }
@@ -96,12 +96,12 @@ public sealed class MessageQueue
     /// <summary>Removes the first message the predicate selects; null when none does.</summary>
     public QueuedMessage? RemoveFirst(Func<QueuedMessage, bool> predicate)
     {
-        for (var node = _items.First; node is not null; node = node.Next)
+        for (var node = _items?.First; node is not null; node = node.Next)
         {
             if (predicate(node.Value))
             {
                 Bytes -= SizeOf(node.Value);
-                _items.Remove(node);
+                _items!.Remove(node);
                 return node.Value;
             }
         }
@@ -111,7 +111,7 @@ public sealed class MessageQueue
 
     public void Clear()
     {
-        _items.Clear();
+        _items?.Clear();
         Bytes = 0;
     }
 
@@ -119,14 +119,14 @@ public sealed class MessageQueue
     public List<QueuedMessage> RemoveWhere(Func<QueuedMessage, bool> predicate)
     {
         var removed = new List<QueuedMessage>();
-        for (var node = _items.First; node is not null;)
+        for (var node = _items?.First; node is not null;)
         {
             var next = node.Next;
             if (predicate(node.Value))
             {
                 removed.Add(node.Value);
                 Bytes -= SizeOf(node.Value);
-                _items.Remove(node);
+                _items!.Remove(node);
             }
 
             node = next;
@@ -138,7 +138,7 @@ public sealed class MessageQueue
     /// <summary>Replaces every message by <paramref name="map"/>'s result, in place (order unchanged).</summary>
     public void Map(Func<QueuedMessage, QueuedMessage> map)
     {
-        for (var node = _items.First; node is not null; node = node.Next)
+        for (var node = _items?.First; node is not null; node = node.Next)
         {
             var before = SizeOf(node.Value);
             node.Value = map(node.Value);
@@ -146,5 +146,5 @@ public sealed class MessageQueue
         }
     }
 
-    public IEnumerable<QueuedMessage> Items => _items;
+    public IEnumerable<QueuedMessage> Items => _items ?? (IEnumerable<QueuedMessage>)[];
 }

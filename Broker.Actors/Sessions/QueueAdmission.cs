@@ -38,7 +38,7 @@ public enum Admission
 /// </summary>
 public sealed class QueueAdmission
 {
-    private readonly Queue<HeldDelivery> _held = new();
+    private Queue<HeldDelivery>? _held; // created with the first held delivery (backpressure only)
 
     public QueueAdmission(QueueFullPolicy policy, long maxHoldMs)
     {
@@ -50,14 +50,14 @@ public sealed class QueueAdmission
 
     public long MaxHoldMs { get; }
 
-    public int HeldCount => _held.Count;
+    public int HeldCount => _held?.Count ?? 0;
 
     /// <summary>A hold ran out and the queue has not drained to its low-water mark since: new deliveries are refused at once.</summary>
     public bool Refusing { get; private set; }
 
     /// <summary>Under "backpressure" and full, holding or refusing: deliveries should come with someone to confirm to.</summary>
     public bool UnderPressure(MessageQueue queue) =>
-        Policy == QueueFullPolicy.Backpressure && (Refusing || _held.Count > 0 || queue.IsFull);
+        Policy == QueueFullPolicy.Backpressure && (Refusing || HeldCount > 0 || queue.IsFull);
 
     public Admission Admit(MessageQueue queue, bool canHold)
     {
@@ -69,7 +69,7 @@ public sealed class QueueAdmission
                 return queue.IsFull ? Admission.DropNewest : Admission.Take;
         }
 
-        if (Refusing && queue.IsBelowLowWater && _held.Count == 0)
+        if (Refusing && queue.IsBelowLowWater && HeldCount == 0)
         {
             Refusing = false;
         }
@@ -84,13 +84,13 @@ public sealed class QueueAdmission
             return Admission.Refuse;
         }
 
-        return _held.Count > 0 || queue.IsFull ? Admission.Hold : Admission.Take;
+        return HeldCount > 0 || queue.IsFull ? Admission.Hold : Admission.Take;
     }
 
     /// <summary>The queue drained to its low-water mark: refusing ends (true when it did).</summary>
     public bool Drained(MessageQueue queue)
     {
-        if (Refusing && _held.Count == 0 && queue.IsBelowLowWater)
+        if (Refusing && HeldCount == 0 && queue.IsBelowLowWater)
         {
             Refusing = false;
             return true;
@@ -99,7 +99,7 @@ public sealed class QueueAdmission
         return false;
     }
 
-    public void Hold(Deliver deliver, QueuedMessage message, long nowMs) => _held.Enqueue(new HeldDelivery(deliver, message, nowMs));
+    public void Hold(Deliver deliver, QueuedMessage message, long nowMs) => (_held ??= new()).Enqueue(new HeldDelivery(deliver, message, nowMs));
 
     /// <summary>
     /// The queue drained: the held deliveries it has room for now, in order (none unless it is at its low-water mark,
@@ -108,7 +108,7 @@ public sealed class QueueAdmission
     public bool TryRelease(MessageQueue queue, out HeldDelivery held)
     {
         held = default;
-        if (_held.Count == 0 || queue.IsFull)
+        if (_held is not { Count: > 0 } || queue.IsFull)
         {
             Releasing = false;
             return false;
@@ -133,7 +133,7 @@ public sealed class QueueAdmission
     /// </summary>
     public List<HeldDelivery>? Expire(long nowMs)
     {
-        if (_held.Count == 0 || nowMs - _held.Peek().SinceMs < MaxHoldMs)
+        if (_held is not { Count: > 0 } || nowMs - _held.Peek().SinceMs < MaxHoldMs)
         {
             return null;
         }
@@ -145,8 +145,8 @@ public sealed class QueueAdmission
     /// <summary>Every held delivery, removed (the session ends or stops).</summary>
     public List<HeldDelivery> TakeAll()
     {
-        var all = new List<HeldDelivery>(_held);
-        _held.Clear();
+        var all = _held is null ? new List<HeldDelivery>() : new List<HeldDelivery>(_held);
+        _held?.Clear();
         Releasing = false;
         return all;
     }

@@ -42,7 +42,7 @@ public sealed partial class SessionEntity
                 OnRecovered();
                 break;
             default:
-                _journal.StashUnlessStopped(message, Stash);
+                StashUnlessJournalStopped(message);
                 break;
         }
     }
@@ -75,9 +75,9 @@ public sealed partial class SessionEntity
                 HandleDetach(detach);
                 break;
             case Terminated t:
-                if (_journal.IsJournal(t.ActorRef))
+                if (_journalLink?.IsJournal(t.ActorRef) == true)
                 {
-                    _journal.Stopped();
+                    _journalLink.Stopped();
                 }
                 else
                 {

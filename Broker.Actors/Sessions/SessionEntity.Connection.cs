@@ -63,7 +63,7 @@ public sealed partial class SessionEntity
         if (info.SessionExpiry > 0 || present)
         {
             _log.Info("Session {ClientId} {Action}: expiry {Expiry} s, {Subscriptions} subscriptions, {Queued} queued messages",
-                _clientId, present ? "resumed" : "created", info.SessionExpiry, _subscriptions.Count, _queue.Count);
+                _clientId, present ? "resumed" : "created", info.SessionExpiry, _subscriptions.Count, QueuedCount);
         }
 
         if (info.CleanStart && (_hasState || _subscriptions.Count > 0))
@@ -96,7 +96,12 @@ public sealed partial class SessionEntity
         var deferRecord = MayDeferAttachRecord(info, present, becomesPersistent, wasConnected);
         _persistent = info.SessionExpiry > 0;
         _version = info.Version;
-        _inflight.Capacity = Math.Max(1, Math.Min(info.ReceiveMaximum, _context.Options.Sessions.MaxInflight));
+        _inflightCapacity = Math.Max(1, Math.Min(info.ReceiveMaximum, _context.Options.Sessions.MaxInflight));
+        if (_outFlow is not null)
+        {
+            _outFlow.Inflight.Capacity = _inflightCapacity;
+        }
+
         _connection = attach.Connection;
         Context.Watch(_connection);
         DisarmPassivation();
@@ -108,7 +113,7 @@ public sealed partial class SessionEntity
         }
         else
         {
-            Store(new SessionOpened(info.SessionExpiry, info.Will, _out.NextSeq));
+            Store(new SessionOpened(info.SessionExpiry, info.Will, NextSeq));
         }
 
         if (becomesPersistent && !info.CleanStart)
@@ -229,6 +234,11 @@ public sealed partial class SessionEntity
     private void ResendInflight()
     {
         // [MQTT-4.4.0-1] on a resumed session, resend unacknowledged PUBLISH (DUP set) and PUBREL, in order.
+        if (_outFlow is null)
+        {
+            return; // nothing was ever sent
+        }
+
         foreach (var entry in _inflight.Entries)
         {
             if (entry.Released)

@@ -94,7 +94,7 @@ public sealed partial class SessionEntity
         // after a crash the same message goes again with DUP set and the same id [MQTT-4.4.0-1], never a second copy
         // under another id (for QoS 2 that would be a second delivery). It waits while a message in flight holds
         // that id (65,535 positions back, or an id from an older journal).
-        while (Connected && _out.Next(now) is var step && (step.Send ?? step.Expired) is not null)
+        while (Connected && _outFlow is not null && _outFlow.Next(now) is var step && (step.Send ?? step.Expired) is not null)
         {
             if (step.Expired is { } expired)
             {

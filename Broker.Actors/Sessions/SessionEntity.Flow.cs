@@ -17,7 +17,8 @@ namespace Broker.Sessions;
 public sealed partial class SessionEntity
 {
     private const long DropLogIntervalMs = 60_000;
-    private readonly QueueAdmission _admission;
+    private QueueAdmission? _admissionState; // created with the first QoS 1/2 delivery offered
+    private QueueAdmission _admission => _admissionState ??= NewAdmission(_context.Options);
     private readonly LiveQueueGauge? _gauge; // a live session's: read by its session host
     private bool _releasing;
     private LogThrottle _dropLog;
@@ -98,6 +99,11 @@ public sealed partial class SessionEntity
     /// <summary>The queue drained: takes the held deliveries it has room for, in order.</summary>
     private void ReleaseHeld()
     {
+        if (_admissionState is null)
+        {
+            return; // nothing was ever offered: nothing held or refused
+        }
+
         if (_admission.Refusing && _admission.Drained(_queue))
         {
             UpdateGauge(); // a live session's host stops refusing for it
@@ -151,7 +157,7 @@ public sealed partial class SessionEntity
     /// </summary>
     private void AnswerHeld(bool ended)
     {
-        if (_admission.HeldCount == 0)
+        if (_admissionState is not { HeldCount: > 0 })
         {
             return;
         }

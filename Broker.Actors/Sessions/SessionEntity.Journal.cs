@@ -44,7 +44,11 @@ public sealed partial class SessionEntity
 
         if (!_persistent)
         {
-            _out.StoredBelow = Math.Max(_out.StoredBelow, storedBelow);
+            if (storedBelow >= 0)
+            {
+                _out.StoredBelow = Math.Max(_out.StoredBelow, storedBelow);
+            }
+
             then?.Invoke();
             return;
         }
@@ -65,9 +69,42 @@ public sealed partial class SessionEntity
         _journal.Write(e, then, bytes);
     }
 
-    private void AfterWrites(Action action) => _journal.AfterWrites(action);
+    // Without a link nothing was written: both run at once, as the link would.
+    private void AfterWrites(Action action)
+    {
+        if (_journalLink is null)
+        {
+            action();
+        }
+        else
+        {
+            _journalLink.AfterWrites(action);
+        }
+    }
 
-    private void DeleteJournal(Action? then) => _journal.DeleteAll(then);
+    private void DeleteJournal(Action? then)
+    {
+        if (_journalLink is null)
+        {
+            then?.Invoke();
+        }
+        else
+        {
+            _journalLink.DeleteAll(then);
+        }
+    }
+
+    private void StashUnlessJournalStopped(object message)
+    {
+        if (_journalLink is null)
+        {
+            Stash.Stash();
+        }
+        else
+        {
+            _journalLink.StashUnlessStopped(message, Stash);
+        }
+    }
 
     private void JournalAnswered()
     {
@@ -89,7 +126,7 @@ public sealed partial class SessionEntity
     {
         // Only when no write is pending: then the in-memory state is exactly the journaled state.
         var storage = _context.Options.Storage;
-        if (_journal.PendingWrites > 0 || _ending)
+        if (_journalLink?.PendingWrites > 0 || _ending)
         {
             return;
         }
@@ -101,7 +138,7 @@ public sealed partial class SessionEntity
             _eventsSinceSnapshot = 0;
             _rowsSinceSnapshot = 0;
             _bytesSinceSnapshot = 0;
-            _journal.Snapshot(new SessionSnapshot(
+            _journalLink?.Snapshot(new SessionSnapshot(
                 _expirySeconds, _will, _subscriptions.ToList(), _queue.Items.ToList(), _inflight.Entries.ToList(), _inFlow?.Held.ToList() ?? [], _detachedAtMs,
                 _inFlow?.Pending.ToList() ?? [], _inFlow?.OriginStream ?? 0, _inFlow?.OriginSeq ?? 0, _seen?.ToList() ?? [], _out.NextSeq, _out.SentBelow));
         }
@@ -127,7 +164,7 @@ public sealed partial class SessionEntity
         _hasState = true;
         foreach (var (filter, options) in s.Subscriptions)
         {
-            _subscriptions[filter] = options;
+            OwnSubscriptions[filter] = options;
         }
 
         // An older snapshot's messages carry no position: they are numbered in order (its in-flight ones keep the

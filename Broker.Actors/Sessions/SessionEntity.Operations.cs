@@ -48,7 +48,7 @@ public sealed partial class SessionEntity
                 (int)s.Value.RetainHandling, s.Value.SubscriptionIdentifier))
             .ToList();
         Sender.Tell(new SessionInfo(_clientId, _hasState || Connected, Connected, _expirySeconds > 0, _expirySeconds,
-            subscriptions, _queue.Count, _inflight.Count, _isLive ? _context.Nodes.Self : Akka.Cluster.Cluster.Get(Context.System).SelfAddress.ToString()));
+            subscriptions, QueuedCount, InflightCount, _isLive ? _context.Nodes.Self : Akka.Cluster.Cluster.Get(Context.System).SelfAddress.ToString()));
         if (Unused)
         {
             // Asked about a client id that has no session: do not keep an empty entity for it.
@@ -61,8 +61,8 @@ public sealed partial class SessionEntity
         var session = !stopping && (_hasState || Connected) ? 1 : 0;
         var online = !stopping && Connected ? 1 : 0;
         var subscriptions = stopping ? 0 : _subscriptions.Count;
-        var queued = stopping ? 0 : _queue.Count;
-        var inflight = stopping ? 0 : _inflight.Count;
+        var queued = stopping ? 0 : QueuedCount;
+        var inflight = stopping ? 0 : InflightCount;
         if (session == _reportedSession && online == _reportedOnline && subscriptions == _reportedSubscriptions &&
             queued == _reportedQueued && inflight == _reportedInflight)
         {

@@ -123,7 +123,7 @@ public sealed partial class SessionEntity
             return;
         }
 
-        var busy = !_persistent || _journal.PendingWrites > 0 || _awaitingHeld?.Count > 0 || _inFlow?.PendingCount > 0 ||
+        var busy = !_persistent || _journalLink?.PendingWrites > 0 || _awaitingHeld?.Count > 0 || _inFlow?.PendingCount > 0 ||
                    _indexWaits?.Count > 0 || Timers.IsTimerActive(PublishWillTimer.Instance);
         var deadline = DeadlineMs;
         var dueSoon = deadline != long.MaxValue &&

@@ -178,7 +178,7 @@ public sealed partial class SessionEntity
     /// </summary>
     private void StopAfterWritesAndHolds()
     {
-        _journal.AfterWrites(() =>
+        AfterWrites(() =>
         {
             if (_awaitingHeld is null || _awaitingHeld.Count == 0)
             {
@@ -305,7 +305,7 @@ public sealed partial class SessionEntity
 
                 break;
             default:
-                _journal.StashUnlessStopped(message, Stash);
+                StashUnlessJournalStopped(message);
                 break;
         }
     }

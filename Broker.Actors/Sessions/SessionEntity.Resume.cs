@@ -31,7 +31,7 @@ public sealed partial class SessionEntity
     {
         if (!present || !_persistent || !_journaled || _isLive || becomesPersistent || wasConnected || _attachRecordPending ||
             info.CleanStart || info.Will is not null || _will is not null || info.SessionExpiry != _expirySeconds ||
-            _detachedAtMs <= 0 || _queue.Count > 0 || _inflight.Count > 0)
+            _detachedAtMs <= 0 || QueuedCount > 0 || InflightCount > 0)
         {
             return false;
         }
@@ -55,7 +55,7 @@ public sealed partial class SessionEntity
     /// <summary>Attaches without storing: the record follows (<see cref="StoreAttachRecord"/>).</summary>
     private void DeferAttachRecord(ConnectionInfo info)
     {
-        Apply(new SessionOpened(info.SessionExpiry, info.Will, _out.NextSeq));
+        Apply(new SessionOpened(info.SessionExpiry, info.Will, NextSeq));
         _attachRecordPending = true;
         Timers.StartSingleTimer(AttachRecordTimer.Instance, AttachRecordTimer.Instance, AttachRecordDelay());
     }
@@ -81,7 +81,7 @@ public sealed partial class SessionEntity
 
         // Not applied again: the state already holds it. Its position counter is the one before `next`.
         _journaled = true;
-        _journal.Write(new SessionOpened(_expirySeconds, _will, _out.NextSeq), null);
+        _journal.Write(new SessionOpened(_expirySeconds, _will, NextSeq), null);
     }
 
     private sealed class AttachRecordTimer

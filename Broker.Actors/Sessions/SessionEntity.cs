@@ -28,12 +28,33 @@ public sealed partial class SessionEntity : UntypedActor, IWithUnboundedStash
     private readonly BrokerContext _context;
     private ILoggingAdapter _log => _context.SessionLog;
 
-    private readonly Dictionary<string, SubscriptionOptions> _subscriptions = new(StringComparer.Ordinal);
-    private readonly OutboundFlow _out; // the queue, the in-flight window and the messages' positions
-    private readonly MessageQueue _queue; // _out's
-    private readonly InflightWindow _inflight; // _out's
+    // Shared and empty until the first subscription (only read while so: Clear and Remove on it change nothing).
+    private static readonly Dictionary<string, SubscriptionOptions> NoSubscriptions = new(StringComparer.Ordinal);
+    private Dictionary<string, SubscriptionOptions> _subscriptions = NoSubscriptions;
 
-    private readonly JournalLink _journal;
+    private Dictionary<string, SubscriptionOptions> OwnSubscriptions =>
+        ReferenceEquals(_subscriptions, NoSubscriptions) ? _subscriptions = new(StringComparer.Ordinal) : _subscriptions;
+    // The queue, the in-flight window and the messages' positions: created with the first message queued or sent
+    // (reads of an idle session's counts and positions see zero without creating them).
+    private OutboundFlow? _outFlow;
+    private int _inflightCapacity; // the window's, also before it exists
+
+    private OutboundFlow _out => _outFlow ??= new OutboundFlow(NewQueue(_context.Options.Sessions), new InflightWindow(_inflightCapacity));
+
+    private MessageQueue _queue => _out.Queue;
+
+    private InflightWindow _inflight => _out.Inflight;
+
+    private long NextSeq => _outFlow?.NextSeq ?? 0;
+
+    private int QueuedCount => _outFlow?.Queue.Count ?? 0;
+
+    private int InflightCount => _outFlow?.Inflight.Count ?? 0;
+
+    private JournalLink? _journalLink; // created to ask for or write stored state: a live session never does
+
+    private JournalLink _journal =>
+        _journalLink ??= new JournalLink(Context, _context, _context.SessionDirectory, "session-", _clientId, _shardId);
 
     private uint _expirySeconds;
     private long _detachedAtMs; // when the client left (0 while connected or unknown)
@@ -66,11 +87,7 @@ public sealed partial class SessionEntity : UntypedActor, IWithUnboundedStash
         _owner = owner;
         _context = context;
         _shardId = context.SessionShardOf(clientId);
-        _queue = NewQueue(context.Options.Sessions);
-        _admission = NewAdmission(context.Options);
-        _inflight = new InflightWindow(context.Options.Sessions.MaxInflight);
-        _out = new OutboundFlow(_queue, _inflight);
-        _journal = new JournalLink(Context, context, context.SessionDirectory, "session-", clientId, _shardId);
+        _inflightCapacity = context.Options.Sessions.MaxInflight;
 
         if (_isLive)
         {
@@ -97,6 +114,7 @@ public sealed partial class SessionEntity : UntypedActor, IWithUnboundedStash
             }
             else
             {
+                _journalLink = null; // nothing started: the link holds nothing until the first write
                 BecomeActive();
             }
         }
@@ -124,25 +142,29 @@ public sealed partial class SessionEntity : UntypedActor, IWithUnboundedStash
         switch (e)
         {
             case SessionOpened o:
-                _out.NextSeq = o.NextSeq ?? _out.NextSeq;
+                if (o.NextSeq is { } next && next != NextSeq)
+                {
+                    _out.NextSeq = next;
+                }
+
                 _expirySeconds = o.ExpirySeconds;
                 _detachedAtMs = 0;
                 _will = o.Will;
                 _hasState = true;
                 break;
             case SessionCleared:
-                foreach (var m in _queue.Items)
+                foreach (var m in _outFlow?.Queue.Items ?? [])
                 {
                     RefRemoved(m);
                 }
 
-                foreach (var i in _inflight.Entries)
+                foreach (var i in _outFlow?.Inflight.Entries ?? [])
                 {
                     RefRemoved(i.Message);
                 }
 
                 _subscriptions.Clear();
-                _out.Clear();
+                _outFlow?.Clear();
                 _inFlow?.Clear();
                 _order?.Clear();
                 _seen?.Clear();
@@ -150,7 +172,7 @@ public sealed partial class SessionEntity : UntypedActor, IWithUnboundedStash
                 _hasState = false;
                 break;
             case SubscriptionAdded a:
-                _subscriptions[a.Filter] = a.Options;
+                OwnSubscriptions[a.Filter] = a.Options;
                 break;
             case SubscriptionRemoved r:
                 _subscriptions.Remove(r.Filter);
@@ -317,7 +339,7 @@ public sealed partial class SessionEntity : UntypedActor, IWithUnboundedStash
         {
             // Clean sessions end with their connection (already logged there); persistent ones are worth a line.
             _log.Info("Session {ClientId} ended ({Reason}); {Queued} queued and {Inflight} in-flight messages discarded",
-                _clientId, why, _queue.Count, _inflight.Count);
+                _clientId, why, QueuedCount, InflightCount);
         }
         PublishWill();
         foreach (var (filter, _) in _subscriptions)
@@ -327,8 +349,7 @@ public sealed partial class SessionEntity : UntypedActor, IWithUnboundedStash
         }
 
         _subscriptions.Clear();
-        _queue.Clear();
-        _inflight.Clear();
+        _outFlow?.Clear();
         AnswerHeld(ended: true);
         AbandonAwaitingHeld();
         var released = _payloadRefs?.Keys.ToList();
