@@ -21,21 +21,20 @@ namespace Broker.Tests.Durability;
 public sealed class GroupCommitSpecs(ITestOutputHelper output) : IDisposable
 {
     private const int Max = 20_000;
-    private readonly List<BrokerNodeProcess> _nodes = new();
-    private readonly string _dataDir = Directory.CreateTempSubdirectory("broker-group-").FullName;
+    private readonly NodeProcesses _nodes = new("broker-group-");
 
     [Fact]
     public async Task A_kill_9_mid_flood_should_lose_no_acknowledged_message_and_rows_should_hold_many_events()
     {
         // Snapshots off, so that every row the flood wrote is still there to count.
-        string[] args = [$"--Node:DataDir={_dataDir}", "--Sessions:MaxQueuedMessages=100000", "--Storage:SnapshotEvery=1000000"];
+        string[] args = [$"--Node:DataDir={_nodes.DataDir}", "--Sessions:MaxQueuedMessages=100000", "--Storage:SnapshotEvery=1000000"];
         var run = Guid.NewGuid().ToString("N")[..8];
         var q1Topic = $"group/{run}/q1";
         var q2Topic = $"group/{run}/q2";
         var offlineId = $"group-offline-{run}";
         var onlineId = $"group-online-{run}";
 
-        var node = await StartAsync(args);
+        var node = await _nodes.StartAsync(args);
         var (offline, _) = await ConnectAsync(node.MqttPort, ClientVersion.V500, offlineId, cleanStart: true, sessionExpiry: 3600);
         await offline.SubscribeAsync(1, q1Topic, MqttQoS.AtLeastOnce);
         await offline.SubscribeAsync(2, q2Topic, MqttQoS.ExactlyOnce);
@@ -93,7 +92,7 @@ public sealed class GroupCommitSpecs(ITestOutputHelper output) : IDisposable
         Assert.True(batchRows > 0, "no row held several events");
         Assert.True(rows < acked1.Count + acked2.Count, $"{rows} rows for {acked1.Count + acked2.Count} stored messages: no group commit");
 
-        node = await StartAsync(args);
+        node = await _nodes.StartAsync(args);
         var (again, connAck) = await ConnectAsync(node.MqttPort, ClientVersion.V500, offlineId, cleanStart: false, sessionExpiry: 3600);
         await using (again)
         {
@@ -144,7 +143,7 @@ public sealed class GroupCommitSpecs(ITestOutputHelper output) : IDisposable
 
     private (long Rows, long BatchRows) JournalRows(string persistenceId)
     {
-        using var connection = new SqliteConnection($"Data Source={Path.Combine(_dataDir, "broker.db")}");
+        using var connection = new SqliteConnection($"Data Source={Path.Combine(_nodes.DataDir, "broker.db")}");
         connection.Open();
         using var command = connection.CreateCommand();
         command.CommandText = "SELECT count(*), coalesce(sum(manifest = 'jb'), 0) FROM journal WHERE persistence_id = $id";
@@ -154,26 +153,5 @@ public sealed class GroupCommitSpecs(ITestOutputHelper output) : IDisposable
         return (reader.GetInt64(0), reader.GetInt64(1));
     }
 
-    private async Task<BrokerNodeProcess> StartAsync(string[] args)
-    {
-        var node = await BrokerNodeProcess.StartAsync(args);
-        _nodes.Add(node);
-        return node;
-    }
-
-    public void Dispose()
-    {
-        foreach (var node in _nodes)
-        {
-            node.Dispose();
-        }
-
-        try
-        {
-            Directory.Delete(_dataDir, recursive: true);
-        }
-        catch (IOException)
-        {
-        }
-    }
+    public void Dispose() => _nodes.Dispose();
 }

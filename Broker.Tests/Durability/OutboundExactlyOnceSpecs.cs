@@ -24,19 +24,18 @@ namespace Broker.Tests.Durability;
 public sealed class OutboundExactlyOnceSpecs(ITestOutputHelper output) : IDisposable
 {
     private const int Max = 20_000;
-    private readonly List<BrokerNodeProcess> _nodes = new();
-    private readonly string _dataDir = Directory.CreateTempSubdirectory("broker-qos2-out-").FullName;
+    private readonly NodeProcesses _nodes = new("broker-qos2-out-");
 
     [Theory]
     [InlineData(ClientVersion.V500)]
     [InlineData(ClientVersion.V311)]
     public async Task A_connected_QoS_2_subscriber_should_get_every_acknowledged_message_once_across_kill_9(ClientVersion version)
     {
-        string[] args = [$"--Node:DataDir={_dataDir}", "--Sessions:MaxQueuedMessages=100000"];
+        string[] args = [$"--Node:DataDir={_nodes.DataDir}", "--Sessions:MaxQueuedMessages=100000"];
         var run = Guid.NewGuid().ToString("N")[..8];
         var topic = $"qos2out/{run}";
         var subscriberId = $"qos2out-sub-{run}";
-        var node = await StartAsync(args);
+        var node = await _nodes.StartAsync(args);
 
         var subscriber = new Qos2Receiver();
         var (sub, _) = await ConnectAsync(node.MqttPort, version, subscriberId, cleanStart: false, sessionExpiry: 3600);
@@ -66,7 +65,7 @@ public sealed class OutboundExactlyOnceSpecs(ITestOutputHelper output) : IDispos
         output.WriteLine($"killed with {publisher.Sent} published, {publisher.Received} PUBREC and {publisher.Completed} PUBCOMP; " +
             $"the subscriber had {subscriber.Delivered.Count} and held {subscriber.Held.Count} ids awaiting PUBREL");
 
-        node = await StartAsync(args);
+        node = await _nodes.StartAsync(args);
         var (again, connAck) = await ConnectAsync(node.MqttPort, version, subscriberId, cleanStart: false, sessionExpiry: 3600);
         var (pubAgain, pubAck) = await ConnectAsync(node.MqttPort, ClientVersion.V500, publisherId, cleanStart: false, sessionExpiry: 3600);
         await using (again)
@@ -262,26 +261,5 @@ public sealed class OutboundExactlyOnceSpecs(ITestOutputHelper output) : IDispos
         }
     }
 
-    private async Task<BrokerNodeProcess> StartAsync(string[] args)
-    {
-        var node = await BrokerNodeProcess.StartAsync(args);
-        _nodes.Add(node);
-        return node;
-    }
-
-    public void Dispose()
-    {
-        foreach (var node in _nodes)
-        {
-            node.Dispose();
-        }
-
-        try
-        {
-            Directory.Delete(_dataDir, recursive: true);
-        }
-        catch (IOException)
-        {
-        }
-    }
+    public void Dispose() => _nodes.Dispose();
 }

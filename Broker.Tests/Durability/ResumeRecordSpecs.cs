@@ -15,8 +15,7 @@ namespace Broker.Tests.Durability;
 /// </summary>
 public sealed class ResumeRecordSpecs(ITestOutputHelper output) : IDisposable
 {
-    private readonly List<BrokerNodeProcess> _nodes = new();
-    private readonly string _dataDir = Directory.CreateTempSubdirectory("broker-resume-").FullName;
+    private readonly NodeProcesses _nodes = new("broker-resume-");
 
     /// <summary>
     /// Sessions resumed without a stored record: one receives a QoS 1 message (stored, so the record went first) and
@@ -128,25 +127,10 @@ public sealed class ResumeRecordSpecs(ITestOutputHelper output) : IDisposable
     private async Task<BrokerNodeProcess> StartNodeAsync()
     {
         var clock = Stopwatch.StartNew();
-        var node = await BrokerNodeProcess.StartAsync($"--Node:DataDir={_dataDir}");
-        _nodes.Add(node);
+        var node = await _nodes.StartAsync($"--Node:DataDir={_nodes.DataDir}");
         output.WriteLine($"node pid {node.Process.Pid} ready in {clock.ElapsedMilliseconds} ms on MQTT port {node.MqttPort}");
         return node;
     }
 
-    public void Dispose()
-    {
-        foreach (var node in _nodes)
-        {
-            node.Dispose();
-        }
-
-        try
-        {
-            Directory.Delete(_dataDir, recursive: true);
-        }
-        catch (IOException)
-        {
-        }
-    }
+    public void Dispose() => _nodes.Dispose();
 }
