@@ -80,7 +80,10 @@ public sealed class OrderAfterLostRoutingSpecs
         // One gives up on its connection and comes back while the victim is still a member (to the same node: one whose
         // session region knows where its session lives, even if the shard coordinator died); its session routes m2
         // again, and that routing is lost too.
-        await Task.Delay(300);
+        // A ping answered behind m2 shows the broker read m2 and handed it to the session (a connection handles its
+        // packets in order) before the connection is cut.
+        await comesBack.SendAsync(MqttPingReqPacket.Instance);
+        await comesBack.ExpectAsync<MqttPingRespPacket>();
         comesBack.Abort();
         await comesBack.DisposeAsync();
         var (back, backAck) = await RawMqttClient.ConnectAsync(cluster.MqttPorts[via - 1], ClientVersion.V311, comesBackId,

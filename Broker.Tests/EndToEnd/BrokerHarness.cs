@@ -131,23 +131,26 @@ public sealed class MessageCollector
     }
 
     /// <summary>Waits until at least <paramref name="count"/> messages arrived; fails the test after the timeout.</summary>
-    public async Task<IReadOnlyList<MqttApplicationMessage>> WaitForAsync(int count, TimeSpan? timeout = null)
+    public Task<IReadOnlyList<MqttApplicationMessage>> WaitForAsync(int count, TimeSpan? timeout = null) =>
+        WaitUntilAsync(messages => messages.Count >= count, timeout, () => $"Expected {count} messages, got {Messages.Count}");
+
+    /// <summary>Waits until the messages so far satisfy <paramref name="done"/> (checked on each arrival); fails the test after the timeout.</summary>
+    public async Task<IReadOnlyList<MqttApplicationMessage>> WaitUntilAsync(
+        Func<IReadOnlyList<MqttApplicationMessage>, bool> done, TimeSpan? timeout = null, Func<string>? describe = null)
     {
         var deadline = DateTime.UtcNow + (timeout ?? TimeSpan.FromSeconds(10));
         while (true)
         {
-            lock (_messages)
+            var messages = Messages;
+            if (done(messages))
             {
-                if (_messages.Count >= count)
-                {
-                    return _messages.ToList();
-                }
+                return messages;
             }
 
             var left = deadline - DateTime.UtcNow;
             if (left <= TimeSpan.Zero)
             {
-                throw new TimeoutException($"Expected {count} messages, got {Messages.Count}");
+                throw new TimeoutException(describe?.Invoke() ?? $"the awaited messages did not arrive; got {messages.Count}");
             }
 
             await _signal.WaitAsync(left);

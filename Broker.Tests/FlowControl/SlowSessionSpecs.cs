@@ -70,12 +70,7 @@ public sealed class SlowSessionSpecs : IDisposable
 
         // The storage is back: the publisher is acknowledged again, and the persistent subscriber gets what it stored.
         Assert.Equal(MqttClientPublishReasonCode.Success, (await PublishAsync(publisher, "after", MqttQualityOfServiceLevel.AtLeastOnce)).ReasonCode);
-        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(20);
-        while (!E2E.Texts(monitored.Messages).Contains("after") && DateTime.UtcNow < deadline)
-        {
-            await Task.Delay(50);
-        }
-
+        await monitored.WaitUntilAsync(messages => E2E.Texts(messages).Contains("after"), TimeSpan.FromSeconds(20));
         Assert.Contains("after", E2E.Texts(monitored.Messages));
         await received.WaitForAsync(5);
         Assert.Equal(["after", "before", "during", "during-311", "during-qos2"], E2E.Texts(received.Messages).Distinct().Order());
