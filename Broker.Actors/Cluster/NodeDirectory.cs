@@ -79,6 +79,16 @@ public sealed class NodeDirectory
     /// <summary>When (Environment.TickCount64) the last node was downed or removed; 0 while none was.</summary>
     public long LastLeftAtMs => Volatile.Read(ref _lastLeftAtMs);
 
+    private int _unreachable;
+
+    /// <summary>
+    /// True while this node's failure detector finds another member unreachable: kept from cluster events by
+    /// <see cref="NodeDirectoryActor"/>, so that a publish asks it for the price of a field read.
+    /// </summary>
+    public bool AnyUnreachable => Volatile.Read(ref _unreachable) > 0;
+
+    internal void Unreachable(int count) => Volatile.Write(ref _unreachable, count);
+
     /// <summary>
     /// How long after a node was downed the shards it hosted can be reached again (down-removal-margin plus a second
     /// for removal and the regions' hand-over); see <see cref="Sessions.RouteRetry"/>.
@@ -125,6 +135,7 @@ public sealed class NodeDirectoryActor : UntypedActor
     private readonly NodeDirectory _directory;
     private readonly IActorRef _wildcardIndex;
     private readonly Akka.Cluster.Cluster _cluster = Akka.Cluster.Cluster.Get(Context.System);
+    private readonly HashSet<UniqueAddress> _unreachable = new();
 
     public NodeDirectoryActor(NodeDirectory directory, IActorRef wildcardIndex)
     {
@@ -137,7 +148,8 @@ public sealed class NodeDirectoryActor : UntypedActor
 
     protected override void PreStart() =>
         _cluster.Subscribe(Self, ClusterEvent.SubscriptionInitialStateMode.InitialStateAsEvents, typeof(ClusterEvent.MemberUp),
-            typeof(ClusterEvent.MemberRemoved), typeof(ClusterEvent.MemberDowned));
+            typeof(ClusterEvent.MemberRemoved), typeof(ClusterEvent.MemberDowned), typeof(ClusterEvent.UnreachableMember),
+            typeof(ClusterEvent.ReachableMember));
 
     protected override void PostStop() => _cluster.Unsubscribe(Self);
 
@@ -149,11 +161,27 @@ public sealed class NodeDirectoryActor : UntypedActor
                 _directory.Up(up.Member.UniqueAddress);
                 break;
             case ClusterEvent.MemberRemoved removed:
+                Reachability(removed.Member, unreachable: false);
                 Gone(removed.Member);
+                break;
+            case ClusterEvent.UnreachableMember unreachable:
+                Reachability(unreachable.Member, unreachable: true);
+                break;
+            case ClusterEvent.ReachableMember reachable:
+                Reachability(reachable.Member, unreachable: false);
                 break;
             case ClusterEvent.MemberDowned downed:
                 Gone(downed.Member);
                 break;
+        }
+    }
+
+    /// <summary>The members this node finds unreachable, as the cluster's own view counts them (until reachable or removed).</summary>
+    private void Reachability(Member member, bool unreachable)
+    {
+        if (unreachable ? _unreachable.Add(member.UniqueAddress) : _unreachable.Remove(member.UniqueAddress))
+        {
+            _directory.Unreachable(_unreachable.Count);
         }
     }
 

@@ -9,7 +9,7 @@ namespace Broker.Routing;
 /// <see cref="NodeDeliver"/> listing them, so a publish crosses the network once per node that has recipients, with
 /// its payload once. A recipient on a node that has left goes through the session region, whose entity confirms or
 /// drops it (the live session ended with its node), and the node is noted in <see cref="LeftNodes"/> so that its
-/// routes can be dropped. A node's route (<see cref="SubscriberKey.NodeRoute"/>) travels as a recipient with no client
+/// routes can be dropped. A node's route (a <see cref="SubscriberKey"/> with no client id) travels as a recipient with no client
 /// id, which the node's session host expands to its local subscribers. One per topic entity; the lists are reused.
 /// </summary>
 public sealed class DeliveryDispatch

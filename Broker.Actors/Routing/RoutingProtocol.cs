@@ -143,18 +143,12 @@ public sealed record TopicWoken(string Topic) : Persistence.Serialization.IBroke
 /// SessionHost): deliveries go to that node's session host in one <see cref="NodeDeliver"/> per node, and
 /// <see cref="Incarnation"/> tells that session from an earlier or later one of the same client id on the same node.
 /// <para>
-/// A key with an empty <see cref="ClientId"/> (<see cref="NodeRoute"/>) is a node's route: every live session of that
+/// A key with an empty <see cref="ClientId"/> and no share group is a node's route: every live session of that
 /// node subscribed to the topic, which the node's session host knows (Sessions/LocalRouteTable.cs). A topic entity
 /// stores one per node and topic, not one per clean session, and sends the node one delivery for all of them.
 /// </para>
 /// </summary>
-public readonly record struct SubscriberKey(string ClientId, string? ShareGroup, string? Node = null, long Incarnation = 0)
-{
-    /// <summary>The route of <paramref name="node"/>'s live sessions to a topic.</summary>
-    public static SubscriberKey NodeRoute(string node) => new(string.Empty, null, node);
-
-    public bool IsNodeRoute => ClientId.Length == 0;
-}
+public readonly record struct SubscriberKey(string ClientId, string? ShareGroup, string? Node = null, long Incarnation = 0);
 
 /// <summary>
 /// One recipient of a <see cref="NodeDeliver"/>: a live session on the receiving node, or, with an empty

@@ -168,7 +168,7 @@ public sealed partial class ClientConnectionActor
         }
     }
 
-    private bool AnyNodeUnreachable => Akka.Cluster.Cluster.Get(Context.System).State.Unreachable.Count > 0;
+    private bool AnyNodeUnreachable => _context.Nodes.AnyUnreachable;
 
     /// <summary>QoS 1 publishes that may have been lost with a node that left: routed again (see <see cref="RouteRetry"/>).</summary>
     private void RouteAgainAfterNodeLeft()

@@ -5,7 +5,7 @@ namespace Broker.Sessions;
 /// <summary>
 /// The exact-topic subscriptions of one node's live sessions (clean sessions beside their connections), kept by the
 /// node's <see cref="SessionHost"/> in memory. A topic entity knows only that this node has subscribers to its topic
-/// (one route per node and topic, <see cref="Routing.SubscriberKey.NodeRoute"/>): it sends the node one delivery, and
+/// (one route per node and topic, a <see cref="Routing.SubscriberKey"/> with no client id): it sends the node one delivery, and
 /// the host hands it to every local subscriber found here. So a clean session that subscribes or leaves writes
 /// nothing: the node's route is stored once, when the node's first subscriber to the topic arrives, and stays for a
 /// while after its last one left (<paramref name="lingerMs"/>), so that devices reconnecting after a network outage find
@@ -16,17 +16,21 @@ public sealed class LocalRouteTable<TWaiter>(long lingerMs, long ensureRetryMs)
 {
     private readonly Dictionary<string, Topic> _topics = new(StringComparer.Ordinal);
     private readonly Dictionary<(string ClientId, long Incarnation), List<string>> _bySession = new();
+    private readonly Dictionary<long, string> _ensures = new(); // the request id of each route asked for, to its topic
+    private long _nextEnsure;
 
     /// <summary>Topics that have a stored route or are waiting for one.</summary>
     public int TopicCount => _topics.Count;
 
     /// <summary>
     /// A live session subscribes to <paramref name="topic"/>. <see cref="AddOutcome.Routed"/>: the node's route is stored,
-    /// answer now; <see cref="AddOutcome.Ensure"/>: ask the topic entity to store it (and answer when it has);
+    /// answer now; <see cref="AddOutcome.Ensure"/>: ask the topic entity to store it under <paramref name="ensureId"/>
+    /// (and answer when it has);
     /// <see cref="AddOutcome.Waiting"/>: that was asked already, the waiter is answered with the others.
     /// </summary>
-    public AddOutcome Add(string topic, string clientId, long incarnation, TWaiter waiter, long nowMs)
+    public AddOutcome Add(string topic, string clientId, long incarnation, TWaiter waiter, long nowMs, out long ensureId)
     {
+        ensureId = 0;
         var session = (clientId, incarnation);
         if (!_topics.TryGetValue(topic, out var t))
         {
@@ -59,19 +63,24 @@ public sealed class LocalRouteTable<TWaiter>(long lingerMs, long ensureRetryMs)
         }
 
         t.EnsureSentAtMs = Math.Max(1, nowMs);
+        ensureId = NewEnsure(topic, t);
         return AddOutcome.Ensure;
     }
 
-    /// <summary>The topic entity stored this node's route: every waiter is answered.</summary>
-    public List<TWaiter>? Stored(string topic)
+    /// <summary>
+    /// The topic entity stored this node's route, asked for under <paramref name="ensureId"/>: every waiter is
+    /// answered. Null for an answer to a request asked again since under another id.
+    /// </summary>
+    public List<TWaiter>? Stored(long ensureId)
     {
-        if (!_topics.TryGetValue(topic, out var t) || t.EnsureSentAtMs == 0)
+        if (!_ensures.Remove(ensureId, out var topic) || !_topics.TryGetValue(topic, out var t))
         {
-            return null; // an answer for an ensure that was given up since
+            return null;
         }
 
         t.Routed = true;
         t.EnsureSentAtMs = 0;
+        t.EnsureId = 0;
         var waiters = t.Waiters;
         t.Waiters = null;
         if (t.Subscribers.Count == 0)
@@ -148,7 +157,7 @@ public sealed class LocalRouteTable<TWaiter>(long lingerMs, long ensureRetryMs)
     /// entities); ensures unanswered for longer than the retry interval are asked again (the entity's node may have
     /// failed with the request).
     /// </summary>
-    public void Sweep(long nowMs, List<string> drop, List<string> ensureAgain)
+    public void Sweep(long nowMs, List<string> drop, List<(string Topic, long EnsureId)> ensureAgain)
     {
         List<string>? forget = null;
         foreach (var (topic, t) in _topics)
@@ -158,7 +167,8 @@ public sealed class LocalRouteTable<TWaiter>(long lingerMs, long ensureRetryMs)
                 if (nowMs - t.EnsureSentAtMs >= ensureRetryMs)
                 {
                     t.EnsureSentAtMs = Math.Max(1, nowMs);
-                    ensureAgain.Add(topic);
+                    _ensures.Remove(t.EnsureId);
+                    ensureAgain.Add((topic, NewEnsure(topic, t)));
                 }
 
                 continue;
@@ -189,6 +199,13 @@ public sealed class LocalRouteTable<TWaiter>(long lingerMs, long ensureRetryMs)
             _topics.Remove(topic);
             drop.Add(topic);
         }
+    }
+
+    private long NewEnsure(string topic, Topic t)
+    {
+        t.EnsureId = ++_nextEnsure;
+        _ensures[t.EnsureId] = topic;
+        return t.EnsureId;
     }
 
     private void RemoveSubscriber(string topic, (string, long) session, long nowMs)
@@ -240,6 +257,9 @@ public sealed class LocalRouteTable<TWaiter>(long lingerMs, long ensureRetryMs)
 
         /// <summary>When the route was last asked for while not yet stored; 0 when none is awaited.</summary>
         public long EnsureSentAtMs { get; set; }
+
+        /// <summary>The id the awaited route was last asked for under.</summary>
+        public long EnsureId { get; set; }
 
         /// <summary>When the last subscriber left a stored route (1: at the next sweep); 0 while it has subscribers.</summary>
         public long EmptiedAtMs { get; set; }

@@ -181,7 +181,7 @@ public sealed partial class SessionEntity
         var holdMs = (long)(_context.Options.PublisherHoldSeconds * 1000);
         if (_inboundAcks.Count == 0
             || !UnconfirmedBound.Applies(_version == MqttProtocolVersion.V500, _context.Options.Sessions.Policy,
-                Akka.Cluster.Cluster.Get(Context.System).State.Unreachable.Count > 0, nodes.LastLeftAtMs,
+                AnyNodeUnreachable, nodes.LastLeftAtMs,
                 (long)nodes.ShardsMovedAfter.TotalMilliseconds, holdMs, now)
             || _inboundAcks.RemoveUnconfirmed(now, holdMs) is not { } unconfirmed)
         {

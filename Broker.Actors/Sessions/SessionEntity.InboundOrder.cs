@@ -39,7 +39,7 @@ public sealed partial class SessionEntity
 
     private long InboundSweepMs => (long)UnconfirmedBound.CheckEvery((long)(_context.Options.PublisherHoldSeconds * 1000)).TotalMilliseconds;
 
-    private bool AnyNodeUnreachable => Akka.Cluster.Cluster.Get(Context.System).State.Unreachable.Count > 0;
+    private bool AnyNodeUnreachable => _context.Nodes.AnyUnreachable;
 
     /// <summary><paramref name="packetId"/> no longer blocks: route what was held behind it, in order, once nothing does (see <see cref="InboundRouteOrder{T}"/>).</summary>
     private void RouteHeld(ushort packetId)

@@ -30,13 +30,11 @@ public sealed class SessionHost : UntypedActor
     private readonly Dictionary<string, IActorRef> _latest = new(StringComparer.Ordinal);
     private readonly LocalRouteTable<(IActorRef Session, long RequestId)> _routes = new(
         (long)RouteLinger.TotalMilliseconds, (long)EnsureRetry.TotalMilliseconds);
-    private readonly Dictionary<long, string> _ensures = new();
     private readonly List<NodeRecipient> _recipients = new();
     private readonly List<(IActorRef To, Deliver Deliver)> _sends = new();
     private readonly List<string> _dropped = new();
-    private readonly List<string> _ensureAgain = new();
+    private readonly List<(string Topic, long EnsureId)> _ensureAgain = new();
     private ICancelable? _sweep;
-    private long _nextEnsure;
 
     /// <summary>How long this node's route to a topic stays after its last local subscriber left (devices come back).</summary>
     public static readonly TimeSpan RouteLinger = TimeSpan.FromSeconds(60);
@@ -118,26 +116,24 @@ public sealed class SessionHost : UntypedActor
     /// </summary>
     private void HandleNodeDeliver(NodeDeliver nd)
     {
-        var recipients = _recipients;
-        recipients.Clear();
-        var viaRoute = false;
-        foreach (var r in nd.Recipients)
-        {
-            if (r.ClientId.Length == 0)
-            {
-                viaRoute = true;
-            }
-            else
-            {
-                recipients.Add(r);
-            }
-        }
-
+        // Most deliveries name their recipients only; one with the node's route is expanded into a list of this host's.
+        IReadOnlyList<NodeRecipient> recipients = nd.Recipients;
         var explicitCount = recipients.Count;
         var extra = 0; // confirmations beyond those the topic entity counted
-        if (viaRoute)
+        if (NamesRoute(recipients))
         {
-            var added = _routes.AddSubscribers(nd.Message.Topic, recipients, explicitCount);
+            var expanded = _recipients;
+            expanded.Clear();
+            foreach (var r in nd.Recipients)
+            {
+                if (r.ClientId.Length != 0)
+                {
+                    expanded.Add(r);
+                }
+            }
+
+            explicitCount = expanded.Count;
+            var added = _routes.AddSubscribers(nd.Message.Topic, expanded, explicitCount);
             if (added < 0)
             {
                 // A route this host does not hold (it gave it up a moment ago): the topic entity drops it.
@@ -146,8 +142,12 @@ public sealed class SessionHost : UntypedActor
             }
 
             extra = added - 1;
+            recipients = expanded;
         }
 
+        // An answer that raises the count must reach the publisher before any subscriber's own confirmation: then the
+        // deliveries wait until it is sent.
+        var deferSends = extra > 0 && nd.AckTo is not null;
         var confirmHere = nd.AckTo is not null && nd.Message.QoS != Protocol.MqttQoS.AtMostOnce;
         var confirmed = 0;
         var refused = 0;
@@ -169,9 +169,10 @@ public sealed class SessionHost : UntypedActor
             var ackTo = here ? null : nd.AckTo;
             var deliver = new Deliver(recipient.ClientId, nd.Message, recipient.SharedFilter, nd.RetainedForFilter, ackTo, nd.AckId,
                 nd.Origin, nd.PayloadId) { ConfirmedByHost = here };
+            IActorRef to;
             if (found)
             {
-                sends.Add((live.Session, deliver));
+                to = live.Session;
                 confirmed += here ? 1 : 0;
             }
             else if (nd.FromEntity || i >= explicitCount)
@@ -180,10 +181,20 @@ public sealed class SessionHost : UntypedActor
                 // ending): a clean session ends with its connection, and what was on its way to it is dropped
                 // (confirmed, so no publisher waits for it).
                 confirmed += deliver.AckTo is not null ? 1 : 0;
+                continue;
             }
             else
             {
-                sends.Add((_context.SessionRegion, deliver));
+                to = _context.SessionRegion;
+            }
+
+            if (deferSends)
+            {
+                sends.Add((to, deliver));
+            }
+            else
+            {
+                to.Tell(deliver);
             }
         }
 
@@ -215,31 +226,40 @@ public sealed class SessionHost : UntypedActor
         sends.Clear();
     }
 
+    private static bool NamesRoute(IReadOnlyList<NodeRecipient> recipients)
+    {
+        for (var i = 0; i < recipients.Count; i++)
+        {
+            if (recipients[i].ClientId.Length == 0)
+            {
+                return true;
+            }
+        }
+
+        return false;
+    }
+
     private void HandleAddRoute(AddLocalRoute add)
     {
         var waiter = (Sender, add.RequestId);
-        switch (_routes.Add(add.Topic, add.ClientId, add.Incarnation, waiter, Environment.TickCount64))
+        switch (_routes.Add(add.Topic, add.ClientId, add.Incarnation, waiter, Environment.TickCount64, out var ensureId))
         {
             case LocalRouteTable<(IActorRef, long)>.AddOutcome.Routed:
                 Sender.Tell(new TopicSubscribed(add.RequestId));
                 break;
             case LocalRouteTable<(IActorRef, long)>.AddOutcome.Ensure:
-                EnsureRoute(add.Topic);
+                EnsureRoute(add.Topic, ensureId);
                 break;
         }
     }
 
     /// <summary>Asks the topic's entity to store this node's route; its answer comes back as a <see cref="TopicSubscribed"/>.</summary>
-    private void EnsureRoute(string topic)
-    {
-        var requestId = ++_nextEnsure;
-        _ensures[requestId] = topic;
-        _context.TopicRegion.Tell(new SubscribeTopic(topic, string.Empty, null, requestId, _context.Nodes.Self));
-    }
+    private void EnsureRoute(string topic, long ensureId) =>
+        _context.TopicRegion.Tell(new SubscribeTopic(topic, string.Empty, null, ensureId, _context.Nodes.Self));
 
     private void RouteStored(TopicSubscribed stored)
     {
-        if (!_ensures.Remove(stored.RequestId, out var topic) || _routes.Stored(topic) is not { } waiters)
+        if (_routes.Stored(stored.RequestId) is not { } waiters)
         {
             return;
         }
@@ -260,14 +280,9 @@ public sealed class SessionHost : UntypedActor
             _context.TopicRegion.Tell(new UnsubscribeTopic(topic, string.Empty, null, _context.Nodes.Self));
         }
 
-        foreach (var topic in _ensureAgain)
+        foreach (var (topic, ensureId) in _ensureAgain)
         {
-            EnsureRoute(topic);
-        }
-
-        if (_ensures.Count > 4 * (_routes.TopicCount + 16))
-        {
-            _ensures.Clear(); // answers that never came (their requests were asked again under new ids)
+            EnsureRoute(topic, ensureId);
         }
     }
 
