@@ -10,8 +10,9 @@ namespace Broker.Sessions;
 
 /// <summary>
 /// Authentication at CONNECT (MQTT-3.1.4-2 / MQTT-v5.0 3.1.4: the server may refuse a client that fails it).
-/// The authenticator runs off this actor's thread and answers with <see cref="AuthDecided"/>; the packets a client
-/// sends behind its CONNECT wait in the stash. A refusal is answered at once the first time, later ones from the
+/// An authenticator that must wait (an HTTP service) runs off this actor's thread and answers with
+/// <see cref="AuthDecided"/>, and the packets a client sends behind its CONNECT wait in the stash; one that decides at
+/// once (the password file, anonymous clients) is answered in the same turn. A refusal is answered at once the first time, later ones from the
 /// same address after a growing, bounded delay (<see cref="AuthFailureThrottle"/>) held by a timer, not a blocked thread.
 /// <code>
 ///   AwaitingConnect ──CONNECT──► Authenticating ──allowed──► Attaching ...
@@ -26,10 +27,19 @@ public sealed partial class ClientConnectionActor
     private void Authenticate(MqttConnectPacket connect)
     {
         var request = new AuthRequest(_clientId, connect.Username, connect.Password, _channel.RemoteAddress, ClientCertificateName());
+        var decision = _context.Security.Authenticator.AuthenticateAsync(request, CancellationToken.None);
+        if (decision.IsCompletedSuccessfully)
+        {
+            // Decided without waiting (the password file, anonymous clients): no round trip through the mailbox. What
+            // may still wait (a refusal's delay, the will's ACL answer) waits in Authenticating as before.
+            Become(Authenticating);
+            HandleAuthDecided(new AuthDecided(decision.Result, null));
+            return;
+        }
+
         Timers.StartSingleTimer(AttachTimeout.Instance, AttachTimeout.Instance, AuthenticateTimeout);
         Become(Authenticating);
-        _context.Security.Authenticator.AuthenticateAsync(request, CancellationToken.None)
-            .PipeTo(Self, success: r => new AuthDecided(r, null), failure: e => new AuthDecided(null, e));
+        decision.PipeTo(Self, success: r => new AuthDecided(r, null), failure: e => new AuthDecided(null, e));
     }
 
     private void Authenticating(object message)
