@@ -189,7 +189,8 @@ public sealed class BrokerServer : IAsyncDisposable
             Persistence.StoredEntityDirectory.Props("session-", context.SessionShardOf, janitor), "session-directory");
         context.TopicDirectory = System.ActorOf(
             Persistence.StoredEntityDirectory.Props("topic-", context.TopicShardOf, janitor), "topic-directory");
-        context.ClientRegistry = System.ActorOf(Operations.ClientRegistryActor.Props(context.Metrics), Operations.ClientRegistryActor.Name);
+        context.Clients.NodeAddress = Akka.Cluster.Cluster.Get(System).SelfAddress.ToString();
+        context.ClientRegistry = System.ActorOf(Operations.ClientRegistryActor.Props(context.Clients, context.Metrics), Operations.ClientRegistryActor.Name);
         context.Links.Start(System.ActorOf(NodeLinkActor.Props(context.Links), NodeLinkActor.Name));
         context.Nodes.Start(System, System.ActorOf(SessionHost.Props(context), SessionHost.Name));
         System.ActorOf(NodeDirectoryActor.Props(context.Nodes, context.WildcardIndexActor), NodeDirectoryActor.Name);

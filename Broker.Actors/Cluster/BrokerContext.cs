@@ -95,6 +95,9 @@ public sealed class BrokerContext
     /// <summary>This node's <see cref="Operations.ClientRegistryActor"/> (connected clients, for the management API).</summary>
     public IActorRef ClientRegistry { get; internal set; } = ActorRefs.Nobody;
 
+    /// <summary>The clients connected to this node (connections enter and leave it themselves).</summary>
+    public Operations.ClientDirectory Clients { get; } = new();
+
     /// <summary>
     /// One logger shared by every connection actor of the node, and one by every session entity: a logger per
     /// actor (Context.GetLogger) costs each idle client two adapters and their source strings. The log class (the

@@ -8,7 +8,7 @@ public interface IOperationsMessage
 {
 }
 
-/// <summary>One connected client as its node's <see cref="ClientRegistryActor"/> knows it.</summary>
+/// <summary>One connected client as its node's <see cref="ClientDirectory"/> knows it.</summary>
 public sealed record ClientInfo(
     string ClientId,
     string Node,
@@ -75,9 +75,6 @@ public sealed record SessionInfo(
     int Queued,
     int Inflight,
     string Node) : IOperationsMessage;
-
-/// <summary>Connection to its node's registry (local only): this client is now connected here.</summary>
-public sealed record ClientOnline(ClientInfo Info, IActorRef Connection);
 
 /// <summary>Registry to connection (local only): close with v5 reason 0x98 Administrative action.</summary>
 public sealed record AdministrativeDisconnect

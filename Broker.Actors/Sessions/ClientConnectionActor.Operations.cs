@@ -22,11 +22,10 @@ public sealed partial class ClientConnectionActor
 
         _attachedOnce = true;
         _context.Metrics.Connected();
-        var node = Akka.Cluster.Cluster.Get(Context.System).SelfAddress.ToString();
-        _context.ClientRegistry.Tell(new ClientOnline(
-            new ClientInfo(_clientId, node, _remote, VersionName(_version), DateTimeOffset.UtcNow, _connect!.CleanStart,
+        _context.Clients.Online(
+            new ClientInfo(_clientId, _context.Clients.NodeAddress, _remote, VersionName(_version), DateTimeOffset.UtcNow, _connect!.CleanStart,
                 _grantedExpiry, _keepAliveSeconds),
-            Self));
+            Self);
     }
 
     /// <summary>Remembers the first reason this connection is ending for; counted when the actor stops.</summary>
@@ -46,6 +45,7 @@ public sealed partial class ClientConnectionActor
         if (_attachedOnce)
         {
             _context.Metrics.Disconnected(_endReason ?? DisconnectReason.ConnectionLost);
+            _context.Clients.Offline(_clientId, Self);
         }
     }
 

@@ -119,6 +119,66 @@ public sealed class ManagementApiSpecs
         Assert.Equal(HttpStatusCode.NotFound, unknownKick.StatusCode);
     }
 
+    [Fact]
+    public async Task A_client_taken_over_on_the_same_node_is_listed_once_with_its_new_connection_and_leaves_when_it_goes()
+    {
+        await using var ops = await OperationsHarness.StartAsync();
+        var first = ops.Broker.NewClient();
+        var firstClosed = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        first.DisconnectedAsync += _ =>
+        {
+            firstClosed.TrySetResult();
+            return Task.CompletedTask;
+        };
+        await first.ConnectAsync(ops.Broker.Options(MqttProtocolVersion.V500, "api-twice").Build());
+        var firstAddress = await RemoteAddressAsync(ops, "api-twice");
+
+        var second = await ops.Broker.ConnectAsync(MqttProtocolVersion.V311, "api-twice");
+        await firstClosed.Task.WaitAsync(TimeSpan.FromSeconds(10)); // the old connection was closed (0x8E)
+
+        // The old connection's end removes nothing of the new one's entry.
+        string? listed = null;
+        var deadline = DateTime.UtcNow.AddSeconds(10);
+        while (DateTime.UtcNow < deadline)
+        {
+            using var list = await GetJsonAsync(ops, "/api/clients");
+            var clients = list.RootElement.GetProperty("clients").EnumerateArray().ToList();
+            Assert.Single(clients);
+            if (clients[0].GetProperty("protocolVersion").GetString() == "3.1.1")
+            {
+                listed = clients[0].GetProperty("remoteAddress").GetString();
+                break;
+            }
+
+            await Task.Delay(50);
+        }
+
+        Assert.NotNull(listed);
+        Assert.NotEqual(firstAddress, listed);
+
+        await second.DisconnectAsync();
+        deadline = DateTime.UtcNow.AddSeconds(10);
+        while (true)
+        {
+            using var gone = await ops.Client.SendAsync(ops.Authorized(HttpMethod.Get, "/api/clients"));
+            using var doc = await JsonDocument.ParseAsync(await gone.Content.ReadAsStreamAsync());
+            if (doc.RootElement.GetProperty("clients").GetArrayLength() == 0)
+            {
+                break;
+            }
+
+            Assert.True(DateTime.UtcNow < deadline, "the disconnected client is still listed");
+            await Task.Delay(50);
+        }
+    }
+
+    private static async Task<string> RemoteAddressAsync(OperationsHarness ops, string clientId)
+    {
+        using var list = await GetJsonAsync(ops, "/api/clients");
+        return list.RootElement.GetProperty("clients").EnumerateArray()
+            .Single(c => c.GetProperty("clientId").GetString() == clientId).GetProperty("remoteAddress").GetString()!;
+    }
+
     internal static async Task<JsonDocument> GetJsonAsync(OperationsHarness ops, string path) =>
         await GetJsonAsync(ops.Client, ops.Authorized(HttpMethod.Get, path));
 
