@@ -93,7 +93,7 @@ public sealed class EntityJournal : ReceivePersistentActor
     public override Recovery Recovery => _recover ? Recovery.Default : Recovery.None;
 
     public static Props Props(string persistenceId, IActorRef entity, BrokerContext context, bool recover) =>
-        Akka.Actor.Props.Create(() => new EntityJournal(persistenceId, entity, context, recover));
+        FactoryProps.Of(() => new EntityJournal(persistenceId, entity, context, recover));
 
     protected override void OnPersistFailure(Exception cause, object @event, long sequenceNr)
     {

@@ -68,7 +68,7 @@ public sealed partial class TopicEntity : UntypedActor, IWithUnboundedStash
     public IStash Stash { get; set; } = null!;
 
     public static Props Props(string topic, BrokerContext context) =>
-        Akka.Actor.Props.Create(() => new TopicEntity(topic, context))
+        FactoryProps.Of(() => new TopicEntity(topic, context))
             .WithMailbox(LeanMailbox.ConfigPath);
 
     private void Recovering(object message)

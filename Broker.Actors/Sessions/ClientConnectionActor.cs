@@ -60,7 +60,7 @@ public sealed partial class ClientConnectionActor : UntypedActor, IWithUnbounded
     private ref ActorTimers Timers => ref _timers;
 
     public static Props Props(IChannel channel, MqttCodecState codec, BrokerContext context) =>
-        Akka.Actor.Props.Create(() => new ClientConnectionActor(channel, codec, context))
+        FactoryProps.Of(() => new ClientConnectionActor(channel, codec, context))
             .WithMailbox(LeanMailbox.ConfigPath);
 
     private bool IsV5 => _version == MqttProtocolVersion.V500;

@@ -34,7 +34,7 @@ public sealed partial class SessionEntity
     private Delegation? _delegate; // entity: the live session this client id's session runs as
 
     public static Props LiveProps(string clientId, Cluster.BrokerContext context, long incarnation, IActorRef owner, LiveQueueGauge gauge) =>
-        Akka.Actor.Props.Create(() => new SessionEntity(clientId, context, incarnation, owner, gauge))
+        Cluster.FactoryProps.Of(() => new SessionEntity(clientId, context, incarnation, owner, gauge))
             .WithMailbox(Cluster.LeanMailbox.ConfigPath);
 
     /// <summary>The node routes name for this session: this node for a live session, none for an entity.</summary>

@@ -131,7 +131,7 @@ public sealed partial class SessionEntity : UntypedActor, IWithUnboundedStash
     private ref ActorTimers Timers => ref _timers;
 
     public static Props Props(string clientId, BrokerContext context) =>
-        Akka.Actor.Props.Create(() => new SessionEntity(clientId, context))
+        FactoryProps.Of(() => new SessionEntity(clientId, context))
             .WithMailbox(LeanMailbox.ConfigPath);
 
     private bool Connected => _connection is not null;
