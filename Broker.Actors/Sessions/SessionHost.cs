@@ -54,6 +54,18 @@ public sealed class SessionHost : UntypedActor
 
     protected override void PostStop() => _sweep?.Cancel();
 
+    /// <summary>
+    /// The live sessions are this host's children: it learns that one ended from its supervision, in its own turn,
+    /// instead of watching each (a watch and a Terminated message per connecting client).
+    /// </summary>
+    protected override SupervisorStrategy SupervisorStrategy() => new ChildrenEnd(Ended);
+
+    private sealed class ChildrenEnd(Action<IActorRef> ended) : OneForOneStrategy(DefaultDecider)
+    {
+        public override void HandleChildTerminated(IActorContext actorContext, IActorRef child, IEnumerable<IInternalActorRef> children) =>
+            ended(child);
+    }
+
     private sealed class SweepRoutesTick
     {
         public static readonly SweepRoutesTick Instance = new();
@@ -89,9 +101,6 @@ public sealed class SessionHost : UntypedActor
                 break;
             case Operations.GetSessionInfo info:
                 _context.SessionRegion.Forward(info);
-                break;
-            case Terminated t:
-                Ended(t.ActorRef);
                 break;
             default:
                 Unhandled(message);
@@ -292,7 +301,6 @@ public sealed class SessionHost : UntypedActor
         var gauge = new LiveQueueGauge(_context.Options.Sessions.MaxQueuedMessages, _context.Options.Sessions.MaxQueuedBytes);
         var session = Context.ActorOf(SessionEntity.LiveProps(clientId, _context, start.Incarnation, Sender, gauge),
             "s" + start.Incarnation.ToString(System.Globalization.CultureInfo.InvariantCulture));
-        Context.Watch(session);
         _live[(clientId, start.Incarnation)] = (session, gauge);
         _byRef[session] = (clientId, start.Incarnation);
         _latest[clientId] = session;
