@@ -5,8 +5,9 @@
 #   loadtests/compare-connections.sh [rounds]          (default 3)
 # Environment: CONNECTIONS (clean connections held open, default 19000: the open-file limit here is 20,000),
 # RESUMES (persistent sessions created, then resumed and measured, default 2000; 0 skips), INFLIGHT (connects in
-# flight at once, default 100), ONLY ("clean", "resume", "resume-passivated", "storm", "latency", "latency50k"; default
-# "clean resume resume-passivated storm"), BROKER_DLL (another
+# flight at once, default 100), ONLY ("clean", "clean-warm", "resume", "resume-passivated", "storm", "latency",
+# "latency50k"; default "clean resume resume-passivated storm"; "clean-warm" measures the clean pass on a broker that
+# has already taken and dropped one such pass, the steady state after start-up), BROKER_DLL (another
 # build's Broker.Node.dll as this broker), STORM (reconnect-storm arguments, default "--max-connections 5000
 # --backoff 2s"). The memory figures are read after a full GC of the broker (dotnet-gcdump, installed on first use;
 # the dumps stay in the report folders). Reports land in loadtests/reports/connections-<time>/.
@@ -71,8 +72,11 @@ trap 'stop_broker' EXIT
 # (it passivates after 30 s by default); "resume-passivated": this broker passivates offline sessions after 1 s and
 # the sessions stay away 5 s, so each resume recovers its session from storage (Mosquitto keeps every session in memory).
 declare -A broker_flags=([resume-passivated]="--Sessions:PassivateAfterSeconds=1")
+# A pass that each broker (this one and Mosquitto alike) takes first, unmeasured, on the same process.
+declare -A warmup_args=([clean-warm]="connect-rate --max-connections $connections --clients $inflight --hold 1s --warmup 0s --timeout 600s")
 scenarios=(
   "clean|connect-rate --max-connections $connections --clients $inflight --hold 3s --warmup 0s --timeout 600s"
+  "clean-warm|connect-rate --max-connections $connections --clients $inflight --hold 3s --warmup 0s --timeout 600s"
   "resume|connect-rate --persistent --max-connections $resumes --clients $inflight --hold 1s --warmup 0s --timeout 600s"
   "resume-passivated|connect-rate --persistent --away 5s --max-connections $resumes --clients $inflight --hold 1s --warmup 0s --timeout 600s"
   "storm|reconnect-storm $storm --warmup 0s --timeout 600s"
@@ -88,6 +92,11 @@ for round in $(seq "$rounds"); do
     for b in broker mosquitto; do
       # shellcheck disable=SC2086
       start_broker "$b" "$out/$b-$name-r$round-run" ${broker_flags[$name]:-}
+      if [ -n "${warmup_args[$name]:-}" ]; then
+        # shellcheck disable=SC2086
+        timeout 900 "${runner[@]}" ${warmup_args[$name]} --targets "127.0.0.1:$port" --broker-pid "$pid" --no-live \
+          --report-dir "$out/$b-$name-r$round-warmup" >"$out/$b-$name-r$round-warmup.log" 2>&1 || true
+      fi
       # shellcheck disable=SC2086
       timeout 900 "${runner[@]}" $args --targets "127.0.0.1:$port" --broker-pid "$pid" --no-live \
         --report-dir "$out/$b-$name-r$round" >"$out/$b-$name-r$round.log" 2>&1 || true
@@ -126,6 +135,10 @@ rows = [
     ("managed heap per idle connection", "clean", "KB", lambda r: float(r["Facts"]["heap_per_connection_bytes"]) / 1024 if "heap_per_connection_bytes" in r["Facts"] else None),
     ("broker CPU per clean connect", "clean", "µs", lambda r: r["BrokerCpuMicrosPerUnit"]),
     ("generator CPU during the clean pass", "clean", "cores", lambda r: r["RunnerCores"]),
+    ("clean connections opened per second, after one such pass", "clean-warm", "connects/s", lambda r: r["Rate"]),
+    ("CONNECT to CONNACK p99, clean, after one such pass", "clean-warm", "ms", lambda r: r["LatencyP99Ms"]),
+    ("broker CPU per clean connect, after one such pass", "clean-warm", "µs", lambda r: r["BrokerCpuMicrosPerUnit"]),
+    ("generator CPU during the clean pass, after one such pass", "clean-warm", "cores", lambda r: r["RunnerCores"]),
     ("persistent sessions resumed per second", "resume", "connects/s", lambda r: r["Rate"]),
     ("broker CPU per resume", "resume", "µs", lambda r: r["BrokerCpuMicrosPerUnit"]),
     ("passivated sessions resumed per second (recovered from storage)", "resume-passivated", "connects/s", lambda r: r["Rate"]),
