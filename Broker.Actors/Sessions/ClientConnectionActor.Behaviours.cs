@@ -19,8 +19,7 @@ public sealed partial class ClientConnectionActor
         switch (message)
         {
             case SessionAttached:
-                Timers.Cancel(AttachTimeout.Instance);
-                Timers.Cancel(AttachRetry.Instance);
+                AttachAnswered();
                 _session = Sender;
                 Context.Watch(_session);
                 Become(Connected);
@@ -176,8 +175,7 @@ public sealed partial class ClientConnectionActor
             _log.Info("Client {ClientId} ({Address}): session moved; re-attaching", _clientId, _remote);
             var info = new ConnectionInfo(_version, CleanStart: false, _grantedExpiry, _connect.Will,
                 IsV5 ? _connect.ReceiveMaximum ?? ushort.MaxValue : ushort.MaxValue);
-            RequestAttach(new AttachSession(_clientId, Self, info));
-            Timers.StartSingleTimer(AttachTimeout.Instance, AttachTimeout.Instance, TimeSpan.FromSeconds(30));
+            RequestAttach(new AttachSession(_clientId, Self, info), TimeSpan.FromSeconds(30));
             Become(Reattaching);
             return;
         }

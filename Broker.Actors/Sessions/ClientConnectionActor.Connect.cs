@@ -54,22 +54,34 @@ public sealed partial class ClientConnectionActor
 
         var info = new ConnectionInfo(_version, connect.CleanStart, expiry, connect.Will,
             IsV5 ? connect.ReceiveMaximum ?? ushort.MaxValue : ushort.MaxValue);
-        RequestAttach(new AttachSession(_clientId, Self, info));
-        Timers.StartSingleTimer(AttachTimeout.Instance, AttachTimeout.Instance, TimeSpan.FromSeconds(10));
+        RequestAttach(new AttachSession(_clientId, Self, info), AttachAnswerTimeout);
         Become(Attaching);
     }
 
+    private static readonly TimeSpan AttachAnswerTimeout = TimeSpan.FromSeconds(10);
+
     /// <summary>
     /// Asks the session region for the session, and asks again every <see cref="AttachRetryInterval"/> until it
-    /// answers. While a node is dying, a region still sends to the shard's old home on that node until the node is
+    /// answers, or gives up after <paramref name="timeout"/> (<see cref="AttachTimeout"/>). Both are watched by the
+    /// node's sweep (<see cref="ConnectionSet"/>) through this connection's clock, not by timers of its own. While a node is dying, a region still sends to the shard's old home on that node until the node is
     /// removed, and such a message is lost. The session entity ignores an attach from the connection it already has
     /// (SessionEntity.HandleAttach), so a repeat that crosses the first answer changes nothing.
     /// </summary>
-    private void RequestAttach(AttachSession attach)
+    private void RequestAttach(AttachSession attach, TimeSpan timeout)
     {
         _attachRequest = attach;
         _context.SessionRegion.Tell(attach);
-        Timers.StartPeriodicTimer(AttachRetry.Instance, AttachRetry.Instance, AttachRetryInterval);
+        var now = Environment.TickCount64;
+        _clock.AttachRetryAt = now + (long)AttachRetryInterval.TotalMilliseconds;
+        _clock.AttachDeadline = now + (long)timeout.TotalMilliseconds;
+    }
+
+    /// <summary>The session answered (or the attach is given up): the sweep stops asking again and timing it.</summary>
+    private void AttachAnswered()
+    {
+        _clock.AttachDeadline = 0;
+        _clock.AttachRetryAt = 0;
+        _attachRequest = null; // answered: nothing to ask again
     }
 
     private void RetryAttach()
@@ -82,9 +94,7 @@ public sealed partial class ClientConnectionActor
 
     private void HandleAttached(SessionAttached attached)
     {
-        Timers.Cancel(AttachTimeout.Instance);
-        Timers.Cancel(AttachRetry.Instance);
-        _attachRequest = null; // answered: nothing to ask again
+        AttachAnswered();
         _session = Sender;
         Context.Watch(_session);
         var connack = ConnectRules.ConnAck(_connect!, attached.SessionPresent, _admission, _grantedExpiry, _keepAlive, _context.Options.Mqtt);

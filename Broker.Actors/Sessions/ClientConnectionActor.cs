@@ -219,12 +219,12 @@ public sealed partial class ClientConnectionActor : UntypedActor, IWithUnbounded
         public static readonly ConnectTimeout Instance = new();
     }
 
-    private sealed class AttachTimeout
+    internal sealed class AttachTimeout
     {
         public static readonly AttachTimeout Instance = new();
     }
 
-    private sealed class AttachRetry
+    internal sealed class AttachRetry
     {
         public static readonly AttachRetry Instance = new();
     }

@@ -11,7 +11,8 @@ namespace Broker.Sessions;
 /// actor that watches every subscriber: a third of the broker's CPU in a connect flood, measured
 /// (docs/benchmarks.md, "Connections"). Adding and removing here is O(1) and lock-free.</item>
 /// <item>One shared sweep, four times a second, instead of a timer per connection: it tells a connection that has
-/// not sent CONNECT by its deadline, and one silent for more than one and a half keep-alive periods
+/// not sent CONNECT by its deadline, one whose session has not answered its attach to ask again (every 2 s) or give
+/// up, and one silent for more than one and a half keep-alive periods
 /// [MQTT-3.1.2-24], to check (the actor decides: a connection whose reading the broker paused is not silent).
 /// An idle connection thus holds no timer and no scheduler registration.</item>
 /// </list>
@@ -62,6 +63,21 @@ public sealed class ConnectionSet : IDisposable
                 clock.ConnectDeadline = 0;
                 connection.Tell(ClientConnectionActor.ConnectTimeout.Instance);
             }
+            else if (Volatile.Read(ref clock.AttachDeadline) is > 0 and var attachDeadline)
+            {
+                // An attach the session has not answered yet: asked again every 2 s, given up at its deadline. A
+                // message that crosses the answer is ignored by the actor (it is attached by then).
+                if (now > attachDeadline)
+                {
+                    clock.AttachDeadline = 0;
+                    connection.Tell(ClientConnectionActor.AttachTimeout.Instance);
+                }
+                else if (Volatile.Read(ref clock.AttachRetryAt) is > 0 and var retryAt && now >= retryAt)
+                {
+                    clock.AttachRetryAt = now + 2_000;
+                    connection.Tell(ClientConnectionActor.AttachRetry.Instance);
+                }
+            }
             else if (clock.KeepAliveMs is > 0 and var keepAlive && now - Volatile.Read(ref clock.LastPacketTicks) > keepAlive * 3L / 2
                      && now >= clock.NextCheck)
             {
@@ -86,6 +102,12 @@ public sealed class ConnectionClock
 
     /// <summary>When CONNECT is due, Environment.TickCount64 (0: it came).</summary>
     public long ConnectDeadline;
+
+    /// <summary>When an unanswered attach is given up, Environment.TickCount64 (0: none pending).</summary>
+    public long AttachDeadline;
+
+    /// <summary>When an unanswered attach is asked again, Environment.TickCount64 (0: none pending).</summary>
+    public long AttachRetryAt;
 
     /// <summary>The sweep's own: not before this does it ask again.</summary>
     public long NextCheck;
