@@ -23,7 +23,8 @@ public sealed class LeanMailbox : MailboxType, IProducesMessageQueue<LeanDequeMe
     {
     }
 
-    public override IMessageQueue Create(IActorRef owner, ActorSystem system) => new LeanDequeMessageQueue();
+    public override IMessageQueue Create(IActorRef owner, ActorSystem system) =>
+        new LeanDequeMessageQueue { Loop = Transport.LoopAffinity.Creating };
 }
 
 /// <summary>The deque (stash) face of <see cref="LeanMessageQueue"/>.</summary>
@@ -32,6 +33,9 @@ public sealed class LeanDequeMessageQueue : DequeWrapperMessageQueue, IUnbounded
     public LeanDequeMessageQueue() : base(new LeanMessageQueue())
     {
     }
+
+    /// <summary>The event loop this mailbox runs on (a connection actor's, see Transport.EventLoopDispatcher); null: the pool.</summary>
+    public DotNetty.Common.Concurrency.IEventExecutor? Loop { get; init; }
 }
 
 /// <summary>

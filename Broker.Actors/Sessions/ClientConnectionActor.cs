@@ -61,7 +61,8 @@ public sealed partial class ClientConnectionActor : UntypedActor, IWithUnbounded
 
     public static Props Props(IChannel channel, MqttCodecState codec, BrokerContext context) =>
         Akka.Actor.Props.Create(() => new ClientConnectionActor(channel, codec, context))
-            .WithMailbox(LeanMailbox.ConfigPath);
+            .WithMailbox(LeanMailbox.ConfigPath)
+            .WithDispatcher(EventLoopDispatcherConfigurator.ConfigPath);
 
     private bool IsV5 => _version == MqttProtocolVersion.V500;
 

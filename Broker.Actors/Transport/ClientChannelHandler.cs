@@ -27,7 +27,17 @@ public sealed class ClientChannelHandler : ChannelHandlerAdapter
 
     public override void ChannelActive(IChannelHandlerContext ctx)
     {
-        _connection = _system.ActorOf(ClientConnectionActor.Props(ctx.Channel, _codec, _context));
+        // The actor runs on this channel's loop (EventLoopDispatcher): bound by the mailbox created right here.
+        LoopAffinity.Creating = ctx.Channel.EventLoop;
+        try
+        {
+            _connection = _system.ActorOf(ClientConnectionActor.Props(ctx.Channel, _codec, _context));
+        }
+        finally
+        {
+            LoopAffinity.Creating = null;
+        }
+
         base.ChannelActive(ctx);
     }
 

@@ -1,0 +1,81 @@
+using Akka.Configuration;
+using Akka.Dispatch;
+using Broker.Cluster;
+using DotNetty.Common.Concurrency;
+using IRunnable = Akka.Dispatch.IRunnable;
+
+namespace Broker.Transport;
+
+/// <summary>
+/// Runs a connection actor on its channel's DotNetty event loop, the thread that reads and writes its socket, instead of
+/// on the .NET thread pool. A decoded packet is then handed to the actor on the thread that decoded it (queued behind
+/// the read, no other thread woken), and what the actor writes goes to the channel in place (no task queued to the
+/// loop and no loop woken for it). Each of the two was a thread hand-off per message, and on a machine whose cores are
+/// shared each hand-off to a sleeping thread is a chance to wait for the OS to run it: the largest single part of a
+/// message's tail latency (measured hop by hop, docs/benchmarks.md "Where the tail comes from").
+/// <para>
+/// An actor is bound to a loop by its mailbox (<see cref="LeanDequeMessageQueue.Loop"/>), set when the actor is created
+/// on that loop (<see cref="LoopAffinity.Creating"/>). A mailbox without a loop, or whose loop is shutting down, runs
+/// on the thread pool like Akka's default dispatcher.
+/// </para>
+/// Configured as <see cref="ConfigPath"/> in <see cref="BrokerHocon"/>.
+/// </summary>
+public sealed class EventLoopDispatcherConfigurator : MessageDispatcherConfigurator
+{
+    public const string ConfigPath = "broker.event-loop-dispatcher";
+    private readonly EventLoopDispatcher _dispatcher;
+
+    public EventLoopDispatcherConfigurator(Config config, IDispatcherPrerequisites prerequisites) : base(config, prerequisites)
+    {
+        _dispatcher = new EventLoopDispatcher(this);
+    }
+
+    public override MessageDispatcher Dispatcher() => _dispatcher;
+}
+
+/// <summary>See <see cref="EventLoopDispatcherConfigurator"/>.</summary>
+public sealed class EventLoopDispatcher : MessageDispatcher
+{
+    private static readonly Action<object> RunMailbox = static state => ((IRunnable)state).Run();
+    private static readonly WaitCallback RunOnPool = static state => ((IRunnable)state!).Run();
+
+    public EventLoopDispatcher(MessageDispatcherConfigurator configurator) : base(configurator)
+    {
+    }
+
+    protected override void ExecuteTask(IRunnable run)
+    {
+        if (run is Mailbox { MessageQueue: LeanDequeMessageQueue { Loop: IEventExecutor loop } } && !loop.IsShuttingDown)
+        {
+            try
+            {
+                loop.Execute(RunMailbox, run);
+                return;
+            }
+            catch (DotNetty.Common.Concurrency.RejectedExecutionException)
+            {
+                // The loop began shutting down meanwhile: the pool runs it.
+            }
+        }
+
+        ThreadPool.UnsafeQueueUserWorkItem(RunOnPool, run);
+    }
+
+    protected override void Shutdown()
+    {
+    }
+}
+
+/// <summary>The event loop an actor created on this thread is bound to (see <see cref="EventLoopDispatcherConfigurator"/>).</summary>
+public static class LoopAffinity
+{
+    [ThreadStatic]
+    private static IEventExecutor? _creating;
+
+    /// <summary>Set by the channel handler around creating its connection actor, on the channel's loop.</summary>
+    public static IEventExecutor? Creating
+    {
+        get => _creating;
+        set => _creating = value;
+    }
+}
