@@ -24,7 +24,7 @@ public sealed class LeanMailbox : MailboxType, IProducesMessageQueue<LeanDequeMe
     }
 
     public override IMessageQueue Create(IActorRef owner, ActorSystem system) =>
-        new LeanDequeMessageQueue { Loop = Transport.LoopAffinity.Creating };
+        new LeanDequeMessageQueue();
 }
 
 /// <summary>The deque (stash) face of <see cref="LeanMessageQueue"/>.</summary>
@@ -35,7 +35,7 @@ public sealed class LeanDequeMessageQueue : DequeWrapperMessageQueue, IUnbounded
     }
 
     /// <summary>The event loop this mailbox runs on (a connection actor's, see Transport.EventLoopDispatcher); null: the pool.</summary>
-    public DotNetty.Common.Concurrency.IEventExecutor? Loop { get; init; }
+    public DotNetty.Common.Concurrency.IEventExecutor? Loop { get; set; }
 }
 
 /// <summary>

@@ -27,17 +27,7 @@ public sealed class ClientChannelHandler : ChannelHandlerAdapter
 
     public override void ChannelActive(IChannelHandlerContext ctx)
     {
-        // The actor runs on this channel's loop (EventLoopDispatcher): bound by the mailbox created right here.
-        LoopAffinity.Creating = ctx.Channel.EventLoop;
-        try
-        {
-            _connection = _system.ActorOf(ClientConnectionActor.Props(ctx.Channel, _codec, _context));
-        }
-        finally
-        {
-            LoopAffinity.Creating = null;
-        }
-
+        _connection = _system.ActorOf(ClientConnectionActor.Props(ctx.Channel, _codec, _context));
         base.ChannelActive(ctx);
     }
 

@@ -1,3 +1,4 @@
+using Akka.Actor;
 using Akka.Configuration;
 using Akka.Dispatch;
 using Broker.Cluster;
@@ -14,9 +15,9 @@ namespace Broker.Transport;
 /// shared each hand-off to a sleeping thread is a chance to wait for the OS to run it: the largest single part of a
 /// message's tail latency (measured hop by hop, docs/benchmarks.md "Where the tail comes from").
 /// <para>
-/// An actor is bound to a loop by its mailbox (<see cref="LeanDequeMessageQueue.Loop"/>), set when the actor is created
-/// on that loop (<see cref="LoopAffinity.Creating"/>). A mailbox without a loop, or whose loop is shutting down, runs
-/// on the thread pool like Akka's default dispatcher.
+/// An actor binds itself to its loop in its constructor (<see cref="EventLoopDispatcher.Bind"/>, which marks its mailbox);
+/// its first run (creating it) and any run of a mailbox without a loop, or whose loop is shutting down, are on the
+/// thread pool like Akka's default dispatcher.
 /// </para>
 /// Configured as <see cref="ConfigPath"/> in <see cref="BrokerHocon"/>.
 /// </summary>
@@ -43,6 +44,15 @@ public sealed class EventLoopDispatcher : MessageDispatcher
     {
     }
 
+    /// <summary>From an actor's constructor: its mailbox runs on <paramref name="loop"/> from now on.</summary>
+    public static void Bind(IActorContext context, IEventExecutor loop)
+    {
+        if (context is ActorCell { Mailbox.MessageQueue: LeanDequeMessageQueue queue })
+        {
+            queue.Loop = loop;
+        }
+    }
+
     protected override void ExecuteTask(IRunnable run)
     {
         if (run is Mailbox { MessageQueue: LeanDequeMessageQueue { Loop: IEventExecutor loop } } && !loop.IsShuttingDown)
@@ -58,24 +68,17 @@ public sealed class EventLoopDispatcher : MessageDispatcher
             }
         }
 
-        ThreadPool.UnsafeQueueUserWorkItem(RunOnPool, run);
+        if (run is IThreadPoolWorkItem item)
+        {
+            ThreadPool.UnsafeQueueUserWorkItem(item, preferLocal: false); // an Akka mailbox is one: no allocation
+        }
+        else
+        {
+            ThreadPool.UnsafeQueueUserWorkItem(RunOnPool, run);
+        }
     }
 
     protected override void Shutdown()
     {
-    }
-}
-
-/// <summary>The event loop an actor created on this thread is bound to (see <see cref="EventLoopDispatcherConfigurator"/>).</summary>
-public static class LoopAffinity
-{
-    [ThreadStatic]
-    private static IEventExecutor? _creating;
-
-    /// <summary>Set by the channel handler around creating its connection actor, on the channel's loop.</summary>
-    public static IEventExecutor? Creating
-    {
-        get => _creating;
-        set => _creating = value;
     }
 }
