@@ -23,8 +23,7 @@ public sealed class LeanMailbox : MailboxType, IProducesMessageQueue<LeanDequeMe
     {
     }
 
-    public override IMessageQueue Create(IActorRef owner, ActorSystem system) =>
-        new LeanDequeMessageQueue();
+    public override IMessageQueue Create(IActorRef owner, ActorSystem system) => new LeanDequeMessageQueue();
 }
 
 /// <summary>The deque (stash) face of <see cref="LeanMessageQueue"/>.</summary>

@@ -12,8 +12,8 @@ namespace Broker.Transport;
 /// on the .NET thread pool. A decoded packet is then handed to the actor on the thread that decoded it (queued behind
 /// the read, no other thread woken), and what the actor writes goes to the channel in place (no task queued to the
 /// loop and no loop woken for it). Each of the two was a thread hand-off per message, and on a machine whose cores are
-/// shared each hand-off to a sleeping thread is a chance to wait for the OS to run it: the largest single part of a
-/// message's tail latency (measured hop by hop, docs/benchmarks.md "Tail latency hop by hop").
+/// busy each hand-off to a sleeping thread is a chance to wait for the OS to run it: under load these two had the
+/// largest tails of all the hops of a message (measured hop by hop, docs/benchmarks.md "Tail latency hop by hop").
 /// <para>
 /// An actor binds itself to its loop in its constructor (<see cref="EventLoopDispatcher.Bind"/>, which marks its mailbox);
 /// its first run (creating it) and any run of a mailbox without a loop, or whose loop is shutting down, are on the
