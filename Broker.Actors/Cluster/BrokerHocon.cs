@@ -123,6 +123,13 @@ public static class BrokerHocon
         }
         # The mailbox of the per-client actors (connection, session) and of topic entities: small while idle.
         broker.lean-mailbox.mailbox-type = "Broker.Cluster.LeanMailbox, Broker.Actors"
+        # Connection actors run on their channel's DotNetty event loop (Transport/EventLoopDispatcher.cs): no thread
+        # hand-off between the socket and the actor, either way. throughput as Akka's default dispatcher (how many
+        # messages one actor handles before the loop turns to its other channels and actors).
+        broker.event-loop-dispatcher {
+          type = "Broker.Transport.EventLoopDispatcherConfigurator, Broker.Actors"
+          throughput = 30
+        }
         {{Persistence.StorageSetup.Hocon(options)}}
         {{KubernetesDiscovery.Hocon(options)}}
         """;

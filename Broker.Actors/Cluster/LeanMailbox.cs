@@ -32,6 +32,9 @@ public sealed class LeanDequeMessageQueue : DequeWrapperMessageQueue, IUnbounded
     public LeanDequeMessageQueue() : base(new LeanMessageQueue())
     {
     }
+
+    /// <summary>The event loop this mailbox runs on (a connection actor's, see Transport.EventLoopDispatcher); null: the pool.</summary>
+    public DotNetty.Common.Concurrency.IEventExecutor? Loop { get; set; }
 }
 
 /// <summary>

@@ -108,9 +108,30 @@ public sealed partial class ClientConnectionActor
             return;
         }
 
+        var channel = _channel;
+        if (channel.EventLoop.InEventLoop)
+        {
+            // This actor runs on its channel's loop (EventLoopDispatcher): write in place, keep the list.
+            foreach (var packet in _pendingWrites)
+            {
+                channel.WriteAsync(packet);
+            }
+
+            channel.Flush();
+            if (_pendingWrites.Count > 16)
+            {
+                _pendingWrites = new List<MqttPacket>(); // an idle connection does not keep a burst's array
+            }
+            else
+            {
+                _pendingWrites.Clear();
+            }
+
+            return;
+        }
+
         var batch = _pendingWrites;
         _pendingWrites = new List<MqttPacket>(Math.Min(batch.Count, 64));
-        var channel = _channel;
         channel.EventLoop.Execute(() =>
         {
             foreach (var packet in batch)

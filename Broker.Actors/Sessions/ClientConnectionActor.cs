@@ -49,6 +49,7 @@ public sealed partial class ClientConnectionActor : UntypedActor, IWithUnbounded
         _codec = codec;
         _context = context;
         _timers = new ActorTimers(Self, Context.System.Scheduler);
+        EventLoopDispatcher.Bind(Context, channel.EventLoop); // see Props
         // DotNetty's dual-mode sockets report IPv4 peers as ::ffff:a.b.c.d; logs and the management API show a.b.c.d.
         _remote = channel.RemoteAddress is IPEndPoint { Address.IsIPv4MappedToIPv6: true } mapped
             ? new IPEndPoint(mapped.Address.MapToIPv4(), mapped.Port).ToString()
@@ -61,7 +62,8 @@ public sealed partial class ClientConnectionActor : UntypedActor, IWithUnbounded
 
     public static Props Props(IChannel channel, MqttCodecState codec, BrokerContext context) =>
         FactoryProps.Of(() => new ClientConnectionActor(channel, codec, context))
-            .WithMailbox(LeanMailbox.ConfigPath);
+            .WithMailbox(LeanMailbox.ConfigPath)
+            .WithDispatcher(EventLoopDispatcherConfigurator.ConfigPath);
 
     private bool IsV5 => _version == MqttProtocolVersion.V500;
 
