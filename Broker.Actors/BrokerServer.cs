@@ -186,7 +186,9 @@ public sealed class BrokerServer : IAsyncDisposable
         context.TopicExtractor = new TopicExtractor(MaxShards);
         var janitor = new Persistence.StorageJanitor(Options);
         context.SessionDirectory = System.ActorOf(
-            Persistence.StoredEntityDirectory.Props("session-", context.SessionShardOf, janitor), "session-directory");
+            Persistence.StoredEntityDirectory.Props("session-", context.SessionShardOf, janitor,
+                new Persistence.KeptStates(Options.Sessions.PassivatedStateBytes, Options.Sessions.PassivatedStateMegabytes * 1024L * 1024)),
+            "session-directory");
         context.TopicDirectory = System.ActorOf(
             Persistence.StoredEntityDirectory.Props("topic-", context.TopicShardOf, janitor), "topic-directory");
         context.ClientRegistry = System.ActorOf(Operations.ClientRegistryActor.Props(context.Metrics), Operations.ClientRegistryActor.Name);

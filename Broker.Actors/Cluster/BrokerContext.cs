@@ -117,6 +117,8 @@ public sealed partial class BrokerMetrics
     private long _durableAckTimeouts;
     private long _qos2DuplicatesSuppressed;
     private long _storageFailures;
+    private long _sessionStartsFromStorage;
+    private long _sessionStartsFromKept;
     private long _droppedSlowConsumer;
     private long _droppedNewest;
     private long _droppedOverflow;
@@ -180,6 +182,15 @@ public sealed partial class BrokerMetrics
     public long StorageFailures => Interlocked.Read(ref _storageFailures);
 
     public void StorageFailure() => Interlocked.Increment(ref _storageFailures);
+
+    /// <summary>Stored sessions that started (woken, resumed, moved) by replaying their snapshot and events from storage.</summary>
+    public long SessionStartsFromStorage => Interlocked.Read(ref _sessionStartsFromStorage);
+
+    /// <summary>Passivated sessions that started again from the state they left in this node's memory (storage not read).</summary>
+    public long SessionStartsFromKept => Interlocked.Read(ref _sessionStartsFromKept);
+
+    public void SessionStarted(bool fromKept) =>
+        Interlocked.Increment(ref fromKept ? ref _sessionStartsFromKept : ref _sessionStartsFromStorage);
 
     /// <summary>QoS 0 messages not sent because the client's socket was not taking data (a slow or dead consumer).</summary>
     public long DroppedSlowConsumer => Interlocked.Read(ref _droppedSlowConsumer);

@@ -108,7 +108,11 @@ public sealed partial class SessionEntity : UntypedActor, IWithUnboundedStash
     {
         if (message is StoredAnswer answer)
         {
-            if (_journal.RecoverIfStored(answer))
+            if (answer is { Stored: true, State: { } kept })
+            {
+                RestoreKept(kept);
+            }
+            else if (_journal.RecoverIfStored(answer))
             {
                 Become(Recovering);
             }

@@ -1,0 +1,162 @@
+using System.Text;
+using Akka.Actor;
+using Broker.Configuration;
+using Broker.Operations;
+using Broker.Persistence;
+using Broker.Protocol.Packets;
+using Broker.Tests.EndToEnd;
+using MQTTnet;
+using MQTTnet.Formatter;
+using MQTTnet.Protocol;
+using BrokerQoS = Broker.Protocol.MqttQoS;
+
+namespace Broker.Tests.Persistence;
+
+/// <summary>
+/// A passivated session leaves its state in its node's memory and starts again from it without reading storage: it
+/// must come back exactly as a recovery from storage would bring it (subscriptions, queued messages, inbound QoS 2
+/// state, expiry), and its journal must still be written and deleted as before.
+/// </summary>
+public sealed class KeptStateSpecs : IDisposable
+{
+    private readonly string _dataDir = Path.Combine(Path.GetTempPath(), "broker-kept-" + Guid.NewGuid().ToString("N"));
+
+    public void Dispose()
+    {
+        try
+        {
+            Directory.Delete(_dataDir, recursive: true);
+        }
+        catch (IOException)
+        {
+        }
+    }
+
+    private Task<BrokerHarness> StartAsync() =>
+        BrokerHarness.StartAsync(o => o with
+        {
+            Node = new NodeOptions { DataDir = _dataDir },
+            Sessions = o.Sessions with { PassivateAfterSeconds = 1, PassivatedStateBytes = 4096 },
+        });
+
+    [Fact]
+    public async Task A_session_started_from_its_kept_state_keeps_subscriptions_queued_messages_and_inbound_qos2_state()
+    {
+        await using var broker = await StartAsync();
+        var metrics = broker.Server.Context.Metrics;
+
+        // A subscriber with an exact QoS 1 and a wildcard QoS 2 subscription leaves.
+        var subscriber = await broker.ConnectAsync(MqttProtocolVersion.V500, "kept-sub", b => b.WithSessionExpiryInterval(3600));
+        await subscriber.SubscribeAsync("kept/cmd", MqttQualityOfServiceLevel.AtLeastOnce);
+        await subscriber.SubscribeAsync("kept/+/state", MqttQualityOfServiceLevel.ExactlyOnce);
+        await subscriber.DisconnectAsync();
+
+        // A publisher with a persistent session sends a QoS 2 message and leaves after PUBREC, before PUBREL.
+        var (publisher, connAck) = await RawMqttClient.ConnectAsync(broker.Port, MqttProtocolVersion.V500, "kept-pub",
+            c => c with { SessionExpiryInterval = 3600 });
+        Assert.Equal(0, connAck.ReasonCode);
+        await using (publisher)
+        {
+            await publisher.SendAsync(Publish("kept/1/state", "first", dup: false));
+            Assert.Equal(7, (await publisher.ExpectAsync<MqttPubRecPacket>()).PacketId);
+            await publisher.SendAsync(new MqttDisconnectPacket());
+            await publisher.ExpectClosedAsync();
+        }
+
+        await StoredSessions.WaitPassivatedAsync(broker.Server, ["kept-sub", "kept-pub"], TimeSpan.FromSeconds(20));
+
+        // A QoS 1 publish wakes the subscriber's session from its kept state; it stores the message and leaves again.
+        var other = await broker.ConnectAsync(MqttProtocolVersion.V500, "kept-other");
+        Assert.True((await other.PublishAsync(new MqttApplicationMessageBuilder().WithTopic("kept/cmd").WithPayload("second")
+            .WithQualityOfServiceLevel(MqttQualityOfServiceLevel.AtLeastOnce).Build())).IsSuccess);
+        await StoredSessions.WaitPassivatedAsync(broker.Server, ["kept-sub"], TimeSpan.FromSeconds(20));
+
+        // The publisher comes back: its session still holds packet id 7 as received, so a resent PUBLISH (DUP) is
+        // answered without routing it again, and PUBREL completes it.
+        var (back, backAck) = await RawMqttClient.ConnectAsync(broker.Port, MqttProtocolVersion.V500, "kept-pub",
+            c => c with { CleanStart = false, SessionExpiryInterval = 3600 });
+        await using (back)
+        {
+            Assert.True(backAck.SessionPresent);
+            await back.SendAsync(Publish("kept/1/state", "first", dup: true));
+            Assert.Equal(7, (await back.ExpectAsync<MqttPubRecPacket>()).PacketId);
+            await back.SendAsync(new MqttPubRelPacket { PacketId = 7 });
+            Assert.Equal(7, (await back.ExpectAsync<MqttPubCompPacket>()).PacketId);
+        }
+
+        // The subscriber resumes: session present, both messages once each, in the order they were stored.
+        var returning = broker.NewClient();
+        var received = new MessageCollector(returning);
+        var result = await returning.ConnectAsync(broker.Options(MqttProtocolVersion.V500, "kept-sub").WithCleanStart(false)
+            .WithSessionExpiryInterval(3600).Build());
+        Assert.True(result.IsSessionPresent);
+        var messages = await received.WaitForAsync(2);
+        Assert.Equal(["first", "second"], messages.Select(m => Encoding.UTF8.GetString(m.Payload)).ToArray());
+        Assert.Equal([MqttQualityOfServiceLevel.ExactlyOnce, MqttQualityOfServiceLevel.AtLeastOnce], messages.Select(m => m.QualityOfServiceLevel).ToArray());
+        await received.AssertNoMoreAsync(2, TimeSpan.FromSeconds(1));
+
+        // Still subscribed to both filters.
+        var info = await broker.Server.Context.SessionRegion.Ask<SessionInfo>(new GetSessionInfo("kept-sub"), TimeSpan.FromSeconds(10));
+        Assert.Contains(info.Subscriptions, s => s.Filter == "kept/cmd" && s.QoS == 1);
+        Assert.Contains(info.Subscriptions, s => s.Filter == "kept/+/state" && s.QoS == 2);
+
+        // Every start of a stored session above ran from a kept state: storage was never read for a recovery.
+        Assert.True(metrics.SessionStartsFromKept >= 3, $"{metrics.SessionStartsFromKept} starts from kept states");
+        Assert.Equal(0, metrics.SessionStartsFromStorage);
+    }
+
+    [Fact]
+    public async Task A_session_started_from_its_kept_state_expires_on_time_and_its_journal_is_deleted()
+    {
+        await using var broker = await StartAsync();
+        var client = await broker.ConnectAsync(MqttProtocolVersion.V500, "kept-expiring", b => b.WithSessionExpiryInterval(12));
+        await client.SubscribeAsync("kept/expiring", MqttQualityOfServiceLevel.AtLeastOnce);
+        await client.DisconnectAsync();
+        await StoredSessions.WaitPassivatedAsync(broker.Server, ["kept-expiring"], TimeSpan.FromSeconds(20));
+        Assert.True(await StoredSessions.JournalRowsAsync(broker.Server, "kept-expiring") > 0);
+
+        // Woken by a question (nothing written), then by its expiry: both from the kept state, the journal never
+        // started. Ending must still delete what is stored.
+        var info = await broker.Server.Context.SessionRegion.Ask<SessionInfo>(new GetSessionInfo("kept-expiring"), TimeSpan.FromSeconds(10));
+        Assert.True(info.Exists);
+        Assert.Contains(info.Subscriptions, s => s.Filter == "kept/expiring");
+
+        var deadline = DateTime.UtcNow.AddSeconds(20);
+        while (await StoredSessions.JournalRowsAsync(broker.Server, "kept-expiring") > 0)
+        {
+            Assert.True(DateTime.UtcNow < deadline, "the expired session's journal rows are still there");
+            await Task.Delay(200);
+        }
+
+        Assert.True(broker.Server.Context.Metrics.SessionStartsFromKept >= 1);
+        var back = broker.NewClient();
+        var result = await back.ConnectAsync(broker.Options(MqttProtocolVersion.V500, "kept-expiring").WithCleanStart(false)
+            .WithSessionExpiryInterval(12).Build());
+        Assert.False(result.IsSessionPresent);
+    }
+
+    [Fact]
+    public void Kept_states_are_bounded_per_entry_and_in_all_and_handed_out_once()
+    {
+        var kept = new KeptStates(maxEntryBytes: 100, maxTotalBytes: 250);
+        Assert.False(kept.Keep("s1", "big", new byte[101]));
+        Assert.True(kept.Keep("s1", "a", new byte[100]));
+        Assert.True(kept.Keep("s1", "b", new byte[100]));
+        Assert.False(kept.Keep("s2", "c", new byte[100])); // 300 > 250 in all
+        Assert.True(kept.Keep("s1", "b", new byte[40])); // replaces b's entry
+        Assert.True(kept.Keep("s2", "c", new byte[100]));
+        Assert.Equal(240, kept.Bytes);
+        Assert.Equal(40, kept.Take("s1", "b")!.Length);
+        Assert.Null(kept.Take("s1", "b"));
+        kept.DropShard("s1");
+        Assert.Null(kept.Take("s1", "a"));
+        Assert.Equal(100, kept.Bytes);
+        Assert.Equal(1, kept.Count);
+        Assert.False(new KeptStates(0, 1000).Keep("s", "e", new byte[1]));
+    }
+
+    private static MqttPublishPacket Publish(string topic, string payload, bool dup) => new()
+    {
+        Topic = topic, Payload = Encoding.UTF8.GetBytes(payload), QoS = BrokerQoS.ExactlyOnce, PacketId = 7, Dup = dup,
+    };
+}
