@@ -189,6 +189,11 @@ public sealed class BrokerServer : IAsyncDisposable
             Persistence.StoredEntityDirectory.Props("session-", context.SessionShardOf, janitor,
                 new Persistence.KeptStates(Options.Sessions.PassivatedStateBytes, Options.Sessions.PassivatedStateMegabytes * 1024L * 1024)),
             "session-directory");
+        if (Options.Storage.ReadSessionsInBatches)
+        {
+            context.StoredStateReader = System.ActorOf(Persistence.StoredStateReader.Props(Options), Persistence.StoredStateReader.Name);
+        }
+
         context.TopicDirectory = System.ActorOf(
             Persistence.StoredEntityDirectory.Props("topic-", context.TopicShardOf, janitor), "topic-directory");
         context.ClientRegistry = System.ActorOf(Operations.ClientRegistryActor.Props(context.Metrics), Operations.ClientRegistryActor.Name);

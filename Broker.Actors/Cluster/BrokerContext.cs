@@ -72,6 +72,9 @@ public sealed class BrokerContext
     /// <summary>This node's <see cref="Persistence.StoredEntityDirectory"/> of sessions: which hosted client ids have stored state.</summary>
     public IActorRef SessionDirectory { get; internal set; } = ActorRefs.Nobody;
 
+    /// <summary>Reads stored sessions' snapshots and events in batches (Storage:ReadSessionsInBatches); Nobody when off.</summary>
+    public IActorRef StoredStateReader { get; internal set; } = ActorRefs.Nobody;
+
     /// <summary>This node's <see cref="Persistence.StoredEntityDirectory"/> of topics.</summary>
     public IActorRef TopicDirectory { get; internal set; } = ActorRefs.Nobody;
 

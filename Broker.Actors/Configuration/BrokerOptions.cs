@@ -168,6 +168,12 @@ public sealed record StorageOptions
     /// <summary>ADO.NET connection string; empty for SQLite means "Data Source={Node:DataDir}/broker.db".</summary>
     public string ConnectionString { get; init; } = "";
 
+    /// <summary>
+    /// Stored sessions starting together (a reconnect storm after a restart) read their snapshots and events in one
+    /// statement per batch (<see cref="Persistence.StoredStateReader"/>); false: each through Akka.Persistence's own recovery.
+    /// </summary>
+    public bool ReadSessionsInBatches { get; init; } = true;
+
     /// <summary>Journal events per persistent entity between snapshots.</summary>
     public int SnapshotEvery { get; init; } = 1000;
 

@@ -20,6 +20,16 @@ public sealed partial class SessionEntity
                 _context.Metrics.SessionStarted(fromKept: false);
                 Recovered(recovered.Snapshot, recovered.Events);
                 break;
+            case StoredState read when read.Error is not null:
+                // As a failed journal recovery: counted, and the next message to the session reads again.
+                _context.Metrics.StorageFailure();
+                Context.Stop(Self);
+                break;
+            case StoredState read:
+                _context.Metrics.SessionStarted(fromKept: false);
+                _journal.StoredWithoutJournal();
+                Recovered(read.Snapshot, read.Events);
+                break;
             default:
                 StashUnlessJournalStopped(message);
                 break;

@@ -112,6 +112,11 @@ public sealed partial class SessionEntity : UntypedActor, IWithUnboundedStash
             {
                 RestoreKept(kept);
             }
+            else if (answer.Stored && !_context.StoredStateReader.IsNobody())
+            {
+                _context.StoredStateReader.Tell(new ReadStoredState("session-" + _clientId));
+                Become(Recovering);
+            }
             else if (_journal.RecoverIfStored(answer))
             {
                 Become(Recovering);

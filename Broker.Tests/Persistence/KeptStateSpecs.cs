@@ -13,16 +13,25 @@ using BrokerQoS = Broker.Protocol.MqttQoS;
 namespace Broker.Tests.Persistence;
 
 /// <summary>
-/// A passivated session leaves its state in its node's memory and starts again from it without reading storage: it
-/// must come back exactly as a recovery from storage would bring it (subscriptions, queued messages, inbound QoS 2
-/// state, expiry), and its journal must still be written and deleted as before.
+/// A stored session starts again in three ways: from the state it kept in its node's memory when it passivated, from
+/// storage read in batches (<see cref="StoredStateReader"/>), or through Akka.Persistence's own recovery. Each must
+/// bring it back exactly (subscriptions, queued messages in order, inbound QoS 2 state, expiry), also across a
+/// restart and across a snapshot with events after it, and its journal must still be written and deleted as before.
 /// </summary>
-public sealed class KeptStateSpecs : IDisposable
+public sealed class KeptStateSpecs : IAsyncLifetime
 {
     private readonly string _dataDir = Path.Combine(Path.GetTempPath(), "broker-kept-" + Guid.NewGuid().ToString("N"));
+    private BrokerHarness? _running; // the node a restarting test runs now, stopped at the end whatever happened
 
-    public void Dispose()
+    public Task InitializeAsync() => Task.CompletedTask;
+
+    public async Task DisposeAsync()
     {
+        if (_running is not null)
+        {
+            await _running.DisposeAsync();
+        }
+
         try
         {
             Directory.Delete(_dataDir, recursive: true);
@@ -32,18 +41,22 @@ public sealed class KeptStateSpecs : IDisposable
         }
     }
 
-    private Task<BrokerHarness> StartAsync() =>
+    private Task<BrokerHarness> StartAsync(string mode = "kept") =>
         BrokerHarness.StartAsync(o => o with
         {
             Node = new NodeOptions { DataDir = _dataDir },
-            Sessions = o.Sessions with { PassivateAfterSeconds = 1, PassivatedStateBytes = 4096 },
+            Sessions = o.Sessions with { PassivateAfterSeconds = 1, PassivatedStateBytes = mode == "kept" ? 4096 : 0 },
+            Storage = o.Storage with { SnapshotEvery = 10, ReadSessionsInBatches = mode != "akka" },
         });
 
-    [Fact]
-    public async Task A_session_started_from_its_kept_state_keeps_subscriptions_queued_messages_and_inbound_qos2_state()
+    [Theory]
+    [InlineData("kept", false)]
+    [InlineData("read", false)]
+    [InlineData("read", true)]
+    [InlineData("akka", true)]
+    public async Task A_stored_session_started_again_keeps_subscriptions_queued_messages_and_inbound_qos2_state(string mode, bool restart)
     {
-        await using var broker = await StartAsync();
-        var metrics = broker.Server.Context.Metrics;
+        var broker = _running = await StartAsync(mode);
 
         // A subscriber with an exact QoS 1 and a wildcard QoS 2 subscription leaves.
         var subscriber = await broker.ConnectAsync(MqttProtocolVersion.V500, "kept-sub", b => b.WithSessionExpiryInterval(3600));
@@ -65,11 +78,26 @@ public sealed class KeptStateSpecs : IDisposable
 
         await StoredSessions.WaitPassivatedAsync(broker.Server, ["kept-sub", "kept-pub"], TimeSpan.FromSeconds(20));
 
-        // A QoS 1 publish wakes the subscriber's session from its kept state; it stores the message and leaves again.
+        // QoS 1 publishes wake the subscriber's session; it stores them (a snapshot after ten events, more events after
+        // it) and leaves again.
         var other = await broker.ConnectAsync(MqttProtocolVersion.V500, "kept-other");
-        Assert.True((await other.PublishAsync(new MqttApplicationMessageBuilder().WithTopic("kept/cmd").WithPayload("second")
-            .WithQualityOfServiceLevel(MqttQualityOfServiceLevel.AtLeastOnce).Build())).IsSuccess);
+        var later = Enumerable.Range(0, 14).Select(i => $"m{i}").ToArray();
+        foreach (var payload in later)
+        {
+            Assert.True((await other.PublishAsync(new MqttApplicationMessageBuilder().WithTopic("kept/cmd").WithPayload(payload)
+                .WithQualityOfServiceLevel(MqttQualityOfServiceLevel.AtLeastOnce).Build())).IsSuccess);
+        }
+
         await StoredSessions.WaitPassivatedAsync(broker.Server, ["kept-sub"], TimeSpan.FromSeconds(20));
+        await other.DisconnectAsync();
+        if (restart)
+        {
+            _running = null;
+            await broker.DisposeAsync();
+            broker = _running = await StartAsync(mode);
+        }
+
+        var metrics = broker.Server.Context.Metrics;
 
         // The publisher comes back: its session still holds packet id 7 as received, so a resent PUBLISH (DUP) is
         // answered without routing it again, and PUBREL completes it.
@@ -84,25 +112,34 @@ public sealed class KeptStateSpecs : IDisposable
             Assert.Equal(7, (await back.ExpectAsync<MqttPubCompPacket>()).PacketId);
         }
 
-        // The subscriber resumes: session present, both messages once each, in the order they were stored.
+        // The subscriber resumes: session present, every message once, in the order they were stored.
         var returning = broker.NewClient();
         var received = new MessageCollector(returning);
         var result = await returning.ConnectAsync(broker.Options(MqttProtocolVersion.V500, "kept-sub").WithCleanStart(false)
             .WithSessionExpiryInterval(3600).Build());
         Assert.True(result.IsSessionPresent);
-        var messages = await received.WaitForAsync(2);
-        Assert.Equal(["first", "second"], messages.Select(m => Encoding.UTF8.GetString(m.Payload)).ToArray());
-        Assert.Equal([MqttQualityOfServiceLevel.ExactlyOnce, MqttQualityOfServiceLevel.AtLeastOnce], messages.Select(m => m.QualityOfServiceLevel).ToArray());
-        await received.AssertNoMoreAsync(2, TimeSpan.FromSeconds(1));
+        var messages = await received.WaitForAsync(1 + later.Length);
+        Assert.Equal(["first", .. later], messages.Select(m => Encoding.UTF8.GetString(m.Payload)).ToArray());
+        Assert.Equal(MqttQualityOfServiceLevel.ExactlyOnce, messages[0].QualityOfServiceLevel);
+        Assert.All(messages.Skip(1), m => Assert.Equal(MqttQualityOfServiceLevel.AtLeastOnce, m.QualityOfServiceLevel));
+        await received.AssertNoMoreAsync(1 + later.Length, TimeSpan.FromSeconds(1));
 
         // Still subscribed to both filters.
         var info = await broker.Server.Context.SessionRegion.Ask<SessionInfo>(new GetSessionInfo("kept-sub"), TimeSpan.FromSeconds(10));
         Assert.Contains(info.Subscriptions, s => s.Filter == "kept/cmd" && s.QoS == 1);
         Assert.Contains(info.Subscriptions, s => s.Filter == "kept/+/state" && s.QoS == 2);
 
-        // Every start of a stored session above ran from a kept state: storage was never read for a recovery.
-        Assert.True(metrics.SessionStartsFromKept >= 3, $"{metrics.SessionStartsFromKept} starts from kept states");
-        Assert.Equal(0, metrics.SessionStartsFromStorage);
+        if (mode == "kept")
+        {
+            // Every start of a stored session above ran from a kept state: storage was never read for a recovery.
+            Assert.True(metrics.SessionStartsFromKept >= 3, $"{metrics.SessionStartsFromKept} starts from kept states");
+            Assert.Equal(0, metrics.SessionStartsFromStorage);
+        }
+        else
+        {
+            Assert.Equal(0, metrics.SessionStartsFromKept);
+            Assert.True(metrics.SessionStartsFromStorage >= 2, $"{metrics.SessionStartsFromStorage} starts from storage");
+        }
     }
 
     [Fact]
