@@ -173,6 +173,51 @@ public sealed class KeptStateSpecs : IAsyncLifetime
     }
 
     [Fact]
+    public async Task A_kept_state_is_not_handed_to_a_later_stay_of_its_shard_on_the_node()
+    {
+        var broker = _running = await StartAsync();
+        var client = await broker.ConnectAsync(MqttProtocolVersion.V500, "kept-moved", b => b.WithSessionExpiryInterval(3600));
+        await client.SubscribeAsync("kept/moved", MqttQualityOfServiceLevel.AtLeastOnce);
+        await client.DisconnectAsync();
+        await StoredSessions.WaitPassivatedAsync(broker.Server, ["kept-moved"], TimeSpan.FromSeconds(20));
+
+        // The directory hears of the session's shard from another Shard actor, as when the shard left this node and
+        // came back (where it may have run, and written, elsewhere meanwhile): what was kept for it is dropped.
+        var system = broker.Server.System;
+        var otherStay = system.ActorOf(Props.Empty);
+        var shardId = broker.Server.Context.SessionShardOf("kept-moved");
+        var directory = broker.Server.Context.SessionDirectory;
+        var shard = await system.ActorSelection($"/system/sharding/session/{shardId}").ResolveOne(TimeSpan.FromSeconds(10));
+        var answer = await directory.Ask<StoredAnswer>(new IsStored("kept-moved", shardId, otherStay), TimeSpan.FromSeconds(10));
+        Assert.True(answer.Stored);
+        Assert.Null(answer.State);
+
+        // Asked again for the shard's current stay, also once its stored ids are read again, it hands out nothing.
+        for (var i = 0; i < 10; i++)
+        {
+            answer = await directory.Ask<StoredAnswer>(new IsStored("kept-moved", shardId, shard), TimeSpan.FromSeconds(10));
+            Assert.True(answer.Stored);
+            Assert.Null(answer.State);
+            await Task.Delay(200);
+        }
+
+        // So the session comes back from storage, complete.
+        var metrics = broker.Server.Context.Metrics;
+        var fromStorage = metrics.SessionStartsFromStorage;
+        var publisher = await broker.ConnectAsync(MqttProtocolVersion.V500, "kept-moved-pub");
+        Assert.True((await publisher.PublishAsync(new MqttApplicationMessageBuilder().WithTopic("kept/moved").WithPayload("x")
+            .WithQualityOfServiceLevel(MqttQualityOfServiceLevel.AtLeastOnce).Build())).IsSuccess);
+        Assert.Equal(fromStorage + 1, metrics.SessionStartsFromStorage);
+        Assert.Equal(0, metrics.SessionStartsFromKept);
+        var back = broker.NewClient();
+        var received = new MessageCollector(back);
+        var result = await back.ConnectAsync(broker.Options(MqttProtocolVersion.V500, "kept-moved").WithCleanStart(false)
+            .WithSessionExpiryInterval(3600).Build());
+        Assert.True(result.IsSessionPresent);
+        Assert.Equal("x", Encoding.UTF8.GetString((await received.WaitForAsync(1))[0].Payload));
+    }
+
+    [Fact]
     public void Kept_states_are_bounded_per_entry_and_in_all_and_handed_out_once()
     {
         var kept = new KeptStates(maxEntryBytes: 100, maxTotalBytes: 250);
