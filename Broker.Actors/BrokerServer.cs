@@ -186,7 +186,14 @@ public sealed class BrokerServer : IAsyncDisposable
         context.TopicExtractor = new TopicExtractor(MaxShards);
         var janitor = new Persistence.StorageJanitor(Options);
         context.SessionDirectory = System.ActorOf(
-            Persistence.StoredEntityDirectory.Props("session-", context.SessionShardOf, janitor), "session-directory");
+            Persistence.StoredEntityDirectory.Props("session-", context.SessionShardOf, janitor,
+                new Persistence.KeptStates(Options.Sessions.PassivatedStateBytes, Options.Sessions.PassivatedStateMegabytes * 1024L * 1024)),
+            "session-directory");
+        if (Options.Storage.ReadSessionsInBatches)
+        {
+            context.StoredStateReader = System.ActorOf(Persistence.StoredStateReader.Props(Options), Persistence.StoredStateReader.Name);
+        }
+
         context.TopicDirectory = System.ActorOf(
             Persistence.StoredEntityDirectory.Props("topic-", context.TopicShardOf, janitor), "topic-directory");
         context.Clients.NodeAddress = Akka.Cluster.Cluster.Get(System).SelfAddress.ToString();

@@ -8,7 +8,8 @@
 # flight at once, default 100), ONLY ("clean", "clean-warm", "resume", "resume-passivated", "storm", "latency",
 # "latency50k"; default "clean resume resume-passivated storm"; "clean-warm" measures the clean pass on a broker that
 # has already taken and dropped one such pass, the steady state after start-up), BROKER_DLL (another
-# build's Broker.Node.dll as this broker), STORM (reconnect-storm arguments, default "--max-connections 5000
+# build's Broker.Node.dll as this broker), BROKER_FLAGS (more flags for this broker, e.g.
+# "--Sessions:PassivatedStateBytes=0"), BROKERS (default "broker mosquitto"; "broker" skips Mosquitto), STORM (reconnect-storm arguments, default "--max-connections 5000
 # --backoff 2s"). The memory figures are read after a full GC of the broker (dotnet-gcdump, installed on first use;
 # the dumps stay in the report folders). Reports land in loadtests/reports/connections-<time>/.
 set -euo pipefail
@@ -20,6 +21,8 @@ inflight=${INFLIGHT:-100}
 only=${ONLY:-clean resume resume-passivated storm}
 storm=${STORM:---max-connections 5000 --backoff 2s}
 broker_dll=${BROKER_DLL:-Broker.Node/bin/Release/net10.0/Broker.Node.dll}
+read -r -a broker_extra <<<"${BROKER_FLAGS:-}"
+brokers=${BROKERS:-broker mosquitto}
 out="loadtests/reports/connections-$(date -u +%Y%m%d-%H%M%S)"
 mkdir -p "$out"
 
@@ -49,7 +52,7 @@ start_broker() { # name dir [broker flags...] -> sets pid, port
   rm -rf "$dir" "$dir.log"; mkdir -p "$dir"
   if [ "$1" = broker ]; then
     dotnet "$broker_dll" --Mqtt:Address=127.0.0.1 --Mqtt:Port="$port" \
-      --Cluster:Hostname=127.0.0.1 --Cluster:Port="$(free_port)" --Node:DataDir="$dir/data" "${extra[@]}" >"$dir.log" 2>&1 &
+      --Cluster:Hostname=127.0.0.1 --Cluster:Port="$(free_port)" --Node:DataDir="$dir/data" "${extra[@]}" ${broker_extra[@]+"${broker_extra[@]}"} >"$dir.log" 2>&1 &
     pid=$!
     for _ in $(seq 300); do grep -q "Broker ready" "$dir.log" 2>/dev/null && return 0; sleep 0.2; done
   else
@@ -89,7 +92,7 @@ for round in $(seq "$rounds"); do
   for s in "${scenarios[@]}"; do
     name=${s%%|*}; args=${s#*|}
     [[ " $only " == *" $name "* ]] || continue
-    for b in broker mosquitto; do
+    for b in $brokers; do
       # shellcheck disable=SC2086
       start_broker "$b" "$out/$b-$name-r$round-run" ${broker_flags[$name]:-}
       if [ -n "${warmup_args[$name]:-}" ]; then

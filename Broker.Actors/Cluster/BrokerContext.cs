@@ -72,6 +72,9 @@ public sealed class BrokerContext
     /// <summary>This node's <see cref="Persistence.StoredEntityDirectory"/> of sessions: which hosted client ids have stored state.</summary>
     public IActorRef SessionDirectory { get; internal set; } = ActorRefs.Nobody;
 
+    /// <summary>Reads stored sessions' snapshots and events in batches (Storage:ReadSessionsInBatches); Nobody when off.</summary>
+    public IActorRef StoredStateReader { get; internal set; } = ActorRefs.Nobody;
+
     /// <summary>This node's <see cref="Persistence.StoredEntityDirectory"/> of topics.</summary>
     public IActorRef TopicDirectory { get; internal set; } = ActorRefs.Nobody;
 
@@ -120,6 +123,8 @@ public sealed partial class BrokerMetrics
     private long _durableAckTimeouts;
     private long _qos2DuplicatesSuppressed;
     private long _storageFailures;
+    private long _sessionStartsFromStorage;
+    private long _sessionStartsFromKept;
     private long _droppedSlowConsumer;
     private long _droppedNewest;
     private long _droppedOverflow;
@@ -183,6 +188,15 @@ public sealed partial class BrokerMetrics
     public long StorageFailures => Interlocked.Read(ref _storageFailures);
 
     public void StorageFailure() => Interlocked.Increment(ref _storageFailures);
+
+    /// <summary>Stored sessions that started (woken, resumed, moved) by replaying their snapshot and events from storage.</summary>
+    public long SessionStartsFromStorage => Interlocked.Read(ref _sessionStartsFromStorage);
+
+    /// <summary>Passivated sessions that started again from the state they left in this node's memory (storage not read).</summary>
+    public long SessionStartsFromKept => Interlocked.Read(ref _sessionStartsFromKept);
+
+    public void SessionStarted(bool fromKept) =>
+        Interlocked.Increment(ref fromKept ? ref _sessionStartsFromKept : ref _sessionStartsFromStorage);
 
     /// <summary>QoS 0 messages not sent because the client's socket was not taking data (a slow or dead consumer).</summary>
     public long DroppedSlowConsumer => Interlocked.Read(ref _droppedSlowConsumer);

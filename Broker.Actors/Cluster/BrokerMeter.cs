@@ -74,6 +74,11 @@ public sealed class BrokerMeter : IDisposable
             "Journal write latency of session and topic entities (PersistAsync to its callback).",
             advice: new InstrumentAdvice<double> { HistogramBucketBoundaries = LatencyHistogram.Bounds });
         m.PersistLatency.Observed = persistLatency.Record;
+        meter.CreateObservableCounter("broker_stored_session_starts_total", () => new[]
+        {
+            new Measurement<long>(m.SessionStartsFromStorage, new KeyValuePair<string, object?>("source", "storage")),
+            new Measurement<long>(m.SessionStartsFromKept, new KeyValuePair<string, object?>("source", "kept")),
+        }, description: "Stored sessions started on this node: recovered from storage, or from the state they kept in memory when they passivated.");
         meter.CreateObservableCounter("broker_storage_failures_total", () => m.StorageFailures, description: "Failed journal writes or recoveries.");
         meter.CreateObservableGauge("broker_uptime_seconds", () => (DateTimeOffset.UtcNow - m.StartedAt).TotalSeconds, "s", "Seconds since this node started.");
     }

@@ -141,6 +141,16 @@ public sealed record SessionOptions
     /// reconnect or its expiry brings it back from storage. 0: offline sessions stay in memory until they expire.
     /// </summary>
     public int PassivateAfterSeconds { get; init; } = 30;
+
+    /// <summary>
+    /// A passivated session whose state (serialized as its snapshot) takes at most this many bytes leaves it in the
+    /// node's memory, and its next start on this node (a resume, a delivery, its expiry) runs from it instead of
+    /// reading storage. 0: every passivated session is recovered from storage.
+    /// </summary>
+    public int PassivatedStateBytes { get; init; } = 256;
+
+    /// <summary>The node's memory for passivated sessions' states, in megabytes, in all; past it they recover from storage.</summary>
+    public int PassivatedStateMegabytes { get; init; } = 64;
 }
 
 /// <summary>Where the node keeps its files.</summary>
@@ -157,6 +167,12 @@ public sealed record StorageOptions
 
     /// <summary>ADO.NET connection string; empty for SQLite means "Data Source={Node:DataDir}/broker.db".</summary>
     public string ConnectionString { get; init; } = "";
+
+    /// <summary>
+    /// Stored sessions starting together (a reconnect storm after a restart) read their snapshots and events in one
+    /// statement per batch (<see cref="Persistence.StoredStateReader"/>); false: each through Akka.Persistence's own recovery.
+    /// </summary>
+    public bool ReadSessionsInBatches { get; init; } = true;
 
     /// <summary>Journal events per persistent entity between snapshots.</summary>
     public int SnapshotEvery { get; init; } = 1000;

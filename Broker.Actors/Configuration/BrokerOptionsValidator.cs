@@ -48,6 +48,8 @@ public static class BrokerOptionsValidator
         Range(errors, "Sessions:MaxSessionExpiry", o.Sessions.MaxSessionExpiry, 0, uint.MaxValue);
         Range(errors, "Sessions:PersistentSessionExpiry", o.Sessions.PersistentSessionExpiry, 0, uint.MaxValue);
         Range(errors, "Sessions:PassivateAfterSeconds", o.Sessions.PassivateAfterSeconds, 0, 86_400);
+        Range(errors, "Sessions:PassivatedStateBytes", o.Sessions.PassivatedStateBytes, 0, 65_536);
+        Range(errors, "Sessions:PassivatedStateMegabytes", o.Sessions.PassivatedStateMegabytes, 0, 65_536);
         if (o.Storage.Provider is not ("sqlite" or "postgresql"))
         {
             errors.Add($"Storage:Provider = '{o.Storage.Provider}' is not supported: allowed sqlite or postgresql");

@@ -23,6 +23,7 @@ public sealed class JournalLink
     private int _groupBytes;
     private int _writesInFlight;
     private bool _marked; // the directory was told this entity has rows (and no deletion was asked since)
+    private bool _storedWithoutJournal; // restored from a kept state: rows exist though the journal is not started
 
     public JournalLink(IActorContext owner, BrokerContext context, IActorRef directory, string prefix, string entityId, string shardId)
     {
@@ -52,6 +53,12 @@ public sealed class JournalLink
         Journal = _owner.ActorOf(EntityJournal.Props(_prefix + _entityId, _owner.Self, _context, recover), "journal");
         _owner.Watch(Journal);
     }
+
+    /// <summary>
+    /// The entity has rows but started from the state it kept when it passivated: the journal starts (without replay:
+    /// Akka reads the highest sequence number, so numbering continues) on the first write or deletion.
+    /// </summary>
+    public void StoredWithoutJournal() => _storedWithoutJournal = true;
 
     /// <summary>
     /// Handles the directory's <see cref="StoredAnswer"/>: when the entity has rows, starts the journal with recovery
@@ -152,6 +159,11 @@ public sealed class JournalLink
     /// <summary>After every pending write, deletes all events and snapshots, then runs <paramref name="then"/>.</summary>
     public void DeleteAll(Action? then)
     {
+        if (Journal is null && _storedWithoutJournal)
+        {
+            Start(recover: false);
+        }
+
         if (Journal is null)
         {
             then?.Invoke();

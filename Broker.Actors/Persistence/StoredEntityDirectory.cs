@@ -23,6 +23,11 @@ namespace Broker.Persistence;
 /// </code>
 /// A failed look-up answers "stored" (the entity then recovers through the journal, which reports the same failure);
 /// a failed read leaves its shards to look-ups until a later read succeeds.
+/// <para>
+/// It also keeps, within bounds, the state a passivating entity left (<see cref="KeepState"/>, <see cref="KeptStates"/>)
+/// and hands it out with the answer to that entity's next start, so that it starts without reading storage. Valid
+/// only for the same Shard actor (the shard's stay on this node): watched, and dropped with it.
+/// </para>
 /// </summary>
 public sealed class StoredEntityDirectory : ReceiveActor
 {
@@ -38,14 +43,17 @@ public sealed class StoredEntityDirectory : ReceiveActor
     private readonly string _prefix;
     private List<(string ShardId, IActorRef Shard)>? _scanning;
     private bool _pointInFlight;
+    private readonly KeptStates _kept;
 
     /// <param name="prefix">The persistence id prefix of the region's entities ("session-", "topic-").</param>
     /// <param name="shardOf">The region's shard of an entity id.</param>
     /// <param name="query">Reads the persistence ids with the prefix that have live rows.</param>
     /// <param name="pointQuery">Which of these persistence ids have live rows (an indexed look-up).</param>
+    /// <param name="kept">The states of passivated entities kept in memory (<see cref="KeepState"/>).</param>
     public StoredEntityDirectory(string prefix, Func<string, string> shardOf, Func<CancellationToken, Task<IReadOnlyList<string>>> query,
-        Func<IReadOnlyList<string>, CancellationToken, Task<IReadOnlyList<string>>> pointQuery)
+        Func<IReadOnlyList<string>, CancellationToken, Task<IReadOnlyList<string>>> pointQuery, KeptStates? kept = null)
     {
+        _kept = kept ?? new KeptStates(0, 0);
         _prefix = prefix;
         _shardOf = shardOf;
         _query = query;
@@ -57,11 +65,12 @@ public sealed class StoredEntityDirectory : ReceiveActor
             {
                 if (known.Shard.Equals(ask.Shard))
                 {
-                    Sender.Tell(new StoredAnswer(known.Stored.Contains(ask.EntityId)));
+                    var stored = known.Stored.Contains(ask.EntityId);
+                    Sender.Tell(new StoredAnswer(stored, stored ? _kept.Take(ask.ShardId, ask.EntityId) : null));
                     return;
                 }
 
-                _shards.Remove(ask.ShardId); // the shard left this node and came back: read it again
+                ForgetShard(ask.ShardId); // the shard left this node and came back: read it again
             }
 
             if (!_pending.TryGetValue(ask.ShardId, out var pending) || !pending.Shard.Equals(ask.Shard))
@@ -82,6 +91,7 @@ public sealed class StoredEntityDirectory : ReceiveActor
         });
         Receive<MarkStored>(s =>
         {
+            _kept.Drop(s.ShardId, s.EntityId); // its journal starts: what it writes from now on is not in the entry
             if (_shards.TryGetValue(s.ShardId, out var known))
             {
                 known.Stored.Add(s.EntityId);
@@ -93,18 +103,45 @@ public sealed class StoredEntityDirectory : ReceiveActor
         });
         Receive<MarkDeleted>(s =>
         {
+            _kept.Drop(s.ShardId, s.EntityId);
             if (_shards.TryGetValue(s.ShardId, out var known))
             {
                 known.Stored.Remove(s.EntityId);
+            }
+        });
+        Receive<KeepState>(k =>
+        {
+            // Only for a shard whose set is read, from its current incarnation here, and an entity known to have rows.
+            if (_shards.TryGetValue(k.ShardId, out var known) && known.Shard.Equals(k.Shard) && known.Stored.Contains(k.EntityId))
+            {
+                _kept.Keep(k.ShardId, k.EntityId, k.State);
+            }
+        });
+        Receive<Terminated>(t =>
+        {
+            // A Shard actor stopped (hand-off, or the region stopped): what was kept for it is no longer valid.
+            foreach (var (shardId, known) in _shards.Where(s => s.Value.Shard.Equals(t.ActorRef)).ToList())
+            {
+                ForgetShard(shardId);
             }
         });
         Receive<ScanResult>(OnScanResult);
         Receive<PointResult>(OnPointResult);
     }
 
-    public static Props Props(string prefix, Func<string, string> shardOf, StorageJanitor janitor) =>
+    public static Props Props(string prefix, Func<string, string> shardOf, StorageJanitor janitor, KeptStates? kept = null) =>
         Akka.Actor.Props.Create(() => new StoredEntityDirectory(prefix, shardOf, ct => janitor.LiveIdsWithPrefixAsync(prefix, ct),
-            (ids, ct) => janitor.LiveAmongAsync(ids, ct)));
+            (ids, ct) => janitor.LiveAmongAsync(ids, ct), kept));
+
+    private void ForgetShard(string shardId)
+    {
+        if (_shards.Remove(shardId, out var known))
+        {
+            Context.Unwatch(known.Shard);
+        }
+
+        _kept.DropShard(shardId);
+    }
 
     /// <summary>
     /// Until its shard's set is read, an entity is answered by an indexed look-up of its own id, which is exact
@@ -204,8 +241,13 @@ public sealed class StoredEntityDirectory : ReceiveActor
 
         foreach (var (shardId, set) in sets)
         {
-            _shards[shardId] = (_pending[shardId].Shard, set);
+            var shard = _pending[shardId].Shard;
+            _shards[shardId] = (shard, set);
             _pending.Remove(shardId);
+            if (_kept.Enabled)
+            {
+                Context.Watch(shard); // its kept states end with it
+            }
         }
 
         StartScan();
@@ -220,7 +262,14 @@ public sealed class StoredEntityDirectory : ReceiveActor
 /// <param name="Shard">The asking entity's parent, the Shard actor (a new one each time the shard comes to this node).</param>
 public sealed record IsStored(string EntityId, string ShardId, IActorRef Shard) : INoSerializationVerificationNeeded;
 
-public sealed record StoredAnswer(bool Stored) : INoSerializationVerificationNeeded;
+/// <param name="State">The entity's state kept when it passivated (<see cref="KeepState"/>): it starts from it without reading storage.</param>
+public sealed record StoredAnswer(bool Stored, byte[]? State = null) : INoSerializationVerificationNeeded;
+
+/// <summary>
+/// A passivating entity's state, serialized once every write of it was stored: kept by the directory (within its
+/// bounds) and handed to the entity's next start on this node, while its shard stays here (<see cref="KeptStates"/>).
+/// </summary>
+public sealed record KeepState(string EntityId, string ShardId, IActorRef Shard, byte[] State) : INoSerializationVerificationNeeded;
 
 /// <summary>The entity is about to write to the journal (sent before its first write).</summary>
 public sealed record MarkStored(string EntityId, string ShardId) : INoSerializationVerificationNeeded;

@@ -17,34 +17,51 @@ public sealed partial class SessionEntity
         switch (message)
         {
             case JournalRecovered recovered:
-                _recovering = true;
-                if (recovered.Snapshot is SessionSnapshot snapshot)
-                {
-                    Restore(snapshot);
-                }
-
-                foreach (var e in recovered.Events)
-                {
-                    Apply((ISessionEvent)e);
-                }
-
-                _recovering = false;
-                _out.Recovered(wasAttached: _detachedAtMs == 0); // attached when its node stopped: any message may have been sent
-
-                _persistent = _journaled = recovered.Snapshot is not null || recovered.Events.Count > 0;
-                if (FetchPayloadsAfterRecovery())
-                {
-                    Become(FetchingPayloads);
-                    break;
-                }
-
-                BecomeActive();
-                OnRecovered();
+                _context.Metrics.SessionStarted(fromKept: false);
+                Recovered(recovered.Snapshot, recovered.Events);
+                break;
+            case StoredState read when read.Error is not null:
+                // As a failed journal recovery: counted, and the next message to the session reads again.
+                _context.Metrics.StorageFailure();
+                Context.Stop(Self);
+                break;
+            case StoredState read:
+                _context.Metrics.SessionStarted(fromKept: false);
+                _journal.StoredWithoutJournal();
+                Recovered(read.Snapshot, read.Events);
                 break;
             default:
                 StashUnlessJournalStopped(message);
                 break;
         }
+    }
+
+    /// <summary>Restores what the journal held (or what the session kept when it passivated: SessionEntity.KeptState.cs).</summary>
+    private void Recovered(object? snapshot, IReadOnlyList<object> events)
+    {
+        _recovering = true;
+        if (snapshot is SessionSnapshot s)
+        {
+            Restore(s);
+        }
+
+        foreach (var e in events)
+        {
+            Apply((ISessionEvent)e);
+        }
+
+        _recovering = false;
+        _out.Recovered(wasAttached: _detachedAtMs == 0); // attached when its node stopped: any message may have been sent
+
+        _persistent = _journaled = snapshot is not null || events.Count > 0;
+        if (FetchPayloadsAfterRecovery())
+        {
+            Become(FetchingPayloads);
+            return;
+        }
+
+        BecomeActive();
+        OnRecovered();
     }
 
     private void BecomeActive()

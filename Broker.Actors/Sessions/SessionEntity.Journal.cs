@@ -138,9 +138,7 @@ public sealed partial class SessionEntity
             _eventsSinceSnapshot = 0;
             _rowsSinceSnapshot = 0;
             _bytesSinceSnapshot = 0;
-            _journalLink?.Snapshot(new SessionSnapshot(
-                _expirySeconds, _will, _subscriptions.ToList(), _queue.Items.ToList(), _inflight.Entries.ToList(), _inFlow?.Held.ToList() ?? [], _detachedAtMs,
-                _inFlow?.Pending.ToList() ?? [], _inFlow?.OriginStream ?? 0, _inFlow?.OriginSeq ?? 0, _seen?.ToList() ?? [], _out.NextSeq, _out.SentBelow));
+            _journalLink?.Snapshot(TakeSnapshot());
         }
     }
 

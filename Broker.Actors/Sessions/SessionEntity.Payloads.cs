@@ -182,6 +182,7 @@ public sealed partial class SessionEntity
         {
             if (_awaitingHeld is null || _awaitingHeld.Count == 0)
             {
+                KeepStateOnStop();
                 Context.Stop(Self);
                 return;
             }

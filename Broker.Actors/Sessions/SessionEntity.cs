@@ -108,7 +108,16 @@ public sealed partial class SessionEntity : UntypedActor, IWithUnboundedStash
     {
         if (message is StoredAnswer answer)
         {
-            if (_journal.RecoverIfStored(answer))
+            if (answer is { Stored: true, State: { } kept })
+            {
+                RestoreKept(kept);
+            }
+            else if (answer.Stored && !_context.StoredStateReader.IsNobody())
+            {
+                _context.StoredStateReader.Tell(new ReadStoredState("session-" + _clientId));
+                Become(Recovering);
+            }
+            else if (_journal.RecoverIfStored(answer))
             {
                 Become(Recovering);
             }

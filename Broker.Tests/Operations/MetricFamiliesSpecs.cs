@@ -42,6 +42,7 @@ public sealed class MetricFamiliesSpecs
         ["mqtt_messages_inflight"] = ("gauge", ""),
         ["mqtt_retained_messages"] = ("gauge", ""),
         ["broker_storage_failures_total"] = ("counter", ""),
+        ["broker_stored_session_starts_total"] = ("counter", "source"),
         ["broker_persist_latency_seconds"] = ("histogram", ""),
         ["broker_cluster_members"] = ("gauge", "status"),
         ["broker_cluster_unreachable_members"] = ("gauge", ""),

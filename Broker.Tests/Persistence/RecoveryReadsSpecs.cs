@@ -34,7 +34,7 @@ public sealed class RecoveryReadsSpecs : IDisposable
         await using var broker = await BrokerHarness.StartAsync(o => o with
         {
             Node = new NodeOptions { DataDir = _dataDir },
-            Sessions = o.Sessions with { PassivateAfterSeconds = 1 },
+            Sessions = o.Sessions with { PassivateAfterSeconds = 1, PassivatedStateBytes = 0 }, // recovered from storage, not from memory
         });
         var client = await broker.ConnectAsync(MqttProtocolVersion.V500, "reads-sub", b => b.WithSessionExpiryInterval(3600));
         await client.SubscribeAsync("reads/+/state", MqttQualityOfServiceLevel.AtLeastOnce);

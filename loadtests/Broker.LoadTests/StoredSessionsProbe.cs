@@ -30,8 +30,17 @@ public static class StoredSessionsProbe
             Mqtt = new MqttOptions { Address = "127.0.0.1", Port = 0, MaxConnections = 1_000_000 },
             Cluster = new ClusterOptions { Hostname = "127.0.0.1", Port = 0 },
             Node = new NodeOptions { DataDir = dir },
-            Sessions = new SessionOptions { PassivateAfterSeconds = PassivateAfterSeconds },
-            Storage = postgres is null ? new StorageOptions() : new StorageOptions { Provider = "postgresql", ConnectionString = postgres },
+            // PASSIVATED_STATE_BYTES (environment): Sessions:PassivatedStateBytes, for comparisons (0: recover from storage).
+            Sessions = new SessionOptions
+            {
+                PassivateAfterSeconds = PassivateAfterSeconds,
+                PassivatedStateBytes = int.TryParse(Environment.GetEnvironmentVariable("PASSIVATED_STATE_BYTES"), out var kept) ? kept : new SessionOptions().PassivatedStateBytes,
+            },
+            // READ_SESSIONS_IN_BATCHES=false (environment): Storage:ReadSessionsInBatches off, for comparisons.
+            Storage = (postgres is null ? new StorageOptions() : new StorageOptions { Provider = "postgresql", ConnectionString = postgres }) with
+            {
+                ReadSessionsInBatches = Environment.GetEnvironmentVariable("READ_SESSIONS_IN_BATCHES") != "false",
+            },
         };
         static string IdOf(int i) => $"dev-{i}";
         static string FilterOf(int i) => i % 2 == 0 ? $"dev/{i}/cmd" : $"dev/{i}/+/set";
