@@ -117,7 +117,9 @@ public sealed class FaultMixSpecs(ITestOutputHelper output)
 
             case 4:
             {
+                // BROKER_FAULT_VICTIM=1 pauses the oldest member (the shard coordinators' node).
                 var n = all[random.Next(all.Length)];
+                n = Setting("BROKER_FAULT_VICTIM", n);
                 return ($"SIGSTOP node {n}, SIGCONT", [n], () =>
                 {
                     cluster.Pause(n);
