@@ -1,4 +1,7 @@
+using Akka.Actor;
+using Akka.Configuration;
 using Broker.Cluster;
+using Broker.Operations;
 using Broker.Node.Hosting;
 using Microsoft.Extensions.Configuration;
 
@@ -99,6 +102,19 @@ public sealed class StorageLeaveRuleSpecs
         Assert.Equal(5, Load().Options!.Storage.LeaveAfter);
         Assert.Equal(0, Load(("STORAGE:LEAVEAFTER", "0")).Options!.Storage.LeaveAfter);
         Assert.Equal(12, Load(("STORAGE:LEAVEAFTER", "12")).Options!.Storage.LeaveAfter);
+    }
+
+    [Fact]
+    public async Task The_question_and_its_answer_round_trip_through_the_operations_serializer()
+    {
+        using var system = ActorSystem.Create("storage-watch-serialization", ConfigurationFactory.ParseString("akka.loglevel = WARNING"));
+        var serializer = new OperationsSerializer((ExtendedActorSystem)system);
+        var answer = new StorageReachability("akka.tcp://broker@10.0.0.3:4053", true, 12_345);
+        var back = (StorageReachability)serializer.FromBinary(serializer.ToBinary(answer), serializer.Manifest(answer));
+        var ask = serializer.FromBinary(serializer.ToBinary(AskStorageReachable.Instance), serializer.Manifest(AskStorageReachable.Instance));
+        Assert.Equal(answer, back);
+        Assert.IsType<AskStorageReachable>(ask);
+        await system.Terminate();
     }
 
     private static (Broker.Configuration.BrokerOptions? Options, IReadOnlyList<string> Errors) Load(params (string Key, string Value)[] values) =>
