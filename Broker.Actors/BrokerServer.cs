@@ -211,6 +211,13 @@ public sealed class BrokerServer : IAsyncDisposable
             System.ActorOf(Fence.Props(Fence.PauseLimitOf(System.Settings.Config), context), Fence.Name);
         }
 
+        // A member that alone cannot reach the database hands its shards to those that can (Storage:LeaveAfter).
+        if (!Persistence.StorageSetup.IsSqlite(Options) && Options.Storage.LeaveAfter > 0 &&
+            (KubernetesDiscovery.Enabled(Options) || Options.Cluster.SeedNodes.Count > 1))
+        {
+            System.ActorOf(StorageWatch.Props(Options.Storage.ConnectionString, TimeSpan.FromSeconds(Options.Storage.LeaveAfter)), StorageWatch.Name);
+        }
+
         // Any node on PostgreSQL may have members (a single seed listed, nodes joining it); alone it never suspects anyone.
         if (!Persistence.StorageSetup.IsSqlite(Options) && Options.Cluster.DownEndedNodes)
         {

@@ -8,6 +8,9 @@
 #
 # Faults drawn: one node partitioned (both ways / inbound only), the cluster split in halves (3+2 with five nodes),
 # one node cut off from PostgreSQL, SIGSTOP + SIGCONT, kill -9 + restart of one node, kill -9 + restart of all.
+# BROKER_FAULT_ONLY=k draws only fault k (0 partition both ways, 1 inbound only, 2 halves, 3 PostgreSQL cut, 4 pause,
+# 5 kill -9, 6 whole-cluster restart); BROKER_FAULT_VICTIM=n picks the node of a partition (0) or a pause (4);
+# BROKER_FAULT_NODE_ARGS="--Key=value ..." gives every node extra flags (e.g. --Storage:LeaveAfter=0 to compare).
 # Each node runs under a restart-on-exit supervisor (like systemd Restart=always). Prints one results row per fault
 # (the table of docs/faults.md) and writes the rows to cluster-config/.run/faults-<seed>.md, the logs of every
 # node to cluster-config/.run/fault-logs/. Needs root (network namespaces), iproute2, iptables, PostgreSQL

@@ -59,7 +59,17 @@ public static class BrokerHocon
               # drops larger frames ("Discarding oversized payload"). Mqtt:MaxPacketSize plus room for the envelope.
               # Frames are buffered as their bytes arrive, never allocated from this limit.
               maximum-frame-size = {{Math.Max(128_000L, options.Mqtt.MaxPacketSize + (1L << 20))}}b
+              # default 15s; bounds an outbound association's TCP connect and, on this transport, its handshake too.
+              # An association begun while the peer is cut off (a node probing a seed that is not a member) waits this
+              # long whatever happens meanwhile, and while it waits the peer's own association to this node is held
+              # back as well. A new process of the cut-off node that joins after the heal then cannot talk to this node
+              # for up to 15 s: each marks the other unreachable and the split-brain resolver downs both, a healthy node
+              # with them. 3s ends such an attempt before failure detection plus stable-after (5.5 s) can decide; a
+              # connect and handshake between cluster nodes takes milliseconds, and a failed one is retried after
+              # retry-gate-closed-for.
+              connection-timeout = 3s
             }
+            handshake-timeout = 3s                # default 15s: the same bound for transports that use it
             # default 5s: after a node died, messages to its address are dropped for this long; a node restarted on
             # the same host:port (whole-cluster restart, a pod rescheduled) should be reachable again sooner.
             retry-gate-closed-for = 1s

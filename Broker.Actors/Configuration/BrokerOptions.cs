@@ -188,6 +188,14 @@ public sealed record StorageOptions
     /// by its topic entity, and persistent sessions journal only a reference to it (README "Storage").
     /// </summary>
     public int SharedPayloadMinBytes { get; init; } = 256;
+
+    /// <summary>
+    /// Seconds a cluster member on PostgreSQL may fail to reach the database while another member still reaches it,
+    /// before it leaves the cluster (coordinated shutdown, exit code 3, restarted by its supervisor) so that its
+    /// sessions and topics move to members that can write. A database that no member reaches makes none leave.
+    /// 0: never leave for that.
+    /// </summary>
+    public int LeaveAfter { get; init; } = 5;
 }
 
 /// <summary>Akka.NET cluster membership of this node.</summary>

@@ -63,6 +63,10 @@ public static class BrokerOptionsValidator
         Range(errors, "Storage:SnapshotEvery", o.Storage.SnapshotEvery, 10, 1_000_000);
         Range(errors, "Storage:SnapshotEveryBytes", o.Storage.SnapshotEveryBytes, 64 * 1024, 1L << 40);
         Range(errors, "Storage:SharedPayloadMinBytes", o.Storage.SharedPayloadMinBytes, 0, int.MaxValue);
+        if ((o.Storage.LeaveAfter != 0 && o.Storage.LeaveAfter < 2) || o.Storage.LeaveAfter > 3600)
+        {
+            errors.Add($"Storage:LeaveAfter = {o.Storage.LeaveAfter} is out of range: allowed 0 (never leave) or 2 to 3600 seconds");
+        }
         if (string.IsNullOrWhiteSpace(o.Node.DataDir))
         {
             errors.Add("Node:DataDir = '' must name a directory");

@@ -24,6 +24,8 @@ public sealed class OperationsSerializer : SerializerWithStringManifest
         ["ops-cp"] = typeof(Cluster.ClusterProbed),
         ["ops-gns"] = typeof(GetNodeStats),
         ["ops-ns"] = typeof(NodeStats),
+        ["ops-asr"] = typeof(Cluster.AskStorageReachable),
+        ["ops-sr"] = typeof(Cluster.StorageReachability),
     };
 
     private static readonly Dictionary<Type, string> Manifests = Types.ToDictionary(kv => kv.Value, kv => kv.Key);

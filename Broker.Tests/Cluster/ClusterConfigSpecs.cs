@@ -31,6 +31,8 @@ public sealed class ClusterConfigSpecs
         Assert.Equal(TimeSpan.FromSeconds(1), config.GetTimeSpan("akka.cluster.sharding.coordinator-failure-backoff"));
         Assert.Equal(TimeSpan.FromSeconds(10), config.GetTimeSpan("akka.cluster.sharding.handoff-timeout"));
         Assert.Equal(TimeSpan.FromSeconds(1), config.GetTimeSpan("akka.remote.retry-gate-closed-for"));
+        Assert.Equal(TimeSpan.FromSeconds(3), config.GetTimeSpan("akka.remote.dot-netty.tcp.connection-timeout"));
+        Assert.Equal(TimeSpan.FromSeconds(3), config.GetTimeSpan("akka.remote.handshake-timeout"));
         Assert.False(config.HasPath("akka.management.http.port"));
     }
 

@@ -30,7 +30,7 @@ public sealed class FaultMixSpecs(ITestOutputHelper output)
         Assert.True(nodes >= 3, "BROKER_FAULT_NODES must be at least 3");
         var random = new Random(seed);
         var violations = new List<string>();
-        await using var cluster = await NamespaceCluster.StartAsync(nodes);
+        await using var cluster = await NamespaceCluster.StartAsync(nodes, NamespaceCluster.ExtraNodeArgs());
         for (var round = 1; round <= rounds; round++)
         {
             await cluster.WaitHealthyAsync(TimeSpan.FromSeconds(120));
@@ -117,7 +117,9 @@ public sealed class FaultMixSpecs(ITestOutputHelper output)
 
             case 4:
             {
+                // BROKER_FAULT_VICTIM=1 pauses the oldest member (the shard coordinators' node).
                 var n = all[random.Next(all.Length)];
+                n = Setting("BROKER_FAULT_VICTIM", n);
                 return ($"SIGSTOP node {n}, SIGCONT", [n], () =>
                 {
                     cluster.Pause(n);

@@ -41,9 +41,34 @@ public sealed class FaultSpecs(FaultClusterFixture fixture, ITestOutputHelper ou
         Assert.DoesNotContain(majority, l => l.Contains("has ended (its remoting port refused"));
     }
 
+    // The others still reach the database: after Storage:LeaveAfter (5 s) the node leaves the cluster, its shards move
+    // to them, and its supervisor restarts it (StorageWatch). Held 9 s so that it leaves while still cut off.
     [Fact]
-    public Task Node_cut_off_from_PostgreSQL_only() =>
-        RunAsync("node 2 cut off from PostgreSQL", [2], () => Cluster.Lab.CutServiceAsync(2, Cluster.PostgresPort), Cluster.Lab.HealAsync);
+    public async Task Node_cut_off_from_PostgreSQL_only()
+    {
+        await RunAsync("node 2 cut off from PostgreSQL", [2], () => Cluster.Lab.CutServiceAsync(2, Cluster.PostgresPort), Cluster.Lab.HealAsync,
+            removed: true, hold: TimeSpan.FromSeconds(9));
+        Assert.Contains("Storage unreachable from this node for", Cluster.Log(2, int.MaxValue));
+    }
+
+    // The database down for every node: leaving would help nobody (no member could take the shards), so none leaves,
+    // and the stream goes on once it is back. Held longer than Storage:LeaveAfter plus the question to the others.
+    [Fact]
+    public async Task PostgreSQL_outage_for_every_node_makes_none_leave()
+    {
+        var run = await RunAsync("PostgreSQL cut off from every node", [1, 2, 3], async () =>
+        {
+            for (var n = 1; n <= 3; n++)
+            {
+                await Cluster.Lab.CutServiceAsync(n, Cluster.PostgresPort);
+            }
+        }, Cluster.Lab.HealAsync, hold: TimeSpan.FromSeconds(10));
+        for (var n = 1; n <= 3; n++)
+        {
+            Assert.DoesNotContain(Cluster.EventsOf(n, run.FaultAtMs), e => e.What.StartsWith("exited", StringComparison.Ordinal));
+            Assert.Contains("none reaches it: the database is down for the cluster", Cluster.Log(n, int.MaxValue));
+        }
+    }
 
     [Fact]
     public Task Pause_past_the_failure_detector_then_resume() =>
@@ -69,14 +94,15 @@ public sealed class FaultSpecs(FaultClusterFixture fixture, ITestOutputHelper ou
     /// The faulted node must be downed by the majority and, as the supervisor sees it, exit with code 3 (then it is
     /// restarted and joins again before the run ends).
     /// </param>
-    private async Task RunAsync(string fault, int[] minority, Func<Task> apply, Func<Task> heal, bool removed = false)
+    private async Task<FaultRun> RunAsync(string fault, int[] minority, Func<Task> apply, Func<Task> heal, bool removed = false,
+        TimeSpan? hold = null)
     {
         await Cluster.WaitHealthyAsync(TimeSpan.FromSeconds(90)); // a previous spec may have left a node restarting
         var run = new FaultRun(Cluster, fault, minority);
         FaultReport report;
         try
         {
-            report = await run.RunAsync(apply, heal, Hold, output.WriteLine);
+            report = await run.RunAsync(apply, heal, hold ?? Hold, output.WriteLine);
         }
         catch
         {
@@ -114,6 +140,8 @@ public sealed class FaultSpecs(FaultClusterFixture fixture, ITestOutputHelper ou
         {
             Assert.Contains(Cluster.EventsOf(minority[0], run.FaultAtMs), e => e.AtMs <= run.WholeAtMs && e.What == "exited with 3");
         }
+
+        return run;
     }
 
     private void DumpLogs()
@@ -153,7 +181,7 @@ public sealed class FaultClusterFixture : IAsyncLifetime
             throw new InvalidOperationException(why);
         }
 
-        _cluster = await NamespaceCluster.StartAsync(3);
+        _cluster = await NamespaceCluster.StartAsync(3, NamespaceCluster.ExtraNodeArgs());
     }
 
     public async Task DisposeAsync()

@@ -74,6 +74,13 @@ public sealed class NamespaceCluster : IAsyncDisposable
 
     private string[] _extraArgs = [];
 
+    /// <summary>
+    /// Flags given to every node from BROKER_FAULT_NODE_ARGS (space-separated), to compare a setting with its default:
+    /// e.g. <c>--Storage:LeaveAfter=0</c>.
+    /// </summary>
+    public static string[] ExtraNodeArgs() =>
+        (Environment.GetEnvironmentVariable("BROKER_FAULT_NODE_ARGS") ?? "").Split(' ', StringSplitOptions.RemoveEmptyEntries);
+
     /// <summary>Starts and exits of every node on the run clock ("+12.3 s node 3 exited with 3").</summary>
     public IReadOnlyList<string> Events
     {

@@ -127,6 +127,13 @@ public sealed class NetworkLab : IAsyncDisposable
         await InAsync(node, "iptables", "-A", Chain, direction, address, "-j", "DROP");
     }
 
+    /// <summary>Cuts node <paramref name="node"/> off from the root namespace (the test process), both ways, silently.</summary>
+    public async Task CutFromHostAsync(int node)
+    {
+        await BlockAsync(node, "-s", HostAddress.ToString(), reject: false);
+        await BlockAsync(node, "-d", HostAddress.ToString(), reject: false);
+    }
+
     /// <summary>Cuts node <paramref name="node"/> off from a TCP service of the root namespace (PostgreSQL) only.</summary>
     public async Task CutServiceAsync(int node, int port)
     {
