@@ -215,10 +215,12 @@ public sealed class BackpressureFloodSpecs : IDisposable
 
         // Memory stays bounded: the broker held the publishers instead of buffering what they sent. The queues stayed
         // near their bound (100 per session; the session host may hand a live session a few more before it sees the
-        // queue full), and the process grew by far less than what went through it.
+        // queue full), and the process grew by less than what went through it. The growth is mostly the runtime's and
+        // the socket layer's own (the fan-in case: 39-54 MB of 125 MB on a quiet machine, 63 MB once under a loaded
+        // full test run), so the bound is three quarters of it: buffering what the publishers sent would exceed it.
         Assert.InRange(_maxQueued, 1, 2 * 100 * subscribers);
         var delivered = (long)acked * subscribers * PayloadBytes;
-        Assert.True(peakGrowth < delivered / 2, $"broker RSS grew by {peakGrowth / 1048576} MB while {delivered / 1048576} MB were delivered");
+        Assert.True(peakGrowth < delivered * 3 / 4, $"broker RSS grew by {peakGrowth / 1048576} MB while {delivered / 1048576} MB were delivered");
     }
 
     private static long Sample(string metrics, string name) =>
