@@ -144,7 +144,7 @@ rows = [
     ("generator CPU during the clean pass, after one such pass", "clean-warm", "cores", lambda r: r["RunnerCores"]),
     ("persistent sessions resumed per second", "resume", "connects/s", lambda r: r["Rate"]),
     ("broker CPU per resume", "resume", "µs", lambda r: r["BrokerCpuMicrosPerUnit"]),
-    ("passivated sessions resumed per second (recovered from storage)", "resume-passivated", "connects/s", lambda r: r["Rate"]),
+    ("passivated sessions resumed per second (kept state or storage)", "resume-passivated", "connects/s", lambda r: r["Rate"]),
     ("broker CPU per resume of a passivated session", "resume-passivated", "µs", lambda r: r["BrokerCpuMicrosPerUnit"]),
     ("reconnect storm: all back (CONNACK)", "storm", "s", fact("all reconnected after")),
     ("reconnect storm: messages flow again (all echoes back)", "storm", "s", fact("messages flow again after")),
