@@ -1,5 +1,6 @@
 using System.Security.Cryptography.X509Certificates;
 using Broker.Tests.Interop;
+using Broker.Tests.LoadTests;
 using Xunit.Abstractions;
 using static Broker.Tests.Interop.InteropEnvironment;
 
@@ -60,7 +61,7 @@ public sealed class LocalClusterScriptSpecs(ITestOutputHelper output)
                 }
             }
 
-            Assert.All(pids, pid => Assert.True(IsRunning(pid), $"node pid {pid} is not running after up"));
+            Assert.All(pids, pid => Assert.True(LiveProcesses.IsRunning(pid), $"node pid {pid} is not running after up"));
 
             // A retained message set on node 1 is there for a subscriber on node 3.
             var topic = $"local-cluster/{Guid.NewGuid():N}";
@@ -150,7 +151,7 @@ public sealed class LocalClusterScriptSpecs(ITestOutputHelper output)
             output.WriteLine(down.Stdout);
         }
 
-        Assert.All(pids, pid => Assert.False(IsRunning(pid), $"node pid {pid} still runs after down"));
+        Assert.All(pids, pid => Assert.False(LiveProcesses.IsRunning(pid), $"node pid {pid} still runs after down"));
         Assert.False(Directory.Exists(runDir), "down left the state folder behind");
     }
 
@@ -205,13 +206,6 @@ public sealed class LocalClusterScriptSpecs(ITestOutputHelper output)
         await client.ConnectAsync(new MQTTnet.MqttClientOptionsBuilder().WithTcpServer("127.0.0.1", port)
             .WithProtocolVersion(MQTTnet.Formatter.MqttProtocolVersion.V500).WithClientId(id).WithTimeout(TimeSpan.FromSeconds(10)).Build());
         return (id, client, kicked.Task);
-    }
-
-    private static bool IsRunning(int pid)
-    {
-        // A stopped child of nobody is reaped by init at once; a zombie would still have /proc/<pid>, so read its state.
-        var stat = $"/proc/{pid}/stat";
-        return File.Exists(stat) && File.ReadAllText(stat).Split(") ")[1][0] != 'Z';
     }
 }
 

@@ -20,12 +20,12 @@ public abstract class KillRecoverySpecs : IDisposable
 {
     private const int Count = 1000;
     private readonly ITestOutputHelper _output;
-    private readonly List<IDisposable> _nodes = new();
+    private readonly NodeProcesses _nodes = new("broker-kill-");
 
     protected KillRecoverySpecs(ITestOutputHelper output) => _output = output;
 
     /// <summary>The node's Node:DataDir (the SQLite file lives here by default); deleted after the spec.</summary>
-    protected string DataDir { get; } = Directory.CreateTempSubdirectory("broker-kill-").FullName;
+    protected string DataDir => _nodes.DataDir;
 
     /// <summary>The storage flags; the same for the node before and after the kill.</summary>
     protected abstract Task<string[]> StorageArgsAsync();
@@ -127,21 +127,7 @@ public abstract class KillRecoverySpecs : IDisposable
         }
     }
 
-    public void Dispose()
-    {
-        foreach (var node in _nodes)
-        {
-            node.Dispose();
-        }
-
-        try
-        {
-            Directory.Delete(DataDir, recursive: true);
-        }
-        catch (IOException)
-        {
-        }
-    }
+    public void Dispose() => _nodes.Dispose();
 
     private static async Task ExpectResentAsync(int port, ClientVersion version, string clientId, ushort packetId)
     {
@@ -164,8 +150,7 @@ public abstract class KillRecoverySpecs : IDisposable
     private async Task<BrokerNodeProcess> StartNodeAsync(string[] args)
     {
         var clock = Stopwatch.StartNew();
-        var node = await BrokerNodeProcess.StartAsync(args);
-        _nodes.Add(node);
+        var node = await _nodes.StartAsync(args);
         _output.WriteLine($"node pid {node.Process.Pid} ready in {clock.ElapsedMilliseconds} ms on MQTT port {node.MqttPort}");
         return node;
     }

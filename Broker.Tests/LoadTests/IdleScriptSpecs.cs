@@ -51,7 +51,7 @@ public sealed partial class IdleScriptSpecs(ITestOutputHelper output)
 
             Assert.All(pids, pid => Assert.False(File.Exists($"/proc/{pid}/stat"), $"node pid {pid} still runs"));
             Assert.False(Directory.Exists(folder), $"{folder} is still there");
-            Assert.Empty(ProcessesMentioning(folder));
+            Assert.Empty(LiveProcesses.Mentioning(folder));
         }
         finally
         {
@@ -63,7 +63,7 @@ public sealed partial class IdleScriptSpecs(ITestOutputHelper output)
 
             if (folder is { Length: > 0 })
             {
-                foreach (var pid in ProcessesMentioning(folder))
+                foreach (var pid in LiveProcesses.Mentioning(folder))
                 {
                     try
                     {
@@ -93,32 +93,6 @@ public sealed partial class IdleScriptSpecs(ITestOutputHelper output)
 
     private static double Percent(string cell) =>
         double.Parse(cell.TrimEnd('%', ' '), System.Globalization.CultureInfo.InvariantCulture);
-
-    /// <summary>Live processes whose command line names the run's folder (the node's data, PostgreSQL's).</summary>
-    private static List<int> ProcessesMentioning(string folder)
-    {
-        var found = new List<int>();
-        foreach (var dir in Directory.EnumerateDirectories("/proc"))
-        {
-            if (!int.TryParse(Path.GetFileName(dir), out var pid) || pid == System.Environment.ProcessId)
-            {
-                continue;
-            }
-
-            try
-            {
-                if (File.ReadAllText(Path.Combine(dir, "cmdline")).Replace('\0', ' ').Contains(folder, StringComparison.Ordinal))
-                {
-                    found.Add(pid);
-                }
-            }
-            catch (Exception e) when (e is IOException or UnauthorizedAccessException)
-            {
-            }
-        }
-
-        return found;
-    }
 
     [GeneratedRegex(@"folder (\S+) \(removed")]
     private static partial Regex Folder();

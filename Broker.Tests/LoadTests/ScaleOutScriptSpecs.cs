@@ -102,7 +102,7 @@ public sealed partial class ScaleOutScriptSpecs(ITestOutputHelper output)
             // "settled" comes right before the runner starts: a moment later the runner, the node and PostgreSQL run.
             await script.WaitForLineAsync(l => l.Contains("settled after", StringComparison.Ordinal) || l.Contains("still busy", StringComparison.Ordinal), ScriptLimit);
             await Task.Delay(1500);
-            Assert.True(ProcessesMentioning(outDir).Count >= 3, "expected the runner, the node and PostgreSQL to be running");
+            Assert.True(LiveProcesses.Mentioning(outDir).Count >= 3, "expected the runner, the node and PostgreSQL to be running");
             script.Terminate();
             var code = await script.WaitForExitAsync(TimeSpan.FromSeconds(90));
             output.WriteLine(script.Report());
@@ -136,8 +136,8 @@ public sealed partial class ScaleOutScriptSpecs(ITestOutputHelper output)
     {
         var pids = script.StdoutLines.SelectMany(l => PidMention().Matches(l)).Select(m => int.Parse(m.Groups[1].Value)).ToList();
         Assert.True(pids.Count == expectedNodes + 1, $"expected {expectedNodes} node PIDs and PostgreSQL's, found {pids.Count}");
-        Assert.All(pids, pid => Assert.False(IsRunning(pid), $"pid {pid} still runs after the script ended"));
-        Assert.Empty(ProcessesMentioning(outDir));
+        Assert.All(pids, pid => Assert.False(LiveProcesses.IsRunning(pid), $"pid {pid} still runs after the script ended"));
+        Assert.Empty(LiveProcesses.Mentioning(outDir));
 
         var created = script.StdoutLines.Where(l => l.StartsWith("created cgroup ", StringComparison.Ordinal)).Select(l => l["created cgroup ".Length..]).ToList();
         if (!CgroupsMounted)
@@ -161,7 +161,7 @@ public sealed partial class ScaleOutScriptSpecs(ITestOutputHelper output)
             await script.WaitForExitAsync(TimeSpan.FromSeconds(90));
         }
 
-        foreach (var pid in ProcessesMentioning(outDir))
+        foreach (var pid in LiveProcesses.Mentioning(outDir))
         {
             try
             {
@@ -189,45 +189,6 @@ public sealed partial class ScaleOutScriptSpecs(ITestOutputHelper output)
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {
-        }
-    }
-
-    /// <summary>Live processes whose command line names the run's folder (the nodes' data, PostgreSQL's, the runner's reports).</summary>
-    private static List<int> ProcessesMentioning(string outDir)
-    {
-        var found = new List<int>();
-        foreach (var dir in Directory.EnumerateDirectories("/proc"))
-        {
-            if (!int.TryParse(Path.GetFileName(dir), out var pid) || pid == System.Environment.ProcessId)
-            {
-                continue;
-            }
-
-            try
-            {
-                if (File.ReadAllText(Path.Combine(dir, "cmdline")).Replace('\0', ' ').Contains(outDir, StringComparison.Ordinal) && IsRunning(pid))
-                {
-                    found.Add(pid);
-                }
-            }
-            catch (Exception e) when (e is IOException or UnauthorizedAccessException)
-            {
-            }
-        }
-
-        return found;
-    }
-
-    private static bool IsRunning(int pid)
-    {
-        var stat = $"/proc/{pid}/stat";
-        try
-        {
-            return File.Exists(stat) && File.ReadAllText(stat).Split(") ")[1][0] != 'Z';
-        }
-        catch (IOException)
-        {
-            return false;
         }
     }
 
