@@ -112,7 +112,12 @@ public sealed partial class ClientConnectionActor
         if (channel.EventLoop.InEventLoop)
         {
             // This actor runs on its channel's loop (EventLoopDispatcher): write in place, keep the list.
-            WriteAndFlush(channel, _pendingWrites);
+            foreach (var packet in _pendingWrites)
+            {
+                channel.WriteAsync(packet);
+            }
+
+            channel.Flush();
             if (_pendingWrites.Count > 16)
             {
                 _pendingWrites = new List<MqttPacket>(); // an idle connection does not keep a burst's array
@@ -127,17 +132,15 @@ public sealed partial class ClientConnectionActor
 
         var batch = _pendingWrites;
         _pendingWrites = new List<MqttPacket>(Math.Min(batch.Count, 64));
-        channel.EventLoop.Execute(() => WriteAndFlush(channel, batch));
-    }
-
-    private static void WriteAndFlush(DotNetty.Transport.Channels.IChannel channel, List<MqttPacket> batch)
-    {
-        foreach (var packet in batch)
+        channel.EventLoop.Execute(() =>
         {
-            channel.WriteAsync(packet);
-        }
+            foreach (var packet in batch)
+            {
+                channel.WriteAsync(packet);
+            }
 
-        channel.Flush();
+            channel.Flush();
+        });
     }
 
     private void CloseAfterFlush()
