@@ -26,15 +26,43 @@ public sealed class LeanMailbox : MailboxType, IProducesMessageQueue<LeanDequeMe
     public override IMessageQueue Create(IActorRef owner, ActorSystem system) => new LeanDequeMessageQueue();
 }
 
-/// <summary>The deque (stash) face of <see cref="LeanMessageQueue"/>.</summary>
-public sealed class LeanDequeMessageQueue : DequeWrapperMessageQueue, IUnboundedDequeBasedMessageQueueSemantics
+/// <summary>
+/// The deque (stash) face of <see cref="LeanMessageQueue"/>: what a stash gives back goes first. Like Akka's
+/// <c>DequeWrapperMessageQueue</c>, but the buffer of given-back envelopes is created on the first give-back: most
+/// actors of a client never stash. One object with the queue it extends (it re-implements the queue's interface, so
+/// Akka's calls reach these members), not a wrapper around another.
+/// </summary>
+public sealed class LeanDequeMessageQueue : LeanMessageQueue, IMessageQueue, IUnboundedDequeBasedMessageQueueSemantics
 {
-    public LeanDequeMessageQueue() : base(new LeanMessageQueue())
-    {
-    }
+    private Stack<Envelope>? _first; // the actor's thread only
 
     /// <summary>The event loop this mailbox runs on (a connection actor's, see Transport.EventLoopDispatcher); null: the pool.</summary>
     public DotNetty.Common.Concurrency.IEventExecutor? Loop { get; set; }
+
+    public new bool HasMessages => _first is { Count: > 0 } || base.HasMessages;
+
+    public new int Count => base.Count + (_first?.Count ?? 0);
+
+    public new bool TryDequeue(out Envelope envelope)
+    {
+        if (_first is { Count: > 0 })
+        {
+            envelope = _first.Pop();
+            return true;
+        }
+
+        return base.TryDequeue(out envelope);
+    }
+
+    public void EnqueueFirst(Envelope envelope) => (_first ??= new Stack<Envelope>()).Push(envelope);
+
+    public new void CleanUp(IActorRef owner, IMessageQueue deadletters)
+    {
+        while (TryDequeue(out var envelope))
+        {
+            deadletters.Enqueue(owner, envelope);
+        }
+    }
 }
 
 /// <summary>
@@ -51,7 +79,7 @@ public sealed class LeanDequeMessageQueue : DequeWrapperMessageQueue, IUnbounded
 /// picked up by the mailbox run that the sender schedules right after Enqueue returns (Akka dispatches after
 /// enqueueing), so nothing is lost.
 /// </summary>
-public sealed class LeanMessageQueue : IMessageQueue, IUnboundedMessageQueueSemantics
+public class LeanMessageQueue : IMessageQueue, IUnboundedMessageQueueSemantics
 {
     private Node _head; // written by senders (Interlocked)
     private Node _tail; // read and written by the consumer only

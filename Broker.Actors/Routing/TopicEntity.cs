@@ -65,11 +65,10 @@ public sealed partial class TopicEntity : UntypedActor, IWithUnboundedStash
         }
     }
 
-    public IStash Stash { get; set; } = null!;
+    public IStash Stash { get; set; } = new Cluster.LazyStash(Context); // created on the first stash
 
     public static Props Props(string topic, BrokerContext context) =>
-        FactoryProps.Of(() => new TopicEntity(topic, context))
-            .WithMailbox(LeanMailbox.ConfigPath);
+        FactoryProps.Of((topic, context), static s => new TopicEntity(s.topic, s.context), FactoryProps.Lean);
 
     private void Recovering(object message)
     {

@@ -32,13 +32,13 @@ public sealed partial class ClientConnectionActor
         {
             // Decided without waiting (the password file, anonymous clients): no round trip through the mailbox. What
             // may still wait (a refusal's delay, the will's ACL answer) waits in Authenticating as before.
-            Become(Authenticating);
+            Become(Behaviour.Authenticating);
             HandleAuthDecided(new AuthDecided(decision.Result, null));
             return;
         }
 
         Timers.StartSingleTimer(AttachTimeout.Instance, AttachTimeout.Instance, AuthenticateTimeout);
-        Become(Authenticating);
+        Become(Behaviour.Authenticating);
         decision.PipeTo(Self, success: r => new AuthDecided(r, null), failure: e => new AuthDecided(null, e));
     }
 

@@ -18,11 +18,10 @@ public sealed partial class ClientConnectionActor
     {
         switch (message)
         {
-            case SessionAttached:
+            case SessionAttached attached:
                 AttachAnswered();
-                _session = Sender;
-                Context.Watch(_session);
-                Become(Connected);
+                WatchSession(attached);
+                Become(Behaviour.Connected);
                 ResendUnanswered();
                 Stash.UnstashAll();
                 break;
@@ -152,7 +151,10 @@ public sealed partial class ClientConnectionActor
                 SweepAcks();
                 break;
             case Terminated t:
-                HandleSessionTerminated(t);
+                HandleSessionEnded(t.ActorRef);
+                break;
+            case LiveSessionStopped stopped:
+                HandleSessionEnded(stopped.Session);
                 break;
             default:
                 CommonReceives(message);
@@ -160,9 +162,9 @@ public sealed partial class ClientConnectionActor
         }
     }
 
-    private void HandleSessionTerminated(Terminated t)
+    private void HandleSessionEnded(IActorRef session)
     {
-        if (!t.ActorRef.Equals(_session))
+        if (!session.Equals(_session))
         {
             return;
         }
@@ -176,7 +178,7 @@ public sealed partial class ClientConnectionActor
             var info = new ConnectionInfo(_version, CleanStart: false, _grantedExpiry, _connect.Will,
                 IsV5 ? _connect.ReceiveMaximum ?? ushort.MaxValue : ushort.MaxValue);
             RequestAttach(new AttachSession(_clientId, Self, info), TimeSpan.FromSeconds(30));
-            Become(Reattaching);
+            Become(Behaviour.Reattaching);
             return;
         }
 

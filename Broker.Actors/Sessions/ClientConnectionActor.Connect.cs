@@ -55,7 +55,7 @@ public sealed partial class ClientConnectionActor
         var info = new ConnectionInfo(_version, connect.CleanStart, expiry, connect.Will,
             IsV5 ? connect.ReceiveMaximum ?? ushort.MaxValue : ushort.MaxValue);
         RequestAttach(new AttachSession(_clientId, Self, info), AttachAnswerTimeout);
-        Become(Attaching);
+        Become(Behaviour.Attaching);
     }
 
     private static readonly TimeSpan AttachAnswerTimeout = TimeSpan.FromSeconds(10);
@@ -84,6 +84,20 @@ public sealed partial class ClientConnectionActor
         _attachRequest = null; // answered: nothing to ask again
     }
 
+    /// <summary>The sender of <paramref name="attached"/> is the session from now on; watched unless it runs beside this connection.</summary>
+    private void WatchSession(SessionAttached attached)
+    {
+        _session = Sender;
+        if (attached.Beside)
+        {
+            _besideSession = Sender;
+        }
+        else
+        {
+            Context.Watch(_session);
+        }
+    }
+
     private void RetryAttach()
     {
         if (_attachRequest is not null)
@@ -95,8 +109,7 @@ public sealed partial class ClientConnectionActor
     private void HandleAttached(SessionAttached attached)
     {
         AttachAnswered();
-        _session = Sender;
-        Context.Watch(_session);
+        WatchSession(attached);
         var connack = ConnectRules.ConnAck(_connect!, attached.SessionPresent, _admission, _grantedExpiry, _keepAlive, _context.Options.Mqtt);
         Write(connack);
         AnnounceConnected();
@@ -109,7 +122,7 @@ public sealed partial class ClientConnectionActor
         // (ConnectionSet) asks for a check once that much silence has passed.
         _clock.KeepAliveMs = _keepAliveSeconds * 1000;
 
-        Become(Connected);
+        Become(Behaviour.Connected);
         Stash.UnstashAll();
     }
 

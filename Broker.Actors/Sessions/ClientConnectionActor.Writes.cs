@@ -68,7 +68,11 @@ public sealed partial class ClientConnectionActor
             return;
         }
 
-        Context.Unwatch(_session);
+        if (!_session.Equals(_besideSession))
+        {
+            Context.Unwatch(_session);
+        }
+
         _session.Tell(new DetachSession(Self, publishWill, newExpiry));
         _session = null;
     }

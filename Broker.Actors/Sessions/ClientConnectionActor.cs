@@ -61,9 +61,7 @@ public sealed partial class ClientConnectionActor : UntypedActor, IWithUnbounded
     private ref ActorTimers Timers => ref _timers;
 
     public static Props Props(IChannel channel, MqttCodecState codec, BrokerContext context) =>
-        FactoryProps.Of(() => new ClientConnectionActor(channel, codec, context))
-            .WithMailbox(LeanMailbox.ConfigPath)
-            .WithDispatcher(EventLoopDispatcherConfigurator.ConfigPath);
+        FactoryProps.Of((channel, codec, context), static s => new ClientConnectionActor(s.channel, s.codec, s.context), FactoryProps.LeanOnLoop);
 
     private bool IsV5 => _version == MqttProtocolVersion.V500;
 
@@ -77,6 +75,16 @@ public sealed partial class ClientConnectionActor : UntypedActor, IWithUnbounded
     {
         _context.Connections.Remove(Self);
         _routes.Send(_context.TopicRegion);
+        // Also after a detach or a takeover: the session ignores it unless this is still its connection.
+        if (_besideSession is not null)
+        {
+            _besideSession.Tell(new ConnectionStopped(Self));
+        }
+        else if (_attachRequest is not null)
+        {
+            // Stopped before the session answered: a live session started for this connection learns it from the host.
+            _context.Nodes.SelfHost.Tell(new AttachAbandoned(Self, _clientId));
+        }
         CountDisconnect();
         if (_countedConnection)
         {
@@ -90,8 +98,45 @@ public sealed partial class ClientConnectionActor : UntypedActor, IWithUnbounded
     }
 
     // Behaviours are plain switches (UntypedActor): a ReceiveActor keeps a delegate per Receive<T> per behaviour for
-    // every connection (about 4 KB of an idle connection's memory, docs/benchmarks.md); a switch keeps none.
-    protected override void OnReceive(object message) => AwaitingConnect(message);
+    // every connection (about 4 KB of an idle connection's memory, docs/benchmarks.md); a switch keeps none. The current
+    // one is a field (see Become below), starting with AwaitingConnect.
+    protected override void OnReceive(object message)
+    {
+        switch (_behaviour)
+        {
+            case Behaviour.AwaitingConnect:
+                AwaitingConnect(message);
+                break;
+            case Behaviour.Authenticating:
+                Authenticating(message);
+                break;
+            case Behaviour.Attaching:
+                Attaching(message);
+                break;
+            case Behaviour.Connected:
+                Connected(message);
+                break;
+            case Behaviour.Reattaching:
+                Reattaching(message);
+                break;
+        }
+    }
+
+    private enum Behaviour : byte
+    {
+        AwaitingConnect,
+        Authenticating,
+        Attaching,
+        Connected,
+        Reattaching,
+    }
+
+    /// <summary>
+    /// Switches behaviour for the next message. Not Akka's Become: that moves the actor's state into a larger object with
+    /// a behaviour stack and three watch collections (about 600 bytes per actor), kept for the actor's life. So does a
+    /// watch, so a connection whose session runs beside it watches nothing (the two tell each other when they stop).
+    /// </summary>
+    private void Become(Behaviour behaviour) => _behaviour = behaviour;
 
     private void AwaitingConnect(object message)
     {
@@ -191,7 +236,10 @@ public sealed partial class ClientConnectionActor : UntypedActor, IWithUnbounded
         }
     }
 
-    public IStash Stash { get; set; } = null!;
+    public IStash Stash { get; set; } = new Cluster.LazyStash(Context); // created on the first stash
+
+    private Behaviour _behaviour; // an enum, not a delegate: one object less per connection
+    private IActorRef? _besideSession; // the live session beside this connection: not watched, told when this stops (SessionAttached)
 
     private void Warn(string format, object arg)
     {

@@ -1,4 +1,5 @@
 using Akka.Actor;
+using Akka.Event;
 using Broker.Cluster;
 
 namespace Broker.Sessions;
@@ -28,3 +29,41 @@ public sealed record AddLocalRoute(string Topic, string ClientId, long Incarnati
 
 /// <summary>In process, live session to its session host: the session no longer subscribes to <see cref="Topic"/>.</summary>
 public sealed record RemoveLocalRoute(string Topic, string ClientId, long Incarnation);
+
+/// <summary>In process, a live session to its connection as it stops (instead of a watch; see <see cref="SessionAttached.Beside"/>).</summary>
+public sealed record LiveSessionStopped(IActorRef Session) : INoSerializationVerificationNeeded, IDeadLetterSuppression;
+
+/// <summary>In process, a connection to its live session as it stops (instead of a watch; see <see cref="SessionAttached.Beside"/>).</summary>
+public sealed record ConnectionStopped(IActorRef Connection) : INoSerializationVerificationNeeded, IDeadLetterSuppression;
+
+/// <summary>
+/// In process, a connection to its node's session host as it stops before its session answered the attach: a live
+/// session started for it (or about to be) learns it from the host, since it never learned of the connection.
+/// </summary>
+public sealed record AttachAbandoned(IActorRef Connection, string ClientId) : INoSerializationVerificationNeeded;
+
+/// <summary>
+/// In process, session host to a live session's guard on the same node: the live session of <see cref="Incarnation"/>
+/// ended (a guard watches only a connection on another node; see <see cref="Locality"/>).
+/// </summary>
+public sealed record DelegationEnded(long Incarnation) : INoSerializationVerificationNeeded, IDeadLetterSuppression;
+
+/// <summary>
+/// Its guard (<see cref="Owner"/>, the client id's session entity) stopped: session host to a live session, and a guard
+/// on the host's node to the host as it stops. The host watches the guards of its live sessions that are on other
+/// nodes, so that each live session watches nothing.
+/// </summary>
+public sealed record OwnerStopped(IActorRef Owner) : INoSerializationVerificationNeeded, IDeadLetterSuppression;
+
+/// <summary>
+/// The actors of one clean client (its connection, its live session beside it, the client id's guard) watch each other
+/// only across nodes: on one node, each tells the others as it stops (a watch, or Akka's Become, moves an actor's
+/// state into an object of about 600 bytes with watch collections and a behaviour stack, for the actor's life).
+/// </summary>
+public static class Locality
+{
+    public static bool IsLocal(IActorRef actor) => actor is IInternalActorRef { IsLocal: true };
+}
+
+/// <summary>In process, live session to its session host: <see cref="Owner"/> guards it now (after a claim); watch it.</summary>
+public sealed record WatchOwner(IActorRef Owner) : INoSerializationVerificationNeeded;

@@ -56,7 +56,7 @@ public sealed partial class SessionEntity
         _persistent = _journaled = snapshot is not null || events.Count > 0;
         if (FetchPayloadsAfterRecovery())
         {
-            Become(FetchingPayloads);
+            Become(Behaviour.FetchingPayloads);
             return;
         }
 
@@ -66,7 +66,7 @@ public sealed partial class SessionEntity
 
     private void BecomeActive()
     {
-        Become(Active);
+        Become(Behaviour.Active);
         Stash.UnstashAll();
     }
 
@@ -98,9 +98,12 @@ public sealed partial class SessionEntity
                 }
                 else
                 {
-                    HandleTerminated(t);
+                    ConnectionEnded(t.ActorRef);
                 }
 
+                break;
+            case ConnectionStopped stopped:
+                ConnectionEnded(stopped.Connection);
                 break;
             case SessionSubscribe subscribe:
                 HandleSubscribe(subscribe);

@@ -103,7 +103,11 @@ public sealed partial class SessionEntity
         }
 
         _connection = attach.Connection;
-        Context.Watch(_connection);
+        if (!_isLive)
+        {
+            Context.Watch(_connection); // a live session's connection tells it when it stops (SessionAttached.Beside)
+        }
+
         DisarmPassivation();
 
         var previousExpiry = _expirySeconds;
@@ -142,7 +146,7 @@ public sealed partial class SessionEntity
             }
 
             RouteInboundAgainOnAttach(); // before anything the client publishes on this connection
-            _connection.Tell(new SessionAttached(present));
+            _connection.Tell(new SessionAttached(present, Beside: _isLive));
             ResendInflight();
             Pump();
         });
@@ -155,7 +159,11 @@ public sealed partial class SessionEntity
             return;
         }
 
-        Context.Unwatch(_connection);
+        if (!_isLive)
+        {
+            Context.Unwatch(_connection);
+        }
+
         _connection = null;
         if (detach.NewExpiry is { } expiry && expiry != _expirySeconds)
         {
@@ -171,9 +179,9 @@ public sealed partial class SessionEntity
         AfterConnectionLost();
     }
 
-    private void HandleTerminated(Terminated terminated)
+    private void ConnectionEnded(IActorRef connection)
     {
-        if (!terminated.ActorRef.Equals(_connection))
+        if (!connection.Equals(_connection))
         {
             return;
         }

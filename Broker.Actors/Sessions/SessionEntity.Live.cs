@@ -34,8 +34,8 @@ public sealed partial class SessionEntity
     private Delegation? _delegate; // entity: the live session this client id's session runs as
 
     public static Props LiveProps(string clientId, Cluster.BrokerContext context, long incarnation, IActorRef owner, LiveQueueGauge gauge) =>
-        Cluster.FactoryProps.Of(() => new SessionEntity(clientId, context, incarnation, owner, gauge))
-            .WithMailbox(Cluster.LeanMailbox.ConfigPath);
+        Cluster.FactoryProps.Of((clientId, context, incarnation, owner, gauge),
+            static s => new SessionEntity(s.clientId, s.context, s.incarnation, s.owner, s.gauge), Cluster.FactoryProps.Lean);
 
     /// <summary>The node routes name for this session: this node for a live session, none for an entity.</summary>
     private string? RouteNode => _isLive ? _context.Nodes.Self : null;
@@ -99,8 +99,21 @@ public sealed partial class SessionEntity
         var incarnation = Random.Shared.NextInt64(1, long.MaxValue);
         var host = _context.Nodes.HostAt(attach.Connection.Path.Address);
         _delegate = new Delegation(attach.Connection, incarnation, host);
-        Context.Watch(attach.Connection);
+        WatchDelegated(attach.Connection);
         host.Tell(new StartLiveSession(attach, incarnation));
+    }
+
+    /// <summary>
+    /// Entity: learns when the delegated connection ends. On another node it is watched (that node may fail); on this
+    /// node the session host says when the live session ended (<see cref="DelegationEnded"/>), and this entity tells the
+    /// host when it stops (<see cref="OwnerStopped"/>, see PostStop).
+    /// </summary>
+    private void WatchDelegated(IActorRef connection)
+    {
+        if (!Locality.IsLocal(connection))
+        {
+            Context.Watch(connection);
+        }
     }
 
     /// <summary>Entity: stops guarding the live session (telling its connection it was taken over, when it was).</summary>
@@ -155,7 +168,7 @@ public sealed partial class SessionEntity
         if (_delegate is null && !Connected && !_hasState && !_ending)
         {
             _delegate = new Delegation(claim.Connection, claim.Incarnation, _context.Nodes.HostAt(Sender.Path.Address));
-            Context.Watch(claim.Connection);
+            WatchDelegated(claim.Connection);
             Sender.Tell(new LiveSessionClaimed(claim.Incarnation));
             return;
         }
@@ -195,7 +208,7 @@ public sealed partial class SessionEntity
 
         Timers.Cancel(ClaimRetry.Instance);
         _owner = Sender;
-        Context.Watch(_owner);
+        Context.Parent.Tell(new WatchOwner(_owner)); // the session host watches it for this session
     }
 
     /// <summary>Live: the guard says another connection holds the client id now.</summary>
@@ -229,19 +242,30 @@ public sealed partial class SessionEntity
             case ClaimRetry:
                 ClaimAgain();
                 return true;
-            case Terminated t when _isLive && t.ActorRef.Equals(_owner):
+            case OwnerStopped stopped when _isLive && stopped.Owner.Equals(_owner):
                 OwnerLost();
                 return true;
             case Terminated t when _delegate is { } d && t.ActorRef.Equals(d.Connection):
-                _delegate = null;
-                if (Unused)
+                DelegationOver();
+                return true;
+            case DelegationEnded ended:
+                if (_delegate is { } current && current.Incarnation == ended.Incarnation)
                 {
-                    Leave();
+                    DelegationOver();
                 }
 
                 return true;
             default:
                 return !_isLive && ForwardToLive(message);
+        }
+    }
+
+    private void DelegationOver()
+    {
+        _delegate = null;
+        if (Unused)
+        {
+            Leave();
         }
     }
 

@@ -38,6 +38,15 @@ public sealed partial class SessionEntity
     {
         AnswerHeld(ended: false);
         ReportGauges(stopping: true);
+        if (_isLive && _connection is not null)
+        {
+            _connection.Tell(new LiveSessionStopped(Self)); // it does not watch this session (SessionAttached.Beside)
+        }
+        else if (_delegate is { } d && Locality.IsLocal(d.Host))
+        {
+            d.Host.Tell(new OwnerStopped(Self)); // the host does not watch a guard on its node
+        }
+
         base.PostStop();
     }
 

@@ -91,9 +91,9 @@ public sealed partial class SessionEntity : UntypedActor, IWithUnboundedStash
 
         if (_isLive)
         {
-            // A live session is clean: nothing of it is stored, and its guard is watched (it may be on another node).
-            Context.Watch(owner!);
-            Become(Active);
+            // A live session is clean: nothing of it is stored. Its guard (maybe on another node) is watched by the
+            // session host, which tells it when the guard stops (OwnerStopped).
+            Become(Behaviour.Active);
             return;
         }
 
@@ -103,8 +103,44 @@ public sealed partial class SessionEntity : UntypedActor, IWithUnboundedStash
     }
 
     // Behaviours are plain switches (UntypedActor): a ReceiveActor keeps a delegate per Receive<T> per behaviour for
-    // every session (docs/benchmarks.md, memory per idle connection).
+    // every session (docs/benchmarks.md, memory per idle connection). The current one is a field (see Become below),
+    // starting with Starting.
     protected override void OnReceive(object message)
+    {
+        switch (_behaviour)
+        {
+            case Behaviour.Starting:
+                Starting(message);
+                break;
+            case Behaviour.Recovering:
+                Recovering(message);
+                break;
+            case Behaviour.FetchingPayloads:
+                FetchingPayloads(message);
+                break;
+            case Behaviour.Active:
+                Active(message);
+                break;
+        }
+    }
+
+    private enum Behaviour : byte
+    {
+        Starting,
+        Recovering,
+        FetchingPayloads,
+        Active,
+    }
+
+    /// <summary>
+    /// Switches behaviour for the next message. Not Akka's Become: that moves the actor's state into a larger object with
+    /// a behaviour stack and three watch collections (about 600 bytes per actor), kept for the actor's life. So does a
+    /// watch, so a live session watches nothing: its connection and it tell each other when they stop, and its host
+    /// watches its guard.
+    /// </summary>
+    private void Become(Behaviour behaviour) => _behaviour = behaviour;
+
+    private void Starting(object message)
     {
         if (message is StoredAnswer answer)
         {
@@ -115,11 +151,11 @@ public sealed partial class SessionEntity : UntypedActor, IWithUnboundedStash
             else if (answer.Stored && !_context.StoredStateReader.IsNobody())
             {
                 _context.StoredStateReader.Tell(new ReadStoredState("session-" + _clientId));
-                Become(Recovering);
+                Become(Behaviour.Recovering);
             }
             else if (_journal.RecoverIfStored(answer))
             {
-                Become(Recovering);
+                Become(Behaviour.Recovering);
             }
             else
             {
@@ -133,15 +169,16 @@ public sealed partial class SessionEntity : UntypedActor, IWithUnboundedStash
         }
     }
 
-    public IStash Stash { get; set; } = null!;
+    public IStash Stash { get; set; } = new Cluster.LazyStash(Context); // created on the first stash
+
+    private Behaviour _behaviour; // an enum, not a delegate: one object less per session
 
     private ActorTimers _timers; // a struct: allocates only while a timer runs
 
     private ref ActorTimers Timers => ref _timers;
 
     public static Props Props(string clientId, BrokerContext context) =>
-        FactoryProps.Of(() => new SessionEntity(clientId, context))
-            .WithMailbox(LeanMailbox.ConfigPath);
+        FactoryProps.Of((clientId, context), static s => new SessionEntity(s.clientId, s.context), FactoryProps.Lean);
 
     private bool Connected => _connection is not null;
 

@@ -26,7 +26,8 @@ public sealed class SessionHost : UntypedActor
     public const string Name = "session-host";
     private readonly BrokerContext _context;
     private readonly Dictionary<(string ClientId, long Incarnation), (IActorRef Session, LiveQueueGauge Gauge)> _live = new();
-    private readonly Dictionary<IActorRef, (string ClientId, long Incarnation)> _byRef = new();
+    private readonly Dictionary<IActorRef, (string ClientId, long Incarnation, IActorRef Owner)> _byRef = new();
+    private readonly Dictionary<IActorRef, IActorRef> _guarded = new(); // guard (watched here) -> its latest live session here
     private readonly Dictionary<string, IActorRef> _latest = new(StringComparer.Ordinal);
     private readonly LocalRouteTable<(IActorRef Session, long RequestId)> _routes = new(
         (long)RouteLinger.TotalMilliseconds, (long)EnsureRetry.TotalMilliseconds);
@@ -95,6 +96,22 @@ public sealed class SessionHost : UntypedActor
                 break;
             case StartLiveSession start:
                 HandleStart(start);
+                break;
+            case WatchOwner watch:
+                Guard(Sender, watch.Owner);
+                break;
+            case Terminated t:
+                OwnerEnded(t.ActorRef);
+                break;
+            case OwnerStopped stopped:
+                OwnerEnded(stopped.Owner);
+                break;
+            case AttachAbandoned abandoned:
+                if (_latest.TryGetValue(abandoned.ClientId, out var latestSession))
+                {
+                    latestSession.Tell(new ConnectionStopped(abandoned.Connection)); // ignored unless it is its connection
+                }
+
                 break;
             case Operations.GetSessionInfo info when _latest.TryGetValue(info.ClientId, out var latest):
                 latest.Forward(info);
@@ -302,9 +319,58 @@ public sealed class SessionHost : UntypedActor
         var session = Context.ActorOf(SessionEntity.LiveProps(clientId, _context, start.Incarnation, Sender, gauge),
             "s" + start.Incarnation.ToString(System.Globalization.CultureInfo.InvariantCulture));
         _live[(clientId, start.Incarnation)] = (session, gauge);
-        _byRef[session] = (clientId, start.Incarnation);
+        _byRef[session] = (clientId, start.Incarnation, Sender);
         _latest[clientId] = session;
+        Guard(session, Sender);
         session.Tell(start.Attach);
+#pragma warning disable CS0618 // read once, in process, for a connection that cannot be watched without the cost described in Locality
+        if (start.Attach.Connection is IInternalActorRef { IsTerminated: true })
+#pragma warning restore CS0618
+        {
+            // The connection stopped before this start arrived; its AttachAbandoned found no session here.
+            session.Tell(new ConnectionStopped(start.Attach.Connection));
+        }
+    }
+
+    private void OwnerEnded(IActorRef owner)
+    {
+        if (_guarded.Remove(owner, out var session))
+        {
+            session.Tell(new OwnerStopped(owner));
+        }
+    }
+
+    /// <summary>
+    /// Watches <paramref name="owner"/>, the guard of the live session <paramref name="session"/>, for it: a live session
+    /// watches nothing (see SessionEntity.Become), and learns that its guard stopped from this host (OwnerStopped).
+    /// </summary>
+    private void Guard(IActorRef session, IActorRef owner)
+    {
+        if (!_byRef.TryGetValue(session, out var key))
+        {
+            return; // ended meanwhile
+        }
+
+        if (!key.Owner.Equals(owner))
+        {
+            Unguard(session, key.Owner);
+            _byRef[session] = key with { Owner = owner };
+        }
+
+        _guarded[owner] = session;
+        if (!Locality.IsLocal(owner))
+        {
+            Context.Watch(owner); // one on this node tells this host as it stops
+        }
+    }
+
+    private void Unguard(IActorRef session, IActorRef owner)
+    {
+        if (_guarded.TryGetValue(owner, out var guarded) && guarded.Equals(session))
+        {
+            _guarded.Remove(owner);
+            Context.Unwatch(owner);
+        }
     }
 
     private void Ended(IActorRef session)
@@ -314,7 +380,13 @@ public sealed class SessionHost : UntypedActor
             return;
         }
 
-        _live.Remove(key);
+        _live.Remove((key.ClientId, key.Incarnation));
+        Unguard(session, key.Owner);
+        if (Locality.IsLocal(key.Owner))
+        {
+            key.Owner.Tell(new DelegationEnded(key.Incarnation)); // a guard on this node does not watch the connection
+        }
+
         _routes.RemoveSession(key.ClientId, key.Incarnation, Environment.TickCount64);
         if (_latest.TryGetValue(key.ClientId, out var latest) && latest.Equals(session))
         {

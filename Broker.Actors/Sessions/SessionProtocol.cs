@@ -26,8 +26,12 @@ public sealed record ConnectionInfo(
 /// <summary>A connection that completed CONNECT claims the session of its client id (sent through the shard region).</summary>
 public sealed record AttachSession(string ClientId, IActorRef Connection, ConnectionInfo Info) : IWithClientId, ISessionCommand;
 
-/// <summary>The session accepted the connection; <see cref="SessionPresent"/> goes into CONNACK.</summary>
-public sealed record SessionAttached(bool SessionPresent) : Persistence.Serialization.IBrokerSerializable;
+/// <summary>
+/// The session accepted the connection; <see cref="SessionPresent"/> goes into CONNACK. <see cref="Beside"/>: the
+/// session is a live session beside the connection, on its node, so the two do not watch each other but tell each other
+/// when they stop (<see cref="LiveSessionStopped"/>, <see cref="ConnectionStopped"/>); in process only, never serialized.
+/// </summary>
+public sealed record SessionAttached(bool SessionPresent, bool Beside = false) : Persistence.Serialization.IBrokerSerializable;
 
 /// <summary>Another connection took the session over: close with v5 reason 0x8E [MQTT-3.1.4-3].</summary>
 public sealed record SessionTakenOver : Persistence.Serialization.IBrokerSerializable
