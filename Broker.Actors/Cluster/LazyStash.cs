@@ -19,9 +19,21 @@ public sealed class LazyStash(IActorContext context) : IStash
 
     public void Unstash() => _stash?.Unstash();
 
-    public void UnstashAll() => _stash?.UnstashAll();
+    /// <summary>Gives everything back to the mailbox, and lets go of the emptied stash (most actors stash once, at start).</summary>
+    public void UnstashAll()
+    {
+        _stash?.UnstashAll();
+        _stash = null;
+    }
 
-    public void UnstashAll(Func<Envelope, bool> predicate) => _stash?.UnstashAll(predicate);
+    public void UnstashAll(Func<Envelope, bool> predicate)
+    {
+        _stash?.UnstashAll(predicate);
+        if (_stash is { IsEmpty: true })
+        {
+            _stash = null;
+        }
+    }
 
     public IEnumerable<Envelope> ClearStash() => _stash?.ClearStash() ?? [];
 

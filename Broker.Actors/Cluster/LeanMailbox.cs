@@ -39,15 +39,20 @@ public sealed class LeanDequeMessageQueue : LeanMessageQueue, IMessageQueue, IUn
     /// <summary>The event loop this mailbox runs on (a connection actor's, see Transport.EventLoopDispatcher); null: the pool.</summary>
     public DotNetty.Common.Concurrency.IEventExecutor? Loop { get; set; }
 
-    public new bool HasMessages => _first is { Count: > 0 } || base.HasMessages;
+    public new bool HasMessages => _first is not null || base.HasMessages;
 
     public new int Count => base.Count + (_first?.Count ?? 0);
 
     public new bool TryDequeue(out Envelope envelope)
     {
-        if (_first is { Count: > 0 })
+        if (_first is { } first)
         {
-            envelope = _first.Pop();
+            envelope = first.Pop();
+            if (first.Count == 0)
+            {
+                _first = null; // given back once (a stash emptied at start): not kept for the actor's life
+            }
+
             return true;
         }
 
