@@ -24,6 +24,7 @@ public sealed class JournalLink
     private int _writesInFlight;
     private bool _marked; // the directory was told this entity has rows (and no deletion was asked since)
     private bool _storedWithoutJournal; // restored from a kept state: rows exist though the journal is not started
+    private long? _knownSequenceNr; // the highest sequence number stored, when the state was just read with it
 
     public JournalLink(IActorContext owner, BrokerContext context, IActorRef directory, string prefix, string entityId, string shardId)
     {
@@ -50,15 +51,21 @@ public sealed class JournalLink
         }
 
         Mark();
-        Journal = _owner.ActorOf(EntityJournal.Props(_prefix + _entityId, _owner.Self, _context, recover), "journal");
+        Journal = _owner.ActorOf(EntityJournal.Props(_prefix + _entityId, _owner.Self, _context, recover, _knownSequenceNr), "journal");
         _owner.Watch(Journal);
     }
 
     /// <summary>
-    /// The entity has rows but started from the state it kept when it passivated: the journal starts (without replay:
-    /// Akka reads the highest sequence number, so numbering continues) on the first write or deletion.
+    /// The entity has rows but started from a state read without its journal (kept when it passivated, or read by
+    /// <see cref="StoredStateReader"/>): the journal starts without replay on the first write or deletion, numbering
+    /// after <paramref name="highestSequenceNr"/> when it is known (the read returned it), and otherwise after the
+    /// highest sequence number it reads first (rows marked deleted included).
     /// </summary>
-    public void StoredWithoutJournal() => _storedWithoutJournal = true;
+    public void StoredWithoutJournal(long? highestSequenceNr = null)
+    {
+        _storedWithoutJournal = true;
+        _knownSequenceNr = highestSequenceNr;
+    }
 
     /// <summary>
     /// Handles the directory's <see cref="StoredAnswer"/>: when the entity has rows, starts the journal with recovery

@@ -27,7 +27,7 @@ public sealed partial class SessionEntity
                 break;
             case StoredState read:
                 _context.Metrics.SessionStarted(fromKept: false);
-                _journal.StoredWithoutJournal();
+                _journal.StoredWithoutJournal(read.HighestSequenceNr);
                 Recovered(read.Snapshot, read.Events);
                 break;
             default:
