@@ -28,7 +28,7 @@ namespace Broker.Persistence;
 /// </para>
 /// <code>
 ///   start ── known sequence number? ── yes ─────────────────────────────► ready
-///                                   └─ no ─► EntityRecovery (Akka) ─► (JournalRecovered) ─► ready
+///                                   └─ no ─► EntityRecovery (Akka) ─► JournalRecovered ─► ready
 ///   entity ──JournalWrite(e)──► journal ──WriteMessages(n+1)──► plugin ──► SQL
 ///   entity ◄──JournalDone────── journal ◄──WriteMessageSuccess── plugin ◄── stored
 /// </code>
@@ -156,10 +156,9 @@ public sealed class EntityJournal : UntypedActor
                 Context.Stop(_recovery);
                 _recovery = null;
                 _sequenceNr = r.HighestSequenceNr;
-                if (_recover)
-                {
-                    _entity.Tell(new JournalRecovered(r.Snapshot, r.Events));
-                }
+                _entity.Tell(_recover
+                    ? new JournalRecovered(r.Snapshot, r.Events, r.HighestSequenceNr)
+                    : new JournalRecovered(null, [], r.HighestSequenceNr));
 
                 var held = _held!;
                 _held = null;
@@ -306,5 +305,8 @@ public sealed class JournalDone : INoSerializationVerificationNeeded
     public static readonly JournalDone Instance = new();
 }
 
-/// <summary>What recovery found: the latest snapshot (if any) and the events after it, in order.</summary>
-public sealed record JournalRecovered(object? Snapshot, IReadOnlyList<object> Events) : INoSerializationVerificationNeeded;
+/// <summary>
+/// What recovery found: the latest snapshot (if any) and the events after it, in order (nothing for a journal started
+/// without replay), and the highest sequence number stored, after which the journal numbers.
+/// </summary>
+public sealed record JournalRecovered(object? Snapshot, IReadOnlyList<object> Events, long HighestSequenceNr) : INoSerializationVerificationNeeded;

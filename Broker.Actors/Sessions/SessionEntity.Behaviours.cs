@@ -17,6 +17,7 @@ public sealed partial class SessionEntity
         switch (message)
         {
             case JournalRecovered recovered:
+                _journalLink?.StartedAt(recovered.HighestSequenceNr);
                 _context.Metrics.SessionStarted(fromKept: false);
                 Recovered(recovered.Snapshot, recovered.Events);
                 break;
@@ -165,6 +166,8 @@ public sealed partial class SessionEntity
                 JournalAnswered();
                 break;
             case JournalRecovered r:
+                _journalLink?.StartedAt(r.HighestSequenceNr);
+
                 // A journal started for a session that had nothing stored: its recovery is expected to find nothing.
                 if (r.Snapshot is not null || r.Events.Count > 0)
                 {
