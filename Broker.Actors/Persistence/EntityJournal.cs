@@ -12,107 +12,198 @@ namespace Broker.Persistence;
 /// needs it"). Which entities have something stored is known per node by <see cref="StoredEntityDirectory"/>.
 /// <para>
 /// The entity sends it writes, deferrals and deletions; the journal answers every one of them with
-/// <see cref="JournalDone"/> in the order it received them, each once every earlier write is stored (PersistAsync
-/// keeps that order), so the entity runs the visible effect of an event (a PUBACK, a PUBLISH) only once it is
-/// durable. If a write or the recovery fails the journal stops; the entity sees it terminate and stops too, and the
-/// next message to it recovers from what was stored.
+/// <see cref="JournalDone"/> in the order it received them, each once every earlier write is stored, so the entity
+/// runs the visible effect of an event (a PUBACK, a PUBLISH) only once it is durable. If a write or the recovery
+/// fails the journal stops; the entity sees it terminate and stops too, and the next message to it recovers from
+/// what was stored.
+/// </para>
+/// <para>
+/// It speaks the journal plugin's own protocol (WriteMessages of AtomicWrites, DeleteMessagesTo; SaveSnapshot and
+/// DeleteSnapshots to the snapshot store) and numbers the events itself, one write on its way at a time, as
+/// Akka.Persistence's Eventsourced does for PersistAsync. Numbering must continue after the highest sequence number
+/// stored for the persistence id, rows marked deleted included. When the entity knows that number (its state was
+/// just read by <see cref="StoredStateReader"/>, whose statement also returns it) the journal starts at once;
+/// otherwise an <see cref="EntityRecovery"/> child (Akka's recovery: its permit, snapshot load, replay, highest
+/// sequence number) reads it first, replaying what is stored when the entity asked for recovery.
 /// </para>
 /// <code>
-///   entity ──JournalWrite(e)──► journal ──PersistAsync──► SQL
-///   entity ◄──JournalDone────── journal ◄──stored───────── SQL
+///   start ── known sequence number? ── yes ─────────────────────────────► ready
+///                                   └─ no ─► EntityRecovery (Akka) ─► JournalRecovered ─► ready
+///   entity ──JournalWrite(e)──► journal ──WriteMessages(n+1)──► plugin ──► SQL
+///   entity ◄──JournalDone────── journal ◄──WriteMessageSuccess── plugin ◄── stored
 /// </code>
 /// </summary>
-public sealed class EntityJournal : ReceivePersistentActor
+public sealed class EntityJournal : UntypedActor
 {
+    private static int _instances;
+    private readonly string _persistenceId;
     private readonly IActorRef _entity;
     private readonly BrokerContext _context;
     private readonly bool _recover;
+    private readonly IActorRef _plugin;
+    private readonly IActorRef _snapshots;
+    private readonly int _instanceId = Interlocked.Increment(ref _instances);
+    private readonly string _writerGuid = Guid.NewGuid().ToString();
     private readonly ILoggingAdapter _log = Context.GetLogger();
-    private readonly List<object> _recovered = new();
     private readonly Queue<(long After, Action Action)> _afterWrites = new();
-    private readonly Queue<long> _writeStarted = new(); // Stopwatch timestamps of writes in flight, for the latency metric
-    private object? _snapshot;
+    private readonly Queue<long> _writeStarted = new(); // Stopwatch timestamps of writes issued, for the latency metric
+    private List<IPersistentEnvelope>? _batch; // writes waiting for the one on its way
+    private Queue<object>? _held; // what the entity sent while the sequence number was being read
+    private IActorRef? _recovery;
+    private bool _writing;
+    private long _sequenceNr; // the highest sequence number issued
     private long _issued;
     private long _completed;
 
-    public EntityJournal(string persistenceId, IActorRef entity, BrokerContext context, bool recover)
+    public EntityJournal(string persistenceId, IActorRef entity, BrokerContext context, bool recover, long? knownSequenceNr)
     {
+        _persistenceId = persistenceId;
         _entity = entity;
         _context = context;
         _recover = recover;
-        PersistenceId = persistenceId;
-
-        Recover<SnapshotOffer>(o =>
+        var persistence = Akka.Persistence.Persistence.Instance.Apply(Context.System);
+        _plugin = persistence.JournalFor(null);
+        _snapshots = persistence.SnapshotStoreFor(null);
+        if (!recover && knownSequenceNr is { } known)
         {
-            _snapshot = o.Snapshot;
-            _recovered.Clear();
-        });
-        Recover<RecoveryCompleted>(_ =>
+            _sequenceNr = known;
+        }
+        else
         {
-            _entity.Tell(new JournalRecovered(_snapshot, _recovered.ToArray()));
-            _snapshot = null;
-            _recovered.Clear();
-        });
-        Recover<JournalBatch>(b => _recovered.AddRange(b.Events));
-        Recover<object>(e => _recovered.Add(e));
-
-        Command<JournalWrite>(w =>
-        {
-            _issued++;
-            _writeStarted.Enqueue(System.Diagnostics.Stopwatch.GetTimestamp());
-            PersistAsync(w.Event, Written);
-        });
-        Command<JournalDefer>(_ => AfterWrites(() => _entity.Tell(JournalDone.Instance)));
-        Command<JournalDeleteAll>(_ => AfterWrites(() =>
-        {
-            // After every earlier write: LastSequenceNr now covers them all.
-            DeleteMessages(LastSequenceNr);
-            DeleteSnapshots(SnapshotSelectionCriteria.Latest);
-            _entity.Tell(JournalDone.Instance);
-        }));
-        Command<JournalSnapshot>(s => SaveSnapshot(s.Snapshot));
-        Command<SaveSnapshotSuccess>(s =>
-        {
-            // The snapshot holds everything up to its sequence number: older events and snapshots can go.
-            DeleteMessages(s.Metadata.SequenceNr);
-            DeleteSnapshots(new SnapshotSelectionCriteria(s.Metadata.SequenceNr - 1));
-        });
-        Command<SaveSnapshotFailure>(f => _log.Warning("Snapshot of {0} failed: {1}", PersistenceId, f.Cause.Message));
-        Command<DeleteSnapshotsSuccess>(_ => { });
-        Command<DeleteSnapshotsFailure>(_ => { });
-        Command<DeleteMessagesSuccess>(_ => { });
-        Command<DeleteMessagesFailure>(f => _log.Warning("Could not delete journal of {0}: {1}", PersistenceId, f.Cause.Message));
+            _held = new();
+            _recovery = Context.ActorOf(EntityRecovery.Props(persistenceId, recover, context), "recovery");
+            Context.Watch(_recovery);
+        }
     }
 
-    public override string PersistenceId { get; }
+    public static Props Props(string persistenceId, IActorRef entity, BrokerContext context, bool recover, long? knownSequenceNr) =>
+        FactoryProps.Of(() => new EntityJournal(persistenceId, entity, context, recover, knownSequenceNr));
+
+    protected override void OnReceive(object message)
+    {
+        if (_held is not null)
+        {
+            Starting(message);
+            return;
+        }
+
+        switch (message)
+        {
+            case JournalWrite w:
+                _issued++;
+                _writeStarted.Enqueue(System.Diagnostics.Stopwatch.GetTimestamp());
+                (_batch ??= new()).Add(new AtomicWrite(new Persistent(w.Event, ++_sequenceNr, _persistenceId, writerGuid: _writerGuid)));
+                Flush();
+                break;
+            case WriteMessageSuccess s when s.ActorInstanceId == _instanceId:
+                Written();
+                break;
+            case WriteMessagesSuccessful:
+                _writing = false;
+                Flush();
+                break;
+            case WriteMessageFailure f when f.ActorInstanceId == _instanceId:
+                Failed(f.Cause, f.Persistent, "Failed to persist");
+                break;
+            case WriteMessageRejected r when r.ActorInstanceId == _instanceId:
+                // Not stored (a serialization failure): nothing that depends on it may be confirmed, so as a failure.
+                Failed(r.Cause, r.Persistent, "Rejected to persist");
+                break;
+            case WriteMessagesFailed:
+                break; // each write of the batch is answered with its WriteMessageFailure
+            case JournalDefer:
+                AfterWrites(() => _entity.Tell(JournalDone.Instance));
+                break;
+            case JournalDeleteAll:
+                AfterWrites(() =>
+                {
+                    // After every earlier write: the sequence number now covers them all. The plugin keeps the
+                    // highest row (marked deleted), so numbering continues after it.
+                    _plugin.Tell(new DeleteMessagesTo(_persistenceId, _sequenceNr, Self));
+                    _snapshots.Tell(new DeleteSnapshots(_persistenceId, SnapshotSelectionCriteria.Latest));
+                    _entity.Tell(JournalDone.Instance);
+                });
+                break;
+            case JournalSnapshot s:
+                _snapshots.Tell(new SaveSnapshot(new SnapshotMetadata(_persistenceId, _sequenceNr, DateTime.UtcNow), s.Snapshot));
+                break;
+            case SaveSnapshotSuccess s:
+                // The snapshot holds everything up to its sequence number: older events and snapshots can go.
+                _plugin.Tell(new DeleteMessagesTo(_persistenceId, s.Metadata.SequenceNr, Self));
+                _snapshots.Tell(new DeleteSnapshots(_persistenceId, new SnapshotSelectionCriteria(s.Metadata.SequenceNr - 1)));
+                break;
+            case SaveSnapshotFailure f:
+                _log.Warning("Snapshot of {0} failed: {1}", _persistenceId, f.Cause.Message);
+                break;
+            case DeleteMessagesFailure f:
+                _log.Warning("Could not delete journal of {0}: {1}", _persistenceId, f.Cause.Message);
+                break;
+            case DeleteMessagesSuccess or DeleteSnapshotsSuccess or DeleteSnapshotsFailure or Terminated:
+                break;
+            default:
+                Unhandled(message);
+                break;
+        }
+    }
+
+    /// <summary>While the sequence number is read: what the entity sends waits, in order.</summary>
+    private void Starting(object message)
+    {
+        switch (message)
+        {
+            case EntityRecovery.Recovered r when Sender.Equals(_recovery):
+                Context.Unwatch(_recovery);
+                Context.Stop(_recovery);
+                _recovery = null;
+                _sequenceNr = r.HighestSequenceNr;
+                _entity.Tell(_recover
+                    ? new JournalRecovered(r.Snapshot, r.Events, r.HighestSequenceNr)
+                    : new JournalRecovered(null, [], r.HighestSequenceNr));
+
+                var held = _held!;
+                _held = null;
+                while (held.Count > 0)
+                {
+                    OnReceive(held.Dequeue());
+                }
+
+                break;
+            case Terminated t when t.ActorRef.Equals(_recovery):
+                // The recovery failed (logged by Akka, counted by EntityRecovery): stop, and the entity with us.
+                Context.Stop(Self);
+                break;
+            default:
+                _held!.Enqueue(message);
+                break;
+        }
+    }
+
+    /// <summary>Sends the writes gathered while none was on its way, as one request (one AtomicWrite each).</summary>
+    private void Flush()
+    {
+        if (_writing || _batch is not { Count: > 0 })
+        {
+            return;
+        }
+
+        _writing = true;
+        var batch = _batch;
+        _batch = null;
+        _plugin.Tell(new WriteMessages(batch, Self, _instanceId));
+    }
+
+    private void Failed(Exception cause, IPersistentRepresentation persistent, string what)
+    {
+        // Nothing that depended on the event was confirmed, since its JournalDone never went out. The entity sees
+        // this actor stop and stops too.
+        _context.Metrics.StorageFailure();
+        _log.Error(cause, "{0} event type [{1}] with sequence number [{2}] for persistenceId [{3}].",
+            what, persistent.Payload?.GetType().Name ?? "null", persistent.SequenceNr, _persistenceId);
+        Context.Stop(Self);
+    }
 
     /// <summary>
-    /// An entity the directory knows has nothing stored skips loading snapshots and events; Akka still reads the
-    /// highest sequence number, so numbering continues after rows an earlier life left marked deleted.
-    /// </summary>
-    public override Recovery Recovery => _recover ? Recovery.Default : Recovery.None;
-
-    public static Props Props(string persistenceId, IActorRef entity, BrokerContext context, bool recover) =>
-        FactoryProps.Of(() => new EntityJournal(persistenceId, entity, context, recover));
-
-    protected override void OnPersistFailure(Exception cause, object @event, long sequenceNr)
-    {
-        // Logged by Akka with the event type and persistence id; counted here. This actor stops; nothing that
-        // depended on the event was confirmed, since its JournalDone never went out.
-        _context.Metrics.StorageFailure();
-        base.OnPersistFailure(cause, @event, sequenceNr);
-    }
-
-    protected override void OnRecoveryFailure(Exception reason, object? message = null)
-    {
-        _context.Metrics.StorageFailure();
-        base.OnRecoveryFailure(reason, message);
-    }
-
-    /// <summary>
-    /// Runs <paramref name="action"/> once every write issued so far is stored. Not DeferAsync: a deferral with no
-    /// write in its batch reaches Akka.Persistence.Sql as an empty write, which throws and opens the journal's
-    /// circuit breaker for every entity of the node.
+    /// Runs <paramref name="action"/> once every write issued so far is stored (at once when none is on its way).
     /// </summary>
     private void AfterWrites(Action action)
     {
@@ -125,9 +216,9 @@ public sealed class EntityJournal : ReceivePersistentActor
         _afterWrites.Enqueue((_issued, action));
     }
 
-    private void Written(object e)
+    private void Written()
     {
-        // PersistAsync callbacks run in write order.
+        // The plugin answers the writes of one request in order, and requests one at a time.
         _context.Metrics.PersistLatency.RecordSince(_writeStarted.Dequeue());
         _completed++;
         _entity.Tell(JournalDone.Instance);
@@ -136,6 +227,52 @@ public sealed class EntityJournal : ReceivePersistentActor
             _afterWrites.Dequeue().Action();
         }
     }
+}
+
+/// <summary>
+/// Akka.Persistence's recovery of one persistence id, for an <see cref="EntityJournal"/> that does not know where
+/// its numbering stands: with <c>replay</c> the latest snapshot and the events after it, without it nothing but the
+/// highest sequence number (rows marked deleted included). It reports to its parent once and writes nothing.
+/// </summary>
+public sealed class EntityRecovery : ReceivePersistentActor
+{
+    private readonly BrokerContext _context;
+    private readonly bool _replay;
+    private readonly List<object> _events = new();
+    private object? _snapshot;
+
+    public EntityRecovery(string persistenceId, bool replay, BrokerContext context)
+    {
+        PersistenceId = persistenceId;
+        _replay = replay;
+        _context = context;
+        Recover<SnapshotOffer>(o =>
+        {
+            _snapshot = o.Snapshot;
+            _events.Clear();
+        });
+        Recover<RecoveryCompleted>(_ => Context.Parent.Tell(new Recovered(_snapshot, _events.ToArray(), LastSequenceNr)));
+        Recover<JournalBatch>(b => _events.AddRange(b.Events));
+        Recover<object>(e => _events.Add(e));
+        CommandAny(_ => { });
+    }
+
+    public override string PersistenceId { get; }
+
+    /// <summary>Without replay Akka still reads the highest sequence number, so numbering continues after rows an earlier life left.</summary>
+    public override Recovery Recovery => _replay ? Recovery.Default : Recovery.None;
+
+    public static Props Props(string persistenceId, bool replay, BrokerContext context) =>
+        FactoryProps.Of(() => new EntityRecovery(persistenceId, replay, context));
+
+    protected override void OnRecoveryFailure(Exception reason, object? message = null)
+    {
+        _context.Metrics.StorageFailure();
+        base.OnRecoveryFailure(reason, message);
+    }
+
+    /// <summary>What the recovery found, and the highest sequence number stored.</summary>
+    public sealed record Recovered(object? Snapshot, IReadOnlyList<object> Events, long HighestSequenceNr) : INoSerializationVerificationNeeded;
 }
 
 /// <summary>
@@ -168,5 +305,8 @@ public sealed class JournalDone : INoSerializationVerificationNeeded
     public static readonly JournalDone Instance = new();
 }
 
-/// <summary>What recovery found: the latest snapshot (if any) and the events after it, in order.</summary>
-public sealed record JournalRecovered(object? Snapshot, IReadOnlyList<object> Events) : INoSerializationVerificationNeeded;
+/// <summary>
+/// What recovery found: the latest snapshot (if any) and the events after it, in order (nothing for a journal started
+/// without replay), and the highest sequence number stored, after which the journal numbers.
+/// </summary>
+public sealed record JournalRecovered(object? Snapshot, IReadOnlyList<object> Events, long HighestSequenceNr) : INoSerializationVerificationNeeded;

@@ -24,6 +24,9 @@ public sealed class JournalLink
     private int _writesInFlight;
     private bool _marked; // the directory was told this entity has rows (and no deletion was asked since)
     private bool _storedWithoutJournal; // restored from a kept state: rows exist though the journal is not started
+    private long? _knownSequenceNr; // the highest sequence number stored, when the state was just read with it
+    private long? _startSequenceNr; // the journal's, when it started (known, or once it read it: StartedAt)
+    private long _flushes; // writes sent since the journal started: one sequence number each
 
     public JournalLink(IActorContext owner, BrokerContext context, IActorRef directory, string prefix, string entityId, string shardId)
     {
@@ -50,15 +53,31 @@ public sealed class JournalLink
         }
 
         Mark();
-        Journal = _owner.ActorOf(EntityJournal.Props(_prefix + _entityId, _owner.Self, _context, recover), "journal");
+        _startSequenceNr = _knownSequenceNr;
+        Journal = _owner.ActorOf(EntityJournal.Props(_prefix + _entityId, _owner.Self, _context, recover, _knownSequenceNr), "journal");
         _owner.Watch(Journal);
     }
 
     /// <summary>
-    /// The entity has rows but started from the state it kept when it passivated: the journal starts (without replay:
-    /// Akka reads the highest sequence number, so numbering continues) on the first write or deletion.
+    /// The entity has rows but started from a state read without its journal (kept when it passivated, or read by
+    /// <see cref="StoredStateReader"/>): the journal starts without replay on the first write or deletion, numbering
+    /// after <paramref name="highestSequenceNr"/> when it is known (the read returned it), and otherwise after the
+    /// highest sequence number it reads first (rows marked deleted included).
     /// </summary>
-    public void StoredWithoutJournal() => _storedWithoutJournal = true;
+    public void StoredWithoutJournal(long? highestSequenceNr = null)
+    {
+        _storedWithoutJournal = true;
+        _knownSequenceNr = highestSequenceNr;
+    }
+
+    /// <summary>The journal read where its numbering stands (<see cref="JournalRecovered"/>), before any write of it went.</summary>
+    public void StartedAt(long highestSequenceNr) => _startSequenceNr ??= highestSequenceNr;
+
+    /// <summary>
+    /// The highest sequence number stored for the entity once every write sent is stored, when known: from the read
+    /// its state came from, or from its journal; null when neither told it.
+    /// </summary>
+    public long? SequenceNr => Journal is null ? _knownSequenceNr : _startSequenceNr + _flushes;
 
     /// <summary>
     /// Handles the directory's <see cref="StoredAnswer"/>: when the entity has rows, starts the journal with recovery
@@ -132,6 +151,7 @@ public sealed class JournalLink
         _groupThens.Clear();
         _groupBytes = 0;
         _writesInFlight++;
+        _flushes++;
         (_waiting ??= new()).Enqueue((then, count));
         Journal!.Tell(new JournalWrite(written));
     }

@@ -18,10 +18,11 @@ namespace Broker.Persistence;
 /// It reads exactly what that recovery replays: the snapshot with the highest sequence number, then the events above
 /// it not marked deleted, in sequence order (a <see cref="JournalBatch"/> row replays as its events), deserialized
 /// by the serializer each row names; snapshot and events come from one statement, so from one consistent state. The
-/// session's journal (still the Akka.Persistence actor that writes) starts later without replay, on its first write;
-/// Akka then reads the highest sequence number, so numbering continues. Only this node writes for a session whose
-/// shard it hosts, and the session has not started its journal yet, so nothing is written between this read and that
-/// start.
+/// same statement returns each session's highest sequence number as the plugin reads it (rows marked deleted
+/// included, and the plugin's metadata table where it exists): the session's <see cref="EntityJournal"/> starts
+/// later, on its first write, numbering after it without a query of its own. Only this node writes for a session
+/// whose shard it hosts, and the session has not started its journal yet, so nothing is written between this read
+/// and that start.
 /// </para>
 /// <code>
 ///   session starts ─► ReadStoredState ─► gathered while a batch is on its way ─► one SELECT ... IN (ids) ─► StoredState each
@@ -37,6 +38,7 @@ public sealed class StoredStateReader : ReceiveActor
     private readonly ILoggingAdapter _log = Context.GetLogger();
     private readonly List<(string PersistenceId, IActorRef ReplyTo)> _waiting = new();
     private int _inFlight;
+    private bool? _hasMetadataTable; // Akka.Persistence.Sql's journal_metadata (written only in its delete-compatibility mode)
 
     public StoredStateReader(BrokerOptions options)
     {
@@ -54,12 +56,12 @@ public sealed class StoredStateReader : ReceiveActor
             {
                 if (done.Error is not null)
                 {
-                    replyTo.Tell(new StoredState(null, [], done.Error));
+                    replyTo.Tell(new StoredState(null, [], done.Error, 0));
                 }
                 else
                 {
                     done.States!.TryGetValue(persistenceId, out var state);
-                    replyTo.Tell(state ?? new StoredState(null, [], null));
+                    replyTo.Tell(state ?? new StoredState(null, [], null, 0)); // no row at all: numbering starts at 1
                 }
             }
 
@@ -108,10 +110,19 @@ public sealed class StoredStateReader : ReceiveActor
         }
 
         var list = string.Join(", ", names);
+        _hasMetadataTable ??= await TableExistsAsync(connection, "journal_metadata").ConfigureAwait(false);
         command.CommandText =
             $"SELECT 0, persistence_id, sequence_number, snapshot, serializer_id, manifest FROM snapshot WHERE persistence_id IN ({list}) " +
             $"UNION ALL SELECT 1, persistence_id, sequence_number, message, identifier, manifest FROM journal " +
-            $"WHERE deleted = false AND persistence_id IN ({list})";
+            $"WHERE deleted = false AND persistence_id IN ({list}) " +
+            // The highest sequence number of each, rows marked deleted included (the plugin keeps the highest
+            // deleted row, so that numbering continues after it), as the plugin's own query reads it.
+            $"UNION ALL SELECT 2, persistence_id, MAX(sequence_number), NULL, NULL, NULL FROM journal " +
+            $"WHERE persistence_id IN ({list}) GROUP BY persistence_id" +
+            (_hasMetadataTable == true
+                ? $" UNION ALL SELECT 2, persistence_id, MAX(sequence_number), NULL, NULL, NULL FROM journal_metadata " +
+                  $"WHERE persistence_id IN ({list}) GROUP BY persistence_id"
+                : "");
 
         var rows = new Dictionary<string, Rows>(StringComparer.Ordinal);
         await using (var reader = await command.ExecuteReaderAsync().ConfigureAwait(false))
@@ -124,10 +135,17 @@ public sealed class StoredStateReader : ReceiveActor
                     rows[persistenceId] = r = new Rows();
                 }
 
+                var kind = Convert.ToInt32(reader.GetValue(0), CultureInfo.InvariantCulture);
+                if (kind == 2)
+                {
+                    r.Highest = Math.Max(r.Highest, Convert.ToInt64(reader.GetValue(2), CultureInfo.InvariantCulture));
+                    continue;
+                }
+
                 var row = (Seq: reader.GetInt64(2), Data: (byte[])reader.GetValue(3),
                     Serializer: reader.IsDBNull(4) ? (int?)null : Convert.ToInt32(reader.GetValue(4), CultureInfo.InvariantCulture),
                     Manifest: reader.IsDBNull(5) ? "" : reader.GetString(5));
-                if (Convert.ToInt32(reader.GetValue(0), CultureInfo.InvariantCulture) == 0)
+                if (kind == 0)
                 {
                     if (r.Snapshot is null || row.Seq > r.Snapshot.Value.Seq)
                     {
@@ -160,10 +178,24 @@ public sealed class StoredStateReader : ReceiveActor
                 }
             }
 
-            states[persistenceId] = new StoredState(snapshot, events, null);
+            // As Akka's recovery: the highest of the journal's (and metadata's) and the snapshot's sequence numbers.
+            states[persistenceId] = new StoredState(snapshot, events, null, Math.Max(r.Highest, snapshotSeq));
         }
 
         return states;
+    }
+
+    private static async Task<bool> TableExistsAsync(DbConnection connection, string table)
+    {
+        await using var command = connection.CreateCommand();
+        command.CommandText = connection is SqliteConnection
+            ? "SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name = @t"
+            : "SELECT COUNT(*) FROM information_schema.tables WHERE table_schema = current_schema() AND table_name = @t";
+        var parameter = command.CreateParameter();
+        parameter.ParameterName = "@t";
+        parameter.Value = table;
+        command.Parameters.Add(parameter);
+        return Convert.ToInt64(await command.ExecuteScalarAsync().ConfigureAwait(false), CultureInfo.InvariantCulture) > 0;
     }
 
     private object Deserialize((long Seq, byte[] Data, int? Serializer, string Manifest) row) =>
@@ -175,6 +207,7 @@ public sealed class StoredStateReader : ReceiveActor
     {
         public (long Seq, byte[] Data, int? Serializer, string Manifest)? Snapshot;
         public readonly List<(long Seq, byte[] Data, int? Serializer, string Manifest)> Events = new();
+        public long Highest;
     }
 
     private sealed record BatchRead(List<(string PersistenceId, IActorRef ReplyTo)> Asks, Dictionary<string, StoredState>? States, Exception? Error);
@@ -183,5 +216,8 @@ public sealed class StoredStateReader : ReceiveActor
 /// <summary>Read the latest snapshot and the events after it of this persistence id; answered with <see cref="StoredState"/>.</summary>
 public sealed record ReadStoredState(string PersistenceId) : INoSerializationVerificationNeeded;
 
-/// <summary>What a recovery would replay (nothing when <see cref="Error"/> is set: the read failed).</summary>
-public sealed record StoredState(object? Snapshot, IReadOnlyList<object> Events, Exception? Error) : INoSerializationVerificationNeeded;
+/// <summary>
+/// What a recovery would replay (nothing when <see cref="Error"/> is set: the read failed), and the highest sequence
+/// number stored for the persistence id (rows marked deleted included), after which the journal numbers.
+/// </summary>
+public sealed record StoredState(object? Snapshot, IReadOnlyList<object> Events, Exception? Error, long HighestSequenceNr) : INoSerializationVerificationNeeded;

@@ -17,6 +17,7 @@ public sealed partial class SessionEntity
         switch (message)
         {
             case JournalRecovered recovered:
+                _journalLink?.StartedAt(recovered.HighestSequenceNr);
                 _context.Metrics.SessionStarted(fromKept: false);
                 Recovered(recovered.Snapshot, recovered.Events);
                 break;
@@ -27,7 +28,7 @@ public sealed partial class SessionEntity
                 break;
             case StoredState read:
                 _context.Metrics.SessionStarted(fromKept: false);
-                _journal.StoredWithoutJournal();
+                _journal.StoredWithoutJournal(read.HighestSequenceNr);
                 Recovered(read.Snapshot, read.Events);
                 break;
             default:
@@ -168,6 +169,8 @@ public sealed partial class SessionEntity
                 JournalAnswered();
                 break;
             case JournalRecovered r:
+                _journalLink?.StartedAt(r.HighestSequenceNr);
+
                 // A journal started for a session that had nothing stored: its recovery is expected to find nothing.
                 if (r.Snapshot is not null || r.Events.Count > 0)
                 {

@@ -1,3 +1,4 @@
+using System.Buffers.Binary;
 using Akka.Actor;
 using Akka.Serialization;
 using Broker.Persistence;
@@ -9,9 +10,10 @@ namespace Broker.Sessions;
 /// serialized: a few hundred bytes for a session with a few subscriptions and nothing queued), so that its next start
 /// on this node, a resume most often, runs from it instead of reading its snapshot and events back from storage.
 /// <code>
-///   passivate ─► every write stored ─► KeepState(snapshot bytes) ─► directory (bounded; per shard incarnation)
+///   passivate ─► every write stored ─► KeepState(sequence number, snapshot bytes) ─► directory (bounded; per shard incarnation)
 ///   woken ─► IsStored ─► StoredAnswer(stored, bytes) ─► Restore(snapshot) as after a recovery; journal not started
-///                                                      (started on the first write, where Akka reads the sequence number)
+///                                                      (started on the first write, numbering after the kept
+///                                                      sequence number, or after the one it reads when none was known)
 /// </code>
 /// Why the state is exact and never stale: <see cref="KeptStates"/>. A session whose state is over the bound, or
 /// that stops any other way (hand-off with holds pending, a failed write, its end), keeps nothing and recovers from
@@ -39,10 +41,15 @@ public sealed partial class SessionEntity
             return;
         }
 
-        var bytes = SnapshotSerializer.ToBinary(TakeSnapshot());
-        if (bytes.Length <= _context.Options.Sessions.PassivatedStateBytes)
+        var snapshot = SnapshotSerializer.ToBinary(TakeSnapshot());
+        if (snapshot.Length <= _context.Options.Sessions.PassivatedStateBytes)
         {
-            _context.SessionDirectory.Tell(new KeepState(_clientId, _shardId, Context.Parent, bytes));
+            // The highest sequence number stored (-1: unknown) ahead of the snapshot, so that the journal, if it starts
+            // again, numbers after it without reading it.
+            var kept = new byte[sizeof(long) + snapshot.Length];
+            BinaryPrimitives.WriteInt64LittleEndian(kept, _journalLink.SequenceNr ?? -1);
+            snapshot.CopyTo(kept, sizeof(long));
+            _context.SessionDirectory.Tell(new KeepState(_clientId, _shardId, Context.Parent, kept));
         }
     }
 
@@ -50,8 +57,9 @@ public sealed partial class SessionEntity
     private void RestoreKept(byte[] state)
     {
         _context.Metrics.SessionStarted(fromKept: true);
-        _journal.StoredWithoutJournal();
-        var snapshot = (SessionSnapshot)SnapshotSerializer.FromBinary(state, SnapshotManifest);
+        var sequenceNr = BinaryPrimitives.ReadInt64LittleEndian(state);
+        _journal.StoredWithoutJournal(sequenceNr >= 0 ? sequenceNr : null);
+        var snapshot = (SessionSnapshot)SnapshotSerializer.FromBinary(state.AsSpan(sizeof(long)).ToArray(), SnapshotManifest);
         Recovered(snapshot, []);
     }
 }

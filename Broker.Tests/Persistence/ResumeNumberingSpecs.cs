@@ -1,0 +1,205 @@
+using System.Data.Common;
+using System.Text;
+using Akka.Actor;
+using Broker.Configuration;
+using Broker.Operations;
+using Broker.Tests.Durability;
+using Broker.Tests.EndToEnd;
+using Microsoft.Data.Sqlite;
+using MQTTnet;
+using MQTTnet.Formatter;
+using MQTTnet.Protocol;
+using Npgsql;
+
+namespace Broker.Tests.Persistence;
+
+/// <summary>
+/// A session read back from storage after a restart numbers its next journal events after the highest sequence
+/// number stored for it, which its read returns: after the snapshot's and after rows marked deleted, never from 1
+/// again. Were it to number lower, its new events would sit below its snapshot and the next recovery would skip them
+/// (acknowledged messages lost); were it to reuse a number, the write would fail.
+/// <para>
+/// First life: every event is followed by a snapshot (Storage:SnapshotEvery 1) and the deletion of what it covers, so
+/// the session leaves a snapshot at sequence number S and only a row at S, marked deleted. Second life (a restart): the
+/// client resumes and leaves, three QoS 1 messages are queued for it; its rows must be numbered S+1, S+2, ... Third
+/// life (another restart): the client resumes and receives the three messages.
+/// </para>
+/// </summary>
+public abstract class ResumeNumberingSpecs : IDisposable
+{
+    private const string ClientId = "numbering-sub";
+    private const string PersistenceId = "session-" + ClientId;
+    private const string Topic = "numbering/cmd";
+
+    protected string DataDir { get; } = Path.Combine(Path.GetTempPath(), "broker-numbering-" + Guid.NewGuid().ToString("N"));
+
+    /// <summary>The storage options of every life (one store across the restarts).</summary>
+    protected abstract Task<StorageOptions> StorageAsync();
+
+    protected abstract DbConnection Open(StorageOptions storage);
+
+    [Fact]
+    public async Task A_session_read_after_a_restart_numbers_its_events_after_the_rows_left_marked_deleted_and_keeps_them_across_another_restart()
+    {
+        var storage = await StorageAsync();
+        Task<BrokerHarness> StartAsync(int snapshotEvery) => BrokerHarness.StartAsync(o => o with
+        {
+            Node = new NodeOptions { DataDir = DataDir },
+            Storage = storage with { SnapshotEvery = snapshotEvery },
+            Sessions = o.Sessions with { PassivatedStateBytes = 0 },
+        });
+
+        long highest;
+        await using (var broker = await StartAsync(snapshotEvery: 1))
+        {
+            var subscriber = broker.NewClient();
+            await subscriber.ConnectAsync(SubscriberOptions(broker));
+            await subscriber.SubscribeAsync(Topic, MqttQualityOfServiceLevel.AtLeastOnce);
+            await subscriber.DisconnectAsync();
+            await WaitDetachedAsync(broker);
+
+            // What the first life leaves: a snapshot at S, and of the journal only its row S, marked deleted; S at least
+            // the three events of its CONNECT, SUBSCRIBE and DISCONNECT.
+            highest = (await WaitForRowsAsync(storage, r => r.Live == 0 && r.Highest >= 3 && r.SnapshotAt == r.Highest)).Highest;
+        }
+
+        Assert.Equal((highest, 0L, highest), await WaitForRowsAsync(storage, _ => true));
+
+        await using (var broker = await StartAsync(snapshotEvery: 1000))
+        {
+            var subscriber = broker.NewClient();
+            var resumed = await subscriber.ConnectAsync(SubscriberOptions(broker));
+            Assert.True(resumed.IsSessionPresent);
+            await subscriber.DisconnectAsync();
+
+            var publisher = await broker.ConnectAsync(MqttProtocolVersion.V500, "numbering-pub");
+            for (var i = 0; i < 3; i++)
+            {
+                // Acknowledged only once stored for the offline session.
+                var ack = await publisher.PublishAsync(new MqttApplicationMessageBuilder().WithTopic(Topic).WithPayload($"m{i}")
+                    .WithQualityOfServiceLevel(MqttQualityOfServiceLevel.AtLeastOnce).Build());
+                Assert.True(ack.IsSuccess, ack.ReasonString);
+            }
+
+            await publisher.DisconnectAsync();
+        }
+
+        // The second life's rows: S+1, S+2, ... without a gap, the deleted row S still below them.
+        var numbers = await SequenceNumbersAsync(storage, deleted: false);
+        Assert.NotEmpty(numbers);
+        Assert.Equal(Enumerable.Range(0, numbers.Count).Select(i => highest + 1 + i), numbers);
+        Assert.Equal([highest], await SequenceNumbersAsync(storage, deleted: true));
+
+        await using (var broker = await StartAsync(snapshotEvery: 1000))
+        {
+            var subscriber = broker.NewClient();
+            var received = new MessageCollector(subscriber);
+            var resumed = await subscriber.ConnectAsync(SubscriberOptions(broker));
+            Assert.True(resumed.IsSessionPresent);
+            var messages = await received.WaitForAsync(3, TimeSpan.FromSeconds(20));
+            Assert.Equal(["m0", "m1", "m2"], messages.Select(m => Encoding.UTF8.GetString(m.Payload)).ToArray());
+            await subscriber.DisconnectAsync();
+        }
+    }
+
+    private static async Task WaitDetachedAsync(BrokerHarness broker)
+    {
+        // The session applied the client's departure (its event is on its way to storage).
+        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(20);
+        while ((await broker.Server.Context.SessionRegion.Ask<SessionInfo>(new GetSessionInfo(ClientId), TimeSpan.FromSeconds(10))).Connected)
+        {
+            Assert.True(DateTime.UtcNow < deadline, "the session still counts its client as connected");
+            await Task.Delay(100);
+        }
+    }
+
+    private static MqttClientOptions SubscriberOptions(BrokerHarness broker) =>
+        broker.Options(MqttProtocolVersion.V500, ClientId).WithCleanStart(false).WithSessionExpiryInterval(3600).Build();
+
+    private async Task<(long Highest, long Live, long SnapshotAt)> WaitForRowsAsync(StorageOptions storage, Func<(long Highest, long Live, long SnapshotAt), bool> done)
+    {
+        // The snapshot after the last event, and the deletion after it, follow that event's acknowledgement.
+        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(20);
+        while (true)
+        {
+            await using var connection = Open(storage);
+            await connection.OpenAsync();
+            var rows = (await ScalarAsync(connection, "SELECT COALESCE(MAX(sequence_number), 0) FROM journal WHERE persistence_id = @p"),
+                await ScalarAsync(connection, "SELECT COUNT(*) FROM journal WHERE persistence_id = @p AND deleted = false"),
+                await ScalarAsync(connection, "SELECT COALESCE(MAX(sequence_number), 0) FROM snapshot WHERE persistence_id = @p"));
+            if (done(rows))
+            {
+                return rows;
+            }
+
+            Assert.True(DateTime.UtcNow < deadline, $"the first life left highest {rows.Item1}, {rows.Item2} live rows, snapshot at {rows.Item3}");
+            await Task.Delay(200);
+        }
+    }
+
+    private async Task<List<long>> SequenceNumbersAsync(StorageOptions storage, bool deleted)
+    {
+        await using var connection = Open(storage);
+        await connection.OpenAsync();
+        await using var command = Command(connection,
+            $"SELECT sequence_number FROM journal WHERE persistence_id = @p AND deleted = {(deleted ? "true" : "false")} ORDER BY sequence_number");
+        var numbers = new List<long>();
+        await using var reader = await command.ExecuteReaderAsync();
+        while (await reader.ReadAsync())
+        {
+            numbers.Add(Convert.ToInt64(reader.GetValue(0)));
+        }
+
+        return numbers;
+    }
+
+    private static async Task<long> ScalarAsync(DbConnection connection, string sql)
+    {
+        await using var command = Command(connection, sql);
+        return Convert.ToInt64(await command.ExecuteScalarAsync());
+    }
+
+    private static DbCommand Command(DbConnection connection, string sql)
+    {
+        var command = connection.CreateCommand();
+        command.CommandText = sql;
+        var parameter = command.CreateParameter();
+        parameter.ParameterName = "@p";
+        parameter.Value = PersistenceId;
+        command.Parameters.Add(parameter);
+        return command;
+    }
+
+    public void Dispose()
+    {
+        try
+        {
+            Directory.Delete(DataDir, recursive: true);
+        }
+        catch (IOException)
+        {
+        }
+    }
+}
+
+/// <summary><see cref="ResumeNumberingSpecs"/> on SQLite.</summary>
+public sealed class ResumeNumberingSqliteSpecs : ResumeNumberingSpecs
+{
+    protected override Task<StorageOptions> StorageAsync() => Task.FromResult(new StorageOptions());
+
+    protected override DbConnection Open(StorageOptions storage) =>
+        new SqliteConnection(new SqliteConnectionStringBuilder { DataSource = Path.Combine(DataDir, "broker.db"), Pooling = false }.ToString());
+}
+
+/// <summary><see cref="ResumeNumberingSpecs"/> on PostgreSQL (a fresh database on the throwaway server).</summary>
+[Collection(PostgresCollection.Name)]
+public sealed class ResumeNumberingPostgresSpecs(PostgresServer postgres) : ResumeNumberingSpecs
+{
+    protected override async Task<StorageOptions> StorageAsync() => new()
+    {
+        Provider = "postgresql",
+        ConnectionString = await postgres.CreateDatabaseAsync("numbering_" + Guid.NewGuid().ToString("N")[..8]),
+    };
+
+    protected override DbConnection Open(StorageOptions storage) => new NpgsqlConnection(storage.ConnectionString);
+}
