@@ -25,10 +25,7 @@ public sealed class SessionHost : UntypedActor
 {
     public const string Name = "session-host";
     private readonly BrokerContext _context;
-    private readonly Dictionary<(string ClientId, long Incarnation), (IActorRef Session, LiveQueueGauge Gauge)> _live = new();
-    private readonly Dictionary<IActorRef, (string ClientId, long Incarnation, IActorRef Owner)> _byRef = new();
-    private readonly Dictionary<IActorRef, IActorRef> _guarded = new(); // guard (watched here) -> its latest live session here
-    private readonly Dictionary<string, IActorRef> _latest = new(StringComparer.Ordinal);
+    private readonly LiveSessionDirectory _live = new();
     private readonly LocalRouteTable<(IActorRef Session, long RequestId)> _routes = new(
         (long)RouteLinger.TotalMilliseconds, (long)EnsureRetry.TotalMilliseconds);
     private readonly List<NodeRecipient> _recipients = new();
@@ -98,7 +95,7 @@ public sealed class SessionHost : UntypedActor
                 HandleStart(start);
                 break;
             case WatchOwner watch:
-                Guard(Sender, watch.Owner);
+                NewOwner(Sender, watch.Owner);
                 break;
             case Terminated t:
                 OwnerEnded(t.ActorRef);
@@ -107,13 +104,13 @@ public sealed class SessionHost : UntypedActor
                 OwnerEnded(stopped.Owner);
                 break;
             case AttachAbandoned abandoned:
-                if (_latest.TryGetValue(abandoned.ClientId, out var latestSession))
+                if (_live.TryGetLatest(abandoned.ClientId, out var latestSession))
                 {
                     latestSession.Tell(new ConnectionStopped(abandoned.Connection)); // ignored unless it is its connection
                 }
 
                 break;
-            case Operations.GetSessionInfo info when _latest.TryGetValue(info.ClientId, out var latest):
+            case Operations.GetSessionInfo info when _live.TryGetLatest(info.ClientId, out var latest):
                 latest.Forward(info);
                 break;
             case Operations.GetSessionInfo info:
@@ -182,7 +179,7 @@ public sealed class SessionHost : UntypedActor
         for (var i = 0; i < recipients.Count; i++)
         {
             var recipient = recipients[i];
-            var found = _live.TryGetValue((recipient.ClientId, recipient.Incarnation), out var live);
+            var found = _live.TryGet(recipient.ClientId, recipient.Incarnation, out var live);
             if (found && confirmHere && live.Gauge.Refusing)
             {
                 // Its queue refuses until it drains (a client that stopped reading): not taken, answered here.
@@ -318,10 +315,8 @@ public sealed class SessionHost : UntypedActor
         var gauge = new LiveQueueGauge(_context.Options.Sessions.MaxQueuedMessages, _context.Options.Sessions.MaxQueuedBytes);
         var session = Context.ActorOf(SessionEntity.LiveProps(clientId, _context, start.Incarnation, Sender, gauge),
             "s" + start.Incarnation.ToString(System.Globalization.CultureInfo.InvariantCulture));
-        _live[(clientId, start.Incarnation)] = (session, gauge);
-        _byRef[session] = (clientId, start.Incarnation, Sender);
-        _latest[clientId] = session;
-        Guard(session, Sender);
+        _live.Add(session, clientId, start.Incarnation, Sender, gauge);
+        WatchGuard(Sender);
         session.Tell(start.Attach);
 #pragma warning disable CS0618 // read once, in process, for a connection that cannot be watched without the cost described in Locality
         if (start.Attach.Connection is IInternalActorRef { IsTerminated: true })
@@ -332,65 +327,57 @@ public sealed class SessionHost : UntypedActor
         }
     }
 
-    private void OwnerEnded(IActorRef owner)
+    /// <summary>
+    /// A live session watches nothing (see SessionEntity.Become): it learns from this host that its guard stopped
+    /// (OwnerStopped). A guard on another node is watched here (its node may fail); one on this node tells this host as
+    /// it stops.
+    /// </summary>
+    private void WatchGuard(IActorRef owner)
     {
-        if (_guarded.Remove(owner, out var session))
+        if (!Locality.IsLocal(owner))
         {
-            session.Tell(new OwnerStopped(owner));
+            Context.Watch(owner);
         }
     }
 
-    /// <summary>
-    /// Watches <paramref name="owner"/>, the guard of the live session <paramref name="session"/>, for it: a live session
-    /// watches nothing (see SessionEntity.Become), and learns that its guard stopped from this host (OwnerStopped).
-    /// </summary>
-    private void Guard(IActorRef session, IActorRef owner)
+    private void OwnerEnded(IActorRef owner)
     {
-        if (!_byRef.TryGetValue(session, out var key))
+        _live.OwnerEnded(owner)?.Tell(new OwnerStopped(owner));
+    }
+
+    /// <summary>A live session claimed its client id from a new guard (<see cref="WatchOwner"/>).</summary>
+    private void NewOwner(IActorRef session, IActorRef owner)
+    {
+        if (!_live.SetOwner(session, owner, out var released))
         {
             return; // ended meanwhile
         }
 
-        if (!key.Owner.Equals(owner))
+        if (released is not null)
         {
-            Unguard(session, key.Owner);
-            _byRef[session] = key with { Owner = owner };
+            Context.Unwatch(released);
         }
 
-        _guarded[owner] = session;
-        if (!Locality.IsLocal(owner))
-        {
-            Context.Watch(owner); // one on this node tells this host as it stops
-        }
-    }
-
-    private void Unguard(IActorRef session, IActorRef owner)
-    {
-        if (_guarded.TryGetValue(owner, out var guarded) && guarded.Equals(session))
-        {
-            _guarded.Remove(owner);
-            Context.Unwatch(owner);
-        }
+        WatchGuard(owner);
     }
 
     private void Ended(IActorRef session)
     {
-        if (!_byRef.Remove(session, out var key))
+        if (!_live.Remove(session, out var key, out var ownerReleased))
         {
             return;
         }
 
-        _live.Remove((key.ClientId, key.Incarnation));
-        Unguard(session, key.Owner);
+        if (ownerReleased)
+        {
+            Context.Unwatch(key.Owner);
+        }
+
         if (Locality.IsLocal(key.Owner))
         {
             key.Owner.Tell(new DelegationEnded(key.Incarnation)); // a guard on this node does not watch the connection
         }
 
         _routes.RemoveSession(key.ClientId, key.Incarnation, Environment.TickCount64);
-        if (_latest.TryGetValue(key.ClientId, out var latest) && latest.Equals(session))
-        {
-            _latest.Remove(key.ClientId);
-        }
     }
 }

@@ -1,0 +1,92 @@
+using Akka.Actor;
+
+namespace Broker.Sessions;
+
+/// <summary>
+/// The live sessions of one node's <see cref="SessionHost"/>: each by client id and incarnation (where deliveries go),
+/// the latest of each client id (management requests), and the guard of each (the client id's session entity) that the
+/// host keeps an eye on for it. A pure type: the host applies what it answers (watch, unwatch, tell). Used on the host's
+/// thread only.
+/// </summary>
+public sealed class LiveSessionDirectory
+{
+    private readonly Dictionary<(string ClientId, long Incarnation), (IActorRef Session, LiveQueueGauge Gauge)> _live = new();
+    private readonly Dictionary<IActorRef, (string ClientId, long Incarnation, IActorRef Owner)> _byRef = new();
+    private readonly Dictionary<IActorRef, IActorRef> _guarded = new(); // guard -> its latest live session here
+    private readonly Dictionary<string, IActorRef> _latest = new(StringComparer.Ordinal);
+
+    public int Count => _byRef.Count;
+
+    /// <summary>A live session started for <paramref name="owner"/>, which guards it from now on.</summary>
+    public void Add(IActorRef session, string clientId, long incarnation, IActorRef owner, LiveQueueGauge gauge)
+    {
+        _live[(clientId, incarnation)] = (session, gauge);
+        _byRef[session] = (clientId, incarnation, owner);
+        _latest[clientId] = session;
+        _guarded[owner] = session;
+    }
+
+    public bool TryGet(string clientId, long incarnation, out (IActorRef Session, LiveQueueGauge Gauge) live) =>
+        _live.TryGetValue((clientId, incarnation), out live);
+
+    /// <summary>The client id's most recent live session on this node, if it still runs.</summary>
+    public bool TryGetLatest(string clientId, out IActorRef session) => _latest.TryGetValue(clientId, out session!);
+
+    /// <summary>
+    /// <paramref name="owner"/> guards <paramref name="session"/> now (it claimed its client id again). Answers the guard
+    /// no longer to be watched for it, if any; false when the session has ended meanwhile.
+    /// </summary>
+    public bool SetOwner(IActorRef session, IActorRef owner, out IActorRef? released)
+    {
+        released = null;
+        if (!_byRef.TryGetValue(session, out var key))
+        {
+            return false;
+        }
+
+        if (!key.Owner.Equals(owner))
+        {
+            released = Release(session, key.Owner);
+            _byRef[session] = key with { Owner = owner };
+        }
+
+        _guarded[owner] = session;
+        return true;
+    }
+
+    /// <summary>A guard stopped: the live session it guarded here, which must claim its client id again.</summary>
+    public IActorRef? OwnerEnded(IActorRef owner) => _guarded.Remove(owner, out var session) ? session : null;
+
+    /// <summary>
+    /// A live session ended: forgets it and answers its key and guard, and whether the guard is no longer watched for
+    /// any session here (another live session of the same guard, after a takeover, keeps it).
+    /// </summary>
+    public bool Remove(IActorRef session, out (string ClientId, long Incarnation, IActorRef Owner) key, out bool ownerReleased)
+    {
+        ownerReleased = false;
+        if (!_byRef.Remove(session, out key))
+        {
+            return false;
+        }
+
+        _live.Remove((key.ClientId, key.Incarnation));
+        ownerReleased = Release(session, key.Owner) is not null;
+        if (_latest.TryGetValue(key.ClientId, out var latest) && latest.Equals(session))
+        {
+            _latest.Remove(key.ClientId);
+        }
+
+        return true;
+    }
+
+    private IActorRef? Release(IActorRef session, IActorRef owner)
+    {
+        if (_guarded.TryGetValue(owner, out var guarded) && guarded.Equals(session))
+        {
+            _guarded.Remove(owner);
+            return owner;
+        }
+
+        return null;
+    }
+}
