@@ -111,7 +111,7 @@ public sealed class SessionHost : UntypedActor
 
                 break;
             case Operations.GetSessionInfo info when _live.TryGetLatest(info.ClientId, out var latest):
-                latest.Forward(info);
+                AskLive(latest, info, Sender);
                 break;
             case Operations.GetSessionInfo info:
                 _context.SessionRegion.Forward(info);
@@ -308,6 +308,29 @@ public sealed class SessionHost : UntypedActor
             EnsureRoute(topic, ensureId);
         }
     }
+
+    /// <summary>
+    /// A management request for a client whose live session runs here. Not forwarded: a live session that is stopping
+    /// (its connection just ended) drops what reaches it, and the asker would wait in vain. If it does not answer, the
+    /// session region does (the client id's guard, or nothing).
+    /// </summary>
+    private void AskLive(IActorRef live, Operations.GetSessionInfo info, IActorRef replyTo)
+    {
+        var region = _context.SessionRegion;
+        live.Ask<Operations.SessionInfo>(info, LiveAnswerTimeout).ContinueWith(asked =>
+        {
+            if (asked.IsCompletedSuccessfully)
+            {
+                replyTo.Tell(asked.Result);
+            }
+            else
+            {
+                region.Tell(info, replyTo);
+            }
+        }, TaskContinuationOptions.ExecuteSynchronously);
+    }
+
+    private static readonly TimeSpan LiveAnswerTimeout = TimeSpan.FromSeconds(2);
 
     private void HandleStart(StartLiveSession start)
     {
