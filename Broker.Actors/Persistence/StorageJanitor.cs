@@ -54,17 +54,7 @@ public sealed class StorageJanitor(BrokerOptions options)
         await using var connection = Open();
         await connection.OpenAsync(ct).ConfigureAwait(false);
         await using var command = connection.CreateCommand();
-        var names = new List<string>(persistenceIds.Count);
-        for (var i = 0; i < persistenceIds.Count; i++)
-        {
-            var parameter = command.CreateParameter();
-            parameter.ParameterName = "@p" + i.ToString(System.Globalization.CultureInfo.InvariantCulture);
-            parameter.Value = persistenceIds[i];
-            command.Parameters.Add(parameter);
-            names.Add(parameter.ParameterName);
-        }
-
-        var list = string.Join(", ", names);
+        var list = BindIds(command, persistenceIds);
         command.CommandText =
             $"SELECT DISTINCT persistence_id FROM journal WHERE deleted = false AND persistence_id IN ({list}) " +
             $"UNION SELECT persistence_id FROM snapshot WHERE persistence_id IN ({list})";
@@ -111,7 +101,25 @@ public sealed class StorageJanitor(BrokerOptions options)
         return await command.ExecuteNonQueryAsync(ct).ConfigureAwait(false);
     }
 
-    private DbConnection Open() => StorageSetup.IsSqlite(options)
+    private DbConnection Open() => Connection(options);
+
+    /// <summary>A new (unopened) connection to the configured storage.</summary>
+    internal static DbConnection Connection(BrokerOptions options) => StorageSetup.IsSqlite(options)
         ? new SqliteConnection(StorageSetup.ConnectionString(options))
         : new NpgsqlConnection(StorageSetup.ConnectionString(options));
+
+    /// <summary>Binds <paramref name="ids"/> as parameters @p0, @p1, ... of <paramref name="command"/>; returns the list for an IN (...).</summary>
+    internal static string BindIds(DbCommand command, IReadOnlyList<string> ids)
+    {
+        var names = new string[ids.Count];
+        for (var i = 0; i < ids.Count; i++)
+        {
+            var parameter = command.CreateParameter();
+            parameter.ParameterName = names[i] = "@p" + i.ToString(System.Globalization.CultureInfo.InvariantCulture);
+            parameter.Value = ids[i];
+            command.Parameters.Add(parameter);
+        }
+
+        return string.Join(", ", names);
+    }
 }

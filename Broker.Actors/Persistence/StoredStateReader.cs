@@ -1,11 +1,8 @@
-using System.Data.Common;
 using System.Globalization;
 using Akka.Actor;
 using Akka.Event;
 using Broker.Cluster;
 using Broker.Configuration;
-using Microsoft.Data.Sqlite;
-using Npgsql;
 
 namespace Broker.Persistence;
 
@@ -95,21 +92,10 @@ public sealed class StoredStateReader : ReceiveActor
 
     private async Task<Dictionary<string, StoredState>> ReadAsync(IReadOnlyList<string> persistenceIds)
     {
-        await using DbConnection connection = StorageSetup.IsSqlite(_options)
-            ? new SqliteConnection(StorageSetup.ConnectionString(_options))
-            : new NpgsqlConnection(StorageSetup.ConnectionString(_options));
+        await using var connection = StorageJanitor.Connection(_options);
         await connection.OpenAsync().ConfigureAwait(false);
         await using var command = connection.CreateCommand();
-        var names = new string[persistenceIds.Count];
-        for (var i = 0; i < persistenceIds.Count; i++)
-        {
-            var parameter = command.CreateParameter();
-            parameter.ParameterName = names[i] = "@p" + i.ToString(CultureInfo.InvariantCulture);
-            parameter.Value = persistenceIds[i];
-            command.Parameters.Add(parameter);
-        }
-
-        var list = string.Join(", ", names);
+        var list = StorageJanitor.BindIds(command, persistenceIds);
         _hasMetadataTable ??= await TableExistsAsync(connection, "journal_metadata").ConfigureAwait(false);
         command.CommandText =
             $"SELECT 0, persistence_id, sequence_number, snapshot, serializer_id, manifest FROM snapshot WHERE persistence_id IN ({list}) " +

@@ -116,12 +116,7 @@ public sealed partial class ClientConnectionActor
         if (channel.EventLoop.InEventLoop)
         {
             // This actor runs on its channel's loop (EventLoopDispatcher): write in place, keep the list.
-            foreach (var packet in _pendingWrites)
-            {
-                channel.WriteAsync(packet);
-            }
-
-            channel.Flush();
+            WriteAndFlush(channel, _pendingWrites);
             if (_pendingWrites.Count > 16)
             {
                 _pendingWrites = new List<MqttPacket>(); // an idle connection does not keep a burst's array
@@ -136,15 +131,17 @@ public sealed partial class ClientConnectionActor
 
         var batch = _pendingWrites;
         _pendingWrites = new List<MqttPacket>(Math.Min(batch.Count, 64));
-        channel.EventLoop.Execute(() =>
-        {
-            foreach (var packet in batch)
-            {
-                channel.WriteAsync(packet);
-            }
+        channel.EventLoop.Execute(() => WriteAndFlush(channel, batch));
+    }
 
-            channel.Flush();
-        });
+    private static void WriteAndFlush(DotNetty.Transport.Channels.IChannel channel, List<MqttPacket> batch)
+    {
+        foreach (var packet in batch)
+        {
+            channel.WriteAsync(packet);
+        }
+
+        channel.Flush();
     }
 
     private void CloseAfterFlush()
