@@ -1,8 +1,10 @@
+using System.Data.Common;
 using System.Globalization;
 using Akka.Actor;
 using Akka.Event;
 using Broker.Cluster;
 using Broker.Configuration;
+using Microsoft.Data.Sqlite;
 
 namespace Broker.Persistence;
 
