@@ -42,6 +42,8 @@ public sealed class EventLoopDispatcher : MessageDispatcher
 
     public EventLoopDispatcher(MessageDispatcherConfigurator configurator) : base(configurator)
     {
+        // Akka's base constructor leaves the default (100) whatever the configuration says; its own dispatchers set it.
+        Throughput = configurator.Config.GetInt("throughput", DefaultThroughput);
     }
 
     /// <summary>From an actor's constructor: its mailbox runs on <paramref name="loop"/> from now on.</summary>

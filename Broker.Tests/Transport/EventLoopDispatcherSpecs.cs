@@ -67,11 +67,26 @@ public sealed class EventLoopDispatcherSpecs : IAsyncLifetime
         Assert.True(seen.OnPool[1]);
     }
 
-    /// <summary>The actor's first run (its constructor binds it) is on the pool; what it is sent afterwards is on its loop.</summary>
+    [Fact]
+    public void The_configured_throughput_holds()
+    {
+        Assert.Equal(30, _system.Dispatchers.Lookup(EventLoopDispatcherConfigurator.ConfigPath).Throughput);
+    }
+
+    /// <summary>
+    /// The actor's first run (its constructor binds it) is on the pool, and it takes whatever reaches the mailbox while
+    /// it lasts (up to the dispatcher's throughput); every run after it is on the loop. A bound actor is started once a
+    /// message of it was handled on its loop.
+    /// </summary>
     private async Task<IActorRef> Started(IEventExecutor? loop)
     {
         var actor = _system.ActorOf(Props(loop));
         await actor.Ask<Seen>(Report.Instance, TimeSpan.FromSeconds(5));
+        for (var tries = 0; loop is not null && !await actor.Ask<bool>(OnLoop.Instance, TimeSpan.FromSeconds(5)); tries++)
+        {
+            Assert.True(tries < 100, "the actor never ran on its loop");
+        }
+
         return actor;
     }
 
@@ -83,6 +98,11 @@ public sealed class EventLoopDispatcherSpecs : IAsyncLifetime
     private sealed class Report
     {
         public static readonly Report Instance = new();
+    }
+
+    private sealed class OnLoop
+    {
+        public static readonly OnLoop Instance = new();
     }
 
     private sealed record Seen(List<int> Numbers, List<bool> OnLoop, List<bool> OnPool);
@@ -109,6 +129,9 @@ public sealed class EventLoopDispatcherSpecs : IAsyncLifetime
                     _seen.Numbers.Add(n);
                     _seen.OnLoop.Add(_loop?.InEventLoop == true);
                     _seen.OnPool.Add(Thread.CurrentThread.IsThreadPoolThread);
+                    break;
+                case OnLoop:
+                    Sender.Tell(_loop?.InEventLoop == true);
                     break;
                 case Report:
                     Sender.Tell(new Seen([.. _seen.Numbers], [.. _seen.OnLoop], [.. _seen.OnPool]));
