@@ -9,7 +9,6 @@ namespace Broker.Sessions;
 /// </summary>
 public sealed partial class SessionEntity
 {
-    private long _reroutedForLeftAtMs; // see RouteRetry
     private InboundRouteOrder<InboundQos2Pending>? _order; // created when a topic is first blocked
 
     private InboundRouteOrder<InboundQos2Pending> Order => _order ??= new();
@@ -134,7 +133,7 @@ public sealed partial class SessionEntity
     {
         var nodes = _context.Nodes;
         var now = Environment.TickCount64;
-        var cutoff = RouteRetry.Cutoff(nodes.LastLeftAtMs, (long)nodes.ShardsMovedAfter.TotalMilliseconds, now, ref _reroutedForLeftAtMs);
+        var cutoff = RouteRetry.Cutoff(nodes.LastLeftAtMs, (long)nodes.ShardsMovedAfter.TotalMilliseconds, now, ref Stored.ReroutedForLeftAtMs);
         if (cutoff == 0 || !_persistent || _inFlow is not { } flow || _inboundAcks.RemoveStartedBefore(cutoff) is not { } waiting)
         {
             return;

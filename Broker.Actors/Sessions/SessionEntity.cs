@@ -63,9 +63,16 @@ public sealed partial class SessionEntity : UntypedActor, IWithUnboundedStash
     private bool _hasState;
     private bool _journaled; // something of this session is in the journal (recovered or written)
     private bool _recovering;
-    private int _eventsSinceSnapshot;
-    private int _rowsSinceSnapshot;
-    private long _bytesSinceSnapshot;
+    // What only storing, recovering, payload references, waking or rerouting needs: created with the first of them.
+    private SessionStorageState? _stored;
+
+    private SessionStorageState Stored => _stored ??= new();
+
+    private int _eventsSinceSnapshot { get => _stored?.EventsSinceSnapshot ?? default; set { if (_stored is not null || value != default) Stored.EventsSinceSnapshot = value; } }
+
+    private int _rowsSinceSnapshot { get => _stored?.RowsSinceSnapshot ?? default; set { if (_stored is not null || value != default) Stored.RowsSinceSnapshot = value; } }
+
+    private long _bytesSinceSnapshot { get => _stored?.BytesSinceSnapshot ?? default; set { if (_stored is not null || value != default) Stored.BytesSinceSnapshot = value; } }
     private bool _ending;
 
     private IActorRef? _connection;
@@ -344,8 +351,9 @@ public sealed partial class SessionEntity : UntypedActor, IWithUnboundedStash
         ArmPassivation();
     }
 
-    private HashSet<long>? _wakeRegistrations; // created when a woken session re-announces routes
-    private List<IActorRef>? _wakers;
+    private HashSet<long>? _wakeRegistrations { get => _stored?.WakeRegistrations; set { if (_stored is not null || value is not null) Stored.WakeRegistrations = value; } }
+
+    private List<IActorRef>? _wakers { get => _stored?.Wakers; set { if (_stored is not null || value is not null) Stored.Wakers = value; } }
 
     private void AnswerWakersWhenRouted()
     {
