@@ -35,7 +35,12 @@ public sealed partial class ClientConnectionActor : UntypedActor, IWithUnbounded
     private bool _closing;
     private bool _countedConnection;
 
-    private MqttConnectPacket? _connect;
+    private MqttConnectPacket? _connect; // until the CONNACK; then only what a DISCONNECT and a re-attach need:
+    private bool _connectReceived;
+    private bool _cleanStart;
+    private ushort _receiveMaximum = ushort.MaxValue; // as the session is told (v5 only)
+    private uint _requestedExpiry; // as the client asked in its CONNECT
+    private MqttWill? _will;
     private string _clientId = "";
     private MqttProtocolVersion _version = MqttProtocolVersion.V311;
     private IActorRef? _session;
