@@ -21,7 +21,7 @@ public sealed partial class SessionEntity
     /// </summary>
     private bool HoldBehindEarlier(InboundQos2Pending pending)
     {
-        if (_inboundAcks.Count > 0 && RouteRetry.InTrouble(_context.Nodes, AnyNodeUnreachable, InboundSweepMs, Environment.TickCount64))
+        if (InboundRoutingCount > 0 && RouteRetry.InTrouble(_context.Nodes, AnyNodeUnreachable, InboundSweepMs, Environment.TickCount64))
         {
             var topic = pending.Message.Topic;
             foreach (var packetId in _inboundAcks.States)
@@ -72,7 +72,7 @@ public sealed partial class SessionEntity
         }
 
         // Also those that block later messages and whose routing timed out (a 3.1.1 client was disconnected for them).
-        var waiting = _inboundAcks.RemoveStartedBefore(long.MaxValue) ?? [];
+        var waiting = _inboundAckState?.RemoveStartedBefore(long.MaxValue) ?? [];
         foreach (var packetId in _order?.Blocking ?? [])
         {
             if (!waiting.Contains(packetId) && flow.IsPending(packetId) && flow.StartRouting(packetId))
