@@ -8,9 +8,11 @@ namespace Broker.Transport;
 
 /// <summary>
 /// The last handler of a client's pipeline: it creates the connection's <see cref="ClientConnectionActor"/> when the
-/// channel becomes active and hands it every decoded packet (immutable records, no pooled buffers) by Tell.
+/// channel becomes active and hands it every decoded packet (immutable records, no pooled buffers) by Tell. Outbound,
+/// it is the pipeline's encoder too (its base, <see cref="MqttEncoderHandler"/>): the connection's packets are written
+/// from the tail, so this is where they become bytes.
 /// </summary>
-public sealed class ClientChannelHandler : ChannelHandlerAdapter
+public sealed class ClientChannelHandler : MqttEncoderHandler
 {
     private readonly ActorSystem _system;
     private readonly BrokerContext _context;
@@ -18,6 +20,7 @@ public sealed class ClientChannelHandler : ChannelHandlerAdapter
     private IActorRef _connection = ActorRefs.Nobody;
 
     public ClientChannelHandler(ActorSystem system, BrokerContext context, MqttCodecState codec)
+        : base(codec)
     {
         _system = system;
         _context = context;

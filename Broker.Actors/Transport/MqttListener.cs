@@ -11,7 +11,7 @@ namespace Broker.Transport;
 
 /// <summary>
 /// The TCP listener: a DotNetty ServerBootstrap whose pipeline per client is
-/// <c>MqttDecoderHandler → MqttEncoderHandler → ClientChannelHandler</c>, with pooled buffers and Nagle off.
+/// <c>MqttDecoderHandler → ClientChannelHandler</c> (which also encodes), with pooled buffers and Nagle off.
 /// The TLS listener (Mqtt:Tls:Port) shares the event loops and puts DotNetty's <c>TlsHandler</c> in front.
 /// </summary>
 public sealed class MqttListener : IAsyncDisposable
@@ -87,7 +87,6 @@ public sealed class MqttListener : IAsyncDisposable
                 }
 
                 channel.Pipeline.AddLast("decoder", new MqttDecoderHandler(codec, maxPacketSize));
-                channel.Pipeline.AddLast("encoder", new MqttEncoderHandler(codec));
                 channel.Pipeline.AddLast("client", new ClientChannelHandler(system, context, codec));
             }));
     }
