@@ -182,7 +182,7 @@ public sealed partial class ClientConnectionActor
         }
 
         _log.Info("Client {ClientId}: routing {Count} QoS 1 publish(es) again that waited for sessions since a node left", _clientId, waiting.Count);
-        _routes.Send(_context.TopicRegion);
+        _routeBatch?.Send(_context.TopicRegion);
         foreach (var (packetId, message) in waiting)
         {
             _context.TopicRegion.Tell(new RoutePublish(message, Self, _qos1Acks.Expect((packetId, message), now)));

@@ -11,7 +11,9 @@ namespace Broker.Sessions;
 /// <summary>PUBLISH in both directions, topic aliases, SUBSCRIBE/UNSUBSCRIBE hand-off (MQTT-v5.0 3.3, 3.8, 3.10).</summary>
 public sealed partial class ClientConnectionActor
 {
-    private readonly RouteBatcher _routes = new();
+    private RouteBatcher? _routeBatch; // created with the first publish routed: many connections only subscribe
+
+    private RouteBatcher _routes => _routeBatch ??= new();
     private TopicAliases? _aliases; // created on first use: most connections never use aliases
     private HashSet<ushort>? _inboundQos1InFlight; // created on the first QoS 1 publish
     private InboundQuota? _inboundQuota; // v5 Receive Maximum over QoS 1 and 2; created on the first QoS > 0 publish
@@ -145,7 +147,7 @@ public sealed partial class ClientConnectionActor
     {
         if (!_context.Links.EveryMemberReadsBatches)
         {
-            _routes.Send(_context.TopicRegion);
+            _routeBatch?.Send(_context.TopicRegion);
             _context.TopicRegion.Tell(publish, ActorRefs.NoSender); // a member of an older version is in the cluster
             return;
         }

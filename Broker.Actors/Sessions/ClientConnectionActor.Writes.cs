@@ -62,7 +62,7 @@ public sealed partial class ClientConnectionActor
 
     private void Detach(bool publishWill, uint? newExpiry)
     {
-        _routes.Send(_context.TopicRegion); // publishes read before the connection ended go before its will
+        _routeBatch?.Send(_context.TopicRegion); // publishes read before the connection ended go before its will
         if (_session is null)
         {
             return;

@@ -79,7 +79,7 @@ public sealed partial class ClientConnectionActor : UntypedActor, IWithUnbounded
     protected override void PostStop()
     {
         _context.Connections.Remove(Self);
-        _routes.Send(_context.TopicRegion);
+        _routeBatch?.Send(_context.TopicRegion);
         // Also after a detach or a takeover: the session ignores it unless this is still its connection.
         if (_besideSession is not null)
         {
@@ -202,7 +202,7 @@ public sealed partial class ClientConnectionActor : UntypedActor, IWithUnbounded
         {
             case Flush:
                 _flushScheduled = false;
-                _routes.Send(_context.TopicRegion);
+                _routeBatch?.Send(_context.TopicRegion);
                 FlushWrites();
                 break;
             case ChannelClosed:
