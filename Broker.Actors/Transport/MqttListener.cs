@@ -63,6 +63,10 @@ public sealed class MqttListener : IAsyncDisposable
         }
     }
 
+    // One read-size predictor for all clients (its per-channel state lives in the handle each channel makes of it),
+    // instead of one per channel, with the 16 reads per turn DotNetty gives each TCP channel's own.
+    private static readonly AdaptiveRecvByteBufAllocator SharedReadSizes = new() { MaxMessagesPerRead = 16 };
+
     private ServerBootstrap Bootstrap(ActorSystem system, BrokerContext context, TlsServerSetup? tls)
     {
         var maxPacketSize = context.Options.Mqtt.MaxPacketSize;
@@ -78,6 +82,7 @@ public sealed class MqttListener : IAsyncDisposable
             .ChildOption(ChannelOption.WriteBufferHighWaterMark, 256 * 1024)
             .ChildOption(ChannelOption.WriteBufferLowWaterMark, 128 * 1024)
             .ChildOption(ChannelOption.Allocator, PooledByteBufferAllocator.Default)
+            .ChildOption(ChannelOption.RcvbufAllocator, SharedReadSizes)
             .ChildHandler(new ActionChannelInitializer<ISocketChannel>(channel =>
             {
                 var codec = new MqttCodecState();
