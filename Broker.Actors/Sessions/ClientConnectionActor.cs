@@ -20,7 +20,7 @@ namespace Broker.Sessions;
 ///   AwaitingConnect ──CONNECT──► Attaching ──SessionAttached──► Connected ──DISCONNECT/close/error──► stopped
 /// </code>
 /// </summary>
-public sealed partial class ClientConnectionActor : UntypedActor, IWithUnboundedStash
+public sealed partial class ClientConnectionActor : LazyStashActor
 {
     private readonly IChannel _channel;
     private readonly MqttCodecState _codec;
@@ -241,7 +241,6 @@ public sealed partial class ClientConnectionActor : UntypedActor, IWithUnbounded
         }
     }
 
-    public IStash Stash { get; set; } = new Cluster.LazyStash(Context); // created on the first stash
 
     private Behaviour _behaviour; // an enum, not a delegate: one object less per connection
     private IActorRef? _besideSession; // the live session beside this connection: not watched, told when this stops (SessionAttached)

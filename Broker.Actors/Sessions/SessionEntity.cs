@@ -21,7 +21,7 @@ namespace Broker.Sessions;
 /// The connection actor owns the socket; this entity decides what to send and when.
 /// </para>
 /// </summary>
-public sealed partial class SessionEntity : UntypedActor, IWithUnboundedStash
+public sealed partial class SessionEntity : LazyStashActor
 {
     private readonly string _clientId;
     private readonly string _shardId;
@@ -176,7 +176,6 @@ public sealed partial class SessionEntity : UntypedActor, IWithUnboundedStash
         }
     }
 
-    public IStash Stash { get; set; } = new Cluster.LazyStash(Context); // created on the first stash
 
     private Behaviour _behaviour; // an enum, not a delegate: one object less per session
 
