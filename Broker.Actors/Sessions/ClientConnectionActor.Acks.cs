@@ -19,7 +19,6 @@ public sealed partial class ClientConnectionActor
     private AckCollector<(ushort PacketId, MqttApplicationMessage Message)> _qos1Acks => _qos1AcksState ??= new();
 
     private int Qos1AcksCount => _qos1AcksState?.Count ?? 0;
-    private long _reroutedForLeftAtMs; // see RouteRetry
     private InboundRouteOrder<(ushort PacketId, MqttApplicationMessage Message)>? _qos1Order; // created when a topic is first blocked
 
     private void InboundRouted(long ackId, int deliveries)
@@ -175,7 +174,7 @@ public sealed partial class ClientConnectionActor
     {
         var nodes = _context.Nodes;
         var now = Environment.TickCount64;
-        var cutoff = RouteRetry.Cutoff(nodes.LastLeftAtMs, (long)nodes.ShardsMovedAfter.TotalMilliseconds, now, ref _reroutedForLeftAtMs);
+        var cutoff = RouteRetry.Cutoff(nodes.LastLeftAtMs, (long)nodes.ShardsMovedAfter.TotalMilliseconds, now, ref Occasional.ReroutedForLeftAtMs);
         if (cutoff == 0 || _qos1AcksState?.RemoveStartedBefore(cutoff) is not { } waiting)
         {
             return;

@@ -48,6 +48,11 @@ public sealed partial class ClientConnectionActor : LazyStashActor
     private ConnectionClock _clock = null!;
     private int _keepAliveSeconds;
 
+    // What only authorization, rate limits, QoS 0 probes, aliases, releases, rerouting or the end need: created with the first of them.
+    private ConnectionOccasionalState? _occasional;
+
+    private ConnectionOccasionalState Occasional => _occasional ??= new();
+
     public ClientConnectionActor(IChannel channel, MqttCodecState codec, BrokerContext context)
     {
         _channel = channel;
