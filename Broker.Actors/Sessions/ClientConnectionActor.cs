@@ -58,7 +58,6 @@ public sealed partial class ClientConnectionActor : LazyStashActor
         _channel = channel;
         _codec = codec;
         _context = context;
-        _timers = new ActorTimers(Self, Context.System.Scheduler);
         EventLoopDispatcher.Bind(Context, channel.EventLoop); // see Props
         // DotNetty's dual-mode sockets report IPv4 peers as ::ffff:a.b.c.d; logs and the management API show a.b.c.d.
         _remote = channel.RemoteAddress is IPEndPoint { Address.IsIPv4MappedToIPv6: true } mapped

@@ -87,7 +87,6 @@ public sealed partial class SessionEntity : LazyStashActor
     public SessionEntity(string clientId, BrokerContext context, long incarnation, IActorRef? owner, LiveQueueGauge? gauge = null)
     {
         _gauge = gauge;
-        _timers = new ActorTimers(Self, Context.System.Scheduler);
         _clientId = clientId;
         _isLive = owner is not null;
         _incarnation = incarnation;
