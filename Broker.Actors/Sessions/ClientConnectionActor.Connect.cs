@@ -10,7 +10,7 @@ public sealed partial class ClientConnectionActor
 {
     private void HandleConnect(MqttConnectPacket connect)
     {
-        _connect = connect;
+        _pendingConnect = new PendingConnect(connect);
         _connectReceived = true;
         _version = connect.ProtocolVersion;
         _codec.Version = connect.ProtocolVersion;
@@ -38,8 +38,29 @@ public sealed partial class ClientConnectionActor
         Authenticate(connect); // continues in ContinueConnect once the authenticator has answered
     }
 
-    private KeepAliveGrant _keepAlive;
-    private ConnectAdmission _admission;
+    private MqttConnectPacket? _connect => _pendingConnect?.Packet;
+
+    private KeepAliveGrant _keepAlive
+    {
+        get => _pendingConnect!.KeepAlive;
+        set => _pendingConnect!.KeepAlive = value;
+    }
+
+    private ConnectAdmission _admission
+    {
+        get => _pendingConnect!.Admission;
+        set => _pendingConnect!.Admission = value;
+    }
+
+    /// <summary>What the connection holds from its CONNECT until the CONNACK (then <see cref="KeepConnectTerms"/>).</summary>
+    private sealed class PendingConnect(MqttConnectPacket packet)
+    {
+        public MqttConnectPacket Packet { get; } = packet;
+
+        public ConnectAdmission Admission { get; set; }
+
+        public KeepAliveGrant KeepAlive { get; set; }
+    }
 
     /// <summary>The client is authenticated: open (or resume) its session.</summary>
     private void ContinueConnect()
@@ -140,7 +161,7 @@ public sealed partial class ClientConnectionActor
         _requestedExpiry = connect.SessionExpiryInterval;
         _receiveMaximum = IsV5 ? connect.ReceiveMaximum ?? ushort.MaxValue : ushort.MaxValue;
         _will = connect.Will;
-        _connect = null;
+        _pendingConnect = null;
     }
 
     private void RefuseConnect(MqttReasonCode v5Reason, MqttConnectReturnCode v3Code, bool closeOnly = false)

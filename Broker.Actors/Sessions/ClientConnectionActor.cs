@@ -35,7 +35,8 @@ public sealed partial class ClientConnectionActor : LazyStashActor
     private bool _closing;
     private bool _countedConnection;
 
-    private MqttConnectPacket? _connect; // until the CONNACK; then only what a DISCONNECT and a re-attach need:
+    // The CONNECT, its admission and keep alive until the CONNACK; then only what a DISCONNECT and a re-attach need:
+    private PendingConnect? _pendingConnect;
     private bool _connectReceived;
     private bool _cleanStart;
     private ushort _receiveMaximum = ushort.MaxValue; // as the session is told (v5 only)

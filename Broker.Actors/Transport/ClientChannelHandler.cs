@@ -16,7 +16,6 @@ public sealed class ClientChannelHandler : MqttEncoderHandler
 {
     private readonly ActorSystem _system;
     private readonly BrokerContext _context;
-    private readonly MqttCodecState _codec;
     private IActorRef _connection = ActorRefs.Nobody;
 
     public ClientChannelHandler(ActorSystem system, BrokerContext context, MqttCodecState codec)
@@ -24,23 +23,22 @@ public sealed class ClientChannelHandler : MqttEncoderHandler
     {
         _system = system;
         _context = context;
-        _codec = codec;
         codec.Metrics = context.Metrics;
     }
 
     public override void ChannelActive(IChannelHandlerContext ctx)
     {
-        _connection = _system.ActorOf(ClientConnectionActor.Props(ctx.Channel, _codec, _context));
+        _connection = _system.ActorOf(ClientConnectionActor.Props(ctx.Channel, Codec, _context));
         base.ChannelActive(ctx);
     }
 
     public override void ChannelRead(IChannelHandlerContext ctx, object message)
     {
         if (message is Protocol.Packets.MqttPacket or MqttDecodeError
-            && Interlocked.Increment(ref _codec.PendingPackets) >= MqttCodecState.BacklogHigh && !_codec.PausedByBacklog)
+            && Interlocked.Increment(ref Codec.PendingPackets) >= MqttCodecState.BacklogHigh && !Codec.PausedByBacklog)
         {
-            _codec.PausedByBacklog = true;
-            _codec.ApplyAutoRead(ctx.Channel);
+            Codec.PausedByBacklog = true;
+            Codec.ApplyAutoRead(ctx.Channel);
         }
 
         _connection.Tell(message);

@@ -16,6 +16,9 @@ public class MqttEncoderHandler : MessageToByteEncoder<MqttPacket>
 {
     private readonly MqttCodecState _state;
 
+    /// <summary>The channel's codec state (its protocol level, read by every encode).</summary>
+    protected MqttCodecState Codec => _state;
+
     public MqttEncoderHandler(MqttCodecState state)
     {
         _state = state;
