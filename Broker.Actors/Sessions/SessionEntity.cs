@@ -63,16 +63,12 @@ public sealed partial class SessionEntity : LazyStashActor
     private bool _hasState;
     private bool _journaled; // something of this session is in the journal (recovered or written)
     private bool _recovering;
+
     // What only storing, recovering, payload references, waking or rerouting needs: created with the first of them.
     private SessionStorageState? _stored;
 
     private SessionStorageState Stored => _stored ??= new();
 
-    private int _eventsSinceSnapshot { get => _stored?.EventsSinceSnapshot ?? default; set { if (_stored is not null || value != default) Stored.EventsSinceSnapshot = value; } }
-
-    private int _rowsSinceSnapshot { get => _stored?.RowsSinceSnapshot ?? default; set { if (_stored is not null || value != default) Stored.RowsSinceSnapshot = value; } }
-
-    private long _bytesSinceSnapshot { get => _stored?.BytesSinceSnapshot ?? default; set { if (_stored is not null || value != default) Stored.BytesSinceSnapshot = value; } }
     private bool _ending;
 
     private IActorRef? _connection;
