@@ -17,7 +17,7 @@ namespace Broker.Routing;
 /// replica of the wildcard index. All of it is event-sourced, so it survives passivation, restarts and failover.
 /// Routing order is the entity's mailbox order, which keeps messages of one publisher on one topic in order.
 /// </summary>
-public sealed partial class TopicEntity : UntypedActor, IWithUnboundedStash
+public sealed partial class TopicEntity : LazyStashActor
 {
     private readonly string _topic;
     private readonly BrokerContext _context;
@@ -65,7 +65,6 @@ public sealed partial class TopicEntity : UntypedActor, IWithUnboundedStash
         }
     }
 
-    public IStash Stash { get; set; } = new Cluster.LazyStash(Context); // created on the first stash
 
     public static Props Props(string topic, BrokerContext context) =>
         FactoryProps.Of((topic, context), static s => new TopicEntity(s.topic, s.context), FactoryProps.Lean);

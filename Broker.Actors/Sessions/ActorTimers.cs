@@ -1,4 +1,5 @@
 using Akka.Actor;
+using Akka.Actor.Internal;
 using Akka.Event;
 
 namespace Broker.Sessions;
@@ -9,21 +10,13 @@ namespace Broker.Sessions;
 /// it; a cancelled one is never delivered, even when its message is already in the mailbox) without its cost per
 /// actor: <c>IWithTimers</c> gives every actor a scheduler object and a dictionary when it is created, timer or not,
 /// and an idle client's connection, session and session guard run none (docs/benchmarks.md, "Connections").
-/// The actor creates it in its constructor and passes every <see cref="Tick"/> through <see cref="Accept"/> (in
+/// The actor holds it in a field (nothing to create) and passes every <see cref="Tick"/> through <see cref="Accept"/> (in
 /// AroundReceive), then handles the message it returns.
 /// </summary>
 public struct ActorTimers
 {
-    private readonly IActorRef _self;
-    private readonly IScheduler _scheduler;
     private Dictionary<object, Entry>? _timers;
     private int _generation;
-
-    public ActorTimers(IActorRef self, IScheduler scheduler)
-    {
-        _self = self;
-        _scheduler = scheduler;
-    }
 
     public void StartSingleTimer(object key, object message, TimeSpan delay) => Start(key, message, delay, null);
 
@@ -95,9 +88,14 @@ public struct ActorTimers
         (_timers ??= new Dictionary<object, Entry>(2))[key] = new Entry(message, generation, interval, Schedule(delay, new Tick(key, generation)));
     }
 
-    private readonly ICancelable Schedule(TimeSpan delay, Tick tick) =>
-        (_scheduler ?? throw new InvalidOperationException("ActorTimers used before its actor created it"))
-            .ScheduleTellOnceCancelable(delay, _self, tick, ActorRefs.NoSender);
+    // The actor and its scheduler are the ones whose message (or constructor) runs now: the timers are used on their
+    // actor's thread only, so they need not keep either (two references less in every actor that has them).
+    private static ICancelable Schedule(TimeSpan delay, Tick tick)
+    {
+        var cell = InternalCurrentActorCellKeeper.Current
+            ?? throw new InvalidOperationException("ActorTimers used outside its actor's message handling");
+        return cell.System.Scheduler.ScheduleTellOnceCancelable(delay, cell.Self, tick, ActorRefs.NoSender);
+    }
 
     private sealed class Entry(object message, int generation, TimeSpan? interval, ICancelable cancelable)
     {

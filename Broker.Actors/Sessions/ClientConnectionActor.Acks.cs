@@ -19,7 +19,6 @@ public sealed partial class ClientConnectionActor
     private AckCollector<(ushort PacketId, MqttApplicationMessage Message)> _qos1Acks => _qos1AcksState ??= new();
 
     private int Qos1AcksCount => _qos1AcksState?.Count ?? 0;
-    private long _reroutedForLeftAtMs; // see RouteRetry
     private InboundRouteOrder<(ushort PacketId, MqttApplicationMessage Message)>? _qos1Order; // created when a topic is first blocked
 
     private void InboundRouted(long ackId, int deliveries)
@@ -175,14 +174,14 @@ public sealed partial class ClientConnectionActor
     {
         var nodes = _context.Nodes;
         var now = Environment.TickCount64;
-        var cutoff = RouteRetry.Cutoff(nodes.LastLeftAtMs, (long)nodes.ShardsMovedAfter.TotalMilliseconds, now, ref _reroutedForLeftAtMs);
+        var cutoff = RouteRetry.Cutoff(nodes.LastLeftAtMs, (long)nodes.ShardsMovedAfter.TotalMilliseconds, now, ref Occasional.ReroutedForLeftAtMs);
         if (cutoff == 0 || _qos1AcksState?.RemoveStartedBefore(cutoff) is not { } waiting)
         {
             return;
         }
 
         _log.Info("Client {ClientId}: routing {Count} QoS 1 publish(es) again that waited for sessions since a node left", _clientId, waiting.Count);
-        _routes.Send(_context.TopicRegion);
+        _routeBatch?.Send(_context.TopicRegion);
         foreach (var (packetId, message) in waiting)
         {
             _context.TopicRegion.Tell(new RoutePublish(message, Self, _qos1Acks.Expect((packetId, message), now)));

@@ -23,11 +23,16 @@ namespace Broker.Sessions;
 public sealed partial class ClientConnectionActor
 {
     private TopicGrants? _grants;
-    private HashSet<string>? _httpGrantedFilters; // the filters the HTTP service allowed, while subscribed
-    private Dictionary<string, AclAnswer>? _freshAnswers;
+    // the filters the HTTP service allowed, while subscribed (in ConnectionOccasionalState, as the next three)
+    private HashSet<string>? _httpGrantedFilters { get => _occasional?.HttpGrantedFilters; set { if (_occasional is not null || value is not null) Occasional.HttpGrantedFilters = value; } }
+
+    private Dictionary<string, AclAnswer>? _freshAnswers { get => _occasional?.FreshAnswers; set { if (_occasional is not null || value is not null) Occasional.FreshAnswers = value; } }
+
     private bool _aclPending;
-    private object? _authAwaitingWill;
-    private int _grantsVersion;
+
+    private object? _authAwaitingWill { get => _occasional?.AuthAwaitingWill; set { if (_occasional is not null || value is not null) Occasional.AuthAwaitingWill = value; } }
+
+    private int _grantsVersion { get => _occasional?.GrantsVersion ?? 0; set { if (_occasional is not null || value != 0) Occasional.GrantsVersion = value; } }
 
     /// <summary>Any topic check at all? False on a node without ACL file, HTTP ACL or token grants: nothing to do.</summary>
     private bool TopicsChecked => _grants is not null || _context.Security.Acl is not null || _context.Security.HttpAcl is not null;

@@ -33,7 +33,8 @@ public sealed partial class ClientConnectionActor
     private const long ProbeTimeoutMs = 5000;
 
     // Probe ids count up from long.MinValue, apart from the QoS 1 collector's ids, which count up from 1.
-    private AckCollector<bool>? _qos0ProbesState; // created with the first QoS 0 probe
+    // created with the first QoS 0 probe
+    private AckCollector<bool>? _qos0ProbesState { get => _occasional?.Qos0Probes; set { if (_occasional is not null || value is not null) Occasional.Qos0Probes = value; } }
 
     private AckCollector<bool> _qos0Probes => _qos0ProbesState ??= new(firstId: long.MinValue);
 
@@ -41,7 +42,6 @@ public sealed partial class ClientConnectionActor
     private long _qos0Count;
     private bool _readingPaused;
     private HashSet<ushort>? _heldQos2; // QoS 2 publishes (packet ids) a full queue holds; created on the first
-    private LogThrottle _refusedLog;
 
     /// <summary>Routes a QoS 0 publish; one in <see cref="ProbeEvery"/> asks the topic to answer when routed.</summary>
     private void RouteQos0(MqttApplicationMessage message)
@@ -137,7 +137,7 @@ public sealed partial class ClientConnectionActor
     /// <summary>A publish a full queue (or a session slow to confirm) refused: logged at most once a minute per connection; 3.1.1 is disconnected.</summary>
     private void PublishRefused(ushort packetId, bool qos2)
     {
-        if (_refusedLog.Due(Environment.TickCount64, 60_000, out var count))
+        if (Occasional.RefusedLog.Due(Environment.TickCount64, 60_000, out var count))
         {
             _log.Warning("Client {ClientId} ({Address}): {Count} QoS {QoS} publish(es) refused after {HoldSeconds} s by a subscriber's full queue or a session slow to store them{Consequence}",
                 _clientId, _remote, count, qos2 ? 2 : 1, _context.Options.PublisherHoldSeconds,

@@ -170,13 +170,12 @@ public sealed partial class ClientConnectionActor
         }
 
         _session = null;
-        if (_grantedExpiry > 0 && _connect is not null)
+        if (_grantedExpiry > 0 && _connectReceived)
         {
             // The session entity moved (its node left and handed the shard off, or failed): a persistent session
             // is in the journal, so re-attach to it wherever it recovers, without troubling the client.
             _log.Info("Client {ClientId} ({Address}): session moved; re-attaching", _clientId, _remote);
-            var info = new ConnectionInfo(_version, CleanStart: false, _grantedExpiry, _connect.Will,
-                IsV5 ? _connect.ReceiveMaximum ?? ushort.MaxValue : ushort.MaxValue);
+            var info = new ConnectionInfo(_version, CleanStart: false, _grantedExpiry, _will, _receiveMaximum);
             RequestAttach(new AttachSession(_clientId, Self, info), TimeSpan.FromSeconds(30));
             Become(Behaviour.Reattaching);
             return;

@@ -10,7 +10,8 @@ public sealed partial class ClientConnectionActor
 {
     private void HandleConnect(MqttConnectPacket connect)
     {
-        _connect = connect;
+        _pendingConnect = new PendingConnect(connect);
+        _connectReceived = true;
         _version = connect.ProtocolVersion;
         _codec.Version = connect.ProtocolVersion;
         _clock.ConnectDeadline = 0;
@@ -37,8 +38,29 @@ public sealed partial class ClientConnectionActor
         Authenticate(connect); // continues in ContinueConnect once the authenticator has answered
     }
 
-    private KeepAliveGrant _keepAlive;
-    private ConnectAdmission _admission;
+    private MqttConnectPacket? _connect => _pendingConnect?.Packet;
+
+    private KeepAliveGrant _keepAlive
+    {
+        get => _pendingConnect!.KeepAlive;
+        set => _pendingConnect!.KeepAlive = value;
+    }
+
+    private ConnectAdmission _admission
+    {
+        get => _pendingConnect!.Admission;
+        set => _pendingConnect!.Admission = value;
+    }
+
+    /// <summary>What the connection holds from its CONNECT until the CONNACK (then <see cref="KeepConnectTerms"/>).</summary>
+    private sealed class PendingConnect(MqttConnectPacket packet)
+    {
+        public MqttConnectPacket Packet { get; } = packet;
+
+        public ConnectAdmission Admission { get; set; }
+
+        public KeepAliveGrant KeepAlive { get; set; }
+    }
 
     /// <summary>The client is authenticated: open (or resume) its session.</summary>
     private void ContinueConnect()
@@ -117,6 +139,7 @@ public sealed partial class ClientConnectionActor
             "Client {ClientId} ({Address}) connected: MQTT {ProtocolVersion}, clean start {CleanStart}, " +
             "session expiry {SessionExpiry} s, keep alive {KeepAlive} s, session present {SessionPresent}",
             new object[] { _clientId, _remote, VersionName(_version), _connect!.CleanStart, _grantedExpiry, _keepAliveSeconds, attached.SessionPresent });
+        KeepConnectTerms();
 
         // [MQTT-3.1.2-24] close after one and a half keep alive periods without a packet: the node's sweep
         // (ConnectionSet) asks for a check once that much silence has passed.
@@ -124,6 +147,21 @@ public sealed partial class ClientConnectionActor
 
         Become(Behaviour.Connected);
         Stash.UnstashAll();
+    }
+
+    /// <summary>
+    /// Lets the CONNECT packet go once it is answered (its password, properties and names are of no further use),
+    /// keeping what a DISCONNECT (<see cref="ConnectRules.Disconnect(MqttProtocolVersion, uint, MqttDisconnectPacket, Configuration.SessionOptions)"/>)
+    /// and a re-attach to a moved session read of it.
+    /// </summary>
+    private void KeepConnectTerms()
+    {
+        var connect = _connect!;
+        _cleanStart = connect.CleanStart;
+        _requestedExpiry = connect.SessionExpiryInterval;
+        _receiveMaximum = IsV5 ? connect.ReceiveMaximum ?? ushort.MaxValue : ushort.MaxValue;
+        _will = connect.Will;
+        _pendingConnect = null;
     }
 
     private void RefuseConnect(MqttReasonCode v5Reason, MqttConnectReturnCode v3Code, bool closeOnly = false)
@@ -156,7 +194,7 @@ public sealed partial class ClientConnectionActor
 
     private void HandleDisconnect(MqttDisconnectPacket disconnect)
     {
-        if (ConnectRules.Disconnect(_connect!, disconnect, _context.Options.Sessions) is not { } effect)
+        if (ConnectRules.Disconnect(_version, _requestedExpiry, disconnect, _context.Options.Sessions) is not { } effect)
         {
             // [MQTT-3.14.2-2] a session that was opened with expiry 0 cannot be extended at DISCONNECT.
             ProtocolViolation(MqttReasonCode.ProtocolError, "DISCONNECT raised a zero Session Expiry Interval");

@@ -9,7 +9,7 @@ namespace Broker.Sessions;
 /// <summary>What operators see of a connection: the registry entry, connect/disconnect counters, administrative kick.</summary>
 public sealed partial class ClientConnectionActor
 {
-    private DisconnectReason? _endReason;
+    private DisconnectReason? _endReason { get => _occasional?.EndReason ?? null; set { if (_occasional is not null || value != null) Occasional.EndReason = value; } }
     private bool _attachedOnce;
 
     /// <summary>CONNACK success was sent: count it and tell this node's registry.</summary>

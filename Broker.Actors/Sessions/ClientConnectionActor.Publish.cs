@@ -11,8 +11,11 @@ namespace Broker.Sessions;
 /// <summary>PUBLISH in both directions, topic aliases, SUBSCRIBE/UNSUBSCRIBE hand-off (MQTT-v5.0 3.3, 3.8, 3.10).</summary>
 public sealed partial class ClientConnectionActor
 {
-    private readonly RouteBatcher _routes = new();
-    private TopicAliases? _aliases; // created on first use: most connections never use aliases
+    private RouteBatcher? _routeBatch; // created with the first publish routed: many connections only subscribe
+
+    private RouteBatcher _routes => _routeBatch ??= new();
+    // created on first use: most connections never use aliases
+    private TopicAliases? _aliases { get => _occasional?.Aliases; set { if (_occasional is not null || value is not null) Occasional.Aliases = value; } }
     private HashSet<ushort>? _inboundQos1InFlight; // created on the first QoS 1 publish
     private InboundQuota? _inboundQuota; // v5 Receive Maximum over QoS 1 and 2; created on the first QoS > 0 publish
 
@@ -24,14 +27,14 @@ public sealed partial class ClientConnectionActor
     /// entries were removed, and a publisher's messages on a topic must stay in order).
     /// </summary>
     private Dictionary<ushort, (long Order, InboundQos2Publish HandOver)>? _inboundQos2Pending; // created on the first QoS 2 publish
-    private long _inboundQos2Arrivals;
+    private long _inboundQos2Arrivals { get => _occasional?.InboundQos2Arrivals ?? 0; set { if (_occasional is not null || value != 0) Occasional.InboundQos2Arrivals = value; } }
 
     /// <summary>
     /// PUBREL ids handed to the session and not yet answered with PUBCOMP: a release that reached a session as it
     /// stopped (its shard handed off) is lost with it, and the client waits for PUBCOMP; it is handed over again after
     /// the re-attach (the session answers a release it has done already with PUBCOMP too).
     /// </summary>
-    private HashSet<ushort>? _releasesPending;
+    private HashSet<ushort>? _releasesPending { get => _occasional?.ReleasesPending; set { if (_occasional is not null || value is not null) Occasional.ReleasesPending = value; } }
 
     /// <summary>SUBSCRIBE and UNSUBSCRIBE handed to the session and not yet answered, in order; handed over again after a re-attach, like the releases.</summary>
     private List<(ushort PacketId, object Request)>? _requestsPending;
@@ -145,7 +148,7 @@ public sealed partial class ClientConnectionActor
     {
         if (!_context.Links.EveryMemberReadsBatches)
         {
-            _routes.Send(_context.TopicRegion);
+            _routeBatch?.Send(_context.TopicRegion);
             _context.TopicRegion.Tell(publish, ActorRefs.NoSender); // a member of an older version is in the cluster
             return;
         }

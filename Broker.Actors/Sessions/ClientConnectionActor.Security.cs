@@ -27,10 +27,14 @@ namespace Broker.Sessions;
 public sealed partial class ClientConnectionActor
 {
     private const int MaxCachedReadDecisions = 1024;
-    private Dictionary<string, bool>? _readDecisions; // created on the first ACL read check
-    private Dictionary<ushort, ImmutableArray<MqttReasonCode?>>? _subAckMerges;
-    private int _readDecisionsVersion = -1;
-    private TokenBucket? _publishBucket;
+    // created on the first ACL read check
+    private Dictionary<string, bool>? _readDecisions { get => _occasional?.ReadDecisions; set { if (_occasional is not null || value is not null) Occasional.ReadDecisions = value; } }
+
+    private Dictionary<ushort, ImmutableArray<MqttReasonCode?>>? _subAckMerges { get => _occasional?.SubAckMerges; set { if (_occasional is not null || value is not null) Occasional.SubAckMerges = value; } }
+
+    private int _readDecisionsVersion { get => _occasional?.ReadDecisionsVersion ?? -1; set { if (_occasional is not null || value != -1) Occasional.ReadDecisionsVersion = value; } }
+
+    private TokenBucket? _publishBucket { get => _occasional?.PublishBucket; set { if (_occasional is not null || value is not null) Occasional.PublishBucket = value; } }
     private bool _rateLimited;
 
     /// <summary>ACL and topic-level checks of an inbound PUBLISH; false when it was refused (and answered) here.</summary>

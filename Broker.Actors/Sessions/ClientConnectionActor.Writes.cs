@@ -23,7 +23,7 @@ public sealed partial class ClientConnectionActor
         EndingBecause(Cluster.DisconnectReason.ProtocolError);
         _log.Warning("Client {ClientId} ({Address}) protocol violation, closing with 0x{ReasonCode:X2} {Reason}: {Detail}",
             string.IsNullOrEmpty(_clientId) ? "?" : _clientId, _remote, (byte)reason, reason, what);
-        if (_connect is null && reason == MqttReasonCode.UnsupportedProtocolVersion)
+        if (!_connectReceived && reason == MqttReasonCode.UnsupportedProtocolVersion)
         {
             // [MQTT-3.1.2-2] answer an unknown protocol level with return code 0x01 in 3.1.1 format, then close.
             _codec.Version = MqttProtocolVersion.V311;
@@ -62,7 +62,7 @@ public sealed partial class ClientConnectionActor
 
     private void Detach(bool publishWill, uint? newExpiry)
     {
-        _routes.Send(_context.TopicRegion); // publishes read before the connection ended go before its will
+        _routeBatch?.Send(_context.TopicRegion); // publishes read before the connection ended go before its will
         if (_session is null)
         {
             return;

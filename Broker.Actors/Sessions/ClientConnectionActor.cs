@@ -20,7 +20,7 @@ namespace Broker.Sessions;
 ///   AwaitingConnect ──CONNECT──► Attaching ──SessionAttached──► Connected ──DISCONNECT/close/error──► stopped
 /// </code>
 /// </summary>
-public sealed partial class ClientConnectionActor : UntypedActor, IWithUnboundedStash
+public sealed partial class ClientConnectionActor : LazyStashActor
 {
     private readonly IChannel _channel;
     private readonly MqttCodecState _codec;
@@ -35,7 +35,13 @@ public sealed partial class ClientConnectionActor : UntypedActor, IWithUnbounded
     private bool _closing;
     private bool _countedConnection;
 
-    private MqttConnectPacket? _connect;
+    // The CONNECT, its admission and keep alive until the CONNACK; then only what a DISCONNECT and a re-attach need:
+    private PendingConnect? _pendingConnect;
+    private bool _connectReceived;
+    private bool _cleanStart;
+    private ushort _receiveMaximum = ushort.MaxValue; // as the session is told (v5 only)
+    private uint _requestedExpiry; // as the client asked in its CONNECT
+    private MqttWill? _will;
     private string _clientId = "";
     private MqttProtocolVersion _version = MqttProtocolVersion.V311;
     private IActorRef? _session;
@@ -43,12 +49,16 @@ public sealed partial class ClientConnectionActor : UntypedActor, IWithUnbounded
     private ConnectionClock _clock = null!;
     private int _keepAliveSeconds;
 
+    // What only authorization, rate limits, QoS 0 probes, aliases, releases, rerouting or the end need: created with the first of them.
+    private ConnectionOccasionalState? _occasional;
+
+    private ConnectionOccasionalState Occasional => _occasional ??= new();
+
     public ClientConnectionActor(IChannel channel, MqttCodecState codec, BrokerContext context)
     {
         _channel = channel;
         _codec = codec;
         _context = context;
-        _timers = new ActorTimers(Self, Context.System.Scheduler);
         EventLoopDispatcher.Bind(Context, channel.EventLoop); // see Props
         // DotNetty's dual-mode sockets report IPv4 peers as ::ffff:a.b.c.d; logs and the management API show a.b.c.d.
         _remote = channel.RemoteAddress is IPEndPoint { Address.IsIPv4MappedToIPv6: true } mapped
@@ -74,7 +84,7 @@ public sealed partial class ClientConnectionActor : UntypedActor, IWithUnbounded
     protected override void PostStop()
     {
         _context.Connections.Remove(Self);
-        _routes.Send(_context.TopicRegion);
+        _routeBatch?.Send(_context.TopicRegion);
         // Also after a detach or a takeover: the session ignores it unless this is still its connection.
         if (_besideSession is not null)
         {
@@ -197,7 +207,7 @@ public sealed partial class ClientConnectionActor : UntypedActor, IWithUnbounded
         {
             case Flush:
                 _flushScheduled = false;
-                _routes.Send(_context.TopicRegion);
+                _routeBatch?.Send(_context.TopicRegion);
                 FlushWrites();
                 break;
             case ChannelClosed:
@@ -236,7 +246,6 @@ public sealed partial class ClientConnectionActor : UntypedActor, IWithUnbounded
         }
     }
 
-    public IStash Stash { get; set; } = new Cluster.LazyStash(Context); // created on the first stash
 
     private Behaviour _behaviour; // an enum, not a delegate: one object less per connection
     private IActorRef? _besideSession; // the live session beside this connection: not watched, told when this stops (SessionAttached)

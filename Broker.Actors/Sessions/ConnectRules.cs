@@ -120,9 +120,13 @@ public static class ConnectRules
     /// DISCONNECT, [MQTT-3.14.2-2]; a protocol error), otherwise its effect. A normal DISCONNECT discards the will
     /// [MQTT-3.14.4-3]; v5 reason 0x04 asks for it to be published.
     /// </summary>
-    public static DisconnectEffect? Disconnect(MqttConnectPacket connect, MqttDisconnectPacket disconnect, SessionOptions sessions)
+    public static DisconnectEffect? Disconnect(MqttConnectPacket connect, MqttDisconnectPacket disconnect, SessionOptions sessions) =>
+        Disconnect(connect.ProtocolVersion, connect.SessionExpiryInterval, disconnect, sessions);
+
+    /// <summary>The same, from the CONNECT's protocol version and the session expiry it asked for.</summary>
+    public static DisconnectEffect? Disconnect(MqttProtocolVersion version, uint requestedExpiry, MqttDisconnectPacket disconnect, SessionOptions sessions)
     {
-        if (connect.ProtocolVersion != MqttProtocolVersion.V500)
+        if (version != MqttProtocolVersion.V500)
         {
             return new DisconnectEffect(null, false);
         }
@@ -130,7 +134,7 @@ public static class ConnectRules
         uint? newExpiry = null;
         if (disconnect.SessionExpiryInterval is { } requested)
         {
-            if (connect.SessionExpiryInterval == 0 && requested != 0)
+            if (requestedExpiry == 0 && requested != 0)
             {
                 return null;
             }

@@ -21,7 +21,6 @@ public sealed partial class SessionEntity
     private QueueAdmission _admission => _admissionState ??= NewAdmission(_context.Options);
     private readonly LiveQueueGauge? _gauge; // a live session's: read by its session host
     private bool _releasing;
-    private LogThrottle _dropLog;
 
     private static QueueAdmission NewAdmission(Configuration.BrokerOptions o) =>
         new(o.Sessions.Policy, (long)(o.PublisherHoldSeconds * 1000));
@@ -185,7 +184,7 @@ public sealed partial class SessionEntity
     /// <summary>Counts nothing (the caller does); logs at most once a minute per session, with the count since the last line.</summary>
     private void Dropped(string reason, long n)
     {
-        if (_dropLog.Due(Environment.TickCount64, DropLogIntervalMs, out var count, n))
+        if (Stored.DropLog.Due(Environment.TickCount64, DropLogIntervalMs, out var count, n))
         {
             _log.Warning("Session {ClientId}: queue full ({Queued} messages, {QueuedBytes} bytes); {Count} QoS 1/2 message(s) {Reason} since the last report",
                 _clientId, _queue.Count, _queue.Bytes, count, reason);

@@ -11,7 +11,11 @@ namespace Broker.Sessions;
 /// </summary>
 public sealed partial class SessionEntity
 {
-    private readonly AckCollector<ushort> _inboundAcks = new();
+    private AckCollector<ushort>? _inboundAckState; // created with the first inbound QoS 2 message routed
+
+    private AckCollector<ushort> _inboundAcks => _inboundAckState ??= new();
+
+    private int InboundRoutingCount => _inboundAckState?.Count ?? 0;
     private InboundQos2Flow? _inFlow; // created on the first inbound QoS 2 message
 
     private InboundQos2Flow Inbound => _inFlow ??= new();
@@ -157,8 +161,8 @@ public sealed partial class SessionEntity
     {
         RouteAgainAfterNodeLeft();
         RefuseUnconfirmed();
-        var expired = _inboundAcks.RemoveStartedBefore(Environment.TickCount64 - (_context.Options.Mqtt.DurableAckTimeout * 1000L));
-        if (_inboundAcks.Count == 0)
+        var expired = _inboundAckState?.RemoveStartedBefore(Environment.TickCount64 - (_context.Options.Mqtt.DurableAckTimeout * 1000L));
+        if (InboundRoutingCount == 0)
         {
             Timers.Cancel(InboundSweep.Instance);
         }
@@ -179,7 +183,7 @@ public sealed partial class SessionEntity
         var now = Environment.TickCount64;
         var nodes = _context.Nodes;
         var holdMs = (long)(_context.Options.PublisherHoldSeconds * 1000);
-        if (_inboundAcks.Count == 0
+        if (InboundRoutingCount == 0
             || !UnconfirmedBound.Applies(_version == MqttProtocolVersion.V500, _context.Options.Sessions.Policy,
                 AnyNodeUnreachable, nodes.LastLeftAtMs,
                 (long)nodes.ShardsMovedAfter.TotalMilliseconds, holdMs, now)

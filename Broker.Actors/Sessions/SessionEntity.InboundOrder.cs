@@ -9,7 +9,6 @@ namespace Broker.Sessions;
 /// </summary>
 public sealed partial class SessionEntity
 {
-    private long _reroutedForLeftAtMs; // see RouteRetry
     private InboundRouteOrder<InboundQos2Pending>? _order; // created when a topic is first blocked
 
     private InboundRouteOrder<InboundQos2Pending> Order => _order ??= new();
@@ -22,7 +21,7 @@ public sealed partial class SessionEntity
     /// </summary>
     private bool HoldBehindEarlier(InboundQos2Pending pending)
     {
-        if (_inboundAcks.Count > 0 && RouteRetry.InTrouble(_context.Nodes, AnyNodeUnreachable, InboundSweepMs, Environment.TickCount64))
+        if (InboundRoutingCount > 0 && RouteRetry.InTrouble(_context.Nodes, AnyNodeUnreachable, InboundSweepMs, Environment.TickCount64))
         {
             var topic = pending.Message.Topic;
             foreach (var packetId in _inboundAcks.States)
@@ -73,7 +72,7 @@ public sealed partial class SessionEntity
         }
 
         // Also those that block later messages and whose routing timed out (a 3.1.1 client was disconnected for them).
-        var waiting = _inboundAcks.RemoveStartedBefore(long.MaxValue) ?? [];
+        var waiting = _inboundAckState?.RemoveStartedBefore(long.MaxValue) ?? [];
         foreach (var packetId in _order?.Blocking ?? [])
         {
             if (!waiting.Contains(packetId) && flow.IsPending(packetId) && flow.StartRouting(packetId))
@@ -134,7 +133,7 @@ public sealed partial class SessionEntity
     {
         var nodes = _context.Nodes;
         var now = Environment.TickCount64;
-        var cutoff = RouteRetry.Cutoff(nodes.LastLeftAtMs, (long)nodes.ShardsMovedAfter.TotalMilliseconds, now, ref _reroutedForLeftAtMs);
+        var cutoff = RouteRetry.Cutoff(nodes.LastLeftAtMs, (long)nodes.ShardsMovedAfter.TotalMilliseconds, now, ref Stored.ReroutedForLeftAtMs);
         if (cutoff == 0 || !_persistent || _inFlow is not { } flow || _inboundAcks.RemoveStartedBefore(cutoff) is not { } waiting)
         {
             return;

@@ -5,6 +5,13 @@ namespace Broker.Sessions;
 /// <summary>The session's journal: storing events before their visible effects, snapshots and restoring from one.</summary>
 public sealed partial class SessionEntity
 {
+    // Events, rows and payload bytes since the last snapshot (in SessionStorageState: a clean session stores nothing).
+    private int _eventsSinceSnapshot { get => _stored?.EventsSinceSnapshot ?? default; set { if (_stored is not null || value != default) Stored.EventsSinceSnapshot = value; } }
+
+    private int _rowsSinceSnapshot { get => _stored?.RowsSinceSnapshot ?? default; set { if (_stored is not null || value != default) Stored.RowsSinceSnapshot = value; } }
+
+    private long _bytesSinceSnapshot { get => _stored?.BytesSinceSnapshot ?? default; set { if (_stored is not null || value != default) Stored.BytesSinceSnapshot = value; } }
+
     /// <summary>
     /// Applies the event at once and, for a persistent session, journals it; <paramref name="then"/> (the part the
     /// world can see: a confirmation to a publisher, a packet to the client) runs only once the event is stored.

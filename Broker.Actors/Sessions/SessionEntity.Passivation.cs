@@ -25,8 +25,11 @@ namespace Broker.Sessions;
 /// </summary>
 public sealed partial class SessionEntity
 {
-    private Dictionary<long, Action>? _indexWaits; // index writes whose completion something waits for
-    private long _deadlineStoredMs; // the deadline this incarnation stored (0: unknown)
+    // index writes whose completion something waits for
+    private Dictionary<long, Action>? _indexWaits { get => _stored?.IndexWaits; set { if (_stored is not null || value is not null) Stored.IndexWaits = value; } }
+
+    // the deadline this incarnation stored (0: unknown)
+    private long _deadlineStoredMs { get => _stored?.DeadlineStoredMs ?? default; set { if (_stored is not null || value != default) Stored.DeadlineStoredMs = value; } }
 
     private TimeSpan PassivateAfter => TimeSpan.FromSeconds(_context.Options.Sessions.PassivateAfterSeconds);
 

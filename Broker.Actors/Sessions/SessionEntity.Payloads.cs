@@ -21,13 +21,22 @@ public sealed partial class SessionEntity
     private static readonly TimeSpan HoldRetryEvery = TimeSpan.FromSeconds(10);
 
     // Created on first use, as most sessions never hold a reference (memory per idle connection).
-    private Dictionary<(string Topic, long Id), int>? _payloadRefs;
-    private List<(string Topic, long Id)>? _released; // by the event being applied
-    private Dictionary<(string Topic, long Id), (MqttApplicationMessage Message, List<PendingConfirm> Confirms)>? _awaitingHeld;
-    private HashSet<(string Topic, long Id)>? _fetched;
-    private Dictionary<string, List<long>>? _fetching; // recovery: ids asked per topic, not yet answered
-    private List<(string Topic, long Id)>? _replayReleased;
-    private bool _stopWhenHeld;
+    // (in SessionStorageState: an idle session holds none)
+    private Dictionary<(string Topic, long Id), int>? _payloadRefs { get => _stored?.PayloadRefs; set { if (_stored is not null || value is not null) Stored.PayloadRefs = value; } }
+
+    // by the event being applied
+    private List<(string Topic, long Id)>? _released { get => _stored?.Released; set { if (_stored is not null || value is not null) Stored.Released = value; } }
+
+    private Dictionary<(string Topic, long Id), (MqttApplicationMessage Message, List<PendingConfirm> Confirms)>? _awaitingHeld { get => _stored?.AwaitingHeld; set { if (_stored is not null || value is not null) Stored.AwaitingHeld = value; } }
+
+    private HashSet<(string Topic, long Id)>? _fetched { get => _stored?.Fetched; set { if (_stored is not null || value is not null) Stored.Fetched = value; } }
+
+    // recovery: ids asked per topic, not yet answered
+    private Dictionary<string, List<long>>? _fetching { get => _stored?.Fetching; set { if (_stored is not null || value is not null) Stored.Fetching = value; } }
+
+    private List<(string Topic, long Id)>? _replayReleased { get => _stored?.ReplayReleased; set { if (_stored is not null || value is not null) Stored.ReplayReleased = value; } }
+
+    private bool _stopWhenHeld { get => _stored?.StopWhenHeld ?? default; set { if (_stored is not null || value != default) Stored.StopWhenHeld = value; } }
 
     private void RefAdded(QueuedMessage m)
     {
@@ -193,7 +202,7 @@ public sealed partial class SessionEntity
     }
 
     /// <summary>A delivery stored by reference: confirmed once both its own write and the topic's hold are stored.</summary>
-    private sealed class PendingConfirm(Deliver deliver)
+    internal sealed class PendingConfirm(Deliver deliver)
     {
         private int _waiting = 2;
 

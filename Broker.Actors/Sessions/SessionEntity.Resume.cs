@@ -24,7 +24,8 @@ namespace Broker.Sessions;
 /// </summary>
 public sealed partial class SessionEntity
 {
-    private bool _attachRecordPending; // attached in memory; SessionOpened not yet stored
+    // attached in memory; SessionOpened not yet stored
+    private bool _attachRecordPending { get => _stored?.AttachRecordPending ?? default; set { if (_stored is not null || value != default) Stored.AttachRecordPending = value; } }
 
     /// <summary>A resume that may defer its <see cref="SessionOpened"/> record (see the type's remarks).</summary>
     private bool MayDeferAttachRecord(ConnectionInfo info, bool present, bool becomesPersistent, bool wasConnected)

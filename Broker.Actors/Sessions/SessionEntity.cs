@@ -21,7 +21,7 @@ namespace Broker.Sessions;
 /// The connection actor owns the socket; this entity decides what to send and when.
 /// </para>
 /// </summary>
-public sealed partial class SessionEntity : UntypedActor, IWithUnboundedStash
+public sealed partial class SessionEntity : LazyStashActor
 {
     private readonly string _clientId;
     private readonly string _shardId;
@@ -63,9 +63,12 @@ public sealed partial class SessionEntity : UntypedActor, IWithUnboundedStash
     private bool _hasState;
     private bool _journaled; // something of this session is in the journal (recovered or written)
     private bool _recovering;
-    private int _eventsSinceSnapshot;
-    private int _rowsSinceSnapshot;
-    private long _bytesSinceSnapshot;
+
+    // What only storing, recovering, payload references, waking or rerouting needs: created with the first of them.
+    private SessionStorageState? _stored;
+
+    private SessionStorageState Stored => _stored ??= new();
+
     private bool _ending;
 
     private IActorRef? _connection;
@@ -80,7 +83,6 @@ public sealed partial class SessionEntity : UntypedActor, IWithUnboundedStash
     public SessionEntity(string clientId, BrokerContext context, long incarnation, IActorRef? owner, LiveQueueGauge? gauge = null)
     {
         _gauge = gauge;
-        _timers = new ActorTimers(Self, Context.System.Scheduler);
         _clientId = clientId;
         _isLive = owner is not null;
         _incarnation = incarnation;
@@ -169,7 +171,6 @@ public sealed partial class SessionEntity : UntypedActor, IWithUnboundedStash
         }
     }
 
-    public IStash Stash { get; set; } = new Cluster.LazyStash(Context); // created on the first stash
 
     private Behaviour _behaviour; // an enum, not a delegate: one object less per session
 
@@ -344,8 +345,9 @@ public sealed partial class SessionEntity : UntypedActor, IWithUnboundedStash
         ArmPassivation();
     }
 
-    private HashSet<long>? _wakeRegistrations; // created when a woken session re-announces routes
-    private List<IActorRef>? _wakers;
+    private HashSet<long>? _wakeRegistrations { get => _stored?.WakeRegistrations; set { if (_stored is not null || value is not null) Stored.WakeRegistrations = value; } }
+
+    private List<IActorRef>? _wakers { get => _stored?.Wakers; set { if (_stored is not null || value is not null) Stored.Wakers = value; } }
 
     private void AnswerWakersWhenRouted()
     {

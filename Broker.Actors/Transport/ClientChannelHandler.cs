@@ -8,36 +8,37 @@ namespace Broker.Transport;
 
 /// <summary>
 /// The last handler of a client's pipeline: it creates the connection's <see cref="ClientConnectionActor"/> when the
-/// channel becomes active and hands it every decoded packet (immutable records, no pooled buffers) by Tell.
+/// channel becomes active and hands it every decoded packet (immutable records, no pooled buffers) by Tell. Outbound,
+/// it is the pipeline's encoder too (its base, <see cref="MqttEncoderHandler"/>): the connection's packets are written
+/// from the tail, so this is where they become bytes.
 /// </summary>
-public sealed class ClientChannelHandler : ChannelHandlerAdapter
+public sealed class ClientChannelHandler : MqttEncoderHandler
 {
     private readonly ActorSystem _system;
     private readonly BrokerContext _context;
-    private readonly MqttCodecState _codec;
     private IActorRef _connection = ActorRefs.Nobody;
 
     public ClientChannelHandler(ActorSystem system, BrokerContext context, MqttCodecState codec)
+        : base(codec)
     {
         _system = system;
         _context = context;
-        _codec = codec;
         codec.Metrics = context.Metrics;
     }
 
     public override void ChannelActive(IChannelHandlerContext ctx)
     {
-        _connection = _system.ActorOf(ClientConnectionActor.Props(ctx.Channel, _codec, _context));
+        _connection = _system.ActorOf(ClientConnectionActor.Props(ctx.Channel, Codec, _context));
         base.ChannelActive(ctx);
     }
 
     public override void ChannelRead(IChannelHandlerContext ctx, object message)
     {
         if (message is Protocol.Packets.MqttPacket or MqttDecodeError
-            && Interlocked.Increment(ref _codec.PendingPackets) >= MqttCodecState.BacklogHigh && !_codec.PausedByBacklog)
+            && Interlocked.Increment(ref Codec.PendingPackets) >= MqttCodecState.BacklogHigh && !Codec.PausedByBacklog)
         {
-            _codec.PausedByBacklog = true;
-            _codec.ApplyAutoRead(ctx.Channel);
+            Codec.PausedByBacklog = true;
+            Codec.ApplyAutoRead(ctx.Channel);
         }
 
         _connection.Tell(message);

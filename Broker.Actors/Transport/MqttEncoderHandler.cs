@@ -8,11 +8,16 @@ namespace Broker.Transport;
 
 /// <summary>
 /// DotNetty adapter over <see cref="MqttPacketEncoder"/>: writes each outbound <see cref="MqttPacket"/> straight into
-/// the output buffer at the channel's protocol level (<see cref="MqttCodecState.Version"/>).
+/// the output buffer at the channel's protocol level (<see cref="MqttCodecState.Version"/>). A client's pipeline has it
+/// as the base of its last handler (<see cref="ClientChannelHandler"/>), not as a handler of its own: one handler
+/// and its context less per connection.
 /// </summary>
-public sealed class MqttEncoderHandler : MessageToByteEncoder<MqttPacket>
+public class MqttEncoderHandler : MessageToByteEncoder<MqttPacket>
 {
     private readonly MqttCodecState _state;
+
+    /// <summary>The channel's codec state (its protocol level, read by every encode).</summary>
+    protected MqttCodecState Codec => _state;
 
     public MqttEncoderHandler(MqttCodecState state)
     {

@@ -11,7 +11,7 @@ namespace Broker.Transport;
 
 /// <summary>
 /// The TCP listener: a DotNetty ServerBootstrap whose pipeline per client is
-/// <c>MqttDecoderHandler → MqttEncoderHandler → ClientChannelHandler</c>, with pooled buffers and Nagle off.
+/// <c>MqttDecoderHandler → ClientChannelHandler</c> (which also encodes), with pooled buffers and Nagle off.
 /// The TLS listener (Mqtt:Tls:Port) shares the event loops and puts DotNetty's <c>TlsHandler</c> in front.
 /// </summary>
 public sealed class MqttListener : IAsyncDisposable
@@ -63,6 +63,10 @@ public sealed class MqttListener : IAsyncDisposable
         }
     }
 
+    // One read-size predictor for all clients (its per-channel state lives in the handle each channel makes of it),
+    // instead of one per channel, with the 16 reads per turn DotNetty gives each TCP channel's own.
+    private static readonly AdaptiveRecvByteBufAllocator SharedReadSizes = new() { MaxMessagesPerRead = 16 };
+
     private ServerBootstrap Bootstrap(ActorSystem system, BrokerContext context, TlsServerSetup? tls)
     {
         var maxPacketSize = context.Options.Mqtt.MaxPacketSize;
@@ -78,6 +82,7 @@ public sealed class MqttListener : IAsyncDisposable
             .ChildOption(ChannelOption.WriteBufferHighWaterMark, 256 * 1024)
             .ChildOption(ChannelOption.WriteBufferLowWaterMark, 128 * 1024)
             .ChildOption(ChannelOption.Allocator, PooledByteBufferAllocator.Default)
+            .ChildOption(ChannelOption.RcvbufAllocator, SharedReadSizes)
             .ChildHandler(new ActionChannelInitializer<ISocketChannel>(channel =>
             {
                 var codec = new MqttCodecState();
@@ -87,7 +92,6 @@ public sealed class MqttListener : IAsyncDisposable
                 }
 
                 channel.Pipeline.AddLast("decoder", new MqttDecoderHandler(codec, maxPacketSize));
-                channel.Pipeline.AddLast("encoder", new MqttEncoderHandler(codec));
                 channel.Pipeline.AddLast("client", new ClientChannelHandler(system, context, codec));
             }));
     }

@@ -10,8 +10,8 @@ namespace Broker.Transport;
 /// <summary>
 /// A DotNetty channel whose socket is an accepted <see cref="WebSocket"/> (Kestrel's RFC 6455 implementation: the
 /// handshake, masking, fragmentation, ping/pong and the close handshake are Kestrel's). It lets a WebSocket client
-/// go through exactly the pipeline of a TCP client (<c>MqttDecoderHandler → MqttEncoderHandler →
-/// ClientChannelHandler</c>) and the same <see cref="Sessions.ClientConnectionActor"/>, which sees an ordinary
+/// go through exactly the pipeline of a TCP client (<c>MqttDecoderHandler → ClientChannelHandler</c>,
+/// which also encodes) and the same <see cref="Sessions.ClientConnectionActor"/>, which sees an ordinary
 /// <see cref="IChannel"/>: AutoRead, writability water marks, the event loop and Close all behave as on TCP.
 /// <para>
 /// "MQTT Control Packets MUST be sent in WebSocket binary data frames"; "a single WebSocket data frame can contain

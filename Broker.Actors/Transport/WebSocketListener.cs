@@ -163,7 +163,6 @@ public sealed class WebSocketListener : IAsyncDisposable
 
         var codec = new MqttCodecState();
         channel.Pipeline.AddLast("decoder", new MqttDecoderHandler(codec, maxPacketSize));
-        channel.Pipeline.AddLast("encoder", new MqttEncoderHandler(codec));
         channel.Pipeline.AddLast("client", new ClientChannelHandler(_system, _context, codec));
         try
         {
