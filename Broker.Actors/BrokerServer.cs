@@ -251,7 +251,7 @@ public sealed class BrokerServer : IAsyncDisposable
             Options.Cluster.PlaceTopicsByFirstUse
                 ? new FirstUseAllocationStrategy()
                 : ShardAllocationStrategy.LeastShardAllocationStrategy(absoluteLimit: 20, relativeLimit: 0.1), // as configured in BrokerHocon
-            PoisonPill.Instance).ConfigureAwait(false);
+            TopicHandOff.Instance).ConfigureAwait(false);
 
         using var registration = cancellationToken.Register(() => up.TrySetCanceled());
         await up.Task.WaitAsync(TimeSpan.FromSeconds(60), cancellationToken).ConfigureAwait(false);

@@ -171,3 +171,15 @@ public sealed record NodeDeliver(
     long PayloadId = 0,
     string? RetainedForFilter = null,
     bool FromEntity = false) : Persistence.Serialization.IBrokerSerializable;
+
+/// <summary>
+/// The topic region's hand-off (and idle passivation) stop message: the shard moves to another node, or the entity
+/// leaves memory. Unlike a PoisonPill it waits its turn: while the entity starts, recovers or waits for its retained
+/// topic to be indexed it is stashed with what came before it (a <see cref="RequestRetained"/>, a publish), and those
+/// are handled first; then the entity stops once every write is stored. A PoisonPill stopped it at once and dropped
+/// what it had stashed, with nobody to ask again.
+/// </summary>
+public sealed class TopicHandOff : INoSerializationVerificationNeeded
+{
+    public static readonly TopicHandOff Instance = new();
+}

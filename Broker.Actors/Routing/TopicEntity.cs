@@ -173,6 +173,11 @@ public sealed partial class TopicEntity : LazyStashActor
             case FetchPayloads fetch:
                 HandleFetch(fetch);
                 break;
+            case TopicHandOff:
+                // Reached only here: in every other behaviour it is stashed behind the messages that came before it.
+                FlushHolderChanges(whenIdle: false);
+                _journal.AfterWrites(() => Context.Stop(Self));
+                break;
             case HoldsChecked checkedHolds:
                 HandleHoldsChecked(checkedHolds);
                 break;

@@ -25,65 +25,68 @@ public sealed class ClusterRestartSpecs
     public async Task Retained_messages_subscriptions_and_queued_messages_survive_a_restart_of_every_node()
     {
         await using var cluster = await ProcessCluster.StartAsync();
-        var run = Guid.NewGuid().ToString("N")[..6];
-        var queued = $"rs/{run}/q/x";
-        var subscribers = new (ClientVersion Version, string Id, int Before, int After)[]
+        await cluster.KeepEvidenceOnFailureAsync(nameof(ClusterRestartSpecs), async () =>
         {
-            (ClientVersion.V500, $"rs-v5-{run}", 2, 3),
-            (ClientVersion.V311, $"rs-v311-{run}", 3, 1),
-        };
-        var port = (int n) => cluster.MqttPorts[n - 1];
+            var run = Guid.NewGuid().ToString("N")[..6];
+            var queued = $"rs/{run}/q/x";
+            var subscribers = new (ClientVersion Version, string Id, int Before, int After)[]
+            {
+                (ClientVersion.V500, $"rs-v5-{run}", 2, 3),
+                (ClientVersion.V311, $"rs-v311-{run}", 3, 1),
+            };
+            var port = (int n) => cluster.MqttPorts[n - 1];
 
-        foreach (var (version, id, before, _) in subscribers)
-        {
-            var (client, _) = await ConnectAsync(port(before), version, id, cleanStart: version == ClientVersion.V500, sessionExpiry: 3600);
-            await client.SubscribeAsync(1, $"rs/{run}/q/#", MqttQoS.ExactlyOnce);
-            await DisconnectAsync(client);
-        }
+            foreach (var (version, id, before, _) in subscribers)
+            {
+                var (client, _) = await ConnectAsync(port(before), version, id, cleanStart: version == ClientVersion.V500, sessionExpiry: 3600);
+                await client.SubscribeAsync(1, $"rs/{run}/q/#", MqttQoS.ExactlyOnce);
+                await DisconnectAsync(client);
+            }
 
-        var (publisher, _) = await ConnectAsync(port(1), ClientVersion.V500, $"rs-pub-{run}", cleanStart: true);
-        await PublishAllAsync(publisher, $"rs/{run}/retained/a", MqttQoS.AtLeastOnce, ["retained-a-00000"], retain: true);
-        await PublishAllAsync(publisher, $"rs/{run}/retained/b", MqttQoS.ExactlyOnce, ["retained-b-00000"], retain: true);
-        await PublishAllAsync(publisher, queued, MqttQoS.AtLeastOnce, Payloads("q1", Count));
-        await PublishAllAsync(publisher, queued, MqttQoS.ExactlyOnce, Payloads("q2", Count));
-        await DisconnectAsync(publisher);
+            var (publisher, _) = await ConnectAsync(port(1), ClientVersion.V500, $"rs-pub-{run}", cleanStart: true);
+            await PublishAllAsync(publisher, $"rs/{run}/retained/a", MqttQoS.AtLeastOnce, ["retained-a-00000"], retain: true);
+            await PublishAllAsync(publisher, $"rs/{run}/retained/b", MqttQoS.ExactlyOnce, ["retained-b-00000"], retain: true);
+            await PublishAllAsync(publisher, queued, MqttQoS.AtLeastOnce, Payloads("q1", Count));
+            await PublishAllAsync(publisher, queued, MqttQoS.ExactlyOnce, Payloads("q2", Count));
+            await DisconnectAsync(publisher);
 
-        foreach (var n in new[] { 3, 2, 1 })
-        {
-            await cluster.TerminateAsync(n);
-        }
+            foreach (var n in new[] { 3, 2, 1 })
+            {
+                await cluster.TerminateAsync(n);
+            }
 
-        await cluster.StartAllAsync();
-        _output.WriteLine("all three nodes stopped and started again");
+            await cluster.StartAllAsync();
+            _output.WriteLine("all three nodes stopped and started again");
 
-        // Each session resumes on a node it did not live on, with what was queued for it.
-        var resumed = new List<(Broker.Tests.EndToEnd.RawMqttClient Client, List<ReceivedPublish> Received, string Id)>();
-        foreach (var (version, id, _, after) in subscribers)
-        {
-            var (client, connAck) = await ConnectAsync(port(after), version, id, cleanStart: false, sessionExpiry: 3600);
-            Assert.True(connAck.SessionPresent, $"{id}: session not present after the restart");
-            var received = await ReceiveUntilAsync(client, r => Distinct(r, "q1") == Count && Distinct(r, "q2") == Count, ReceiveTimeout);
-            AssertQueued(id, received);
-            resumed.Add((client, received, id));
-        }
+            // Each session resumes on a node it did not live on, with what was queued for it.
+            var resumed = new List<(Broker.Tests.EndToEnd.RawMqttClient Client, List<ReceivedPublish> Received, string Id)>();
+            foreach (var (version, id, _, after) in subscribers)
+            {
+                var (client, connAck) = await ConnectAsync(port(after), version, id, cleanStart: false, sessionExpiry: 3600);
+                Assert.True(connAck.SessionPresent, $"{id}: session not present after the restart");
+                var received = await ReceiveUntilAsync(client, r => Distinct(r, "q1") == Count && Distinct(r, "q2") == Count, ReceiveTimeout);
+                AssertQueued(id, received);
+                resumed.Add((client, received, id));
+            }
 
-        // The subscriptions are routed again: a message published after the restart reaches both.
-        var (publisher2, _) = await ConnectAsync(port(2), ClientVersion.V311, $"rs-pub2-{run}", cleanStart: true);
-        await PublishAllAsync(publisher2, queued, MqttQoS.AtLeastOnce, ["after-00000"]);
-        foreach (var (client, received, id) in resumed)
-        {
-            await ReceiveUntilAsync(client, r => r.Any(m => m.Payload == "after-00000"), ReceiveTimeout, received);
-            await DisconnectAsync(client);
-        }
+            // The subscriptions are routed again: a message published after the restart reaches both.
+            var (publisher2, _) = await ConnectAsync(port(2), ClientVersion.V311, $"rs-pub2-{run}", cleanStart: true);
+            await PublishAllAsync(publisher2, queued, MqttQoS.AtLeastOnce, ["after-00000"]);
+            foreach (var (client, received, id) in resumed)
+            {
+                await ReceiveUntilAsync(client, r => r.Any(m => m.Payload == "after-00000"), ReceiveTimeout, received);
+                await DisconnectAsync(client);
+            }
 
-        // Retained messages set before the restart are delivered on subscribe.
-        var (fresh, _) = await ConnectAsync(port(3), ClientVersion.V500, $"rs-fresh-{run}", cleanStart: true);
-        await fresh.SubscribeAsync(1, $"rs/{run}/retained/#", MqttQoS.ExactlyOnce);
-        var retained = await ReceiveUntilAsync(fresh, r => r.Count >= 2, ReceiveTimeout);
-        Assert.Equal(["retained-a-00000", "retained-b-00000"], retained.Select(r => r.Payload).Order().ToArray());
-        Assert.All(retained, r => Assert.True(r.Retain, $"{r.Payload} arrived without the retain flag"));
-        await DisconnectAsync(fresh);
-        await DisconnectAsync(publisher2);
+            // Retained messages set before the restart are delivered on subscribe.
+            var (fresh, _) = await ConnectAsync(port(3), ClientVersion.V500, $"rs-fresh-{run}", cleanStart: true);
+            await fresh.SubscribeAsync(1, $"rs/{run}/retained/#", MqttQoS.ExactlyOnce);
+            var retained = await ReceiveUntilAsync(fresh, r => r.Count >= 2, ReceiveTimeout);
+            Assert.Equal(["retained-a-00000", "retained-b-00000"], retained.Select(r => r.Payload).Order().ToArray());
+            Assert.All(retained, r => Assert.True(r.Retain, $"{r.Payload} arrived without the retain flag"));
+            await DisconnectAsync(fresh);
+            await DisconnectAsync(publisher2);
+        });
     }
 
     private static int Distinct(IReadOnlyList<ReceivedPublish> received, string prefix) =>

@@ -12,6 +12,7 @@ namespace Broker.Tests.Cluster;
 public sealed class ProcessCluster : IAsyncDisposable
 {
     private readonly PostgresServer _postgres;
+    private readonly string _database;
     private readonly string _connectionString;
     private readonly string[] _extraArgs;
     private readonly BrokerNodeProcess?[] _nodes = new BrokerNodeProcess?[3];
@@ -21,9 +22,10 @@ public sealed class ProcessCluster : IAsyncDisposable
     private readonly int[] _clusterPorts = [InteropEnvironment.FreePort(), InteropEnvironment.FreePort(), InteropEnvironment.FreePort()];
     private readonly int[]? _httpPorts;
 
-    private ProcessCluster(PostgresServer postgres, string connectionString, string[] extraArgs, bool operations)
+    private ProcessCluster(PostgresServer postgres, string database, string connectionString, string[] extraArgs, bool operations)
     {
         _postgres = postgres;
+        _database = database;
         _connectionString = connectionString;
         _extraArgs = extraArgs;
         _httpPorts = operations ? [InteropEnvironment.FreePort(), InteropEnvironment.FreePort(), InteropEnvironment.FreePort()] : null;
@@ -49,7 +51,7 @@ public sealed class ProcessCluster : IAsyncDisposable
     {
         var postgres = new PostgresServer();
         await postgres.InitializeAsync();
-        var cluster = new ProcessCluster(postgres, await postgres.CreateDatabaseAsync("cluster"), extraArgs, operations);
+        var cluster = new ProcessCluster(postgres, "cluster", await postgres.CreateDatabaseAsync("cluster"), extraArgs, operations);
         try
         {
             await cluster.StartAllAsync();
@@ -120,6 +122,54 @@ public sealed class ProcessCluster : IAsyncDisposable
     /// <summary>The log of a node, running or ended (the latest process of that node).</summary>
     public string Report(int n) =>
         (_nodes[n - 1] ?? _ended.LastOrDefault(e => e.MqttPort == _mqttPorts[n - 1]))?.Process.Report() ?? "";
+
+    /// <summary>
+    /// Runs a spec's body; when it fails, keeps the evidence before Dispose deletes it: the log of every node process
+    /// this fixture ran (ended ones first, in the order they ended) and a dump of the database, in a directory under
+    /// <c>$BROKER_TEST_EVIDENCE</c> (default: the temporary directory's <c>broker-test-evidence</c>) that the failure
+    /// message names. The rare failure of a multi-process spec can then be read afterwards, not only guessed at.
+    /// </summary>
+    public async Task KeepEvidenceOnFailureAsync(string name, Func<Task> body)
+    {
+        try
+        {
+            await body();
+        }
+        catch (Exception failure)
+        {
+            string where;
+            try
+            {
+                where = await KeepEvidenceAsync(name);
+            }
+            catch (Exception keeping)
+            {
+                where = $"(not kept: {keeping.Message})";
+            }
+
+            throw new Xunit.Sdk.XunitException($"{failure.Message}\nnode logs and database dump: {where}", failure);
+        }
+    }
+
+    /// <summary>Writes every node's log and a database dump to a new evidence directory and returns its path.</summary>
+    public async Task<string> KeepEvidenceAsync(string name)
+    {
+        var root = Environment.GetEnvironmentVariable("BROKER_TEST_EVIDENCE") is { Length: > 0 } configured
+            ? configured
+            : Path.Combine(Path.GetTempPath(), "broker-test-evidence");
+        var dir = Directory.CreateDirectory(Path.Combine(root, $"{name}-{DateTime.UtcNow:yyyyMMdd-HHmmss}-{Guid.NewGuid().ToString("N")[..4]}")).FullName;
+        var runs = new Dictionary<int, int>();
+        foreach (var node in _ended.Concat(_nodes.OfType<BrokerNodeProcess>()))
+        {
+            var n = Array.IndexOf(_mqttPorts, node.MqttPort) + 1;
+            runs[n] = runs.GetValueOrDefault(n) + 1;
+            await File.WriteAllTextAsync(Path.Combine(dir, $"node{n}-run{runs[n]}-pid{node.Process.Pid}.log"), node.Process.Report());
+        }
+
+        await _postgres.DumpAsync(_database, Path.Combine(dir, "database.sql"));
+        await File.WriteAllTextAsync(Path.Combine(dir, "postgres.log"), _postgres.Log());
+        return dir;
+    }
 
     public async ValueTask DisposeAsync()
     {

@@ -82,6 +82,12 @@ public sealed class PostgresServer : IAsyncLifetime
         return ConnectionStringFor(name);
     }
 
+    /// <summary>Writes a plain-SQL dump (schema and rows) of <paramref name="database"/> to <paramref name="file"/> (failure evidence).</summary>
+    public Task DumpAsync(string database, string file) =>
+        ExternalProcess.RunAsync(Path.Combine(_bin, "pg_dump"),
+            ["-h", Host, "-p", Port.ToString(System.Globalization.CultureInfo.InvariantCulture), "-U", "postgres", "-d", database, "-f", file],
+            CommandTimeout);
+
     /// <summary>Starts the server (again) on the same data directory and port; returns once it accepts connections.</summary>
     public async Task StartAsync()
     {
