@@ -4,16 +4,6 @@ using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Console;
 
-// .NET's socket engine hands every completed read and write from its epoll thread to a thread-pool thread, which here
-// only queues it to the channel's DotNetty event loop: one more thread woken per packet, for nothing. Completed on the
-// engine's thread instead, a message wakes fewer threads and costs less CPU (docs/benchmarks.md, "Thread hand-offs
-// per message"). Read once, when the process creates its first socket, so it is set before anything else; a value
-// given in the environment (0 turns it off) is kept.
-if (Environment.GetEnvironmentVariable("DOTNET_SYSTEM_NET_SOCKETS_INLINE_COMPLETIONS") is null)
-{
-    Environment.SetEnvironmentVariable("DOTNET_SYSTEM_NET_SOCKETS_INLINE_COMPLETIONS", "1");
-}
-
 if (args.Length > 0 && args[0] == "passwd")
 {
     return Broker.Node.Commands.PasswdCommand.Run(args[1..], Console.In, Console.Out, Console.Error);
