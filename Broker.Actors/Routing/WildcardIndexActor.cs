@@ -37,7 +37,9 @@ public sealed class WildcardIndexActor : ReplicatedSetActor
             {
                 // Every node holds it already: each read the stored routes when it started, and took every change
                 // since (directly and by gossip). Changing it again would cost a DistributedData update (and the
-                // digest of the whole set) and a confirmation from every node, for each session woken.
+                // digest of the whole set) and a confirmation from every node, for each session woken. (A node that
+                // missed the direct change and whose origin node died before gossiping it lacks the route until it
+                // restarts; announcing again on every wake covered that only from the next wake on.)
                 Sender.Tell(new WildcardRegistered(r.RequestId));
                 return;
             }
