@@ -180,6 +180,7 @@ public sealed class BrokerServer : IAsyncDisposable
         var context = Context;
         await _index.EnsureCreatedAsync(cancellationToken).ConfigureAwait(false);
         context.SessionIndexWriter = System.ActorOf(Persistence.SessionIndexWriter.Props(_index), Persistence.SessionIndexWriter.Name);
+        context.SnapshotTrimmer = System.ActorOf(Persistence.SnapshotTrimmer.Props(), Persistence.SnapshotTrimmer.Name);
         context.WildcardIndexActor = System.ActorOf(WildcardIndexActor.Props(context.Wildcards), WildcardIndexActor.Name);
         context.RetainedIndexActor = System.ActorOf(RetainedIndexActor.Props(context.Metrics, context.SessionIndexWriter, context.RoutesSynced), RetainedIndexActor.Name);
         context.SessionExtractor = new ClientIdExtractor(MaxShards);

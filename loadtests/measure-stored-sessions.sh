@@ -7,6 +7,7 @@
 #   loadtests/measure-stored-sessions.sh "20000 100000" 20000 64
 #   PG=1 loadtests/measure-stored-sessions.sh "100000"          # on a throwaway PostgreSQL 15 instead of SQLite
 #   NODES=3 loadtests/measure-stored-sessions.sh "100000" 20000 96   # a cluster of Broker.Node processes (PostgreSQL)
+#   NODE_DIR=/tmp/published NODES=1 loadtests/measure-stored-sessions.sh 20000 4000 64  # nodes run from another build
 #
 # Two measurements per N:
 #  1. Broker.Node as its own process on a store seeded with N sessions: seconds from process start to "Broker ready"
@@ -28,7 +29,7 @@ CONC=${3:-64}
 dotnet build -c Release Broker.Node -v q -nologo > /dev/null || exit 1
 dotnet build -c Release loadtests/Broker.LoadTests -v q -nologo > /dev/null || exit 1
 RUNNER="dotnet loadtests/Broker.LoadTests/bin/Release/net10.0/Broker.LoadTests.dll"
-NODE="dotnet Broker.Node/bin/Release/net10.0/Broker.Node.dll"
+NODE="dotnet ${NODE_DIR:-Broker.Node/bin/Release/net10.0}/Broker.Node.dll"
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 
 CLUSTER=${NODES:+1}

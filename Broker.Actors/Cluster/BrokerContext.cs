@@ -81,6 +81,9 @@ public sealed class BrokerContext
     /// <summary>This node's <see cref="Persistence.SessionIndexWriter"/> (wildcard routes, expiry deadlines, retained topics).</summary>
     public IActorRef SessionIndexWriter { get; internal set; } = ActorRefs.Nobody;
 
+    /// <summary>This node's <see cref="Persistence.SnapshotTrimmer"/>: deletes what each stored snapshot covers.</summary>
+    public IActorRef SnapshotTrimmer { get; internal set; } = ActorRefs.Nobody;
+
     /// <summary>The topic region's message extractor.</summary>
     public TopicExtractor TopicExtractor { get; internal set; } = new(100);
 

@@ -19,9 +19,9 @@ namespace Broker.Persistence;
 /// </para>
 /// <para>
 /// It speaks the journal plugin's own protocol (WriteMessages of AtomicWrites, DeleteMessagesTo; SaveSnapshot and
-/// DeleteSnapshots to the snapshot store) and numbers the events itself, one write on its way at a time, as
-/// Akka.Persistence's Eventsourced does for PersistAsync. Numbering must continue after the highest sequence number
-/// stored for the persistence id, rows marked deleted included. When the entity knows that number (its state was
+/// DeleteSnapshots to the snapshot store, which confirms a snapshot to <see cref="SnapshotTrimmer"/>) and numbers
+/// the events itself, one write on its way at a time, as Akka.Persistence's Eventsourced does for PersistAsync.
+/// Numbering must continue after the highest sequence number stored for the persistence id, rows marked deleted included. When the entity knows that number (its state was
 /// just read by <see cref="StoredStateReader"/>, whose statement also returns it) the journal starts at once;
 /// otherwise an <see cref="EntityRecovery"/> child (Akka's recovery: its permit, snapshot load, replay, highest
 /// sequence number) reads it first, replaying what is stored when the entity asked for recovery.
@@ -125,15 +125,10 @@ public sealed class EntityJournal : UntypedActor
                 });
                 break;
             case JournalSnapshot s:
-                _snapshots.Tell(new SaveSnapshot(new SnapshotMetadata(_persistenceId, _sequenceNr, DateTime.UtcNow), s.Snapshot));
-                break;
-            case SaveSnapshotSuccess s:
-                // The snapshot holds everything up to its sequence number: older events and snapshots can go.
-                _plugin.Tell(new DeleteMessagesTo(_persistenceId, s.Metadata.SequenceNr, Self));
-                _snapshots.Tell(new DeleteSnapshots(_persistenceId, new SnapshotSelectionCriteria(s.Metadata.SequenceNr - 1)));
-                break;
-            case SaveSnapshotFailure f:
-                _log.Warning("Snapshot of {0} failed: {1}", _persistenceId, f.Cause.Message);
+                // Answered to the node's SnapshotTrimmer, which deletes what the snapshot covers even if this
+                // journal stops before the snapshot store confirms it.
+                _snapshots.Tell(new SaveSnapshot(new SnapshotMetadata(_persistenceId, _sequenceNr, DateTime.UtcNow), s.Snapshot),
+                    _context.SnapshotTrimmer);
                 break;
             case DeleteMessagesFailure f:
                 _log.Warning("Could not delete journal of {0}: {1}", _persistenceId, f.Cause.Message);

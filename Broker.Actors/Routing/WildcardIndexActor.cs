@@ -3,8 +3,11 @@ using Akka.Event;
 
 namespace Broker.Routing;
 
-/// <summary>Registers a wildcard subscription cluster-wide; answered with <see cref="WildcardRegistered"/>.</summary>
-public sealed record RegisterWildcard(string Filter, SubscriberKey Key, long RequestId);
+/// <summary>
+/// Registers a wildcard subscription cluster-wide; answered with <see cref="WildcardRegistered"/>. <c>Renew</c>: a
+/// woken session announces again a route it had; one this node's replica holds already is left as it is.
+/// </summary>
+public sealed record RegisterWildcard(string Filter, SubscriberKey Key, long RequestId, bool Renew = false);
 
 public sealed record WildcardRegistered(long RequestId);
 
@@ -29,8 +32,20 @@ public sealed class WildcardIndexActor : ReplicatedSetActor
         _index = index;
         Receive<RegisterWildcard>(r =>
         {
+            var element = Encode(r.Filter, r.Key);
+            if (r.Renew && Contains(element))
+            {
+                // Every node holds it already: each read the stored routes when it started, and took every change
+                // since (directly and by gossip). Changing it again would cost a DistributedData update (and the
+                // digest of the whole set) and a confirmation from every node, for each session woken. (A node that
+                // missed the direct change and whose origin node died before gossiping it lacks the route until it
+                // restarts; announcing again on every wake covered that only from the next wake on.)
+                Sender.Tell(new WildcardRegistered(r.RequestId));
+                return;
+            }
+
             var replyTo = Sender;
-            Change(Encode(r.Filter, r.Key), add: true, () => replyTo.Tell(new WildcardRegistered(r.RequestId)));
+            Change(element, add: true, () => replyTo.Tell(new WildcardRegistered(r.RequestId)));
         });
         Receive<UnregisterWildcard>(r => Change(Encode(r.Filter, r.Key), add: false, done: null));
         Receive<Cluster.NodeLeft>(left => ForgetNode(left.Node));

@@ -177,14 +177,14 @@ public sealed partial class SessionEntity
     }
 
     /// <summary>Creates the route of a filter: its topic entity for an exact topic, the wildcard index otherwise.</summary>
-    private void Register(string filter, long requestId)
+    private void Register(string filter, long requestId, bool renew = false)
     {
         var group = MqttTopic.TryParseShared(filter, out var g, out var inner) ? g : null;
         var topicFilter = group is null ? filter : inner;
         var key = new SubscriberKey(_clientId, group, RouteNode, _incarnation);
         if (MqttTopic.HasWildcards(topicFilter))
         {
-            _context.WildcardIndexActor.Tell(new RegisterWildcard(topicFilter, key, requestId));
+            _context.WildcardIndexActor.Tell(new RegisterWildcard(topicFilter, key, requestId, renew));
         }
         else if (_isLive && group is null)
         {

@@ -316,7 +316,8 @@ public sealed partial class SessionEntity : LazyStashActor
         // to it again, and start its expiry clock, since nothing is connected yet (SessionEntity.Passivation.cs:
         // it leaves memory again once idle).
         // Exact routes are in their topic entities' journals (written before the SUBACK), so only wildcard routes,
-        // which DistributedData keeps in memory, are announced again (the stored ones were also loaded at start-up).
+        // which DistributedData keeps in memory, are announced again (the stored ones were also loaded at start-up,
+        // so the index leaves one it holds as it is).
         foreach (var (filter, _) in _subscriptions)
         {
             if (!MqttTopic.HasWildcards(MqttTopic.TryParseShared(filter, out _, out var inner) ? inner : filter))
@@ -326,7 +327,7 @@ public sealed partial class SessionEntity : LazyStashActor
 
             var requestId = ++_nextRequestId;
             (_wakeRegistrations ??= new()).Add(requestId);
-            Register(filter, requestId);
+            Register(filter, requestId, renew: true);
         }
 
         // Expiry counts from when the client left, which may have been before this node stopped; a session that
