@@ -29,10 +29,11 @@ public sealed class LocalClusterScriptSpecs(ITestOutputHelper output)
     [Fact]
     public async Task Up_starts_three_nodes_that_route_across_each_other_and_down_stops_them()
     {
-        var mqtt = new[] { FreePort(), FreePort(), FreePort() };
-        var ws = new[] { FreePort(), FreePort(), FreePort() };
-        var metrics = new[] { FreePort(), FreePort(), FreePort() };
-        var wss = new[] { FreePort(), FreePort(), FreePort() };
+        var ports = FreePorts(19); // all different (one node's MQTT port was once another's metrics port)
+        var mqtt = ports[0..3];
+        var ws = ports[3..6];
+        var metrics = ports[6..9];
+        var wss = ports[9..12];
         var runDir = Path.Combine(Path.GetTempPath(), "local-cluster-" + Guid.NewGuid().ToString("N")[..8]);
         var environment = new Dictionary<string, string?>
         {
@@ -40,9 +41,9 @@ public sealed class LocalClusterScriptSpecs(ITestOutputHelper output)
             ["LOCAL_CLUSTER_WS_PORTS"] = string.Join(',', ws),
             ["LOCAL_CLUSTER_METRICS_PORTS"] = string.Join(',', metrics),
             ["LOCAL_CLUSTER_WSS_PORTS"] = string.Join(',', wss),
-            ["LOCAL_CLUSTER_TLS_PORTS"] = string.Join(',', FreePort(), FreePort(), FreePort()),
-            ["LOCAL_CLUSTER_REMOTING_PORTS"] = string.Join(',', FreePort(), FreePort(), FreePort()),
-            ["LOCAL_CLUSTER_PG_PORT"] = FreePort().ToString(),
+            ["LOCAL_CLUSTER_TLS_PORTS"] = string.Join(',', ports[12..15]),
+            ["LOCAL_CLUSTER_REMOTING_PORTS"] = string.Join(',', ports[15..18]),
+            ["LOCAL_CLUSTER_PG_PORT"] = ports[18].ToString(),
             ["LOCAL_CLUSTER_RUN_DIR"] = runDir,
         };
         var script = Broker.LoadTests.Scenarios.LocalCluster.Script;
