@@ -21,17 +21,27 @@ public sealed class LiveSessionGuardSpecs() : OwnClusterSpecs("guard3")
     {
         var run = Guid.NewGuid().ToString("N")[..6];
 
-        // Clean clients on node 2 until one has its guard on node 3 (guards are placed by a hash of the client id).
+        // Clean clients on node 2 until one has its guard on node 3 (guards are placed by a hash of the client id, their
+        // shards on the node with the fewest; a node whose region registered with the coordinator late, as under load,
+        // gets none of the first shards, so more clients are connected until one lands there).
         var candidates = new List<(string Id, IMqttClient Client, MessageCollector Received)>();
-        for (var i = 0; i < 24; i++)
+        (string Id, IMqttClient Client, MessageCollector Received)? guarded = null;
+        while (guarded is null && candidates.Count < 120)
         {
-            var id = $"guard-{run}-{i}";
-            var (client, received) = await Cluster.ConnectCollectingAsync(2, id);
-            candidates.Add((id, client, received));
+            for (var i = 0; i < 12; i++)
+            {
+                var id = $"guard-{run}-{candidates.Count}";
+                var (client, received) = await Cluster.ConnectCollectingAsync(2, id);
+                candidates.Add((id, client, received));
+            }
+
+            var onNode3 = await LocalShardsAsync(3);
+            guarded = candidates.FirstOrDefault(c => onNode3.Contains(Cluster.Node(3).Context.SessionShardOf(c.Id)));
+            guarded = guarded is { Id: not null } ? guarded : null;
         }
 
-        var onNode3 = await LocalShardsAsync(3);
-        var (guardedId, client2, received2) = candidates.First(c => onNode3.Contains(Cluster.Node(3).Context.SessionShardOf(c.Id)));
+        Assert.True(guarded is not null, $"no guard of {candidates.Count} clean clients landed on node 3");
+        var (guardedId, client2, received2) = guarded.Value;
         var topic = $"guard-{run}/t";
         await E2E.SubscribeAsync(client2, topic);
         var disconnected = new TaskCompletionSource<MqttClientDisconnectedEventArgs>(TaskCreationOptions.RunContinuationsAsynchronously);

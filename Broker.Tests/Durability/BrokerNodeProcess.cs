@@ -23,19 +23,31 @@ public sealed class BrokerNodeProcess : IDisposable
 
     public static string NodeDll => Path.Combine(AppContext.BaseDirectory, "Broker.Node.dll");
 
-    /// <summary>Starts a node with the given storage flags and waits for its "Broker ready" line.</summary>
+    /// <summary>
+    /// Starts a node with the given storage flags on free ports and waits for its "Broker ready" line. A port free when
+    /// picked can be taken by another process before the node binds it (seen in CI); the node then stops with "already
+    /// in use", and it is started again on other free ports (three tries).
+    /// </summary>
     public static async Task<BrokerNodeProcess> StartAsync(params string[] args)
     {
-        var node = Launch(args);
-        try
+        for (var attempt = 1; ; attempt++)
         {
-            await node.Process.WaitForLineAsync(l => l.Contains("Broker ready: MQTT listening on", StringComparison.Ordinal), StartTimeout);
-            return node;
-        }
-        catch
-        {
-            node.Dispose();
-            throw;
+            var node = Launch(args);
+            try
+            {
+                await node.Process.WaitForLineAsync(l => l.Contains("Broker ready: MQTT listening on", StringComparison.Ordinal), StartTimeout);
+                return node;
+            }
+            catch when (attempt < 3 && node.Process.StdoutLines.Concat([node.Process.Stderr])
+                .Any(l => l.Contains("is already in use by another process", StringComparison.Ordinal)))
+            {
+                node.Dispose();
+            }
+            catch
+            {
+                node.Dispose();
+                throw;
+            }
         }
     }
 
