@@ -21,10 +21,11 @@ namespace Broker.Persistence;
 /// It speaks the journal plugin's own protocol (WriteMessages of AtomicWrites, DeleteMessagesTo; SaveSnapshot and
 /// DeleteSnapshots to the snapshot store, which confirms a snapshot to <see cref="SnapshotTrimmer"/>) and numbers
 /// the events itself, one write on its way at a time, as Akka.Persistence's Eventsourced does for PersistAsync.
-/// Numbering must continue after the highest sequence number stored for the persistence id, rows marked deleted included. When the entity knows that number (its state was
-/// just read by <see cref="StoredStateReader"/>, whose statement also returns it) the journal starts at once;
-/// otherwise an <see cref="EntityRecovery"/> child (Akka's recovery: its permit, snapshot load, replay, highest
-/// sequence number) reads it first, replaying what is stored when the entity asked for recovery.
+/// Numbering must continue after the highest sequence number stored for the persistence id, rows marked deleted
+/// included. When the entity knows that number (its state was just read by <see cref="StoredStateReader"/>, whose
+/// statement also returns it) the journal starts at once; otherwise an <see cref="EntityRecovery"/> child (Akka's
+/// recovery: its permit, snapshot load, replay, highest sequence number) reads it first, replaying what is stored when
+/// the entity asked for recovery.
 /// </para>
 /// <code>
 ///   start ── known sequence number? ── yes ─────────────────────────────► ready

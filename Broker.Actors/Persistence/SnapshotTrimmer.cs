@@ -81,9 +81,7 @@ public sealed class SnapshotTrimmer : UntypedActor, IWithTimers
 
     private void Delete(string persistenceId)
     {
-        var trim = _trims[persistenceId];
-        trim.Running = Math.Max(trim.Running, trim.Next);
-        var to = trim.Running;
+        var to = _trims[persistenceId].Next;
         _journal.Ask<object>(replyTo => new DeleteMessagesTo(persistenceId, to, replyTo), DeleteTimeout, CancellationToken.None)
             .PipeTo(Self, success: r => new Deleted(persistenceId, to, r as DeleteMessagesFailure is { } f ? f.Cause : null),
                 failure: e => new Deleted(persistenceId, to, e));
@@ -116,8 +114,7 @@ public sealed class SnapshotTrimmer : UntypedActor, IWithTimers
 
     private sealed class Trim
     {
-        public long Next; // the highest sequence number a stored snapshot covers
-        public long Running; // the deletion on its way (or last tried)
+        public long Next; // the highest sequence number a stored snapshot covers (the deletion on its way asks up to it or less)
         public int Failures;
     }
 

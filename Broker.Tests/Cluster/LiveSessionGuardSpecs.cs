@@ -36,8 +36,8 @@ public sealed class LiveSessionGuardSpecs() : OwnClusterSpecs("guard3")
             }
 
             var onNode3 = await LocalShardsAsync(3);
-            guarded = candidates.FirstOrDefault(c => onNode3.Contains(Cluster.Node(3).Context.SessionShardOf(c.Id)));
-            guarded = guarded is { Id: not null } ? guarded : null;
+            guarded = candidates.Where(c => onNode3.Contains(Cluster.Node(3).Context.SessionShardOf(c.Id)))
+                .Select(c => ((string, IMqttClient, MessageCollector)?)c).FirstOrDefault();
         }
 
         Assert.True(guarded is not null, $"no guard of {candidates.Count} clean clients landed on node 3");
