@@ -133,6 +133,9 @@ public sealed partial class SessionEntity
             case Routing.DeliveryStored r:
                 InboundStored(r.AckId, r.Count, r.Outcome);
                 break;
+            case RegistrationRetry:
+                RetryRegistrations();
+                break;
             case PublisherHoldCheck:
                 ExpireHolds();
                 break;

@@ -49,7 +49,10 @@ public sealed partial class SessionEntity
 
             var requestId = ++_nextRequestId;
             pending.Registrations.Add(requestId);
-            Register(sub.TopicFilter, requestId);
+            if (Register(sub.TopicFilter, requestId))
+            {
+                pending.Routes[requestId] = sub.TopicFilter;
+            }
             var stored = ++_nextRequestId;
             if (IndexRoute(sub.TopicFilter, () => SubscriptionConfirmed(stored)))
             {
@@ -78,6 +81,10 @@ public sealed partial class SessionEntity
 
         (_pendingSubAcks ??= new())[key] = pending;
         TryCompleteSubAck(key);
+        if (_pendingSubAcks.Count > 0 && !Timers.IsTimerActive(RegistrationRetry.Instance))
+        {
+            Timers.StartPeriodicTimer(RegistrationRetry.Instance, RegistrationRetry.Instance, RegistrationRetryEvery);
+        }
     }
 
     private void SubscriptionConfirmed(long requestId)
@@ -96,6 +103,7 @@ public sealed partial class SessionEntity
         if (_pendingSubAcks is not null && _pendingSubAcks.TryGetValue(key, out var pending))
         {
             pending.Registrations.Remove(requestId);
+            pending.Routes.Remove(requestId);
             TryCompleteSubAck(key);
         }
     }
@@ -109,6 +117,11 @@ public sealed partial class SessionEntity
         }
 
         _pendingSubAcks!.Remove(key);
+        if (_pendingSubAcks.Count == 0)
+        {
+            Timers.Cancel(RegistrationRetry.Instance);
+        }
+
         if (!pending.Connection.Equals(_connection))
         {
             return;
@@ -119,6 +132,40 @@ public sealed partial class SessionEntity
         foreach (var filter in pending.RetainedFilters)
         {
             RequestRetained(filter);
+        }
+    }
+
+    /// <summary>
+    /// Asks again for the routes of a SUBSCRIBE still unanswered after <see cref="RegistrationRetryEvery"/>. A route
+    /// request travels through the topic region to wherever the topic's shard lives; when that node dies before it
+    /// arrives, nothing answers, and without this the SUBACK (which waits for every route) never went: the client
+    /// waited forever. Asking again is harmless: a topic entity answers a subscriber it has already. Until the dead
+    /// node is removed and its shards move the request is lost again; the retry keeps going while anything is pending.
+    /// (Wildcard routes and the routes of a live session go to actors on this node, which do not lose them.)
+    /// </summary>
+    private void RetryRegistrations()
+    {
+        if (_pendingSubAcks is not { Count: > 0 })
+        {
+            Timers.Cancel(RegistrationRetry.Instance);
+            return;
+        }
+
+        var now = Environment.TickCount64;
+        foreach (var pending in _pendingSubAcks.Values)
+        {
+            if (now - pending.SinceMs < (long)RegistrationRetryEvery.TotalMilliseconds)
+            {
+                continue;
+            }
+
+            foreach (var (requestId, filter) in pending.Routes)
+            {
+                if (_subscriptions.ContainsKey(filter))
+                {
+                    Register(filter, requestId);
+                }
+            }
         }
     }
 
@@ -176,8 +223,11 @@ public sealed partial class SessionEntity
         AfterWrites(() => _connection?.Tell(new SendPacket(packet)));
     }
 
-    /// <summary>Creates the route of a filter: its topic entity for an exact topic, the wildcard index otherwise.</summary>
-    private void Register(string filter, long requestId, bool renew = false)
+    /// <summary>
+    /// Creates the route of a filter: its topic entity for an exact topic, the wildcard index otherwise. True when the
+    /// request went through the topic region (to whichever node holds the topic), where it can be lost with a node.
+    /// </summary>
+    private bool Register(string filter, long requestId, bool renew = false)
     {
         var group = MqttTopic.TryParseShared(filter, out var g, out var inner) ? g : null;
         var topicFilter = group is null ? filter : inner;
@@ -185,16 +235,18 @@ public sealed partial class SessionEntity
         if (MqttTopic.HasWildcards(topicFilter))
         {
             _context.WildcardIndexActor.Tell(new RegisterWildcard(topicFilter, key, requestId, renew));
+            return false;
         }
-        else if (_isLive && group is null)
+
+        if (_isLive && group is null)
         {
-            // Held by this node's session host; the topic entity stores one route per node (SessionHost).
+            // Held by this node's session host, which asks again itself; the topic entity stores one route per node (SessionHost).
             Context.Parent.Tell(new AddLocalRoute(topicFilter, _clientId, _incarnation, requestId));
+            return false;
         }
-        else
-        {
-            _context.TopicRegion.Tell(new SubscribeTopic(topicFilter, _clientId, group, requestId, RouteNode, _incarnation));
-        }
+
+        _context.TopicRegion.Tell(new SubscribeTopic(topicFilter, _clientId, group, requestId, RouteNode, _incarnation));
+        return true;
     }
 
     private void Unregister(string filter)
@@ -259,6 +311,13 @@ public sealed partial class SessionEntity
         }
     }
 
+    private static readonly TimeSpan RegistrationRetryEvery = TimeSpan.FromSeconds(5);
+
+    private sealed class RegistrationRetry
+    {
+        public static readonly RegistrationRetry Instance = new();
+    }
+
     private sealed class PendingSubAck(ushort packetId, IActorRef connection)
     {
         public ushort PacketId { get; } = packetId;
@@ -266,6 +325,11 @@ public sealed partial class SessionEntity
         public IActorRef Connection { get; } = connection;
 
         public HashSet<long> Registrations { get; } = new();
+
+        /// <summary>The route requests among <see cref="Registrations"/> and their filters, asked again while unanswered.</summary>
+        public Dictionary<long, string> Routes { get; } = new();
+
+        public long SinceMs { get; } = Environment.TickCount64;
 
         public List<string> RetainedFilters { get; } = new();
 
