@@ -121,6 +121,12 @@ public sealed record RequestRetained(string Topic, string ClientId, string Filte
     : IWithTopic, Persistence.Serialization.IBrokerSerializable;
 
 /// <summary>
+/// The topic entity's answer to a <see cref="RequestRetained"/>: its retained message (if it has one) is on its way.
+/// Until it comes the session may ask again, should the request have been lost with a node that left.
+/// </summary>
+public sealed record RetainedRequestAnswered(string Topic, string Filter) : Persistence.Serialization.IBrokerSerializable;
+
+/// <summary>
 /// A message chosen for a member of a shared subscription that left before completing it: the topic entity picks
 /// another member of the same group (never <see cref="ExcludedClientId"/>).
 /// </summary>

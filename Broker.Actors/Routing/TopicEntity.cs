@@ -386,6 +386,7 @@ public sealed partial class TopicEntity : LazyStashActor
 
     private void HandleRequestRetained(RequestRetained r)
     {
+        Sender.Tell(new RetainedRequestAnswered(r.Topic, r.Filter));
         if (_retained is null)
         {
             return;

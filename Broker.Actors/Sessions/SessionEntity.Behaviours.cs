@@ -136,6 +136,12 @@ public sealed partial class SessionEntity
             case RegistrationRetry:
                 RetryRegistrations();
                 break;
+            case RetainedRetry:
+                RetryRetained();
+                break;
+            case Routing.RetainedRequestAnswered answered:
+                RetainedAnswered(answered);
+                break;
             case PublisherHoldCheck:
                 ExpireHolds();
                 break;

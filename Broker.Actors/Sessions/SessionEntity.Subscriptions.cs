@@ -1,5 +1,6 @@
 using System.Collections.Immutable;
 using Akka.Actor;
+using Akka.Event;
 using Broker.Protocol;
 using Broker.Protocol.Packets;
 using Broker.Routing;
@@ -177,7 +178,7 @@ public sealed partial class SessionEntity
         }
         else
         {
-            _context.TopicRegion.Tell(new Routing.RequestRetained(filter, _clientId, filter, RouteNode, _incarnation));
+            AskRetained(filter, filter);
         }
     }
 
@@ -190,7 +191,75 @@ public sealed partial class SessionEntity
 
         foreach (var topic in found.Topics)
         {
-            _context.TopicRegion.Tell(new Routing.RequestRetained(topic, _clientId, found.SubscriptionFilter, RouteNode, _incarnation));
+            AskRetained(topic, found.SubscriptionFilter);
+        }
+    }
+
+    /// <summary>Asks a topic's entity for its retained message, remembered until it answers.</summary>
+    private void AskRetained(string topic, string filter)
+    {
+        (Stored.RetainedAsked ??= new())[(topic, filter)] = Environment.TickCount64;
+        _context.TopicRegion.Tell(new Routing.RequestRetained(topic, _clientId, filter, RouteNode, _incarnation));
+        if (!Timers.IsTimerActive(RetainedRetry.Instance))
+        {
+            Timers.StartPeriodicTimer(RetainedRetry.Instance, RetainedRetry.Instance, RetainedRetryEvery);
+        }
+    }
+
+    private void RetainedAnswered(RetainedRequestAnswered answered) => _stored?.RetainedAsked?.Remove((answered.Topic, answered.Filter));
+
+    /// <summary>
+    /// Asks again for the retained messages whose requests may have been lost with a node that left: a request goes to
+    /// wherever the topic's shard lives, and one sent to a node that died before it was removed is lost with it (a
+    /// wildcard subscription's SUBACK does not wait for the topic entities, so the retained messages of the dead
+    /// node's topics would be missing). Once that node's shards can be reached (<see cref="RouteRetry"/>), the
+    /// requests sent before then and still unanswered go again, once per departure; without a departure nothing is
+    /// asked twice (a retained message goes once per subscription), and a request unanswered for
+    /// <see cref="RetainedAskForgetMs"/> is forgotten.
+    /// </summary>
+    private void RetryRetained()
+    {
+        var asked = _stored?.RetainedAsked;
+        if (asked is null || asked.Count == 0)
+        {
+            Timers.Cancel(RetainedRetry.Instance);
+            return;
+        }
+
+        var nodes = _context.Nodes;
+        var now = Environment.TickCount64;
+        var cutoff = RouteRetry.Cutoff(nodes.LastLeftAtMs, (long)nodes.ShardsMovedAfter.TotalMilliseconds, now, ref Stored.RetainedAskedForLeftAtMs);
+        List<(string Topic, string Filter)>? again = null;
+        List<(string Topic, string Filter)>? forget = null;
+        foreach (var (key, askedAt) in asked)
+        {
+            if (cutoff != 0 && askedAt < cutoff && _subscriptions.ContainsKey(key.Filter))
+            {
+                (again ??= new()).Add(key);
+            }
+            else if (now - askedAt > RetainedAskForgetMs)
+            {
+                (forget ??= new()).Add(key);
+            }
+        }
+
+        foreach (var key in forget ?? [])
+        {
+            asked.Remove(key);
+        }
+
+        if (again is not null)
+        {
+            _log.Info("Session {ClientId}: asking again for {Count} retained message(s) asked for before a node left", _clientId, again.Count);
+            foreach (var (topic, filter) in again)
+            {
+                AskRetained(topic, filter);
+            }
+        }
+
+        if (asked.Count == 0)
+        {
+            Timers.Cancel(RetainedRetry.Instance);
         }
     }
 
@@ -312,6 +381,13 @@ public sealed partial class SessionEntity
     }
 
     private static readonly TimeSpan RegistrationRetryEvery = TimeSpan.FromSeconds(5);
+    private static readonly TimeSpan RetainedRetryEvery = TimeSpan.FromSeconds(1);
+    private const long RetainedAskForgetMs = 60_000;
+
+    private sealed class RetainedRetry
+    {
+        public static readonly RetainedRetry Instance = new();
+    }
 
     private sealed class RegistrationRetry
     {

@@ -36,5 +36,9 @@ internal sealed class SessionStorageState
 
     // Inbound rerouting after a node left (RouteRetry), and the drop-oldest log's throttle (SessionEntity.Flow.cs).
     public long ReroutedForLeftAtMs;
+
+    // Retained messages asked for and not yet answered, and the departure they were last asked again for (SessionEntity.Subscriptions.cs).
+    public Dictionary<(string Topic, string Filter), long>? RetainedAsked;
+    public long RetainedAskedForLeftAtMs;
     public LogThrottle DropLog;
 }

@@ -15,7 +15,9 @@ namespace Broker.Tests.Cluster;
 /// through the topic region to the node holding the topic's shard. Killed with SIGKILL and downed by the failure
 /// detector and the split-brain resolver, the node stays a member for some seconds, and requests sent to it in that
 /// time are lost with it. The session asks again while its SUBACK is pending, so the SUBACK comes once the dead node's
-/// shards have moved, and the subscriptions work: a message on each topic reaches the subscriber.
+/// shards have moved, and the subscriptions work: a message on each topic reaches the subscriber. Likewise the retained
+/// messages a wildcard SUBSCRIBE asks each topic's entity for (its SUBACK does not wait for them): the requests lost
+/// with the node are asked again once its shards can be reached.
 /// </summary>
 public sealed class SubscribeAcrossLostNodeSpecs
 {
@@ -82,6 +84,78 @@ public sealed class SubscribeAcrossLostNodeSpecs
 
         Assert.True(received.Count == Topics,
             $"{subscriberId} received {received.Count} of {Topics} topics; missing {string.Join(", ", topics.Except(received))}");
+    }
+
+    [Fact]
+    public async Task Retained_messages_asked_for_while_a_node_holding_their_topics_dies_still_arrive()
+    {
+        await using var cluster = await ProcessCluster.StartWithOperationsAsync("--Cluster:DownEndedNodes=false");
+        using var http = new HttpClient { Timeout = TimeSpan.FromSeconds(10) };
+        http.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", ProcessCluster.ManagementToken);
+        var run = Guid.NewGuid().ToString("N")[..6];
+        const int via = 1;
+        const int victim = 3;
+        var topics = Enumerable.Range(0, Topics).Select(i => $"lostret/{run}/t{i}").ToList();
+        var filter = $"lostret/{run}/#";
+
+        // A retained message on every topic, their entities spread over the three nodes.
+        var (publisher, _) = await RawMqttClient.ConnectAsync(cluster.MqttPorts[via - 1], ClientVersion.V500, $"lostret-pub-{run}");
+        await using (publisher)
+        {
+            for (var i = 0; i < Topics; i++)
+            {
+                await publisher.SendAsync(new MqttPublishPacket
+                {
+                    Topic = topics[i], Payload = Encoding.UTF8.GetBytes(topics[i]), QoS = MqttQoS.AtLeastOnce, Retain = true, PacketId = (ushort)(i + 1),
+                });
+                Assert.Equal(MqttReasonCode.Success, (await publisher.ExpectAsync<MqttPubAckPacket>(Bound)).ReasonCode);
+            }
+        }
+
+        // Before the kill a wildcard subscriber on the same node gets them all (the node's retained index has them).
+        var (control, _) = await RawMqttClient.ConnectAsync(cluster.MqttPorts[via - 1], ClientVersion.V500, $"lostret-control-{run}");
+        await using (control)
+        {
+            await control.SubscribeAsync(1, filter, MqttQoS.AtMostOnce);
+            Assert.Equal(Topics, (await RetainedAsync(control)).Count);
+        }
+
+        var (subscriberId, subscriber) = await SubscriberAsync(http, cluster, via, victim, $"lostret-{run}");
+        await using var _subscriber = subscriber;
+        await cluster.KillAsync(victim);
+        var killedAt = DateTime.UtcNow;
+        await subscriber.SubscribeAsync(1, filter, MqttQoS.AtLeastOnce);
+        var received = await RetainedAsync(subscriber);
+        _output.WriteLine($"{received.Count} retained messages, the last {(DateTime.UtcNow - killedAt).TotalSeconds:F1} s after the kill");
+        Assert.True(received.Count == Topics,
+            $"{subscriberId} received {received.Count} of {Topics} retained messages; missing {string.Join(", ", topics.Except(received))}");
+    }
+
+    /// <summary>Takes retained messages until one of every topic came (or the bound passed); answers QoS 1.</summary>
+    private static async Task<HashSet<string>> RetainedAsync(RawMqttClient client)
+    {
+        var received = new HashSet<string>();
+        var deadline = DateTime.UtcNow + Bound;
+        try
+        {
+            while (received.Count < Topics && DateTime.UtcNow < deadline)
+            {
+                if (await client.ReceiveAsync(deadline - DateTime.UtcNow) is MqttPublishPacket p)
+                {
+                    Assert.True(p.Retain, $"{p.Topic} came without the retain flag");
+                    received.Add(p.Topic);
+                    if (p.QoS == MqttQoS.AtLeastOnce)
+                    {
+                        await client.SendAsync(new MqttPubAckPacket { PacketId = p.PacketId });
+                    }
+                }
+            }
+        }
+        catch (TimeoutException)
+        {
+        }
+
+        return received;
     }
 
     private static MqttSubscribePacket Subscribe(ushort packetId, IEnumerable<string> topics) => new()

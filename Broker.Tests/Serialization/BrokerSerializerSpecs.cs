@@ -82,6 +82,7 @@ public sealed class BrokerSerializerSpecs : IDisposable
         yield return new UnsubscribeTopic("a/b", "c1", null, LiveNode, 7);
         yield return new RequestRetained("a/b", "c1", "a/+");
         yield return new RequestRetained("a/b", "c1", "a/+", LiveNode, 7);
+        yield return new RetainedRequestAnswered("a/b", "a/+");
         yield return new NodeDeliver(Message, [new NodeRecipient("c1", 7, null), new NodeRecipient("c2", long.MaxValue, "$share/g/a/b")], _ref, 5, Origin, 3);
         yield return new NodeDeliver(Message, [new NodeRecipient("c1", 7, null)], null, 0, RetainedForFilter: "a/#", FromEntity: true);
         yield return new LinkBatch([

@@ -51,6 +51,7 @@ public sealed partial class BrokerSerializer : SerializerWithStringManifest
         TopicSubscribed => "ts",
         UnsubscribeTopic => "ut",
         RequestRetained => "rr",
+        RetainedRequestAnswered => "rra",
         RedeliverShared => "rs",
         AttachSession => "sa",
         StartLiveSession => "sls",
@@ -203,6 +204,10 @@ public sealed partial class BrokerSerializer : SerializerWithStringManifest
                 w.String(m.ClientId);
                 w.String(m.Filter);
                 TrailingNode(w, m.Node, m.Incarnation);
+                break;
+            case RetainedRequestAnswered m:
+                w.String(m.Topic);
+                w.String(m.Filter);
                 break;
             case RedeliverShared m:
                 w.Message(m.Message);
@@ -369,6 +374,7 @@ public sealed partial class BrokerSerializer : SerializerWithStringManifest
             "ts" => new TopicSubscribed(r.Long()),
             "ut" => ReadUnsubscribeTopic(ref r),
             "rr" => ReadRequestRetained(ref r),
+            "rra" => new RetainedRequestAnswered(r.RequiredString(), r.RequiredString()),
             "rs" => new RedeliverShared(r.Message(), r.RequiredString(), r.RequiredString(), r.RequiredString()),
             "sa" => ReadAttach(ref r),
             "sls" => new StartLiveSession(ReadAttach(ref r), r.Long()),
