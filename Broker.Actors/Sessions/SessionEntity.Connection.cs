@@ -49,19 +49,7 @@ public sealed partial class SessionEntity
         var info = attach.Info;
         var plan = SessionLifecycle.PlanAttach(Facts, info, otherConnectionAttached: _connection is not null,
             _context.Options.Sessions.MaxInflight, NowMs);
-        if (plan.TakeOverOld && _connection is not null)
-        {
-            // [MQTT-3.1.4-3] takeover: close the existing connection; its will goes out unless the session continues
-            // on the new connection within the will delay (MQTT-v5.0 3.1.2.5).
-            _log.Info("Session {ClientId} taken over by a new connection; the old one is closed (0x8E)", _clientId);
-            _connection.Tell(SessionTakenOver.Instance);
-            Context.Unwatch(_connection);
-            _connection = null;
-            if (plan.PublishWillNow)
-            {
-                PublishWill();
-            }
-        }
+        TakeOver(plan);
 
         Timers.Cancel(PublishWillTimer.Instance);
         Timers.Cancel(ExpireTimer.Instance);
@@ -83,12 +71,7 @@ public sealed partial class SessionEntity
             if (plan.DeleteJournal)
             {
                 DeleteJournal(null);
-                if (plan.DiscardIndex != DiscardedIndex.None)
-                {
-                    IndexWrite(plan.DiscardIndex == DiscardedIndex.RemoveRoutes
-                        ? Persistence.SessionIndexChange.RemoveRoutes(_clientId)
-                        : Persistence.SessionIndexChange.RemoveSession(_clientId));
-                }
+                RemoveIndexRows(plan.DiscardIndex);
             }
 
             _persistent = plan.PersistentAfterDiscard;
@@ -148,6 +131,38 @@ public sealed partial class SessionEntity
             ResendInflight();
             Pump();
         });
+    }
+
+    /// <summary>
+    /// [MQTT-3.1.4-3] takeover: closes the connection attached so far (v5 0x8E); its will goes out unless the session
+    /// continues on the new connection within the will delay (MQTT-v5.0 3.1.2.5).
+    /// </summary>
+    private void TakeOver(AttachPlan plan)
+    {
+        if (!plan.TakeOverOld || _connection is null)
+        {
+            return;
+        }
+
+        _log.Info("Session {ClientId} taken over by a new connection; the old one is closed (0x8E)", _clientId);
+        _connection.Tell(SessionTakenOver.Instance);
+        Context.Unwatch(_connection);
+        _connection = null;
+        if (plan.PublishWillNow)
+        {
+            PublishWill();
+        }
+    }
+
+    /// <summary>The index rows of a session discarded by Clean Start [MQTT-3.1.2-4].</summary>
+    private void RemoveIndexRows(DiscardedIndex rows)
+    {
+        if (rows != DiscardedIndex.None)
+        {
+            IndexWrite(rows == DiscardedIndex.RemoveRoutes
+                ? Persistence.SessionIndexChange.RemoveRoutes(_clientId)
+                : Persistence.SessionIndexChange.RemoveSession(_clientId));
+        }
     }
 
     private void HandleDetach(DetachSession detach)

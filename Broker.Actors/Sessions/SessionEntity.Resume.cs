@@ -32,7 +32,8 @@ public sealed partial class SessionEntity
     {
         Apply(new SessionOpened(info.SessionExpiry, info.Will, NextSeq));
         _attachRecordPending = true;
-        Timers.StartSingleTimer(AttachRecordTimer.Instance, AttachRecordTimer.Instance, SessionLifecycle.AttachRecordDelay(_expirySeconds, Random.Shared.NextDouble()));
+        Timers.StartSingleTimer(AttachRecordTimer.Instance, AttachRecordTimer.Instance,
+            SessionLifecycle.AttachRecordDelay(_expirySeconds, Random.Shared.NextDouble()));
     }
 
     /// <summary>
