@@ -9,23 +9,24 @@ namespace Broker.Sessions;
 /// the session, when its will goes out, when it expires, when its attach record may wait and when it may leave memory.
 /// Pure: facts and the time come in, a plan goes out; the entity journals, indexes, tells and starts timers from it.
 /// <code>
-///            CONNECT (attach)                     DISCONNECT 0x00: will removed [MQTT-3.14.4-3]
-///   ┌──────────────────────────────┐             DISCONNECT 0x04 / connection lost: will kept
-///   │                              ▼                              │
-///  (none) ──► attached ──(connection lost, expiry 0)──► ended ◄────┼───────────────┐
-///               ▲  │                                               ▼               │
-///               │  └──(connection lost, expiry > 0)──────────► detached ──(expiry)─┘
-///               │                                          will: at once, or after min(Will Delay, expiry)
-///               └────────(CONNECT within expiry: resumed, Session Present 1)──┘
-///   takeover [MQTT-3.1.4-3]: another CONNECT while attached closes the old connection (0x8E); its will goes out
-///   unless the session continues (no Clean Start) and the will has a delay (MQTT-v5.0 3.1.2.5).
+///   (none) ──CONNECT──► attached ──connection lost, expiry 0──────────────────────► ended (removed)
+///                        ▲   │                                                        ▲
+///                        │   └──connection lost, expiry > 0──► detached ──expiry──────┘
+///                        └────── CONNECT within the expiry (Session Present 1) ──┘
+///
+///   leaving attached: DISCONNECT 0x00 removes the will [MQTT-3.14.4-3]; DISCONNECT 0x04 or a lost connection keeps
+///     it, and it goes out at once (no Will Delay Interval), after min(Will Delay Interval, expiry), or as the session
+///     ends, whichever comes first (MQTT-v5.0 3.1.3.2.2). A DISCONNECT may change the expiry (MQTT-v5.0 3.14.2.2.2).
+///   takeover [MQTT-3.1.4-3]: a CONNECT while attached closes the old connection (0x8E); its will goes out unless the
+///     session continues (no Clean Start) and the will has a delay (MQTT-v5.0 3.1.2.5).
 ///   Clean Start [MQTT-3.1.2-4]: the old session is discarded, Session Present 0 [MQTT-3.2.2-2]; otherwise a session
-///   that exists is resumed, Session Present 1 [MQTT-3.2.2-3].
+///     that exists is resumed, Session Present 1 [MQTT-3.2.2-3].
 /// </code>
-/// "The Server MUST NOT send the Will Message ... if it receives a CONNECT packet with the same Client Identifier
-/// before the Will Delay Interval has passed; the Will Message is sent when the Will Delay Interval has passed or the
-/// Session ends, whichever happens first" (MQTT-v5.0 3.1.3.2.2). "The Session Expiry Interval ... is used when the
-/// Network Connection is closed" (MQTT-v5.0 3.1.2.11), and a DISCONNECT may change it (MQTT-v5.0 3.14.2.2.2).
+/// "The Server delays publishing the Client's Will Message until the Will Delay Interval has passed or the Session
+/// ends, whichever happens first. If a new Network Connection to this Session is made before the Will Delay Interval
+/// has passed, the Server MUST NOT send the Will Message [MQTT-3.1.3-9]" (MQTT-v5.0 3.1.3.2.2). "The Client and Server
+/// MUST store the Session State after the Network Connection is closed if the Session Expiry Interval is greater than
+/// 0 [MQTT-3.1.2-23]" (MQTT-v5.0 3.1.2.11).
 /// </summary>
 public static class SessionLifecycle
 {
@@ -144,7 +145,7 @@ public static class SessionLifecycle
         {
             return new ConnectionLostPlan(
                 EndSession: true, DetachedAtMs: 0, StoreDeadline: false, DeadlineMs: nowMs,
-                Will: s.Will is null ? WillTiming.Never : WillTiming.Now, WillDelaySeconds: 0, ExpireAfterSeconds: 0);
+                Will: s.Will is null ? WillTiming.Never : WillTiming.Now, WillDelaySeconds: 0, ExpireAfterSeconds: null);
         }
 
         var will = s.Will switch
