@@ -9,6 +9,12 @@ namespace Broker.Sessions;
 /// <summary>Attach, takeover, detach, will and expiry (MQTT-v5.0 3.1.2.4, 3.1.2.5, 3.1.4, 4.1).</summary>
 public sealed partial class SessionEntity
 {
+    /// <summary>What the lifecycle rules read of this session now (<see cref="SessionLifecycle"/>).</summary>
+    private SessionFacts Facts => new(_expirySeconds, _detachedAtMs, _will, _hasState, _subscriptions.Count, _persistent,
+        _journaled, _isLive, _attachRecordPending, QueuedCount, InflightCount);
+
+    private static long NowMs => DateTimeOffset.UtcNow.ToUnixTimeMilliseconds();
+
     private void HandleAttach(AttachSession attach)
     {
         if (_ending)
@@ -41,32 +47,20 @@ public sealed partial class SessionEntity
         }
 
         var info = attach.Info;
-        var wasConnected = _connection is not null;
-        if (_connection is not null && !_connection.Equals(attach.Connection))
-        {
-            // [MQTT-3.1.4-3] takeover: close the existing connection. Its will goes out unless the session continues
-            // on the new connection within the will delay (MQTT-v5.0 3.1.2.5).
-            _log.Info("Session {ClientId} taken over by a new connection; the old one is closed (0x8E)", _clientId);
-            _connection.Tell(SessionTakenOver.Instance);
-            Context.Unwatch(_connection);
-            _connection = null;
-            if (_will is not null && (info.CleanStart || _will.DelayInterval == 0))
-            {
-                PublishWill();
-            }
-        }
+        var plan = SessionLifecycle.PlanAttach(Facts, info, otherConnectionAttached: _connection is not null,
+            _context.Options.Sessions.MaxInflight, NowMs);
+        TakeOver(plan);
 
         Timers.Cancel(PublishWillTimer.Instance);
         Timers.Cancel(ExpireTimer.Instance);
 
-        var present = !info.CleanStart && _hasState;
-        if (info.SessionExpiry > 0 || present)
+        if (plan.WorthLogging)
         {
             _log.Info("Session {ClientId} {Action}: expiry {Expiry} s, {Subscriptions} subscriptions, {Queued} queued messages",
-                _clientId, present ? "resumed" : "created", info.SessionExpiry, _subscriptions.Count, QueuedCount);
+                _clientId, plan.Present ? "resumed" : "created", info.SessionExpiry, _subscriptions.Count, QueuedCount);
         }
 
-        if (info.CleanStart && (_hasState || _subscriptions.Count > 0))
+        if (plan.DiscardState)
         {
             // [MQTT-3.1.2-4] Clean Start: discard the existing session.
             foreach (var (filter, _) in _subscriptions)
@@ -74,29 +68,19 @@ public sealed partial class SessionEntity
                 Unregister(filter);
             }
 
-            // Delete what the journal holds up to now; if the new session is persistent, its SessionCleared
-            // marker also protects a recovery that would otherwise replay events whose deletion failed.
-            if (_journaled)
+            if (plan.DeleteJournal)
             {
                 DeleteJournal(null);
-                if (!_isLive)
-                {
-                    // The old session's index rows go; a new persistent session writes its own.
-                    IndexWrite(info.SessionExpiry > 0
-                        ? Persistence.SessionIndexChange.RemoveRoutes(_clientId)
-                        : Persistence.SessionIndexChange.RemoveSession(_clientId));
-                }
+                RemoveIndexRows(plan.DiscardIndex);
             }
 
-            _persistent = _journaled && info.SessionExpiry > 0;
+            _persistent = plan.PersistentAfterDiscard;
             Store(SessionCleared.Instance);
         }
 
-        var becomesPersistent = info.SessionExpiry > 0 && !_persistent;
-        var deferRecord = MayDeferAttachRecord(info, present, becomesPersistent, wasConnected);
-        _persistent = info.SessionExpiry > 0;
+        _persistent = plan.Persistent;
         _version = info.Version;
-        _inflightCapacity = Math.Max(1, Math.Min(info.ReceiveMaximum, _context.Options.Sessions.MaxInflight));
+        _inflightCapacity = plan.InflightCapacity;
         if (_outFlow is not null)
         {
             _outFlow.Inflight.Capacity = _inflightCapacity;
@@ -110,8 +94,7 @@ public sealed partial class SessionEntity
 
         DisarmPassivation();
 
-        var previousExpiry = _expirySeconds;
-        if (deferRecord)
+        if (plan.DeferRecord)
         {
             DeferAttachRecord(info); // a plain resume: the CONNACK needs nothing stored (SessionEntity.Resume.cs)
         }
@@ -120,7 +103,7 @@ public sealed partial class SessionEntity
             Store(new SessionOpened(info.SessionExpiry, info.Will, NextSeq));
         }
 
-        if (becomesPersistent && !info.CleanStart)
+        if (plan.JournalSubscriptions)
         {
             // A live clean session resumed as a persistent one: journal what it already has.
             foreach (var (filter, options) in _subscriptions.ToList())
@@ -130,10 +113,8 @@ public sealed partial class SessionEntity
             }
         }
 
-        // A new persistent session (or one whose expiry shrank) stores a deadline: the earliest it could expire, so
-        // that it is found on time even if this node fails while the client is connected. (Not awaited: the CONNACK
-        // waits for the journal, and the index write of the same moment follows within one batch.)
-        if (Indexed && (!present || info.SessionExpiry < previousExpiry || becomesPersistent))
+        // (Not awaited: the CONNACK waits for the journal, and the index write of the same moment follows within one batch.)
+        if (plan.StoreDeadline)
         {
             IndexDeadline();
         }
@@ -146,10 +127,42 @@ public sealed partial class SessionEntity
             }
 
             RouteInboundAgainOnAttach(); // before anything the client publishes on this connection
-            _connection.Tell(new SessionAttached(present, Beside: _isLive));
+            _connection.Tell(new SessionAttached(plan.Present, Beside: _isLive));
             ResendInflight();
             Pump();
         });
+    }
+
+    /// <summary>
+    /// [MQTT-3.1.4-3] takeover: closes the connection attached so far (v5 0x8E); its will goes out unless the session
+    /// continues on the new connection within the will delay (MQTT-v5.0 3.1.2.5).
+    /// </summary>
+    private void TakeOver(AttachPlan plan)
+    {
+        if (!plan.TakeOverOld || _connection is null)
+        {
+            return;
+        }
+
+        _log.Info("Session {ClientId} taken over by a new connection; the old one is closed (0x8E)", _clientId);
+        _connection.Tell(SessionTakenOver.Instance);
+        Context.Unwatch(_connection);
+        _connection = null;
+        if (plan.PublishWillNow)
+        {
+            PublishWill();
+        }
+    }
+
+    /// <summary>The index rows of a session discarded by Clean Start [MQTT-3.1.2-4].</summary>
+    private void RemoveIndexRows(DiscardedIndex rows)
+    {
+        if (rows != DiscardedIndex.None)
+        {
+            IndexWrite(rows == DiscardedIndex.RemoveRoutes
+                ? Persistence.SessionIndexChange.RemoveRoutes(_clientId)
+                : Persistence.SessionIndexChange.RemoveSession(_clientId));
+        }
     }
 
     private void HandleDetach(DetachSession detach)
@@ -165,18 +178,19 @@ public sealed partial class SessionEntity
         }
 
         _connection = null;
-        if (detach.NewExpiry is { } expiry && expiry != _expirySeconds)
+        var plan = SessionLifecycle.PlanDetach(Facts, detach.PublishWill, detach.NewExpiry, NowMs);
+        if (plan.StoreExpiry is { } expiry)
         {
-            Store(new SessionSettingsChanged(expiry, false));
+            Store(new SessionSettingsChanged(expiry, false)); // MQTT-v5.0 3.14.2.2.2
         }
 
-        if (!detach.PublishWill && _will is not null)
+        if (plan.DropWill)
         {
             // A normal DISCONNECT deletes the will [MQTT-3.14.4-3].
             Store(new SessionSettingsChanged(_expirySeconds, true));
         }
 
-        AfterConnectionLost();
+        AfterConnectionLost(); // planned again from what the stores left (the same as plan.Lost unless storing was refused)
     }
 
     private void ConnectionEnded(IActorRef connection)
@@ -193,33 +207,34 @@ public sealed partial class SessionEntity
 
     private void AfterConnectionLost()
     {
-        if (_expirySeconds == 0)
+        var plan = SessionLifecycle.PlanConnectionLost(Facts, NowMs);
+        if (plan.EndSession)
         {
-            EndSession("clean session closed");
+            EndSession("clean session closed"); // its will goes out as it ends
             return;
         }
 
-        Store(new SessionDetached(DateTimeOffset.UtcNow.ToUnixTimeMilliseconds(), _out.SentBelow));
-        if (Indexed)
+        Store(new SessionDetached(plan.DetachedAtMs, _out.SentBelow));
+        if (plan.StoreDeadline)
         {
             IndexDeadline();
         }
 
-        if (_will is not null)
+        if (plan.Will == WillTiming.Now)
         {
-            if (_will.DelayInterval == 0)
-            {
-                PublishWill();
-            }
-            else
-            {
-                // The will waits for the shorter of its delay and the session expiry (MQTT-v5.0 3.1.3.2.2).
-                var delay = Math.Min(_will.DelayInterval, _expirySeconds);
-                Timers.StartSingleTimer(PublishWillTimer.Instance, PublishWillTimer.Instance, TimeSpan.FromSeconds(delay));
-            }
+            PublishWill();
+        }
+        else if (plan.Will == WillTiming.AfterDelay)
+        {
+            // The will waits for the shorter of its delay and the session expiry (MQTT-v5.0 3.1.3.2.2).
+            Timers.StartSingleTimer(PublishWillTimer.Instance, PublishWillTimer.Instance, TimeSpan.FromSeconds(plan.WillDelaySeconds));
         }
 
-        ScheduleExpiry();
+        if (plan.ExpireAfterSeconds is { } seconds)
+        {
+            ScheduleExpiry(TimeSpan.FromSeconds(seconds));
+        }
+
         ArmPassivation();
     }
 
@@ -231,12 +246,8 @@ public sealed partial class SessionEntity
             return;
         }
 
-        Store(new SessionSettingsChanged(_expirySeconds, true));
-        var now = DateTimeOffset.UtcNow.ToUnixTimeMilliseconds();
-        var expiresAt = will.Properties.MessageExpiryInterval is { } seconds ? now + (seconds * 1000L) : 0;
-        var message = new MqttApplicationMessage(
-            will.Topic, will.Payload, will.QoS, will.Retain, will.Properties, _clientId, expiresAt);
-        _context.TopicRegion.Tell(new RoutePublish(message, null, 0));
+        Store(new SessionSettingsChanged(_expirySeconds, true)); // removed first: it goes out once
+        _context.TopicRegion.Tell(new RoutePublish(SessionLifecycle.WillMessage(will, _clientId, NowMs), null, 0));
     }
 
     private void ResendInflight()

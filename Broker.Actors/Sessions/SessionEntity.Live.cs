@@ -65,34 +65,30 @@ public sealed partial class SessionEntity
     /// </summary>
     private void Delegate(AttachSession attach)
     {
-        if (_connection is not null)
-        {
-            // [MQTT-3.1.4-3] takeover; Clean Start ends the old session, so its will goes out (MQTT-v5.0 3.1.2.5).
-            _log.Info("Session {ClientId} taken over by a new connection; the old one is closed (0x8E)", _clientId);
-            _connection.Tell(SessionTakenOver.Instance);
-            Context.Unwatch(_connection);
-            _connection = null;
-            PublishWill();
-        }
+        // A Clean Start with expiry 0 (RunsBesideConnection): the plan closes a connection taken over and sends its will
+        // (Clean Start ends the old session, MQTT-v5.0 3.1.2.5), and discards what the client id held, index rows and all.
+        var plan = SessionLifecycle.PlanAttach(Facts, attach.Info, otherConnectionAttached: _connection is not null,
+            _context.Options.Sessions.MaxInflight, NowMs);
+        TakeOver(plan);
 
         EndDelegation(takenOver: true);
         DisarmPassivation();
         Timers.Cancel(PublishWillTimer.Instance);
         Timers.Cancel(ExpireTimer.Instance);
-        if (_hasState || _subscriptions.Count > 0)
+        if (plan.DiscardState)
         {
             foreach (var (filter, _) in _subscriptions)
             {
                 Unregister(filter);
             }
 
-            if (_journaled)
+            if (plan.DeleteJournal)
             {
                 DeleteJournal(null);
-                IndexWrite(Persistence.SessionIndexChange.RemoveSession(_clientId));
+                RemoveIndexRows(plan.DiscardIndex); // every row: the new session is clean
             }
 
-            _persistent = false;
+            _persistent = plan.PersistentAfterDiscard; // false: expiry 0
             Store(SessionCleared.Instance);
         }
 

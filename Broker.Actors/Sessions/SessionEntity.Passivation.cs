@@ -37,9 +37,7 @@ public sealed partial class SessionEntity
     private bool Indexed => !_isLive && _persistent;
 
     /// <summary>The moment a detached session expires (Unix ms); long.MaxValue when it never does.</summary>
-    private long DeadlineMs => _expirySeconds == uint.MaxValue
-        ? long.MaxValue
-        : (_detachedAtMs > 0 ? _detachedAtMs : DateTimeOffset.UtcNow.ToUnixTimeMilliseconds()) + (_expirySeconds * 1000L);
+    private long DeadlineMs => SessionLifecycle.DeadlineMs(_expirySeconds, _detachedAtMs, NowMs);
 
     private void IndexWrite(SessionIndexChange change, Action? then = null)
     {
@@ -105,51 +103,44 @@ public sealed partial class SessionEntity
 
     private void DisarmPassivation() => Context.SetReceiveTimeout(null);
 
-    /// <summary>Idle for Sessions:PassivateAfterSeconds: leave memory if nothing holds the session here.</summary>
+    /// <summary>Idle for Sessions:PassivateAfterSeconds: leave memory if nothing holds the session here (<see cref="SessionLifecycle.MayPassivate"/>).</summary>
     private void TryPassivate()
     {
-        if (_isLive || Connected || _delegate is not null)
+        var facts = new PassivationFacts(
+            Held: _isLive || Connected || _delegate is not null,
+            Ending: _ending,
+            Unused: Unused,
+            Persistent: _persistent,
+            WorkInHand: _journalLink?.PendingWrites > 0 || _awaitingHeld?.Count > 0 || _inFlow?.PendingCount > 0 || _indexWaits?.Count > 0,
+            WillPending: Timers.IsTimerActive(PublishWillTimer.Instance),
+            DeadlineMs: DeadlineMs,
+            DeadlineStoredMs: _deadlineStoredMs);
+        switch (SessionLifecycle.MayPassivate(facts, NowMs, (long)(ExpirySweeper.Interval + ExpirySweeper.Lookahead).TotalMilliseconds))
         {
-            DisarmPassivation();
-            return;
-        }
-
-        if (_ending)
-        {
-            return;
-        }
-
-        if (Unused)
-        {
-            DisarmPassivation();
-            Leave();
-            return;
-        }
-
-        var busy = !_persistent || _journalLink?.PendingWrites > 0 || _awaitingHeld?.Count > 0 || _inFlow?.PendingCount > 0 ||
-                   _indexWaits?.Count > 0 || Timers.IsTimerActive(PublishWillTimer.Instance);
-        var deadline = DeadlineMs;
-        var dueSoon = deadline != long.MaxValue &&
-                      deadline - DateTimeOffset.UtcNow.ToUnixTimeMilliseconds() < (ExpirySweeper.Interval + ExpirySweeper.Lookahead).TotalMilliseconds;
-        if (busy || dueSoon)
-        {
-            return; // asked again after the next idle period; a session due soon is ended by its own timer
-        }
-
-        DisarmPassivation();
-        if (_deadlineStoredMs == deadline)
-        {
-            Context.Parent.Tell(new Passivate(SessionHandOff.Instance));
-            return;
-        }
-
-        IndexDeadline(() =>
-        {
-            if (!Connected && _delegate is null && !_ending)
-            {
+            case PassivationDecision.StayHeld:
+                DisarmPassivation();
+                break;
+            case PassivationDecision.LeaveUnused:
+                DisarmPassivation();
+                Leave();
+                break;
+            case PassivationDecision.Passivate:
+                DisarmPassivation();
                 Context.Parent.Tell(new Passivate(SessionHandOff.Instance));
-            }
-        });
+                break;
+            case PassivationDecision.StoreDeadlineThenPassivate:
+                DisarmPassivation();
+                IndexDeadline(() =>
+                {
+                    if (!Connected && _delegate is null && !_ending)
+                    {
+                        Context.Parent.Tell(new Passivate(SessionHandOff.Instance));
+                    }
+                });
+                break;
+            default:
+                break; // ending; or asked again after the next idle period (a session due soon is ended by its own timer)
+        }
     }
 
     /// <summary>

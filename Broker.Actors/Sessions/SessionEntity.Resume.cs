@@ -11,7 +11,7 @@ namespace Broker.Sessions;
 ///            a quarter of its expiry)
 ///     └─► attached in memory, CONNACK at once ── the record is stored, just before the session's next event
 ///                                                (a message queued, a subscription, ...; so before anything sent),
-///                                                or after <see cref="AttachRecordDelay"/> (a quarter of the expiry,
+///                                                or after <see cref="SessionLifecycle.AttachRecordDelay"/> (a quarter of the expiry,
 ///                                                at most a minute), whichever comes first; a client that leaves
 ///                                                before stores its departure instead
 /// </code>
@@ -20,45 +20,20 @@ namespace Broker.Sessions;
 /// record follows within another quarter, at least half the expiry remains after the crash (and the stored deadline of
 /// the expiry sweeper, written at that departure, is no later than the recovered one). Anything else (Clean Start, a
 /// will, another expiry, queued or in-flight messages, a takeover, a session recovered as attached) stores the record
-/// before the CONNACK, as before.
+/// before the CONNACK, as before. The rule is <see cref="SessionLifecycle.MayDeferAttachRecord"/>.
 /// </summary>
 public sealed partial class SessionEntity
 {
     // attached in memory; SessionOpened not yet stored
     private bool _attachRecordPending { get => _stored?.AttachRecordPending ?? default; set { if (_stored is not null || value != default) Stored.AttachRecordPending = value; } }
 
-    /// <summary>A resume that may defer its <see cref="SessionOpened"/> record (see the type's remarks).</summary>
-    private bool MayDeferAttachRecord(ConnectionInfo info, bool present, bool becomesPersistent, bool wasConnected)
-    {
-        if (!present || !_persistent || !_journaled || _isLive || becomesPersistent || wasConnected || _attachRecordPending ||
-            info.CleanStart || info.Will is not null || _will is not null || info.SessionExpiry != _expirySeconds ||
-            _detachedAtMs <= 0 || QueuedCount > 0 || InflightCount > 0)
-        {
-            return false;
-        }
-
-        if (_expirySeconds == uint.MaxValue)
-        {
-            return true; // never expires: only the DUP flag depends on the record, and it is stored before any send
-        }
-
-        var away = DateTimeOffset.UtcNow.ToUnixTimeMilliseconds() - _detachedAtMs;
-        return away >= 0 && away <= _expirySeconds * 250L;
-    }
-
-    /// <summary>When a deferred record is stored at the latest: a quarter of the expiry, at most a minute, spread over its second half.</summary>
-    private TimeSpan AttachRecordDelay()
-    {
-        var max = Math.Min(_expirySeconds * 250.0, 60_000.0);
-        return TimeSpan.FromMilliseconds(max * (0.5 + (Random.Shared.NextDouble() / 2)));
-    }
-
     /// <summary>Attaches without storing: the record follows (<see cref="StoreAttachRecord"/>).</summary>
     private void DeferAttachRecord(ConnectionInfo info)
     {
         Apply(new SessionOpened(info.SessionExpiry, info.Will, NextSeq));
         _attachRecordPending = true;
-        Timers.StartSingleTimer(AttachRecordTimer.Instance, AttachRecordTimer.Instance, AttachRecordDelay());
+        Timers.StartSingleTimer(AttachRecordTimer.Instance, AttachRecordTimer.Instance,
+            SessionLifecycle.AttachRecordDelay(_expirySeconds, Random.Shared.NextDouble()));
     }
 
     /// <summary>

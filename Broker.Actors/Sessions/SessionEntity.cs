@@ -332,16 +332,13 @@ public sealed partial class SessionEntity : LazyStashActor
 
         // Expiry counts from when the client left, which may have been before this node stopped; a session that
         // was connected when its node died counts from now.
-        var now = DateTimeOffset.UtcNow.ToUnixTimeMilliseconds();
-        var leftAt = _detachedAtMs > 0 ? _detachedAtMs : now;
-        var remainingMs = (_expirySeconds * 1000L) - (now - leftAt);
-        if (_expirySeconds != uint.MaxValue && remainingMs <= 0)
+        if (SessionLifecycle.RemainingAfterRecovery(_expirySeconds, _detachedAtMs, NowMs) is not { } remaining)
         {
             EndSession("expired while no node held it");
             return;
         }
 
-        ScheduleExpiry(TimeSpan.FromMilliseconds(remainingMs));
+        ScheduleExpiry(remaining);
         RouteRecoveredInbound();
         ArmPassivation();
     }
@@ -365,14 +362,14 @@ public sealed partial class SessionEntity : LazyStashActor
         _wakers.Clear();
     }
 
-    private void ScheduleExpiry(TimeSpan? after = null)
+    private void ScheduleExpiry(TimeSpan after)
     {
         if (_expirySeconds == uint.MaxValue)
         {
             return;
         }
 
-        Timers.StartSingleTimer(ExpireTimer.Instance, ExpireTimer.Instance, after ?? TimeSpan.FromSeconds(_expirySeconds));
+        Timers.StartSingleTimer(ExpireTimer.Instance, ExpireTimer.Instance, after);
     }
 
     /// <summary>Ends the session: routes stop, the journal is deleted, the entity stops.</summary>
