@@ -206,7 +206,14 @@ public sealed partial class SessionEntity
         }
     }
 
-    private void RetainedAnswered(RetainedRequestAnswered answered) => _stored?.RetainedAsked?.Remove((answered.Topic, answered.Filter));
+    private void RetainedAnswered(RetainedRequestAnswered answered)
+    {
+        if (_stored?.RetainedAsked is { } asked && asked.Remove((answered.Topic, answered.Filter)) && asked.Count == 0)
+        {
+            _stored.RetainedAsked = null; // most sessions ask once, at their first SUBSCRIBE: nothing is kept after
+            Timers.Cancel(RetainedRetry.Instance);
+        }
+    }
 
     /// <summary>
     /// Asks again for the retained messages whose requests may have been lost with a node that left: a request goes to
@@ -259,6 +266,7 @@ public sealed partial class SessionEntity
 
         if (asked.Count == 0)
         {
+            Stored.RetainedAsked = null;
             Timers.Cancel(RetainedRetry.Instance);
         }
     }
