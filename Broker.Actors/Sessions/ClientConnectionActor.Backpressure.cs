@@ -41,7 +41,6 @@ public sealed partial class ClientConnectionActor
     private int Qos0ProbesCount => _qos0ProbesState?.Count ?? 0;
     private long _qos0Count;
     private bool _readingPaused;
-    private HashSet<ushort>? _heldQos2; // QoS 2 publishes (packet ids) a full queue holds; created on the first
 
     /// <summary>Routes a QoS 0 publish; one in <see cref="ProbeEvery"/> asks the topic to answer when routed.</summary>
     private void RouteQos0(MqttApplicationMessage message)
@@ -94,7 +93,7 @@ public sealed partial class ClientConnectionActor
     private void PublishHeld(long ackId)
     {
         var wasHeld = AnyHeld;
-        if (_qos1Acks.MarkHeld(ackId, Environment.TickCount64, out _))
+        if (_inboundState?.Qos1Held(ackId, Environment.TickCount64) == true)
         {
             HoldBegan(wasHeld);
         }
@@ -107,22 +106,22 @@ public sealed partial class ClientConnectionActor
     private void Qos2Held(ushort packetId)
     {
         var wasHeld = AnyHeld;
-        if (_inboundQos2Pending?.ContainsKey(packetId) == true && (_heldQos2 ??= new()).Add(packetId))
+        if (_inboundState?.Qos2Held(packetId) == true)
         {
             HoldBegan(wasHeld);
         }
     }
 
-    /// <summary>A held QoS 2 publish was answered (PUBREC, a refusal) or is handed to a new session (which says again if it holds).</summary>
-    private void Qos2Answered(ushort packetId)
+    /// <summary>A QoS 2 publish was answered (PUBREC, a refusal): if a full queue held it, reading may resume.</summary>
+    private void Qos2Answered(bool wasHeld)
     {
-        if (_heldQos2?.Remove(packetId) == true && _readingPaused)
+        if (wasHeld && _readingPaused)
         {
             UpdateReading();
         }
     }
 
-    private bool AnyHeld => _qos1AcksState?.HeldCount > 0 || _heldQos2?.Count > 0;
+    private bool AnyHeld => _inboundState?.AnyHeld == true;
 
     private void HoldBegan(bool wasHeld)
     {
@@ -152,8 +151,7 @@ public sealed partial class ClientConnectionActor
 
     private void HandleInboundStoreFailed(InboundStoreFailed f)
     {
-        _inboundQos2Pending?.Remove(f.PacketId);
-        Qos2Answered(f.PacketId);
+        Qos2Answered(_inboundState?.HandOverFailed(f.PacketId) == true);
         if (f.Refused)
         {
             PublishRefused(f.PacketId, qos2: true);
@@ -165,7 +163,6 @@ public sealed partial class ClientConnectionActor
 
         if (IsV5)
         {
-            _inboundQuota?.Complete(f.PacketId);
             Write(new MqttPubRecPacket { PacketId = f.PacketId, ReasonCode = f.Refused ? MqttReasonCode.QuotaExceeded : MqttReasonCode.UnspecifiedError });
         }
         else if (!f.Refused)
@@ -177,7 +174,7 @@ public sealed partial class ClientConnectionActor
     private void UpdateReading()
     {
         var limit = _context.Options.Mqtt.ReceiveMaximum;
-        var pending = _inboundQos1InFlight?.Count ?? 0;
+        var pending = _inboundState?.Qos1InFlight ?? 0;
         var held = AnyHeld;
         if (!_readingPaused && (Qos0ProbesCount >= PauseAtProbes || pending >= limit || _rateLimited || held))
         {
