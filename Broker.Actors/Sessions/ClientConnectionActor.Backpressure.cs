@@ -1,4 +1,5 @@
 using Akka.Event;
+using Broker.Channel;
 using Broker.Protocol;
 using Broker.Protocol.Packets;
 using Akka.Actor;
@@ -29,7 +30,6 @@ namespace Broker.Sessions;
 public sealed partial class ClientConnectionActor
 {
     private const int ProbeEvery = 256;
-    private const int PauseAtProbes = 4;
     private const long ProbeTimeoutMs = 5000;
 
     // Probe ids count up from long.MinValue, apart from the QoS 1 collector's ids, which count up from 1.
@@ -173,10 +173,9 @@ public sealed partial class ClientConnectionActor
 
     private void UpdateReading()
     {
-        var limit = _context.Options.Mqtt.ReceiveMaximum;
-        var pending = _inboundState?.Qos1InFlight ?? 0;
-        var held = AnyHeld;
-        if (!_readingPaused && (Qos0ProbesCount >= PauseAtProbes || pending >= limit || _rateLimited || held))
+        var paused = InboundReadGate.Paused(_readingPaused, Qos0ProbesCount, _inboundState?.Qos1InFlight ?? 0,
+            _context.Options.Mqtt.ReceiveMaximum, _rateLimited, AnyHeld);
+        if (paused && !_readingPaused)
         {
             _readingPaused = true;
             if (!_rateLimited)
@@ -186,7 +185,7 @@ public sealed partial class ClientConnectionActor
 
             SetAutoRead(false);
         }
-        else if (_readingPaused && Qos0ProbesCount <= 1 && pending < Math.Max(1, limit / 2) && !_rateLimited && !held)
+        else if (!paused && _readingPaused)
         {
             _readingPaused = false;
             SetAutoRead(true);
