@@ -130,3 +130,58 @@ public sealed class InboundChannelQos1Specs
         Assert.False(channel.AnyHeld);
     }
 }
+
+/// <summary>
+/// The PUBLISH path allocates nothing of the channel's own: decisions are structs, and what a publish allocates is its
+/// message and, for QoS 1, its entry in the acknowledgement collector (as before the rules moved here).
+/// </summary>
+public sealed class InboundChannelAllocationSpecs
+{
+    private static readonly MqttPublishPacket Qos0 = new() { Topic = "a/b", Payload = new byte[] { 1 } };
+    private static readonly MqttPublishPacket Aliased = new() { Topic = "", TopicAlias = 1, Payload = new byte[] { 1 } };
+
+    [Fact]
+    public void Resolving_a_topic_by_its_alias_allocates_nothing()
+    {
+        var channel = new InboundChannel(v5: true, receiveMaximum: 10, topicAliasMaximum: 4);
+        channel.ResolveTopic(Qos0 with { TopicAlias = 1 });
+        channel.ResolveTopic(Aliased); // warm
+        var before = GC.GetAllocatedBytesForCurrentThread();
+        var resolved = channel.ResolveTopic(Aliased);
+        Assert.Equal(0, GC.GetAllocatedBytesForCurrentThread() - before);
+        Assert.Equal("a/b", resolved.Topic);
+    }
+
+    [Fact]
+    public void Accepting_a_QoS_0_publish_allocates_only_its_message()
+    {
+        var channel = new InboundChannel(v5: true, receiveMaximum: 10, topicAliasMaximum: 4);
+        channel.Accept(Qos0, "a/b", "p", 0, 0, false); // warm
+        var before = GC.GetAllocatedBytesForCurrentThread();
+        var message = new Broker.Routing.MqttApplicationMessage("a/b", Qos0.Payload, MqttQoS.AtMostOnce, false, Qos0.Properties, "p", 0);
+        var messageBytes = GC.GetAllocatedBytesForCurrentThread() - before;
+
+        before = GC.GetAllocatedBytesForCurrentThread();
+        var decision = channel.Accept(Qos0, "a/b", "p", 0, 0, false);
+        Assert.Equal(messageBytes, GC.GetAllocatedBytesForCurrentThread() - before);
+        Assert.Equal(message, decision.Message);
+    }
+
+    [Fact]
+    public void Completing_a_QoS_1_publish_allocates_nothing()
+    {
+        var channel = new InboundChannel(v5: true, receiveMaximum: 10, topicAliasMaximum: 4);
+        var publish = Qos0 with { QoS = MqttQoS.AtLeastOnce, PacketId = 1 };
+        var warm = channel.Accept(publish, "a/b", "p", 0, 0, false).AckId;
+        channel.Routed(warm, 1, 0, out _);
+        channel.Stored(warm, 1, false, 0, out _);
+        var ackId = channel.Accept(publish, "a/b", "p", 0, 0, false).AckId;
+
+        var before = GC.GetAllocatedBytesForCurrentThread();
+        channel.Routed(ackId, 1, 0, out _);
+        var done = channel.Stored(ackId, 1, false, 0, out var completion);
+        Assert.Equal(0, GC.GetAllocatedBytesForCurrentThread() - before);
+        Assert.True(done);
+        Assert.True(completion.Acknowledge);
+    }
+}
