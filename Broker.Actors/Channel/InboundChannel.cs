@@ -157,14 +157,17 @@ public sealed partial class InboundChannel
     }
 
     /// <summary>
-    /// QoS 2 publish <paramref name="packetId"/> could not be stored (refused by a full queue, or not in time): the
-    /// PUBREC that refuses it (v5) frees its slot. True when a full queue held it.
+    /// QoS 2 publish <paramref name="packetId"/> could not be stored: <paramref name="refused"/> by a subscriber's full
+    /// queue (v5: PUBREC 0x97 Quota exceeded), or not in time (v5: PUBREC 0x80). A PUBREC of 0x80 or above ends the
+    /// exchange and frees its Receive Maximum slot. 3.1.1 has no failure code: no PUBREC (null), the connection closes
+    /// unacknowledged and the client sends the message again. <paramref name="wasHeld"/>: a full queue held it.
     /// </summary>
-    public bool HandOverFailed(ushort packetId)
+    public MqttReasonCode? HandOverFailed(ushort packetId, bool refused, out bool wasHeld)
     {
         _qos2Pending?.Remove(packetId);
         _quota?.Complete(packetId);
-        return _heldQos2?.Remove(packetId) == true;
+        wasHeld = _heldQos2?.Remove(packetId) == true;
+        return !_v5 ? null : refused ? MqttReasonCode.QuotaExceeded : MqttReasonCode.UnspecifiedError;
     }
 
     /// <summary>A subscriber's full queue holds QoS 2 publish <paramref name="packetId"/>: true when this is new (reading pauses).</summary>

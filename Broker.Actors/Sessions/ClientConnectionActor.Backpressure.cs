@@ -151,7 +151,8 @@ public sealed partial class ClientConnectionActor
 
     private void HandleInboundStoreFailed(InboundStoreFailed f)
     {
-        Qos2Answered(_inboundState?.HandOverFailed(f.PacketId) == true);
+        var pubRec = _inbound.HandOverFailed(f.PacketId, f.Refused, out var wasHeld);
+        Qos2Answered(wasHeld);
         if (f.Refused)
         {
             PublishRefused(f.PacketId, qos2: true);
@@ -161,13 +162,13 @@ public sealed partial class ClientConnectionActor
             _log.Warning("Client {ClientId} ({Address}): QoS 2 publish {PacketId} could not be stored for every subscriber in time", _clientId, _remote, f.PacketId);
         }
 
-        if (IsV5)
+        if (pubRec is { } reason)
         {
-            Write(new MqttPubRecPacket { PacketId = f.PacketId, ReasonCode = f.Refused ? MqttReasonCode.QuotaExceeded : MqttReasonCode.UnspecifiedError });
+            Write(new MqttPubRecPacket { PacketId = f.PacketId, ReasonCode = reason });
         }
         else if (!f.Refused)
         {
-            Disconnect(MqttReasonCode.UnspecifiedError);
+            Disconnect(MqttReasonCode.UnspecifiedError); // (a refused one is closed by PublishRefused)
         }
     }
 

@@ -173,7 +173,7 @@ public sealed class InboundChannelSpecs
         }
 
         channel.HandOverAnswered(1, MqttReasonCode.Success); // its slot in the dictionary is free now
-        channel.HandOverFailed(9);
+        channel.HandOverFailed(9, refused: true, out _);
         foreach (ushort id in new ushort[] { 2, 8 })
         {
             Accept(channel, Publish("t", MqttQoS.ExactlyOnce, id)); // may take the freed slots
@@ -268,6 +268,30 @@ public sealed class InboundChannelSpecs
         Assert.True(channel.Qos2Held(6));
         channel.Unanswered(); // the new session says again what it holds
         Assert.False(channel.AnyHeld);
-        Assert.False(channel.HandOverFailed(6));
+        channel.HandOverFailed(6, refused: false, out var wasHeld);
+        Assert.False(wasHeld);
+    }
+
+    [Theory]
+    [InlineData(true, MqttReasonCode.QuotaExceeded)]
+    [InlineData(false, MqttReasonCode.UnspecifiedError)]
+    public void A_QoS_2_publish_not_stored_is_answered_with_a_failing_PUBREC_in_v5_and_frees_its_slot(bool refused, MqttReasonCode expected)
+    {
+        var channel = V5(receiveMaximum: 1);
+        Accept(channel, Publish("t", MqttQoS.ExactlyOnce, id: 1));
+        Assert.True(channel.Qos2Held(1));
+        Assert.Equal(expected, channel.HandOverFailed(1, refused, out var wasHeld));
+        Assert.True(wasHeld);
+        Assert.Empty(channel.Unanswered()); // not handed over again
+        Assert.Equal(InboundPublishAction.HandOverQos2, Accept(channel, Publish("t", MqttQoS.ExactlyOnce, id: 2)).Action);
+    }
+
+    [Fact]
+    public void A_3_1_1_client_hears_no_PUBREC_for_a_QoS_2_publish_not_stored()
+    {
+        var channel = V311();
+        Accept(channel, Publish("t", MqttQoS.ExactlyOnce, id: 1));
+        Assert.Null(channel.HandOverFailed(1, refused: false, out _));
+        Assert.Empty(channel.Unanswered());
     }
 }
