@@ -1,5 +1,6 @@
 using Akka.Actor;
 using Akka.Event;
+using Broker.Channel;
 using Broker.Protocol;
 using Broker.Protocol.Packets;
 using Broker.Routing;
@@ -14,12 +15,7 @@ namespace Broker.Sessions;
 /// </summary>
 public sealed partial class ClientConnectionActor
 {
-    private AckCollector<(ushort PacketId, MqttApplicationMessage Message)>? _qos1AcksState; // created with the first QoS 1 publish
-
-    private AckCollector<(ushort PacketId, MqttApplicationMessage Message)> _qos1Acks => _qos1AcksState ??= new();
-
-    private int Qos1AcksCount => _qos1AcksState?.Count ?? 0;
-    private InboundRouteOrder<(ushort PacketId, MqttApplicationMessage Message)>? _qos1Order; // created when a topic is first blocked
+    private int Qos1AcksCount => _inboundState?.Qos1AwaitingRouting ?? 0;
 
     private void InboundRouted(long ackId, int deliveries)
     {
@@ -29,9 +25,9 @@ public sealed partial class ClientConnectionActor
             return;
         }
 
-        if (_qos1Acks.OnRouted(ackId, deliveries, out var state))
+        if (_inboundState?.Routed(ackId, deliveries, Environment.TickCount64, out var completion) == true)
         {
-            CompleteQos1(state.PacketId, _qos1Acks.CompletedRefused);
+            CompleteQos1(completion);
         }
     }
 
@@ -49,9 +45,9 @@ public sealed partial class ClientConnectionActor
             return;
         }
 
-        if (_qos1Acks.OnStored(ackId, out var state, count, outcome == DeliveryOutcome.Refused))
+        if (_inboundState?.Stored(ackId, count, outcome == DeliveryOutcome.Refused, Environment.TickCount64, out var completion) == true)
         {
-            CompleteQos1(state.PacketId, _qos1Acks.CompletedRefused);
+            CompleteQos1(completion);
         }
     }
 
@@ -60,24 +56,20 @@ public sealed partial class ClientConnectionActor
     /// queue refused is not acknowledged as taken: v5 hears 0x97 (Quota exceeded); 3.1.1 has no refusal code, so the
     /// connection closes unacknowledged and the client sends the message again after reconnecting.
     /// </summary>
-    private void CompleteQos1(ushort packetId, bool refused = false)
+    private void CompleteQos1(Qos1Completion completion)
     {
-        _inboundQos1InFlight?.Remove(packetId);
-        if (!refused || IsV5)
+        RouteHeldQos1(completion.RouteNow); // (a refused 3.1.1 client is closed and sends them all again)
+        if (completion.Refused)
         {
-            RouteHeldQos1(packetId); // (a refused 3.1.1 client is closed and sends them all again)
+            PublishRefused(completion.PacketId, qos2: false);
         }
 
-        if (refused)
+        if (!completion.Acknowledge)
         {
-            PublishRefused(packetId, qos2: false);
-            if (!IsV5)
-            {
-                return;
-            }
+            return;
         }
 
-        Write(new MqttPubAckPacket { PacketId = packetId, ReasonCode = refused ? MqttReasonCode.QuotaExceeded : MqttReasonCode.Success });
+        Write(new MqttPubAckPacket { PacketId = completion.PacketId, ReasonCode = completion.Reason });
         if (_readingPaused)
         {
             UpdateReading();
@@ -104,7 +96,8 @@ public sealed partial class ClientConnectionActor
         var timeoutMs = _context.Options.Mqtt.DurableAckTimeout * 1000L;
         RouteAgainAfterNodeLeft();
         RefuseUnconfirmed();
-        var expired = _qos1AcksState?.RemoveStartedBefore(Environment.TickCount64 - timeoutMs);
+        var now = Environment.TickCount64;
+        var expired = _inboundState?.RemoveStartedBefore(now - timeoutMs);
         SweepProbes();
         if (Qos1AcksCount == 0 && Qos0ProbesCount == 0)
         {
@@ -119,12 +112,12 @@ public sealed partial class ClientConnectionActor
         foreach (var (packetId, _) in expired)
         {
             _context.Metrics.DurableAckTimeout();
-            _inboundQos1InFlight?.Remove(packetId);
+            var completion = _inbound.TimedOut(packetId, now);
             UpdateReading();
-            if (IsV5)
+            if (completion.Acknowledge)
             {
-                Write(new MqttPubAckPacket { PacketId = packetId, ReasonCode = MqttReasonCode.UnspecifiedError });
-                RouteHeldQos1(packetId); // given up: what waited behind it goes (a 3.1.1 client is closed and sends them all again)
+                Write(new MqttPubAckPacket { PacketId = packetId, ReasonCode = completion.Reason });
+                RouteHeldQos1(completion.RouteNow); // given up: what waited behind it goes (a 3.1.1 client is closed and sends them all again)
             }
         }
 
@@ -149,7 +142,7 @@ public sealed partial class ClientConnectionActor
         if (Qos1AcksCount == 0
             || !UnconfirmedBound.Applies(IsV5, _context.Options.Sessions.Policy, AnyNodeUnreachable,
                 nodes.LastLeftAtMs, (long)nodes.ShardsMovedAfter.TotalMilliseconds, PublisherHoldMs, now)
-            || _qos1Acks.RemoveUnconfirmed(now, PublisherHoldMs) is not { } unconfirmed)
+            || _inbound.RemoveUnconfirmed(now, PublisherHoldMs) is not { } unconfirmed)
         {
             return;
         }
@@ -159,7 +152,7 @@ public sealed partial class ClientConnectionActor
         foreach (var (packetId, _) in unconfirmed)
         {
             _context.Metrics.DurableAckTimeout();
-            CompleteQos1(packetId, refused: true);
+            CompleteQos1(_inbound.Complete(packetId, refused: true, now));
             if (!IsV5)
             {
                 return; // closed: the client sends them all again
@@ -175,54 +168,37 @@ public sealed partial class ClientConnectionActor
         var nodes = _context.Nodes;
         var now = Environment.TickCount64;
         var cutoff = RouteRetry.Cutoff(nodes.LastLeftAtMs, (long)nodes.ShardsMovedAfter.TotalMilliseconds, now, ref Occasional.ReroutedForLeftAtMs);
-        if (cutoff == 0 || _qos1AcksState?.RemoveStartedBefore(cutoff) is not { } waiting)
+        if (cutoff == 0 || _inboundState?.RouteAgain(cutoff, now) is not { } waiting)
         {
             return;
         }
 
         _log.Info("Client {ClientId}: routing {Count} QoS 1 publish(es) again that waited for sessions since a node left", _clientId, waiting.Count);
         _routeBatch?.Send(_context.TopicRegion);
-        foreach (var (packetId, message) in waiting)
+        foreach (var (ackId, message) in waiting)
         {
-            _context.TopicRegion.Tell(new RoutePublish(message, Self, _qos1Acks.Expect((packetId, message), now)));
+            _context.TopicRegion.Tell(new RoutePublish(message, Self, ackId));
         }
     }
 
     /// <summary>
-    /// Whether a QoS 1 publish waits for earlier ones on its topic that may have been lost with a failed node: while a
-    /// member is unreachable or one has just left, those still on their way block the topic (see
-    /// <see cref="InboundRouteOrder{T}"/>; QoS 1 publishes are routed again by <see cref="RouteAgainAfterNodeLeft"/>).
+    /// Whether a QoS 1 publish routed now may overtake earlier ones on its topic lost with a failed node (see
+    /// <see cref="RouteRetry.InTrouble(long, long, bool, long, long)"/>): the channel then holds it behind them.
     /// </summary>
-    private bool HoldQos1(ushort packetId, MqttApplicationMessage message)
-    {
-        var topic = message.Topic;
-        if (_qos1Acks.Count > 0
-            && RouteRetry.InTrouble(_context.Nodes, AnyNodeUnreachable, (long)UnconfirmedBound.CheckEvery(PublisherHoldMs).TotalMilliseconds,
-                Environment.TickCount64))
-        {
-            foreach (var (earlierId, earlier) in _qos1Acks.States)
-            {
-                if (string.Equals(earlier.Topic, topic, StringComparison.Ordinal))
-                {
-                    (_qos1Order ??= new()).Block(earlierId, topic);
-                }
-            }
-        }
+    private bool NodesInTrouble(long nowMs) =>
+        RouteRetry.InTrouble(_context.Nodes, AnyNodeUnreachable, (long)UnconfirmedBound.CheckEvery(PublisherHoldMs).TotalMilliseconds, nowMs);
 
-        return _qos1Order?.TryHold((packetId, message), topic) == true;
-    }
-
-    /// <summary><paramref name="packetId"/> is acknowledged or given up: route what waited behind it, in order, once nothing blocks its topic.</summary>
-    private void RouteHeldQos1(ushort packetId)
+    /// <summary>A QoS 1 publish is acknowledged or given up: route what waited behind it, in order.</summary>
+    private void RouteHeldQos1(List<(long AckId, MqttApplicationMessage Message)>? held)
     {
-        if (_qos1Order?.Done(packetId) is not { } held)
+        if (held is null)
         {
             return;
         }
 
-        foreach (var (id, message) in held)
+        foreach (var (ackId, message) in held)
         {
-            RouteToTopic(new RoutePublish(message, Self, _qos1Acks.Expect((id, message), Environment.TickCount64)));
+            RouteToTopic(new RoutePublish(message, Self, ackId));
         }
 
         EnsureAckSweep();

@@ -1,4 +1,5 @@
 using Akka.Event;
+using Broker.Channel;
 using Broker.Protocol;
 using Broker.Protocol.Packets;
 using Akka.Actor;
@@ -29,7 +30,6 @@ namespace Broker.Sessions;
 public sealed partial class ClientConnectionActor
 {
     private const int ProbeEvery = 256;
-    private const int PauseAtProbes = 4;
     private const long ProbeTimeoutMs = 5000;
 
     // Probe ids count up from long.MinValue, apart from the QoS 1 collector's ids, which count up from 1.
@@ -41,7 +41,6 @@ public sealed partial class ClientConnectionActor
     private int Qos0ProbesCount => _qos0ProbesState?.Count ?? 0;
     private long _qos0Count;
     private bool _readingPaused;
-    private HashSet<ushort>? _heldQos2; // QoS 2 publishes (packet ids) a full queue holds; created on the first
 
     /// <summary>Routes a QoS 0 publish; one in <see cref="ProbeEvery"/> asks the topic to answer when routed.</summary>
     private void RouteQos0(MqttApplicationMessage message)
@@ -94,7 +93,7 @@ public sealed partial class ClientConnectionActor
     private void PublishHeld(long ackId)
     {
         var wasHeld = AnyHeld;
-        if (_qos1Acks.MarkHeld(ackId, Environment.TickCount64, out _))
+        if (_inboundState?.Qos1Held(ackId, Environment.TickCount64) == true)
         {
             HoldBegan(wasHeld);
         }
@@ -107,22 +106,22 @@ public sealed partial class ClientConnectionActor
     private void Qos2Held(ushort packetId)
     {
         var wasHeld = AnyHeld;
-        if (_inboundQos2Pending?.ContainsKey(packetId) == true && (_heldQos2 ??= new()).Add(packetId))
+        if (_inboundState?.Qos2Held(packetId) == true)
         {
             HoldBegan(wasHeld);
         }
     }
 
-    /// <summary>A held QoS 2 publish was answered (PUBREC, a refusal) or is handed to a new session (which says again if it holds).</summary>
-    private void Qos2Answered(ushort packetId)
+    /// <summary>A QoS 2 publish was answered (PUBREC, a refusal): if a full queue held it, reading may resume.</summary>
+    private void Qos2Answered(bool wasHeld)
     {
-        if (_heldQos2?.Remove(packetId) == true && _readingPaused)
+        if (wasHeld && _readingPaused)
         {
             UpdateReading();
         }
     }
 
-    private bool AnyHeld => _qos1AcksState?.HeldCount > 0 || _heldQos2?.Count > 0;
+    private bool AnyHeld => _inboundState?.AnyHeld == true;
 
     private void HoldBegan(bool wasHeld)
     {
@@ -152,8 +151,8 @@ public sealed partial class ClientConnectionActor
 
     private void HandleInboundStoreFailed(InboundStoreFailed f)
     {
-        _inboundQos2Pending?.Remove(f.PacketId);
-        Qos2Answered(f.PacketId);
+        var pubRec = _inbound.HandOverFailed(f.PacketId, f.Refused, out var wasHeld);
+        Qos2Answered(wasHeld);
         if (f.Refused)
         {
             PublishRefused(f.PacketId, qos2: true);
@@ -163,23 +162,21 @@ public sealed partial class ClientConnectionActor
             _log.Warning("Client {ClientId} ({Address}): QoS 2 publish {PacketId} could not be stored for every subscriber in time", _clientId, _remote, f.PacketId);
         }
 
-        if (IsV5)
+        if (pubRec is { } reason)
         {
-            _inboundQuota?.Complete(f.PacketId);
-            Write(new MqttPubRecPacket { PacketId = f.PacketId, ReasonCode = f.Refused ? MqttReasonCode.QuotaExceeded : MqttReasonCode.UnspecifiedError });
+            Write(new MqttPubRecPacket { PacketId = f.PacketId, ReasonCode = reason });
         }
         else if (!f.Refused)
         {
-            Disconnect(MqttReasonCode.UnspecifiedError);
+            Disconnect(MqttReasonCode.UnspecifiedError); // (a refused one is closed by PublishRefused)
         }
     }
 
     private void UpdateReading()
     {
-        var limit = _context.Options.Mqtt.ReceiveMaximum;
-        var pending = _inboundQos1InFlight?.Count ?? 0;
-        var held = AnyHeld;
-        if (!_readingPaused && (Qos0ProbesCount >= PauseAtProbes || pending >= limit || _rateLimited || held))
+        var paused = InboundReadGate.Paused(_readingPaused, Qos0ProbesCount, _inboundState?.Qos1InFlight ?? 0,
+            _context.Options.Mqtt.ReceiveMaximum, _rateLimited, AnyHeld);
+        if (paused && !_readingPaused)
         {
             _readingPaused = true;
             if (!_rateLimited)
@@ -189,7 +186,7 @@ public sealed partial class ClientConnectionActor
 
             SetAutoRead(false);
         }
-        else if (_readingPaused && Qos0ProbesCount <= 1 && pending < Math.Max(1, limit / 2) && !_rateLimited && !held)
+        else if (!paused && _readingPaused)
         {
             _readingPaused = false;
             SetAutoRead(true);

@@ -97,7 +97,7 @@ public sealed partial class ClientConnectionActor
                 _session!.Tell(new OutboundAck(Self, MqttPacketType.PubComp, p.PacketId, p.ReasonCode));
                 break;
             case MqttPubRelPacket p:
-                (_releasesPending ??= new()).Add(p.PacketId);
+                _inbound.Release(p.PacketId);
                 _session!.Tell(new InboundRelease(Self, p.PacketId));
                 break;
             case MqttSubscribePacket subscribe:

@@ -1,5 +1,6 @@
 using Akka.Event;
 using Akka.Actor;
+using Broker.Channel;
 using Broker.Protocol;
 using Broker.Protocol.Codec;
 using Broker.Protocol.Packets;
@@ -16,31 +17,12 @@ public sealed partial class ClientConnectionActor
     private RouteBatcher _routes => _routeBatch ??= new();
     // created on first use: most connections never use aliases
     private TopicAliases? _aliases { get => _occasional?.Aliases; set { if (_occasional is not null || value is not null) Occasional.Aliases = value; } }
-    private HashSet<ushort>? _inboundQos1InFlight; // created on the first QoS 1 publish
-    private InboundQuota? _inboundQuota; // v5 Receive Maximum over QoS 1 and 2; created on the first QoS > 0 publish
+    private InboundChannel? _inboundState; // the rules of what the client sends; created with the first packet that needs it
 
-    /// <summary>
-    /// QoS 2 publishes handed to the session and not yet answered with PUBREC. If the session's node dies, the hand-over
-    /// may be lost with it; once the session is re-attached they are handed over again, as the client's own resend
-    /// with DUP would be (the session answers a known packet id without routing it twice, [MQTT-4.3.3-9]), and in the
-    /// order they came (each with its arrival number: a dictionary's enumeration order is not its insertion order once
-    /// entries were removed, and a publisher's messages on a topic must stay in order).
-    /// </summary>
-    private Dictionary<ushort, (long Order, InboundQos2Publish HandOver)>? _inboundQos2Pending; // created on the first QoS 2 publish
-    private long _inboundQos2Arrivals { get => _occasional?.InboundQos2Arrivals ?? 0; set { if (_occasional is not null || value != 0) Occasional.InboundQos2Arrivals = value; } }
-
-    /// <summary>
-    /// PUBREL ids handed to the session and not yet answered with PUBCOMP: a release that reached a session as it
-    /// stopped (its shard handed off) is lost with it, and the client waits for PUBCOMP; it is handed over again after
-    /// the re-attach (the session answers a release it has done already with PUBCOMP too).
-    /// </summary>
-    private HashSet<ushort>? _releasesPending { get => _occasional?.ReleasesPending; set { if (_occasional is not null || value is not null) Occasional.ReleasesPending = value; } }
-
-    /// <summary>SUBSCRIBE and UNSUBSCRIBE handed to the session and not yet answered, in order; handed over again after a re-attach, like the releases.</summary>
-    private List<(ushort PacketId, object Request)>? _requestsPending;
+    private InboundChannel _inbound => _inboundState ??= new(IsV5, _context.Options.Mqtt.ReceiveMaximum, _context.Options.Mqtt.TopicAliasMaximum);
 
     /// <summary>A SUBSCRIBE is with the session and not yet answered: the packets that follow it wait (see Connected).</summary>
-    private bool _subscribing;
+    private bool _subscribing => _inboundState?.Subscribing == true;
     private uint _grantedExpiry;
     private uint _clientMaxPacketSize = uint.MaxValue;
     private ushort _clientTopicAliasMaximum;
@@ -71,75 +53,45 @@ public sealed partial class ClientConnectionActor
     private void HandlePublish(MqttPublishPacket publish)
     {
         ChargePublishRate();
-        var topic = publish.Topic;
-        if (publish.TopicAlias != 0)
+        var inbound = _inbound;
+        var resolved = inbound.ResolveTopic(publish);
+        if (resolved.IsViolation)
         {
-            if (Aliases.Resolve(publish.TopicAlias, topic, IsV5, out var violation, out var why) is not { } resolved)
-            {
-                ProtocolViolation(violation, why);
-                return;
-            }
-
-            topic = resolved;
-        }
-
-        if (!MqttTopic.IsValidTopicName(topic))
-        {
-            ProtocolViolation(MqttReasonCode.TopicNameInvalid, $"invalid topic name '{topic}'");
+            ProtocolViolation(resolved.Violation, resolved.Why!);
             return;
         }
 
+        var topic = resolved.Topic!;
         if (!AdmitPublish(publish, topic))
         {
             return;
         }
 
-        var now = DateTimeOffset.UtcNow.ToUnixTimeMilliseconds();
-        var properties = publish.Properties;
-        var expiresAt = properties.MessageExpiryInterval is { } seconds ? now + (seconds * 1000L) : 0;
-        var message = new MqttApplicationMessage(topic, publish.Payload, publish.QoS, publish.Retain, properties, _clientId, expiresAt);
         _context.Metrics.PublishReceived(publish.QoS, publish.Payload.Length);
-
-        switch (publish.QoS)
+        var nowMs = Environment.TickCount64;
+        var decision = inbound.Accept(publish, topic, _clientId, DateTimeOffset.UtcNow.ToUnixTimeMilliseconds(), nowMs,
+            nodesInTrouble: publish.QoS == MqttQoS.AtLeastOnce && inbound.Qos1AwaitingRouting > 0 && NodesInTrouble(nowMs));
+        switch (decision.Action)
         {
-            case MqttQoS.AtMostOnce:
-                RouteQos0(message);
+            case InboundPublishAction.RouteQos0:
+                RouteQos0(decision.Message!);
                 break;
-            case MqttQoS.AtLeastOnce:
-                if (!(_inboundQos1InFlight ??= new()).Add(publish.PacketId))
-                {
-                    // A resend while the first copy is still being stored: PUBACK follows once it is.
-                    return;
-                }
-
-                if (IsV5 && (_inboundQuota ??= new(_context.Options.Mqtt.ReceiveMaximum)).Qos1Exceeds(_inboundQos1InFlight.Count))
-                {
-                    ProtocolViolation(MqttReasonCode.ReceiveMaximumExceeded, "more unacknowledged QoS>0 PUBLISH than Receive Maximum");
-                    return;
-                }
-
-                if (HoldQos1(publish.PacketId, message))
-                {
-                    UpdateReading();
-                    break; // behind earlier ones on its topic that may have been lost with a failed node
-                }
-
-                var ackId = _qos1Acks.Expect((publish.PacketId, message), Environment.TickCount64);
+            case InboundPublishAction.RouteQos1:
                 EnsureAckSweep();
                 UpdateReading();
-                RouteToTopic(new RoutePublish(message, Self, ackId));
+                RouteToTopic(new RoutePublish(decision.Message!, Self, decision.AckId));
+                break;
+            case InboundPublishAction.Qos1Held:
+                UpdateReading(); // behind earlier ones on its topic that may have been lost with a failed node
+                break;
+            case InboundPublishAction.HandOverQos2:
+                _session!.Tell(new InboundQos2Publish(Self, decision.Message!, publish.PacketId));
+                break;
+            case InboundPublishAction.Violation:
+                ProtocolViolation(decision.Violation, decision.Why!);
                 break;
             default:
-                if (IsV5 && !(_inboundQuota ??= new(_context.Options.Mqtt.ReceiveMaximum)).AdmitQos2(publish.PacketId, _inboundQos1InFlight?.Count ?? 0))
-                {
-                    ProtocolViolation(MqttReasonCode.ReceiveMaximumExceeded, "more unacknowledged QoS>0 PUBLISH than Receive Maximum");
-                    return;
-                }
-
-                var handOver = new InboundQos2Publish(Self, message, publish.PacketId);
-                (_inboundQos2Pending ??= new())[publish.PacketId] = (++_inboundQos2Arrivals, handOver);
-                _session!.Tell(handOver);
-                break;
+                break; // a QoS 1 resend while the first copy is still being stored: PUBACK follows once it is
         }
     }
 
@@ -236,22 +188,16 @@ public sealed partial class ClientConnectionActor
 
     private void HandleSubscribe(MqttSubscribePacket subscribe)
     {
-        foreach (var sub in subscribe.Subscriptions)
+        if (_inbound.CheckSubscribe(subscribe) is { } violation)
         {
-            if (IsV5 && sub.NoLocal && MqttTopic.TryParseShared(sub.TopicFilter, out _, out _))
-            {
-                // [MQTT-3.8.3-4] No Local on a shared subscription is a protocol error.
-                ProtocolViolation(MqttReasonCode.ProtocolError, "No Local set on a shared subscription");
-                return;
-            }
+            ProtocolViolation(violation, "No Local set on a shared subscription");
+            return;
         }
 
         if (AdmitSubscribe(subscribe) is { } admitted)
         {
-            var request = new SessionSubscribe(Self, admitted);
-            (_requestsPending ??= new()).Add((admitted.PacketId, request));
-            _session!.Tell(request);
-            _subscribing = true;
+            _inbound.Subscribe(admitted);
+            _session!.Tell(new SessionSubscribe(Self, admitted));
         }
     }
 
@@ -265,21 +211,15 @@ public sealed partial class ClientConnectionActor
             }
         }
 
-        var request = new SessionUnsubscribe(Self, unsubscribe);
-        (_requestsPending ??= new()).Add((unsubscribe.PacketId, request));
-        _session!.Tell(request);
+        _inbound.Unsubscribe(unsubscribe);
+        _session!.Tell(new SessionUnsubscribe(Self, unsubscribe));
     }
 
     private void RequestAnswered(ushort packetId)
     {
-        _requestsPending?.RemoveAll(r => r.PacketId == packetId);
-        if (_subscribing && _requestsPending?.Exists(r => r.Request is SessionSubscribe) != true)
+        if (_inboundState?.RequestAnswered(packetId) == true && !_aclPending && _session is not null)
         {
-            _subscribing = false;
-            if (!_aclPending && _session is not null)
-            {
-                Stash.UnstashAll(); // what came after the SUBSCRIBE (while re-attaching, SessionAttached unstashes it)
-            }
+            Stash.UnstashAll(); // what came after the SUBSCRIBE (while re-attaching, SessionAttached unstashes it)
         }
     }
 
@@ -289,23 +229,21 @@ public sealed partial class ClientConnectionActor
     /// </summary>
     private void ResendUnanswered()
     {
-        _heldQos2?.Clear(); // the session they go to says again which of them a full queue holds
-        if (_inboundQos2Pending is not null)
+        if (_inboundState is null)
         {
-            foreach (var (_, handOver) in _inboundQos2Pending.Values.OrderBy(p => p.Order))
+            return;
+        }
+
+        foreach (var unanswered in _inboundState.Unanswered())
+        {
+            _session!.Tell(unanswered.Kind switch
             {
-                _session!.Tell(handOver);
-            }
-        }
-
-        foreach (var packetId in _releasesPending ?? [])
-        {
-            _session!.Tell(new InboundRelease(Self, packetId));
-        }
-
-        foreach (var (_, request) in _requestsPending ?? [])
-        {
-            _session!.Tell(request);
+                UnansweredKind.Qos2Publish => new InboundQos2Publish(Self, unanswered.Message!, unanswered.PacketId),
+                UnansweredKind.Release => new InboundRelease(Self, unanswered.PacketId),
+                _ => unanswered.Request is MqttSubscribePacket subscribe
+                    ? new SessionSubscribe(Self, subscribe)
+                    : new SessionUnsubscribe(Self, (MqttUnsubscribePacket)unanswered.Request!),
+            });
         }
     }
 }

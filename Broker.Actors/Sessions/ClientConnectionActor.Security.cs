@@ -207,17 +207,11 @@ public sealed partial class ClientConnectionActor
     {
         if (send.Packet is MqttPubRecPacket rec)
         {
-            _inboundQos2Pending?.Remove(rec.PacketId);
-            Qos2Answered(rec.PacketId);
-            if ((byte)rec.ReasonCode >= 0x80)
-            {
-                _inboundQuota?.Complete(rec.PacketId);
-            }
+            Qos2Answered(_inboundState?.HandOverAnswered(rec.PacketId, rec.ReasonCode) == true);
         }
         else if (send.Packet is MqttPubCompPacket comp)
         {
-            _releasesPending?.Remove(comp.PacketId);
-            _inboundQuota?.Complete(comp.PacketId);
+            _inboundState?.ReleaseAnswered(comp.PacketId);
         }
         else if (send.Packet is MqttSubAckPacket or MqttUnsubAckPacket)
         {

@@ -7,7 +7,7 @@ namespace Broker.Sessions;
 
 /// <summary>
 /// What a <see cref="ClientConnectionActor"/> needs only now and then: the HTTP service's authorization answers, the
-/// publish rate limit, QoS 0 probes, topic aliases, outbound QoS 2 releases, merged SUBACKs, rerouting after a node
+/// publish rate limit, QoS 0 probes, topic aliases, merged SUBACKs, rerouting after a node
 /// left, the refusal log's throttle and why the connection ended. An idle connected client uses none of it, so the
 /// connection creates this with the first of them to change (docs/benchmarks.md, memory per idle connection). Plain
 /// fields: the connection forwards to them.
@@ -28,8 +28,6 @@ internal sealed class ConnectionOccasionalState
     public AckCollector<bool>? Qos0Probes;
     public LogThrottle RefusedLog;
     public TopicAliases? Aliases;
-    public long InboundQos2Arrivals;
-    public HashSet<ushort>? ReleasesPending;
     public long ReroutedForLeftAtMs; // see RouteRetry
 
     // Why the connection ended (.Operations.cs).
