@@ -18,7 +18,7 @@ namespace Broker.Sessions;
 /// topic aliases, receive maximum), sends publishes to the topic entities and everything stateful to the client's
 /// <see cref="SessionEntity"/>, and writes what the session decides to send, flushing once per mailbox batch. The
 /// rules of its life and of what it sends are in Broker.Channel (<see cref="ConnectionLifecycle"/>,
-/// <see cref="ConnectRules"/>, <see cref="CloseRules"/>, <see cref="KeepAlivePolicy"/>):
+/// <see cref="ConnectRules"/>, <see cref="CloseRules"/>, <see cref="KeepAlivePolicy"/>, <see cref="OutboundPublish"/>):
 /// this actor carries out what they decide.
 /// <code>
 ///   AwaitingConnect ─► Authenticating ─► Attaching ─► Connected ◄─► Reattaching;  any ─► Closing (stopped)

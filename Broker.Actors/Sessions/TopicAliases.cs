@@ -62,24 +62,44 @@ public sealed class TopicAliases
     /// </summary>
     public (string Topic, ushort Alias) Outbound(string topic)
     {
-        if (OutboundMaximum == 0)
+        var alias = OutboundAlias(topic, out var known);
+        if (alias == 0)
         {
             return (topic, 0);
         }
 
-        var outbound = _outbound ??= new(StringComparer.Ordinal);
-        if (outbound.TryGetValue(topic, out var alias))
+        if (known)
         {
             return ("", alias);
         }
 
-        if (outbound.Count < OutboundMaximum)
+        RememberOutbound(topic, alias);
+        return (topic, alias);
+    }
+
+    /// <summary>
+    /// The alias to send <paramref name="topic"/> with, without taking it: one the client knows (<paramref name="known"/>),
+    /// the next free one, or 0 once every alias the client allows is taken. A new one is taken by
+    /// <see cref="RememberOutbound"/> once the packet that teaches it to the client is sent.
+    /// </summary>
+    public ushort OutboundAlias(string topic, out bool known)
+    {
+        known = false;
+        if (OutboundMaximum == 0)
         {
-            alias = (ushort)(outbound.Count + 1);
-            outbound[topic] = alias;
-            return (topic, alias);
+            return 0;
         }
 
-        return (topic, 0);
+        if (_outbound is not null && _outbound.TryGetValue(topic, out var alias))
+        {
+            known = true;
+            return alias;
+        }
+
+        var count = _outbound?.Count ?? 0;
+        return count < OutboundMaximum ? (ushort)(count + 1) : (ushort)0;
     }
+
+    /// <summary>The client learns <paramref name="alias"/> for <paramref name="topic"/> (from <see cref="OutboundAlias"/>) from a packet being sent.</summary>
+    public void RememberOutbound(string topic, ushort alias) => (_outbound ??= new(StringComparer.Ordinal))[topic] = alias;
 }
