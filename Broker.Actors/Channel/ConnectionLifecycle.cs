@@ -74,13 +74,14 @@ public readonly record struct PacketAnswer(PacketVerdict Verdict, MqttReasonCode
 /// Packet sent from the Client to the Server MUST be a CONNECT Packet" [MQTT-3.1.0-1], and "A Client can only send the
 /// CONNECT Packet once over a Network Connection" [MQTT-3.1.0-2].
 /// <code>
-///                    ConnectAdmitted                 Authenticated              SessionAttached
-///   AwaitingConnect ─────────────────► Authenticating ─────────────► Attaching ─────────────────► Connected
-///                                                                                 SessionAttached  │    ▲
-///                                                                   Reattaching ───────────────────┼────┘
-///                                                                        ▲          SessionMoved   │
-///                                                                        └─────────────────────────┘
-///   every state ──Closed──► Closing   (Closing absorbs Closed; every other event from it is refused)
+///                    ConnectAdmitted                  Authenticated             SessionAttached
+///   AwaitingConnect ─────────────────► Authenticating ──────────────► Attaching ───────────────► Connected
+///                                                                                                 │     ▲
+///                                                                                    SessionMoved │     │ SessionAttached
+///                                                                                                 ▼     │
+///                                                                                               Reattaching
+///
+///   any state ──Closed──► Closing   (Closing absorbs Closed; every other event from it is refused)
 /// </code>
 /// Any other (state, event) pair is refused: it would mean the actor lost track of its connection. Pure: no actor, no
 /// clock; <see cref="OnPacket"/> says what a state does with a client packet it does not handle itself.
