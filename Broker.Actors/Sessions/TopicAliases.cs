@@ -57,30 +57,10 @@ public sealed class TopicAliases
     }
 
     /// <summary>
-    /// How to send <paramref name="topic"/>: by an alias the client knows already (the topic left out), by a new alias
-    /// it learns from this packet (topic and alias), or plainly (alias 0) once every alias the client allows is taken.
-    /// </summary>
-    public (string Topic, ushort Alias) Outbound(string topic)
-    {
-        var alias = OutboundAlias(topic, out var known);
-        if (alias == 0)
-        {
-            return (topic, 0);
-        }
-
-        if (known)
-        {
-            return ("", alias);
-        }
-
-        RememberOutbound(topic, alias);
-        return (topic, alias);
-    }
-
-    /// <summary>
-    /// The alias to send <paramref name="topic"/> with, without taking it: one the client knows (<paramref name="known"/>),
-    /// the next free one, or 0 once every alias the client allows is taken. A new one is taken by
-    /// <see cref="RememberOutbound"/> once the packet that teaches it to the client is sent.
+    /// The alias to send <paramref name="topic"/> with, without taking it: one the client knows already
+    /// (<paramref name="known"/>: the topic is left out), the next free one (the client learns it from a packet with
+    /// topic and alias, and it is taken by <see cref="RememberOutbound"/> once that packet is sent), or 0 (plainly) once
+    /// every alias the client allows is taken. Channel.OutboundPublish decides.
     /// </summary>
     public ushort OutboundAlias(string topic, out bool known)
     {
