@@ -170,4 +170,22 @@ public sealed class OutboundPublishSpecs
         // A PUBREC with a failure code ends the QoS 2 exchange (MQTT-v5.0 4.3.3): no PUBREL follows.
         Assert.Equal((MqttPacketType.PubRec, MqttReasonCode.UnspecifiedError), OutboundPublish.CompletionOfUnsent(MqttQoS.ExactlyOnce));
     }
+
+    [Fact]
+    public void Preparing_a_packet_without_aliases_should_allocate_nothing()
+    {
+        // The outbound path runs for every message delivered: the rules add no allocation beyond the packet itself.
+        var packet = Packet(payload: 100);
+        OutboundPublish.Prepare(ref packet, MqttProtocolVersion.V500, 10_000, aliases: null); // JIT-compiled first
+        var before = GC.GetAllocatedBytesForCurrentThread();
+        for (var i = 0; i < 100; i++)
+        {
+            OutboundPublish.Prepare(ref packet, MqttProtocolVersion.V500, 10_000, aliases: null);
+            OutboundPublish.Prepare(ref packet, MqttProtocolVersion.V311, uint.MaxValue, aliases: null);
+            OutboundPublish.DropsForSlowConsumer(MqttQoS.AtMostOnce, writable: true);
+            OutboundPublish.CompletionOfUnsent(MqttQoS.ExactlyOnce);
+        }
+
+        Assert.Equal(0, GC.GetAllocatedBytesForCurrentThread() - before);
+    }
 }
