@@ -62,7 +62,7 @@ public sealed record MqttOptions
 
     /// <summary>
     /// When above 0, the longest keep alive a client may have: longer ones and 0 (none) are lowered to it, v5 clients are
-    /// told in CONNACK (Server Keep Alive), 3.1.1 clients are held to it (see <see cref="Sessions.KeepAlivePolicy"/>).
+    /// told in CONNACK (Server Keep Alive), 3.1.1 clients are held to it (see <see cref="Channel.KeepAlivePolicy"/>).
     /// </summary>
     public int MaxKeepAlive { get; init; }
 

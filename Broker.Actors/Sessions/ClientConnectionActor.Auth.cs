@@ -32,13 +32,13 @@ public sealed partial class ClientConnectionActor
         {
             // Decided without waiting (the password file, anonymous clients): no round trip through the mailbox. What
             // may still wait (a refusal's delay, the will's ACL answer) waits in Authenticating as before.
-            Become(Behaviour.Authenticating);
+            Move(Channel.ConnectionEvent.ConnectAdmitted);
             HandleAuthDecided(new AuthDecided(decision.Result, null));
             return;
         }
 
         Timers.StartSingleTimer(AttachTimeout.Instance, AttachTimeout.Instance, AuthenticateTimeout);
-        Become(Behaviour.Authenticating);
+        Move(Channel.ConnectionEvent.ConnectAdmitted);
         decision.PipeTo(Self, success: r => new AuthDecided(r, null), failure: e => new AuthDecided(null, e));
     }
 

@@ -1,5 +1,6 @@
 using Akka.Actor;
 using Akka.Event;
+using Broker.Channel;
 using Broker.Protocol;
 using Broker.Protocol.Packets;
 using Broker.Routing;
@@ -21,7 +22,7 @@ public sealed partial class ClientConnectionActor
             case SessionAttached attached:
                 AttachAnswered();
                 WatchSession(attached);
-                Become(Behaviour.Connected);
+                Move(ConnectionEvent.SessionAttached);
                 ResendUnanswered();
                 Stash.UnstashAll();
                 break;
@@ -60,8 +61,8 @@ public sealed partial class ClientConnectionActor
             case MqttDecodeError e:
                 ProtocolViolation(e.Error.ReasonCode, e.Error.Message);
                 break;
-            case MqttPacket:
-                StashPacket();
+            case MqttPacket p:
+                Unexpected(p);
                 break;
             default:
                 CommonReceives(message);
@@ -112,17 +113,11 @@ public sealed partial class ClientConnectionActor
             case MqttDisconnectPacket disconnect:
                 HandleDisconnect(disconnect);
                 break;
-            case MqttConnectPacket:
-                ProtocolViolation(MqttReasonCode.ProtocolError, "second CONNECT [MQTT-3.1.0-2]");
-                break;
-            case MqttAuthPacket:
-                ProtocolViolation(MqttReasonCode.ProtocolError, "AUTH without an authentication method");
-                break;
             case MqttDecodeError e:
                 ProtocolViolation(e.Error.ReasonCode, e.Error.Message);
                 break;
             case MqttPacket p:
-                ProtocolViolation(MqttReasonCode.ProtocolError, $"a client may not send {p.Type}");
+                Unexpected(p); // a second CONNECT [MQTT-3.1.0-2], AUTH, or a packet only a server sends: a protocol error
                 break;
             case RateResume:
                 HandleRateResume();
@@ -170,14 +165,14 @@ public sealed partial class ClientConnectionActor
         }
 
         _session = null;
-        if (_grantedExpiry > 0 && _connectReceived)
+        if (ConnectionLifecycle.ReattachesWhenSessionEnds(_grantedExpiry) && _connectReceived)
         {
             // The session entity moved (its node left and handed the shard off, or failed): a persistent session
             // is in the journal, so re-attach to it wherever it recovers, without troubling the client.
             _log.Info("Client {ClientId} ({Address}): session moved; re-attaching", _clientId, _remote);
             var info = new ConnectionInfo(_version, CleanStart: false, _grantedExpiry, _will, _receiveMaximum);
             RequestAttach(new AttachSession(_clientId, Self, info), TimeSpan.FromSeconds(30));
-            Become(Behaviour.Reattaching);
+            Move(ConnectionEvent.SessionMoved);
             return;
         }
 

@@ -1,11 +1,16 @@
 using Akka.Event;
 using Akka.Actor;
+using Broker.Channel;
 using Broker.Protocol;
 using Broker.Protocol.Packets;
 
 namespace Broker.Sessions;
 
-/// <summary>CONNECT, CONNACK, keep alive and DISCONNECT (MQTT-3.1, 3.2, 3.14; MQTT-v5.0 3.1, 3.2, 3.14).</summary>
+/// <summary>
+/// CONNECT, CONNACK, keep alive and DISCONNECT (MQTT-3.1, 3.2, 3.14; MQTT-v5.0 3.1, 3.2, 3.14): the actor's side. The
+/// rules are <see cref="ConnectRules"/>, <see cref="KeepAlivePolicy"/> and <see cref="CloseRules"/>; the moves between
+/// states are <see cref="ConnectionLifecycle"/>'s.
+/// </summary>
 public sealed partial class ClientConnectionActor
 {
     private void HandleConnect(MqttConnectPacket connect)
@@ -66,18 +71,17 @@ public sealed partial class ClientConnectionActor
     private void ContinueConnect()
     {
         var connect = _connect!;
-        var options = _context.Options;
-        var expiry = ConnectRules.GrantExpiry(connect, options.Sessions);
-        _grantedExpiry = expiry;
-        _keepAlive = KeepAlivePolicy.Resolve(connect.KeepAlive, IsV5, options.Mqtt.ServerKeepAlive, options.Mqtt.MaxKeepAlive);
-        _keepAliveSeconds = _keepAlive.Seconds;
-        _clientMaxPacketSize = connect.MaximumPacketSize ?? uint.MaxValue;
-        _clientTopicAliasMaximum = IsV5 ? connect.TopicAliasMaximum : (ushort)0;
+        var terms = ConnectRules.Terms(connect, _context.Options.Mqtt, _context.Options.Sessions);
+        _grantedExpiry = terms.GrantedExpiry;
+        _keepAlive = terms.KeepAlive;
+        _keepAliveSeconds = terms.KeepAlive.Seconds;
+        _clientMaxPacketSize = terms.ClientMaxPacketSize;
+        _clientTopicAliasMaximum = terms.ClientTopicAliasMaximum;
+        _receiveMaximum = terms.ClientReceiveMaximum;
 
-        var info = new ConnectionInfo(_version, connect.CleanStart, expiry, connect.Will,
-            IsV5 ? connect.ReceiveMaximum ?? ushort.MaxValue : ushort.MaxValue);
+        var info = new ConnectionInfo(_version, connect.CleanStart, terms.GrantedExpiry, connect.Will, terms.ClientReceiveMaximum);
         RequestAttach(new AttachSession(_clientId, Self, info), AttachAnswerTimeout);
-        Become(Behaviour.Attaching);
+        Move(ConnectionEvent.Authenticated);
     }
 
     private static readonly TimeSpan AttachAnswerTimeout = TimeSpan.FromSeconds(10);
@@ -145,7 +149,7 @@ public sealed partial class ClientConnectionActor
         // (ConnectionSet) asks for a check once that much silence has passed.
         _clock.KeepAliveMs = _keepAliveSeconds * 1000;
 
-        Become(Behaviour.Connected);
+        Move(ConnectionEvent.SessionAttached);
         Stash.UnstashAll();
     }
 
@@ -159,7 +163,6 @@ public sealed partial class ClientConnectionActor
         var connect = _connect!;
         _cleanStart = connect.CleanStart;
         _requestedExpiry = connect.SessionExpiryInterval;
-        _receiveMaximum = IsV5 ? connect.ReceiveMaximum ?? ushort.MaxValue : ushort.MaxValue;
         _will = connect.Will;
         _pendingConnect = null;
     }
@@ -167,9 +170,9 @@ public sealed partial class ClientConnectionActor
     private void RefuseConnect(MqttReasonCode v5Reason, MqttConnectReturnCode v3Code, bool closeOnly = false)
     {
         _context.Metrics.ConnectRefusedAdd(v5Reason);
-        if (!closeOnly)
+        if (CloseRules.PacketOf(CloseRules.ForRefusedConnect(v5Reason, v3Code, closeOnly, IsV5)) is { } connack)
         {
-            Write(new MqttConnAckPacket { ReasonCode = IsV5 ? (byte)v5Reason : (byte)v3Code });
+            Write(connack);
         }
 
         CloseAfterFlush();
@@ -177,18 +180,17 @@ public sealed partial class ClientConnectionActor
 
     private void CheckKeepAlive()
     {
-        var idleMs = Environment.TickCount64 - _clock.LastPacketTicks;
-        if (_readingPaused)
+        var now = Environment.TickCount64;
+        var lastPacket = _clock.LastPacketTicks;
+        switch (KeepAlivePolicy.Check(_keepAliveSeconds, lastPacket, now, _readingPaused))
         {
-            // We stopped reading this client (back-pressure): its silence is ours, not a dead connection.
-            _clock.LastPacketTicks = Environment.TickCount64;
-            return;
-        }
-
-        if (idleMs > _keepAliveSeconds * 1500L)
-        {
-            _log.Warning("Client {ClientId} ({Address}) keep alive timeout after {IdleMs} ms without a packet", _clientId, _remote, idleMs);
-            Disconnect(MqttReasonCode.KeepAliveTimeout);
+            case KeepAliveVerdict.Paused:
+                _clock.LastPacketTicks = now; // the broker stopped reading this client: start counting again
+                break;
+            case KeepAliveVerdict.Expired:
+                _log.Warning("Client {ClientId} ({Address}) keep alive timeout after {IdleMs} ms without a packet", _clientId, _remote, now - lastPacket);
+                Disconnect(MqttReasonCode.KeepAliveTimeout);
+                break;
         }
     }
 
@@ -204,7 +206,7 @@ public sealed partial class ClientConnectionActor
         EndingBecause(Cluster.DisconnectReason.ClientDisconnect);
         _log.Info("Client {ClientId} ({Address}) disconnected (reason 0x{Reason:X2})", _clientId, _remote, (byte)disconnect.ReasonCode);
         Detach(effect.PublishWill, effect.NewExpiry);
-        _closing = true;
+        Move(ConnectionEvent.Closed);
         _channel.CloseAsync();
         Context.Stop(Self);
     }

@@ -31,15 +31,6 @@ public sealed partial class ClientConnectionActor
     /// <summary>Remembers the first reason this connection is ending for; counted when the actor stops.</summary>
     private void EndingBecause(DisconnectReason reason) => _endReason ??= reason;
 
-    private static DisconnectReason ReasonOf(MqttReasonCode code) => code switch
-    {
-        MqttReasonCode.KeepAliveTimeout => DisconnectReason.KeepAliveTimeout,
-        MqttReasonCode.SessionTakenOver => DisconnectReason.SessionTakenOver,
-        MqttReasonCode.ServerShuttingDown => DisconnectReason.ServerShutdown,
-        MqttReasonCode.AdministrativeAction => DisconnectReason.Administrative,
-        _ => DisconnectReason.ServerError,
-    };
-
     private void CountDisconnect()
     {
         if (_attachedOnce)

@@ -116,7 +116,7 @@ public sealed partial class ClientConnectionActor
     {
         var queued = send.Message;
         AnswerProbe(send);
-        if (queued.QoS == MqttQoS.AtMostOnce && !_channel.IsWritable)
+        if (Channel.OutboundPublish.DropsForSlowConsumer(queued.QoS, _channel.IsWritable))
         {
             // Slow or dead consumer: at most once allows dropping, and memory must stay bounded (DESIGN promise 6).
             // A probe is answered all the same: a stuck subscriber must not stall a publisher that serves others.
@@ -133,34 +133,12 @@ public sealed partial class ClientConnectionActor
             return;
         }
 
-        var properties = message.Properties;
-        if (message.ExpiresAtUnixMs != 0)
-        {
-            // MQTT-v5.0 3.3.2.3.3: forward the remaining lifetime, not the original one.
-            var remainingMs = message.ExpiresAtUnixMs - DateTimeOffset.UtcNow.ToUnixTimeMilliseconds();
-            properties = properties with { MessageExpiryInterval = (uint)Math.Max(1, (remainingMs + 999) / 1000) };
-        }
-
-        var packet = new MqttPublishPacket
-        {
-            Topic = message.Topic,
-            Payload = message.Payload,
-            QoS = queued.QoS,
-            Retain = queued.Retain,
-            Dup = send.Dup,
-            PacketId = send.PacketId,
-            Properties = properties,
-            SubscriptionIdentifiers = queued.SubscriptionIdentifiers,
-        };
-
-        if (_clientTopicAliasMaximum > 0)
-        {
-            var (topic, alias) = Aliases.Outbound(packet.Topic);
-            packet = alias == 0 ? packet : packet with { Topic = topic, TopicAlias = alias };
-        }
-
-        if (_clientMaxPacketSize != uint.MaxValue &&
-            MqttPacketEncoder.GetSize(packet, _version) > _clientMaxPacketSize)
+        // The rules (remaining expiry, aliases, the client's Maximum Packet Size) are OutboundPublish's; the clock is read
+        // only for a message that expires.
+        var now = message.ExpiresAtUnixMs != 0 ? DateTimeOffset.UtcNow.ToUnixTimeMilliseconds() : 0;
+        var packet = Channel.OutboundPublish.Packet(queued, send.PacketId, send.Dup, IsV5, now);
+        if (Channel.OutboundPublish.Prepare(ref packet, _version, _clientMaxPacketSize, _clientTopicAliasMaximum > 0 ? Aliases : null)
+            == Channel.OutboundVerdict.DropTooLarge)
         {
             // [MQTT-3.1.2-25] never send more than the client accepts: discard as if it had been delivered.
             _log.Warning("Client {ClientId}: dropped a {PayloadBytes}-byte message on {Topic} above its Maximum Packet Size {MaximumPacketSize}",
@@ -178,9 +156,8 @@ public sealed partial class ClientConnectionActor
     {
         if (send.PacketId != 0)
         {
-            var qos1 = send.Message.QoS == MqttQoS.AtLeastOnce;
-            _session?.Tell(new OutboundAck(Self, qos1 ? MqttPacketType.PubAck : MqttPacketType.PubRec,
-                send.PacketId, qos1 ? MqttReasonCode.Success : MqttReasonCode.UnspecifiedError));
+            var (ack, reason) = Channel.OutboundPublish.CompletionOfUnsent(send.Message.QoS);
+            _session?.Tell(new OutboundAck(Self, ack, send.PacketId, reason));
         }
     }
 

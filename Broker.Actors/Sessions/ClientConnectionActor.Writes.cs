@@ -1,5 +1,6 @@
 using Akka.Actor;
 using Akka.Event;
+using Broker.Channel;
 using Broker.Protocol;
 using Broker.Protocol.Packets;
 
@@ -9,8 +10,8 @@ namespace Broker.Sessions;
 public sealed partial class ClientConnectionActor
 {
     /// <summary>
-    /// Malformed or illegal input: log it, send DISCONNECT with the reason (v5 only, and only after CONNACK
-    /// [MQTT-4.13.1-1]) and close this one connection. Nothing else is affected.
+    /// Malformed or illegal input: log it, answer as <see cref="CloseRules.ForViolation"/> says (v5 DISCONNECT with the
+    /// reason only after CONNACK [MQTT-4.13.1-1]) and close this one connection. Nothing else is affected.
     /// </summary>
     private void ProtocolViolation(MqttReasonCode reason, string what)
     {
@@ -19,27 +20,17 @@ public sealed partial class ClientConnectionActor
             return;
         }
 
+        var close = CloseRules.ForViolation(reason, _connectReceived, _session is not null, IsV5);
         _context.Metrics.ProtocolError();
-        EndingBecause(Cluster.DisconnectReason.ProtocolError);
+        EndingBecause(close.EndReason);
         _log.Warning("Client {ClientId} ({Address}) protocol violation, closing with 0x{ReasonCode:X2} {Reason}: {Detail}",
             string.IsNullOrEmpty(_clientId) ? "?" : _clientId, _remote, (byte)reason, reason, what);
-        if (!_connectReceived && reason == MqttReasonCode.UnsupportedProtocolVersion)
+        if (close.Answer == CloseAnswer.ConnAck)
         {
-            // [MQTT-3.1.2-2] answer an unknown protocol level with return code 0x01 in 3.1.1 format, then close.
-            _codec.Version = MqttProtocolVersion.V311;
-            Write(new MqttConnAckPacket { ReasonCode = (byte)MqttConnectReturnCode.UnacceptableProtocolVersion });
-            Detach(publishWill: true, newExpiry: null);
-            CloseAfterFlush();
-            return;
+            _codec.Version = MqttProtocolVersion.V311; // [MQTT-3.1.2-2] an unknown protocol level is answered in 3.1.1 format
         }
 
-        if (_session is not null && IsV5)
-        {
-            Write(new MqttDisconnectPacket { ReasonCode = reason });
-        }
-
-        Detach(publishWill: true, newExpiry: null);
-        CloseAfterFlush();
+        CloseWith(close);
     }
 
     /// <summary>Server-initiated close: v5 DISCONNECT with a reason, then close.</summary>
@@ -50,10 +41,17 @@ public sealed partial class ClientConnectionActor
             return;
         }
 
-        EndingBecause(ReasonOf(reason));
-        if (IsV5)
+        var close = CloseRules.ForServerClose(reason, IsV5);
+        EndingBecause(close.EndReason);
+        CloseWith(close);
+    }
+
+    /// <summary>Writes what <paramref name="close"/> says (if anything), lets the session go (its will is published) and closes after the flush.</summary>
+    private void CloseWith(CloseDecision close)
+    {
+        if (CloseRules.PacketOf(close) is { } last)
         {
-            Write(new MqttDisconnectPacket { ReasonCode = reason });
+            Write(last);
         }
 
         Detach(publishWill: true, newExpiry: null);
@@ -147,7 +145,7 @@ public sealed partial class ClientConnectionActor
     private void CloseAfterFlush()
     {
         FlushWrites();
-        _closing = true;
+        Move(ConnectionEvent.Closed);
         var channel = _channel;
         channel.EventLoop.Execute(() => channel.CloseAsync());
         Context.Stop(Self);
@@ -155,7 +153,7 @@ public sealed partial class ClientConnectionActor
 
     private void CloseNow()
     {
-        _closing = true;
+        Move(ConnectionEvent.Closed);
         Detach(publishWill: true, newExpiry: null);
         _channel.CloseAsync();
         Context.Stop(Self);

@@ -1,6 +1,7 @@
 using System.Net;
 using Akka.Actor;
 using Akka.Event;
+using Broker.Channel;
 using Broker.Cluster;
 using Broker.Protocol;
 using Broker.Protocol.Codec;
@@ -13,11 +14,14 @@ namespace Broker.Sessions;
 
 /// <summary>
 /// One actor per TCP connection: the socket side of a client. It receives decoded packets from the DotNetty channel
-/// (<see cref="ClientChannelHandler"/>), enforces the connection-level rules (CONNECT first and once, keep alive,
+/// (<see cref="ClientChannelHandler"/>), applies the connection-level rules (CONNECT first and once, keep alive,
 /// topic aliases, receive maximum), sends publishes to the topic entities and everything stateful to the client's
-/// <see cref="SessionEntity"/>, and writes what the session decides to send, flushing once per mailbox batch.
+/// <see cref="SessionEntity"/>, and writes what the session decides to send, flushing once per mailbox batch. The
+/// rules of its life and of what it sends are in Broker.Channel (<see cref="ConnectionLifecycle"/>,
+/// <see cref="ConnectRules"/>, <see cref="CloseRules"/>, <see cref="KeepAlivePolicy"/>, <see cref="OutboundPublish"/>):
+/// this actor carries out what they decide.
 /// <code>
-///   AwaitingConnect ──CONNECT──► Attaching ──SessionAttached──► Connected ──DISCONNECT/close/error──► stopped
+///   AwaitingConnect ─► Authenticating ─► Attaching ─► Connected ◄─► Reattaching;  any ─► Closing (stopped)
 /// </code>
 /// </summary>
 public sealed partial class ClientConnectionActor : LazyStashActor
@@ -32,7 +36,7 @@ public sealed partial class ClientConnectionActor : LazyStashActor
     private static readonly TimeSpan AttachRetryInterval = TimeSpan.FromSeconds(2);
     private List<MqttPacket> _pendingWrites = new();
     private bool _flushScheduled;
-    private bool _closing;
+    private bool _closing => _behaviour == ConnectionState.Closing;
     private bool _countedConnection;
 
     // The CONNECT, its admission and keep alive until the CONNACK; then only what a DISCONNECT and a re-attach need:
@@ -109,44 +113,69 @@ public sealed partial class ClientConnectionActor : LazyStashActor
 
     // Behaviours are plain switches (UntypedActor): a ReceiveActor keeps a delegate per Receive<T> per behaviour for
     // every connection (about 4 KB of an idle connection's memory, docs/benchmarks.md); a switch keeps none. The current
-    // one is a field (see Become below), starting with AwaitingConnect.
+    // one is a field (see Move below), starting with AwaitingConnect.
     protected override void OnReceive(object message)
     {
         switch (_behaviour)
         {
-            case Behaviour.AwaitingConnect:
+            case ConnectionState.AwaitingConnect:
                 AwaitingConnect(message);
                 break;
-            case Behaviour.Authenticating:
+            case ConnectionState.Authenticating:
                 Authenticating(message);
                 break;
-            case Behaviour.Attaching:
+            case ConnectionState.Attaching:
                 Attaching(message);
                 break;
-            case Behaviour.Connected:
+            case ConnectionState.Connected:
                 Connected(message);
                 break;
-            case Behaviour.Reattaching:
+            case ConnectionState.Reattaching:
                 Reattaching(message);
                 break;
+            case ConnectionState.Closing:
+                break; // stopped after this message: nothing more is read
         }
     }
 
-    private enum Behaviour : byte
+    /// <summary>
+    /// Moves to the state <see cref="ConnectionLifecycle.Transition"/> gives for <paramref name="event"/>, which switches
+    /// behaviour for the next message. Not Akka's Become: that moves the actor's state into a larger object with a
+    /// behaviour stack and three watch collections (about 600 bytes per actor), kept for the actor's life. So does a
+    /// watch, so a connection whose session runs beside it watches nothing (the two tell each other when they stop).
+    /// An illegal move means this connection lost track of itself: it is logged and the connection closed.
+    /// </summary>
+    private void Move(ConnectionEvent @event)
     {
-        AwaitingConnect,
-        Authenticating,
-        Attaching,
-        Connected,
-        Reattaching,
+        var step = ConnectionLifecycle.Transition(_behaviour, @event);
+        if (step.Legal)
+        {
+            _behaviour = step.To;
+            return;
+        }
+
+        _log.Error("Client {ClientId} ({Address}): illegal connection move {Event} from {State}; closing", _clientId, _remote, @event, _behaviour);
+        CloseNow();
     }
 
-    /// <summary>
-    /// Switches behaviour for the next message. Not Akka's Become: that moves the actor's state into a larger object with
-    /// a behaviour stack and three watch collections (about 600 bytes per actor), kept for the actor's life. So does a
-    /// watch, so a connection whose session runs beside it watches nothing (the two tell each other when they stop).
-    /// </summary>
-    private void Become(Behaviour behaviour) => _behaviour = behaviour;
+    /// <summary>A client packet the current behaviour has no handler for: what <see cref="ConnectionLifecycle.OnPacket"/> says.</summary>
+    private void Unexpected(MqttPacket packet)
+    {
+        var answer = ConnectionLifecycle.OnPacket(_behaviour, packet.Type);
+        switch (answer.Verdict)
+        {
+            case PacketVerdict.Stash:
+                StashPacket();
+                break;
+            case PacketVerdict.CloseWithoutAnswer:
+                Warn(answer.Why!, packet.Type);
+                CloseNow();
+                break;
+            case PacketVerdict.ProtocolViolation:
+                ProtocolViolation(answer.Reason, answer.Why!);
+                break;
+        }
+    }
 
     private void AwaitingConnect(object message)
     {
@@ -159,9 +188,7 @@ public sealed partial class ClientConnectionActor : LazyStashActor
                 ProtocolViolation(e.Error.ReasonCode, e.Error.Message);
                 break;
             case MqttPacket p:
-                // [MQTT-3.1.0-1] the first packet must be CONNECT; close without CONNACK.
-                Warn("sent {0} before CONNECT", p.Type);
-                CloseNow();
+                Unexpected(p); // [MQTT-3.1.0-1] the first packet must be CONNECT; closed without CONNACK
                 break;
             case ConnectTimeout:
                 Warn("sent no CONNECT within {0} s", _context.Options.Mqtt.ConnectTimeout);
@@ -190,9 +217,8 @@ public sealed partial class ClientConnectionActor : LazyStashActor
             case MqttDecodeError e:
                 ProtocolViolation(e.Error.ReasonCode, e.Error.Message);
                 break;
-            case MqttPacket:
-                // Packets sent right behind CONNECT (before CONNACK) are legal; handle them once attached.
-                StashPacket();
+            case MqttPacket p:
+                Unexpected(p); // packets sent right behind CONNECT (before CONNACK) are legal: handled once attached
                 break;
             default:
                 CommonReceives(message);
@@ -247,7 +273,7 @@ public sealed partial class ClientConnectionActor : LazyStashActor
     }
 
 
-    private Behaviour _behaviour; // an enum, not a delegate: one object less per connection
+    private ConnectionState _behaviour; // an enum, not a delegate: one object less per connection
     private IActorRef? _besideSession; // the live session beside this connection: not watched, told when this stops (SessionAttached)
 
     private void Warn(string format, object arg)

@@ -57,29 +57,29 @@ public sealed class TopicAliases
     }
 
     /// <summary>
-    /// How to send <paramref name="topic"/>: by an alias the client knows already (the topic left out), by a new alias
-    /// it learns from this packet (topic and alias), or plainly (alias 0) once every alias the client allows is taken.
+    /// The alias to send <paramref name="topic"/> with, without taking it: one the client knows already
+    /// (<paramref name="known"/>: the topic is left out), the next free one (the client learns it from a packet with
+    /// topic and alias, and it is taken by <see cref="RememberOutbound"/> once that packet is sent), or 0 (plainly) once
+    /// every alias the client allows is taken. Channel.OutboundPublish decides.
     /// </summary>
-    public (string Topic, ushort Alias) Outbound(string topic)
+    public ushort OutboundAlias(string topic, out bool known)
     {
+        known = false;
         if (OutboundMaximum == 0)
         {
-            return (topic, 0);
+            return 0;
         }
 
-        var outbound = _outbound ??= new(StringComparer.Ordinal);
-        if (outbound.TryGetValue(topic, out var alias))
+        if (_outbound is not null && _outbound.TryGetValue(topic, out var alias))
         {
-            return ("", alias);
+            known = true;
+            return alias;
         }
 
-        if (outbound.Count < OutboundMaximum)
-        {
-            alias = (ushort)(outbound.Count + 1);
-            outbound[topic] = alias;
-            return (topic, alias);
-        }
-
-        return (topic, 0);
+        var count = _outbound?.Count ?? 0;
+        return count < OutboundMaximum ? (ushort)(count + 1) : (ushort)0;
     }
+
+    /// <summary>The client learns <paramref name="alias"/> for <paramref name="topic"/> (from <see cref="OutboundAlias"/>) from a packet being sent.</summary>
+    public void RememberOutbound(string topic, ushort alias) => (_outbound ??= new(StringComparer.Ordinal))[topic] = alias;
 }

@@ -31,10 +31,16 @@ public sealed class TopicAliasesSpecs
     public void Outbound_aliases_should_be_taught_once_then_used_and_stop_at_the_client_s_maximum()
     {
         var aliases = new TopicAliases(inboundMaximum: 0, outboundMaximum: 2);
-        Assert.Equal(("t1", (ushort)1), aliases.Outbound("t1")); // taught: topic and alias
-        Assert.Equal(("", (ushort)1), aliases.Outbound("t1")); // used: the topic left out
-        Assert.Equal(("t2", (ushort)2), aliases.Outbound("t2"));
-        Assert.Equal(("t3", (ushort)0), aliases.Outbound("t3")); // every alias taken: plain
-        Assert.Equal(("x", (ushort)0), new TopicAliases(10, 0).Outbound("x")); // the client allows none
+        Assert.Equal((ushort)1, aliases.OutboundAlias("t1", out var known)); // to be taught: topic and alias
+        Assert.False(known);
+        Assert.Equal((ushort)1, aliases.OutboundAlias("t1", out _)); // not taken until the packet is sent
+        aliases.RememberOutbound("t1", 1);
+        Assert.Equal((ushort)1, aliases.OutboundAlias("t1", out known)); // used: the topic left out
+        Assert.True(known);
+        Assert.Equal((ushort)2, aliases.OutboundAlias("t2", out known));
+        aliases.RememberOutbound("t2", 2);
+        Assert.Equal((ushort)0, aliases.OutboundAlias("t3", out known)); // every alias taken: plain
+        Assert.False(known);
+        Assert.Equal((ushort)0, new TopicAliases(10, 0).OutboundAlias("x", out _)); // the client allows none
     }
 }

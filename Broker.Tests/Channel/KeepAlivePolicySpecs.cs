@@ -1,6 +1,6 @@
-using Broker.Sessions;
+using Broker.Channel;
 
-namespace Broker.Tests.Sessions;
+namespace Broker.Tests.Channel;
 
 /// <summary>Mqtt:MaxKeepAlive (Mosquitto's max_keepalive) and Mqtt:ServerKeepAlive (v5 Server Keep Alive, MQTT-v5.0 3.2.2.3.14).</summary>
 public sealed class KeepAlivePolicySpecs
@@ -44,5 +44,23 @@ public sealed class KeepAlivePolicySpecs
     {
         Assert.Equal(new KeepAliveGrant(30, 30), KeepAlivePolicy.Resolve(5, v5: true, serverKeepAlive: 90, maxKeepAlive: 30));
         Assert.Equal(new KeepAliveGrant(30, null), KeepAlivePolicy.Resolve(0, v5: false, serverKeepAlive: 90, maxKeepAlive: 30));
+    }
+
+    [Theory]
+    [InlineData(60, 90_000, KeepAliveVerdict.Alive)] // exactly one and a half periods: not yet
+    [InlineData(60, 90_001, KeepAliveVerdict.Expired)] // past it [MQTT-3.1.2-24]
+    [InlineData(60, 60_001, KeepAliveVerdict.Alive)] // one period is not enough to close
+    [InlineData(1, 1_501, KeepAliveVerdict.Expired)]
+    [InlineData(0, 10_000_000, KeepAliveVerdict.Alive)] // 0: no keep alive, never timed out
+    public void A_silent_client_should_be_closed_after_one_and_a_half_keep_alive_periods(int keepAlive, long silentMs, KeepAliveVerdict expected)
+    {
+        const long lastPacket = 5_000;
+        Assert.Equal(expected, KeepAlivePolicy.Check(keepAlive, lastPacket, lastPacket + silentMs, readingPaused: false));
+    }
+
+    [Fact]
+    public void A_client_the_broker_stopped_reading_should_not_be_timed_out_for_its_silence()
+    {
+        Assert.Equal(KeepAliveVerdict.Paused, KeepAlivePolicy.Check(10, lastPacketMs: 0, nowMs: 1_000_000, readingPaused: true));
     }
 }

@@ -2,13 +2,20 @@ using Broker.Configuration;
 using Broker.Protocol;
 using Broker.Protocol.Packets;
 
-namespace Broker.Sessions;
+namespace Broker.Channel;
 
 /// <summary>A CONNECT refused: the v5 reason code, the 3.1.1 return code, whether to close without a CONNACK, and why (for the log).</summary>
 public readonly record struct ConnectRefusal(MqttReasonCode V5Reason, MqttConnectReturnCode V3Code, bool CloseOnly, string Why);
 
 /// <summary>What a CONNECT may open: the client id to use (and the one to return in CONNACK when the server chose it).</summary>
 public readonly record struct ConnectAdmission(string ClientId, string? AssignedClientId);
+
+/// <summary>
+/// What an accepted CONNECT holds the connection to: the session expiry granted, the keep alive, and what the client
+/// said it accepts (Maximum Packet Size, Topic Alias Maximum and Receive Maximum; the protocol's limits in 3.1.1).
+/// </summary>
+public readonly record struct ConnectionTerms(
+    uint GrantedExpiry, KeepAliveGrant KeepAlive, uint ClientMaxPacketSize, ushort ClientTopicAliasMaximum, ushort ClientReceiveMaximum);
 
 /// <summary>A DISCONNECT's effect on its session: the new expiry (when it asks for one) and whether the will goes out.</summary>
 public readonly record struct DisconnectEffect(uint? NewExpiry, bool PublishWill);
@@ -85,6 +92,23 @@ public static class ConnectRules
         }
 
         return (uint)Math.Min(connect.SessionExpiryInterval, sessions.MaxSessionExpiry);
+    }
+
+    /// <summary>
+    /// The terms of an authenticated CONNECT: the expiry (<see cref="GrantExpiry"/>), the keep alive
+    /// (<see cref="KeepAlivePolicy.Resolve"/>), and the client's limits: its Maximum Packet Size (MQTT-v5.0 3.1.2.11.4,
+    /// none means the protocol's), its Topic Alias Maximum (3.1.2.11.5; 0, no aliases, when absent or in 3.1.1) and its
+    /// Receive Maximum (3.1.2.11.3; 65,535 when absent or in 3.1.1).
+    /// </summary>
+    public static ConnectionTerms Terms(MqttConnectPacket connect, MqttOptions mqtt, SessionOptions sessions)
+    {
+        var v5 = connect.ProtocolVersion == MqttProtocolVersion.V500;
+        return new ConnectionTerms(
+            GrantExpiry(connect, sessions),
+            KeepAlivePolicy.Resolve(connect.KeepAlive, v5, mqtt.ServerKeepAlive, mqtt.MaxKeepAlive),
+            connect.MaximumPacketSize ?? uint.MaxValue,
+            v5 ? connect.TopicAliasMaximum : (ushort)0,
+            v5 ? connect.ReceiveMaximum ?? ushort.MaxValue : ushort.MaxValue);
     }
 
     /// <summary>The CONNACK of an accepted CONNECT: for v5 with what the server offers and what it changed.</summary>

@@ -1,9 +1,9 @@
 using Broker.Configuration;
 using Broker.Protocol;
 using Broker.Protocol.Packets;
-using Broker.Sessions;
+using Broker.Channel;
 
-namespace Broker.Tests.Sessions;
+namespace Broker.Tests.Channel;
 
 public sealed class ConnectRulesSpecs
 {
@@ -109,5 +109,49 @@ public sealed class ConnectRulesSpecs
             ConnectRules.Disconnect(some, new MqttDisconnectPacket { ReasonCode = MqttReasonCode.DisconnectWithWillMessage }, sessions));
         Assert.Equal(new DisconnectEffect(null, false),
             ConnectRules.Disconnect(Connect(MqttProtocolVersion.V311), new MqttDisconnectPacket(), sessions)); // [MQTT-3.14.4-3]
+    }
+
+    [Fact]
+    public void The_terms_of_a_v5_connect_should_hold_the_clients_limits()
+    {
+        var connect = Connect(MqttProtocolVersion.V500, expiry: 60) with
+        {
+            KeepAlive = 100, MaximumPacketSize = 2048, TopicAliasMaximum = 8, ReceiveMaximum = 20,
+        };
+        var terms = ConnectRules.Terms(connect, new MqttOptions { MaxKeepAlive = 60 }, new SessionOptions { MaxSessionExpiry = 30 });
+        Assert.Equal(new ConnectionTerms(30, new KeepAliveGrant(60, 60), 2048, 8, 20), terms);
+    }
+
+    [Fact]
+    public void The_terms_of_a_v5_connect_without_limits_should_be_the_protocols()
+    {
+        var terms = ConnectRules.Terms(Connect(MqttProtocolVersion.V500, expiry: 0), new MqttOptions(), new SessionOptions());
+        Assert.Equal(uint.MaxValue, terms.ClientMaxPacketSize);
+        Assert.Equal((ushort)0, terms.ClientTopicAliasMaximum); // no aliases to a client that named no maximum
+        Assert.Equal(ushort.MaxValue, terms.ClientReceiveMaximum);
+    }
+
+    [Fact]
+    public void A_3_1_1_connect_should_take_no_aliases_and_no_receive_maximum()
+    {
+        var connect = Connect(MqttProtocolVersion.V311, cleanStart: false) with { TopicAliasMaximum = 8, ReceiveMaximum = 20 };
+        var terms = ConnectRules.Terms(connect, new MqttOptions(), new SessionOptions { PersistentSessionExpiry = 7200 });
+        Assert.Equal((ushort)0, terms.ClientTopicAliasMaximum);
+        Assert.Equal(ushort.MaxValue, terms.ClientReceiveMaximum);
+        Assert.Equal(7200u, terms.GrantedExpiry);
+    }
+
+    [Fact]
+    public void A_disconnect_may_shorten_or_end_a_sessions_expiry_and_only_0x04_publishes_the_will()
+    {
+        var sessions = new SessionOptions { MaxSessionExpiry = 3600 };
+        var some = Connect(MqttProtocolVersion.V500, expiry: 60);
+        Assert.Equal(new DisconnectEffect(0, false), ConnectRules.Disconnect(some, new MqttDisconnectPacket { SessionExpiryInterval = 0 }, sessions));
+        Assert.Equal(new DisconnectEffect(10, true), ConnectRules.Disconnect(some,
+            new MqttDisconnectPacket { SessionExpiryInterval = 10, ReasonCode = MqttReasonCode.DisconnectWithWillMessage }, sessions));
+        // A normal DISCONNECT discards the will [MQTT-3.14.4-3]; so does any reason other than 0x04.
+        Assert.Equal(new DisconnectEffect(null, false), ConnectRules.Disconnect(some, new MqttDisconnectPacket(), sessions));
+        Assert.Equal(new DisconnectEffect(null, false), ConnectRules.Disconnect(some,
+            new MqttDisconnectPacket { ReasonCode = MqttReasonCode.UnspecifiedError }, sessions));
     }
 }
