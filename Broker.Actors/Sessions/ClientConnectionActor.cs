@@ -14,12 +14,12 @@ namespace Broker.Sessions;
 
 /// <summary>
 /// One actor per TCP connection: the socket side of a client. It receives decoded packets from the DotNetty channel
-/// (<see cref="ClientChannelHandler"/>), applies the connection-level rules (CONNECT first and once, keep alive,
-/// topic aliases, receive maximum), sends publishes to the topic entities and everything stateful to the client's
+/// (<see cref="ClientChannelHandler"/>), sends publishes to the topic entities and everything stateful to the client's
 /// <see cref="SessionEntity"/>, and writes what the session decides to send, flushing once per mailbox batch. The
-/// rules of its life and of what it sends are in Broker.Channel (<see cref="ConnectionLifecycle"/>,
-/// <see cref="ConnectRules"/>, <see cref="CloseRules"/>, <see cref="KeepAlivePolicy"/>, <see cref="OutboundPublish"/>):
-/// this actor carries out what they decide.
+/// protocol rules are in Broker.Channel: of its life (<see cref="ConnectionLifecycle"/>, <see cref="ConnectRules"/>,
+/// <see cref="CloseRules"/>, <see cref="KeepAlivePolicy"/>), of what the client sends (<see cref="InboundChannel"/>:
+/// topic aliases, receive maximum, QoS 1 acknowledgements, QoS 2 hand-overs, SUBSCRIBE order) and of what it is sent
+/// (<see cref="OutboundPublish"/>): this actor carries out what they decide.
 /// <code>
 ///   AwaitingConnect ─► Authenticating ─► Attaching ─► Connected ◄─► Reattaching;  any ─► Closing (stopped)
 /// </code>
