@@ -1,4 +1,3 @@
-using System.Net.Http.Headers;
 using System.Text;
 using System.Text.Json;
 using Broker.Protocol;
@@ -40,8 +39,7 @@ public sealed class OrderAfterLostRoutingSpecs
         // MaxPublisherHold 20 s: nor is the QoS 1 publisher's m2 refused for waiting.
         await using var cluster = await ProcessCluster.StartWithOperationsAsync("--Cluster:DownEndedNodes=false", "--Mqtt:DurableAckTimeout=30",
             "--Sessions:MaxPublisherHold=20");
-        using var http = new HttpClient { Timeout = TimeSpan.FromSeconds(10) };
-        http.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", ProcessCluster.ManagementToken);
+        using var http = ProcessCluster.ManagementClient();
         var run = Guid.NewGuid().ToString("N")[..6];
 
         // The subscriber's session: subscribed, then offline (its queue keeps what arrives).
@@ -49,7 +47,7 @@ public sealed class OrderAfterLostRoutingSpecs
         var (subscriber, _) = await RawMqttClient.ConnectAsync(cluster.MqttPorts[0], ClientVersion.V500, subscriberId,
             c => c with { SessionExpiryInterval = 600 });
         await subscriber.SubscribeAsync(1, $"order/{run}/#", MqttQoS.ExactlyOnce);
-        var victim = await SessionNodeAsync(http, cluster, 1, subscriberId);
+        var victim = await cluster.SessionNodeAsync(http, 1, subscriberId);
         await subscriber.SendAsync(MqttDisconnectPacket.Normal);
         await subscriber.DisposeAsync();
 
@@ -135,7 +133,7 @@ public sealed class OrderAfterLostRoutingSpecs
             var id = $"{prefix}-{attempt}";
             var (client, connAck) = await RawMqttClient.ConnectAsync(cluster.MqttPorts[via - 1], ClientVersion.V311, id, c => c with { CleanStart = false });
             Assert.Equal(0, (int)connAck.ReasonCode);
-            if (await SessionNodeAsync(http, cluster, via, id) != victim)
+            if (await cluster.SessionNodeAsync(http, via, id) != victim)
             {
                 return (id, client);
             }
@@ -232,14 +230,6 @@ public sealed class OrderAfterLostRoutingSpecs
         return taken;
     }
 
-    /// <summary>The node (1..3) where <paramref name="clientId"/>'s session entity lives, asked through node <paramref name="via"/>.</summary>
-    private static async Task<int> SessionNodeAsync(HttpClient http, ProcessCluster cluster, int via, string clientId)
-    {
-        using var json = JsonDocument.Parse(await http.GetStringAsync($"http://127.0.0.1:{cluster.HttpPorts[via - 1]}/api/clients/{clientId}"));
-        var node = json.RootElement.GetProperty("session").GetProperty("node").GetString()!;
-        var port = int.Parse(node[(node.LastIndexOf(':') + 1)..], System.Globalization.CultureInfo.InvariantCulture);
-        return cluster.ClusterPorts.ToList().IndexOf(port) + 1;
-    }
 
     private static async Task<bool> IsMemberAsync(HttpClient http, ProcessCluster cluster, int via, int node)
     {

@@ -42,6 +42,23 @@ public sealed class ProcessCluster : IAsyncDisposable
 
     public const string ManagementToken = "process-cluster-token-0123456789";
 
+    /// <summary>An HTTP client for the management API (started with operations), the token in its headers.</summary>
+    public static HttpClient ManagementClient()
+    {
+        var http = new HttpClient { Timeout = TimeSpan.FromSeconds(10) };
+        http.DefaultRequestHeaders.Authorization = new System.Net.Http.Headers.AuthenticationHeaderValue("Bearer", ManagementToken);
+        return http;
+    }
+
+    /// <summary>The node (1..3) where <paramref name="clientId"/>'s session entity lives, asked through node <paramref name="via"/>'s management API.</summary>
+    public async Task<int> SessionNodeAsync(HttpClient http, int via, string clientId)
+    {
+        using var json = System.Text.Json.JsonDocument.Parse(await http.GetStringAsync($"http://127.0.0.1:{HttpPorts[via - 1]}/api/clients/{clientId}"));
+        var node = json.RootElement.GetProperty("session").GetProperty("node").GetString()!;
+        var port = int.Parse(node[(node.LastIndexOf(':') + 1)..], System.Globalization.CultureInfo.InvariantCulture);
+        return ClusterPorts.ToList().IndexOf(port) + 1;
+    }
+
     public static Task<ProcessCluster> StartAsync(params string[] extraArgs) => StartAsync(operations: false, extraArgs);
 
     /// <summary>As <see cref="StartAsync(string[])"/>, each node also serving health and the management API.</summary>
