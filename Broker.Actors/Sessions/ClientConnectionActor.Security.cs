@@ -1,5 +1,6 @@
 using System.Collections.Immutable;
 using Akka.Event;
+using Broker.Channel;
 using Broker.Protocol;
 using Broker.Protocol.Packets;
 using Broker.Routing;
@@ -37,30 +38,20 @@ public sealed partial class ClientConnectionActor
     private TokenBucket? _publishBucket { get => _occasional?.PublishBucket; set { if (_occasional is not null || value is not null) Occasional.PublishBucket = value; } }
     private bool _rateLimited;
 
-    /// <summary>ACL and topic-level checks of an inbound PUBLISH; false when it was refused (and answered) here.</summary>
+    /// <summary>ACL and topic-level checks of an inbound PUBLISH (<see cref="AdmissionRules"/>); false when it was refused (and answered) here.</summary>
     private bool AdmitPublish(MqttPublishPacket publish, string topic)
     {
         var maxLevels = _context.Options.Mqtt.MaxTopicLevels;
-        if (maxLevels > 0 && Levels(topic) > maxLevels)
+        var depth = AdmissionRules.CheckDepth(topic, maxLevels, publish.QoS, IsV5);
+        if (depth.Outcome != PublishAdmission.Admit)
         {
             _context.Metrics.LimitRejected();
             Warn("published to a topic with more than Mqtt:MaxTopicLevels ({0}) levels", maxLevels);
-            if (IsV5 && publish.QoS != MqttQoS.AtMostOnce)
-            {
-                AnswerRefusedPublish(publish, MqttReasonCode.TopicNameInvalid);
-            }
-            else
-            {
-                Disconnect(MqttReasonCode.TopicNameInvalid);
-            }
-
+            Carry(publish, depth);
             return false;
         }
 
-        // $SYS/ belongs to the broker (MQTT-v5.0 4.7.2: topics starting with $ are for the server's own purposes);
-        // a client's publish there would overwrite the broker's retained figures.
-        var sys = topic.StartsWith("$SYS/", StringComparison.Ordinal) || topic == "$SYS";
-        var verdict = sys ? false : TopicsChecked ? MayPublish(topic, publish.QoS, publish.Retain) : true;
+        var verdict = AdmissionRules.IsSystemTopic(topic) ? false : TopicsChecked ? MayPublish(topic, publish.QoS, publish.Retain) : true;
         if (verdict is null)
         {
             return false; // the HTTP service is being asked; the packet waits in the stash
@@ -71,12 +62,23 @@ public sealed partial class ClientConnectionActor
         {
             _context.Metrics.AclDenyPublish();
             _log.Info("Client {0} ({1}) may not publish to {2}: dropped", _clientId, _remote, topic);
-            // 3.1.1: acknowledged like a delivered message; v5: the reason says why.
-            AnswerRefusedPublish(publish, IsV5 ? MqttReasonCode.NotAuthorized : MqttReasonCode.Success);
+            Carry(publish, AdmissionRules.AfterAcl(allowed: false, IsV5));
             return false;
         }
 
         return true;
+    }
+
+    private void Carry(MqttPublishPacket publish, PublishVerdict verdict)
+    {
+        if (verdict.Outcome == PublishAdmission.Disconnect)
+        {
+            Disconnect(verdict.Reason);
+        }
+        else
+        {
+            AnswerRefusedPublish(publish, verdict.Reason);
+        }
     }
 
     private void AnswerRefusedPublish(MqttPublishPacket publish, MqttReasonCode reason)
@@ -141,19 +143,7 @@ public sealed partial class ClientConnectionActor
         }
 
         var subscriptions = subscribe.Subscriptions;
-        var tooDeep = new bool[subscriptions.Length];
-        var judged = new (string Filter, MqttQoS QoS)?[subscriptions.Length];
-        for (var i = 0; i < subscriptions.Length; i++)
-        {
-            var filter = subscriptions[i].TopicFilter;
-            var levels = MqttTopic.TryParseShared(filter, out _, out var inner) ? Levels(inner) : Levels(filter);
-            tooDeep[i] = maxLevels > 0 && levels > maxLevels;
-            if (!tooDeep[i] && MqttTopic.IsValidTopicFilter(filter))
-            {
-                judged[i] = (filter, subscriptions[i].QoS); // an invalid filter is the session's to refuse
-            }
-        }
-
+        var judged = AdmissionRules.ToJudge(subscriptions, maxLevels, out var tooDeep);
         bool[]? verdicts = null;
         if (TopicsChecked && (verdicts = MaySubscribe(judged)) is null)
         {
@@ -161,27 +151,27 @@ public sealed partial class ClientConnectionActor
         }
 
         ForgetFreshAnswers();
+        var admissions = AdmissionRules.Admit(tooDeep, judged, verdicts);
         var refused = new MqttReasonCode?[subscriptions.Length];
         var kept = ImmutableArray.CreateBuilder<MqttTopicSubscription>();
         for (var i = 0; i < subscriptions.Length; i++)
         {
-            var filter = subscriptions[i].TopicFilter;
-            if (tooDeep[i])
+            switch (admissions[i])
             {
-                _context.Metrics.LimitRejected();
-                Warn("subscribed to a filter with more than Mqtt:MaxTopicLevels ({0}) levels", maxLevels);
-                refused[i] = IsV5 ? MqttReasonCode.TopicFilterInvalid : MqttReasonCode.UnspecifiedError;
+                case FilterAdmission.TooDeep:
+                    _context.Metrics.LimitRejected();
+                    Warn("subscribed to a filter with more than Mqtt:MaxTopicLevels ({0}) levels", maxLevels);
+                    break;
+                case FilterAdmission.Denied:
+                    _context.Metrics.AclDenySubscribe();
+                    _log.Info("Client {0} ({1}) may not subscribe to {2}: refused", _clientId, _remote, subscriptions[i].TopicFilter);
+                    break;
+                default:
+                    kept.Add(subscriptions[i]);
+                    break;
             }
-            else if (judged[i] is not null && verdicts is not null && !verdicts[i])
-            {
-                _context.Metrics.AclDenySubscribe();
-                _log.Info("Client {0} ({1}) may not subscribe to {2}: refused", _clientId, _remote, filter);
-                refused[i] = IsV5 ? MqttReasonCode.NotAuthorized : MqttReasonCode.UnspecifiedError;
-            }
-            else
-            {
-                kept.Add(subscriptions[i]);
-            }
+
+            refused[i] = AdmissionRules.RefusalCode(admissions[i], IsV5);
         }
 
         if (kept.Count == subscribe.Subscriptions.Length)
@@ -220,15 +210,7 @@ public sealed partial class ClientConnectionActor
 
         if (send.Packet is MqttSubAckPacket subAck && _subAckMerges is not null && _subAckMerges.Remove(subAck.PacketId, out var refused))
         {
-            var granted = subAck.ReasonCodes;
-            var merged = ImmutableArray.CreateBuilder<MqttReasonCode>(refused.Length);
-            var next = 0;
-            foreach (var code in refused)
-            {
-                merged.Add(code ?? (next < granted.Length ? granted[next++] : MqttReasonCode.UnspecifiedError));
-            }
-
-            Write(subAck with { ReasonCodes = merged.MoveToImmutable() });
+            Write(subAck with { ReasonCodes = AdmissionRules.MergeSubAck(refused, subAck.ReasonCodes) });
             return;
         }
 
@@ -280,20 +262,6 @@ public sealed partial class ClientConnectionActor
 
         ForgetFreshAnswers();
         return allowed;
-    }
-
-    private static int Levels(string topic)
-    {
-        var levels = 1;
-        foreach (var c in topic)
-        {
-            if (c == '/')
-            {
-                levels++;
-            }
-        }
-
-        return levels;
     }
 
     private sealed class RateResume
