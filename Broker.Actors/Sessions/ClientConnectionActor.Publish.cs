@@ -161,7 +161,7 @@ public sealed partial class ClientConnectionActor
         }
     }
 
-    private TopicAliases Aliases => _aliases ??= new TopicAliases(_context.Options.Mqtt.TopicAliasMaximum, _clientTopicAliasMaximum);
+    private TopicAliases Aliases => _aliases ??= new TopicAliases(inboundMaximum: 0, _clientTopicAliasMaximum); // outbound only: InboundChannel holds the client's
 
     private void HandleSubscribe(MqttSubscribePacket subscribe)
     {

@@ -54,8 +54,8 @@ public sealed class OrderAfterLostRoutingSpecs
         // Two publishers on a survivor, each on its own topic, whose sessions are not on the victim: one will come back
         // on a new connection after m2, the other stays with m2 unanswered.
         var via = Enumerable.Range(1, 3).First(n => n != victim);
-        var (comesBackId, comesBack) = await PublisherAsync(http, cluster, via, victim, $"ord-back-{run}");
-        var (staysId, stays) = await PublisherAsync(http, cluster, via, victim, $"ord-stay-{run}");
+        var (comesBackId, comesBack) = await cluster.ConnectAwayFromAsync(http, via, victim, $"ord-back-{run}", ClientVersion.V311, c => c with { CleanStart = false });
+        var (staysId, stays) = await cluster.ConnectAwayFromAsync(http, via, victim, $"ord-stay-{run}", ClientVersion.V311, c => c with { CleanStart = false });
         await using var _stays = stays;
         var (qos1, _) = await RawMqttClient.ConnectAsync(cluster.MqttPorts[via - 1], ClientVersion.V500, $"ord-q1-{run}");
         await using var _qos1 = qos1;
@@ -122,27 +122,6 @@ public sealed class OrderAfterLostRoutingSpecs
             $"each publisher's m1, m2, m3 in order (QoS 2 once); received {string.Join(", ", received)}");
     }
 
-    /// <summary>
-    /// A 3.1.1 publisher (clean session 0) connected to node <paramref name="via"/> whose session entity is not on
-    /// <paramref name="victim"/> (sessions go to the least loaded node: a few client ids at most).
-    /// </summary>
-    private static async Task<(string Id, RawMqttClient Client)> PublisherAsync(HttpClient http, ProcessCluster cluster, int via, int victim, string prefix)
-    {
-        for (var attempt = 0; attempt < 10; attempt++)
-        {
-            var id = $"{prefix}-{attempt}";
-            var (client, connAck) = await RawMqttClient.ConnectAsync(cluster.MqttPorts[via - 1], ClientVersion.V311, id, c => c with { CleanStart = false });
-            Assert.Equal(0, (int)connAck.ReasonCode);
-            if (await cluster.SessionNodeAsync(http, via, id) != victim)
-            {
-                return (id, client);
-            }
-
-            await client.DisposeAsync();
-        }
-
-        throw new InvalidOperationException($"no publisher session off node {victim} in 10 tries");
-    }
 
     private static Task PublishAsync(RawMqttClient client, ushort packetId, string topic, string payload, MqttQoS qos = MqttQoS.ExactlyOnce) =>
         client.SendAsync(new MqttPublishPacket { Topic = topic, Payload = Encoding.UTF8.GetBytes(payload), QoS = qos, PacketId = packetId });

@@ -50,6 +50,31 @@ public sealed class ProcessCluster : IAsyncDisposable
         return http;
     }
 
+    /// <summary>
+    /// A client with a session that outlives its connection (<paramref name="options"/> says how), connected to node
+    /// <paramref name="via"/>, whose session entity is not on node <paramref name="avoid"/>: sessions go to the least
+    /// loaded node, so a few client ids ("prefix-0", "prefix-1", ...) at most.
+    /// </summary>
+    public async Task<(string Id, Broker.Tests.EndToEnd.RawMqttClient Client)> ConnectAwayFromAsync(
+        HttpClient http, int via, int avoid, string prefix, MQTTnet.Formatter.MqttProtocolVersion version,
+        Func<Broker.Protocol.Packets.MqttConnectPacket, Broker.Protocol.Packets.MqttConnectPacket> options)
+    {
+        for (var attempt = 0; attempt < 10; attempt++)
+        {
+            var id = $"{prefix}-{attempt}";
+            var (client, connAck) = await Broker.Tests.EndToEnd.RawMqttClient.ConnectAsync(MqttPorts[via - 1], version, id, options);
+            Assert.Equal(0, (int)connAck.ReasonCode);
+            if (await SessionNodeAsync(http, via, id) != avoid)
+            {
+                return (id, client);
+            }
+
+            await client.DisposeAsync();
+        }
+
+        throw new InvalidOperationException($"no session off node {avoid} in 10 tries");
+    }
+
     /// <summary>The node (1..3) where <paramref name="clientId"/>'s session entity lives, asked through node <paramref name="via"/>'s management API.</summary>
     public async Task<int> SessionNodeAsync(HttpClient http, int via, string clientId)
     {

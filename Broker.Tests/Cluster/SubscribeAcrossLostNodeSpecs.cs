@@ -60,9 +60,9 @@ public sealed class SubscribeAcrossLostNodeSpecs
         }
 
         // Two persistent sessions that do not live on the victim, connected to a survivor.
-        var (exactId, exactSubscriber) = await SubscriberAsync(http, cluster, via, victim, $"lostsub-{run}");
+        var (exactId, exactSubscriber) = await cluster.ConnectAwayFromAsync(http, via, victim, $"lostsub-{run}", ClientVersion.V500, c => c with { SessionExpiryInterval = 600 });
         await using var _exact = exactSubscriber;
-        var (retainedId, retainedSubscriber) = await SubscriberAsync(http, cluster, via, victim, $"lostret-{run}");
+        var (retainedId, retainedSubscriber) = await cluster.ConnectAwayFromAsync(http, via, victim, $"lostret-{run}", ClientVersion.V500, c => c with { SessionExpiryInterval = 600 });
         await using var _retained = retainedSubscriber;
 
         await cluster.KillAsync(victim);
@@ -131,24 +131,4 @@ public sealed class SubscribeAcrossLostNodeSpecs
         PacketId = packetId,
         Subscriptions = [.. topics.Select(t => new MqttTopicSubscription { TopicFilter = t, QoS = MqttQoS.AtLeastOnce })],
     };
-
-    /// <summary>A v5 persistent session connected to node <paramref name="via"/> whose entity is not on <paramref name="victim"/>.</summary>
-    private static async Task<(string Id, RawMqttClient Client)> SubscriberAsync(HttpClient http, ProcessCluster cluster, int via, int victim, string prefix)
-    {
-        for (var attempt = 0; attempt < 10; attempt++)
-        {
-            var id = $"{prefix}-{attempt}";
-            var (client, connAck) = await RawMqttClient.ConnectAsync(cluster.MqttPorts[via - 1], ClientVersion.V500, id,
-                c => c with { SessionExpiryInterval = 600 });
-            Assert.Equal(0, (int)connAck.ReasonCode);
-            if (await cluster.SessionNodeAsync(http, via, id) != victim)
-            {
-                return (id, client);
-            }
-
-            await client.DisposeAsync();
-        }
-
-        throw new InvalidOperationException($"no session off node {victim} in 10 tries");
-    }
 }
