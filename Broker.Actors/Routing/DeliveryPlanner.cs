@@ -30,7 +30,7 @@ public sealed class DeliveryPlanner
     /// <summary>Fills <paramref name="targets"/> from exact subscribers of the topic and wildcard matches.</summary>
     public void Plan(
         string topic,
-        IReadOnlyCollection<SubscriberKey> exact,
+        HashSet<SubscriberKey> exact, // the set itself, not an interface: its enumerator stays a struct (every publish)
         List<(string Filter, SubscriberKey Key, byte Value)> wildcardMatches,
         List<DeliveryTarget> targets,
         MessageOrigin? origin = null)

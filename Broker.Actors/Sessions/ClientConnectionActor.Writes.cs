@@ -3,6 +3,7 @@ using Akka.Event;
 using Broker.Channel;
 using Broker.Protocol;
 using Broker.Protocol.Packets;
+using Broker.Transport;
 
 namespace Broker.Sessions;
 
@@ -114,7 +115,7 @@ public sealed partial class ClientConnectionActor
         if (channel.EventLoop.InEventLoop)
         {
             // This actor runs on its channel's loop (EventLoopDispatcher): write in place, keep the list.
-            WriteAndFlush(channel, _pendingWrites);
+            WriteAndFlush(channel, _codec, _pendingWrites);
             if (_pendingWrites.Count > 16)
             {
                 _pendingWrites = new List<MqttPacket>(); // an idle connection does not keep a burst's array
@@ -127,16 +128,31 @@ public sealed partial class ClientConnectionActor
             return;
         }
 
-        var batch = _pendingWrites;
-        _pendingWrites = new List<MqttPacket>(Math.Min(batch.Count, 64));
-        channel.EventLoop.Execute(() => WriteAndFlush(channel, batch));
+        WriteOnLoop(channel);
     }
 
-    private static void WriteAndFlush(DotNetty.Transport.Channels.IChannel channel, List<MqttPacket> batch)
+    // Its own method: the closure it allocates would otherwise be allocated on every flush, the in-place ones too.
+    private void WriteOnLoop(DotNetty.Transport.Channels.IChannel channel)
     {
-        foreach (var packet in batch)
+        var batch = _pendingWrites;
+        var codec = _codec;
+        _pendingWrites = new List<MqttPacket>(Math.Min(batch.Count, 64));
+        channel.EventLoop.Execute(() => WriteAndFlush(channel, codec, batch));
+    }
+
+    /// <summary>A batch of several packets goes out encoded into one buffer (one write), a lone packet through the pipeline's encoder.</summary>
+    private static void WriteAndFlush(DotNetty.Transport.Channels.IChannel channel, MqttCodecState codec, List<MqttPacket> batch)
+    {
+        if (batch.Count > 1 && MqttEncoderHandler.EncodeBatch(channel.Allocator, codec, batch) is { } encoded)
         {
-            channel.WriteAsync(packet);
+            channel.WriteAsync(encoded);
+        }
+        else
+        {
+            foreach (var packet in batch)
+            {
+                channel.WriteAsync(packet);
+            }
         }
 
         channel.Flush();

@@ -19,7 +19,7 @@ namespace Broker.Sessions;
 public static class DeliveryResolver
 {
     public static QueuedMessage? Resolve(
-        IReadOnlyDictionary<string, SubscriptionOptions> subscriptions,
+        Dictionary<string, SubscriptionOptions> subscriptions, // not an interface: its enumerator stays a struct (every delivery)
         string clientId,
         Deliver deliver)
     {

@@ -44,7 +44,7 @@ public sealed partial class SessionEntity
             // The same QoS 2 message routed again (its publisher's session moved or failed while routing it): it is
             // stored here already, or on its way to storage; confirm once every write so far is stored.
             _context.Metrics.Qos2DuplicateSuppressed();
-            AfterWrites(() => Confirm(deliver));
+            ConfirmAfterWrites(deliver);
             return;
         }
 
@@ -79,6 +79,9 @@ public sealed partial class SessionEntity
     }
 
     private static void Confirm(Deliver deliver) => deliver.AckTo?.Tell(new DeliveryStored(deliver.AckId));
+
+    // Its own method: a lambda in HandleDeliver would allocate its closure on every delivery, not only on this path.
+    private void ConfirmAfterWrites(Deliver deliver) => AfterWrites(() => Confirm(deliver));
 
     /// <summary>Moves queued messages into the in-flight window while the client is connected and the window has room.</summary>
     private void Pump()

@@ -24,11 +24,46 @@ public class MqttEncoderHandler : MessageToByteEncoder<MqttPacket>
         _state = state;
     }
 
-    protected override void Encode(IChannelHandlerContext context, MqttPacket message, IByteBuffer output)
+    protected override void Encode(IChannelHandlerContext context, MqttPacket message, IByteBuffer output) =>
+        EncodeInto(_state, message, output);
+
+    /// <summary>
+    /// Several packets encoded one after the other into one pooled buffer, to be written as one: one buffer, one write
+    /// and one completion instead of one each per packet (a subscriber's burst of publishes). Null when one of them
+    /// cannot be encoded (nothing is written then; the caller writes them one by one through the pipeline, whose
+    /// encoder reports the failure as it always did).
+    /// </summary>
+    public static IByteBuffer? EncodeBatch(IByteBufferAllocator allocator, MqttCodecState state, List<MqttPacket> packets)
     {
-        var version = _state.Version;
+        var version = state.Version;
+        var total = 0;
+        foreach (var packet in packets)
+        {
+            total += MqttPacketEncoder.GetSize(packet, version);
+        }
+
+        var buffer = allocator.HeapBuffer(total);
+        try
+        {
+            foreach (var packet in packets)
+            {
+                EncodeInto(state, packet, buffer);
+            }
+
+            return buffer;
+        }
+        catch (Exception)
+        {
+            buffer.Release();
+            return null;
+        }
+    }
+
+    private static void EncodeInto(MqttCodecState state, MqttPacket message, IByteBuffer output)
+    {
+        var version = state.Version;
         var size = MqttPacketEncoder.GetSize(message, version);
-        _state.Metrics?.BytesSent(size);
+        state.Metrics?.BytesSent(size);
         output.EnsureWritable(size);
         if (output.HasArray)
         {

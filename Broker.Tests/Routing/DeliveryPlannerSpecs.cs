@@ -9,7 +9,7 @@ public sealed class DeliveryPlannerSpecs
     private static string Member(DeliveryPlanner planner, MessageOrigin? origin = null)
     {
         var targets = new List<DeliveryTarget>();
-        planner.Plan("t", Group, [], targets, origin);
+        planner.Plan("t", [.. Group], [], targets, origin);
         return Assert.Single(targets).ClientId;
     }
 

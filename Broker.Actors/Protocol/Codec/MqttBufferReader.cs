@@ -79,6 +79,21 @@ internal ref struct MqttBufferReader
         return DecodeUtf8(bytes);
     }
 
+    /// <summary>
+    /// <see cref="ReadString"/>, returning <paramref name="previous"/> itself when the bytes spell it in ASCII (a
+    /// client that publishes to one topic again and again then costs no new string per packet). Other strings are
+    /// decoded and checked as <see cref="ReadString"/> does; <paramref name="previous"/> passed those checks when it
+    /// was read.
+    /// </summary>
+    public string ReadString(string? previous)
+    {
+        var length = ReadUInt16();
+        var bytes = Take(length);
+        return previous is not null && previous.Length == bytes.Length && System.Text.Ascii.Equals(bytes, previous)
+            ? previous
+            : DecodeUtf8(bytes);
+    }
+
     /// <summary>Binary Data (MQTT-v5.0 1.5.6), copied into a new array.</summary>
     public byte[] ReadBinary()
     {

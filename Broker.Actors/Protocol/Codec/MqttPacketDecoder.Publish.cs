@@ -5,7 +5,7 @@ namespace Broker.Protocol.Codec;
 // Partial: PUBLISH and its four acknowledgements (MQTT-3.1.1 3.3-3.7; MQTT-v5.0 3.3-3.7). PUBLISH is the hot path.
 public sealed partial class MqttPacketDecoder
 {
-    private static MqttPublishPacket DecodePublish(ref MqttBufferReader reader, byte firstByte, bool v5)
+    private MqttPublishPacket DecodePublish(ref MqttBufferReader reader, byte firstByte, bool v5)
     {
         // 3.3.1 fixed header flags: DUP (bit 3), QoS (bits 2-1), RETAIN (bit 0).
         var qos = (firstByte >> 1) & 0x03;
@@ -20,7 +20,7 @@ public sealed partial class MqttPacketDecoder
             throw MqttProtocolException.Malformed("PUBLISH DUP must be 0 for QoS 0 [MQTT-3.3.1-2]");
         }
 
-        var topic = reader.ReadString();
+        var topic = _lastTopic = reader.ReadString(_lastTopic);
         if (topic.AsSpan().IndexOfAny('+', '#') >= 0)
         {
             throw new MqttProtocolException(

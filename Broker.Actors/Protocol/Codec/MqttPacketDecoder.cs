@@ -19,6 +19,7 @@ namespace Broker.Protocol.Codec;
 public sealed partial class MqttPacketDecoder
 {
     private readonly int _maxPacketSize;
+    private string? _lastTopic; // the Topic Name of the last PUBLISH, reused while the next ones name the same topic
 
     public MqttPacketDecoder(int maxPacketSize)
     {
