@@ -78,6 +78,16 @@ public enum OutboundAckAction : byte
 /// <summary>The decision for an outbound acknowledgement; <paramref name="PubRelReason"/> is the reason code of a PUBREL to send.</summary>
 public readonly record struct OutboundAckDecision(OutboundAckAction Action, MqttReasonCode PubRelReason = MqttReasonCode.Success);
 
+/// <summary>What goes again for a message in flight when its client resumes the session (<see cref="SessionDelivery.Resend"/>).</summary>
+public enum ResendAction : byte
+{
+    /// <summary>Awaiting PUBACK or PUBREC: the PUBLISH again, with DUP, under its id.</summary>
+    PublishDup,
+
+    /// <summary>Released (PUBREC received): PUBREL again, never the PUBLISH.</summary>
+    PubRel,
+}
+
 /// <summary>
 /// The delivery rules of a session, apart from the entity that carries them out (SessionEntity.Delivery.cs,
 /// SessionEntity.Flow.cs): what becomes of a message routed to the session, how the queue takes a QoS 1/2 message,
@@ -95,6 +105,8 @@ public readonly record struct OutboundAckDecision(OutboundAckAction Action, Mqtt
 ///   in flight ──PUBACK (QoS 1) / PUBREC ≥ 0x80 / PUBCOMP after PUBREL──► complete (journal), pump
 ///             ──PUBREC (QoS 2)──► release (journal), then PUBREL ──PUBREC again──► PUBREL again
 ///   not in flight ──PUBREC──► PUBREL 0x92 (v5) ; PUBACK / PUBCOMP ──► ignored
+///   client resumes ──► in flight again, in order: released ──► PUBREL ; otherwise ──► PUBLISH with DUP
+///   session goes with deliveries held ──► ended: confirmed ; stopped: refused
 /// </code>
 /// "The Server MUST NOT send more than Receive Maximum QoS 1 and QoS 2 PUBLISH packets for which it has not received
 /// PUBACK, PUBCOMP, or PUBREC with a Reason Code of 128 or greater from the Client" [MQTT-3.3.4-9]: a completion frees
@@ -220,6 +232,21 @@ public static class SessionDelivery
                 return new OutboundAckDecision(OutboundAckAction.Ignore);
         }
     }
+
+    /// <summary>
+    /// A message in flight when the client resumes the session: "When a Client reconnects with Clean Start set to 0 and
+    /// a session is present, both the Client and Server MUST resend any unacknowledged PUBLISH packets (where QoS &gt; 0)
+    /// and PUBREL packets using their original Packet Identifiers" [MQTT-4.4.0-1], with DUP [MQTT-3.3.1-1]; the sender
+    /// "MUST NOT re-send the PUBLISH once it has sent the corresponding PUBREL packet" [MQTT-4.3.3-6].
+    /// </summary>
+    public static ResendAction Resend(InflightMessage entry) => entry.Released ? ResendAction.PubRel : ResendAction.PublishDup;
+
+    /// <summary>
+    /// The answer to a delivery still held (unconfirmed) when the session goes: a session that ends drops it with
+    /// itself and confirms it, as a session that is gone would (<see cref="DeliveryOutcome.Stored"/>); one that only
+    /// stops (moves or leaves memory) did not take it, and refuses it (<see cref="DeliveryOutcome.Refused"/>).
+    /// </summary>
+    public static DeliveryOutcome HeldAnswer(bool ended) => ended ? DeliveryOutcome.Stored : DeliveryOutcome.Refused;
 
     private static bool Seen(MessageOrigin? origin, string publisher, SeenOrigins? seen) =>
         origin is not null && seen?.Contains(publisher, origin) == true;

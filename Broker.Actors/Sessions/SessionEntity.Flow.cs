@@ -6,7 +6,8 @@ using Broker.Routing;
 namespace Broker.Sessions;
 
 /// <summary>
-/// Flow control at this session's queue (<c>Sessions:QueueFullPolicy</c>; the decisions are <see cref="QueueAdmission"/>'s).
+/// Flow control at this session's queue (<c>Sessions:QueueFullPolicy</c>; the decisions are <see cref="QueueAdmission"/>'s
+/// and <see cref="SessionDelivery"/>'s).
 /// Under "backpressure" a delivery that meets a full queue is held unconfirmed, so its publisher's PUBACK/PUBREC waits
 /// and its socket is not read (<see cref="DeliveryOutcome.Held"/>); the queue draining to its low-water mark takes the
 /// held deliveries in order and confirms them; a hold past <c>Sessions:MaxPublisherHold</c> refuses them
@@ -159,16 +160,10 @@ public sealed partial class SessionEntity
             return;
         }
 
+        var outcome = SessionDelivery.HeldAnswer(ended);
         foreach (var held in _admission.TakeAll())
         {
-            if (ended)
-            {
-                Confirm(held.Deliver);
-            }
-            else
-            {
-                held.Deliver.AckTo?.Tell(new DeliveryStored(held.Deliver.AckId, 1, DeliveryOutcome.Refused));
-            }
+            held.Deliver.AckTo?.Tell(new DeliveryStored(held.Deliver.AckId, 1, outcome));
         }
 
         UpdateGauge();

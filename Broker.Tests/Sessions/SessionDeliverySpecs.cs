@@ -276,6 +276,25 @@ public sealed class SessionDeliverySpecs
         Assert.Equal(("m2", (ushort)3), (PayloadOf(next.Send!), next.PacketId)); // [MQTT-4.6.0-6] in order
     }
 
+    [Fact]
+    public void A_resumed_session_sends_PUBREL_for_a_released_message_and_the_PUBLISH_with_DUP_otherwise_in_order()
+    {
+        // [MQTT-4.4.0-1] unacknowledged PUBLISH and PUBREL go again under their ids; [MQTT-4.3.3-6] never the PUBLISH
+        // of a message whose PUBREL was sent.
+        var flow = InFlight(MqttQoS.ExactlyOnce, 3);
+        flow.Release(2, recovering: false);
+        Assert.Equal(
+            [((ushort)1, ResendAction.PublishDup), ((ushort)2, ResendAction.PubRel), ((ushort)3, ResendAction.PublishDup)],
+            flow.Inflight.Entries.Select(e => (e.PacketId, SessionDelivery.Resend(e))));
+    }
+
+    [Fact]
+    public void Deliveries_held_when_the_session_ends_are_confirmed_and_when_it_only_stops_refused()
+    {
+        Assert.Equal(DeliveryOutcome.Stored, SessionDelivery.HeldAnswer(ended: true));
+        Assert.Equal(DeliveryOutcome.Refused, SessionDelivery.HeldAnswer(ended: false));
+    }
+
     // ---- the hot path ----
 
     [Fact]
