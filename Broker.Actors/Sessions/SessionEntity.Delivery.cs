@@ -7,7 +7,10 @@ using Broker.Routing;
 
 namespace Broker.Sessions;
 
-/// <summary>Outbound messages: queueing, the in-flight window and the client's acknowledgements (MQTT-4.3, 4.4).</summary>
+/// <summary>
+/// Outbound messages: queueing, the in-flight window and the client's acknowledgements (MQTT-4.3, 4.4). The rules are
+/// <see cref="SessionDelivery"/>'s and <see cref="OutboundFlow"/>'s; this carries their decisions out.
+/// </summary>
 public sealed partial class SessionEntity
 {
     /// <summary>QoS 2 messages taken, by origin: journaled with each <see cref="MessageQueued"/>, kept in snapshots.</summary>
