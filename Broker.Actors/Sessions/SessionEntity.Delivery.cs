@@ -51,7 +51,8 @@ public sealed partial class SessionEntity
                 break;
             case DeliverAction.Duplicate:
                 // Stored here already, or on its way to storage: confirmed once every write so far is stored.
-                ConfirmDuplicate(deliver);
+                _context.Metrics.Qos2DuplicateSuppressed();
+                ConfirmAfterWrites(deliver);
                 break;
             case DeliverAction.SendQos0Probe:
                 // A back-pressure probe: the connection answers it once the message is written (it may be on another node).
@@ -73,15 +74,8 @@ public sealed partial class SessionEntity
 
     private static void Confirm(Deliver deliver) => deliver.AckTo?.Tell(new DeliveryStored(deliver.AckId));
 
-    /// <summary>
-    /// A QoS 2 message taken already: confirmed once every write so far is stored. Its own method, so that the closure
-    /// is made only for a duplicate, not on every call of the caller.
-    /// </summary>
-    private void ConfirmDuplicate(Deliver deliver)
-    {
-        _context.Metrics.Qos2DuplicateSuppressed();
-        AfterWrites(() => Confirm(deliver));
-    }
+    // Its own method: a lambda in HandleDeliver would allocate its closure on every delivery, not only on this path.
+    private void ConfirmAfterWrites(Deliver deliver) => AfterWrites(() => Confirm(deliver));
 
     /// <summary>Moves queued messages into the in-flight window while the client is connected and the window has room.</summary>
     private void Pump()

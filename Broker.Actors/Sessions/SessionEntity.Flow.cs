@@ -72,7 +72,8 @@ public sealed partial class SessionEntity
         {
             case TakeAction.Duplicate:
                 // A QoS 2 message routed again while its first copy was held: taken once.
-                ConfirmDuplicate(deliver);
+                _context.Metrics.Qos2DuplicateSuppressed();
+                ConfirmAfterWrites(deliver);
                 break;
             case TakeAction.QueueByReference:
                 QueueByReference(deliver, resolved with { PayloadId = deliver.PayloadId });
