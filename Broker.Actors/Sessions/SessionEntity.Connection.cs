@@ -260,13 +260,14 @@ public sealed partial class SessionEntity
 
         foreach (var entry in _inflight.Entries)
         {
-            if (entry.Released)
+            switch (SessionDelivery.Resend(entry))
             {
-                _connection!.Tell(new SendPacket(new MqttPubRelPacket { PacketId = entry.PacketId }));
-            }
-            else
-            {
-                _connection!.Tell(new SendPublish(entry.Message, entry.PacketId, true));
+                case ResendAction.PubRel:
+                    _connection!.Tell(new SendPacket(new MqttPubRelPacket { PacketId = entry.PacketId }));
+                    break;
+                case ResendAction.PublishDup:
+                    _connection!.Tell(new SendPublish(entry.Message, entry.PacketId, true));
+                    break;
             }
         }
     }

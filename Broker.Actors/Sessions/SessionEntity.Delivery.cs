@@ -7,12 +7,16 @@ using Broker.Routing;
 
 namespace Broker.Sessions;
 
-/// <summary>Outbound messages: queueing, the in-flight window and the client's acknowledgements (MQTT-4.3, 4.4).</summary>
+/// <summary>
+/// Outbound messages: queueing, the in-flight window and the client's acknowledgements (MQTT-4.3, 4.4). The rules are
+/// <see cref="SessionDelivery"/>'s and <see cref="OutboundFlow"/>'s; this carries their decisions out.
+/// </summary>
 public sealed partial class SessionEntity
 {
     /// <summary>QoS 2 messages taken, by origin: journaled with each <see cref="MessageQueued"/>, kept in snapshots.</summary>
     private SeenOrigins? _seen; // created when the first QoS 2 message with an origin is taken
 
+    /// <summary>A message routed to this session: the decision is <see cref="SessionDelivery.Deliver"/>'s.</summary>
     private void HandleDeliver(Deliver deliver)
     {
         if (deliver.ConfirmedByHost)
@@ -22,60 +26,50 @@ public sealed partial class SessionEntity
 
         var now = DateTimeOffset.UtcNow.ToUnixTimeMilliseconds();
         var resolved = _ending ? null : DeliveryResolver.Resolve(_subscriptions, _clientId, deliver);
-        if (resolved is null || deliver.Message.IsExpired(now))
+        var decision = SessionDelivery.Deliver(
+            resolved, deliver.Message, deliver.Origin, _seen, canHold: deliver.AckTo is not null, Connected, _persistent, now);
+        if (decision.RecordOrigin)
         {
-            if (resolved is not null)
-            {
-                _context.Metrics.ExpiredAdd();
-            }
-
-            Confirm(deliver);
-            if (Unused)
-            {
-                // Woken by a stale route to a session that no longer exists: go back to sleep.
-                Leave();
-            }
-
-            return;
+            (_seen ??= new()).Record(deliver.Message.PublisherClientId, deliver.Origin!);
         }
 
-        if (deliver.Origin is { } origin && _seen?.Contains(deliver.Message.PublisherClientId, origin) == true)
+        switch (decision.Action)
         {
-            // The same QoS 2 message routed again (its publisher's session moved or failed while routing it): it is
-            // stored here already, or on its way to storage; confirm once every write so far is stored.
-            _context.Metrics.Qos2DuplicateSuppressed();
-            ConfirmAfterWrites(deliver);
-            return;
-        }
+            case DeliverAction.Unresolved or DeliverAction.Expired:
+                if (decision.Action == DeliverAction.Expired)
+                {
+                    _context.Metrics.ExpiredAdd();
+                }
 
-        if (resolved.QoS == MqttQoS.AtMostOnce)
-        {
-            // QoS 0 is neither queued nor kept for an offline client (nor its origin journaled: at most once is kept
-            // while this session lives).
-            if (deliver.Origin is not null)
-            {
-                (_seen ??= new()).Record(deliver.Message.PublisherClientId, deliver.Origin);
-            }
+                Confirm(deliver);
+                if (Unused)
+                {
+                    // Woken by a stale route to a session that no longer exists: go back to sleep.
+                    Leave();
+                }
 
-            if (_connection is not null && deliver.AckTo is not null)
-            {
+                break;
+            case DeliverAction.Duplicate:
+                // Stored here already, or on its way to storage: confirmed once every write so far is stored.
+                _context.Metrics.Qos2DuplicateSuppressed();
+                ConfirmAfterWrites(deliver);
+                break;
+            case DeliverAction.SendQos0Probe:
                 // A back-pressure probe: the connection answers it once the message is written (it may be on another node).
-                _connection.Tell(new SendPublish(resolved, 0, false, deliver.AckTo, deliver.AckId));
-                return;
-            }
-
-            _connection?.Tell(new SendPublish(resolved, 0, false));
-            Confirm(deliver);
-            return;
+                _connection!.Tell(new SendPublish(resolved!, 0, false, deliver.AckTo, deliver.AckId));
+                break;
+            case DeliverAction.SendQos0:
+                _connection!.Tell(new SendPublish(resolved!, 0, false));
+                Confirm(deliver);
+                break;
+            case DeliverAction.DropQos0:
+            case DeliverAction.DropOffline:
+                Confirm(deliver);
+                break;
+            case DeliverAction.Offer:
+                Offer(deliver, resolved!);
+                break;
         }
-
-        if (!Connected && !_persistent)
-        {
-            Confirm(deliver);
-            return;
-        }
-
-        Offer(deliver, resolved);
     }
 
     private static void Confirm(Deliver deliver) => deliver.AckTo?.Tell(new DeliveryStored(deliver.AckId));
@@ -112,6 +106,7 @@ public sealed partial class SessionEntity
         ReleaseHeld();
     }
 
+    /// <summary>The client acknowledges a message this session sent: the decision is <see cref="SessionDelivery.OnAck"/>'s.</summary>
     private void HandleOutboundAck(OutboundAck ack)
     {
         if (!ack.Connection.Equals(_connection))
@@ -119,29 +114,28 @@ public sealed partial class SessionEntity
             return;
         }
 
-        switch (_out.OnAck(ack.Type, ack.PacketId, ack.ReasonCode))
+        var decision = SessionDelivery.OnAck(_out, ack.Type, ack.PacketId, ack.ReasonCode, _version);
+        switch (decision.Action)
         {
-            case OutboundFlow.AckAction.Unknown when ack.Type == MqttPacketType.PubRec:
-                // MQTT-v5.0 3.6.2.1: PUBREL for an unknown id carries "Packet Identifier not found".
-                ack.Connection.Tell(new SendPacket(new MqttPubRelPacket
-                {
-                    PacketId = ack.PacketId,
-                    ReasonCode = _version == MqttProtocolVersion.V500 ? MqttReasonCode.PacketIdentifierNotFound : MqttReasonCode.Success,
-                }));
+            case OutboundAckAction.PubRelNotFound:
+                ack.Connection.Tell(new SendPacket(new MqttPubRelPacket { PacketId = ack.PacketId, ReasonCode = decision.PubRelReason }));
                 break;
-            case OutboundFlow.AckAction.Complete:
+            case OutboundAckAction.Complete:
                 // The window slot is free at once: if the node dies before the completion is journaled, the message
                 // is only sent again.
                 Store(new MessageCompleted(ack.PacketId));
                 Pump();
                 break;
-            case OutboundFlow.AckAction.PubRelAgain:
+            case OutboundAckAction.PubRelAgain:
                 ack.Connection.Tell(new SendPacket(new MqttPubRelPacket { PacketId = ack.PacketId }));
                 break;
-            case OutboundFlow.AckAction.Release:
-                Store(new MessageReleased(ack.PacketId), () =>
-                    _connection?.Tell(new SendPacket(new MqttPubRelPacket { PacketId = ack.PacketId })));
+            case OutboundAckAction.Release:
+                ReleaseThenPubRel(ack.PacketId);
                 break;
         }
     }
+
+    /// <summary>The release is journaled, then PUBREL goes (its own method: the closure is made only for a PUBREC).</summary>
+    private void ReleaseThenPubRel(ushort packetId) =>
+        Store(new MessageReleased(packetId), () => _connection?.Tell(new SendPacket(new MqttPubRelPacket { PacketId = packetId })));
 }

@@ -6,7 +6,8 @@ using Broker.Routing;
 namespace Broker.Sessions;
 
 /// <summary>
-/// Flow control at this session's queue (<c>Sessions:QueueFullPolicy</c>; the decisions are <see cref="QueueAdmission"/>'s).
+/// Flow control at this session's queue (<c>Sessions:QueueFullPolicy</c>; the decisions are <see cref="QueueAdmission"/>'s
+/// and <see cref="SessionDelivery"/>'s).
 /// Under "backpressure" a delivery that meets a full queue is held unconfirmed, so its publisher's PUBACK/PUBREC waits
 /// and its socket is not read (<see cref="DeliveryOutcome.Held"/>); the queue draining to its low-water mark takes the
 /// held deliveries in order and confirms them; a hold past <c>Sessions:MaxPublisherHold</c> refuses them
@@ -31,16 +32,16 @@ public sealed partial class SessionEntity
     /// <summary>A QoS 1/2 delivery for this session, resolved and not expired: taken, held, refused or dropped.</summary>
     private void Offer(Deliver deliver, QueuedMessage resolved)
     {
-        switch (_admission.Admit(_queue, canHold: deliver.AckTo is not null))
+        var decision = SessionDelivery.Offer(_admission, _queue, canHold: deliver.AckTo is not null);
+        switch (decision.Admission)
         {
             case Admission.Take:
                 Take(deliver, resolved);
                 break;
             case Admission.Hold:
-                if (_admission.HeldCount == 0)
+                if (decision.StartHoldCheck)
                 {
-                    var every = TimeSpan.FromMilliseconds(Math.Clamp(_admission.MaxHoldMs / 4, 50, 1000));
-                    Timers.StartPeriodicTimer(PublisherHoldCheck.Instance, PublisherHoldCheck.Instance, every);
+                    Timers.StartPeriodicTimer(PublisherHoldCheck.Instance, PublisherHoldCheck.Instance, decision.HoldCheckEvery);
                 }
 
                 _admission.Hold(deliver, resolved, Environment.TickCount64);
@@ -67,25 +68,24 @@ public sealed partial class SessionEntity
     /// <summary>Queues the delivery (journaled first when persistent) and confirms it once stored.</summary>
     private void Take(Deliver deliver, QueuedMessage resolved)
     {
-        if (deliver.Origin is { } origin && _seen?.Contains(deliver.Message.PublisherClientId, origin) == true)
+        switch (SessionDelivery.Take(deliver.Origin, deliver.Message.PublisherClientId, _seen, deliver.PayloadId, _persistent))
         {
-            // A QoS 2 message routed again while its first copy was held: taken once.
-            _context.Metrics.Qos2DuplicateSuppressed();
-            AfterWrites(() => Confirm(deliver));
-            return;
+            case TakeAction.Duplicate:
+                // A QoS 2 message routed again while its first copy was held: taken once.
+                _context.Metrics.Qos2DuplicateSuppressed();
+                ConfirmAfterWrites(deliver);
+                break;
+            case TakeAction.QueueByReference:
+                QueueByReference(deliver, resolved with { PayloadId = deliver.PayloadId });
+                break;
+            default:
+                Store(new MessageQueued(resolved, deliver.Origin), () =>
+                {
+                    Confirm(deliver);
+                    Pump();
+                });
+                break;
         }
-
-        if (deliver.PayloadId != 0 && _persistent)
-        {
-            QueueByReference(deliver, resolved with { PayloadId = deliver.PayloadId });
-            return;
-        }
-
-        Store(new MessageQueued(resolved, deliver.Origin), () =>
-        {
-            Confirm(deliver);
-            Pump();
-        });
     }
 
     private void Refuse(Deliver deliver)
@@ -161,16 +161,10 @@ public sealed partial class SessionEntity
             return;
         }
 
+        var outcome = SessionDelivery.HeldAnswer(ended);
         foreach (var held in _admission.TakeAll())
         {
-            if (ended)
-            {
-                Confirm(held.Deliver);
-            }
-            else
-            {
-                held.Deliver.AckTo?.Tell(new DeliveryStored(held.Deliver.AckId, 1, DeliveryOutcome.Refused));
-            }
+            held.Deliver.AckTo?.Tell(new DeliveryStored(held.Deliver.AckId, 1, outcome));
         }
 
         UpdateGauge();
