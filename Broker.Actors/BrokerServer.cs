@@ -201,6 +201,7 @@ public sealed class BrokerServer : IAsyncDisposable
         context.ClientRegistry = System.ActorOf(Operations.ClientRegistryActor.Props(context.Clients, context.Metrics), Operations.ClientRegistryActor.Name);
         context.Links.Start(System.ActorOf(NodeLinkActor.Props(context.Links), NodeLinkActor.Name));
         context.Nodes.Start(System, System.ActorOf(SessionHost.Props(context), SessionHost.Name));
+        context.ConnectionParents.Start(System);
         System.ActorOf(NodeDirectoryActor.Props(context.Nodes, context.WildcardIndexActor), NodeDirectoryActor.Name);
         if (!KubernetesDiscovery.Enabled(Options) && Options.Cluster.SeedNodes.Count > 1)
         {

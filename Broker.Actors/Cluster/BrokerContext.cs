@@ -40,6 +40,9 @@ public sealed class BrokerContext
     /// <summary>This node's connection actors (a graceful stop tells each of them).</summary>
     public Sessions.ConnectionSet Connections { get; } = new();
 
+    /// <summary>The parents the connection actors are created under.</summary>
+    public Transport.ConnectionParents ConnectionParents { get; } = new();
+
     /// <summary>Watches for this process standing still (see <see cref="Fence"/>); none on a single node.</summary>
     public PauseWatch? Pauses { get; internal set; }
 

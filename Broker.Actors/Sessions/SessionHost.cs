@@ -336,8 +336,10 @@ public sealed class SessionHost : UntypedActor
     {
         var clientId = start.Attach.ClientId;
         var gauge = new LiveQueueGauge(_context.Options.Sessions.MaxQueuedMessages, _context.Options.Sessions.MaxQueuedBytes);
-        var session = Context.ActorOf(SessionEntity.LiveProps(clientId, _context, start.Incarnation, Sender, gauge),
-            "s" + start.Incarnation.ToString(System.Globalization.CultureInfo.InvariantCulture));
+        // Attached as a local system-service child: a live session is never deployed remotely, and this skips the remote
+        // provider's deployment merge that ActorOf runs for every actor (see Transport.ConnectionParents).
+        var session = ((ActorCell)Context).AttachChild(SessionEntity.LiveProps(clientId, _context, start.Incarnation, Sender, gauge),
+            isSystemService: true, "s" + start.Incarnation.ToString(System.Globalization.CultureInfo.InvariantCulture));
         _live.Add(session, clientId, start.Incarnation, Sender, gauge);
         WatchGuard(Sender);
         session.Tell(start.Attach);

@@ -28,7 +28,7 @@ public sealed class ClientChannelHandler : MqttEncoderHandler
 
     public override void ChannelActive(IChannelHandlerContext ctx)
     {
-        _connection = _system.ActorOf(ClientConnectionActor.Props(ctx.Channel, Codec, _context));
+        _connection = _context.ConnectionParents.Create(_system, ClientConnectionActor.Props(ctx.Channel, Codec, _context));
         base.ChannelActive(ctx);
     }
 
