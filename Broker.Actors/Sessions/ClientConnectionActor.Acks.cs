@@ -126,7 +126,7 @@ public sealed partial class ClientConnectionActor
             IsV5 ? "; answered with reason 0x80" : "; closing the connection (MQTT 3.1.1 has no failure acknowledgement)");
         if (!IsV5)
         {
-            Disconnect(MqttReasonCode.UnspecifiedError);
+            Disconnect(CloseRules.NotStoredInTimeV311);
         }
     }
 

@@ -1,6 +1,7 @@
 using System.Net;
 using Akka.Actor;
 using Akka.Event;
+using Broker.Channel;
 using Broker.Protocol;
 using Broker.Protocol.Packets;
 using Broker.Security;
@@ -50,12 +51,12 @@ public sealed partial class ClientConnectionActor
                 HandleAuthDecided(decided);
                 break;
             case RefuseAuth r:
-                RefuseConnect(r.V5, r.V3);
+                RefuseConnect(r.Refusal);
                 break;
             case AttachTimeout:
                 _log.Warning("Client {0} ({1}): the authenticator did not answer within {2} s; refusing", _clientId, _remote,
                     AuthenticateTimeout.TotalSeconds);
-                RefuseConnect(MqttReasonCode.ServerUnavailable, MqttConnectReturnCode.ServerUnavailable);
+                RefuseConnect(CloseRules.AuthenticatorDidNotAnswer);
                 break;
             case MqttDecodeError e:
                 ProtocolViolation(e.Error.ReasonCode, e.Error.Message);
@@ -85,7 +86,7 @@ public sealed partial class ClientConnectionActor
             {
                 _context.Metrics.AclDenyPublish();
                 Warn("may not publish its will to {0}; refusing", _connect!.Will!.Topic);
-                RefuseConnect(MqttReasonCode.NotAuthorized, MqttConnectReturnCode.NotAuthorized);
+                RefuseConnect(CloseRules.WillNotAuthorized);
                 return;
             }
 
@@ -96,14 +97,12 @@ public sealed partial class ClientConnectionActor
         if (decided.Error is { } error)
         {
             _log.Warning("Client {0} ({1}): the authenticator failed ({2}); refusing", _clientId, _remote, error.GetBaseException().Message);
-            RefuseConnect(MqttReasonCode.ServerUnavailable, MqttConnectReturnCode.ServerUnavailable);
+            RefuseConnect(CloseRules.AuthenticatorFailed);
             return;
         }
 
         var missing = decided.Result!.Outcome == AuthOutcome.NotAuthorized;
-        var refusal = missing
-            ? new RefuseAuth(MqttReasonCode.NotAuthorized, MqttConnectReturnCode.NotAuthorized)
-            : new RefuseAuth(MqttReasonCode.BadUserNameOrPassword, MqttConnectReturnCode.BadUserNameOrPassword);
+        var refusal = new RefuseAuth(missing ? CloseRules.NotAuthorized : CloseRules.BadCredentials);
         _context.Metrics.AuthFailure();
         var delay = _context.Security.Throttle.Failed((_channel.RemoteAddress as IPEndPoint)?.Address, Environment.TickCount64);
         _log.Warning("Client {0} ({1}) authentication failed: {2} (username '{3}'); refusing{4}", _clientId, _remote,
@@ -115,7 +114,7 @@ public sealed partial class ClientConnectionActor
         }
         else
         {
-            RefuseConnect(refusal.V5, refusal.V3);
+            RefuseConnect(refusal.Refusal);
         }
     }
 
@@ -135,7 +134,7 @@ public sealed partial class ClientConnectionActor
 
     private sealed record AuthDecided(AuthResult? Result, Exception? Error);
 
-    private sealed record RefuseAuth(MqttReasonCode V5, MqttConnectReturnCode V3)
+    private sealed record RefuseAuth(ConnectRefusal Refusal)
     {
         public static readonly object Key = new();
     }

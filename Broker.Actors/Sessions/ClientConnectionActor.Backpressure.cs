@@ -145,7 +145,7 @@ public sealed partial class ClientConnectionActor
 
         if (!IsV5)
         {
-            Disconnect(MqttReasonCode.QuotaExceeded);
+            Disconnect(CloseRules.PublishRefusedV311);
         }
     }
 
@@ -168,7 +168,7 @@ public sealed partial class ClientConnectionActor
         }
         else if (!f.Refused)
         {
-            Disconnect(MqttReasonCode.UnspecifiedError); // (a refused one is closed by PublishRefused)
+            Disconnect(CloseRules.NotStoredInTimeV311); // (a refused one is closed by PublishRefused)
         }
     }
 

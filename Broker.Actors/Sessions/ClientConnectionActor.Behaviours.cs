@@ -28,8 +28,7 @@ public sealed partial class ClientConnectionActor
                 break;
             case AttachTimeout:
                 _log.Warning("Client {ClientId} ({Address}): moved session did not answer; closing so that the client reconnects", _clientId, _remote);
-                // 0x88 (server unavailable) is a CONNACK code only; 0x89 is the DISCONNECT code for it (MQTT-v5.0 3.14.2.1).
-                Disconnect(MqttReasonCode.ServerBusy);
+                Disconnect(CloseRules.SessionDidNotReturn);
                 break;
             case AttachRetry:
                 RetryAttach();
@@ -137,7 +136,7 @@ public sealed partial class ClientConnectionActor
             case SessionTakenOver:
                 _log.Info("Client {ClientId} ({Address}) taken over by a new connection", _clientId, _remote);
                 _session = null; // the session has moved on; do not detach it
-                Disconnect(MqttReasonCode.SessionTakenOver);
+                Disconnect(CloseRules.TakenOver);
                 break;
             case KeepAliveCheck:
                 CheckKeepAlive();
@@ -176,8 +175,8 @@ public sealed partial class ClientConnectionActor
             return;
         }
 
-        // A clean session lived only in memory: it is gone, so the client must start over (0x89: see above).
+        // A clean session lived only in memory: it is gone, so the client must start over.
         _log.Warning("Client {ClientId} ({Address}): session stopped; closing so that the client reconnects", _clientId, _remote);
-        Disconnect(MqttReasonCode.ServerBusy);
+        Disconnect(CloseRules.SessionStopped);
     }
 }

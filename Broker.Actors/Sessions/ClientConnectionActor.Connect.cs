@@ -25,7 +25,7 @@ public sealed partial class ClientConnectionActor
         if (!_context.Metrics.TryOpenConnection(options.Mqtt.MaxConnections))
         {
             _log.Warning("Client {ClientId} ({Address}) refused: Mqtt:MaxConnections ({MaxConnections}) reached", connect.ClientId, _remote, options.Mqtt.MaxConnections);
-            RefuseConnect(MqttReasonCode.QuotaExceeded, MqttConnectReturnCode.ServerUnavailable);
+            RefuseConnect(CloseRules.ConnectionLimitReached);
             return;
         }
 
@@ -34,7 +34,7 @@ public sealed partial class ClientConnectionActor
         if (ConnectRules.Admit(connect, static () => "auto-" + Guid.NewGuid().ToString("N"), out var admission) is { } refusal)
         {
             Warn("{0}", refusal.Why);
-            RefuseConnect(refusal.V5Reason, refusal.V3Code, refusal.CloseOnly);
+            RefuseConnect(refusal);
             return;
         }
 
@@ -167,10 +167,10 @@ public sealed partial class ClientConnectionActor
         _pendingConnect = null;
     }
 
-    private void RefuseConnect(MqttReasonCode v5Reason, MqttConnectReturnCode v3Code, bool closeOnly = false)
+    private void RefuseConnect(ConnectRefusal refusal)
     {
-        _context.Metrics.ConnectRefusedAdd(v5Reason);
-        if (CloseRules.PacketOf(CloseRules.ForRefusedConnect(v5Reason, v3Code, closeOnly, IsV5)) is { } connack)
+        _context.Metrics.ConnectRefusedAdd(refusal.V5Reason);
+        if (CloseRules.PacketOf(CloseRules.ForRefusedConnect(refusal, IsV5)) is { } connack)
         {
             Write(connack);
         }
@@ -189,7 +189,7 @@ public sealed partial class ClientConnectionActor
                 break;
             case KeepAliveVerdict.Expired:
                 _log.Warning("Client {ClientId} ({Address}) keep alive timeout after {IdleMs} ms without a packet", _clientId, _remote, now - lastPacket);
-                Disconnect(MqttReasonCode.KeepAliveTimeout);
+                Disconnect(CloseRules.KeepAliveExpired);
                 break;
         }
     }
@@ -199,7 +199,7 @@ public sealed partial class ClientConnectionActor
         if (ConnectRules.Disconnect(_version, _requestedExpiry, disconnect, _context.Options.Sessions) is not { } effect)
         {
             // [MQTT-3.14.2-2] a session that was opened with expiry 0 cannot be extended at DISCONNECT.
-            ProtocolViolation(MqttReasonCode.ProtocolError, "DISCONNECT raised a zero Session Expiry Interval");
+            ProtocolViolation(CloseRules.ExpiryRaisedFromZero, "DISCONNECT raised a zero Session Expiry Interval");
             return;
         }
 

@@ -1,5 +1,6 @@
 using Akka.Actor;
 using Akka.Event;
+using Broker.Channel;
 using Broker.Cluster;
 using Broker.Operations;
 using Broker.Protocol;
@@ -50,6 +51,6 @@ public sealed partial class ClientConnectionActor
             return;
         }
 
-        Disconnect(MqttReasonCode.AdministrativeAction);
+        Disconnect(CloseRules.OperatorClose);
     }
 }

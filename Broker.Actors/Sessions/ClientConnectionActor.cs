@@ -212,7 +212,7 @@ public sealed partial class ClientConnectionActor : LazyStashActor
                 break;
             case AttachTimeout:
                 _log.Warning("Client {ClientId} ({Address}): session did not answer; refusing the connection", _clientId, _remote);
-                RefuseConnect(MqttReasonCode.ServerUnavailable, MqttConnectReturnCode.ServerUnavailable);
+                RefuseConnect(CloseRules.SessionDidNotAnswer);
                 break;
             case MqttDecodeError e:
                 ProtocolViolation(e.Error.ReasonCode, e.Error.Message);
@@ -250,7 +250,7 @@ public sealed partial class ClientConnectionActor : LazyStashActor
                 // Graceful node stop: tell v5 clients why (0x8B) so that they reconnect to another node.
                 if (_session is not null)
                 {
-                    Disconnect(MqttReasonCode.ServerShuttingDown);
+                    Disconnect(CloseRules.NodeStopping);
                 }
                 else
                 {

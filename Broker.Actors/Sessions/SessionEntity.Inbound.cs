@@ -7,7 +7,8 @@ using Broker.Routing;
 namespace Broker.Sessions;
 
 /// <summary>
-/// Inbound QoS 2 (MQTT-4.3.3): the rules are <see cref="InboundQos2Flow"/>'s; this part journals, routes and answers.
+/// Inbound QoS 2 (MQTT-4.3.3): the rules are <see cref="InboundQos2Rules"/>' (on <see cref="InboundQos2Flow"/>'s state);
+/// this part journals, routes and answers as they decide.
 /// </summary>
 public sealed partial class SessionEntity
 {
@@ -28,7 +29,9 @@ public sealed partial class SessionEntity
         }
 
         var packetId = publish.PacketId;
-        switch (Inbound.OnPublish(packetId, publish.Message, _persistent, NewOriginStream, out var pending))
+        var decision = InboundQos2Rules.Publish(Inbound, packetId, publish.Message, _persistent, NewOriginStream);
+        var pending = decision.Pending;
+        switch (decision.Action)
         {
             case InboundQos2Flow.PublishAction.PubRecAgain:
                 _connection.Tell(new SendPacket(new MqttPubRecPacket { PacketId = packetId }));
@@ -98,56 +101,41 @@ public sealed partial class SessionEntity
         }
     }
 
-    private void InboundRouted(long ackId, int deliveries)
+    private void InboundRouted(long ackId, int deliveries) => CarryOut(InboundQos2Rules.Routed(_inboundAcks, ackId, deliveries));
+
+    private void InboundStored(long ackId, int count, DeliveryOutcome outcome = DeliveryOutcome.Stored) =>
+        CarryOut(InboundQos2Rules.Stored(_inboundAcks, ackId, count, outcome, Environment.TickCount64));
+
+    private void CarryOut(InboundStorageDecision decision)
     {
-        if (_inboundAcks.OnRouted(ackId, deliveries, out var packetId))
+        switch (decision.Action)
         {
-            if (_inboundAcks.CompletedRefused)
-            {
-                InboundFailed(packetId, refused: true);
-                return;
-            }
-
-            InboundComplete(packetId);
-        }
-    }
-
-    private void InboundStored(long ackId, int count, DeliveryOutcome outcome = DeliveryOutcome.Stored)
-    {
-        if (outcome == DeliveryOutcome.Held)
-        {
-            // A subscriber's full queue holds it: PUBREC waits, and the connection stops reading meanwhile, as for QoS 1.
-            if (_inboundAcks.MarkHeld(ackId, Environment.TickCount64, out var heldId))
-            {
-                _connection?.Tell(new InboundQos2Held(heldId));
-            }
-
-            return;
-        }
-
-        if (_inboundAcks.OnStored(ackId, out var packetId, count, outcome == DeliveryOutcome.Refused))
-        {
-            if (_inboundAcks.CompletedRefused)
-            {
-                InboundFailed(packetId, refused: true);
-                return;
-            }
-
-            InboundComplete(packetId);
+            case InboundStorageAction.Held:
+                // A subscriber's full queue holds it: PUBREC waits, and the connection stops reading meanwhile, as for QoS 1.
+                _connection?.Tell(new InboundQos2Held(decision.PacketId));
+                break;
+            case InboundStorageAction.Refused:
+                InboundFailed(decision.PacketId, refused: true);
+                break;
+            case InboundStorageAction.Complete:
+                InboundComplete(decision.PacketId);
+                break;
         }
     }
 
     /// <summary>Every subscriber stored it: PUBREC at once; Stored follows in the journal (see <see cref="InboundQos2Flow"/>).</summary>
     private void InboundComplete(ushort packetId)
     {
-        if (!Inbound.OnStored(packetId, out var seq))
+        var decision = InboundQos2Rules.Complete(Inbound, packetId);
+        if (!decision.Acknowledge)
         {
             RouteHeld(packetId);
             return; // routed again after a recovery, and released meanwhile: done
         }
 
+        var seq = decision.Seq;
         Store(new InboundQos2Stored(packetId), () => _inFlow?.Settled(seq));
-        _connection?.Tell(new SendPacket(new MqttPubRecPacket { PacketId = packetId }));
+        _connection?.Tell(new SendPacket(new MqttPubRecPacket { PacketId = packetId, ReasonCode = decision.PubRecReason }));
         RouteHeld(packetId);
     }
 
@@ -161,8 +149,9 @@ public sealed partial class SessionEntity
     {
         RouteAgainAfterNodeLeft();
         RefuseUnconfirmed();
-        var expired = _inboundAckState?.RemoveStartedBefore(Environment.TickCount64 - (_context.Options.Mqtt.DurableAckTimeout * 1000L));
-        if (InboundRoutingCount == 0)
+        var expired = _inboundAckState?.RemoveStartedBefore(
+            InboundQos2Rules.ExpiredBefore(Environment.TickCount64, _context.Options.Mqtt.DurableAckTimeout));
+        if (!InboundQos2Rules.KeepsSweeping(InboundRoutingCount))
         {
             Timers.Cancel(InboundSweep.Instance);
         }
@@ -207,31 +196,36 @@ public sealed partial class SessionEntity
     /// </summary>
     private void InboundFailed(ushort packetId, bool refused)
     {
-        if (!Inbound.OnFailed(packetId, _connection is not null && _version == MqttProtocolVersion.V500, out var pending))
+        var decision = InboundQos2Rules.Failed(Inbound, packetId, InboundQos2Rules.CanRefuse(_connection is not null, _version));
+        var pending = decision.Pending;
+        switch (decision.Action)
         {
-            RouteHeld(packetId);
-            return; // the client completed it already
+            case InboundFailAction.AlreadyReleased:
+                RouteHeldIf(decision.RouteHeld, packetId);
+                return; // the client completed it already
+            case InboundFailAction.GiveUp:
+                Store(new InboundQos2Released(packetId), () =>
+                {
+                    _inFlow?.Settled(pending!.Seq);
+                    _inFlow?.StopRouting(packetId);
+                    _connection?.Tell(new InboundStoreFailed(packetId, refused));
+                });
+                RouteHeldIf(decision.RouteHeld, packetId); // given up: it will not be routed again
+                return;
         }
 
-        if (pending is not null)
-        {
-            Store(new InboundQos2Released(packetId), () =>
-            {
-                _inFlow?.Settled(pending.Seq);
-                _inFlow?.StopRouting(packetId);
-                _connection?.Tell(new InboundStoreFailed(packetId, refused));
-            });
-            RouteHeld(packetId); // given up: it will not be routed again
-            return;
-        }
-
-        if (!Inbound.IsPending(packetId))
-        {
-            RouteHeld(packetId);
-        }
+        RouteHeldIf(decision.RouteHeld, packetId);
 
         // Still pending (3.1.1: the client is disconnected and sends it again): if it blocks, it keeps blocking.
         _connection?.Tell(new InboundStoreFailed(packetId, refused));
+    }
+
+    private void RouteHeldIf(bool routeHeld, ushort packetId)
+    {
+        if (routeHeld)
+        {
+            RouteHeld(packetId);
+        }
     }
 
     private sealed class InboundSweep
@@ -247,33 +241,25 @@ public sealed partial class SessionEntity
         }
 
         var packetId = release.PacketId;
-        long seq = 0;
-        switch (_inFlow is null ? InboundQos2Flow.ReleaseAction.NotFound : _inFlow.OnRelease(packetId, out seq))
+        var decision = InboundQos2Rules.Release(_inFlow, packetId, _version);
+        var reason = decision.PubCompReason;
+        var seq = decision.Seq; // captured with the others: one closure object, as before
+        switch (decision.Action)
         {
             case InboundQos2Flow.ReleaseAction.NotFound:
-                // MQTT-v5.0 3.7.2.1: PUBCOMP "Packet Identifier not found" (3.1.1 simply completes).
-                _connection.Tell(new SendPacket(new MqttPubCompPacket
-                {
-                    PacketId = packetId,
-                    ReasonCode = _version == MqttProtocolVersion.V500 ? MqttReasonCode.PacketIdentifierNotFound : MqttReasonCode.Success,
-                }));
+                _connection.Tell(new SendPacket(new MqttPubCompPacket { PacketId = packetId, ReasonCode = reason }));
                 break;
             case InboundQos2Flow.ReleaseAction.Release:
                 Store(new InboundQos2Released(packetId), () =>
-                    _connection?.Tell(new SendPacket(new MqttPubCompPacket { PacketId = packetId })));
+                    _connection?.Tell(new SendPacket(new MqttPubCompPacket { PacketId = packetId, ReasonCode = reason })));
                 break;
             case InboundQos2Flow.ReleaseAction.ReleasePending:
-                // PUBREC went before this session was recovered (its Stored was not journaled yet): the release ends
-                // it, and a routing still on its way only meets subscribers who have it.
                 Store(new InboundQos2Released(packetId), () =>
                 {
                     _inFlow?.Settled(seq);
-                    _connection?.Tell(new SendPacket(new MqttPubCompPacket { PacketId = packetId }));
+                    _connection?.Tell(new SendPacket(new MqttPubCompPacket { PacketId = packetId, ReasonCode = reason }));
                 });
-                if (!(_inFlow?.IsRouting(packetId) ?? false))
-                {
-                    RouteHeld(packetId); // not on its way (else it is done once its routing ends)
-                }
+                RouteHeldIf(decision.RouteHeld, packetId); // not on its way (else it is done once its routing ends)
 
                 break;
         }
