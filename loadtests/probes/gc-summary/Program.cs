@@ -21,6 +21,7 @@ var frames = args.Length > 3 ? int.Parse(args[3]) : 8;
 using var log = new TraceLog(TraceLog.CreateFromEventPipeDataFile(args[0]));
 var gcs = new Dictionary<string, int>();
 var pauses = new List<double>();
+var promoted = new List<long>(); // bytes promoted out of gen0, per collection
 var byType = new Dictionary<string, long>();
 var stacks = new Dictionary<string, Dictionary<string, long>>();
 long sampled = 0;
@@ -46,6 +47,9 @@ foreach (var ev in log.Events)
         case GCNoUserDataTraceData when ev.EventName.Contains("RestartEEStop", StringComparison.Ordinal) && suspendedAt is { } at:
             pauses.Add(ev.TimeStampRelativeMSec - at);
             suspendedAt = null;
+            break;
+        case GCHeapStatsTraceData stats:
+            promoted.Add(stats.TotalPromotedSize0);
             break;
         case GCAllocationTickTraceData tick:
             var type = tick.TypeName + (tick.AllocationKind == GCAllocationKind.Large ? " [large object heap]" : "");
@@ -81,6 +85,12 @@ if (pauses.Count > 0)
     pauses.Sort();
     Console.WriteLine($"pauses (threads suspended to resumed): {pauses.Count}, {pauses.Sum():F1} ms in all, " +
         $"median {pauses[pauses.Count / 2]:F2} ms, longest {pauses[^1]:F2} ms");
+}
+
+if (promoted.Count > 0)
+{
+    promoted.Sort();
+    Console.WriteLine($"promoted out of gen0 per collection: median {promoted[promoted.Count / 2] / 1024} KB, mean {promoted.Average() / 1024:F0} KB");
 }
 
 if (sampled > 0)
