@@ -59,11 +59,6 @@ public sealed class ConnectionParents
             Volatile.Write(ref owner._cells[slot], (ActorCell)Context);
         }
 
-        protected override void PostStop()
-        {
-            // Nothing to clear: a stopped cell refuses new children (AttachChild throws), and the node is stopping.
-        }
-
         protected override void OnReceive(object message) => Unhandled(message);
     }
 }

@@ -72,12 +72,7 @@ internal ref struct MqttBufferReader
     /// UTF-8 Encoded String (MQTT-v5.0 1.5.4): well-formed UTF-8 [MQTT-1.5.4-1] without U+0000 [MQTT-1.5.4-2]
     /// (3.1.1: [MQTT-1.5.3-1], [MQTT-1.5.3-2]).
     /// </summary>
-    public string ReadString()
-    {
-        var length = ReadUInt16();
-        var bytes = Take(length);
-        return DecodeUtf8(bytes);
-    }
+    public string ReadString() => ReadString(previous: null);
 
     /// <summary>
     /// <see cref="ReadString"/>, returning <paramref name="previous"/> itself when the bytes spell it in ASCII (a
