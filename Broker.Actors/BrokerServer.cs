@@ -183,7 +183,7 @@ public sealed class BrokerServer : IAsyncDisposable
         context.SnapshotTrimmer = System.ActorOf(Persistence.SnapshotTrimmer.Props(), Persistence.SnapshotTrimmer.Name);
         context.WildcardIndexActor = System.ActorOf(WildcardIndexActor.Props(context.Wildcards), WildcardIndexActor.Name);
         context.RetainedIndexActor = System.ActorOf(RetainedIndexActor.Props(context.Metrics, context.SessionIndexWriter, context.RoutesSynced), RetainedIndexActor.Name);
-        context.SessionExtractor = new ClientIdExtractor(MaxShards);
+        context.SessionExtractor = new ClientIdExtractor(MaxShards, registry: Options.Sessions.CleanSessionsOnConnectionNode);
         context.TopicExtractor = new TopicExtractor(MaxShards);
         var janitor = new Persistence.StorageJanitor(Options);
         context.SessionDirectory = System.ActorOf(
@@ -238,7 +238,7 @@ public sealed class BrokerServer : IAsyncDisposable
         // of running shards (it would close live connections when a node joins).
         context.SessionRegion = await sharding.StartAsync(
             "session",
-            id => SessionEntity.Props(id, context),
+            id => id == ClientIdRegistry.EntityId ? ClientIdRegistry.Props(context) : SessionEntity.Props(id, context),
             baseSettings.WithPassivateIdleAfter(TimeSpan.Zero),
             context.SessionExtractor,
             new NoRebalanceAllocationStrategy(),

@@ -14,19 +14,40 @@ public interface IWithTopic
     string Topic { get; }
 }
 
-/// <summary>Routes <see cref="IWithClientId"/> messages to session entities.</summary>
+/// <summary>
+/// Routes <see cref="IWithClientId"/> messages to session entities. With <c>registry</c> (clean sessions beside their
+/// connections), what decides who holds a client id (attaches, claims of live sessions, management requests) goes to
+/// the registry of the id's shard (<see cref="Sessions.ClientIdRegistry"/>), an entity of the same shard; what the
+/// registry hands on (<see cref="Sessions.RegistryForward"/>) goes to the id's entity.
+/// </summary>
 public sealed class ClientIdExtractor : HashCodeMessageExtractor
 {
-    public ClientIdExtractor(int maxShards)
+    private readonly bool _registry;
+
+    public ClientIdExtractor(int maxShards, bool registry = false)
         : base(maxShards)
     {
+        _registry = registry;
     }
 
     public override string? EntityId(object message) => message switch
     {
+        Sessions.RegistryForward f => f.ClientId,
+        Sessions.AttachSession or Sessions.ClaimLiveSession or Sessions.RegistryEntityStopped when _registry =>
+            Sessions.ClientIdRegistry.EntityId,
+        Operations.GetSessionInfo { AtEntity: false } when _registry => Sessions.ClientIdRegistry.EntityId,
         IWithClientId m => m.ClientId,
         _ => null,
     };
+
+    /// <summary>The registry's messages go to the shard of the client id they name.</summary>
+    public override string ShardId(string entityId, object? messageHint = null) =>
+        base.ShardId(entityId == Sessions.ClientIdRegistry.EntityId && messageHint is IWithClientId m ? m.ClientId : entityId, messageHint);
+
+#pragma warning disable CS0618, CS0672 // the region of this Akka version may still call the message form
+    public override string? ShardId(object message) =>
+        EntityId(message) is { } id ? ShardId(id, message) : null;
+#pragma warning restore CS0618, CS0672
 }
 
 /// <summary>Routes <see cref="IWithTopic"/> messages to topic entities.</summary>

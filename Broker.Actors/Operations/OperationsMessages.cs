@@ -56,8 +56,12 @@ public sealed record KickClient(string ClientId) : IOperationsMessage;
 
 public sealed record KickResult(string ClientId, bool Found) : IOperationsMessage;
 
-/// <summary>Asks a client's session entity (through the session shard region) what it holds; answered by <see cref="SessionInfo"/>.</summary>
-public sealed record GetSessionInfo(string ClientId) : IWithClientId, IOperationsMessage;
+/// <summary>
+/// Asks what a client's session holds, through the session shard region; answered by <see cref="SessionInfo"/>. It goes
+/// to the client id's registry (<see cref="Sessions.ClientIdRegistry"/>), which asks the live session beside the
+/// client's connection or, <see cref="AtEntity"/>, the client id's session entity.
+/// </summary>
+public sealed record GetSessionInfo(string ClientId, bool AtEntity = false) : IWithClientId, IOperationsMessage;
 
 public sealed record SubscriptionInfo(string Filter, int QoS, bool NoLocal, bool RetainAsPublished, int RetainHandling, uint SubscriptionIdentifier);
 

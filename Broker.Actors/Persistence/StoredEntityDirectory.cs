@@ -66,7 +66,7 @@ public sealed class StoredEntityDirectory : ReceiveActor
                 if (known.Shard.Equals(ask.Shard))
                 {
                     var stored = known.Stored.Contains(ask.EntityId);
-                    Sender.Tell(new StoredAnswer(stored, stored ? _kept.Take(ask.ShardId, ask.EntityId) : null));
+                    Sender.Tell(ask.Peek ? Answer(ask, stored) : new StoredAnswer(stored, stored ? _kept.Take(ask.ShardId, ask.EntityId) : null));
                     return;
                 }
 
@@ -80,7 +80,7 @@ public sealed class StoredEntityDirectory : ReceiveActor
             else if (pending.Marked.Contains(ask.EntityId) || pending.Empty.Contains(ask.EntityId))
             {
                 // Known already (this node alone writes for the shard): answered without storage, even while it is down.
-                Sender.Tell(new StoredAnswer(pending.Marked.Contains(ask.EntityId)));
+                Sender.Tell(Answer(ask, pending.Marked.Contains(ask.EntityId)));
                 StartScan();
                 return;
             }
@@ -132,6 +132,8 @@ public sealed class StoredEntityDirectory : ReceiveActor
     public static Props Props(string prefix, Func<string, string> shardOf, StorageJanitor janitor, KeptStates? kept = null) =>
         Akka.Actor.Props.Create(() => new StoredEntityDirectory(prefix, shardOf, ct => janitor.LiveIdsWithPrefixAsync(prefix, ct),
             (ids, ct) => janitor.LiveAmongAsync(ids, ct), kept));
+
+    private static StoredAnswer Answer(IsStored ask, bool stored) => new(stored, null, ask.Peek ? ask.EntityId : null);
 
     private void ForgetShard(string shardId)
     {
@@ -186,7 +188,7 @@ public sealed class StoredEntityDirectory : ReceiveActor
                 pending.Empty.Add(ask.EntityId);
             }
 
-            replyTo.Tell(new StoredAnswer(stored));
+            replyTo.Tell(Answer(ask, stored));
         }
 
         StartPointQuery();
@@ -260,10 +262,12 @@ public sealed class StoredEntityDirectory : ReceiveActor
 
 /// <summary>Does this entity have anything stored? Answered with <see cref="StoredAnswer"/>.</summary>
 /// <param name="Shard">The asking entity's parent, the Shard actor (a new one each time the shard comes to this node).</param>
-public sealed record IsStored(string EntityId, string ShardId, IActorRef Shard) : INoSerializationVerificationNeeded;
+/// <param name="Peek">Only whether (the client id's registry asks for the entity): the answer names the id and hands out no kept state.</param>
+public sealed record IsStored(string EntityId, string ShardId, IActorRef Shard, bool Peek = false) : INoSerializationVerificationNeeded;
 
 /// <param name="State">The entity's state kept when it passivated (<see cref="KeepState"/>): it starts from it without reading storage.</param>
-public sealed record StoredAnswer(bool Stored, byte[]? State = null) : INoSerializationVerificationNeeded;
+/// <param name="EntityId">The id asked about, in the answer to a <see cref="IsStored.Peek"/>.</param>
+public sealed record StoredAnswer(bool Stored, byte[]? State = null, string? EntityId = null) : INoSerializationVerificationNeeded;
 
 /// <summary>
 /// A passivating entity's state, serialized once every write of it was stored: kept by the directory (within its

@@ -33,6 +33,9 @@ public sealed partial class ClientConnectionActor
             case AttachRetry:
                 RetryAttach();
                 break;
+            case SessionTakenOver:
+                TakenOver(); // a newer connection of the client id took the moved session
+                break;
             case SendPublish send:
                 HandleSendPublish(send);
                 break;
@@ -134,9 +137,7 @@ public sealed partial class ClientConnectionActor
                 InboundStored(r.AckId, r.Count, r.Outcome);
                 break;
             case SessionTakenOver:
-                _log.Info("Client {ClientId} ({Address}) taken over by a new connection", _clientId, _remote);
-                _session = null; // the session has moved on; do not detach it
-                Disconnect(CloseRules.TakenOver);
+                TakenOver();
                 break;
             case KeepAliveCheck:
                 CheckKeepAlive();
@@ -154,6 +155,13 @@ public sealed partial class ClientConnectionActor
                 CommonReceives(message);
                 break;
         }
+    }
+
+    private void TakenOver()
+    {
+        _log.Info("Client {ClientId} ({Address}) taken over by a new connection", _clientId, _remote);
+        _session = null; // the session has moved on; do not detach it
+        Disconnect(CloseRules.TakenOver);
     }
 
     private void HandleSessionEnded(IActorRef session)

@@ -150,6 +150,12 @@ public sealed partial class ClientConnectionActor
         _clock.KeepAliveMs = _keepAliveSeconds * 1000;
 
         Move(ConnectionEvent.SessionAttached);
+        if (_takenOverBeforeAttached)
+        {
+            TakenOver();
+            return;
+        }
+
         Stash.UnstashAll();
     }
 

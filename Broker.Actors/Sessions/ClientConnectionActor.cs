@@ -38,6 +38,7 @@ public sealed partial class ClientConnectionActor : LazyStashActor
     private bool _flushScheduled;
     private bool _closing => _behaviour == ConnectionState.Closing;
     private bool _countedConnection;
+    private bool _takenOverBeforeAttached;
 
     // The CONNECT, its admission and keep alive until the CONNACK; then only what a DISCONNECT and a re-attach need:
     private PendingConnect? _pendingConnect;
@@ -209,6 +210,11 @@ public sealed partial class ClientConnectionActor : LazyStashActor
                 break;
             case AttachRetry:
                 RetryAttach();
+                break;
+            case SessionTakenOver:
+                // A newer connection of the client id came before this one's session answered (its session and the
+                // takeover come from different actors): it is answered, then closed as taken over (0x8E).
+                _takenOverBeforeAttached = true;
                 break;
             case AttachTimeout:
                 _log.Warning("Client {ClientId} ({Address}): session did not answer; refusing the connection", _clientId, _remote);

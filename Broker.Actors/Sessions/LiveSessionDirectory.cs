@@ -4,15 +4,15 @@ namespace Broker.Sessions;
 
 /// <summary>
 /// The live sessions of one node's <see cref="SessionHost"/>: each by client id and incarnation (where deliveries go),
-/// the latest of each client id (management requests), and the guard of each (the client id's session entity) that the
-/// host keeps an eye on for it. A pure type: the host applies what it answers (watch, unwatch, tell). Used on the host's
+/// the latest of each client id (management requests), and the owner of each (the client id's registry, or its session
+/// entity guarding it) that the host keeps an eye on for it; one owner may hold many live sessions here. A pure type: the host applies what it answers (watch, unwatch, tell). Used on the host's
 /// thread only.
 /// </summary>
 public sealed class LiveSessionDirectory
 {
     private readonly Dictionary<(string ClientId, long Incarnation), (IActorRef Session, LiveQueueGauge Gauge)> _live = new();
     private readonly Dictionary<IActorRef, (string ClientId, long Incarnation, IActorRef Owner)> _byRef = new();
-    private readonly Dictionary<IActorRef, IActorRef> _guarded = new(); // guard -> its latest live session here
+    private readonly Dictionary<IActorRef, HashSet<IActorRef>> _guarded = new(); // owner -> its live sessions here
     private readonly Dictionary<string, IActorRef> _latest = new(StringComparer.Ordinal);
 
     public int Count => _byRef.Count;
@@ -23,7 +23,17 @@ public sealed class LiveSessionDirectory
         _live[(clientId, incarnation)] = (session, gauge);
         _byRef[session] = (clientId, incarnation, owner);
         _latest[clientId] = session;
-        _guarded[owner] = session;
+        Guard(owner, session);
+    }
+
+    private void Guard(IActorRef owner, IActorRef session)
+    {
+        if (!_guarded.TryGetValue(owner, out var sessions))
+        {
+            _guarded[owner] = sessions = new HashSet<IActorRef>();
+        }
+
+        sessions.Add(session);
     }
 
     public bool TryGet(string clientId, long incarnation, out (IActorRef Session, LiveQueueGauge Gauge) live) =>
@@ -50,16 +60,17 @@ public sealed class LiveSessionDirectory
             _byRef[session] = key with { Owner = owner };
         }
 
-        _guarded[owner] = session;
+        Guard(owner, session);
         return true;
     }
 
-    /// <summary>A guard stopped: the live session it guarded here, which must claim its client id again.</summary>
-    public IActorRef? OwnerEnded(IActorRef owner) => _guarded.Remove(owner, out var session) ? session : null;
+    /// <summary>An owner stopped: the live sessions it held here, which must claim their client ids again.</summary>
+    public IReadOnlyCollection<IActorRef> OwnerEnded(IActorRef owner) =>
+        _guarded.Remove(owner, out var sessions) ? sessions : Array.Empty<IActorRef>();
 
     /// <summary>
     /// A live session ended: forgets it and answers its key and guard, and whether the guard is no longer watched for
-    /// any session here (another live session of the same guard, after a takeover, keeps it).
+    /// any session here (another live session of the same owner keeps it).
     /// </summary>
     public bool Remove(IActorRef session, out (string ClientId, long Incarnation, IActorRef Owner) key, out bool ownerReleased)
     {
@@ -81,7 +92,7 @@ public sealed class LiveSessionDirectory
 
     private IActorRef? Release(IActorRef session, IActorRef owner)
     {
-        if (_guarded.TryGetValue(owner, out var guarded) && guarded.Equals(session))
+        if (_guarded.TryGetValue(owner, out var sessions) && sessions.Remove(session) && sessions.Count == 0)
         {
             _guarded.Remove(owner);
             return owner;

@@ -43,10 +43,21 @@ public sealed record ConnectionStopped(IActorRef Connection) : INoSerializationV
 public sealed record AttachAbandoned(IActorRef Connection, string ClientId) : INoSerializationVerificationNeeded;
 
 /// <summary>
-/// In process, session host to a live session's guard on the same node: the live session of <see cref="Incarnation"/>
-/// ended (a guard watches only a connection on another node; see <see cref="Locality"/>).
+/// Session host to the owner of a live session (the client id's registry, or its session entity guarding it): the live
+/// session of <see cref="Incarnation"/> ended. Sent to an owner on any node (a guard also watches a connection on
+/// another node, which may fail; see <see cref="Locality"/>).
 /// </summary>
-public sealed record DelegationEnded(long Incarnation) : INoSerializationVerificationNeeded, IDeadLetterSuppression;
+public sealed record DelegationEnded(string ClientId, long Incarnation) : Persistence.Serialization.IBrokerSerializable, IDeadLetterSuppression;
+
+/// <summary>
+/// In process, a client id's registry (<see cref="ClientIdRegistry"/>) to the id's session entity in the same shard:
+/// <see cref="Message"/>, numbered <see cref="Seq"/>. The entity unwraps it and reports the last number it saw when it
+/// stops (<see cref="RegistryEntityStopped"/>).
+/// </summary>
+public sealed record RegistryForward(string ClientId, object Message, long Seq) : INoSerializationVerificationNeeded;
+
+/// <summary>In process, a session entity to its shard's registry as it stops: the last <see cref="RegistryForward"/> it saw.</summary>
+public sealed record RegistryEntityStopped(string ClientId, long Seq) : IWithClientId, INoSerializationVerificationNeeded, IDeadLetterSuppression;
 
 /// <summary>
 /// Its guard (<see cref="Owner"/>, the client id's session entity) stopped: session host to a live session, and a guard

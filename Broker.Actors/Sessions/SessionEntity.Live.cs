@@ -7,15 +7,17 @@ namespace Broker.Sessions;
 
 /// <summary>
 /// Clean sessions beside their connections. A clean session (Clean Start, session expiry 0: it ends with its
-/// connection, and nothing of it is stored) does not need a home that outlives its client, only a guard that keeps its
-/// client id unique in the cluster. So the sharded entity of the client id stays that guard, and the session itself
-/// runs as a live instance of this class on the node of its connection, a child of that node's
+/// connection, and nothing of it is stored) does not need a home that outlives its client, only an owner that keeps its
+/// client id unique in the cluster: the registry of the id's shard (<see cref="ClientIdRegistry"/>, an entry, not an
+/// actor per client), or, when the id had a stored session to discard, the id's sharded entity as its guard. The
+/// session itself runs as a live instance of this class on the node of its connection, a child of that node's
 /// <see cref="SessionHost"/>, with routes that name the node and the instance's incarnation:
 /// <code>
-///   CONNECT ─► connection ─AttachSession─► entity (any node) ─StartLiveSession─► session host (connection's node)
-///                                                                                  └─► live session ─SessionAttached─► connection
+///   CONNECT ─► connection ─AttachSession─► registry (any node) ─StartLiveSession─► session host (connection's node)
+///                                                                                    └─► live session ─SessionAttached─► connection
 ///   publish ─► topic entity ─NodeDeliver (one per node)─► session host ─► live session ─► connection   (one network hop at most)
 /// </code>
+/// What follows is the guard's part, and the live session's, whichever its owner.
 /// <list type="bullet">
 /// <item>Takeover: a CONNECT anywhere reaches the entity, which closes the delegated connection (0x8E) as it closes its
 /// own; the live session ends with its connection (its will goes out, its routes go).</item>
@@ -144,7 +146,7 @@ public sealed partial class SessionEntity
                 d.Host.Tell(new NodeDeliver(deliver.Message, [new NodeRecipient(deliver.ClientId, d.Incarnation, deliver.SharedFilter)],
                     deliver.AckTo, deliver.AckId, deliver.Origin, deliver.PayloadId, deliver.RetainedForFilter, FromEntity: true));
                 return true;
-            case Operations.GetSessionInfo info:
+            case Operations.GetSessionInfo { AtEntity: false } info:
                 d.Host.Forward(info);
                 return true;
             default:

@@ -47,6 +47,11 @@ public sealed partial class SessionEntity
             d.Host.Tell(new OwnerStopped(Self)); // the host does not watch a guard on its node
         }
 
+        if (_registrySeq > 0)
+        {
+            Context.Parent.Tell(new RegistryEntityStopped(_clientId, _registrySeq)); // the id is free unless handed on since
+        }
+
         base.PostStop();
     }
 

@@ -73,6 +73,7 @@ public sealed partial class SessionEntity : LazyStashActor
 
     private IActorRef? _connection;
     private MqttProtocolVersion _version;
+    private long _registrySeq; // the last message the client id's registry handed to this entity (ClientIdRegistry)
 
     public SessionEntity(string clientId, BrokerContext context)
         : this(clientId, context, 0, null)
@@ -109,6 +110,13 @@ public sealed partial class SessionEntity : LazyStashActor
     // starting with Starting.
     protected override void OnReceive(object message)
     {
+        if (message is RegistryForward forwarded)
+        {
+            // Handed on by the client id's registry: this entity holds the id until it stops (see PostStop).
+            _registrySeq = Math.Max(_registrySeq, forwarded.Seq);
+            message = forwarded.Message;
+        }
+
         switch (_behaviour)
         {
             case Behaviour.Starting:

@@ -6,7 +6,7 @@ namespace Broker.Sessions;
 
 /// <summary>
 /// One per node, named "session-host": the parent of the live sessions that run beside their connections on this
-/// node (clean sessions; see <see cref="SessionEntity"/>, whose sharded entity keeps guarding the client id). It is
+/// node (clean sessions; see <see cref="SessionEntity"/>; their client ids are held by <see cref="ClientIdRegistry"/>). It is
 /// where publishes for them arrive, one <see cref="NodeDeliver"/> per publish and node, and hands each recipient its
 /// <see cref="Deliver"/> in process.
 /// <code>
@@ -114,7 +114,7 @@ public sealed class SessionHost : UntypedActor
                 AskLive(latest, info, Sender);
                 break;
             case Operations.GetSessionInfo info:
-                _context.SessionRegion.Forward(info);
+                _context.SessionRegion.Forward(info with { AtEntity = true }); // it ended meanwhile: the entity answers
                 break;
             default:
                 Unhandled(message);
@@ -325,7 +325,7 @@ public sealed class SessionHost : UntypedActor
             }
             else
             {
-                region.Tell(info, replyTo);
+                region.Tell(info with { AtEntity = true }, replyTo);
             }
         }, TaskContinuationOptions.ExecuteSynchronously);
     }
@@ -367,7 +367,10 @@ public sealed class SessionHost : UntypedActor
 
     private void OwnerEnded(IActorRef owner)
     {
-        _live.OwnerEnded(owner)?.Tell(new OwnerStopped(owner));
+        foreach (var session in _live.OwnerEnded(owner))
+        {
+            session.Tell(new OwnerStopped(owner)); // each claims its client id again
+        }
     }
 
     /// <summary>A live session claimed its client id from a new guard (<see cref="WatchOwner"/>).</summary>
@@ -398,10 +401,8 @@ public sealed class SessionHost : UntypedActor
             Context.Unwatch(key.Owner);
         }
 
-        if (Locality.IsLocal(key.Owner))
-        {
-            key.Owner.Tell(new DelegationEnded(key.Incarnation)); // a guard on this node does not watch the connection
-        }
+        // Its owner (the client id's registry, or a guard) learns it here; a guard on another node also watches the connection.
+        key.Owner.Tell(new DelegationEnded(key.ClientId, key.Incarnation));
 
         _routes.RemoveSession(key.ClientId, key.Incarnation, Environment.TickCount64);
     }

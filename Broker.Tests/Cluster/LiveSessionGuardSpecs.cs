@@ -9,10 +9,10 @@ using MQTTnet.Protocol;
 namespace Broker.Tests.Cluster;
 
 /// <summary>
-/// A clean session runs on its connection's node while the sharded entity of its client id, possibly on another node,
-/// guards the client id. When the guard's node leaves, the session keeps running and claims its client id from the
-/// guard's next incarnation: its client stays connected and subscribed, and a later CONNECT with the same client id
-/// anywhere still takes it over (one connection per client id).
+/// A clean session runs on its connection's node while the registry of its client id's shard (a sharded entity, possibly
+/// on another node) holds the client id. When the registry's node leaves, the session keeps running and claims its
+/// client id from the registry's next incarnation: its client stays connected and subscribed, and a later CONNECT with
+/// the same client id anywhere still takes it over (one connection per client id).
 /// </summary>
 public sealed class LiveSessionGuardSpecs() : OwnClusterSpecs("guard3")
 {

@@ -99,6 +99,7 @@ public sealed class BrokerSerializerSpecs : IDisposable
         yield return new StartLiveSession(new AttachSession("c1", _ref, new ConnectionInfo(MqttProtocolVersion.V500, true, 0, Will, 10)), 7);
         yield return new ClaimLiveSession("c1", _ref, 7);
         yield return new LiveSessionClaimed(7);
+        yield return new DelegationEnded("live-client", 7);
         yield return new RedeliverShared(Message, "g", "a/#", "c1");
         yield return new AttachSession("c1", _ref, new ConnectionInfo(MqttProtocolVersion.V500, false, 3600, Will, 10));
         yield return new AttachSession("c1", _ref, new ConnectionInfo(MqttProtocolVersion.V311, true, 0, null, 65535));

@@ -52,24 +52,52 @@ public sealed class LiveSessionDirectorySpecs : IDisposable
         var session = NewRef("session");
         directory.Add(session, "c2", 7, oldGuard, Gauge());
 
-        Assert.Equal(session, directory.OwnerEnded(oldGuard));
-        Assert.Null(directory.OwnerEnded(oldGuard));
+        Assert.Equal([session], directory.OwnerEnded(oldGuard));
+        Assert.Empty(directory.OwnerEnded(oldGuard));
 
         // The session claimed its client id from the guard's next incarnation.
         Assert.True(directory.SetOwner(session, newGuard, out var released));
         Assert.Null(released); // the old guard was already forgotten when it stopped
-        Assert.Equal(session, directory.OwnerEnded(newGuard));
+        Assert.Equal([session], directory.OwnerEnded(newGuard));
 
         // Claimed again while the previous guard is still known: that one is released.
         Assert.True(directory.SetOwner(session, oldGuard, out _));
         Assert.True(directory.SetOwner(session, newGuard, out released));
         Assert.Equal(oldGuard, released);
-        Assert.Null(directory.OwnerEnded(oldGuard));
+        Assert.Empty(directory.OwnerEnded(oldGuard));
 
         Assert.True(directory.Remove(session, out var key, out var ownerReleased));
         Assert.Equal(newGuard, key.Owner);
         Assert.True(ownerReleased);
         Assert.False(directory.SetOwner(session, oldGuard, out _)); // ended: nothing to guard
+    }
+
+    [Fact]
+    public void A_registry_owns_many_sessions_is_released_with_the_last_and_names_them_all_when_it_stops()
+    {
+        var directory = new LiveSessionDirectory();
+        var registry = NewRef("registry");
+        var a = NewRef("a");
+        var b = NewRef("b");
+        var c = NewRef("c");
+        directory.Add(a, "ca", 1, registry, Gauge());
+        directory.Add(b, "cb", 2, registry, Gauge());
+        directory.Add(c, "cc", 3, registry, Gauge());
+
+        Assert.True(directory.Remove(a, out _, out var released));
+        Assert.False(released); // b and c still hold it
+
+        Assert.Equal(new[] { b, c }.OrderBy(r => r.Path.Name), directory.OwnerEnded(registry).OrderBy(r => r.Path.Name));
+        Assert.Empty(directory.OwnerEnded(registry));
+
+        // Both claim their ids from the registry's next incarnation; it is released with the last of them.
+        var next = NewRef("next");
+        Assert.True(directory.SetOwner(b, next, out _));
+        Assert.True(directory.SetOwner(c, next, out _));
+        Assert.True(directory.Remove(b, out _, out released));
+        Assert.False(released);
+        Assert.True(directory.Remove(c, out _, out released));
+        Assert.True(released);
     }
 
     public void Dispose() => _system.Dispose();

@@ -57,6 +57,7 @@ public sealed partial class BrokerSerializer : SerializerWithStringManifest
         StartLiveSession => "sls",
         ClaimLiveSession => "cls",
         LiveSessionClaimed => "lsc",
+        DelegationEnded => "dle",
         SessionAttached => "sat",
         SessionTakenOver => "sto",
         DetachSession => "sd",
@@ -230,6 +231,10 @@ public sealed partial class BrokerSerializer : SerializerWithStringManifest
             case LiveSessionClaimed m:
                 w.Long(m.Incarnation);
                 break;
+            case DelegationEnded m:
+                w.String(m.ClientId);
+                w.Long(m.Incarnation);
+                break;
             case SessionAttached m:
                 w.Bool(m.SessionPresent);
                 break;
@@ -380,6 +385,7 @@ public sealed partial class BrokerSerializer : SerializerWithStringManifest
             "sls" => new StartLiveSession(ReadAttach(ref r), r.Long()),
             "cls" => new ClaimLiveSession(r.RequiredString(), Ref(ref r) ?? ActorRefs.Nobody, r.Long()),
             "lsc" => new LiveSessionClaimed(r.Long()),
+            "dle" => new DelegationEnded(r.RequiredString(), r.Long()),
             "sat" => new SessionAttached(r.Bool()),
             "sto" => SessionTakenOver.Instance,
             "sd" => new DetachSession(Ref(ref r) ?? ActorRefs.Nobody, r.Bool(), r.NullableUInt()),
