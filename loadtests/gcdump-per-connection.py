@@ -17,15 +17,15 @@ PARTS = [
      r"DotNetty|DefaultAttribute|HandleImpl|Socket|HeadContext|TailContext|BufferMemoryReceiveOperation|Task<System.Int32>|"
      r"Action<System.Int32,System.Memory|ChannelOutboundBuffer|Mqtt(De|En)coderHandler|ClientChannelHandler|MqttCodecState|"
      r"MqttPacketDecoder|ManualResetEventSlim|DefaultChannel|ChannelPipeline|System.Net.IP(Address|EndPoint)$|RecvByteBufAllocator"),
-    ("session state (two SessionEntity objects: the clean session and its guard, with queues, windows, journal links)",
+    ("session state (SessionEntity objects: the clean session, and a guard where one holds the id; queues, windows, journal links)",
      r"Broker.Sessions.(SessionEntity|SessionStorageState|MessageQueue|InflightWindow|PacketIdAllocator|QueueAdmission|AckCollector|LiveQueueGauge|"
      r"ConnectionInfo|AttachSession)|Broker.Persistence.JournalLink|InflightMessage|QueuedMessage|HeldDelivery|SubscriptionOptions|"
      r"Delegation|List<System.Action>|Queue<System.ValueTuple<System.Action|Broker.Routing.RouteBatcher|List<Broker.Routing.RoutePublish>"),
     ("connection actor's own object, its CONNECT packet and clock",
      r"Broker.Sessions.(ClientConnectionActor|ConnectionOccasionalState)|MqttConnectPacket|MqttConnAckPacket|List<Broker.Protocol.Packets.MqttPacket>|"
      r"MqttPacket\[\]|ConnectionClock|ActorTimers"),
-    ("node-wide maps (session host, client registry, shards, connection set)",
-     r"Entry<|ClientInfo|Shard|EntityState|^Active$|VolatileNode|Node<Akka.Actor.IActorRef|EntityTerminated"),
+    ("node-wide maps (session host, client registry, shards and client id claims, connection set)",
+     r"Entry<|ClientIdClaims|^Claim<|ClientInfo|Shard|EntityState|^Active$|VolatileNode|Node<Akka.Actor.IActorRef|EntityTerminated"),
     ("Akka, per actor (cell, mailbox, props and deploy, path, watch sets, behaviour stack, stash)",
      r"Akka\.|Receive|Envelope|Broker.Cluster.Lean|ActivatorProducer|c__DisplayClass|SortedInt32KeyNode|HashSet<Akka|Dictionary<Akka|"
      r"System.Object$|System.Object\[\]|Stack<|^Node$"),

@@ -45,6 +45,12 @@ public sealed class ClientIdRegistry : UntypedActor
         Akka.Cluster.Cluster.Get(Context.System).Subscribe(Self, ClusterEvent.SubscriptionInitialStateMode.InitialStateAsEvents,
             typeof(ClusterEvent.MemberRemoved));
 
+    /// <summary>
+    /// A registry that failed stops instead of restarting empty: a host on another node learns that only from a stop
+    /// (it watches the registry), and its live sessions then claim their ids from the registry's next incarnation.
+    /// </summary>
+    protected override void PostRestart(Exception reason) => Context.Stop(Self);
+
     protected override void PostStop()
     {
         Akka.Cluster.Cluster.Get(Context.System).Unsubscribe(Self);
