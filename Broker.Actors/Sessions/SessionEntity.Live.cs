@@ -206,7 +206,7 @@ public sealed partial class SessionEntity
 
         Timers.Cancel(ClaimRetry.Instance);
         _owner = Sender;
-        Context.Parent.Tell(new WatchOwner(_owner)); // the session host watches it for this session
+        _context.Nodes.SelfHost.Tell(new WatchOwner(_owner)); // the session host watches it for this session
     }
 
     /// <summary>Live: the guard says another connection holds the client id now.</summary>

@@ -318,7 +318,7 @@ public sealed partial class SessionEntity
         if (_isLive && group is null)
         {
             // Held by this node's session host, which asks again itself; the topic entity stores one route per node (SessionHost).
-            Context.Parent.Tell(new AddLocalRoute(topicFilter, _clientId, _incarnation, requestId));
+            _context.Nodes.SelfHost.Tell(new AddLocalRoute(topicFilter, _clientId, _incarnation, requestId));
             return false;
         }
 
@@ -336,7 +336,7 @@ public sealed partial class SessionEntity
         }
         else if (_isLive && group is null)
         {
-            Context.Parent.Tell(new RemoveLocalRoute(topicFilter, _clientId, _incarnation));
+            _context.Nodes.SelfHost.Tell(new RemoveLocalRoute(topicFilter, _clientId, _incarnation));
         }
         else
         {

@@ -33,6 +33,7 @@ public sealed class SessionHost : UntypedActor
     private readonly List<string> _dropped = new();
     private readonly List<(string Topic, long EnsureId)> _ensureAgain = new();
     private ICancelable? _sweep;
+    private LiveSessionShelves? _shelves;
 
     /// <summary>How long this node's route to a topic stays after its last local subscriber left (devices come back).</summary>
     public static readonly TimeSpan RouteLinger = TimeSpan.FromSeconds(60);
@@ -46,6 +47,7 @@ public sealed class SessionHost : UntypedActor
 
     protected override void PreStart()
     {
+        _shelves = LiveSessionShelves.Start(Context);
         _sweep = Context.System.Scheduler.ScheduleTellRepeatedlyCancelable(
             TimeSpan.FromSeconds(5), TimeSpan.FromSeconds(5), Self, SweepRoutesTick.Instance, ActorRefs.NoSender);
     }
@@ -53,8 +55,9 @@ public sealed class SessionHost : UntypedActor
     protected override void PostStop() => _sweep?.Cancel();
 
     /// <summary>
-    /// The live sessions are this host's children: it learns that one ended from its supervision, in its own turn,
-    /// instead of watching each (a watch and a Terminated message per connecting client).
+    /// The live sessions are children of this host's shelves (<see cref="LiveSessionShelves"/>; of the host itself while
+    /// a shelf starts): it learns that one ended from that supervision (<see cref="ShelvedSessionEnded"/>, or in its own
+    /// turn) instead of watching each (a watch and a Terminated message per connecting client).
     /// </summary>
     protected override SupervisorStrategy SupervisorStrategy() => new ChildrenEnd(Ended);
 
@@ -93,6 +96,9 @@ public sealed class SessionHost : UntypedActor
                 break;
             case StartLiveSession start:
                 HandleStart(start);
+                break;
+            case ShelvedSessionEnded ended:
+                Ended(ended.Session);
                 break;
             case WatchOwner watch:
                 NewOwner(Sender, watch.Owner);
@@ -338,8 +344,9 @@ public sealed class SessionHost : UntypedActor
         var gauge = new LiveQueueGauge(_context.Options.Sessions.MaxQueuedMessages, _context.Options.Sessions.MaxQueuedBytes);
         // Attached as a local system-service child: a live session is never deployed remotely, and this skips the remote
         // provider's deployment merge that ActorOf runs for every actor (see Transport.ConnectionParents).
-        var session = ((ActorCell)Context).AttachChild(SessionEntity.LiveProps(clientId, _context, start.Incarnation, Sender, gauge),
-            isSystemService: true, "s" + start.Incarnation.ToString(System.Globalization.CultureInfo.InvariantCulture));
+        var props = SessionEntity.LiveProps(clientId, _context, start.Incarnation, Sender, gauge);
+        var name = "s" + start.Incarnation.ToString(System.Globalization.CultureInfo.InvariantCulture);
+        var session = _shelves?.Attach(props, name) ?? ((ActorCell)Context).AttachChild(props, isSystemService: true, name);
         _live.Add(session, clientId, start.Incarnation, Sender, gauge);
         WatchGuard(Sender);
         session.Tell(start.Attach);
