@@ -51,7 +51,7 @@ public sealed class ClientIdClaims<TRef>
 
         if (_claims.TryGetValue(clientId, out var claim))
         {
-            if (ReferenceEquals(claim.Connection, connection) || claim.Connection.Equals(connection))
+            if (claim.Connection.Equals(connection))
             {
                 return ClaimDecision<TRef>.Ignore; // the same connection asked again (it repeats an unanswered attach)
             }

@@ -121,11 +121,14 @@ public sealed class ClientIdRegistry : UntypedActor
             return;
         }
 
+        // The session host of the live session's node: the connection's for an attach, the claiming session's for a claim.
+        var host = _context.Nodes.HostAt((message is AttachSession at ? at.Connection : sender).Path.Address);
         var decision = message switch
         {
-            AttachSession a => _claims.Attach(clientId, a.Connection, RunsBeside(a.Info), stored, NewIncarnation(),
-                _context.Nodes.HostAt(a.Connection.Path.Address)),
-            ClaimLiveSession c => _claims.Reclaim(clientId, c.Connection, c.Incarnation, stored, _context.Nodes.HostAt(sender.Path.Address)),
+            AttachSession a => _claims.Attach(clientId, a.Connection,
+                SessionLifecycle.RunsBesideConnection(a.Info, _context.Options.Sessions.CleanSessionsOnConnectionNode), stored,
+                NewIncarnation(), host),
+            ClaimLiveSession c => _claims.Reclaim(clientId, c.Connection, c.Incarnation, stored, host),
             _ => throw new InvalidOperationException(message.GetType().Name),
         };
 
@@ -141,7 +144,7 @@ public sealed class ClientIdRegistry : UntypedActor
                 Context.Parent.Tell(new RegistryForward(clientId, message, decision.Seq), sender);
                 break;
             case ClaimAction.Start when message is AttachSession attach:
-                _context.Nodes.HostAt(attach.Connection.Path.Address).Tell(new StartLiveSession(attach, decision.Incarnation));
+                host.Tell(new StartLiveSession(attach, decision.Incarnation));
                 break;
             case ClaimAction.AskStored:
                 _asking[clientId] = [(message, sender)];
@@ -170,9 +173,6 @@ public sealed class ClientIdRegistry : UntypedActor
             Handle(clientId, message, sender, stored);
         }
     }
-
-    private bool RunsBeside(ConnectionInfo info) =>
-        info.CleanStart && info.SessionExpiry == 0 && _context.Options.Sessions.CleanSessionsOnConnectionNode;
 
     private static long NewIncarnation() => Random.Shared.NextInt64(1, long.MaxValue);
 }

@@ -59,7 +59,7 @@ public sealed partial class SessionEntity
     }
 
     private bool RunsBesideConnection(ConnectionInfo info) =>
-        !_isLive && info.CleanStart && info.SessionExpiry == 0 && _context.Options.Sessions.CleanSessionsOnConnectionNode;
+        !_isLive && SessionLifecycle.RunsBesideConnection(info, _context.Options.Sessions.CleanSessionsOnConnectionNode);
 
     /// <summary>
     /// Entity: a clean session starts for <paramref name="attach"/>. Whatever held the client id is taken over and

@@ -38,6 +38,13 @@ public static class SessionLifecycle
     /// <paramref name="otherConnectionAttached"/>: another connection holds the session (a takeover).
     /// <paramref name="maxInflight"/>: the server's in-flight limit.
     /// </summary>
+    /// <summary>
+    /// A clean session (Clean Start, expiry 0) stores nothing and ends with its connection: with
+    /// <c>Sessions:CleanSessionsOnConnectionNode</c> it runs beside its connection, its client id held by a claim.
+    /// </summary>
+    public static bool RunsBesideConnection(ConnectionInfo info, bool cleanSessionsOnConnectionNode) =>
+        info.CleanStart && info.SessionExpiry == 0 && cleanSessionsOnConnectionNode;
+
     public static AttachPlan PlanAttach(in SessionFacts s, ConnectionInfo info, bool otherConnectionAttached, int maxInflight, long nowMs)
     {
         // [MQTT-3.1.4-3] the old connection is closed. Its will goes out unless the session continues on the new
