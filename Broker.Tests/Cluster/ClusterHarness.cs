@@ -4,6 +4,7 @@ using Broker.Configuration;
 using Broker.Tests.Durability;
 using Broker.Tests.EndToEnd;
 using Broker.Tests.Interop;
+using Broker.Transport;
 using MQTTnet;
 using MQTTnet.Formatter;
 
@@ -42,7 +43,26 @@ public sealed class ClusterHarness : IAsyncDisposable
         int count = 3,
         Func<BrokerOptions, BrokerOptions>? configure = null)
     {
-        var remotingPorts = Enumerable.Range(0, count).Select(_ => InteropEnvironment.FreePort()).ToArray();
+        // A port picked free can be taken by another process before the node binds it (CI runs many test processes
+        // and brokers at once): then start again on other ports, a bounded number of times.
+        for (var attempt = 1; ; attempt++)
+        {
+            try
+            {
+                return await StartOnceAsync(connectionString, count, configure);
+            }
+            catch (PortInUseException) when (attempt < 3)
+            {
+            }
+        }
+    }
+
+    private static async Task<ClusterHarness> StartOnceAsync(
+        string connectionString,
+        int count,
+        Func<BrokerOptions, BrokerOptions>? configure)
+    {
+        var remotingPorts = InteropEnvironment.FreePorts(count);
         var seed = $"akka.tcp://broker@127.0.0.1:{remotingPorts[0]}";
         BrokerOptions OptionsFor(int i)
         {
