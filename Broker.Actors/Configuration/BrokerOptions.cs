@@ -137,6 +137,13 @@ public sealed record SessionOptions
     public bool CleanSessionsOnConnectionNode { get; init; } = true;
 
     /// <summary>
+    /// A persistent session whose client connects to another node than its session entity's runs on the connection's
+    /// node while the client is connected (its state handed over, the journal written from there) and goes back to its
+    /// entity when the client leaves or connects elsewhere. Off: it always runs in its entity.
+    /// </summary>
+    public bool PersistentSessionsFollowClient { get; init; } = true;
+
+    /// <summary>
     /// An offline persistent session that nobody addresses for this many seconds leaves memory; a delivery, a
     /// reconnect or its expiry brings it back from storage. 0: offline sessions stay in memory until they expire.
     /// </summary>

@@ -66,8 +66,10 @@ public sealed record GetSessionInfo(string ClientId, bool AtEntity = false) : IW
 public sealed record SubscriptionInfo(string Filter, int QoS, bool NoLocal, bool RetainAsPublished, int RetainHandling, uint SubscriptionIdentifier);
 
 /// <summary>
-/// A session as its entity sees it. <see cref="Exists"/> is false when no session is held for the client id;
-/// <see cref="Node"/> is where the entity lives (not necessarily where the client is connected).
+/// A session as it is now. <see cref="Exists"/> is false when no session is held for the client id; <see cref="Node"/>
+/// is where the session runs: its entity's node, or, while it runs beside its client's connection, that node (with
+/// the node's incarnation after a '#'). <see cref="Home"/> is where the client id's session entity lives, for a
+/// persistent session (null for a clean session beside its connection, whose client id a registry entry holds).
 /// </summary>
 public sealed record SessionInfo(
     string ClientId,
@@ -78,7 +80,8 @@ public sealed record SessionInfo(
     IReadOnlyList<SubscriptionInfo> Subscriptions,
     int Queued,
     int Inflight,
-    string Node) : IOperationsMessage;
+    string Node,
+    string? Home = null) : IOperationsMessage;
 
 /// <summary>Registry to connection (local only): close with v5 reason 0x98 Administrative action.</summary>
 public sealed record AdministrativeDisconnect

@@ -266,6 +266,20 @@ public sealed class JournalLink
     /// </summary>
     public void Stopped() => _owner.Stop(_owner.Self);
 
+    /// <summary>
+    /// Another actor writes the entity's journal from now on (its state handed over with <see cref="SequenceNr"/>):
+    /// the journal child stops, unwatched, with nothing pending. The link is not used again.
+    /// </summary>
+    public void Release()
+    {
+        if (Journal is { } journal)
+        {
+            _owner.Unwatch(journal);
+            _owner.Stop(journal);
+            Journal = null;
+        }
+    }
+
     /// <summary>Asks the directory whether this entity has anything stored (answered with <see cref="StoredAnswer"/>).</summary>
     public void AskStored() => _directory.Tell(new IsStored(_entityId, _shardId, _owner.Parent));
 }

@@ -166,7 +166,8 @@ public readonly record struct NodeRecipient(string ClientId, long Incarnation, s
 /// One publish for every live session of one node that it goes to (the payload crosses the network once per node,
 /// not once per subscriber). The node's session host hands a <see cref="Deliver"/> to each recipient; one that is
 /// no longer there gets it through the session region, whose entity confirms or drops it. <see cref="FromEntity"/>
-/// marks one the session entity forwarded: it does not go back.
+/// marks one the session entity forwarded: it does not go back, unless <see cref="BackIfGone"/> (a persistent
+/// session beside its connection, whose entity takes back what its live session can no longer take).
 /// </summary>
 public sealed record NodeDeliver(
     MqttApplicationMessage Message,
@@ -176,7 +177,8 @@ public sealed record NodeDeliver(
     MessageOrigin? Origin = null,
     long PayloadId = 0,
     string? RetainedForFilter = null,
-    bool FromEntity = false) : Persistence.Serialization.IBrokerSerializable;
+    bool FromEntity = false,
+    bool BackIfGone = false) : Persistence.Serialization.IBrokerSerializable;
 
 /// <summary>
 /// The topic region's hand-off (and idle passivation) stop message: the shard moves to another node, or the entity

@@ -9,7 +9,25 @@ namespace Broker.Sessions;
 /// session of this <see cref="Incarnation"/>, and attach the connection of <see cref="Attach"/> to it. The sender is
 /// the client id's session entity, which keeps guarding the client id (takeover) while the live session runs.
 /// </summary>
-public sealed record StartLiveSession(AttachSession Attach, long Incarnation) : Persistence.Serialization.IBrokerSerializable;
+public sealed record StartLiveSession(AttachSession Attach, long Incarnation, byte[]? State = null, bool Present = false)
+    : Persistence.Serialization.IBrokerSerializable;
+
+/// <summary>
+/// The entity of a persistent session that runs beside its client's connection (<see cref="StartLiveSession.State"/>)
+/// asks for it back, through the live session's host: the client connected elsewhere, or left.
+/// </summary>
+public sealed record ReturnSession(string ClientId, long Incarnation) : Persistence.Serialization.IBrokerSerializable;
+
+/// <summary>A persistent session beside its connection tells its entity that its client left: take the session back.</summary>
+public sealed record ReturnWanted(long Incarnation) : Persistence.Serialization.IBrokerSerializable;
+
+/// <summary>
+/// A persistent session beside its connection hands its state back to its entity (as <see cref="StartLiveSession.State"/>
+/// came: the highest sequence number stored, then the snapshot), every write stored. <see cref="Connection"/>: still
+/// attached (the entity takes it over); <see cref="Leaving"/>: how the client left, for the entity to carry out.
+/// </summary>
+public sealed record SessionReturned(long Incarnation, byte[] State, IActorRef? Connection, DetachSession? Leaving)
+    : Persistence.Serialization.IBrokerSerializable;
 
 /// <summary>
 /// A live session whose session entity stopped (its node left or failed) claims its client id from the entity's new

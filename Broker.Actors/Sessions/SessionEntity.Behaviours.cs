@@ -73,7 +73,7 @@ public sealed partial class SessionEntity
 
     private void Active(object message)
     {
-        if (HandleLiveMessage(message))
+        if (HandleAway(message) || HandleFollowing(message) || HandleLiveMessage(message))
         {
             return;
         }

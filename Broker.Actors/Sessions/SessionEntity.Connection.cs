@@ -11,7 +11,7 @@ public sealed partial class SessionEntity
 {
     /// <summary>What the lifecycle rules read of this session now (<see cref="SessionLifecycle"/>).</summary>
     private SessionFacts Facts => new(_expirySeconds, _detachedAtMs, _will, _hasState, _subscriptions.Count, _persistent,
-        _journaled, _isLive, _attachRecordPending, QueuedCount, InflightCount);
+        _journaled, _isLive && !_follows, _attachRecordPending, QueuedCount, InflightCount);
 
     private static long NowMs => DateTimeOffset.UtcNow.ToUnixTimeMilliseconds();
 
@@ -49,6 +49,11 @@ public sealed partial class SessionEntity
         var info = attach.Info;
         var plan = SessionLifecycle.PlanAttach(Facts, info, otherConnectionAttached: _connection is not null,
             _context.Options.Sessions.MaxInflight, NowMs);
+        if (plan.DeferRecord && _context.Options.Sessions.PersistentSessionsFollowClient && !Locality.IsLocal(attach.Connection))
+        {
+            plan = plan with { DeferRecord = false }; // the session may move to the connection's node: its state must be whole
+        }
+
         TakeOver(plan);
 
         Timers.Cancel(PublishWillTimer.Instance);
@@ -124,6 +129,12 @@ public sealed partial class SessionEntity
             if (_connection is null || !_connection.Equals(attach.Connection))
             {
                 return; // the connection went away (or was taken over) while the attach was being stored
+            }
+
+            if (MayFollow(attach.Connection))
+            {
+                MoveOut(attach, plan.Present); // the session runs beside its connection (SessionEntity.Follow.cs)
+                return;
             }
 
             RouteInboundAgainOnAttach(); // before anything the client publishes on this connection

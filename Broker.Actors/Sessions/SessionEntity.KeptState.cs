@@ -35,7 +35,7 @@ public sealed partial class SessionEntity
     private void KeepStateOnStop()
     {
         if (_context.Options.Sessions.PassivatedStateBytes <= 0 || _isLive || !_persistent || !_journaled || Connected ||
-            _delegate is not null || _ending || _context.Fenced || _journalLink is not { PendingWrites: 0 } ||
+            _delegate is not null || _away is not null || _ending || _context.Fenced || _journalLink is not { PendingWrites: 0 } ||
             _inFlow?.PendingCount > 0 || _fetching is not null)
         {
             return;
@@ -44,13 +44,23 @@ public sealed partial class SessionEntity
         var snapshot = SnapshotSerializer.ToBinary(TakeSnapshot());
         if (snapshot.Length <= _context.Options.Sessions.PassivatedStateBytes)
         {
-            // The highest sequence number stored (-1: unknown) ahead of the snapshot, so that the journal, if it starts
-            // again, numbers after it without reading it.
-            var kept = new byte[sizeof(long) + snapshot.Length];
-            BinaryPrimitives.WriteInt64LittleEndian(kept, _journalLink.SequenceNr ?? -1);
-            snapshot.CopyTo(kept, sizeof(long));
-            _context.SessionDirectory.Tell(new KeepState(_clientId, _shardId, Context.Parent, kept));
+            _context.SessionDirectory.Tell(new KeepState(_clientId, _shardId, Context.Parent, WithSequenceNr(snapshot)));
         }
+    }
+
+    /// <summary>The state to hand on, every write stored: what <see cref="RestoreKept"/> starts from.</summary>
+    private byte[] StateToHandOn() => WithSequenceNr(SnapshotSerializer.ToBinary(TakeSnapshot()));
+
+    /// <summary>
+    /// The highest sequence number stored (-1: unknown) ahead of the snapshot, so that the journal, if it starts again,
+    /// numbers after it without reading it.
+    /// </summary>
+    private byte[] WithSequenceNr(byte[] snapshot)
+    {
+        var kept = new byte[sizeof(long) + snapshot.Length];
+        BinaryPrimitives.WriteInt64LittleEndian(kept, _journalLink?.SequenceNr ?? -1);
+        snapshot.CopyTo(kept, sizeof(long));
+        return kept;
     }
 
     /// <summary>Starts from the state kept at the last passivation, as a recovery from that snapshot alone would.</summary>

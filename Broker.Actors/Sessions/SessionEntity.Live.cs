@@ -40,10 +40,13 @@ public sealed partial class SessionEntity
             static s => new SessionEntity(s.clientId, s.context, s.incarnation, s.owner, s.gauge), Cluster.FactoryProps.Lean);
 
     /// <summary>The node routes name for this session: this node for a live session, none for an entity.</summary>
-    private string? RouteNode => _isLive ? _context.Nodes.Self : null;
+    private string? RouteNode => _isLive && !_follows ? _context.Nodes.Self : null;
+
+    /// <summary>The incarnation routes name: a clean live session's; 0 (the entity) for a persistent session, wherever it runs.</summary>
+    private long RouteIncarnation => _follows ? 0 : _incarnation;
 
     /// <summary>Nothing keeps this entity: no session, no connection, no live session it guards.</summary>
-    private bool Unused => !_hasState && !Connected && _subscriptions.Count == 0 && !_ending && _delegate is null;
+    private bool Unused => !_hasState && !Connected && _subscriptions.Count == 0 && !_ending && _delegate is null && _away is null;
 
     /// <summary>Leaves memory: a sharded entity asks its shard to passivate it; a live session stops.</summary>
     private void Leave()

@@ -55,6 +55,8 @@ public sealed partial class SessionEntity
         base.PostStop();
     }
 
+    private string SelfAddress => Akka.Cluster.Cluster.Get(Context.System).SelfAddress.ToString();
+
     private void HandleGetSessionInfo(GetSessionInfo request)
     {
         var subscriptions = _subscriptions
@@ -62,7 +64,8 @@ public sealed partial class SessionEntity
                 (int)s.Value.RetainHandling, s.Value.SubscriptionIdentifier))
             .ToList();
         Sender.Tell(new SessionInfo(_clientId, _hasState || Connected, Connected, _expirySeconds > 0, _expirySeconds,
-            subscriptions, QueuedCount, InflightCount, _isLive ? _context.Nodes.Self : Akka.Cluster.Cluster.Get(Context.System).SelfAddress.ToString()));
+            subscriptions, QueuedCount, InflightCount, _isLive ? _context.Nodes.Self : SelfAddress,
+            _follows ? _owner?.Path.Address.ToString() : _isLive ? null : SelfAddress));
         if (Unused)
         {
             // Asked about a client id that has no session: do not keep an empty entity for it.

@@ -34,7 +34,7 @@ public sealed partial class SessionEntity
     private TimeSpan PassivateAfter => TimeSpan.FromSeconds(_context.Options.Sessions.PassivateAfterSeconds);
 
     /// <summary>This entity keeps index rows: a persistent session in its sharded entity.</summary>
-    private bool Indexed => !_isLive && _persistent;
+    private bool Indexed => (!_isLive || _follows) && _persistent;
 
     /// <summary>The moment a detached session expires (Unix ms); long.MaxValue when it never does.</summary>
     private long DeadlineMs => SessionLifecycle.DeadlineMs(_expirySeconds, _detachedAtMs, NowMs);
@@ -95,7 +95,7 @@ public sealed partial class SessionEntity
     /// <summary>An offline session starts counting its idle time.</summary>
     private void ArmPassivation()
     {
-        if (!_isLive && !Connected && _delegate is null && PassivateAfter > TimeSpan.Zero)
+        if (!_isLive && !Connected && _delegate is null && _away is null && PassivateAfter > TimeSpan.Zero)
         {
             Context.SetReceiveTimeout(PassivateAfter);
         }
@@ -107,7 +107,7 @@ public sealed partial class SessionEntity
     private void TryPassivate()
     {
         var facts = new PassivationFacts(
-            Held: _isLive || Connected || _delegate is not null,
+            Held: _isLive || Connected || _delegate is not null || _away is not null,
             Ending: _ending,
             Unused: Unused,
             Persistent: _persistent,

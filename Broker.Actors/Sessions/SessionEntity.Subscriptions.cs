@@ -199,7 +199,7 @@ public sealed partial class SessionEntity
     private void AskRetained(string topic, string filter)
     {
         (Stored.RetainedAsked ??= new())[(topic, filter)] = Environment.TickCount64;
-        _context.TopicRegion.Tell(new Routing.RequestRetained(topic, _clientId, filter, RouteNode, _incarnation));
+        _context.TopicRegion.Tell(new Routing.RequestRetained(topic, _clientId, filter, RouteNode, RouteIncarnation));
         if (!Timers.IsTimerActive(RetainedRetry.Instance))
         {
             Timers.StartPeriodicTimer(RetainedRetry.Instance, RetainedRetry.Instance, RetainedRetryEvery);
@@ -308,21 +308,21 @@ public sealed partial class SessionEntity
     {
         var group = MqttTopic.TryParseShared(filter, out var g, out var inner) ? g : null;
         var topicFilter = group is null ? filter : inner;
-        var key = new SubscriberKey(_clientId, group, RouteNode, _incarnation);
+        var key = new SubscriberKey(_clientId, group, RouteNode, RouteIncarnation);
         if (MqttTopic.HasWildcards(topicFilter))
         {
             _context.WildcardIndexActor.Tell(new RegisterWildcard(topicFilter, key, requestId, renew));
             return false;
         }
 
-        if (_isLive && group is null)
+        if (_isLive && !_follows && group is null)
         {
             // Held by this node's session host, which asks again itself; the topic entity stores one route per node (SessionHost).
             _context.Nodes.SelfHost.Tell(new AddLocalRoute(topicFilter, _clientId, _incarnation, requestId));
             return false;
         }
 
-        _context.TopicRegion.Tell(new SubscribeTopic(topicFilter, _clientId, group, requestId, RouteNode, _incarnation));
+        _context.TopicRegion.Tell(new SubscribeTopic(topicFilter, _clientId, group, requestId, RouteNode, RouteIncarnation));
         return true;
     }
 
@@ -332,15 +332,15 @@ public sealed partial class SessionEntity
         var topicFilter = group is null ? filter : inner;
         if (MqttTopic.HasWildcards(topicFilter))
         {
-            _context.WildcardIndexActor.Tell(new UnregisterWildcard(topicFilter, new SubscriberKey(_clientId, group, RouteNode, _incarnation)));
+            _context.WildcardIndexActor.Tell(new UnregisterWildcard(topicFilter, new SubscriberKey(_clientId, group, RouteNode, RouteIncarnation)));
         }
-        else if (_isLive && group is null)
+        else if (_isLive && !_follows && group is null)
         {
             _context.Nodes.SelfHost.Tell(new RemoveLocalRoute(topicFilter, _clientId, _incarnation));
         }
         else
         {
-            _context.TopicRegion.Tell(new UnsubscribeTopic(topicFilter, _clientId, group, RouteNode, _incarnation));
+            _context.TopicRegion.Tell(new UnsubscribeTopic(topicFilter, _clientId, group, RouteNode, RouteIncarnation));
         }
     }
 

@@ -54,7 +54,7 @@ public sealed partial class SessionEntity : LazyStashActor
     private JournalLink? _journalLink; // created to ask for or write stored state: a live session never does
 
     private JournalLink _journal =>
-        _journalLink ??= new JournalLink(Context, _context, _context.SessionDirectory, "session-", _clientId, _shardId);
+        _journalLink ??= new JournalLink(Context, _context, _follows ? ActorRefs.Nobody : _context.SessionDirectory, "session-", _clientId, _shardId);
 
     private uint _expirySeconds;
     private long _detachedAtMs; // when the client left (0 while connected or unknown)
@@ -81,16 +81,27 @@ public sealed partial class SessionEntity : LazyStashActor
     }
 
     /// <summary>With an <paramref name="owner"/>: a live session beside its connection (SessionEntity.Live.cs).</summary>
-    public SessionEntity(string clientId, BrokerContext context, long incarnation, IActorRef? owner, LiveQueueGauge? gauge = null)
+    public SessionEntity(string clientId, BrokerContext context, long incarnation, IActorRef? owner, LiveQueueGauge? gauge = null,
+        byte[]? state = null, bool present = false)
     {
         _gauge = gauge;
         _clientId = clientId;
         _isLive = owner is not null;
+        _follows = state is not null;
+        _startPresent = present;
         _incarnation = incarnation;
         _owner = owner;
         _context = context;
         _shardId = context.SessionShardOf(clientId);
         _inflightCapacity = context.Options.Sessions.MaxInflight;
+
+        if (_follows)
+        {
+            // A persistent session handed over by its entity (SessionEntity.Follow.cs): it starts from that state.
+            _handedOver = true;
+            RestoreKept(state!);
+            return;
+        }
 
         if (_isLive)
         {
@@ -326,7 +337,7 @@ public sealed partial class SessionEntity : LazyStashActor
         // Exact routes are in their topic entities' journals (written before the SUBACK), so only wildcard routes,
         // which DistributedData keeps in memory, are announced again (the stored ones were also loaded at start-up,
         // so the index leaves one it holds as it is).
-        foreach (var (filter, _) in _subscriptions)
+        foreach (var (filter, _) in _handedOver ? NoSubscriptions : _subscriptions)
         {
             if (!MqttTopic.HasWildcards(MqttTopic.TryParseShared(filter, out _, out var inner) ? inner : filter))
             {
@@ -336,6 +347,16 @@ public sealed partial class SessionEntity : LazyStashActor
             var requestId = ++_nextRequestId;
             (_wakeRegistrations ??= new()).Add(requestId);
             Register(filter, requestId, renew: true);
+        }
+
+        _handedOver = false;
+        if (Connected)
+        {
+            // Handed back by the session that ran beside its connection: still attached (a takeover follows), or
+            // with how its client left, carried out now.
+            RouteRecoveredInbound();
+            CarryOutReturnedLeaving();
+            return;
         }
 
         // Expiry counts from when the client left, which may have been before this node stopped; a session that

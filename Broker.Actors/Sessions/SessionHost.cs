@@ -97,6 +97,13 @@ public sealed class SessionHost : UntypedActor
             case StartLiveSession start:
                 HandleStart(start);
                 break;
+            case ReturnSession back:
+                if (_live.TryGet(back.ClientId, back.Incarnation, out var returning))
+                {
+                    returning.Session.Forward(back); // otherwise it ended, and its entity learns that (DelegationEnded)
+                }
+
+                break;
             case ShelvedSessionEnded ended:
                 Ended(ended.Session);
                 break;
@@ -203,6 +210,10 @@ public sealed class SessionHost : UntypedActor
             {
                 to = live.Session;
                 confirmed += here ? 1 : 0;
+            }
+            else if (nd.BackIfGone)
+            {
+                to = _context.SessionRegion; // a persistent session's: its entity takes it back
             }
             else if (nd.FromEntity || i >= explicitCount)
             {
@@ -341,10 +352,16 @@ public sealed class SessionHost : UntypedActor
     private void HandleStart(StartLiveSession start)
     {
         var clientId = start.Attach.ClientId;
-        var gauge = new LiveQueueGauge(_context.Options.Sessions.MaxQueuedMessages, _context.Options.Sessions.MaxQueuedBytes);
+        // A persistent session (it comes with its state) stores what it is handed before it confirms: a gauge that
+        // never reserves keeps this host from confirming for it.
+        var gauge = start.State is null
+            ? new LiveQueueGauge(_context.Options.Sessions.MaxQueuedMessages, _context.Options.Sessions.MaxQueuedBytes)
+            : new LiveQueueGauge(0, 0);
         // Attached as a local system-service child: a live session is never deployed remotely, and this skips the remote
         // provider's deployment merge that ActorOf runs for every actor (see Transport.ConnectionParents).
-        var props = SessionEntity.LiveProps(clientId, _context, start.Incarnation, Sender, gauge);
+        var props = start.State is { } state
+            ? SessionEntity.FollowingProps(clientId, _context, start.Incarnation, Sender, state, start.Present)
+            : SessionEntity.LiveProps(clientId, _context, start.Incarnation, Sender, gauge);
         var name = "s" + start.Incarnation.ToString(System.Globalization.CultureInfo.InvariantCulture);
         var session = _shelves?.Attach(props, name) ?? ((ActorCell)Context).AttachChild(props, isSystemService: true, name);
         _live.Add(session, clientId, start.Incarnation, Sender, gauge);

@@ -75,11 +75,14 @@ public sealed class ProcessCluster : IAsyncDisposable
         throw new InvalidOperationException($"no session off node {avoid} in 10 tries");
     }
 
-    /// <summary>The node (1..3) where <paramref name="clientId"/>'s session entity lives, asked through node <paramref name="via"/>'s management API.</summary>
+    /// <summary>The node (1..3) where <paramref name="clientId"/>'s session entity lives (its home), asked through node <paramref name="via"/>'s management API.</summary>
     public async Task<int> SessionNodeAsync(HttpClient http, int via, string clientId)
     {
         using var json = System.Text.Json.JsonDocument.Parse(await http.GetStringAsync($"http://127.0.0.1:{HttpPorts[via - 1]}/api/clients/{clientId}"));
-        var node = json.RootElement.GetProperty("session").GetProperty("node").GetString()!;
+        var session = json.RootElement.GetProperty("session");
+        var node = session.TryGetProperty("home", out var home) && home.ValueKind == System.Text.Json.JsonValueKind.String
+            ? home.GetString()!
+            : session.GetProperty("node").GetString()!; // a clean session's: where it runs
         var port = int.Parse(node[(node.LastIndexOf(':') + 1)..], System.Globalization.CultureInfo.InvariantCulture);
         return ClusterPorts.ToList().IndexOf(port) + 1;
     }

@@ -97,6 +97,13 @@ public sealed class BrokerSerializerSpecs : IDisposable
             new SubscriptionAdded("a/#", Options), new TopicSubscriberAdded("c1", null, LiveNode, 9),
         ]);
         yield return new StartLiveSession(new AttachSession("c1", _ref, new ConnectionInfo(MqttProtocolVersion.V500, true, 0, Will, 10)), 7);
+        yield return new StartLiveSession(new AttachSession("c1", _ref, new ConnectionInfo(MqttProtocolVersion.V500, false, 3600, null, 10)), 7,
+            [1, 2, 3, 0, 255], Present: true);
+        yield return new ReturnSession("c1", 7);
+        yield return new ReturnWanted(7);
+        yield return new SessionReturned(7, [9, 8, 7], _ref, null);
+        yield return new SessionReturned(7, [], null, new DetachSession(_ref, true, 60));
+        yield return new NodeDeliver(Message, [new NodeRecipient("c1", 7, null)], _ref, 4, Origin, 3, FromEntity: true, BackIfGone: true);
         yield return new ClaimLiveSession("c1", _ref, 7);
         yield return new LiveSessionClaimed(7);
         yield return new DelegationEnded("live-client", 7);

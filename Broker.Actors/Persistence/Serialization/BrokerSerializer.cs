@@ -55,6 +55,9 @@ public sealed partial class BrokerSerializer : SerializerWithStringManifest
         RedeliverShared => "rs",
         AttachSession => "sa",
         StartLiveSession => "sls",
+        ReturnSession => "rts",
+        ReturnWanted => "rtw",
+        SessionReturned => "srt",
         ClaimLiveSession => "cls",
         LiveSessionClaimed => "lsc",
         DelegationEnded => "dle",
@@ -188,7 +191,7 @@ public sealed partial class BrokerSerializer : SerializerWithStringManifest
                 w.Long(m.AckId);
                 w.Long(m.PayloadId);
                 w.String(m.RetainedForFilter);
-                w.Bool(m.FromEntity);
+                w.Byte(m.FromEntity ? m.BackIfGone ? (byte)2 : (byte)1 : (byte)0);
                 w.TrailingOrigin(m.Origin);
                 break;
             case TopicSubscribed m:
@@ -222,6 +225,32 @@ public sealed partial class BrokerSerializer : SerializerWithStringManifest
             case StartLiveSession m:
                 WriteAttach(w, m.Attach);
                 w.Long(m.Incarnation);
+                if (m.State is not null)
+                {
+                    w.Bytes(m.State);
+                    w.Bool(m.Present);
+                }
+
+                break;
+            case ReturnSession m:
+                w.String(m.ClientId);
+                w.Long(m.Incarnation);
+                break;
+            case ReturnWanted m:
+                w.Long(m.Incarnation);
+                break;
+            case SessionReturned m:
+                w.Long(m.Incarnation);
+                w.Bytes(m.State);
+                Ref(w, m.Connection);
+                w.Bool(m.Leaving is not null);
+                if (m.Leaving is { } leaving)
+                {
+                    Ref(w, leaving.Connection);
+                    w.Bool(leaving.PublishWill);
+                    w.NullableUInt(leaving.NewExpiry);
+                }
+
                 break;
             case ClaimLiveSession m:
                 w.String(m.ClientId);
@@ -382,7 +411,10 @@ public sealed partial class BrokerSerializer : SerializerWithStringManifest
             "rra" => new RetainedRequestAnswered(r.RequiredString(), r.RequiredString()),
             "rs" => new RedeliverShared(r.Message(), r.RequiredString(), r.RequiredString(), r.RequiredString()),
             "sa" => ReadAttach(ref r),
-            "sls" => new StartLiveSession(ReadAttach(ref r), r.Long()),
+            "sls" => ReadStartLiveSession(ref r),
+            "rts" => new ReturnSession(r.RequiredString(), r.Long()),
+            "rtw" => new ReturnWanted(r.Long()),
+            "srt" => ReadSessionReturned(ref r),
             "cls" => new ClaimLiveSession(r.RequiredString(), Ref(ref r) ?? ActorRefs.Nobody, r.Long()),
             "lsc" => new LiveSessionClaimed(r.Long()),
             "dle" => new DelegationEnded(r.RequiredString(), r.Long()),
@@ -524,6 +556,22 @@ public sealed partial class BrokerSerializer : SerializerWithStringManifest
         return new TopicSubscriberRemoved(clientId, group, node, incarnation);
     }
 
+    private StartLiveSession ReadStartLiveSession(ref BrokerBinaryReader r)
+    {
+        var attach = ReadAttach(ref r);
+        var incarnation = r.Long();
+        return r.AtEnd ? new StartLiveSession(attach, incarnation) : new StartLiveSession(attach, incarnation, r.Bytes(), r.Bool());
+    }
+
+    private SessionReturned ReadSessionReturned(ref BrokerBinaryReader r)
+    {
+        var incarnation = r.Long();
+        var state = r.Bytes();
+        var connection = Ref(ref r);
+        var leaving = r.Bool() ? new DetachSession(Ref(ref r) ?? ActorRefs.Nobody, r.Bool(), r.NullableUInt()) : null;
+        return new SessionReturned(incarnation, state, connection, leaving);
+    }
+
     private NodeDeliver ReadNodeDeliver(ref BrokerBinaryReader r)
     {
         var message = r.Message();
@@ -538,8 +586,8 @@ public sealed partial class BrokerSerializer : SerializerWithStringManifest
         var ackId = r.Long();
         var payloadId = r.Long();
         var retainedFor = r.String();
-        var fromEntity = r.Bool();
-        return new NodeDeliver(message, recipients, ackTo, ackId, r.TrailingOrigin(), payloadId, retainedFor, fromEntity);
+        var from = r.Byte();
+        return new NodeDeliver(message, recipients, ackTo, ackId, r.TrailingOrigin(), payloadId, retainedFor, from != 0, BackIfGone: from == 2);
     }
 
     private static TopicSnapshot ReadTopicSnapshot(ref BrokerBinaryReader r, bool withPayloads, bool withNodes)
