@@ -49,14 +49,15 @@ public sealed partial class SessionEntity
     /// persistent, the connection is on another node, and nothing is under way that the state handed over would miss.
     /// </summary>
     private bool MayFollow(IActorRef connection) =>
-        !_isLive && _context.Options.Sessions.PersistentSessionsFollowClient && _persistent && _journaled &&
-        !Locality.IsLocal(connection) && QuietForMove;
+        !_isLive && SessionLifecycle.FollowsClient(_context.Options.Sessions.PersistentSessionsFollowClient, _persistent, _journaled,
+            !Locality.IsLocal(connection), Work);
 
-    /// <summary>Nothing pending that a snapshot would not hold: writes, payload holds and fetches, route requests, inbound routing.</summary>
-    private bool QuietForMove =>
-        _journalLink is null or { PendingWrites: 0 } && !_ending && _fetching is null && (_awaitingHeld?.Count ?? 0) == 0 &&
-        (_pendingSubAcks?.Count ?? 0) == 0 && InboundRoutingCount == 0 && (_wakeRegistrations?.Count ?? 0) == 0 &&
-        (_inFlow?.PendingCount ?? 0) == 0 && !_attachRecordPending && (_admissionState?.HeldCount ?? 0) == 0;
+    private bool QuietForMove => SessionLifecycle.QuietForMove(Work);
+
+    /// <summary>What is under way in this session (<see cref="MoveFacts"/>).</summary>
+    private MoveFacts Work => new(_journalLink?.PendingWrites ?? 0, _ending, _fetching is not null, _awaitingHeld?.Count ?? 0,
+        _pendingSubAcks?.Count ?? 0, InboundRoutingCount, _inFlow?.PendingCount ?? 0, _wakeRegistrations?.Count ?? 0,
+        _attachRecordPending, _admissionState?.HeldCount ?? 0);
 
     /// <summary>Entity: hands the session to the host of <paramref name="attach"/>'s node and keeps only the client id.</summary>
     private void MoveOut(AttachSession attach, bool present)

@@ -45,6 +45,19 @@ public static class SessionLifecycle
     public static bool RunsBesideConnection(ConnectionInfo info, bool cleanSessionsOnConnectionNode) =>
         info.CleanStart && info.SessionExpiry == 0 && cleanSessionsOnConnectionNode;
 
+    /// <summary>
+    /// A persistent session runs beside its client's connection when that connection is on another node than its
+    /// entity (<c>Sessions:PersistentSessionsFollowClient</c>), once the attach is stored and nothing is under way
+    /// (<see cref="QuietForMove"/>); otherwise it stays with its entity for this connection.
+    /// </summary>
+    public static bool FollowsClient(bool enabled, bool persistent, bool journaled, bool connectionOnOtherNode, in MoveFacts work) =>
+        enabled && persistent && journaled && connectionOnOtherNode && QuietForMove(work);
+
+    /// <summary>Nothing under way: the session's snapshot is all of it, and no answer is due to the actor that holds it now.</summary>
+    public static bool QuietForMove(in MoveFacts w) =>
+        w.PendingWrites == 0 && !w.Ending && !w.FetchingPayloads && w.AwaitingPayloadHolds == 0 && w.PendingSubscribes == 0 &&
+        w.InboundRouting == 0 && w.InboundPending == 0 && w.WakeRegistrations == 0 && !w.AttachRecordPending && w.HeldPublishers == 0;
+
     public static AttachPlan PlanAttach(in SessionFacts s, ConnectionInfo info, bool otherConnectionAttached, int maxInflight, long nowMs)
     {
         // [MQTT-3.1.4-3] the old connection is closed. Its will goes out unless the session continues on the new

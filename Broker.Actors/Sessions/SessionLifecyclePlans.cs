@@ -30,6 +30,23 @@ public readonly record struct SessionFacts(
     int Queued,
     int Inflight);
 
+/// <summary>
+/// What may hold a session back from moving to another node (SessionEntity.Follow.cs): each count is work under way
+/// whose answer would reach the actor that asked for it, not the session's new home, or state a snapshot does not
+/// hold yet.
+/// </summary>
+public readonly record struct MoveFacts(
+    int PendingWrites,
+    bool Ending,
+    bool FetchingPayloads,
+    int AwaitingPayloadHolds,
+    int PendingSubscribes,
+    int InboundRouting,
+    int InboundPending,
+    int WakeRegistrations,
+    bool AttachRecordPending,
+    int HeldPublishers);
+
 /// <summary>The index rows a Clean Start removes with the session it discards.</summary>
 public enum DiscardedIndex : byte
 {
