@@ -21,8 +21,9 @@ namespace Broker.Sessions;
 /// <list type="bullet">
 /// <item>Between asking for the session back and getting it, the entity stashes everything; whatever it forwarded
 /// before asking reached the live session first, so it is in the state that comes back, in order.</item>
-/// <item>The live session ends any other way (a failed write, its node gone): the entity stops without keeping state
-/// and recovers from the journal, which holds everything that was confirmed, on its next message.</item>
+/// <item>The live session ends any other way (a failed write, its node gone), or does not hand the session back within
+/// 20 s of being asked: the entity recovers the session from the journal, which holds everything that was
+/// confirmed; what waited is handled after.</item>
 /// <item>The entity stops (its node failed or left): the live session stops once every write is stored, and its
 /// connection attaches again, to the entity's next incarnation, which recovers from the journal.</item>
 /// <item>The journal's key (persistence id, sequence number) fences a writer that is late: its write fails.</item>
@@ -123,8 +124,15 @@ public sealed partial class SessionEntity
                 {
                     Lost(away, "the node of its connection is gone");
                 }
+                else
+                {
+                    AskBack(away); // its live session hands it back, or the deadline says it cannot
+                }
 
-                return true; // otherwise its live session tells (ReturnWanted)
+                return true;
+            case ReturnDeadline when away.Returning:
+                Lost(away, "its live session did not hand it back in time");
+                return true;
             case ReturnWanted wanted when wanted.Incarnation == away.Incarnation:
                 AskBack(away);
                 return true;
@@ -163,12 +171,16 @@ public sealed partial class SessionEntity
         {
             away.Returning = true;
             away.Host.Tell(new ReturnSession(_clientId, away.Incarnation));
+
+            // Its node may be stopping or cut off, its answer lost: past the live session's own limit, the journal decides.
+            Timers.StartSingleTimer(ReturnDeadline.Instance, ReturnDeadline.Instance, ReturnGiveUpAfter + ReturnGiveUpAfter);
         }
     }
 
     /// <summary>Entity: the session is back, every write of it stored; carry on from its state.</summary>
     private void ComeBack(Away away, SessionReturned back)
     {
+        Timers.Cancel(ReturnDeadline.Instance);
         _away = null;
         Context.Unwatch(away.Connection);
         if (back.Connection is { } connection)
@@ -209,6 +221,7 @@ public sealed partial class SessionEntity
     private void Lost(Away away, string why)
     {
         _log.Warning("Session {ClientId}: {Why}; recovering it from storage", _clientId, why);
+        Timers.Cancel(ReturnDeadline.Instance);
         Context.Unwatch(away.Connection);
         _away = null;
         _journal.Start(recover: true); // what waits is stashed until recovered, then handled in order
@@ -355,5 +368,10 @@ public sealed partial class SessionEntity
     private sealed class ReturnCheck
     {
         public static readonly ReturnCheck Instance = new();
+    }
+
+    private sealed class ReturnDeadline
+    {
+        public static readonly ReturnDeadline Instance = new();
     }
 }
