@@ -53,8 +53,6 @@ public sealed partial class SessionEntity
         !_isLive && SessionLifecycle.FollowsClient(_context.Options.Sessions.PersistentSessionsFollowClient, _persistent, _journaled,
             !Locality.IsLocal(connection), Work);
 
-    private bool QuietForMove => SessionLifecycle.QuietForMove(Work);
-
     /// <summary>What is under way in this session (<see cref="MoveFacts"/>).</summary>
     private MoveFacts Work => new(_journalLink?.PendingWrites ?? 0, _ending, _fetching is not null, _awaitingHeld?.Count ?? 0,
         _pendingSubAcks?.Count ?? 0, InboundRoutingCount, _inFlow?.PendingCount ?? 0, _wakeRegistrations?.Count ?? 0,
@@ -308,7 +306,8 @@ public sealed partial class SessionEntity
             return;
         }
 
-        if (!QuietForMove && Environment.TickCount64 - _returnAskedAt < ReturnGiveUpAfter.TotalMilliseconds)
+        var quiet = SessionLifecycle.QuietForReturn(Work);
+        if (!quiet && Environment.TickCount64 - _returnAskedAt < ReturnGiveUpAfter.TotalMilliseconds)
         {
             Timers.StartSingleTimer(ReturnCheck.Instance, ReturnCheck.Instance, ReturnCheckInterval);
             return;
@@ -322,7 +321,7 @@ public sealed partial class SessionEntity
             return;
         }
 
-        if (QuietForMove)
+        if (quiet)
         {
             _owner.Tell(new SessionReturned(_incarnation, StateToHandOn(), _connection, _leaving));
         }

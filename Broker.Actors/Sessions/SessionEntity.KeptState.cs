@@ -66,7 +66,11 @@ public sealed partial class SessionEntity
     /// <summary>Starts from the state kept at the last passivation, as a recovery from that snapshot alone would.</summary>
     private void RestoreKept(byte[] state)
     {
-        _context.Metrics.SessionStarted(fromKept: true);
+        if (!_handedOver)
+        {
+            _context.Metrics.SessionStarted(fromKept: true); // not a start: a session handed over between its entity and its connection's node
+        }
+
         var sequenceNr = BinaryPrimitives.ReadInt64LittleEndian(state);
         _journal.StoredWithoutJournal(sequenceNr >= 0 ? sequenceNr : null);
         var snapshot = (SessionSnapshot)SnapshotSerializer.FromBinary(state.AsSpan(sizeof(long)).ToArray(), SnapshotManifest);

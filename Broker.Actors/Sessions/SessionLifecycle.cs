@@ -58,6 +58,14 @@ public static class SessionLifecycle
         w.PendingWrites == 0 && !w.Ending && !w.FetchingPayloads && w.AwaitingPayloadHolds == 0 && w.PendingSubscribes == 0 &&
         w.InboundRouting == 0 && w.InboundPending == 0 && w.WakeRegistrations == 0 && !w.AttachRecordPending && w.HeldPublishers == 0;
 
+    /// <summary>
+    /// A session beside its connection may be handed back to its entity: as <see cref="QuietForMove"/>, except that
+    /// inbound QoS 2 messages still being routed do not hold it. They are journaled as pending, and the entity routes
+    /// them again once the state is back, as after any recovery (their subscribers take each once); their routing may
+    /// wait for a node that is gone, and the hand-back must not.
+    /// </summary>
+    public static bool QuietForReturn(in MoveFacts w) => QuietForMove(w with { InboundRouting = 0, InboundPending = 0 });
+
     public static AttachPlan PlanAttach(in SessionFacts s, ConnectionInfo info, bool otherConnectionAttached, int maxInflight, long nowMs)
     {
         // [MQTT-3.1.4-3] the old connection is closed. Its will goes out unless the session continues on the new

@@ -18,8 +18,8 @@ public sealed class ProcessCluster : IAsyncDisposable
     private readonly BrokerNodeProcess?[] _nodes = new BrokerNodeProcess?[3];
     private readonly List<BrokerNodeProcess> _ended = new();
     private readonly string _dataDir = Directory.CreateTempSubdirectory("broker-cluster-").FullName;
-    private readonly int[] _mqttPorts = [InteropEnvironment.FreePort(), InteropEnvironment.FreePort(), InteropEnvironment.FreePort()];
-    private readonly int[] _clusterPorts = [InteropEnvironment.FreePort(), InteropEnvironment.FreePort(), InteropEnvironment.FreePort()];
+    private readonly int[] _mqttPorts;
+    private readonly int[] _clusterPorts;
     private readonly int[]? _httpPorts;
 
     private ProcessCluster(PostgresServer postgres, string database, string connectionString, string[] extraArgs, bool operations)
@@ -28,7 +28,11 @@ public sealed class ProcessCluster : IAsyncDisposable
         _database = database;
         _connectionString = connectionString;
         _extraArgs = extraArgs;
-        _httpPorts = operations ? [InteropEnvironment.FreePort(), InteropEnvironment.FreePort(), InteropEnvironment.FreePort()] : null;
+        // All at once: picked one after the other, the OS may hand out a port twice (InteropEnvironment.FreePorts).
+        var ports = InteropEnvironment.FreePorts(9);
+        _mqttPorts = ports[..3];
+        _clusterPorts = ports[3..6];
+        _httpPorts = operations ? ports[6..] : null;
     }
 
     /// <summary>MQTT ports of nodes 1..3 (index 0..2); they stay the same across restarts.</summary>

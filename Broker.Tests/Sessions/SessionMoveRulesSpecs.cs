@@ -41,6 +41,17 @@ public sealed class SessionMoveRulesSpecs
         { "a publisher held while the queue is full", Idle with { HeldPublishers = 3 } },
     };
 
+    [Fact]
+    public void Inbound_QoS_2_routing_under_way_holds_a_move_out_but_not_a_hand_back()
+    {
+        // Journaled as pending, routed again by the entity once the state is back (its routing may wait for a node that is gone).
+        var routing = Idle with { InboundRouting = 1, InboundPending = 1 };
+        Assert.False(SessionLifecycle.QuietForMove(routing));
+        Assert.True(SessionLifecycle.QuietForReturn(routing));
+        Assert.False(SessionLifecycle.QuietForReturn(routing with { PendingWrites = 1 }));
+        Assert.False(SessionLifecycle.QuietForReturn(Idle with { AwaitingPayloadHolds = 1 }));
+    }
+
     [Theory]
     [MemberData(nameof(WorkUnderWay))]
     public void Work_under_way_keeps_the_session_where_it_is(string what, MoveFacts work)
