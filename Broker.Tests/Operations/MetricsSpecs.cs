@@ -82,10 +82,11 @@ public sealed class MetricsSpecs
         // The persistent subscriber leaves: its session stays, offline; the disconnect is counted by reason.
         await subscriber.DisconnectAsync();
         // The session goes offline when the connection detaches; the connection counts its end when it stops, a moment
-        // later: wait for both.
+        // later; each session actor reports its own gauges as it handles a message: wait until they all agree.
         m = await ops.WaitForMetricsAsync(
-            s => s["mqtt_sessions{state=\"offline\"}"] == 1 && s.GetValueOrDefault("mqtt_disconnects_total{reason=\"client_disconnect\"}") == 1,
-            "one offline session and its disconnect counted");
+            s => s["mqtt_sessions{state=\"offline\"}"] == 1 && s["mqtt_sessions{state=\"online\"}"] == 1 &&
+                 s.GetValueOrDefault("mqtt_disconnects_total{reason=\"client_disconnect\"}") == 1 && s["mqtt_connections"] == 1,
+            "one offline session, one online, one connection, and the disconnect counted");
         Assert.Equal(1, m["mqtt_sessions{state=\"online\"}"]);
         Assert.Equal(1, m["mqtt_disconnects_total{reason=\"client_disconnect\"}"]);
         Assert.Equal(1, m["mqtt_connections"]);
