@@ -141,8 +141,7 @@ public sealed partial class SessionEntity
                 Stash.Stash();
                 return true;
             case Deliver deliver when !away.Returning:
-                away.Host.Tell(new NodeDeliver(deliver.Message, [new NodeRecipient(deliver.ClientId, away.Incarnation, deliver.SharedFilter)],
-                    deliver.AckTo, deliver.AckId, deliver.Origin, deliver.PayloadId, deliver.RetainedForFilter, FromEntity: true, BackIfGone: true));
+                away.Host.Tell(ToLiveSession(deliver, away.Incarnation, backIfGone: true));
                 return true;
             case Operations.GetSessionInfo { AtEntity: false } info when !away.Returning:
                 away.Host.Forward(info);
@@ -203,16 +202,13 @@ public sealed partial class SessionEntity
     private DetachSession? _returnedLeaving;
 
     /// <summary>After a returned state is restored: how the client left, carried out as if it had left here.</summary>
-    private bool CarryOutReturnedLeaving()
+    private void CarryOutReturnedLeaving()
     {
-        if (_returnedLeaving is not { } leaving)
+        if (_returnedLeaving is { } leaving)
         {
-            return false;
+            _returnedLeaving = null;
+            HandleDetach(leaving);
         }
-
-        _returnedLeaving = null;
-        HandleDetach(leaving);
-        return true;
     }
 
     /// <summary>Entity: the live session ended without handing the session back; the journal holds what counts.</summary>
@@ -289,7 +285,7 @@ public sealed partial class SessionEntity
     {
         _leaving = detach;
         _connection = null;
-        if (_owner is null || _ownerGone)
+        if (_owner is null)
         {
             Context.Stop(Self); // its entity's next incarnation recovers the session from the journal
             return;
@@ -313,7 +309,7 @@ public sealed partial class SessionEntity
             return;
         }
 
-        if (_ownerGone || _owner is null)
+        if (_owner is null)
         {
             // Nobody to hand the state to: the journal holds it. The connection is told that this instance stopped.
             _returnAskedAt = 0;
@@ -345,13 +341,11 @@ public sealed partial class SessionEntity
     private void OwnerGone()
     {
         _owner = null;
-        _ownerGone = true;
         _log.Info("Session {ClientId}: its entity stopped; the connection attaches to its next incarnation once every write is stored", _clientId);
         _returnAskedAt = Environment.TickCount64;
         ReturnWhenQuiet();
     }
 
-    private bool _ownerGone;
 
     private sealed class Away(IActorRef connection, long incarnation, IActorRef host)
     {

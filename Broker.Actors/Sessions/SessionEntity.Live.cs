@@ -146,8 +146,7 @@ public sealed partial class SessionEntity
         switch (message)
         {
             case Deliver deliver:
-                d.Host.Tell(new NodeDeliver(deliver.Message, [new NodeRecipient(deliver.ClientId, d.Incarnation, deliver.SharedFilter)],
-                    deliver.AckTo, deliver.AckId, deliver.Origin, deliver.PayloadId, deliver.RetainedForFilter, FromEntity: true));
+                d.Host.Tell(ToLiveSession(deliver, d.Incarnation, backIfGone: false));
                 return true;
             case Operations.GetSessionInfo { AtEntity: false } info:
                 d.Host.Forward(info);
@@ -156,6 +155,14 @@ public sealed partial class SessionEntity
                 return false;
         }
     }
+
+    /// <summary>
+    /// Entity: <paramref name="deliver"/> for the live session <paramref name="incarnation"/>, through its node's host;
+    /// <paramref name="backIfGone"/>: a persistent session's, which the host hands back if the live session ended.
+    /// </summary>
+    private static NodeDeliver ToLiveSession(Deliver deliver, long incarnation, bool backIfGone) =>
+        new(deliver.Message, [new NodeRecipient(deliver.ClientId, incarnation, deliver.SharedFilter)], deliver.AckTo, deliver.AckId,
+            deliver.Origin, deliver.PayloadId, deliver.RetainedForFilter, FromEntity: true, BackIfGone: backIfGone);
 
     /// <summary>Entity: a live session whose guard stopped asks this (new) guard for its client id.</summary>
     private void HandleClaim(ClaimLiveSession claim)
