@@ -44,6 +44,12 @@ public sealed class JournalLink
     /// <summary>Events asked to be written and not yet stored (gathered or on their way).</summary>
     public int PendingWrites { get; private set; }
 
+    /// <summary>
+    /// Answers the journal still owes: every write on its way, and every deferral or deletion (which carry no events,
+    /// so <see cref="PendingWrites"/> does not count them), each with what waits for it.
+    /// </summary>
+    public int AnswersDue => _waiting?.Count ?? 0;
+
     /// <summary>Starts the journal child; with <paramref name="recover"/> it replays what is stored (<see cref="JournalRecovered"/>).</summary>
     public void Start(bool recover)
     {

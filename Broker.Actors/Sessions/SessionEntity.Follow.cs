@@ -54,7 +54,7 @@ public sealed partial class SessionEntity
             !Locality.IsLocal(connection), Work);
 
     /// <summary>What is under way in this session (<see cref="MoveFacts"/>).</summary>
-    private MoveFacts Work => new(_journalLink?.PendingWrites ?? 0, _ending, _fetching is not null, _awaitingHeld?.Count ?? 0,
+    private MoveFacts Work => new((_journalLink?.PendingWrites ?? 0) + (_journalLink?.AnswersDue ?? 0), _ending, _fetching is not null, _awaitingHeld?.Count ?? 0,
         _pendingSubAcks?.Count ?? 0, InboundRoutingCount, _inFlow?.PendingCount ?? 0, _wakeRegistrations?.Count ?? 0,
         _attachRecordPending, _admissionState?.HeldCount ?? 0);
 
@@ -149,8 +149,10 @@ public sealed partial class SessionEntity
             case SessionHandOff or HandOffDeadline:
                 Context.Stop(Self); // its shard moves: the live session ends with its connection (OwnerStopped)
                 return true;
-            case SessionIndexWritten or JournalDone or JournalRecovered or ReceiveTimeout or Operations.GetSessionInfo:
+            case SessionIndexWritten or JournalRecovered or ReceiveTimeout or Operations.GetSessionInfo:
                 return false; // late answers of the attach's writes, or a question this entity answers as it is
+            case JournalDone:
+                return true; // none is due (nothing was owed when the session moved), and its journal child has stopped
             default:
                 if (away.Returning)
                 {

@@ -115,7 +115,14 @@ public sealed partial class SessionEntity
 
     private void JournalAnswered()
     {
-        if (_journal.Answered() is var stored and > 0)
+        // What waited for the answer may have handed the session on (SessionEntity.Follow.cs): its journal is released.
+        if (_journalLink is not { } link)
+        {
+            return;
+        }
+
+        var stored = link.Answered();
+        if (stored > 0 && _journalLink is not null)
         {
             _eventsSinceSnapshot += stored;
             _rowsSinceSnapshot++;

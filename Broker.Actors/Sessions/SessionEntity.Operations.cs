@@ -34,6 +34,14 @@ public sealed partial class SessionEntity
         return handled;
     }
 
+    /// <summary>
+    /// A session that failed stops instead of restarting with nothing in memory: a restart keeps its address, so nobody
+    /// would learn that it forgot its connection or that its session runs beside the connection on another node. The
+    /// old instance's PostStop tells its connection (a live session's) and its host learns of the stop (an entity's),
+    /// so everything attaches again to the next incarnation, which recovers from the journal.
+    /// </summary>
+    protected override void PostRestart(Exception reason) => Context.Stop(Self);
+
     protected override void PostStop()
     {
         AnswerHeld(ended: false);

@@ -125,6 +125,37 @@ public sealed class FaultRun
         return report;
     }
 
+    /// <summary>
+    /// Each client as it sees itself (node, connected, last message) and its session as the cluster reports it (asked
+    /// of the first node that answers): printed after the logs when a run fails, so that a stall names its client.
+    /// </summary>
+    public async Task<string> StateAsync()
+    {
+        var now = _cluster.Clock.ElapsedMilliseconds;
+        var lines = new List<string> { $"===== clients at +{now / 1000.0:F1} s =====" };
+        foreach (var client in All)
+        {
+            var receipts = client.Receipts;
+            var acked = client.Acked;
+            var last = receipts.Count > 0 ? $"last received at +{receipts[^1].AtMs / 1000.0:F1} s" : "nothing received";
+            var mine = Publishers.Contains(client) ? $"{acked.Count} acknowledged, last seq {acked.Keys.DefaultIfEmpty(0).Max()}" : $"{receipts.Count} received, {last}";
+            var session = "no node answered";
+            for (var n = 1; n <= _cluster.Count; n++)
+            {
+                session = await _cluster.SessionOfAsync(n, client.Id);
+                if (!session.StartsWith("node ", StringComparison.Ordinal))
+                {
+                    break;
+                }
+            }
+
+            lines.Add($"{client.Id}: {(client.Connected ? "connected to" : "not connected, last to")} node {client.Node}, {mine}, " +
+                $"{client.Problems.Count} problem(s); session: {session}");
+        }
+
+        return string.Join('\n', lines);
+    }
+
     private async Task SampleOwnershipAsync(CancellationToken stop)
     {
         var ours = All.Select(c => c.Id).ToHashSet();

@@ -110,6 +110,8 @@ public sealed class FaultSpecs(FaultClusterFixture fixture, ITestOutputHelper ou
             Cluster.Resume(minority[0]);
             Cluster.Release(minority[0]);
             DumpLogs();
+            output.WriteLine(await run.StateAsync());
+            await KeepLogsAsync(fault);
             throw;
         }
 
@@ -121,16 +123,10 @@ public sealed class FaultSpecs(FaultClusterFixture fixture, ITestOutputHelper ou
         if (violations.Count > 0)
         {
             DumpLogs();
+            output.WriteLine(await run.StateAsync());
         }
 
-        if (Environment.GetEnvironmentVariable("BROKER_FAULT_LOGS") is { Length: > 0 } dir)
-        {
-            Directory.CreateDirectory(dir);
-            for (var n = 1; n <= Cluster.Count; n++)
-            {
-                await File.WriteAllTextAsync(Path.Combine(dir, $"{fault.Replace(' ', '_').Replace(',', '_')}.node{n}.log"), Cluster.Log(n, int.MaxValue));
-            }
-        }
+        await KeepLogsAsync(fault);
 
         Assert.True(violations.Count == 0, string.Join('\n', violations));
         Assert.Equal(0, report.Lost);
@@ -142,6 +138,19 @@ public sealed class FaultSpecs(FaultClusterFixture fixture, ITestOutputHelper ou
         }
 
         return run;
+    }
+
+    /// <summary>With BROKER_FAULT_LOGS=dir, every node's whole log of the run is written there.</summary>
+    private async Task KeepLogsAsync(string fault)
+    {
+        if (Environment.GetEnvironmentVariable("BROKER_FAULT_LOGS") is { Length: > 0 } dir)
+        {
+            Directory.CreateDirectory(dir);
+            for (var n = 1; n <= Cluster.Count; n++)
+            {
+                await File.WriteAllTextAsync(Path.Combine(dir, $"{fault.Replace(' ', '_').Replace(',', '_')}.node{n}.log"), Cluster.Log(n, int.MaxValue));
+            }
+        }
     }
 
     private void DumpLogs()

@@ -178,6 +178,13 @@ public sealed class NamespaceCluster : IAsyncDisposable
         }
     }
 
+    /// <summary>What node <paramref name="node"/>'s management API says of a client's session (its JSON), or why nothing.</summary>
+    public async Task<string> SessionOfAsync(int node, string clientId)
+    {
+        using var json = await GetJsonAsync(node, $"/api/clients/{Uri.EscapeDataString(clientId)}");
+        return json is null ? $"node {node} did not answer" : json.RootElement.GetRawText();
+    }
+
     public string Log(int node, int tailChars = 20_000)
     {
         var text = string.Join("\n", _slots[node - 1].All.Select(p => p.Report()));

@@ -138,6 +138,10 @@ public static class StoredSessionsProbe
                     {
                         Interlocked.Increment(ref present);
                     }
+                    else
+                    {
+                        Console.WriteLine($"{id}: resumed without its session (session present 0) on port {ports[i % ports.Length]}");
+                    }
 
                     await c.SendAsync(new MqttDisconnectPacket());
                 }
