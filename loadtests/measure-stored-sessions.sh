@@ -8,6 +8,7 @@
 #   PG=1 loadtests/measure-stored-sessions.sh "100000"          # on a throwaway PostgreSQL 15 instead of SQLite
 #   NODES=3 loadtests/measure-stored-sessions.sh "100000" 20000 96   # a cluster of Broker.Node processes (PostgreSQL)
 #   NODE_DIR=/tmp/published NODES=1 loadtests/measure-stored-sessions.sh 20000 4000 64  # nodes run from another build
+#   DOTNET_PerfMapEnabled=1 DOTNET_EnableWriteXorExecute=0 TRACE=/tmp/resume.perf NODES=3 loadtests/measure-stored-sessions.sh 20000 4000 96  # + node 1's CPU samples
 #
 # Two measurements per N:
 #  1. Broker.Node as its own process on a store seeded with N sessions: seconds from process start to "Broker ready"
@@ -72,9 +73,14 @@ cluster() { # n stored sessions on NODES nodes: seed, start, time to ready, resu
   # every node Up (the leader logs each move to Up)
   for _ in $(seq 1 600); do [ "$(cat "$dir"/node*.log | grep -o 'Leader is moving node \[[^]]*\] to \[Up\]' | sort -u | wc -l)" -ge "$NODES" ] && break; sleep 0.1; done
   sleep 2
-  local before=$(cpu_ticks "${pids[@]}")
+  local before=$(cpu_ticks "${pids[@]}") tracer=""
+  if [ -n "${TRACE:-}" ]; then # TRACE=perf.data: node 1's CPU samples over 10 s of the resumes, from TRACE_AFTER s on (perf; see line 11)
+    (sleep "${TRACE_AFTER:-0}"; perf record -F 499 -g -p "${pids[0]}" -o "$TRACE" -- sleep 10 > /dev/null 2>&1) &
+    tracer=$!
+  fi
   $RUNNER stored-sessions-resume "$(IFS=,; echo "${ports[*]}")" "$n" "$RESUMES" "$CONC"
   local used=$(( $(cpu_ticks "${pids[@]}") - before ))
+  [ -n "$tracer" ] && wait "$tracer"
   echo "broker CPU over the resumes (all nodes, clients not included): $(echo "scale=1; $used * 1000 / $(getconf CLK_TCK)" | bc) ms," \
     "$(echo "scale=2; $used * 1000 / $(getconf CLK_TCK) / $RESUMES" | bc) ms per resume"
   for i in $(seq 1 "$NODES"); do echo "node $i: RSS $(awk '/VmRSS/ {printf "%.0f MB", $2/1024}' /proc/${pids[i-1]}/status)"; done

@@ -138,7 +138,7 @@ public sealed partial class ClientConnectionActor
     {
         if (Occasional.RefusedLog.Due(Environment.TickCount64, 60_000, out var count))
         {
-            _log.Warning("Client {ClientId} ({Address}): {Count} QoS {QoS} publish(es) refused after {HoldSeconds} s by a subscriber's full queue or a session slow to store them{Consequence}",
+            _log.Warning("Client {ClientId} ({Address}): {Count} QoS {QoS} publish(es) refused by a subscriber's full queue (after holding the publisher up to {HoldSeconds} s, or at once while that queue refuses until it drains) or by a session slow to store them{Consequence}",
                 _clientId, _remote, count, qos2 ? 2 : 1, _context.Options.PublisherHoldSeconds,
                 IsV5 ? "; answered with reason 0x97" : "; closing the connection unacknowledged (MQTT 3.1.1 has no refusal code)");
         }
