@@ -45,10 +45,11 @@ public sealed class JournalLink
     public int PendingWrites { get; private set; }
 
     /// <summary>
-    /// Answers the journal still owes: every write on its way, and every deferral or deletion (which carry no events,
-    /// so <see cref="PendingWrites"/> does not count them), each with what waits for it.
+    /// What is still to be stored or answered: the events gathered for the next write, and every answer the journal
+    /// owes (each write on its way, and each deferral or deletion, which carry no events, so that
+    /// <see cref="PendingWrites"/> does not count them), each with what waits for it. Zero: nothing will come back.
     /// </summary>
-    public int AnswersDue => _waiting?.Count ?? 0;
+    public int Owed => (_group?.Count ?? 0) + (_waiting?.Count ?? 0);
 
     /// <summary>Starts the journal child; with <paramref name="recover"/> it replays what is stored (<see cref="JournalRecovered"/>).</summary>
     public void Start(bool recover)

@@ -54,7 +54,7 @@ public sealed partial class SessionEntity
             !Locality.IsLocal(connection), Work);
 
     /// <summary>What is under way in this session (<see cref="MoveFacts"/>).</summary>
-    private MoveFacts Work => new((_journalLink?.PendingWrites ?? 0) + (_journalLink?.AnswersDue ?? 0), _ending, _fetching is not null, _awaitingHeld?.Count ?? 0,
+    private MoveFacts Work => new(_journalLink?.Owed ?? 0, _ending, _fetching is not null, _awaitingHeld?.Count ?? 0,
         _pendingSubAcks?.Count ?? 0, InboundRoutingCount, _inFlow?.PendingCount ?? 0, _wakeRegistrations?.Count ?? 0,
         _attachRecordPending, _admissionState?.HeldCount ?? 0);
 

@@ -47,8 +47,7 @@ public sealed class Qos2HandOffSpecs : IAsyncLifetime
         var (publisher, _) = await RawMqttClient.ConnectAsync(_broker.Port, version, publisherId,
             c => c with { CleanStart = false, SessionExpiryInterval = version == ClientVersion.V500 ? 300u : 0u });
         await using var _pub = publisher;
-        var session = _broker.Server.System.ActorSelection(
-            $"/system/sharding/session/{_broker.Server.Context.SessionShardOf(publisherId)}/{publisherId}");
+        var session = _broker.SessionEntity(publisherId);
         var metrics = _broker.Server.Context.Metrics;
         var suppressedBefore = metrics.Qos2DuplicatesSuppressed;
 
@@ -111,8 +110,7 @@ public sealed class Qos2HandOffSpecs : IAsyncLifetime
         var (client, _) = await RawMqttClient.ConnectAsync(_broker.Port, ClientVersion.V500, clientId,
             c => c with { SessionExpiryInterval = 300 });
         await using var _c = client;
-        var session = _broker.Server.System.ActorSelection(
-            $"/system/sharding/session/{_broker.Server.Context.SessionShardOf(clientId)}/{clientId}");
+        var session = _broker.SessionEntity(clientId);
 
         // Each round: SUBSCRIBE a new filter and UNSUBSCRIBE the previous one back to back, the hand-off right behind
         // them; both must be answered (a request the stopping session never read used to go unanswered for ever).

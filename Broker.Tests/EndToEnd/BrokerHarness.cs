@@ -59,6 +59,10 @@ public sealed class BrokerHarness : IAsyncDisposable
         return client;
     }
 
+    /// <summary>The client id's session entity (sharding's path on this node), to send it what a shard or journal would.</summary>
+    public Akka.Actor.ActorSelection SessionEntity(string clientId) =>
+        Server.System.ActorSelection($"/system/sharding/session/{Server.Context.SessionShardOf(clientId)}/{clientId}");
+
     public IMqttClient NewClient()
     {
         var client = new MqttClientFactory().CreateMqttClient();
