@@ -5,9 +5,10 @@
 #   loadtests/compare-connections.sh [rounds]          (default 3)
 # Environment: CONNECTIONS (clean connections held open, default 19000: the open-file limit here is 20,000),
 # RESUMES (persistent sessions created, then resumed and measured, default 2000; 0 skips), INFLIGHT (connects in
-# flight at once, default 100), ONLY ("clean", "clean-warm", "resume", "resume-passivated", "storm", "latency",
+# flight at once, default 100), ONLY ("clean", "clean-warm", "clean-sub", "resume", "resume-passivated", "storm", "latency",
 # "latency50k"; default "clean resume resume-passivated storm"; "clean-warm" measures the clean pass on a broker that
-# has already taken and dropped one such pass, the steady state after start-up), BROKER_DLL (another
+# has already taken and dropped one such pass, the steady state after start-up; "clean-sub": each clean device also
+# subscribes to its own command topic behind its CONNECT), BROKER_DLL (another
 # build's Broker.Node.dll as this broker), BROKER_FLAGS (more flags for this broker, e.g.
 # "--Sessions:PassivatedStateBytes=0"), BROKERS (default "broker mosquitto"; "broker" skips Mosquitto), STORM (reconnect-storm arguments, default "--max-connections 5000
 # --backoff 2s"). The memory figures are read after a full GC of the broker (dotnet-gcdump, installed on first use;
@@ -80,6 +81,7 @@ declare -A warmup_args=([clean-warm]="connect-rate --max-connections $connection
 scenarios=(
   "clean|connect-rate --max-connections $connections --clients $inflight --hold 3s --warmup 0s --timeout 600s"
   "clean-warm|connect-rate --max-connections $connections --clients $inflight --hold 3s --warmup 0s --timeout 600s"
+  "clean-sub|connect-rate --subscribe --max-connections $connections --clients $inflight --hold 3s --warmup 0s --timeout 600s"
   "resume|connect-rate --persistent --max-connections $resumes --clients $inflight --hold 1s --warmup 0s --timeout 600s"
   "resume-passivated|connect-rate --persistent --away 5s --max-connections $resumes --clients $inflight --hold 1s --warmup 0s --timeout 600s"
   "storm|reconnect-storm $storm --warmup 0s --timeout 600s"
@@ -138,6 +140,10 @@ rows = [
     ("managed heap per idle connection", "clean", "KB", lambda r: float(r["Facts"]["heap_per_connection_bytes"]) / 1024 if "heap_per_connection_bytes" in r["Facts"] else None),
     ("broker CPU per clean connect", "clean", "µs", lambda r: r["BrokerCpuMicrosPerUnit"]),
     ("generator CPU during the clean pass", "clean", "cores", lambda r: r["RunnerCores"]),
+    ("clean connections opened and subscribed (own command topic) per second", "clean-sub", "connects/s", lambda r: r["Rate"]),
+    ("RSS per idle connection subscribed to one topic (after a full GC)", "clean-sub", "KB", lambda r: float(r["Facts"]["rss_per_connection_bytes"]) / 1024 if "rss_per_connection_bytes" in r["Facts"] else None),
+    ("managed heap per idle connection subscribed to one topic", "clean-sub", "KB", lambda r: float(r["Facts"]["heap_per_connection_bytes"]) / 1024 if "heap_per_connection_bytes" in r["Facts"] else None),
+    ("broker CPU per clean connect and subscribe", "clean-sub", "µs", lambda r: r["BrokerCpuMicrosPerUnit"]),
     ("clean connections opened per second, after one such pass", "clean-warm", "connects/s", lambda r: r["Rate"]),
     ("CONNECT to CONNACK p99, clean, after one such pass", "clean-warm", "ms", lambda r: r["LatencyP99Ms"]),
     ("broker CPU per clean connect, after one such pass", "clean-warm", "µs", lambda r: r["BrokerCpuMicrosPerUnit"]),

@@ -1,4 +1,5 @@
 using Broker.Protocol;
+using Broker.Protocol.Packets;
 
 namespace Broker.Channel;
 
@@ -39,6 +40,9 @@ public enum ConnectionEvent : byte
     /// <summary>A persistent session's entity stopped (its node left): ask for it again.</summary>
     SessionMoved,
 
+    /// <summary>A dormant clean session is asked to start (a packet needs it): wait for it as for a moved one.</summary>
+    SessionStarting,
+
     /// <summary>The connection closes, for any reason (refused, DISCONNECT, violation, keep alive, takeover, socket).</summary>
     Closed,
 }
@@ -77,7 +81,7 @@ public readonly record struct PacketAnswer(PacketVerdict Verdict, MqttReasonCode
 ///                    ConnectAdmitted                  Authenticated             SessionAttached
 ///   AwaitingConnect ─────────────────► Authenticating ──────────────► Attaching ───────────────► Connected
 ///                                                                                                 │     ▲
-///                                                                                    SessionMoved │     │ SessionAttached
+///                                                                   SessionMoved, SessionStarting │     │ SessionAttached
 ///                                                                                                 ▼     │
 ///                                                                                               Reattaching
 ///
@@ -98,6 +102,7 @@ public static class ConnectionLifecycle
             (ConnectionState.Authenticating, ConnectionEvent.Authenticated) => ConnectionState.Attaching,
             (ConnectionState.Attaching, ConnectionEvent.SessionAttached) => ConnectionState.Connected,
             (ConnectionState.Connected, ConnectionEvent.SessionMoved) => ConnectionState.Reattaching,
+            (ConnectionState.Connected, ConnectionEvent.SessionStarting) => ConnectionState.Reattaching,
             (ConnectionState.Reattaching, ConnectionEvent.SessionAttached) => ConnectionState.Connected,
             _ => (ConnectionState?)null,
         };
@@ -128,6 +133,19 @@ public static class ConnectionLifecycle
             _ => new PacketAnswer(PacketVerdict.Handle),
         },
         _ => new PacketAnswer(PacketVerdict.Ignore),
+    };
+
+    /// <summary>
+    /// True for the client packets that a dormant clean session (<c>Sessions:StartCleanSessionsOnDemand</c>) must start
+    /// for: a subscription change, a QoS 2 message (its session keeps the packet id until PUBREL), and the
+    /// acknowledgements of messages sent (a client that acknowledges what it was never sent is answered by the session
+    /// as before). QoS 0 and 1 messages, PINGREQ and DISCONNECT need no session.
+    /// </summary>
+    public static bool NeedsStartedSession(MqttPacket packet) => packet switch
+    {
+        MqttPublishPacket publish => publish.QoS == MqttQoS.ExactlyOnce,
+        MqttSubscribePacket or MqttUnsubscribePacket or MqttPubAckPacket or MqttPubRecPacket or MqttPubRelPacket or MqttPubCompPacket => true,
+        _ => false,
     };
 
     private static PacketAnswer Violation(string why) => new(PacketVerdict.ProtocolViolation, MqttReasonCode.ProtocolError, why);

@@ -137,6 +137,14 @@ public sealed record SessionOptions
     public bool CleanSessionsOnConnectionNode { get; init; } = true;
 
     /// <summary>
+    /// A clean session (beside its connection, <see cref="CleanSessionsOnConnectionNode"/>) starts when its client first
+    /// needs it (a subscription, a QoS 2 message; at once when the CONNECT carries a will): until then the connection
+    /// alone holds the client, which costs about a third less memory per idle client that only publishes. Off: it
+    /// starts with the connection.
+    /// </summary>
+    public bool StartCleanSessionsOnDemand { get; init; } = true;
+
+    /// <summary>
     /// A persistent session whose client connects to another node than its session entity's runs on the connection's
     /// node while the client is connected (its state handed over, the journal written from there) and goes back to its
     /// entity when the client leaves or connects elsewhere. Off: it always runs in its entity.

@@ -21,6 +21,7 @@ public sealed partial class ClientConnectionActor
         {
             case SessionAttached attached:
                 AttachAnswered();
+                _sessionStarting = false;
                 WatchSession(attached);
                 Move(ConnectionEvent.SessionAttached);
                 ResendUnanswered();
@@ -76,6 +77,15 @@ public sealed partial class ClientConnectionActor
     {
         switch (message)
         {
+            case MqttPacket packet when _sessionDormant && ConnectionLifecycle.NeedsStartedSession(packet):
+                WakeSession();
+                StashPacket(); // handled once the session answers, with what the client sent after it
+                break;
+            case SessionAttached attached when _sessionDormant:
+                // Its host started the dormant session on its own (the client id's registry stopped): it is the session now.
+                _sessionDormant = false;
+                WatchSession(attached);
+                break;
             case MqttPacket or MqttDecodeError when _aclPending || _subscribing:
                 // Behind a packet that waits for the HTTP ACL service, or behind a SUBSCRIBE not yet answered (what the
                 // client sends after it, a PUBLISH to the topic it just subscribed to, finds the subscription): order is kept.
@@ -155,6 +165,22 @@ public sealed partial class ClientConnectionActor
                 CommonReceives(message);
                 break;
         }
+    }
+
+    /// <summary>
+    /// The dormant session is needed: its host starts it, and the live session answers as after any attach
+    /// (<see cref="Reattaching"/> waits for it, the client's packets with it). Should this connection end first, the host
+    /// learns it (PostStop: AttachAbandoned) and tells the session.
+    /// </summary>
+    private void WakeSession()
+    {
+        _sessionDormant = false;
+        _sessionStarting = true;
+        _session!.Tell(new WakeLiveSession(Self)); // _session is the host
+        _session = null;
+        _besideSession = null;
+        _clock.AttachDeadline = Environment.TickCount64 + (long)AttachAnswerTimeout.TotalMilliseconds;
+        Move(ConnectionEvent.SessionStarting);
     }
 
     private void TakenOver()

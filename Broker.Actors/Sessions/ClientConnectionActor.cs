@@ -95,10 +95,10 @@ public sealed partial class ClientConnectionActor : LazyStashActor
         {
             _besideSession.Tell(new ConnectionStopped(Self));
         }
-        else if (_attachRequest is not null)
+        else if (_attachRequest is not null || _sessionStarting)
         {
             // Stopped before the session answered: a live session started for this connection learns it from the host.
-            _context.Nodes.SelfHost.Tell(new AttachAbandoned(Self, _clientId));
+            _context.Nodes.SelfHost.Tell(new AttachAbandoned(Self, _clientId, _sessionStarting ? _dormantIncarnation : 0));
         }
         CountDisconnect();
         if (_countedConnection)
@@ -208,6 +208,11 @@ public sealed partial class ClientConnectionActor : LazyStashActor
             case SessionAttached attached:
                 HandleAttached(attached);
                 break;
+            case SessionDormant dormant:
+                _sessionDormant = true; // the host stands in for the session until a packet needs it (WakeSession)
+                _dormantIncarnation = dormant.Incarnation;
+                HandleAttached(new SessionAttached(SessionPresent: false, Beside: true));
+                break;
             case AttachRetry:
                 RetryAttach();
                 break;
@@ -281,6 +286,9 @@ public sealed partial class ClientConnectionActor : LazyStashActor
 
     private ConnectionState _behaviour; // an enum, not a delegate: one object less per connection
     private IActorRef? _besideSession; // the live session beside this connection: not watched, told when this stops (SessionAttached)
+    private bool _sessionDormant; // a clean session not started yet: _session is the node's session host (SessionDormant)
+    private bool _sessionStarting; // asked the host to start it (WakeSession), not answered yet
+    private long _dormantIncarnation; // the dormant session's incarnation (the host's key for it once started)
 
     private void Warn(string format, object arg)
     {

@@ -7,6 +7,11 @@ namespace Broker.Sessions;
 /// the latest of each client id (management requests), and the owner of each (the client id's registry, or its session
 /// entity guarding it) that the host keeps an eye on for it; one owner may hold many live sessions here. A pure type: the host applies what it answers (watch, unwatch, tell). Used on the host's
 /// thread only.
+/// <para>
+/// It also keeps the dormant ones: clean sessions not started yet (<c>Sessions:StartCleanSessionsOnDemand</c>), each an
+/// entry by its connection (the start that would have run, and its owner) until the connection needs its session (a
+/// subscription, a QoS 2 message) or ends. A dormant entry is guarded by its owner as a live session is.
+/// </para>
 /// </summary>
 public sealed class LiveSessionDirectory
 {
@@ -14,8 +19,48 @@ public sealed class LiveSessionDirectory
     private readonly Dictionary<IActorRef, (string ClientId, long Incarnation, IActorRef Owner)> _byRef = new();
     private readonly Dictionary<IActorRef, HashSet<IActorRef>> _guarded = new(); // owner -> its live sessions here
     private readonly Dictionary<string, IActorRef> _latest = new(StringComparer.Ordinal);
+    private readonly Dictionary<IActorRef, (StartLiveSession Start, IActorRef Owner)> _dormant = new(); // by connection
 
     public int Count => _byRef.Count;
+
+    public int DormantCount => _dormant.Count;
+
+    /// <summary>A clean session that starts only when its connection needs it; <paramref name="owner"/> guards it meanwhile.</summary>
+    public void AddDormant(StartLiveSession start, IActorRef owner)
+    {
+        var connection = start.Attach.Connection;
+        _dormant[connection] = (start, owner);
+        _latest[start.Attach.ClientId] = connection;
+        Guard(owner, connection);
+    }
+
+    /// <summary>True when <paramref name="actor"/> is the connection of a dormant session here.</summary>
+    public bool IsDormant(IActorRef actor) => _dormant.ContainsKey(actor);
+
+    /// <summary>
+    /// The dormant session of <paramref name="connection"/> starts now, or ends with its connection: forgets it and
+    /// answers the start it was kept for, its owner, and whether that owner is no longer watched for anything here.
+    /// False when the connection has no dormant session here.
+    /// </summary>
+    public bool RemoveDormant(IActorRef connection, out StartLiveSession start, out IActorRef owner, out bool ownerReleased)
+    {
+        ownerReleased = false;
+        if (!_dormant.Remove(connection, out var entry))
+        {
+            start = null!;
+            owner = null!;
+            return false;
+        }
+
+        (start, owner) = entry;
+        ownerReleased = Release(connection, owner) is not null;
+        if (_latest.TryGetValue(start.Attach.ClientId, out var latest) && latest.Equals(connection))
+        {
+            _latest.Remove(start.Attach.ClientId);
+        }
+
+        return true;
+    }
 
     /// <summary>A live session started for <paramref name="owner"/>, which guards it from now on.</summary>
     public void Add(IActorRef session, string clientId, long incarnation, IActorRef owner, LiveQueueGauge gauge)
@@ -39,7 +84,10 @@ public sealed class LiveSessionDirectory
     public bool TryGet(string clientId, long incarnation, out (IActorRef Session, LiveQueueGauge Gauge) live) =>
         _live.TryGetValue((clientId, incarnation), out live);
 
-    /// <summary>The client id's most recent live session on this node, if it still runs.</summary>
+    /// <summary>
+    /// The client id's most recent live session on this node, if it still runs: a live session, or the connection of a
+    /// dormant one (<see cref="IsDormant"/>).
+    /// </summary>
     public bool TryGetLatest(string clientId, out IActorRef session) => _latest.TryGetValue(clientId, out session!);
 
     /// <summary>

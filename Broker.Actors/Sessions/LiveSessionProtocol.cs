@@ -55,10 +55,26 @@ public sealed record LiveSessionStopped(IActorRef Session) : INoSerializationVer
 public sealed record ConnectionStopped(IActorRef Connection) : INoSerializationVerificationNeeded, IDeadLetterSuppression;
 
 /// <summary>
+/// In process, session host to a clean client's connection: the client is attached (CONNACK, Session Present 0), but its
+/// session has not started; the host keeps what would start it (<c>Sessions:StartCleanSessionsOnDemand</c>). The
+/// connection routes its QoS 0/1 publishes itself meanwhile, and asks for the session (<see cref="WakeLiveSession"/>)
+/// before the first packet that needs one: a subscription, a QoS 2 message, an acknowledgement. The sender (the host)
+/// stands in for the session until then: a DISCONNECT or the connection's end reaches it there.
+/// </summary>
+public sealed record SessionDormant(long Incarnation) : INoSerializationVerificationNeeded;
+
+/// <summary>
+/// In process, a connection to its node's session host: start its dormant session now. The live session answers the
+/// connection with <see cref="SessionAttached"/>, as after any start.
+/// </summary>
+public sealed record WakeLiveSession(IActorRef Connection) : INoSerializationVerificationNeeded;
+
+/// <summary>
 /// In process, a connection to its node's session host as it stops before its session answered the attach: a live
 /// session started for it (or about to be) learns it from the host, since it never learned of the connection.
 /// </summary>
-public sealed record AttachAbandoned(IActorRef Connection, string ClientId) : INoSerializationVerificationNeeded;
+/// <see cref="Incarnation"/>: the dormant session it asked to start (<see cref="WakeLiveSession"/>), 0 for a first attach.
+public sealed record AttachAbandoned(IActorRef Connection, string ClientId, long Incarnation = 0) : INoSerializationVerificationNeeded;
 
 /// <summary>
 /// Session host to the owner of a live session (the client id's registry, or its session entity guarding it): the live

@@ -95,7 +95,16 @@ public sealed class SessionHost : UntypedActor
                 SweepRoutes();
                 break;
             case StartLiveSession start:
-                HandleStart(start);
+                HandleStart(start, Sender, mayWait: true);
+                break;
+            case WakeLiveSession wake:
+                Wake(wake.Connection);
+                break;
+            case DetachSession detach:
+                EndDormant(detach.Connection); // a dormant session's client left (it has no will: nothing else to do)
+                break;
+            case ConnectionStopped stopped:
+                EndDormant(stopped.Connection);
                 break;
             case ReturnSession back:
                 if (_live.TryGet(back.ClientId, back.Incarnation, out var returning))
@@ -117,11 +126,28 @@ public sealed class SessionHost : UntypedActor
                 OwnerEnded(stopped.Owner);
                 break;
             case AttachAbandoned abandoned:
-                if (_live.TryGetLatest(abandoned.ClientId, out var latestSession))
+                if (EndDormant(abandoned.Connection))
+                {
+                    break;
+                }
+
+                if (abandoned.Incarnation != 0)
+                {
+                    // It stopped while the dormant session it asked for was starting: that one ends with it.
+                    if (_live.TryGet(abandoned.ClientId, abandoned.Incarnation, out var woken))
+                    {
+                        woken.Session.Tell(new ConnectionStopped(abandoned.Connection));
+                    }
+                }
+                else if (_live.TryGetLatest(abandoned.ClientId, out var latestSession))
                 {
                     latestSession.Tell(new ConnectionStopped(abandoned.Connection)); // ignored unless it is its connection
                 }
 
+                break;
+            case Operations.GetSessionInfo info when _live.TryGetLatest(info.ClientId, out var latest) && _live.IsDormant(latest):
+                Sender.Tell(new Operations.SessionInfo(info.ClientId, Exists: true, Connected: true, Persistent: false, SessionExpiry: 0,
+                    Array.Empty<Operations.SubscriptionInfo>(), Queued: 0, Inflight: 0, _context.Nodes.Self));
                 break;
             case Operations.GetSessionInfo info when _live.TryGetLatest(info.ClientId, out var latest):
                 AskLive(latest, info, Sender);
@@ -349,9 +375,19 @@ public sealed class SessionHost : UntypedActor
 
     private static readonly TimeSpan LiveAnswerTimeout = TimeSpan.FromSeconds(2);
 
-    private void HandleStart(StartLiveSession start)
+    /// <summary>
+    /// Starts the live session <paramref name="start"/> asks for, guarded by <paramref name="owner"/>; a clean one
+    /// without a will waits dormant (<see cref="SessionDormant"/>) while <paramref name="mayWait"/>.
+    /// </summary>
+    private IActorRef? HandleStart(StartLiveSession start, IActorRef owner, bool mayWait)
     {
         var clientId = start.Attach.ClientId;
+        if (mayWait && SessionLifecycle.StartsOnDemand(_context.Options.Sessions.StartCleanSessionsOnDemand, start.State is null, start.Attach.Info))
+        {
+            StartDormant(start, owner);
+            return null;
+        }
+
         // A persistent session (it comes with its state) stores what it is handed before it confirms: a gauge that
         // never reserves keeps this host from confirming for it.
         var gauge = start.State is null
@@ -360,20 +396,70 @@ public sealed class SessionHost : UntypedActor
         // Attached as a local system-service child: a live session is never deployed remotely, and this skips the remote
         // provider's deployment merge that ActorOf runs for every actor (see Transport.ConnectionParents).
         var props = start.State is { } state
-            ? SessionEntity.FollowingProps(clientId, _context, start.Incarnation, Sender, state, start.Present)
-            : SessionEntity.LiveProps(clientId, _context, start.Incarnation, Sender, gauge);
+            ? SessionEntity.FollowingProps(clientId, _context, start.Incarnation, owner, state, start.Present)
+            : SessionEntity.LiveProps(clientId, _context, start.Incarnation, owner, gauge);
         var name = "s" + start.Incarnation.ToString(System.Globalization.CultureInfo.InvariantCulture);
         var session = _shelves?.Attach(props, name) ?? ((ActorCell)Context).AttachChild(props, isSystemService: true, name);
-        _live.Add(session, clientId, start.Incarnation, Sender, gauge);
-        WatchGuard(Sender);
+        _live.Add(session, clientId, start.Incarnation, owner, gauge);
+        WatchGuard(owner);
         session.Tell(start.Attach);
-#pragma warning disable CS0618 // read once, in process, for a connection that cannot be watched without the cost described in Locality
-        if (start.Attach.Connection is IInternalActorRef { IsTerminated: true })
-#pragma warning restore CS0618
+        if (Stopped(start.Attach.Connection))
         {
             // The connection stopped before this start arrived; its AttachAbandoned found no session here.
             session.Tell(new ConnectionStopped(start.Attach.Connection));
         }
+
+        return session;
+    }
+
+#pragma warning disable CS0618 // read once, in process, for a connection that cannot be watched without the cost described in Locality
+    private static bool Stopped(IActorRef connection) => connection is IInternalActorRef { IsTerminated: true };
+#pragma warning restore CS0618
+
+    /// <summary>
+    /// A clean session that starts when its connection needs it: the connection is answered as attached, and this host
+    /// keeps the start, counted as a session that is online (the gauges a live session reports for itself).
+    /// </summary>
+    private void StartDormant(StartLiveSession start, IActorRef owner)
+    {
+        _live.AddDormant(start, owner);
+        WatchGuard(owner);
+        _context.Metrics.SessionGauges(1, 1, 0, 0, 0);
+        start.Attach.Connection.Tell(new SessionDormant(start.Incarnation));
+        if (Stopped(start.Attach.Connection))
+        {
+            EndDormant(start.Attach.Connection); // its AttachAbandoned came before this start
+        }
+    }
+
+    /// <summary>The connection of a dormant session needs it: it starts as it would have with the connection.</summary>
+    private IActorRef? Wake(IActorRef connection)
+    {
+        if (!_live.RemoveDormant(connection, out var start, out var owner, out _))
+        {
+            return null; // not dormant here (it ended, or started already)
+        }
+
+        _context.Metrics.SessionGauges(-1, -1, 0, 0, 0); // the live session counts itself from now on
+        return HandleStart(start, owner, mayWait: false); // guarded by the same owner: nothing to unwatch
+    }
+
+    /// <summary>The connection of a dormant session ended: its owner learns it as it would from the live session.</summary>
+    private bool EndDormant(IActorRef connection)
+    {
+        if (!_live.RemoveDormant(connection, out var start, out var owner, out var ownerReleased))
+        {
+            return false;
+        }
+
+        _context.Metrics.SessionGauges(-1, -1, 0, 0, 0);
+        if (ownerReleased)
+        {
+            Context.Unwatch(owner);
+        }
+
+        owner.Tell(new DelegationEnded(start.Attach.ClientId, start.Incarnation));
+        return true;
     }
 
     /// <summary>
@@ -393,7 +479,9 @@ public sealed class SessionHost : UntypedActor
     {
         foreach (var session in _live.OwnerEnded(owner))
         {
-            session.Tell(new OwnerStopped(owner)); // each claims its client id again
+            // Each claims its client id again; a dormant one starts to do so (a rare event: its owner's node left).
+            var live = _live.IsDormant(session) ? Wake(session) : session;
+            live?.Tell(new OwnerStopped(owner));
         }
     }
 

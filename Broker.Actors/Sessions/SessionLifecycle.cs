@@ -46,6 +46,14 @@ public static class SessionLifecycle
         info.CleanStart && info.SessionExpiry == 0 && cleanSessionsOnConnectionNode;
 
     /// <summary>
+    /// A clean session beside its connection (<paramref name="clean"/>: started without a state handed over) waits to
+    /// start until its client needs it (<c>Sessions:StartCleanSessionsOnDemand</c>), unless the CONNECT carries a will:
+    /// the session publishes the will when the connection is lost, so it runs from the start.
+    /// </summary>
+    public static bool StartsOnDemand(bool enabled, bool clean, ConnectionInfo info) =>
+        enabled && clean && info.Will is null;
+
+    /// <summary>
     /// A persistent session runs beside its client's connection when that connection is on another node than its
     /// entity (<c>Sessions:PersistentSessionsFollowClient</c>), once the attach is stored and nothing is under way
     /// (<see cref="QuietForMove"/>); otherwise it stays with its entity for this connection.

@@ -1,5 +1,6 @@
 using Broker.Channel;
 using Broker.Protocol;
+using Broker.Protocol.Packets;
 
 namespace Broker.Tests.Channel;
 
@@ -12,6 +13,7 @@ public sealed class ConnectionLifecycleSpecs
         { ConnectionState.Authenticating, ConnectionEvent.Authenticated, ConnectionState.Attaching },
         { ConnectionState.Attaching, ConnectionEvent.SessionAttached, ConnectionState.Connected },
         { ConnectionState.Connected, ConnectionEvent.SessionMoved, ConnectionState.Reattaching },
+        { ConnectionState.Connected, ConnectionEvent.SessionStarting, ConnectionState.Reattaching },
         { ConnectionState.Reattaching, ConnectionEvent.SessionAttached, ConnectionState.Connected },
         { ConnectionState.AwaitingConnect, ConnectionEvent.Closed, ConnectionState.Closing },
         { ConnectionState.Authenticating, ConnectionEvent.Closed, ConnectionState.Closing },
@@ -47,7 +49,7 @@ public sealed class ConnectionLifecycleSpecs
             }
         }
 
-        Assert.Equal((6 * 5) - legal.Count, refused);
+        Assert.Equal((6 * 6) - legal.Count, refused);
     }
 
     [Theory]
@@ -56,6 +58,8 @@ public sealed class ConnectionLifecycleSpecs
     [InlineData(ConnectionState.AwaitingConnect, ConnectionEvent.Authenticated)]
     [InlineData(ConnectionState.Authenticating, ConnectionEvent.SessionAttached)] // the session is asked only once authenticated
     [InlineData(ConnectionState.Attaching, ConnectionEvent.SessionMoved)] // only an attached session can move
+    [InlineData(ConnectionState.Attaching, ConnectionEvent.SessionStarting)] // only a connected client's dormant session starts
+    [InlineData(ConnectionState.Reattaching, ConnectionEvent.SessionStarting)] // it starts once
     [InlineData(ConnectionState.Closing, ConnectionEvent.SessionAttached)] // nothing reopens a closing connection
     [InlineData(ConnectionState.Closing, ConnectionEvent.ConnectAdmitted)]
     public void Moves_that_skip_a_step_or_reopen_should_be_refused(ConnectionState from, ConnectionEvent @event)
@@ -96,6 +100,28 @@ public sealed class ConnectionLifecycleSpecs
         Assert.Equal(PacketVerdict.CloseWithoutAnswer, answer.Verdict);
         Assert.Equal("sent " + type + " before CONNECT", string.Format(System.Globalization.CultureInfo.InvariantCulture, answer.Why!, type));
         Assert.Equal(PacketVerdict.Handle, ConnectionLifecycle.OnPacket(ConnectionState.AwaitingConnect, MqttPacketType.Connect).Verdict);
+    }
+
+    public static TheoryData<MqttPacket, bool> DormantSessionPackets => new()
+    {
+        { new MqttPublishPacket { Topic = "t", QoS = MqttQoS.AtMostOnce }, false },
+        { new MqttPublishPacket { Topic = "t", QoS = MqttQoS.AtLeastOnce, PacketId = 1 }, false },
+        { new MqttPublishPacket { Topic = "t", QoS = MqttQoS.ExactlyOnce, PacketId = 1 }, true }, // its packet id is kept until PUBREL
+        { new MqttSubscribePacket { PacketId = 1, Subscriptions = [new MqttTopicSubscription { TopicFilter = "t" }] }, true },
+        { new MqttUnsubscribePacket { PacketId = 1, TopicFilters = ["t"] }, true },
+        { new MqttPubAckPacket { PacketId = 1 }, true },
+        { new MqttPubRecPacket { PacketId = 1 }, true },
+        { new MqttPubRelPacket { PacketId = 1 }, true },
+        { new MqttPubCompPacket { PacketId = 1 }, true },
+        { MqttPingReqPacket.Instance, false },
+        { new MqttDisconnectPacket(), false },
+    };
+
+    [Theory]
+    [MemberData(nameof(DormantSessionPackets))]
+    public void A_dormant_clean_session_should_start_for_subscriptions_QoS_2_messages_and_acknowledgements_only(MqttPacket packet, bool starts)
+    {
+        Assert.Equal(starts, ConnectionLifecycle.NeedsStartedSession(packet));
     }
 
     [Fact]

@@ -43,6 +43,8 @@ public sealed record RunOptions
           --slow-rate N         messages/s of a slow subscriber [1000]
           --max-connections N   connect-storm: stop opening at N connections, hold them --hold T [1s];
                                 connect-rate, reconnect-storm: the number of devices
+          --subscribe           connect-rate: each device subscribes to its own command topic (devices/ID/cmd, QoS 1)
+                                right behind its CONNECT and waits for the SUBACK, as a device that takes commands does
           --away T              connect-rate --persistent: how long the created sessions stay offline before they
                                 resume (a broker that passivates offline sessions sooner resumes them from storage) [0s]
           --backoff T           reconnect-storm: longest random wait before a device reconnects (and the cap of
@@ -90,6 +92,9 @@ public sealed record RunOptions
     public PairSpread Spread { get; init; } = PairSpread.Cross;
 
     public bool Persistent { get; init; }
+
+    /// <summary>connect-rate: each device subscribes to its own command topic behind its CONNECT.</summary>
+    public bool Subscribe { get; init; }
 
     /// <summary>fan-in, fan-out, point-to-point: how many subscribers (the first ones) read slowly.</summary>
     public int SlowSubscribers { get; init; }
@@ -170,6 +175,7 @@ public sealed record RunOptions
                 "--broker-cgroup" => o with { BrokerCgroups = Value().Split(',', StringSplitOptions.RemoveEmptyEntries) },
                 "--spread" => o with { Spread = ParseSpread(Value()) },
                 "--persistent" => o with { Persistent = true },
+                "--subscribe" => o with { Subscribe = true },
                 "--slow-subscribers" => o with { SlowSubscribers = Int() },
                 "--slow-rate" => o with { SlowRate = Int() },
                 "--report-dir" => o with { ReportDir = Value() },

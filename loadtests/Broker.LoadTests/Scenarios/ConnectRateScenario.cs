@@ -27,7 +27,7 @@ public sealed class ConnectRateScenario(ScenarioContext context) : Scenario(cont
     public override string Name => "connect-rate";
 
     public override string Description =>
-        $"{Count:N0} {(Options.Persistent ? "persistent sessions resume" : "clean sessions connect")}, {VirtualClients} in flight, and stay idle";
+        $"{Count:N0} {(Options.Persistent ? "persistent sessions resume" : "clean sessions connect")}{(Options.Subscribe ? ", each subscribes to its command topic" : "")}, {VirtualClients} in flight, and stay idle";
 
     public override bool CountsOperations => true;
 
@@ -89,7 +89,10 @@ public sealed class ConnectRateScenario(ScenarioContext context) : Scenario(cont
             int i;
             while ((i = Interlocked.Increment(ref next) - 1) < count && !ct.IsCancellationRequested)
             {
-                var frames = LeanDevice.Frames(version, LeanDevice.Connect(id(i), version, cleanStart, cleanStart ? 0u : 3600u));
+                var connect = LeanDevice.Connect(id(i), version, cleanStart, cleanStart ? 0u : 3600u);
+                var frames = Options.Subscribe
+                    ? LeanDevice.Frames(version, connect, CommandSubscription(id(i)))
+                    : LeanDevice.Frames(version, connect);
                 var started = Stopwatch.GetTimestamp();
                 try
                 {
@@ -99,6 +102,15 @@ public sealed class ConnectRateScenario(ScenarioContext context) : Scenario(cont
                         Interlocked.Increment(ref _refused);
                         Metrics.OnError($"CONNACK return code 0x{code:X2}");
                         continue;
+                    }
+
+                    if (Options.Subscribe && (await device.ReadPacketAsync(ct)) is var (type, body, length))
+                    {
+                        device.Consume(body + length);
+                        if (type != 9)
+                        {
+                            throw new IOException($"expected SUBACK, got packet type {type}");
+                        }
                     }
 
                     if (measure)
@@ -128,6 +140,13 @@ public sealed class ConnectRateScenario(ScenarioContext context) : Scenario(cont
             }
         }, CancellationToken.None)));
     }
+
+    /// <summary>The device's own command topic, subscribed at QoS 1 (<c>--subscribe</c>).</summary>
+    private static Broker.Protocol.Packets.MqttSubscribePacket CommandSubscription(string clientId) => new()
+    {
+        PacketId = 1,
+        Subscriptions = [new Broker.Protocol.Packets.MqttTopicSubscription { TopicFilter = $"devices/{clientId}/cmd", QoS = Broker.Protocol.MqttQoS.AtLeastOnce }],
+    };
 
     private (long Rss, long? Heap)? Memory(string label)
     {
