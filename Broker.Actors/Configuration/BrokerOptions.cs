@@ -139,7 +139,7 @@ public sealed record SessionOptions
     /// <summary>
     /// A clean session (beside its connection, <see cref="CleanSessionsOnConnectionNode"/>) starts when its client first
     /// needs it (a subscription, a QoS 2 message; at once when the CONNECT carries a will): until then the connection
-    /// alone holds the client, which costs about a third less memory per idle client that only publishes. Off: it
+    /// alone holds the client, which costs about a quarter less memory per idle client that only publishes. Off: it
     /// starts with the connection.
     /// </summary>
     public bool StartCleanSessionsOnDemand { get; init; } = true;
