@@ -65,7 +65,7 @@ public sealed class DeliveryDispatch
             }
 
             _context.SessionRegion.Tell(new Deliver(
-                target.ClientId, message, target.SharedFilter, retainedForFilter, ackTo, ackId, origin, payloadId));
+                target.ClientId, message, target.SharedFilter, retainedForFilter, ackTo, ackId, origin, payloadId), ActorRefs.NoSender);
         }
 
         if (_byNode.Count == 0)

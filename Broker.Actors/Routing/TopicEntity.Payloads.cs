@@ -73,7 +73,7 @@ public sealed partial class TopicEntity
                 _holderChanges.Add(new HolderChange(h.Id, h.ClientId, true));
             }
 
-            AfterHolderChanges(() => replyTo.Tell(new PayloadHeld(topic, h.Id, true)));
+            AfterHolderChanges(() => replyTo.Tell(new PayloadHeld(topic, h.Id, true), ActorRefs.NoSender));
             FlushHolderChanges(whenIdle: true);
             return;
         }
@@ -82,7 +82,7 @@ public sealed partial class TopicEntity
         if (message is null)
         {
             // No longer at hand (offered too long ago, or this entity restarted): the session sends it along.
-            replyTo.Tell(new PayloadHeld(topic, h.Id, false));
+            replyTo.Tell(new PayloadHeld(topic, h.Id, false), ActorRefs.NoSender);
             return;
         }
 
@@ -91,7 +91,7 @@ public sealed partial class TopicEntity
         var e = new SharedPayloadStored(h.Id, message, [h.ClientId]);
         Apply(e);
         _payloadRowsSinceSnapshot = true;
-        Store(e, () => replyTo.Tell(new PayloadHeld(topic, h.Id, true)));
+        Store(e, () => replyTo.Tell(new PayloadHeld(topic, h.Id, true), ActorRefs.NoSender));
     }
 
     private void HandleRelease(ReleasePayloads r)
@@ -160,7 +160,7 @@ public sealed partial class TopicEntity
         {
             if (chunk.Count > 0 && bytes + p.Payload.Length > MaxFetchedBytesPerMessage)
             {
-                replyTo.Tell(new PayloadsFetched(topic, chunk, false));
+                replyTo.Tell(new PayloadsFetched(topic, chunk, false), ActorRefs.NoSender);
                 chunk = new List<FetchedPayload>();
                 bytes = 0;
             }
@@ -169,7 +169,7 @@ public sealed partial class TopicEntity
             bytes += p.Payload.Length;
         }
 
-        replyTo.Tell(new PayloadsFetched(topic, chunk, true));
+        replyTo.Tell(new PayloadsFetched(topic, chunk, true), ActorRefs.NoSender);
     }
 
     /// <summary>

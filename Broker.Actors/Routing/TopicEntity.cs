@@ -364,12 +364,12 @@ public sealed partial class TopicEntity : LazyStashActor
         var sender = Sender;
         if (_subscribers.Contains(key))
         {
-            sender.Tell(new TopicSubscribed(s.RequestId));
+            sender.Tell(new TopicSubscribed(s.RequestId), ActorRefs.NoSender);
             return;
         }
 
         _subscribers.Add(key);
-        Store(new TopicSubscriberAdded(s.ClientId, s.ShareGroup, s.Node, s.Incarnation), () => sender.Tell(new TopicSubscribed(s.RequestId)));
+        Store(new TopicSubscriberAdded(s.ClientId, s.ShareGroup, s.Node, s.Incarnation), () => sender.Tell(new TopicSubscribed(s.RequestId), ActorRefs.NoSender));
     }
 
     private void HandleUnsubscribe(UnsubscribeTopic u)
@@ -386,7 +386,7 @@ public sealed partial class TopicEntity : LazyStashActor
 
     private void HandleRequestRetained(RequestRetained r)
     {
-        Sender.Tell(new RetainedRequestAnswered(r.Topic, r.Filter));
+        Sender.Tell(new RetainedRequestAnswered(r.Topic, r.Filter), ActorRefs.NoSender);
         if (_retained is null)
         {
             return;
