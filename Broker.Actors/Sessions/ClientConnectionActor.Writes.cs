@@ -62,9 +62,9 @@ public sealed partial class ClientConnectionActor
     private void Detach(bool publishWill, uint? newExpiry)
     {
         _routeBatch?.Send(_context.TopicRegion); // publishes read before the connection ended go before its will
-        if (_session is null)
+        if (_session is null || _sessionDormant)
         {
-            return;
+            return; // a dormant session's host learns that this connection stopped (PostStop), and has nothing else to do
         }
 
         if (!_session.Equals(_besideSession))

@@ -23,8 +23,6 @@ public sealed class LiveSessionDirectory
 
     public int Count => _byRef.Count;
 
-    public int DormantCount => _dormant.Count;
-
     /// <summary>A clean session that starts only when its connection needs it; <paramref name="owner"/> guards it meanwhile.</summary>
     public void AddDormant(StartLiveSession start, IActorRef owner)
     {

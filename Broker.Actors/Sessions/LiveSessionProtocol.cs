@@ -59,7 +59,7 @@ public sealed record ConnectionStopped(IActorRef Connection) : INoSerializationV
 /// session has not started; the host keeps what would start it (<c>Sessions:StartCleanSessionsOnDemand</c>). The
 /// connection routes its QoS 0/1 publishes itself meanwhile, and asks for the session (<see cref="WakeLiveSession"/>)
 /// before the first packet that needs one: a subscription, a QoS 2 message, an acknowledgement. The sender (the host)
-/// stands in for the session until then: a DISCONNECT or the connection's end reaches it there.
+/// stands in for the session until then: the connection's end (<see cref="ConnectionStopped"/>) reaches it there.
 /// </summary>
 public sealed record SessionDormant(long Incarnation) : INoSerializationVerificationNeeded;
 
@@ -72,8 +72,8 @@ public sealed record WakeLiveSession(IActorRef Connection) : INoSerializationVer
 /// <summary>
 /// In process, a connection to its node's session host as it stops before its session answered the attach: a live
 /// session started for it (or about to be) learns it from the host, since it never learned of the connection.
-/// </summary>
 /// <see cref="Incarnation"/>: the dormant session it asked to start (<see cref="WakeLiveSession"/>), 0 for a first attach.
+/// </summary>
 public sealed record AttachAbandoned(IActorRef Connection, string ClientId, long Incarnation = 0) : INoSerializationVerificationNeeded;
 
 /// <summary>

@@ -100,11 +100,8 @@ public sealed class SessionHost : UntypedActor
             case WakeLiveSession wake:
                 Wake(wake.Connection);
                 break;
-            case DetachSession detach:
-                EndDormant(detach.Connection); // a dormant session's client left (it has no will: nothing else to do)
-                break;
             case ConnectionStopped stopped:
-                EndDormant(stopped.Connection);
+                EndDormant(stopped.Connection); // however a dormant session's client left (it has no will): it ends
                 break;
             case ReturnSession back:
                 if (_live.TryGet(back.ClientId, back.Incarnation, out var returning))

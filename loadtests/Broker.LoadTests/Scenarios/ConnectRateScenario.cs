@@ -104,8 +104,9 @@ public sealed class ConnectRateScenario(ScenarioContext context) : Scenario(cont
                         continue;
                     }
 
-                    if (Options.Subscribe && (await device.ReadPacketAsync(ct)) is var (type, body, length))
+                    if (Options.Subscribe)
                     {
+                        var (type, body, length) = await device.ReadPacketAsync(ct);
                         device.Consume(body + length);
                         if (type != 9)
                         {
