@@ -22,7 +22,7 @@ mkdir -p "$out"
 ulimit -n "$(ulimit -Hn)"
 if ! command -v mosquitto >/dev/null && [ ! -x /usr/sbin/mosquitto ]; then
   [ "$(id -u)" = 0 ] || { echo "mosquitto is missing: apt-get install mosquitto" >&2; exit 1; }
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq mosquitto >/dev/null
+  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq mosquitto >/dev/null
   command -v systemctl >/dev/null && systemctl stop mosquitto >/dev/null 2>&1 || true
 fi
 mosquitto_bin=$(command -v mosquitto || echo /usr/sbin/mosquitto)

@@ -23,13 +23,15 @@ namespace Broker.Persistence;
 /// the events itself, one write on its way at a time, as Akka.Persistence's Eventsourced does for PersistAsync.
 /// Numbering must continue after the highest sequence number stored for the persistence id, rows marked deleted
 /// included. When the entity knows that number (its state was just read by <see cref="StoredStateReader"/>, whose
-/// statement also returns it) the journal starts at once; otherwise an <see cref="EntityRecovery"/> child (Akka's
-/// recovery: its permit, snapshot load, replay, highest sequence number) reads it first, replaying what is stored when
-/// the entity asked for recovery.
+/// statement also returns it) the journal starts at once; when it only needs the number, it asks that reader, which
+/// reads it for many journals in one statement; when the entity asked for recovery (or batched reads are off), an
+/// <see cref="EntityRecovery"/> child (Akka's recovery: its permit, snapshot load, replay, highest sequence number)
+/// reads it first, replaying what is stored.
 /// </para>
 /// <code>
 ///   start ── known sequence number? ── yes ─────────────────────────────► ready
-///                                   └─ no ─► EntityRecovery (Akka) ─► JournalRecovered ─► ready
+///                                   ├─ no, no replay ─► StoredStateReader (batched) ─► JournalRecovered ─► ready
+///                                   └─ no, replay ─► EntityRecovery (Akka) ─► JournalRecovered ─► ready
 ///   entity ──JournalWrite(e)──► journal ──WriteMessages(n+1)──► plugin ──► SQL
 ///   entity ◄──JournalDone────── journal ◄──WriteMessageSuccess── plugin ◄── stored
 /// </code>
@@ -51,6 +53,7 @@ public sealed class EntityJournal : UntypedActor
     private List<IPersistentEnvelope>? _batch; // writes waiting for the one on its way
     private Queue<object>? _held; // what the entity sent while the sequence number was being read
     private IActorRef? _recovery;
+    private IActorRef? _reader; // asked for the highest sequence number, until it answers
     private bool _writing;
     private long _sequenceNr; // the highest sequence number issued
     private long _issued;
@@ -69,6 +72,15 @@ public sealed class EntityJournal : UntypedActor
         {
             _sequenceNr = known;
         }
+        else if (!recover && !context.StoredStateReader.IsNobody())
+        {
+            // Only the numbering is needed: asked of the node's reader, which reads it for many journals starting
+            // together in one statement (the first subscription to each of many new topics, many new persistent
+            // sessions), instead of Akka's recovery per journal.
+            _held = new();
+            _reader = context.StoredStateReader;
+            _reader.Tell(new ReadStoredState(persistenceId));
+        }
         else
         {
             _held = new();
@@ -78,7 +90,10 @@ public sealed class EntityJournal : UntypedActor
     }
 
     public static Props Props(string persistenceId, IActorRef entity, BrokerContext context, bool recover, long? knownSequenceNr) =>
-        FactoryProps.Of(() => new EntityJournal(persistenceId, entity, context, recover, knownSequenceNr));
+        // On the lean mailbox: one journal per topic with a stored subscriber and per stored session, so as many as
+        // devices with their own command topic; Akka's default queue alone is about 1 KB while idle.
+        FactoryProps.Of((persistenceId, entity, context, recover, knownSequenceNr),
+            static s => new EntityJournal(s.persistenceId, s.entity, s.context, s.recover, s.knownSequenceNr), FactoryProps.Lean);
 
     protected override void OnReceive(object message)
     {
@@ -151,18 +166,22 @@ public sealed class EntityJournal : UntypedActor
                 Context.Unwatch(_recovery);
                 Context.Stop(_recovery);
                 _recovery = null;
-                _sequenceNr = r.HighestSequenceNr;
-                _entity.Tell(_recover
+                Started(_recover
                     ? new JournalRecovered(r.Snapshot, r.Events, r.HighestSequenceNr)
                     : new JournalRecovered(null, [], r.HighestSequenceNr));
-
-                var held = _held!;
-                _held = null;
-                while (held.Count > 0)
+                break;
+            case StoredState s when Sender.Equals(_reader):
+                _reader = null;
+                if (s.Error is not null)
                 {
-                    OnReceive(held.Dequeue());
+                    // As a failed recovery: nothing was written, and the entity stops with this journal.
+                    _context.Metrics.StorageFailure();
+                    _log.Error(s.Error, "Could not read the highest sequence number of {0}", _persistenceId);
+                    Context.Stop(Self);
+                    return;
                 }
 
+                Started(new JournalRecovered(null, [], s.HighestSequenceNr));
                 break;
             case Terminated t when t.ActorRef.Equals(_recovery):
                 // The recovery failed (logged by Akka, counted by EntityRecovery): stop, and the entity with us.
@@ -171,6 +190,19 @@ public sealed class EntityJournal : UntypedActor
             default:
                 _held!.Enqueue(message);
                 break;
+        }
+    }
+
+    /// <summary>The numbering (and what was replayed) is known: tells the entity, then handles what waited, in order.</summary>
+    private void Started(JournalRecovered recovered)
+    {
+        _sequenceNr = recovered.HighestSequenceNr;
+        _entity.Tell(recovered);
+        var held = _held!;
+        _held = null;
+        while (held.Count > 0)
+        {
+            OnReceive(held.Dequeue());
         }
     }
 

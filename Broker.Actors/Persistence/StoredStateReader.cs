@@ -23,6 +23,12 @@ namespace Broker.Persistence;
 /// whose shard it hosts, and the session has not started its journal yet, so nothing is written between this read
 /// and that start.
 /// </para>
+/// <para>
+/// A journal that starts without replay (the first write of a topic or session that has nothing stored, or of one
+/// restored from a kept state) asks it too, for the highest sequence number alone: many new topics subscribed to at
+/// once (devices that each subscribe to their own command topic) cost one statement per batch instead of Akka's
+/// recovery each.
+/// </para>
 /// <code>
 ///   session starts ─► ReadStoredState ─► gathered while a batch is on its way ─► one SELECT ... IN (ids) ─► StoredState each
 /// </code>
@@ -66,7 +72,7 @@ public sealed class StoredStateReader : ReceiveActor
 
             if (done.Error is not null)
             {
-                _log.Warning("Could not read the stored state of {0} sessions: {1}", done.Asks.Count, done.Error.GetBaseException().Message);
+                _log.Warning("Could not read the stored state of {0} entities: {1}", done.Asks.Count, done.Error.GetBaseException().Message);
             }
 
             StartBatch();

@@ -63,6 +63,10 @@ public sealed class BrokerHarness : IAsyncDisposable
     public Akka.Actor.ActorSelection SessionEntity(string clientId) =>
         Server.System.ActorSelection($"/system/sharding/session/{Server.Context.SessionShardOf(clientId)}/{clientId}");
 
+    /// <summary>The topic's sharded entity on this node (sharding escapes the name in the path).</summary>
+    public Akka.Actor.ActorSelection TopicEntity(string topic) =>
+        Server.System.ActorSelection($"/system/sharding/topic/{Server.Context.TopicShardOf(topic)}/{Uri.EscapeDataString(topic)}");
+
     public IMqttClient NewClient()
     {
         var client = new MqttClientFactory().CreateMqttClient();

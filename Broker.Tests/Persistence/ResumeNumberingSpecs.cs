@@ -3,6 +3,7 @@ using System.Text;
 using Akka.Actor;
 using Broker.Configuration;
 using Broker.Operations;
+using Broker.Routing;
 using Broker.Tests.Durability;
 using Broker.Tests.EndToEnd;
 using Microsoft.Data.Sqlite;
@@ -102,6 +103,73 @@ public abstract class ResumeNumberingSpecs : IDisposable
         }
     }
 
+    /// <summary>
+    /// A topic left with nothing deletes its rows, and the plugin keeps the highest of them, marked deleted (until the
+    /// next start purges it). When the topic's entity has stopped and is subscribed to again, this node's directory
+    /// knows it has no live rows, so its first new event is written by a journal that starts without replay and only
+    /// reads where the numbering stands: it must number after that row.
+    /// </summary>
+    [Fact]
+    public async Task A_topic_emptied_stopped_and_subscribed_to_again_numbers_after_its_deleted_row_and_routes_from_the_new_one()
+    {
+        const string topic = "numbering/topic";
+        const string topicId = "topic-" + topic;
+        var storage = await StorageAsync();
+        Task<BrokerHarness> StartAsync() => BrokerHarness.StartAsync(o => o with
+        {
+            Node = new NodeOptions { DataDir = DataDir },
+            Storage = storage,
+            Sessions = o.Sessions with { PassivatedStateBytes = 0 },
+        });
+
+        await using (var broker = await StartAsync())
+        {
+            // A persistent subscriber is stored in the topic's journal; unsubscribing leaves the topic with nothing.
+            var subscriber = broker.NewClient();
+            await subscriber.ConnectAsync(SubscriberOptions(broker));
+            await subscriber.SubscribeAsync(topic, MqttQualityOfServiceLevel.AtLeastOnce);
+            await subscriber.UnsubscribeAsync(topic);
+            var highest = (await WaitForRowsAsync(storage, r => r.Live == 0 && r.Highest >= 2, topicId)).Highest;
+            Assert.Equal([highest], await SequenceNumbersAsync(storage, deleted: true, topicId));
+
+            // The entity stops (as when its shard hands it off), and the next SUBSCRIBE starts it again.
+            var entity = await broker.TopicEntity(topic).ResolveOne(TimeSpan.FromSeconds(10));
+            Assert.True(await entity.GracefulStop(TimeSpan.FromSeconds(10), TopicHandOff.Instance));
+            await subscriber.SubscribeAsync(topic, MqttQualityOfServiceLevel.AtLeastOnce);
+            await subscriber.DisconnectAsync();
+
+            // The new subscription's row follows the deleted one (a lower number would sit below rows the next
+            // recovery skips over, the same number would be refused by the key).
+            Assert.Equal([highest + 1], await SequenceNumbersAsync(storage, deleted: false, topicId));
+
+            var publisher = await broker.ConnectAsync(MqttProtocolVersion.V500, "numbering-topic-pub");
+            var ack = await publisher.PublishAsync(new MqttApplicationMessageBuilder().WithTopic(topic).WithPayload("queued")
+                .WithQualityOfServiceLevel(MqttQualityOfServiceLevel.AtLeastOnce).Build());
+            Assert.True(ack.IsSuccess, ack.ReasonString);
+            await publisher.DisconnectAsync();
+        }
+
+        await using (var broker = await StartAsync())
+        {
+            // After a restart the topic recovers its subscriber from that row: the queued message arrives, and so
+            // does a new one.
+            var subscriber = broker.NewClient();
+            var received = new MessageCollector(subscriber);
+            var resumed = await subscriber.ConnectAsync(SubscriberOptions(broker));
+            Assert.True(resumed.IsSessionPresent);
+            var messages = await received.WaitForAsync(1, TimeSpan.FromSeconds(20));
+            Assert.Equal("queued", Encoding.UTF8.GetString(messages[0].Payload));
+
+            var publisher = await broker.ConnectAsync(MqttProtocolVersion.V500, "numbering-topic-pub");
+            await publisher.PublishAsync(new MqttApplicationMessageBuilder().WithTopic(topic).WithPayload("live")
+                .WithQualityOfServiceLevel(MqttQualityOfServiceLevel.AtLeastOnce).Build());
+            messages = await received.WaitForAsync(2, TimeSpan.FromSeconds(20));
+            Assert.Equal("live", Encoding.UTF8.GetString(messages[1].Payload));
+            await subscriber.DisconnectAsync();
+            await publisher.DisconnectAsync();
+        }
+    }
+
     private static async Task WaitDetachedAsync(BrokerHarness broker)
     {
         // The session applied the client's departure (its event is on its way to storage).
@@ -116,7 +184,8 @@ public abstract class ResumeNumberingSpecs : IDisposable
     private static MqttClientOptions SubscriberOptions(BrokerHarness broker) =>
         broker.Options(MqttProtocolVersion.V500, ClientId).WithCleanStart(false).WithSessionExpiryInterval(3600).Build();
 
-    private async Task<(long Highest, long Live, long SnapshotAt)> WaitForRowsAsync(StorageOptions storage, Func<(long Highest, long Live, long SnapshotAt), bool> done)
+    private async Task<(long Highest, long Live, long SnapshotAt)> WaitForRowsAsync(StorageOptions storage, Func<(long Highest, long Live, long SnapshotAt), bool> done,
+        string persistenceId = PersistenceId)
     {
         // The snapshot after the last event, and the deletion after it, follow that event's acknowledgement.
         var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(20);
@@ -124,9 +193,9 @@ public abstract class ResumeNumberingSpecs : IDisposable
         {
             await using var connection = Open(storage);
             await connection.OpenAsync();
-            var rows = (await ScalarAsync(connection, "SELECT COALESCE(MAX(sequence_number), 0) FROM journal WHERE persistence_id = @p"),
-                await ScalarAsync(connection, "SELECT COUNT(*) FROM journal WHERE persistence_id = @p AND deleted = false"),
-                await ScalarAsync(connection, "SELECT COALESCE(MAX(sequence_number), 0) FROM snapshot WHERE persistence_id = @p"));
+            var rows = (await ScalarAsync(connection, "SELECT COALESCE(MAX(sequence_number), 0) FROM journal WHERE persistence_id = @p", persistenceId),
+                await ScalarAsync(connection, "SELECT COUNT(*) FROM journal WHERE persistence_id = @p AND deleted = false", persistenceId),
+                await ScalarAsync(connection, "SELECT COALESCE(MAX(sequence_number), 0) FROM snapshot WHERE persistence_id = @p", persistenceId));
             if (done(rows))
             {
                 return rows;
@@ -137,12 +206,13 @@ public abstract class ResumeNumberingSpecs : IDisposable
         }
     }
 
-    private async Task<List<long>> SequenceNumbersAsync(StorageOptions storage, bool deleted)
+    private async Task<List<long>> SequenceNumbersAsync(StorageOptions storage, bool deleted, string persistenceId = PersistenceId)
     {
         await using var connection = Open(storage);
         await connection.OpenAsync();
         await using var command = Command(connection,
-            $"SELECT sequence_number FROM journal WHERE persistence_id = @p AND deleted = {(deleted ? "true" : "false")} ORDER BY sequence_number");
+            $"SELECT sequence_number FROM journal WHERE persistence_id = @p AND deleted = {(deleted ? "true" : "false")} ORDER BY sequence_number",
+            persistenceId);
         var numbers = new List<long>();
         await using var reader = await command.ExecuteReaderAsync();
         while (await reader.ReadAsync())
@@ -153,19 +223,19 @@ public abstract class ResumeNumberingSpecs : IDisposable
         return numbers;
     }
 
-    private static async Task<long> ScalarAsync(DbConnection connection, string sql)
+    private static async Task<long> ScalarAsync(DbConnection connection, string sql, string persistenceId)
     {
-        await using var command = Command(connection, sql);
+        await using var command = Command(connection, sql, persistenceId);
         return Convert.ToInt64(await command.ExecuteScalarAsync());
     }
 
-    private static DbCommand Command(DbConnection connection, string sql)
+    private static DbCommand Command(DbConnection connection, string sql, string persistenceId)
     {
         var command = connection.CreateCommand();
         command.CommandText = sql;
         var parameter = command.CreateParameter();
         parameter.ParameterName = "@p";
-        parameter.Value = PersistenceId;
+        parameter.Value = persistenceId;
         command.Parameters.Add(parameter);
         return command;
     }
