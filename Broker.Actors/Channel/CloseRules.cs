@@ -17,6 +17,19 @@ public enum CloseAnswer : byte
     Disconnect,
 }
 
+/// <summary>What a connection does when its node stops gracefully (<see cref="CloseRules.OnNodeStopping"/>).</summary>
+public enum NodeStoppingAnswer : byte
+{
+    /// <summary>No CONNECT yet (or already closing): the socket is closed.</summary>
+    CloseOnly,
+
+    /// <summary>A CONNECT not answered yet: refused with <see cref="CloseRules.NodeStoppingBeforeConnAck"/>.</summary>
+    RefuseConnect,
+
+    /// <summary>Connected (CONNACK sent): closed with <see cref="CloseRules.NodeStopping"/>.</summary>
+    Disconnect,
+}
+
 /// <summary>A close decision: what to write (<see cref="Answer"/>) with which code, and the reason counted in mqtt_disconnects_total.</summary>
 public readonly record struct CloseDecision(CloseAnswer Answer, byte Code, DisconnectReason EndReason);
 
@@ -67,6 +80,27 @@ public static class CloseRules
     /// <summary>The client may not publish its will to its topic: 0x87 Not authorized; 3.1.1 0x05.</summary>
     public static readonly ConnectRefusal WillNotAuthorized =
         new(MqttReasonCode.NotAuthorized, MqttConnectReturnCode.NotAuthorized, false, "may not publish its will");
+
+    /// <summary>
+    /// The node stops gracefully while the client's CONNECT waits for its answer: 0x88 Server unavailable; 3.1.1 0x03,
+    /// so that the client connects to another node.
+    /// </summary>
+    public static readonly ConnectRefusal NodeStoppingBeforeConnAck =
+        new(MqttReasonCode.ServerUnavailable, MqttConnectReturnCode.ServerUnavailable, false, "the node is stopping");
+
+    /// <summary>
+    /// What a connection in <paramref name="state"/> does when its node stops gracefully. Once CONNACK was sent the
+    /// client is connected, also while its session is being asked for again after a move (<see cref="ConnectionState.Reattaching"/>,
+    /// when the connection holds no session): it hears DISCONNECT 0x8B (<see cref="NodeStopping"/>; 3.1.1: closed).
+    /// A CONNECT not yet answered is refused (<see cref="NodeStoppingBeforeConnAck"/>); a socket that sent no CONNECT
+    /// is closed.
+    /// </summary>
+    public static NodeStoppingAnswer OnNodeStopping(ConnectionState state) => state switch
+    {
+        ConnectionState.Connected or ConnectionState.Reattaching => NodeStoppingAnswer.Disconnect,
+        ConnectionState.Authenticating or ConnectionState.Attaching => NodeStoppingAnswer.RefuseConnect,
+        _ => NodeStoppingAnswer.CloseOnly,
+    };
 
     // ---- the server closes a connected client (v5 DISCONNECT with the reason; 3.1.1 just closes: ForServerClose) ----
 

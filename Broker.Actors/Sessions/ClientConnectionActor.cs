@@ -258,14 +258,20 @@ public sealed partial class ClientConnectionActor : LazyStashActor
                 Context.Stop(Self);
                 break;
             case ServerShuttingDown:
-                // Graceful node stop: tell v5 clients why (0x8B) so that they reconnect to another node.
-                if (_session is not null)
+                // Graceful node stop: tell the client why (v5 DISCONNECT 0x8B, or CONNACK 0x88 to a CONNECT not yet
+                // answered) so that it reconnects to another node.
+                switch (CloseRules.OnNodeStopping(_behaviour))
                 {
-                    Disconnect(CloseRules.NodeStopping);
-                }
-                else
-                {
-                    CloseNow();
+                    case NodeStoppingAnswer.Disconnect:
+                        Disconnect(CloseRules.NodeStopping);
+                        break;
+                    case NodeStoppingAnswer.RefuseConnect:
+                        _log.Info("Client {ClientId} ({Address}): the node is stopping before its CONNECT was answered; refused", _clientId, _remote);
+                        RefuseConnect(CloseRules.NodeStoppingBeforeConnAck);
+                        break;
+                    default:
+                        CloseNow();
+                        break;
                 }
 
                 break;

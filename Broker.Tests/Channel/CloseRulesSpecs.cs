@@ -85,6 +85,7 @@ public sealed class CloseRulesSpecs
         nameof(CloseRules.NotAuthorized) => CloseRules.NotAuthorized,
         nameof(CloseRules.BadCredentials) => CloseRules.BadCredentials,
         nameof(CloseRules.WillNotAuthorized) => CloseRules.WillNotAuthorized,
+        nameof(CloseRules.NodeStoppingBeforeConnAck) => CloseRules.NodeStoppingBeforeConnAck,
         _ => throw new ArgumentOutOfRangeException(nameof(name)),
     };
 
@@ -109,6 +110,7 @@ public sealed class CloseRulesSpecs
     [InlineData(nameof(CloseRules.NotAuthorized), 0x87, 0x05)] // Not authorized
     [InlineData(nameof(CloseRules.BadCredentials), 0x86, 0x04)] // Bad user name or password
     [InlineData(nameof(CloseRules.WillNotAuthorized), 0x87, 0x05)]
+    [InlineData(nameof(CloseRules.NodeStoppingBeforeConnAck), 0x88, 0x03)] // Server unavailable: 0x8B is DISCONNECT only
     public void A_connect_the_server_refuses_should_get_connack_with_the_v5_reason_or_its_3_1_1_return_code(string rule, byte v5Code, byte v311Code)
     {
         // MQTT-v5.0 3.2.2.2 Connect Reason Code; MQTT 3.1.1 3.2.2.3 Connect Return code (1 to 5).
@@ -140,6 +142,20 @@ public sealed class CloseRulesSpecs
     public void A_3_1_1_publisher_whose_message_was_not_taken_should_be_closed_with_nothing_said(string rule, byte code)
     {
         Assert.Equal(new CloseDecision(CloseAnswer.CloseOnly, code, DisconnectReason.ServerError), CloseRules.ForServerClose(ServerClose(rule), v5: false));
+    }
+
+    [Theory]
+    [InlineData(ConnectionState.AwaitingConnect, NodeStoppingAnswer.CloseOnly)]
+    [InlineData(ConnectionState.Authenticating, NodeStoppingAnswer.RefuseConnect)]
+    [InlineData(ConnectionState.Attaching, NodeStoppingAnswer.RefuseConnect)]
+    [InlineData(ConnectionState.Connected, NodeStoppingAnswer.Disconnect)]
+    // CONNACK was sent; the connection holds no session while it asks for it again after a move, and the client must
+    // still hear 0x8B, not a bare close.
+    [InlineData(ConnectionState.Reattaching, NodeStoppingAnswer.Disconnect)]
+    [InlineData(ConnectionState.Closing, NodeStoppingAnswer.CloseOnly)]
+    public void A_node_stopping_should_tell_every_client_that_sent_a_connect_to_go_elsewhere(ConnectionState state, NodeStoppingAnswer answer)
+    {
+        Assert.Equal(answer, CloseRules.OnNodeStopping(state));
     }
 
     [Fact]
