@@ -53,7 +53,6 @@ public sealed class EntityJournal : UntypedActor
     private List<IPersistentEnvelope>? _batch; // writes waiting for the one on its way
     private Queue<object>? _held; // what the entity sent while the sequence number was being read
     private IActorRef? _recovery;
-    private IActorRef? _reader; // asked for the highest sequence number, until it answers
     private bool _writing;
     private long _sequenceNr; // the highest sequence number issued
     private long _issued;
@@ -78,8 +77,7 @@ public sealed class EntityJournal : UntypedActor
             // together in one statement (the first subscription to each of many new topics, many new persistent
             // sessions), instead of Akka's recovery per journal.
             _held = new();
-            _reader = context.StoredStateReader;
-            _reader.Tell(new ReadStoredState(persistenceId));
+            context.StoredStateReader.Tell(new ReadStoredState(persistenceId, NumberOnly: true));
         }
         else
         {
@@ -170,8 +168,7 @@ public sealed class EntityJournal : UntypedActor
                     ? new JournalRecovered(r.Snapshot, r.Events, r.HighestSequenceNr)
                     : new JournalRecovered(null, [], r.HighestSequenceNr));
                 break;
-            case StoredState s when Sender.Equals(_reader):
-                _reader = null;
+            case StoredState s when _recovery is null: // asked of the reader (no recovery child)
                 if (s.Error is not null)
                 {
                     // As a failed recovery: nothing was written, and the entity stops with this journal.

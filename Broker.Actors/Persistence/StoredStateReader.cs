@@ -41,7 +41,7 @@ public sealed class StoredStateReader : ReceiveActor
     private readonly BrokerOptions _options;
     private readonly Akka.Serialization.Serialization _serialization;
     private readonly ILoggingAdapter _log = Context.GetLogger();
-    private readonly List<(string PersistenceId, IActorRef ReplyTo)> _waiting = new();
+    private readonly List<(ReadStoredState Ask, IActorRef ReplyTo)> _waiting = new();
     private int _inFlight;
     private bool? _hasMetadataTable; // Akka.Persistence.Sql's journal_metadata (written only in its delete-compatibility mode)
 
@@ -51,13 +51,13 @@ public sealed class StoredStateReader : ReceiveActor
         _serialization = Context.System.Serialization;
         Receive<ReadStoredState>(r =>
         {
-            _waiting.Add((r.PersistenceId, Sender));
+            _waiting.Add((r, Sender));
             StartBatch();
         });
         Receive<BatchRead>(done =>
         {
             _inFlight--;
-            foreach (var (persistenceId, replyTo) in done.Asks)
+            foreach (var (ask, replyTo) in done.Asks)
             {
                 if (done.Error is not null)
                 {
@@ -65,7 +65,7 @@ public sealed class StoredStateReader : ReceiveActor
                 }
                 else
                 {
-                    done.States!.TryGetValue(persistenceId, out var state);
+                    done.States!.TryGetValue(ask.PersistenceId, out var state);
                     replyTo.Tell(state ?? new StoredState(null, [], null, 0)); // no row at all: numbering starts at 1
                 }
             }
@@ -91,14 +91,16 @@ public sealed class StoredStateReader : ReceiveActor
         var batch = _waiting.GetRange(0, Math.Min(MaxBatch, _waiting.Count));
         _waiting.RemoveRange(0, batch.Count);
         _inFlight++;
-        var ids = batch.Select(b => b.PersistenceId).Distinct().ToList();
-        Task.Run(() => ReadAsync(ids)).PipeTo(
+        var ids = batch.Select(b => b.Ask.PersistenceId).Distinct().ToList();
+        // Ids that only a journal asked for need their number alone: their rows are not deserialized.
+        var withState = batch.Where(b => !b.Ask.NumberOnly).Select(b => b.Ask.PersistenceId).ToHashSet(StringComparer.Ordinal);
+        Task.Run(() => ReadAsync(ids, withState)).PipeTo(
             Self,
             success: states => new BatchRead(batch, states, null),
             failure: e => new BatchRead(batch, null, e));
     }
 
-    private async Task<Dictionary<string, StoredState>> ReadAsync(IReadOnlyList<string> persistenceIds)
+    private async Task<Dictionary<string, StoredState>> ReadAsync(IReadOnlyList<string> persistenceIds, HashSet<string> withState)
     {
         await using var connection = StorageJanitor.Connection(_options);
         await connection.OpenAsync().ConfigureAwait(false);
@@ -157,6 +159,12 @@ public sealed class StoredStateReader : ReceiveActor
         foreach (var (persistenceId, r) in rows)
         {
             var snapshotSeq = r.Snapshot?.Seq ?? 0;
+            if (!withState.Contains(persistenceId))
+            {
+                states[persistenceId] = new StoredState(null, [], null, Math.Max(r.Highest, snapshotSeq));
+                continue;
+            }
+
             var snapshot = r.Snapshot is { } s ? Deserialize(s) : null;
             var events = new List<object>();
             foreach (var e in r.Events.Where(e => e.Seq > snapshotSeq).OrderBy(e => e.Seq))
@@ -204,11 +212,15 @@ public sealed class StoredStateReader : ReceiveActor
         public long Highest;
     }
 
-    private sealed record BatchRead(List<(string PersistenceId, IActorRef ReplyTo)> Asks, Dictionary<string, StoredState>? States, Exception? Error);
+    private sealed record BatchRead(List<(ReadStoredState Ask, IActorRef ReplyTo)> Asks, Dictionary<string, StoredState>? States, Exception? Error);
 }
 
-/// <summary>Read the latest snapshot and the events after it of this persistence id; answered with <see cref="StoredState"/>.</summary>
-public sealed record ReadStoredState(string PersistenceId) : INoSerializationVerificationNeeded;
+/// <summary>
+/// Read the latest snapshot and the events after it of this persistence id; answered with <see cref="StoredState"/>.
+/// <paramref name="NumberOnly"/>: only the highest sequence number is wanted (a journal starting without replay), and
+/// the answer carries no snapshot or events.
+/// </summary>
+public sealed record ReadStoredState(string PersistenceId, bool NumberOnly = false) : INoSerializationVerificationNeeded;
 
 /// <summary>
 /// What a recovery would replay (nothing when <see cref="Error"/> is set: the read failed), and the highest sequence

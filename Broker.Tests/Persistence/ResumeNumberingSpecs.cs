@@ -43,12 +43,7 @@ public abstract class ResumeNumberingSpecs : IDisposable
     public async Task A_session_read_after_a_restart_numbers_its_events_after_the_rows_left_marked_deleted_and_keeps_them_across_another_restart()
     {
         var storage = await StorageAsync();
-        Task<BrokerHarness> StartAsync(int snapshotEvery) => BrokerHarness.StartAsync(o => o with
-        {
-            Node = new NodeOptions { DataDir = DataDir },
-            Storage = storage with { SnapshotEvery = snapshotEvery },
-            Sessions = o.Sessions with { PassivatedStateBytes = 0 },
-        });
+        Task<BrokerHarness> StartAsync(int snapshotEvery) => StartOnAsync(storage with { SnapshotEvery = snapshotEvery });
 
         long highest;
         await using (var broker = await StartAsync(snapshotEvery: 1))
@@ -115,12 +110,7 @@ public abstract class ResumeNumberingSpecs : IDisposable
         const string topic = "numbering/topic";
         const string topicId = "topic-" + topic;
         var storage = await StorageAsync();
-        Task<BrokerHarness> StartAsync() => BrokerHarness.StartAsync(o => o with
-        {
-            Node = new NodeOptions { DataDir = DataDir },
-            Storage = storage,
-            Sessions = o.Sessions with { PassivatedStateBytes = 0 },
-        });
+        Task<BrokerHarness> StartAsync() => StartOnAsync(storage);
 
         await using (var broker = await StartAsync())
         {
@@ -169,6 +159,14 @@ public abstract class ResumeNumberingSpecs : IDisposable
             await publisher.DisconnectAsync();
         }
     }
+
+    /// <summary>A broker on this spec's store; passivated sessions keep nothing in memory, so they read storage again.</summary>
+    private Task<BrokerHarness> StartOnAsync(StorageOptions storage) => BrokerHarness.StartAsync(o => o with
+    {
+        Node = new NodeOptions { DataDir = DataDir },
+        Storage = storage,
+        Sessions = o.Sessions with { PassivatedStateBytes = 0 },
+    });
 
     private static async Task WaitDetachedAsync(BrokerHarness broker)
     {
