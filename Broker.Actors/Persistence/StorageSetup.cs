@@ -233,6 +233,12 @@ public static class StorageSetup
               batch-size = 200        # default 100: fan-out to many persistent sessions writes in larger batches
               read-isolation-level = {{readIsolation}}
               materializer-dispatcher = "{{materializer}}"
+              # default repair-by-discard-old: on replay, drops the events a writer stored after another writer's.
+              # The plugin stamps events with its own writer id, one per node, so a session that moved to its client's
+              # node and back (or a node that stood still while another took its sessions over) leaves such events,
+              # and each may have been confirmed to a client. The table's key (persistence id, sequence number) lets
+              # one row per number in, so what is stored is one line: replay all of it, as the batched reads do.
+              replay-filter.mode = off
             }
           }
           snapshot-store {

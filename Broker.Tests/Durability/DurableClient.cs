@@ -20,6 +20,14 @@ public static class DurableClient
 {
     public static readonly TimeSpan AckTimeout = TimeSpan.FromSeconds(30);
 
+    /// <summary>
+    /// How long a connect waits for its CONNACK: longer than the broker's own limit for attaching a session (10 s), so
+    /// that a session the broker cannot attach shows as its refusal (0x88), not as a client that stopped waiting. A
+    /// node just restarted after kill -9 on a loaded machine may take more than a few seconds to answer the first
+    /// resumes; these specs check what is kept, not how fast.
+    /// </summary>
+    public static readonly TimeSpan ConnAckTimeout = TimeSpan.FromSeconds(20);
+
     /// <summary>Connects and asserts CONNACK success; v5 clients get the session expiry, 3.1.1 clients Clean Session = cleanStart.</summary>
     public static async Task<(RawMqttClient Client, MqttConnAckPacket ConnAck)> ConnectAsync(
         int port, ClientVersion version, string clientId, bool cleanStart, uint sessionExpiry = 0)
@@ -29,7 +37,7 @@ public static class DurableClient
             CleanStart = cleanStart,
             SessionExpiryInterval = version == ClientVersion.V500 ? sessionExpiry : 0,
             KeepAlive = 0,
-        });
+        }, ConnAckTimeout);
         if (connAck.ReasonCode != 0)
         {
             await client.DisposeAsync();

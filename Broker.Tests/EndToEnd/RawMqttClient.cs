@@ -41,14 +41,18 @@ public sealed class RawMqttClient : IAsyncDisposable
         return new RawMqttClient(tcp, (BrokerVersion)(byte)version);
     }
 
-    /// <summary>Opens a socket, sends CONNECT and returns the client with the CONNACK it got.</summary>
+    /// <summary>
+    /// Opens a socket, sends CONNECT and returns the client with the CONNACK it got (waited for up to
+    /// <paramref name="connAckTimeout"/>, by default 5 s).
+    /// </summary>
     public static async Task<(RawMqttClient Client, MqttConnAckPacket ConnAck)> ConnectAsync(
-        int port, ClientVersion version, string clientId, Func<MqttConnectPacket, MqttConnectPacket>? configure = null)
+        int port, ClientVersion version, string clientId, Func<MqttConnectPacket, MqttConnectPacket>? configure = null,
+        TimeSpan? connAckTimeout = null)
     {
         var client = await OpenAsync(port, version);
         var connect = new MqttConnectPacket { ProtocolVersion = client.Version, ClientId = clientId, CleanStart = true };
         await client.SendAsync(configure?.Invoke(connect) ?? connect);
-        var connAck = await client.ExpectAsync<MqttConnAckPacket>();
+        var connAck = await client.ExpectAsync<MqttConnAckPacket>(connAckTimeout);
         return (client, connAck);
     }
 

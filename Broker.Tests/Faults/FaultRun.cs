@@ -149,8 +149,11 @@ public sealed class FaultRun
                 }
             }
 
+            var connections = string.Join(", ", client.Connections.ToArray().TakeLast(4).Select(c => $"n{c.Node}@{c.AtMs / 1000.0:F1}"));
+            var refusals = client.Refusals.Count == 0 ? "none" : $"{client.Refusals.Count} ({string.Join("; ", client.Refusals.ToArray().TakeLast(3))})";
             lines.Add($"{client.Id}: {(client.Connected ? "connected to" : "not connected, last to")} node {client.Node}, {mine}, " +
-                $"{client.Problems.Count} problem(s); session: {session}");
+                $"{client.Problems.Count} problem(s) {string.Join("; ", client.Problems.ToArray().Take(3))}; last connects {connections}; refusals {refusals}; " +
+                $"DISCONNECTs received {string.Join(",", client.DisconnectReasons.ToArray().TakeLast(3))}; session: {session}");
         }
 
         return string.Join('\n', lines);
