@@ -45,5 +45,6 @@ public sealed class ClientDirectory
 
     public List<ClientInfo> List() => _byClientId.Values.Select(e => e.Info).ToList();
 
-    private sealed record Entry(ClientInfo Info, IActorRef Connection);
+    // A struct: kept inside the dictionary's node, not as an object of its own per connected client.
+    private readonly record struct Entry(ClientInfo Info, IActorRef Connection);
 }

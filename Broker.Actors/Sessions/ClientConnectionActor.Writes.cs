@@ -83,8 +83,22 @@ public sealed partial class ClientConnectionActor
             return;
         }
 
-        _pendingWrites.Add(packet);
-        if (_pendingWrites.Count >= MaxBatch)
+        if (_pendingOne is null && (_pendingWrites is null || _pendingWrites.Count == 0))
+        {
+            _pendingOne = packet;
+            ScheduleFlush();
+            return;
+        }
+
+        var pending = _pendingWrites ??= new List<MqttPacket>();
+        if (_pendingOne is { } first)
+        {
+            pending.Add(first);
+            _pendingOne = null;
+        }
+
+        pending.Add(packet);
+        if (pending.Count >= MaxBatch)
         {
             // Large bursts go out in slices, so that the channel's writability is seen between them.
             FlushWrites();
@@ -106,19 +120,35 @@ public sealed partial class ClientConnectionActor
 
     private void FlushWrites()
     {
-        if (_pendingWrites.Count == 0)
+        var channel = _channel;
+        if (_pendingOne is { } one)
+        {
+            _pendingOne = null;
+            if (channel.EventLoop.InEventLoop)
+            {
+                channel.WriteAsync(one);
+                channel.Flush();
+            }
+            else
+            {
+                WriteOneOnLoop(channel, one);
+            }
+
+            return;
+        }
+
+        if (_pendingWrites is null || _pendingWrites.Count == 0)
         {
             return;
         }
 
-        var channel = _channel;
         if (channel.EventLoop.InEventLoop)
         {
             // This actor runs on its channel's loop (EventLoopDispatcher): write in place, keep the list.
             WriteAndFlush(channel, _codec, _pendingWrites);
             if (_pendingWrites.Count > 16)
             {
-                _pendingWrites = new List<MqttPacket>(); // an idle connection does not keep a burst's array
+                _pendingWrites = null; // an idle connection does not keep a burst's array
             }
             else
             {
@@ -131,14 +161,21 @@ public sealed partial class ClientConnectionActor
         WriteOnLoop(channel);
     }
 
-    // Its own method: the closure it allocates would otherwise be allocated on every flush, the in-place ones too.
+    // Its own methods: the closures they allocate would otherwise be allocated on every flush, the in-place ones too.
     private void WriteOnLoop(DotNetty.Transport.Channels.IChannel channel)
     {
-        var batch = _pendingWrites;
+        var batch = _pendingWrites!;
         var codec = _codec;
-        _pendingWrites = new List<MqttPacket>(Math.Min(batch.Count, 64));
+        _pendingWrites = null;
         channel.EventLoop.Execute(() => WriteAndFlush(channel, codec, batch));
     }
+
+    private static void WriteOneOnLoop(DotNetty.Transport.Channels.IChannel channel, MqttPacket packet) =>
+        channel.EventLoop.Execute(() =>
+        {
+            channel.WriteAsync(packet);
+            channel.Flush();
+        });
 
     /// <summary>A batch of several packets goes out encoded into one buffer (one write), a lone packet through the pipeline's encoder.</summary>
     private static void WriteAndFlush(DotNetty.Transport.Channels.IChannel channel, MqttCodecState codec, List<MqttPacket> batch)

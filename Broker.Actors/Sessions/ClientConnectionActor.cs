@@ -34,7 +34,10 @@ public sealed partial class ClientConnectionActor : LazyStashActor
 
     private const int MaxBatch = 256;
     private static readonly TimeSpan AttachRetryInterval = TimeSpan.FromSeconds(2);
-    private List<MqttPacket> _pendingWrites = new();
+    // What waits for the next flush: a lone packet (a CONNACK, a PUBACK, one delivery) in _pendingOne, two or more in
+    // _pendingWrites, never both. An idle connection keeps no list: most flushes carry one packet.
+    private MqttPacket? _pendingOne;
+    private List<MqttPacket>? _pendingWrites;
     private bool _flushScheduled;
     private bool _closing => _behaviour == ConnectionState.Closing;
     private bool _countedConnection;
