@@ -158,10 +158,12 @@ public sealed class StoredStateReader : ReceiveActor
         var states = new Dictionary<string, StoredState>(StringComparer.Ordinal);
         foreach (var (persistenceId, r) in rows)
         {
+            // As Akka's recovery: the highest of the journal's (and metadata's) and the snapshot's sequence numbers.
             var snapshotSeq = r.Snapshot?.Seq ?? 0;
+            var highest = Math.Max(r.Highest, snapshotSeq);
             if (!withState.Contains(persistenceId))
             {
-                states[persistenceId] = new StoredState(null, [], null, Math.Max(r.Highest, snapshotSeq));
+                states[persistenceId] = new StoredState(null, [], null, highest);
                 continue;
             }
 
@@ -180,8 +182,7 @@ public sealed class StoredStateReader : ReceiveActor
                 }
             }
 
-            // As Akka's recovery: the highest of the journal's (and metadata's) and the snapshot's sequence numbers.
-            states[persistenceId] = new StoredState(snapshot, events, null, Math.Max(r.Highest, snapshotSeq));
+            states[persistenceId] = new StoredState(snapshot, events, null, highest);
         }
 
         return states;

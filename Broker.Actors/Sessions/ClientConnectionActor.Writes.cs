@@ -126,8 +126,7 @@ public sealed partial class ClientConnectionActor
             _pendingOne = null;
             if (channel.EventLoop.InEventLoop)
             {
-                channel.WriteAsync(one);
-                channel.Flush();
+                WriteOne(channel, one);
             }
             else
             {
@@ -171,11 +170,14 @@ public sealed partial class ClientConnectionActor
     }
 
     private static void WriteOneOnLoop(DotNetty.Transport.Channels.IChannel channel, MqttPacket packet) =>
-        channel.EventLoop.Execute(() =>
-        {
-            channel.WriteAsync(packet);
-            channel.Flush();
-        });
+        channel.EventLoop.Execute(() => WriteOne(channel, packet));
+
+    /// <summary>A lone packet goes out through the pipeline's encoder.</summary>
+    private static void WriteOne(DotNetty.Transport.Channels.IChannel channel, MqttPacket packet)
+    {
+        channel.WriteAsync(packet);
+        channel.Flush();
+    }
 
     /// <summary>A batch of several packets goes out encoded into one buffer (one write), a lone packet through the pipeline's encoder.</summary>
     private static void WriteAndFlush(DotNetty.Transport.Channels.IChannel channel, MqttCodecState codec, List<MqttPacket> batch)

@@ -32,17 +32,17 @@ public sealed class ReplayOfTwoWritersSpecs : IDisposable
         // 1 and 2 by the node that stands still, 3 by the one that took over meanwhile, 4 and 5 by the first again.
         foreach (var (seq, writer) in new[] { (1L, stoodStill), (2L, stoodStill), (3L, startedMeanwhile), (4L, stoodStill), (5L, stoodStill) })
         {
-            var probe = new Probe(writer);
-            Journal(writer).Tell(new WriteMessages([new AtomicWrite(new Persistent($"event {seq}", seq, id))], probe.Ref, 1));
-            Assert.IsType<WriteMessageSuccess>(await probe.NextAsync(m => m is WriteMessageSuccess or WriteMessageFailure or WriteMessageRejected));
+            var inbox = Inbox.Create(writer);
+            Journal(writer).Tell(new WriteMessages([new AtomicWrite(new Persistent($"event {seq}", seq, id))], inbox.Receiver, 1));
+            Assert.IsType<WriteMessageSuccess>(await NextAsync(inbox, m => m is WriteMessageSuccess or WriteMessageFailure or WriteMessageRejected));
         }
 
         // A third node recovers the session.
         using var recovering = Node("recovering");
-        var replay = new Probe(recovering);
-        Journal(recovering).Tell(new ReplayMessages(1, long.MaxValue, long.MaxValue, id, replay.Ref));
+        var replay = Inbox.Create(recovering);
+        Journal(recovering).Tell(new ReplayMessages(1, long.MaxValue, long.MaxValue, id, replay.Receiver));
         var replayed = new List<string>();
-        while (await replay.NextAsync(m => m is ReplayedMessage or RecoverySuccess or ReplayMessagesFailure) is ReplayedMessage message)
+        while (await NextAsync(replay, m => m is ReplayedMessage or RecoverySuccess or ReplayMessagesFailure) is ReplayedMessage message)
         {
             replayed.Add((string)message.Persistent.Payload);
         }
@@ -72,35 +72,16 @@ public sealed class ReplayOfTwoWritersSpecs : IDisposable
         Directory.Delete(_dir, recursive: true);
     }
 
-    /// <summary>Receives what the journal answers, in order.</summary>
-    private sealed class Probe
+    /// <summary>The next message the journal sent to <paramref name="inbox"/> that is <paramref name="wanted"/>.</summary>
+    private static async Task<object> NextAsync(Inbox inbox, Func<object, bool> wanted)
     {
-        private readonly System.Threading.Channels.Channel<object> _received = System.Threading.Channels.Channel.CreateUnbounded<object>();
-
-        public Probe(ActorSystem system)
+        while (true)
         {
-            var received = _received;
-            Ref = system.ActorOf(Props.Create(() => new Forwarder(received)));
-        }
-
-        public IActorRef Ref { get; }
-
-        public async Task<object> NextAsync(Func<object, bool> wanted)
-        {
-            using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(30));
-            while (true)
+            var message = await inbox.ReceiveAsync(TimeSpan.FromSeconds(30));
+            if (wanted(message))
             {
-                var message = await _received.Reader.ReadAsync(timeout.Token);
-                if (wanted(message))
-                {
-                    return message;
-                }
+                return message;
             }
-        }
-
-        private sealed class Forwarder(System.Threading.Channels.Channel<object> received) : UntypedActor
-        {
-            protected override void OnReceive(object message) => received.Writer.TryWrite(message);
         }
     }
 }
